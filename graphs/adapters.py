@@ -1,0 +1,142 @@
+"""Django/Channels implementations of the engine's ports for one run.
+
+``RunRecorder`` is the run's single writer: events and checkpoints are queued and written in
+batches, in order, one transaction per batch, on the recorder's own thread. A checkpoint save
+returns only once its batch is committed; events are published to the run's channel group
+after their batch commits (stored first, streamed second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone as dt_timezone
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.db import connection, transaction
+from django.db.models import Max
+
+from .engine.runtime.state import NodeState as EngineNodeState
+from .events import run_group, stream_payload
+from .models import Checkpoint, NodeState, Run, RunEvent
+
+log = logging.getLogger(__name__)
+
+
+class RunRecorder:
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"run-{run_id}-db")
+        self._events: list[RunEvent] = []
+        self._states: dict[str, dict[str, Any]] = {}
+        self._waiters: list[asyncio.Future[None]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._seq: int | None = None
+        self._layer = get_channel_layer()
+        self.flushes = 0
+
+    async def db(self, fn, *args):
+        """Run a sync ORM call on this recorder's thread (one connection, in order)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # -- CheckpointStore ------------------------------------------------------------------
+    async def load(self, run_id: str) -> dict[str, dict[str, Any]]:
+        def read() -> dict[str, dict[str, Any]]:
+            self._seq = RunEvent.objects.filter(run_id=self.run_id).aggregate(m=Max("seq"))["m"] or 0
+            return {ns.node_id: ns.data for ns in NodeState.objects.filter(run_id=self.run_id)}
+
+        return await self.db(read)
+
+    async def save(self, run_id: str, node_id: str, state: dict[str, Any]) -> None:
+        self._states[node_id] = state
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._kick()
+        await waiter
+
+    # -- EventSink ------------------------------------------------------------------------
+    async def emit(self, run_id: str, event: str, node_id: str | None, data: dict[str, Any]) -> None:
+        assert self._seq is not None, "load() first: it reads where the sequence stands"
+        self._seq += 1
+        self._events.append(RunEvent(run_id=self.run_id, seq=self._seq, event=event, node_id=node_id or "",
+                                     created_at=datetime.now(dt_timezone.utc), data=_jsonable(data)))
+        self._kick()
+
+    # -- writer ---------------------------------------------------------------------------
+    def _kick(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush_loop())
+
+    async def _flush_loop(self) -> None:
+        while self._events or self._states:
+            events, self._events = self._events, []
+            states, self._states = self._states, {}
+            waiters, self._waiters = self._waiters, []
+            try:
+                await self.db(self._write, events, states)
+            except BaseException as exc:
+                for w in waiters:
+                    if not w.done():
+                        w.set_exception(exc)
+                raise
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
+            await self._publish(events)
+
+    def _write(self, events: list[RunEvent], states: dict[str, dict[str, Any]]) -> None:
+        self.flushes += 1
+        with transaction.atomic():
+            if events:
+                RunEvent.objects.bulk_create(events)
+            if states:
+                NodeState.objects.bulk_create(
+                    [NodeState(run_id=self.run_id, node_id=n, status=s["status"], data=s) for n, s in states.items()],
+                    update_conflicts=True, unique_fields=["run", "node_id"], update_fields=["status", "data", "updated_at"],
+                )
+                Checkpoint.objects.bulk_create(
+                    [Checkpoint(run_id=self.run_id, node_id=n, status=s["status"], data=s) for n, s in states.items()]
+                )
+            if events:
+                Run.objects.filter(pk=self.run_id).update(last_seq=events[-1].seq)
+
+    async def _publish(self, events: list[RunEvent]) -> None:
+        if self._layer is None or not events:
+            return
+        group = run_group(self.run_id)
+        for ev in events:
+            try:
+                await self._layer.group_send(group, stream_payload(ev))
+            except Exception:  # the stream is best effort: the database has every event
+                log.warning("publishing event %s of run %s failed", ev.seq, self.run_id, exc_info=True)
+
+    async def flush(self) -> None:
+        """Wait until everything emitted or saved so far is written."""
+        while self._flusher is not None and not self._flusher.done():
+            await self._flusher
+
+    async def close(self) -> None:
+        await self.flush()
+        await self.db(connection.close)
+        self._executor.shutdown(wait=False)
+
+
+def _jsonable(data: Any) -> Any:
+    """A JSONField-safe copy: unknown objects become strings, NaN/Infinity become null."""
+    text = json.dumps(data, default=str)
+    if "NaN" in text or "Infinity" in text:
+        text = json.dumps(json.loads(text, parse_constant=lambda _c: None))
+    return json.loads(text)
+
+
+def node_state_summary(data: dict[str, Any]) -> dict[str, Any]:
+    state = EngineNodeState.from_dict(data)
+    prompt, completion = state.tokens
+    return {"status": state.status, "attempts": state.attempts, "duration_ms": state.duration_ms,
+            "cost_usd": state.cost_usd, "prompt_tokens": prompt, "completion_tokens": completion,
+            "error": state.error, "outputs": state.outputs, "recovered_by": state.recovered_by,
+            "llm_calls": len(state.llm_calls)}
+

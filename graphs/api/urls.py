@@ -1,0 +1,24 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from . import views
+
+urlpatterns = [
+    path("graphs/", views.GraphListView.as_view(), name="api-graphs"),
+    path("graphs/validate/", views.GraphValidateView.as_view(), name="api-graph-validate"),
+    path("graphs/<int:pk>/", views.GraphDetailView.as_view(), name="api-graph"),
+    path("graphs/<int:pk>/versions/", views.GraphVersionsView.as_view(), name="api-graph-versions"),
+    path("graphs/<int:pk>/versions/<int:number>/", views.GraphVersionDetailView.as_view(), name="api-graph-version"),
+    path("graphs/<int:pk>/versions/<int:number>/restore/", views.GraphRestoreView.as_view(), name="api-graph-restore"),
+    path("graphs/<int:pk>/runs/", views.GraphRunsView.as_view(), name="api-graph-runs"),
+    path("runs/", views.RunListView.as_view(), name="api-runs"),
+    path("runs/<int:pk>/", views.RunDetailView.as_view(), name="api-run"),
+    path("runs/<int:pk>/events/", views.RunEventsView.as_view(), name="api-run-events"),
+    path("runs/<int:pk>/events/<int:seq>/", views.RunEventDetailView.as_view(), name="api-run-event"),
+    path("runs/<int:pk>/cancel/", views.RunCancelView.as_view(), name="api-run-cancel"),
+    path("runs/<int:pk>/resume/", views.RunResumeView.as_view(), name="api-run-resume"),
+    path("schema/graph/", views.GraphSchemaView.as_view(), name="api-graph-schema"),
+    path("node-kinds/", views.NodeKindsView.as_view(), name="api-node-kinds"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,186 @@
+"""REST endpoints: thin — parse, check access, call a service or selector, serialize."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import selectors, services
+from ..engine.nodes import registry
+from ..engine.schema import GraphSpec
+from ..engine.validate import validate_graph
+from ..models import Graph, Run, RunEvent
+from .serializers import (
+    GraphCreateSerializer, GraphSaveSerializer, GraphSerializer, GraphVersionSerializer, ResumeSerializer,
+    RunCreateSerializer, RunEventSerializer, RunSerializer,
+)
+
+
+def graph_for(request: Request, pk: int) -> Graph:
+    graph = get_object_or_404(Graph, pk=pk)
+    if not selectors.can_see_graph(request.user, graph):
+        raise PermissionDenied("you do not have access to this graph")
+    return graph
+
+
+def run_for(request: Request, pk: int) -> Run:
+    run = get_object_or_404(Run.objects.select_related("graph", "version"), pk=pk)
+    if not selectors.can_see_run(request.user, run):
+        raise PermissionDenied("you do not have access to this run")
+    return run
+
+
+def valid(serializer_cls, request: Request):
+    serializer = serializer_cls(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class GraphListView(APIView):
+    @extend_schema(responses=GraphSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        graphs = selectors.graphs_visible(request.user)[:500]
+        return Response(GraphSerializer(graphs, many=True, context={"with_spec": False}).data)
+
+    @extend_schema(request=GraphCreateSerializer, responses={201: GraphSerializer})
+    def post(self, request: Request) -> Response:
+        data = valid(GraphCreateSerializer, request)
+        version = services.graph_create(owner=request.user, **data)
+        return Response(GraphSerializer(version.graph).data, status=status.HTTP_201_CREATED)
+
+
+class GraphDetailView(APIView):
+    @extend_schema(responses=GraphSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(GraphSerializer(graph_for(request, pk)).data)
+
+    @extend_schema(request=GraphSaveSerializer, responses=GraphSerializer)
+    def put(self, request: Request, pk: int) -> Response:
+        graph = graph_for(request, pk)
+        data = valid(GraphSaveSerializer, request)
+        services.graph_save(graph=graph, user=request.user, **data)
+        graph.refresh_from_db()
+        return Response(GraphSerializer(graph).data)
+
+    def delete(self, request: Request, pk: int) -> Response:
+        graph_for(request, pk).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class GraphVersionsView(APIView):
+    @extend_schema(responses=GraphVersionSerializer(many=True))
+    def get(self, request: Request, pk: int) -> Response:
+        graph = graph_for(request, pk)
+        return Response(GraphVersionSerializer(graph.versions.select_related("created_by")[:200], many=True).data)
+
+
+class GraphVersionDetailView(APIView):
+    def get(self, request: Request, pk: int, number: int) -> Response:
+        graph = graph_for(request, pk)
+        version = get_object_or_404(graph.versions, number=number)
+        return Response({**GraphVersionSerializer(version).data, "spec": version.spec})
+
+
+class GraphRestoreView(APIView):
+    @extend_schema(request=None, responses=GraphSerializer)
+    def post(self, request: Request, pk: int, number: int) -> Response:
+        graph = graph_for(request, pk)
+        services.graph_restore(graph=graph, user=request.user, number=number)
+        graph.refresh_from_db()
+        return Response(GraphSerializer(graph).data)
+
+
+class GraphRunsView(APIView):
+    @extend_schema(responses=RunSerializer(many=True))
+    def get(self, request: Request, pk: int) -> Response:
+        graph = graph_for(request, pk)
+        runs = selectors.runs_visible(request.user).filter(graph=graph)[:200]
+        return Response(RunSerializer(runs, many=True, context={"with_nodes": False}).data)
+
+    @extend_schema(request=RunCreateSerializer, responses={202: RunSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        graph = graph_for(request, pk)
+        run = services.run_start(graph=graph, user=request.user, **valid(RunCreateSerializer, request))
+        return Response({"id": run.pk, "status": run.status, "url": f"/runs/{run.pk}/"}, status=status.HTTP_202_ACCEPTED)
+
+
+class GraphValidateView(APIView):
+    @extend_schema(request=None, responses=None)
+    def post(self, request: Request) -> Response:
+        spec = request.data.get("spec", request.data) if isinstance(request.data, dict) else request.data
+        issues = [i.to_dict() for i in validate_graph(spec)]
+        return Response({"valid": not issues, "errors": issues})
+
+
+class RunListView(APIView):
+    @extend_schema(responses=RunSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        runs = selectors.runs_visible(request.user)
+        if request.query_params.get("status"):
+            runs = runs.filter(status=request.query_params["status"])
+        return Response(RunSerializer(runs[:200], many=True, context={"with_nodes": False}).data)
+
+
+class RunDetailView(APIView):
+    @extend_schema(responses=RunSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(RunSerializer(run_for(request, pk)).data)
+
+
+class RunEventsView(APIView):
+    @extend_schema(responses=RunEventSerializer(many=True))
+    def get(self, request: Request, pk: int) -> Response:
+        run = run_for(request, pk)
+        try:
+            after = int(request.query_params.get("after", 0))
+            limit = min(int(request.query_params.get("limit", 1000)), 5000)
+        except ValueError:
+            return Response({"detail": "after and limit must be integers", "errors": [{"path": "after", "message": "integer expected"}]}, status=400)
+        events = list(selectors.run_events_after(run, after, limit))
+        return Response({"run": run.pk, "status": run.status, "last_seq": run.last_seq,
+                         "events": RunEventSerializer(events, many=True).data})
+
+
+class RunEventDetailView(APIView):
+    def get(self, request: Request, pk: int, seq: int) -> Response:
+        run = run_for(request, pk)
+        return Response(RunEventSerializer(get_object_or_404(RunEvent, run=run, seq=seq)).data)
+
+
+class RunCancelView(APIView):
+    @extend_schema(request=None, responses=RunSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        run = services.run_cancel(run=run_for(request, pk))
+        return Response(RunSerializer(run, context={"with_nodes": False}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RunResumeView(APIView):
+    @extend_schema(request=ResumeSerializer, responses=RunSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        run = run_for(request, pk)
+        run = services.run_resume(run=run, **valid(ResumeSerializer, request))
+        return Response(RunSerializer(run, context={"with_nodes": False}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class GraphSchemaView(APIView):
+    """The graph document's JSON Schema, with every node kind's config schema."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        schema = GraphSpec.model_json_schema()
+        schema["x-node-kinds"] = {k["kind"]: k["config_schema"] for k in registry.describe()}
+        return Response(schema)
+
+
+class NodeKindsView(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return Response(registry.describe())

@@ -1,0 +1,89 @@
+"""ws/runs/<id>/?after=SEQ — replay stored events after SEQ, then stream live ones.
+
+Read-only. The group is joined before the replay query, so an event committed meanwhile
+arrives on the stream too; the consumer drops anything at or below the last seq it sent, so
+the client sees each seq once, in order. A gap in the stream (channels_redis is at-most-once)
+is filled from the database.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from .events import run_group, stream_payload
+from .models import Run, RunEvent
+from .selectors import can_see_run
+
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+REPLAY_BATCH = 500
+
+
+class RunEventsConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        self.run_id = int(self.scope["url_route"]["kwargs"]["run_id"])
+        self.group = run_group(self.run_id)
+        self.joined = False
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        try:
+            self.last_seq = max(0, int(query.get("after", ["0"])[0]))
+        except ValueError:
+            self.last_seq = 0
+        allowed = await self._allowed()
+        await self.accept()
+        if allowed is None:
+            return await self.close(code=CLOSE_NOT_FOUND)
+        if not allowed:
+            return await self.close(code=CLOSE_FORBIDDEN)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.joined = True
+        await self._catch_up()
+
+    async def disconnect(self, code: int) -> None:
+        if self.joined:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs) -> None:
+        pass  # read-only: clients say nothing we act on
+
+    async def run_event(self, message: dict) -> None:
+        event = message["event"]
+        seq = event["seq"]
+        if seq <= self.last_seq:
+            return
+        if seq > self.last_seq + 1:  # we missed some: fetch them from the database first
+            await self._catch_up(until=seq - 1)
+        if seq == self.last_seq + 1:
+            await self._send(event)
+
+    async def _send(self, event: dict) -> None:
+        await self.send_json({"type": "event", **event})
+        self.last_seq = event["seq"]
+
+    async def _catch_up(self, until: int | None = None) -> None:
+        while True:
+            batch = await self._events_after(self.last_seq, until)
+            for payload in batch:
+                await self._send(payload)
+            if len(batch) < REPLAY_BATCH:
+                return
+
+    @database_sync_to_async
+    def _events_after(self, after: int, until: int | None) -> list[dict]:
+        qs = RunEvent.objects.filter(run_id=self.run_id, seq__gt=after).order_by("seq")
+        if until is not None:
+            qs = qs.filter(seq__lte=until)
+        return [stream_payload(ev)["event"] for ev in qs[:REPLAY_BATCH]]
+
+    @database_sync_to_async
+    def _allowed(self) -> bool | None:
+        run = Run.objects.select_related("graph").filter(pk=self.run_id).first()
+        if run is None:
+            return None
+        return can_see_run(self.scope.get("user"), run)
+
+
+

@@ -1,0 +1,86 @@
+"""Hook events (names from the Kaizen source document) and the manager that runs them.
+
+Every event the engine emits goes through ``HookManager.trigger``; a hook that raises or times
+out is recorded in the result list and never crashes the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Awaitable, Callable
+
+
+class HookEvent(str, Enum):
+    RUN_STARTED = "run_started"
+    RUN_RESUMED = "run_resumed"
+    RUN_FINISHED = "run_finished"
+    PRE_NODE = "pre_node"
+    POST_NODE = "post_node"
+    NODE_SKIPPED = "node_skipped"
+    NODE_RESTORED = "node_restored"
+    PRE_AGENT_LOOP = "pre_agent_loop"
+    POST_AGENT_LOOP = "post_agent_loop"
+    PRE_LLM_CALL = "pre_llm_call"
+    POST_LLM_CALL = "post_llm_call"
+    LLM_RETRY = "llm_retry"
+    ON_ERROR = "on_error"
+    FALLBACK = "fallback"
+    PRE_CHECKPOINT_SAVE = "pre_checkpoint_save"
+    POST_CHECKPOINT_SAVE = "post_checkpoint_save"
+    BUDGET = "budget"
+    DECISION = "decision"
+    INTERRUPTED = "interrupted"
+    CANCELLED = "cancelled"
+
+
+@dataclass
+class HookContext:
+    event: HookEvent
+    run_id: str
+    agent_id: str | None  # the node id, in the source document's words
+    timestamp: float = field(default_factory=time.time)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class HookResult:
+    success: bool = True
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+Hook = Callable[[HookContext], Awaitable[HookResult | None]]
+
+
+class HookManager:
+    """Registry of async hooks per event; ``trigger`` isolates their failures."""
+
+    def __init__(self, timeout_s: float = 5.0) -> None:
+        self._hooks: dict[HookEvent, list[Hook]] = defaultdict(list)
+        self.timeout_s = timeout_s
+
+    def register(self, event: HookEvent, hook: Hook) -> None:
+        self._hooks[HookEvent(event)].append(hook)
+
+    def unregister(self, event: HookEvent, hook: Hook) -> None:
+        self._hooks[HookEvent(event)].remove(hook)
+
+    def has_hooks(self, event: HookEvent) -> bool:
+        return bool(self._hooks.get(event))
+
+    async def trigger(self, context: HookContext) -> list[HookResult]:
+        results: list[HookResult] = []
+        for hook in list(self._hooks.get(context.event, ())):
+            try:
+                result = await asyncio.wait_for(hook(context), self.timeout_s)
+                results.append(result if isinstance(result, HookResult) else HookResult())
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # a hook never crashes a run
+                name = getattr(hook, "__name__", repr(hook))
+                results.append(HookResult(success=False, error=f"{name}: {type(exc).__name__}: {exc}"))
+        return results

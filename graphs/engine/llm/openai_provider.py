@@ -1,0 +1,79 @@
+"""The openai SDK against any OpenAI-compatible base_url (OpenAI, Ollama, vLLM, the test server).
+
+One instance per run: its HTTP clients belong to that run's event loop and are closed with it.
+Cancelling the awaiting task closes the in-flight HTTP request.
+"""
+
+from __future__ import annotations
+
+import time
+
+import openai
+
+from .base import LLMError, LLMRequest, LLMResponse
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(self, base_url: str | None, api_key: str | None, max_retries: int = 2) -> None:
+        self.base_url = base_url
+        self.api_key = api_key
+        self.max_retries = max_retries
+        self._clients: dict[tuple[str | None, str | None], openai.AsyncOpenAI] = {}
+
+    def _client(self, request: LLMRequest) -> openai.AsyncOpenAI:
+        key = (request.base_url or self.base_url, request.api_key or self.api_key)
+        client = self._clients.get(key)
+        if client is None:
+            client = openai.AsyncOpenAI(
+                base_url=key[0], api_key=key[1] or "not-needed", max_retries=self.max_retries
+            )
+            self._clients[key] = client
+        return client
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        client = self._client(request).with_options(timeout=request.timeout_s)
+        started = time.perf_counter()
+        try:
+            if request.kind == "embedding":
+                emb = await client.embeddings.create(model=request.model, input=request.input_texts)
+                usage = emb.usage
+                return LLMResponse(
+                    "", request.model, self.name, getattr(usage, "prompt_tokens", 0) or 0, 0,
+                    (time.perf_counter() - started) * 1000,
+                    embeddings=[list(d.embedding) for d in emb.data],
+                )
+            kwargs = {}
+            if request.response_schema is not None:
+                kwargs["response_format"] = {"type": "json_object"}
+            if request.max_tokens:
+                kwargs["max_tokens"] = request.max_tokens
+            completion = await client.chat.completions.create(
+                model=request.model,
+                messages=request.messages,  # type: ignore[arg-type]
+                temperature=request.temperature,
+                **kwargs,
+            )
+        except openai.APITimeoutError as exc:
+            raise LLMError(f"timeout after {request.timeout_s}s", retryable=True) from exc
+        except openai.APIStatusError as exc:
+            raise LLMError(f"HTTP {exc.status_code}: {exc.message}", status=exc.status_code,
+                           retryable=exc.status_code in (408, 409, 429) or exc.status_code >= 500) from exc
+        except openai.APIConnectionError as exc:
+            raise LLMError(f"connection error: {exc}", retryable=True) from exc
+        usage = completion.usage
+        choice = completion.choices[0] if completion.choices else None
+        return LLMResponse(
+            content=(choice.message.content or "") if choice else "",
+            model=completion.model or request.model,
+            provider=self.name,
+            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()

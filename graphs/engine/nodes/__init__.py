@@ -1,0 +1,7 @@
+"""Node kinds. Importing this package registers every kind."""
+
+from . import agent  # noqa: F401  (registers)
+from .base import NodeConfig, NodeContext, NodeFailure, NodeKind, Signature, SignatureField
+from .registry import registry
+
+__all__ = ["NodeConfig", "NodeContext", "NodeFailure", "NodeKind", "Signature", "SignatureField", "registry"]

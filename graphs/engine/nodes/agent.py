@@ -1,0 +1,126 @@
+"""agent: an LLM call with a typed signature; asks for JSON, validates it, re-asks when malformed."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ..llm.base import LLMRequest
+from ..schema import FieldSpec
+from ..types import json_schema_for, value_matches
+from .base import NodeConfig, NodeContext, NodeFailure, NodeKind, Signature
+from .registry import registry
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+class AgentConfig(NodeConfig):
+    signature: Signature = Field(
+        default_factory=lambda: Signature(
+            inputs=[{"name": "task", "type": "string", "description": "What to do"}],  # type: ignore[list-item]
+            outputs=[{"name": "answer", "type": "string", "description": "The result"}],  # type: ignore[list-item]
+        )
+    )
+    provider: Literal["default", "openai", "simulated"] = "default"
+    model: str = Field("gpt-4o-mini", min_length=1, max_length=200)
+    temperature: float = Field(0.2, ge=0, le=2)
+    max_tokens: int | None = Field(None, gt=0, le=200_000)
+    system_prompt: str = Field("You are a helpful, precise assistant.", max_length=50_000)
+    instructions: str = Field("", max_length=50_000, description="User prompt; {{field}} inserts an input.")
+    base_url: str | None = Field(None, max_length=500, description="Override the OpenAI-compatible endpoint.")
+    credential: str | None = Field(None, max_length=100, description="Name of a stored API key.")
+    max_format_retries: int = Field(2, ge=0, le=5, description="Re-asks after malformed JSON.")
+    llm_timeout_s: float = Field(60.0, gt=0, le=3600)
+
+
+def output_schema(sig: Signature) -> dict[str, Any]:
+    props = {f.name: {**json_schema_for(f.type), "description": f.description} for f in sig.outputs}
+    required = [f.name for f in sig.outputs if f.required]
+    return {"type": "object", "properties": props, "required": required}
+
+
+def build_messages(config: AgentConfig, inputs: dict[str, Any]) -> list[dict[str, str]]:
+    fields = "\n".join(f"- {f.name} ({f.type}): {f.description}" for f in config.signature.outputs)
+    system = (
+        f"{config.system_prompt}\n\nReply with a single JSON object and nothing else. "
+        f"Its keys:\n{fields}"
+    )
+    if config.instructions:
+        user = _PLACEHOLDER.sub(lambda m: _text(inputs.get(m.group(1), "")), config.instructions)
+    else:
+        user = "\n".join(f"{k}: {_text(v)}" for k, v in inputs.items()) or "(no inputs)"
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def parse_answer(content: str, sig: Signature) -> tuple[dict[str, Any] | None, str]:
+    """Return (outputs, "") or (None, what is wrong)."""
+    text = content.strip()
+    if text.startswith("```"):
+        text = text.strip("`").removeprefix("json").strip()
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return None, f"not valid JSON ({exc.msg} at char {exc.pos})"
+    if not isinstance(data, dict):
+        return None, "the answer must be a JSON object"
+    outputs: dict[str, Any] = {}
+    for f in sig.outputs:
+        if f.name not in data:
+            if f.required:
+                return None, f"missing field {f.name!r}"
+            continue
+        if not value_matches(data[f.name], f.type):
+            return None, f"field {f.name!r} must be of type {f.type}"
+        outputs[f.name] = data[f.name]
+    return outputs, ""
+
+
+@registry.register
+class AgentNode(NodeKind):
+    kind = "agent"
+    title = "Agent"
+    description = "Calls an LLM with a typed signature: inputs in, validated JSON outputs out."
+    category = "agents"
+    icon = "bot"
+    Config = AgentConfig
+    dynamic_inputs = "signature.inputs"
+    dynamic_outputs = "signature.outputs"
+
+    def inputs(self, config: AgentConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+        return config.signature.input_ports()
+
+    def outputs(self, config: AgentConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+        return config.signature.output_ports()
+
+    async def run(self, ctx: NodeContext, config: AgentConfig, inputs: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+        messages = build_messages(config, inputs)
+        schema = output_schema(config.signature)
+        await ctx.emit("pre_agent_loop", {"model": config.model, "provider": config.provider})
+        for attempt in range(config.max_format_retries + 1):
+            response = await ctx.llm(
+                LLMRequest(
+                    model=config.model, messages=messages, temperature=config.temperature,
+                    max_tokens=config.max_tokens, response_schema=schema, base_url=config.base_url,
+                    credential=config.credential, timeout_s=config.llm_timeout_s, provider=config.provider,
+                )
+            )
+            outputs, problem = parse_answer(response.content, config.signature)
+            if outputs is not None:
+                await ctx.emit("post_agent_loop", {"attempts": attempt + 1, "model": response.model})
+                return outputs
+            await ctx.emit("llm_retry", {"attempt": attempt + 1, "problem": problem, "raw": response.content[:20000]})
+            messages = messages + [
+                {"role": "assistant", "content": response.content},
+                {"role": "user", "content": f"That answer was invalid: {problem}. Reply again with only the JSON object."},
+            ]
+        raise NodeFailure(
+            f"malformed answer after {config.max_format_retries + 1} attempts: {problem}",
+            {"raw": response.content[:100000], "problem": problem},
+        )

@@ -1,0 +1,125 @@
+"""What every node kind provides: a pydantic config, its ports, and an async ``run``."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..llm.base import LLMRequest, LLMResponse
+from ..schema import PORT_PATTERN, FieldSpec
+from ..types import FieldType
+
+
+class NodeConfig(BaseModel):
+    """Options every node kind has."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timeout_s: float = Field(120.0, gt=0, le=24 * 3600, description="Fail the node after this many seconds.")
+
+
+class SignatureField(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=PORT_PATTERN, description="Port name (letters, digits, _).")
+    type: FieldType = "string"
+    description: str = Field("", max_length=2000)
+    required: bool = True
+
+
+def unique_names(fields: list[SignatureField]) -> list[SignatureField]:
+    seen: set[str] = set()
+    for f in fields:
+        if f.name in seen:
+            raise ValueError(f"duplicate field name {f.name!r}")
+        seen.add(f.name)
+    return fields
+
+
+class Signature(BaseModel):
+    """Typed input and output fields of an agent (DSPy-style signature)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[SignatureField] = Field(default_factory=list, max_length=64)
+    outputs: list[SignatureField] = Field(default_factory=list, min_length=1, max_length=64)
+
+    _unique_in = field_validator("inputs")(classmethod(lambda cls, v: unique_names(v)))
+    _unique_out = field_validator("outputs")(classmethod(lambda cls, v: unique_names(v)))
+
+    def input_ports(self) -> dict[str, FieldSpec]:
+        return {f.name: FieldSpec(type=f.type, description=f.description, required=f.required) for f in self.inputs}
+
+    def output_ports(self) -> dict[str, FieldSpec]:
+        return {f.name: FieldSpec(type=f.type, description=f.description) for f in self.outputs}
+
+
+class NodeContext(Protocol):
+    """What the runtime gives a node while it runs."""
+
+    run_id: str
+    node_id: str
+
+    async def llm(self, request: LLMRequest) -> LLMResponse:
+        """Call an LLM once; recorded, replayed on resume, priced and budgeted."""
+
+    async def emit(self, event: str, data: dict[str, Any]) -> None:
+        """Record a hook event for this node."""
+
+
+class NodeFailure(Exception):
+    """A node failed in a way its error edges may handle; ``data`` lands in the event."""
+
+    def __init__(self, message: str, data: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.data = data or {}
+
+
+class NodeKind:
+    kind: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str]
+    category: ClassVar[str] = "agents"
+    icon: ClassVar[str] = "box"
+    Config: ClassVar[type[NodeConfig]] = NodeConfig
+    # Config paths whose list of SignatureField-like items become ports (for the editor).
+    dynamic_inputs: ClassVar[str | None] = None
+    dynamic_outputs: ClassVar[str | None] = None
+
+    def parse(self, config: dict[str, Any]) -> NodeConfig:
+        return self.Config.model_validate(config)
+
+    def inputs(self, config: NodeConfig) -> dict[str, FieldSpec]:
+        return {}
+
+    def outputs(self, config: NodeConfig) -> dict[str, FieldSpec]:
+        return {}
+
+    async def run(self, ctx: NodeContext, config: NodeConfig, inputs: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The editor's view of the kind: config JSON Schema and how ports are derived."""
+        static = cls()
+        try:
+            default_cfg = cls.Config()
+            static_in = {k: v.model_dump() for k, v in static.inputs(default_cfg).items()}
+            static_out = {k: v.model_dump() for k, v in static.outputs(default_cfg).items()}
+        except Exception:  # config has required fields: ports come from dynamic paths only
+            static_in, static_out = {}, {}
+        return {
+            "kind": cls.kind,
+            "title": cls.title,
+            "description": cls.description,
+            "category": cls.category,
+            "icon": cls.icon,
+            "config_schema": cls.Config.model_json_schema(),
+            "ports": {
+                "inputs": static_in,
+                "outputs": static_out,
+                "dynamic_inputs": cls.dynamic_inputs,
+                "dynamic_outputs": cls.dynamic_outputs,
+            },
+        }

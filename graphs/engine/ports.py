@@ -1,0 +1,44 @@
+"""Protocols the engine depends on; Django/Channels (or memory, in tests) implement them."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class CheckpointStore(Protocol):
+    async def load(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Latest saved state per node id (plain JSON dicts); empty if none."""
+
+    async def save(self, run_id: str, node_id: str, state: dict[str, Any]) -> None:
+        """Durably store one node's state; returns once it would survive a crash."""
+
+
+class EventSink(Protocol):
+    async def emit(self, run_id: str, event: str, node_id: str | None, data: dict[str, Any]) -> None:
+        """Record one hook event (ordered per run)."""
+
+
+class MemoryCheckpointStore:
+    """In-memory store: for tests and the engine benchmark."""
+
+    def __init__(self) -> None:
+        self.saved: dict[str, dict[str, dict[str, Any]]] = {}
+        self.saves = 0
+
+    async def load(self, run_id: str) -> dict[str, dict[str, Any]]:
+        return {k: dict(v) for k, v in self.saved.get(run_id, {}).items()}
+
+    async def save(self, run_id: str, node_id: str, state: dict[str, Any]) -> None:
+        self.saves += 1
+        self.saved.setdefault(run_id, {})[node_id] = state
+
+
+class MemoryEventSink:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    async def emit(self, run_id: str, event: str, node_id: str | None, data: dict[str, Any]) -> None:
+        self.events.append({"run_id": run_id, "event": event, "node_id": node_id, "data": data})
+
+    def names(self, node_id: str | None = None) -> list[str]:
+        return [e["event"] for e in self.events if node_id is None or e["node_id"] == node_id]

@@ -1,0 +1,334 @@
+"""The scheduler: runs every ready node concurrently, checkpoints each finished node, follows
+error edges to fallback handlers, enforces timeouts, and stops cleanly on cancel or budget.
+
+State lives in ``NodeState`` objects that round-trip through the CheckpointStore, so a run
+driven by one process can be resumed by any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from typing import Any, Awaitable, Callable
+
+from ..hooks import HookContext, HookEvent, HookManager
+from ..llm.base import LLMError, ProviderRegistry
+from ..llm.pricing import PriceTable
+from ..nodes.base import NodeFailure
+from ..ports import CheckpointStore, EventSink
+from ..schema import INPUTS_NODE, OUTPUTS_NODE
+from ..types import value_matches
+from ..validate import CompiledNode, compile_graph
+from .context import BudgetExceeded, NodeRun
+from .state import FINISHED, NodeState, RunResult
+
+CredentialResolver = Callable[[str], Awaitable[str | None]]
+
+
+class _Stop(Exception):
+    """Ends the main loop: the run is failed, interrupted or cancelled."""
+
+    def __init__(self, status: str, error: dict[str, Any]) -> None:
+        super().__init__(error.get("message", status))
+        self.status, self.error = status, error
+
+
+class Engine:
+    def __init__(
+        self,
+        document: Any,
+        *,
+        run_id: str,
+        providers: ProviderRegistry,
+        checkpoints: CheckpointStore,
+        events: EventSink,
+        hooks: HookManager | None = None,
+        prices: PriceTable | None = None,
+        budget_usd: float | None = None,
+        force_provider: str | None = None,
+        credentials: CredentialResolver | None = None,
+    ) -> None:
+        self.spec, self.nodes = compile_graph(document)
+        self.run_id = run_id
+        self.providers = providers
+        self.checkpoints = checkpoints
+        self.events = events
+        self.hooks = hooks or HookManager()
+        self.prices = prices or PriceTable()
+        self.budget_usd = budget_usd if budget_usd is not None else self.spec.settings.get("budget_usd")
+        self.force_provider = force_provider
+        self._credentials = credentials
+        self.spent_usd = 0.0
+        self.states: dict[str, NodeState] = {}
+        self._stop: _Stop | None = None
+        self._wakeup = asyncio.Event()
+        self._tasks: dict[asyncio.Task[dict[str, Any]], str] = {}
+        # wiring, computed once
+        self.data_in: dict[str, list[Any]] = {nid: [] for nid in self.nodes}
+        self.dependents: dict[str, list[str]] = {nid: [] for nid in self.nodes}
+        self.handler: dict[str, str] = {}
+        for edge in self.spec.edges:
+            if edge.kind == "error":
+                self.handler[edge.source] = edge.target
+            elif edge.target in self.nodes:
+                self.data_in[edge.target].append(edge)
+                if edge.source in self.nodes:
+                    self.dependents[edge.source].append(edge.target)
+        self.parent_of = {h: p for p, h in self.handler.items()}
+        self.handlers = set(self.parent_of)
+
+    # -- events -------------------------------------------------------------------------
+    async def emit(self, event: str | HookEvent, node_id: str | None, data: dict[str, Any]) -> None:
+        hook_event = HookEvent(event)
+        if self.hooks.has_hooks(hook_event):
+            ctx = HookContext(hook_event, self.run_id, node_id, metadata=dict(data))
+            failures = [r.error for r in await self.hooks.trigger(ctx) if not r.success]
+            if failures:
+                data = {**data, "hook_errors": failures}
+        await self.events.emit(self.run_id, hook_event.value, node_id, data)
+
+    # -- control from outside -----------------------------------------------------------
+    def request_cancel(self, reason: str = "cancelled by user") -> None:
+        """Stop now: in-flight node tasks (and their HTTP requests) are cancelled."""
+        if self._stop is None:
+            self._stop = _Stop("cancelled", {"type": "cancelled", "message": reason})
+        for task in self._tasks:
+            task.cancel()
+        self._wakeup.set()
+
+    def budget_check(self) -> None:
+        if self.budget_usd is not None and self.spent_usd >= self.budget_usd:
+            raise BudgetExceeded(self.spent_usd, self.budget_usd)
+
+    async def resolve_credential(self, name: str) -> str | None:
+        return await self._credentials(name) if self._credentials else None
+
+    # -- the run ------------------------------------------------------------------------
+    async def run(self, inputs: dict[str, Any]) -> RunResult:
+        restored = await self.checkpoints.load(self.run_id)
+        self.states = {nid: NodeState.from_dict(restored[nid]) if nid in restored else NodeState() for nid in self.nodes}
+        for state in self.states.values():
+            if state.status not in FINISHED and not (state.status == "failed" and state.recovered_by):
+                state.reset_for_rerun()
+        self.spent_usd = sum(s.cost_usd for s in self.states.values())
+        kept = [nid for nid, s in self.states.items() if s.status != "pending"]
+        if restored:
+            await self.emit(HookEvent.RUN_RESUMED, None, {"restored_nodes": kept, "spent_usd": self.spent_usd})
+        else:
+            await self.emit(HookEvent.RUN_STARTED, None, {"inputs": inputs, "nodes": len(self.nodes)})
+        for nid in kept:
+            await self.emit(HookEvent.NODE_RESTORED, nid, {"status": self.states[nid].status})
+        try:
+            self._check_inputs(inputs)
+            await self._loop(inputs)
+        except _Stop as stop:
+            self._stop = self._stop or stop
+        finally:
+            await self._drain()
+        return await self._finish_run(inputs)
+
+    def _check_inputs(self, inputs: dict[str, Any]) -> None:
+        for name, field in self.spec.inputs.items():
+            if name not in inputs:
+                if field.required:
+                    raise _Stop("failed", {"type": "input", "message": f"missing run input {name!r}", "path": f"inputs.{name}"})
+            elif not value_matches(inputs[name], field.type):
+                raise _Stop("failed", {"type": "input", "message": f"run input {name!r} must be {field.type}", "path": f"inputs.{name}"})
+
+    def _resolved(self, nid: str) -> dict[str, Any] | None:
+        """Outputs a node stands for: its own, or those of the handler that recovered it."""
+        state = self.states[nid]
+        if state.status == "succeeded":
+            return state.outputs
+        if state.status == "failed" and state.recovered_by:
+            return self._resolved(state.recovered_by)
+        return None
+
+    def _settled(self, nid: str) -> bool:
+        state = self.states[nid]
+        return state.status == "skipped" or self._resolved(nid) is not None
+
+    def _source_value(self, edge: Any, inputs: dict[str, Any]) -> tuple[bool, Any]:
+        if edge.source == INPUTS_NODE:
+            return edge.source_port in inputs, inputs.get(edge.source_port)
+        if self.states[edge.source].status == "skipped":
+            return False, None
+        outputs = self._resolved(edge.source)
+        return outputs is not None and edge.source_port in outputs, (outputs or {}).get(edge.source_port)
+
+    def _ready(self) -> list[str]:
+        ready = []
+        for nid, state in self.states.items():
+            if state.status != "pending" or nid in self.handlers:
+                continue
+            waiting = False
+            for edge in self.data_in[nid]:
+                if edge.source != INPUTS_NODE and not self._settled(edge.source):
+                    waiting = True
+                    break
+            if not waiting:
+                ready.append(nid)
+        return ready
+
+    def _gather_inputs(self, nid: str, inputs: dict[str, Any]) -> dict[str, Any] | None:
+        """Inputs for a node, or None when a required one comes from a skipped branch."""
+        values: dict[str, Any] = {}
+        ports = self.nodes[nid].inputs
+        for edge in self.data_in[nid]:
+            present, value = self._source_value(edge, inputs)
+            if present:
+                values[edge.target_port] = value
+            elif ports[edge.target_port].required:
+                return None
+        return values
+
+    async def _loop(self, inputs: dict[str, Any]) -> None:
+        while self._stop is None:
+            for nid in self._ready():
+                node_inputs = self._gather_inputs(nid, inputs)
+                if node_inputs is None:
+                    await self._skip(nid, "an upstream branch was skipped")
+                    continue
+                self._start(nid, node_inputs)
+            if not self._tasks:
+                if self._ready():
+                    continue  # skipping opened more nodes
+                return
+            self._wakeup.clear()
+            waiter = asyncio.ensure_future(self._wakeup.wait())
+            done, _ = await asyncio.wait([*self._tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            for task in [t for t in done if t is not waiter]:
+                nid = self._tasks.pop(task)
+                await self._settle(nid, task)
+
+    def _start(self, nid: str, node_inputs: dict[str, Any]) -> None:
+        state = self.states[nid]
+        state.status, state.inputs, state.started_at = "running", node_inputs, time.time()
+        state.attempts += 1
+        task = asyncio.ensure_future(self._execute(nid, node_inputs))
+        self._tasks[task] = nid
+
+    async def _execute(self, nid: str, node_inputs: dict[str, Any]) -> dict[str, Any]:
+        node: CompiledNode = self.nodes[nid]
+        await self.emit(HookEvent.PRE_NODE, nid, {"kind": node.spec.kind, "inputs": node_inputs, "attempt": self.states[nid].attempts})
+        ctx = NodeRun(self, nid, self.states[nid])
+        try:
+            outputs = await asyncio.wait_for(node.kind.run(ctx, node.config, node_inputs), node.config.timeout_s)
+        except asyncio.TimeoutError:
+            raise NodeFailure(f"timed out after {node.config.timeout_s}s", {"type": "timeout"}) from None
+        for name, port in node.outputs.items():
+            if name in outputs and not value_matches(outputs[name], port.type):
+                raise NodeFailure(f"output {name!r} is not {port.type}")
+        return outputs
+
+    async def _skip(self, nid: str, reason: str) -> None:
+        state = self.states[nid]
+        state.status, state.finished_at = "skipped", time.time()
+        await self.emit(HookEvent.NODE_SKIPPED, nid, {"reason": reason})
+        await self._checkpoint(nid)
+
+    async def _checkpoint(self, nid: str) -> None:
+        await self.emit(HookEvent.PRE_CHECKPOINT_SAVE, nid, {"status": self.states[nid].status})
+        started = time.perf_counter()
+        await self.checkpoints.save(self.run_id, nid, self.states[nid].to_dict())
+        await self.emit(HookEvent.POST_CHECKPOINT_SAVE, nid, {"save_ms": round((time.perf_counter() - started) * 1000, 3)})
+
+    async def _settle(self, nid: str, task: asyncio.Task[dict[str, Any]]) -> None:
+        state = self.states[nid]
+        state.finished_at = time.time()
+        if task.cancelled():
+            state.status = "cancelled"
+            return
+        exc = task.exception()
+        if exc is None:
+            state.status, state.outputs = "succeeded", task.result()
+            await self._checkpoint(nid)
+            await self._post_node(nid)
+            await self._recover_parent(nid)
+            return
+        if isinstance(exc, BudgetExceeded):
+            state.status = "pending"  # not a failure: it runs again when resumed with more budget
+            await self.checkpoints.save(self.run_id, nid, state.to_dict())
+            raise _Stop("interrupted", {"type": "budget", "message": str(exc), "node": nid,
+                                        "spent_usd": exc.spent, "budget_usd": exc.budget})
+        state.status, state.error = "failed", _error_dict(exc)
+        await self.emit(HookEvent.ON_ERROR, nid, state.error)
+        await self._checkpoint(nid)
+        await self._post_node(nid)
+        handler = self.handler.get(nid)
+        if handler is not None:
+            await self.emit(HookEvent.FALLBACK, nid, {"handler": handler, "error": state.error["message"]})
+            self._start(handler, dict(state.inputs))
+            return
+        raise _Stop("failed", {**state.error, "node": nid, "message": f"node {nid} failed: {state.error['message']}"})
+
+    async def _recover_parent(self, nid: str) -> None:
+        """A handler succeeded: every node up its fallback chain now stands for its outputs."""
+        while nid in self.handlers:
+            parent = self.parent_of[nid]
+            self.states[parent].recovered_by = nid
+            await self.checkpoints.save(self.run_id, parent, self.states[parent].to_dict())
+            nid = parent
+
+    async def _post_node(self, nid: str) -> None:
+        state = self.states[nid]
+        prompt, completion = state.tokens
+        await self.emit(HookEvent.POST_NODE, nid, {
+            "status": state.status, "outputs": state.outputs, "duration_ms": state.duration_ms,
+            "cost_usd": state.cost_usd, "prompt_tokens": prompt, "completion_tokens": completion,
+            "error": state.error,
+        })
+
+    async def _drain(self) -> None:
+        """Cancel whatever still runs (failure elsewhere, cancel, budget) and wait for it."""
+        if not self._tasks:
+            return
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for task, nid in list(self._tasks.items()):
+            state = self.states[nid]
+            state.status, state.finished_at = "cancelled", time.time()
+            await self.checkpoints.save(self.run_id, nid, state.to_dict())
+        self._tasks.clear()
+
+    async def _finish_run(self, inputs: dict[str, Any]) -> RunResult:
+        outputs: dict[str, Any] = {}
+        for edge in self.spec.edges:
+            if edge.target == OUTPUTS_NODE:
+                present, value = self._source_value(edge, inputs)
+                if present:
+                    outputs[edge.target_port] = value
+        stop = self._stop
+        status = stop.status if stop else "succeeded"
+        error = stop.error if stop else None
+        if status == "succeeded":
+            missing = [n for n, f in self.spec.outputs.items() if f.required and n not in outputs]
+            if missing:
+                status, error = "failed", {"type": "output", "message": f"outputs not produced: {', '.join(missing)}"}
+        if status == "interrupted":
+            await self.emit(HookEvent.INTERRUPTED, None, error or {})
+        elif status == "cancelled":
+            await self.emit(HookEvent.CANCELLED, None, error or {})
+        prompt = sum(s.tokens[0] for s in self.states.values())
+        completion = sum(s.tokens[1] for s in self.states.values())
+        result = RunResult(status, outputs, error, round(self.spent_usd, 8), prompt, completion,
+                           {nid: s.to_dict() for nid, s in self.states.items()})
+        await self.emit(HookEvent.RUN_FINISHED, None, {"status": status, "outputs": outputs, "error": error,
+                                                       "cost_usd": result.cost_usd,
+                                                       "prompt_tokens": prompt, "completion_tokens": completion})
+        return result
+
+
+def _error_dict(exc: BaseException) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__}
+    if isinstance(exc, NodeFailure):
+        data.update(exc.data)
+        data.setdefault("type", "node_failure")
+    elif isinstance(exc, LLMError):
+        data.update({"type": "llm_error", "status": exc.status, "retryable": exc.retryable})
+    else:
+        data["traceback"] = "".join(traceback.format_exception(exc))[-4000:]
+    return data

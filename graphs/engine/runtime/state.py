@@ -1,0 +1,66 @@
+"""Per-node run state: plain data that round-trips through JSON checkpoints."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Finished states survive a resume; everything else runs again (replaying recorded LLM calls).
+FINISHED = {"succeeded", "skipped"}
+
+
+@dataclass
+class NodeState:
+    status: str = "pending"  # pending running succeeded failed skipped cancelled
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    recovered_by: str | None = None  # the error handler whose outputs stand in for ours
+    llm_calls: list[dict[str, Any]] = field(default_factory=list)  # the replay journal
+    scratch: dict[str, Any] = field(default_factory=dict)  # kinds' own resumable progress
+
+    @property
+    def cost_usd(self) -> float:
+        return round(sum(c.get("cost_usd", 0.0) for c in self.llm_calls), 8)
+
+    @property
+    def tokens(self) -> tuple[int, int]:
+        prompt = sum(c["response"].get("prompt_tokens", 0) for c in self.llm_calls)
+        completion = sum(c["response"].get("completion_tokens", 0) for c in self.llm_calls)
+        return prompt, completion
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at) * 1000, 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["cost_usd"] = self.cost_usd
+        data["prompt_tokens"], data["completion_tokens"] = self.tokens
+        data["duration_ms"] = self.duration_ms
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "NodeState":
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+    def reset_for_rerun(self) -> None:
+        """Keep the LLM journal and scratch; everything else starts over."""
+        self.status, self.outputs, self.error, self.recovered_by = "pending", {}, None, None
+        self.started_at = self.finished_at = None
+
+
+@dataclass
+class RunResult:
+    status: str  # succeeded failed interrupted cancelled
+    outputs: dict[str, Any]
+    error: dict[str, Any] | None
+    cost_usd: float
+    prompt_tokens: int
+    completion_tokens: int
+    nodes: dict[str, dict[str, Any]]

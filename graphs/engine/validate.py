@@ -1,0 +1,243 @@
+"""validate_graph(document) -> list of issues, each naming the node/edge/field at fault.
+
+Checks, in order: document size, shape (pydantic), duplicate ids, unknown kinds, node configs,
+edges (dangling, unknown ports, type mismatches, ports fed twice, error-edge rules), required
+inputs and outputs left unfed, and cycles.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from .nodes import registry
+from .nodes.base import NodeConfig, NodeKind
+from .schema import INPUTS_NODE, MAX_DOCUMENT_BYTES, OUTPUTS_NODE, EdgeSpec, FieldSpec, GraphSpec
+from .types import compatible
+
+
+@dataclass
+class Issue:
+    path: str
+    message: str
+    node: str | None = None
+    edge: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class GraphInvalid(ValueError):
+    def __init__(self, issues: list[Issue]) -> None:
+        super().__init__("; ".join(f"{i.path}: {i.message}" for i in issues[:5]))
+        self.issues = issues
+
+
+def loc_path(prefix: str, loc: tuple[Any, ...]) -> str:
+    path = prefix
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+@dataclass
+class CompiledNode:
+    spec: Any
+    kind: NodeKind
+    config: NodeConfig
+    inputs: dict[str, FieldSpec]
+    outputs: dict[str, FieldSpec]
+
+
+def parse_document(document: Any) -> tuple[GraphSpec | None, list[Issue]]:
+    if isinstance(document, GraphSpec):
+        return document, []
+    if not isinstance(document, dict):
+        return None, [Issue("", "the graph must be a JSON object")]
+    size = len(json.dumps(document, separators=(",", ":")).encode())
+    if size > MAX_DOCUMENT_BYTES:
+        return None, [Issue("", f"document is {size} bytes; the limit is {MAX_DOCUMENT_BYTES}")]
+    try:
+        return GraphSpec.model_validate(document), []
+    except ValidationError as exc:
+        issues = []
+        for err in exc.errors()[:50]:
+            node = None
+            if len(err["loc"]) >= 2 and err["loc"][0] == "nodes" and isinstance(err["loc"][1], int):
+                nodes = document.get("nodes") or []
+                if err["loc"][1] < len(nodes) and isinstance(nodes[err["loc"][1]], dict):
+                    node = nodes[err["loc"][1]].get("id")
+            issues.append(Issue(loc_path("", err["loc"]), err["msg"], node=node))
+        return None, issues
+
+
+def compile_nodes(spec: GraphSpec, issues: list[Issue]) -> dict[str, CompiledNode]:
+    compiled: dict[str, CompiledNode] = {}
+    for i, node in enumerate(spec.nodes):
+        if node.id in compiled:
+            issues.append(Issue(f"nodes[{i}].id", f"duplicate node id {node.id!r}", node=node.id))
+            continue
+        kind = registry.get(node.kind)
+        if kind is None:
+            issues.append(Issue(f"nodes[{i}].kind", f"unknown node kind {node.kind!r} (known: {', '.join(registry.kinds())})", node=node.id))
+            continue
+        try:
+            config = kind.parse(node.config)
+        except ValidationError as exc:
+            for err in exc.errors()[:20]:
+                issues.append(Issue(loc_path(f"nodes[{i}].config", err["loc"]), err["msg"], node=node.id))
+            continue
+        compiled[node.id] = CompiledNode(node, kind, config, kind.inputs(config), kind.outputs(config))
+    return compiled
+
+
+def _ports(compiled: dict[str, CompiledNode], spec: GraphSpec, node_id: str, side: str) -> dict[str, FieldSpec] | None:
+    if node_id == INPUTS_NODE:
+        return spec.inputs if side == "out" else {}
+    if node_id == OUTPUTS_NODE:
+        return spec.outputs if side == "in" else {}
+    node = compiled.get(node_id)
+    if node is None:
+        return None
+    return node.outputs if side == "out" else node.inputs
+
+
+def check_edges(spec: GraphSpec, compiled: dict[str, CompiledNode], node_ids: set[str], issues: list[Issue]) -> None:
+    fed: dict[tuple[str, str], int] = {}
+    handler_of: dict[str, int] = {}
+    for i, edge in enumerate(spec.edges):
+        path = f"edges[{i}]"
+        ok = True
+        for end, nid in (("source", edge.source), ("target", edge.target)):
+            if nid not in node_ids and nid not in (INPUTS_NODE, OUTPUTS_NODE):
+                issues.append(Issue(f"{path}.{end}", f"edge {edge.label} points at missing node {nid!r}", edge=i))
+                ok = False
+        if not ok:
+            continue
+        if edge.source == OUTPUTS_NODE or edge.target == INPUTS_NODE:
+            issues.append(Issue(path, "@outputs only receives edges and @inputs only sends them", edge=i))
+            continue
+        if (edge.source != INPUTS_NODE and edge.source not in compiled) or (
+            edge.target != OUTPUTS_NODE and edge.target not in compiled
+        ):
+            continue  # the node itself is invalid and already reported
+        if edge.kind == "error":
+            _check_error_edge(i, edge, compiled, handler_of, issues)
+            continue
+        out_ports = _ports(compiled, spec, edge.source, "out") or {}
+        in_ports = _ports(compiled, spec, edge.target, "in") or {}
+        src = out_ports.get(edge.source_port)
+        dst = in_ports.get(edge.target_port)
+        if src is None:
+            issues.append(Issue(f"{path}.source_port", f"{edge.source} has no output port {edge.source_port!r} (has: {', '.join(out_ports) or 'none'})", node=edge.source, edge=i))
+        if dst is None:
+            issues.append(Issue(f"{path}.target_port", f"{edge.target} has no input port {edge.target_port!r} (has: {', '.join(in_ports) or 'none'})", node=edge.target, edge=i))
+        if src is None or dst is None:
+            continue
+        if not compatible(src.type, dst.type):
+            issues.append(Issue(f"{path}", f"type mismatch: {edge.source}.{edge.source_port} is {src.type} but {edge.target}.{edge.target_port} expects {dst.type}", node=edge.target, edge=i))
+        key = (edge.target, edge.target_port)
+        if key in fed:
+            issues.append(Issue(f"{path}.target_port", f"{edge.target}.{edge.target_port} is already fed by edges[{fed[key]}]", node=edge.target, edge=i))
+        else:
+            fed[key] = i
+    _check_unfed(spec, compiled, fed, set(handler_of), issues)
+
+
+def _check_error_edge(i: int, edge: EdgeSpec, compiled: dict[str, CompiledNode], handler_of: dict[str, int], issues: list[Issue]) -> None:
+    path = f"edges[{i}]"
+    if edge.source not in compiled or edge.target not in compiled:
+        issues.append(Issue(path, "error edges connect two nodes (not @inputs/@outputs)", edge=i))
+        return
+    if edge.target in handler_of:
+        issues.append(Issue(f"{path}.target", f"{edge.target} already handles errors of another node (edges[{handler_of[edge.target]}])", node=edge.target, edge=i))
+        return
+    handler_of[edge.target] = i
+    src, handler = compiled[edge.source], compiled[edge.target]
+    for name, port in handler.inputs.items():
+        if port.required and name not in src.inputs:
+            issues.append(Issue(f"{path}.target", f"fallback {edge.target} needs input {name!r}, which {edge.source} does not receive", node=edge.target, edge=i))
+    for name, port in src.outputs.items():
+        alt = handler.outputs.get(name)
+        if alt is None:
+            issues.append(Issue(f"{path}.target", f"fallback {edge.target} lacks output {name!r} of {edge.source}", node=edge.target, edge=i))
+        elif not compatible(alt.type, port.type):
+            issues.append(Issue(f"{path}.target", f"fallback {edge.target}.{name} is {alt.type}, {edge.source}.{name} is {port.type}", node=edge.target, edge=i))
+
+
+def _check_unfed(spec: GraphSpec, compiled: dict[str, CompiledNode], fed: dict[tuple[str, str], int], handlers: set[str], issues: list[Issue]) -> None:
+    index = {n.id: i for i, n in enumerate(spec.nodes)}
+    for node_id, node in compiled.items():
+        if node_id in handlers:
+            if any(t == node_id for (t, _p) in fed):
+                issues.append(Issue(f"nodes[{index[node_id]}]", f"{node_id} is an error handler: it receives the failed node's inputs and takes no data edges", node=node_id))
+            continue
+        for name, port in node.inputs.items():
+            if port.required and (node_id, name) not in fed:
+                issues.append(Issue(f"nodes[{index[node_id]}].inputs.{name}", f"required input {name!r} of {node_id} is not connected", node=node_id))
+    for name, port in spec.outputs.items():
+        if port.required and (OUTPUTS_NODE, name) not in fed:
+            issues.append(Issue(f"outputs.{name}", f"graph output {name!r} is not connected"))
+
+
+def find_cycle(spec: GraphSpec) -> list[str] | None:
+    graph: dict[str, list[str]] = {}
+    for edge in spec.edges:
+        graph.setdefault(edge.source, []).append(edge.target)
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(start: str) -> list[str] | None:
+        # iterative DFS: graphs can be 2,000 nodes deep
+        it_stack = [(start, iter(graph.get(start, ())))]
+        state[start] = 1
+        stack.append(start)
+        while it_stack:
+            node, it = it_stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                state[node] = 2
+                stack.pop()
+                it_stack.pop()
+            elif state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            elif nxt not in state:
+                state[nxt] = 1
+                stack.append(nxt)
+                it_stack.append((nxt, iter(graph.get(nxt, ()))))
+        return None
+
+    for node in list(graph):
+        if node not in state:
+            cycle = visit(node)
+            if cycle:
+                return cycle
+    return None
+
+
+def analyse(document: Any) -> tuple[GraphSpec | None, dict[str, CompiledNode], list[Issue]]:
+    spec, issues = parse_document(document)
+    if spec is None:
+        return None, {}, issues
+    compiled = compile_nodes(spec, issues)
+    check_edges(spec, compiled, {n.id for n in spec.nodes}, issues)
+    cycle = find_cycle(spec)
+    if cycle:
+        issues.append(Issue("edges", "cycle: " + " -> ".join(cycle) + " (loops are expressed by loop nodes such as pev)", node=cycle[0]))
+    return spec, compiled, issues
+
+
+def validate_graph(document: Any) -> list[Issue]:
+    """All problems with a graph document; an empty list means it can run."""
+    return analyse(document)[2]
+
+
+def compile_graph(document: Any) -> tuple[GraphSpec, dict[str, CompiledNode]]:
+    """Parse, validate and compile, or raise GraphInvalid with every issue."""
+    spec, compiled, issues = analyse(document)
+    if spec is None or issues:
+        raise GraphInvalid(issues)
+    return spec, compiled

@@ -1,0 +1,28 @@
+"""How run events travel over Channels: group names and the (size-capped) stream payload."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+
+
+def run_group(run_id: int) -> str:
+    return f"run.{run_id}"
+
+
+def event_dict(ev: Any) -> dict[str, Any]:
+    return {"seq": ev.seq, "event": ev.event, "node_id": ev.node_id or None,
+            "ts": ev.created_at.isoformat(), "data": ev.data}
+
+
+def stream_payload(ev: Any) -> dict[str, Any]:
+    """The channel-layer message for one event; big payloads become a preview plus a link."""
+    body = event_dict(ev)
+    raw = json.dumps(body["data"], default=str)
+    limit = settings.KAIZEN_EVENT_PREVIEW_BYTES
+    if len(raw) > limit:
+        body["data"] = {"truncated": True, "preview": raw[:limit], "bytes": len(raw),
+                        "url": f"/api/runs/{ev.run_id}/events/{ev.seq}/"}
+    return {"type": "run.event", "event": body}

@@ -1,0 +1,37 @@
+"""Reads, with access rules: a user sees their own graphs and runs; staff see all."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from .models import Graph, GraphVersion, Run, RunEvent
+
+
+def graphs_visible(user) -> QuerySet[Graph]:
+    qs = Graph.objects.select_related("owner")
+    return qs if user.is_staff else qs.filter(owner=user)
+
+
+def runs_visible(user) -> QuerySet[Run]:
+    qs = Run.objects.select_related("graph", "version", "created_by")
+    return qs if user.is_staff else qs.filter(graph__owner=user)
+
+
+def can_see_graph(user, graph: Graph) -> bool:
+    return user.is_authenticated and (user.is_staff or graph.owner_id == user.pk)
+
+
+def can_see_run(user, run: Run) -> bool:
+    return user.is_authenticated and (user.is_staff or run.graph.owner_id == user.pk)
+
+
+def graph_latest(graph: Graph) -> GraphVersion:
+    return graph.versions.get(number=graph.latest_version)
+
+
+def run_events_after(run: Run, after: int = 0, limit: int = 1000) -> QuerySet[RunEvent]:
+    return RunEvent.objects.filter(run=run, seq__gt=after).order_by("seq")[:limit]
+
+
+def run_node_states(run: Run) -> dict[str, dict]:
+    return {ns.node_id: ns.data for ns in run.node_states.all()}

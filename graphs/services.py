@@ -1,0 +1,181 @@
+"""Writes: graph_create, graph_save, graph_restore, run_start, run_cancel, run_resume, runs_sweep.
+
+Each runs inside a transaction; a run is enqueued only after its row is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .engine.schema import GraphSpec
+from .engine.validate import Issue, validate_graph
+from .models import Graph, GraphVersion, Run
+
+log = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """A request that cannot be honoured; ``issues`` name the fields at fault."""
+
+    status = 400
+
+    def __init__(self, message: str, issues: list[Issue] | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.issues = issues or []
+        if status:
+            self.status = status
+
+
+class StaleVersion(ServiceError):
+    status = 409
+
+
+def _check_spec(spec: Any) -> dict[str, Any]:
+    issues = validate_graph(spec)
+    if issues:
+        raise ServiceError("the graph is invalid", [Issue(f"spec.{i.path}".rstrip("."), i.message, i.node, i.edge) for i in issues])
+    return GraphSpec.model_validate(spec).model_dump(mode="json")
+
+
+@transaction.atomic
+def graph_create(*, owner, name: str, spec: dict[str, Any], description: str = "") -> GraphVersion:
+    clean = _check_spec(spec)
+    graph = Graph.objects.create(owner=owner, name=name, description=description, latest_version=1)
+    return GraphVersion.objects.create(graph=graph, number=1, spec=clean, created_by=owner, message="created")
+
+
+@transaction.atomic
+def graph_save(*, graph: Graph, user, spec: dict[str, Any], base_version: int | None = None,
+               name: str | None = None, description: str | None = None, message: str = "") -> GraphVersion:
+    """Store a new version. Invalid specs and stale bases raise; the last good version stays."""
+    clean = _check_spec(spec)
+    locked = Graph.objects.select_for_update().get(pk=graph.pk)
+    if base_version is not None and base_version != locked.latest_version:
+        raise StaleVersion(
+            f"the graph was saved by someone else (version {locked.latest_version}); you edited version "
+            f"{base_version}. Reload to merge, or save a copy.",
+            [Issue("base_version", f"stale: latest is {locked.latest_version}")],
+        )
+    number = locked.latest_version + 1
+    version = GraphVersion.objects.create(graph=locked, number=number, spec=clean, created_by=user, message=message[:300])
+    locked.latest_version = number
+    if name is not None:
+        locked.name = name
+    if description is not None:
+        locked.description = description
+    locked.save(update_fields=["latest_version", "name", "description", "updated_at"])
+    return version
+
+
+def graph_restore(*, graph: Graph, user, number: int) -> GraphVersion:
+    old = GraphVersion.objects.filter(graph=graph, number=number).first()
+    if old is None:
+        raise ServiceError(f"version {number} does not exist", [Issue("number", "no such version")], status=404)
+    return graph_save(graph=graph, user=user, spec=old.spec, message=f"restored version {number}")
+
+
+def _enqueue_on_commit(run: Run) -> None:
+    from .tasks import run_execute
+
+    def send() -> None:
+        result = run_execute.apply_async(args=[run.pk])
+        Run.objects.filter(pk=run.pk).update(celery_task_id=result.id or "")
+
+    transaction.on_commit(send)
+
+
+def _run_input_issues(spec: dict[str, Any], inputs: Any) -> list[Issue]:
+    from .engine.types import value_matches
+
+    if not isinstance(inputs, dict):
+        return [Issue("inputs", "must be an object")]
+    declared = GraphSpec.model_validate(spec).inputs
+    issues = [Issue(f"inputs.{k}", "unknown input") for k in inputs if k not in declared]
+    for name, field in declared.items():
+        if name not in inputs:
+            if field.required:
+                issues.append(Issue(f"inputs.{name}", "this input is required"))
+        elif not value_matches(inputs[name], field.type):
+            issues.append(Issue(f"inputs.{name}", f"must be {field.type}"))
+    return issues
+
+
+@transaction.atomic
+def run_start(*, graph: Graph, user, inputs: dict[str, Any], version: int | None = None,
+              dry_run: bool = False, budget_usd: Decimal | None = None) -> Run:
+    number = version or graph.latest_version
+    gv = GraphVersion.objects.filter(graph=graph, number=number).first()
+    if gv is None:
+        raise ServiceError(f"version {number} does not exist", [Issue("version", "no such version")])
+    issues = _run_input_issues(gv.spec, inputs)
+    if issues:
+        raise ServiceError("the run inputs are invalid", issues)
+    run = Run.objects.create(graph=graph, version=gv, created_by=user, inputs=inputs, dry_run=dry_run,
+                             budget_usd=budget_usd, enqueued_at=timezone.now())
+    _enqueue_on_commit(run)
+    return run
+
+
+@transaction.atomic
+def run_cancel(*, run: Run) -> Run:
+    now = timezone.now()
+    # A queued run is cancelled at once; a running one is stopped by its worker within ~1 s.
+    if Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).update(
+        status=Run.Status.CANCELLED, finished_at=now, error={"type": "cancelled", "message": "cancelled before it started"}
+    ):
+        pass
+    elif not Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(cancel_requested=True):
+        raise ServiceError(f"run {run.pk} is {run.status}; only queued or running runs can be cancelled", status=409)
+    run.refresh_from_db()
+    return run
+
+
+@transaction.atomic
+def run_resume(*, run: Run, budget_usd: Decimal | None = None) -> Run:
+    fields: dict[str, Any] = {"status": Run.Status.QUEUED, "cancel_requested": False, "error": None,
+                              "finished_at": None, "enqueued_at": timezone.now(), "claims": 0}
+    if budget_usd is not None:
+        fields["budget_usd"] = budget_usd
+    if not Run.objects.filter(pk=run.pk, status__in=Run.RESUMABLE).update(**fields):
+        raise ServiceError(f"run {run.pk} is {run.status}; only failed, interrupted or cancelled runs resume", status=409)
+    run.refresh_from_db()
+    _enqueue_on_commit(run)
+    return run
+
+
+def runs_sweep() -> list[int]:
+    """Re-enqueue runs nobody is executing: a lapsed lease (worker died) or a lost message."""
+    now = timezone.now()
+    stale_queued = now - timedelta(seconds=settings.KAIZEN_REQUEUE_AFTER_S)
+    candidates = Run.objects.filter(
+        Q(status=Run.Status.RUNNING, lease_expires_at__lt=now)
+        | Q(status=Run.Status.QUEUED, enqueued_at__lt=stale_queued)
+    ).values_list("pk", "status", "claims")[:200]
+    requeued = []
+    for pk, status, claims in candidates:
+        with transaction.atomic():
+            if claims >= settings.KAIZEN_MAX_CLAIMS:
+                Run.objects.filter(pk=pk, status=status).update(
+                    status=Run.Status.FAILED, finished_at=now,
+                    error={"type": "worker_lost", "message": f"gave up after {claims} workers died running it"})
+                continue
+            # Only one sweeper wins the row, so one message goes out; the released lease gets a
+            # grace period so the run is not re-sent every sweep while it waits for a worker.
+            grace = now + timedelta(seconds=settings.KAIZEN_REQUEUE_AFTER_S)
+            won = Run.objects.filter(pk=pk, status=status).filter(
+                Q(lease_expires_at__lt=now) | Q(status=Run.Status.QUEUED, enqueued_at__lt=stale_queued)
+            ).update(enqueued_at=now, lease_owner="", lease_expires_at=grace if status == Run.Status.RUNNING else None)
+            if won:
+                _enqueue_on_commit(Run(pk=pk))
+                requeued.append(pk)
+    if requeued:
+        log.warning("re-enqueued runs %s", requeued)
+    return requeued

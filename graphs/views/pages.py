@@ -1,0 +1,121 @@
+"""Server-rendered pages (htmx for partial updates)."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from .. import selectors, services
+from ..adapters import node_state_summary
+from ..engine.schema import GraphSpec
+from ..models import Graph, Run
+
+
+def _graph(request: HttpRequest, pk: int) -> Graph:
+    graph = get_object_or_404(Graph, pk=pk)
+    if not selectors.can_see_graph(request.user, graph):
+        raise PermissionDenied
+    return graph
+
+
+def _run(request: HttpRequest, pk: int) -> Run:
+    run = get_object_or_404(Run.objects.select_related("graph", "version", "created_by"), pk=pk)
+    if not selectors.can_see_run(request.user, run):
+        raise PermissionDenied
+    return run
+
+
+@login_required
+def graph_list(request: HttpRequest) -> HttpResponse:
+    graphs = selectors.graphs_visible(request.user)
+    return render(request, "graphs/list.html", {"graphs": graphs})
+
+
+@login_required
+def graph_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    graph = _graph(request, pk)
+    version = selectors.graph_latest(graph)
+    spec = GraphSpec.model_validate(version.spec)
+    runs = graph.runs.select_related("created_by", "version")[:20]
+    return render(request, "graphs/detail.html", {
+        "graph": graph, "version": version, "spec": spec, "runs": runs,
+        "versions": graph.versions.select_related("created_by")[:20],
+        "spec_json": json.dumps(version.spec, indent=2),
+    })
+
+
+@login_required
+@require_POST
+def graph_run(request: HttpRequest, pk: int) -> HttpResponse:
+    graph = _graph(request, pk)
+    spec = GraphSpec.model_validate(selectors.graph_latest(graph).spec)
+    inputs = {}
+    for name, field in spec.inputs.items():
+        raw = request.POST.get(f"input_{name}", "")
+        if raw == "" and not field.required:
+            continue
+        if field.type == "string":
+            inputs[name] = raw
+        else:
+            try:
+                inputs[name] = json.loads(raw)
+            except ValueError:
+                messages.error(request, f"input {name}: not valid JSON for type {field.type}")
+                return redirect("graph-detail", pk=pk)
+    try:
+        run = services.run_start(graph=graph, user=request.user, inputs=inputs, dry_run=bool(request.POST.get("dry_run")))
+    except services.ServiceError as exc:
+        messages.error(request, "; ".join(f"{i.path}: {i.message}" for i in exc.issues) or str(exc))
+        return redirect("graph-detail", pk=pk)
+    return redirect("run-detail", pk=run.pk)
+
+
+@login_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    runs = selectors.runs_visible(request.user)
+    if request.GET.get("status"):
+        runs = runs.filter(status=request.GET["status"])
+    if request.GET.get("graph"):
+        runs = runs.filter(graph_id=request.GET["graph"])
+    page = Paginator(runs, 25).get_page(request.GET.get("page"))
+    template = "runs/_rows.html" if request.htmx else "runs/list.html"
+    return render(request, template, {"page": page, "statuses": Run.Status.values, "filters": request.GET})
+
+
+def _run_context(run: Run) -> dict:
+    spec = GraphSpec.model_validate(run.version.spec)
+    states = selectors.run_node_states(run)
+    nodes = [{"id": n.id, "kind": n.kind, "label": n.label or n.id,
+              **node_state_summary(states[n.id] if n.id in states else {})} for n in spec.nodes]
+    events = list(selectors.run_events_after(run, max(0, run.last_seq - 200), 200))
+    return {"run": run, "nodes": nodes, "events": events, "active": run.status in Run.ACTIVE,
+            "outputs_json": json.dumps(run.outputs, indent=2) if run.outputs is not None else "",
+            "error_json": json.dumps(run.error, indent=2) if run.error else ""}
+
+
+@login_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _run(request, pk)
+    template = "runs/_live.html" if request.htmx else "runs/detail.html"
+    return render(request, template, _run_context(run))
+
+
+@login_required
+@require_POST
+def run_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    run = _run(request, pk)
+    try:
+        if action == "cancel":
+            services.run_cancel(run=run)
+        elif action == "resume":
+            services.run_resume(run=run)
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    return redirect("run-detail", pk=pk)

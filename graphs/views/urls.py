@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import pages
+
+urlpatterns = [
+    path("", pages.graph_list, name="graph-list"),
+    path("graphs/<int:pk>/", pages.graph_detail, name="graph-detail"),
+    path("graphs/<int:pk>/run/", pages.graph_run, name="graph-run"),
+    path("runs/", pages.run_list, name="run-list"),
+    path("runs/<int:pk>/", pages.run_detail, name="run-detail"),
+    path("runs/<int:pk>/<str:action>/", pages.run_action, name="run-action"),
+]

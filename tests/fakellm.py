@@ -1,0 +1,211 @@
+"""A small OpenAI-compatible HTTP server for tests and benchmarks, scripted per test.
+
+    llm = FakeLLM().start()
+    llm.script(match="summarise", reply={"summary": "short"}, latency=0.5, completion_tokens=40)
+    llm.script(model="gpt-4o", status=500)            # every gpt-4o call fails
+    llm.script(match="flaky", replies=[429, {"answer": "ok"}])  # first 429, then an answer
+
+Unscripted chat calls get an answer built from the keys our agent prompt asks for, so a test
+scripts only what it checks. Every request is recorded, with whether its answer was delivered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_KEY_LINE = re.compile(r"^- ([A-Za-z_][A-Za-z0-9_]*) \((\w+)\)", re.M)
+_SAMPLE = {"string": "ok", "number": 0.9, "integer": 1, "boolean": True, "object": {}, "list": [], "any": "ok"}
+
+
+@dataclass
+class Rule:
+    match: str | None = None
+    model: str | None = None
+    replies: list[Any] = field(default_factory=list)  # dict/str answers or int HTTP statuses
+    latency: float = 0.0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    hang: bool = False  # never answer (a timeout, from the client's side)
+    calls: int = 0
+
+    def applies(self, model: str, text: str) -> bool:
+        return (self.model is None or self.model == model) and (self.match is None or self.match in text)
+
+    def next_reply(self) -> Any:
+        reply = self.replies[min(self.calls, len(self.replies) - 1)] if self.replies else None
+        self.calls += 1
+        return reply
+
+
+def auto_answer(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    system = next((m.get("content", "") for m in messages if m.get("role") == "system"), "")
+    keys = _KEY_LINE.findall(system)
+    return {name: _SAMPLE.get(kind, "ok") for name, kind in keys} or {"answer": "ok"}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True  # else keep-alive requests wait ~40 ms (Nagle + delayed ACK)
+    protocol_version = "HTTP/1.1"
+    server: "_Server"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", 0))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        fake = self.server.fake
+        if self.path.endswith("/embeddings"):
+            texts = body.get("input") or []
+            texts = [texts] if isinstance(texts, str) else texts
+            data = [{"object": "embedding", "index": i, "embedding": fake.embed(t)} for i, t in enumerate(texts)]
+            return self._json(200, {"object": "list", "data": data, "model": body.get("model"),
+                                    "usage": {"prompt_tokens": sum(len(t.split()) for t in texts), "total_tokens": 0}})
+        if not self.path.endswith("/chat/completions"):
+            return self._json(404, {"error": {"message": f"no route {self.path}"}})
+        record = fake.record(body, dict(self.headers))
+        rule = fake.rule_for(body.get("model", ""), record["text"])
+        reply = rule.next_reply() if rule else None
+        latency = rule.latency if rule else fake.default_latency
+        if rule and rule.hang:
+            latency = 3600
+        if self._wait(latency):
+            return  # the client went away (timeout, cancel, killed worker)
+        if isinstance(reply, int):
+            return self._finish(record, reply, {"error": {"message": f"scripted {reply}", "type": "server_error"}})
+        content = reply if isinstance(reply, str) else json.dumps(reply if reply is not None else auto_answer(body.get("messages", [])))
+        prompt = rule.prompt_tokens if rule and rule.prompt_tokens is not None else max(1, len(record["text"]) // 4)
+        completion = rule.completion_tokens if rule and rule.completion_tokens is not None else max(1, len(content) // 4)
+        self._finish(record, 200, {
+            "id": f"chatcmpl-{record['n']}", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model"),
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+        })
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep, but notice a client that disconnects meanwhile; True if it is gone."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if self._client_gone():
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(left, 0.02))
+
+    def _client_gone(self) -> bool:
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def _finish(self, record: dict[str, Any], status: int, payload: dict[str, Any]) -> None:
+        if self._client_gone():
+            return
+        self._json(status, payload)
+        record["status"] = status
+        record["completed"] = True
+
+    def _json(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512
+    fake: "FakeLLM"
+
+
+class FakeLLM:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = _Server((host, port), _Handler)
+        self._server.fake = self
+        self._lock = threading.Lock()
+        self.rules: list[Rule] = []
+        self.requests: list[dict[str, Any]] = []
+        self.default_latency = 0.0
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> "FakeLLM":
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.rules.clear()
+            self.requests.clear()
+            self.default_latency = 0.0
+
+    def script(self, match: str | None = None, *, model: str | None = None, reply: Any = None,
+               replies: list[Any] | None = None, status: int | None = None, latency: float = 0.0,
+               prompt_tokens: int | None = None, completion_tokens: int | None = None, hang: bool = False) -> Rule:
+        """Add a rule; the first rule that applies to a request answers it."""
+        seq = list(replies or [])
+        if reply is not None:
+            seq.append(reply)
+        if status is not None:
+            seq.append(status)
+        rule = Rule(match, model, seq, latency, prompt_tokens, completion_tokens, hang)
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def rule_for(self, model: str, text: str) -> Rule | None:
+        with self._lock:
+            return next((r for r in self.rules if r.applies(model, text)), None)
+
+    def record(self, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+        with self._lock:
+            rec = {"n": len(self.requests) + 1, "model": body.get("model"), "text": text, "body": body,
+                   "authorization": headers.get("Authorization"), "completed": False, "status": None,
+                   "at": time.time()}
+            self.requests.append(rec)
+        return rec
+
+    def calls(self, match: str | None = None, *, completed: bool | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r for r in self.requests if (match is None or match in r["text"])
+                    and (completed is None or r["completed"] == completed)]
+
+    @staticmethod
+    def embed(text: str, dim: int = 32) -> list[float]:
+        vec = [0.0] * dim
+        for word in re.findall(r"\w+", text.lower()):
+            vec[int(hashlib.md5(word.encode()).hexdigest(), 16) % dim] += 1.0
+        return vec
+
+
+if __name__ == "__main__":  # a standalone server for manual tries: python -m tests.fakellm 8099
+    import sys
+
+    server = FakeLLM(port=int(sys.argv[1]) if len(sys.argv) > 1 else 8099).start()
+    print(server.base_url, flush=True)
+    threading.Event().wait()
