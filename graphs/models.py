@@ -143,3 +143,33 @@ class RunEvent(AppendOnly):
     class Meta:
         ordering = ["seq"]
         constraints = [models.UniqueConstraint(fields=["run", "seq"], name="run_event_seq_unique")]
+
+
+class Credential(models.Model):
+    """An API key, encrypted at rest (Fernet); the browser only ever sees its name and hint."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credentials")
+    name = models.CharField(max_length=100)
+    encrypted_key = models.BinaryField()
+    hint = models.CharField(max_length=12, blank=True, default="")  # e.g. "sk-…a1b2"
+    base_url = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="credential_owner_name_unique")]
+
+
+class MemoryRecord(models.Model):
+    """Cold tier of conversation memory: one row per (owner, session), shared across runs."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memories")
+    session_id = models.CharField(max_length=200)
+    turns = models.JSONField(default=list)
+    access_count = models.PositiveIntegerField(default=0)
+    last_access_at = models.DateTimeField(null=True, blank=True)
+    tier = models.CharField(max_length=8, default="cold")  # where it currently lives: hot, warm, cold
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "session_id"], name="memory_owner_session_unique")]
