@@ -109,7 +109,7 @@ class NodeState(models.Model):
     """The latest checkpointed state of one node of one run (what resume loads)."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="node_states")
-    node_id = models.CharField(max_length=64)
+    node_id = models.CharField(max_length=200)
     status = models.CharField(max_length=16)
     data = models.JSONField()
     updated_at = models.DateTimeField(auto_now=True)
@@ -122,7 +122,7 @@ class Checkpoint(AppendOnly):
     """History: every checkpoint ever saved, in order."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="checkpoints")
-    node_id = models.CharField(max_length=64)
+    node_id = models.CharField(max_length=200)
     status = models.CharField(max_length=16)
     data = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -136,7 +136,7 @@ class RunEvent(AppendOnly):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
     seq = models.PositiveBigIntegerField()
     event = models.CharField(max_length=40)
-    node_id = models.CharField(max_length=64, blank=True, default="")
+    node_id = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField()
     data = models.JSONField(default=dict)
 

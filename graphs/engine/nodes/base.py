@@ -60,12 +60,16 @@ class NodeContext(Protocol):
 
     run_id: str
     node_id: str
+    state: Any  # the NodeState; ``state.scratch`` is the kind's own resumable progress
 
     async def llm(self, request: LLMRequest) -> LLMResponse:
         """Call an LLM once; recorded, replayed on resume, priced and budgeted."""
 
     async def emit(self, event: str, data: dict[str, Any]) -> None:
         """Record a hook event for this node."""
+
+    async def checkpoint(self) -> None:
+        """Persist the node's progress kept in ``state.scratch`` (resumable multi-step nodes)."""
 
 
 class NodeFailure(Exception):

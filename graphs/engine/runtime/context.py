@@ -39,6 +39,10 @@ class NodeRun:
     async def emit(self, event: str, data: dict[str, Any]) -> None:
         await self.engine.emit(event, self.node_id, data)
 
+    async def checkpoint(self) -> None:
+        """Persist this node's progress (``state.scratch``) now; a resumed node sees it again."""
+        await self.engine.checkpoints.save(self.run_id, self.node_id, self.state.to_dict())
+
     async def llm(self, request: LLMRequest) -> LLMResponse:
         index, self._call_index = self._call_index, self._call_index + 1
         digest = request_digest(request)
