@@ -72,7 +72,7 @@ class _Handler(BaseHTTPRequestHandler):
                                     "usage": {"prompt_tokens": sum(len(t.split()) for t in texts), "total_tokens": 0}})
         if not self.path.endswith("/chat/completions"):
             return self._json(404, {"error": {"message": f"no route {self.path}"}})
-        record = fake.record(body, dict(self.headers))
+        record = fake.record(body, {"Authorization": self.headers.get("Authorization")})
         rule = fake.rule_for(body.get("model", ""), record["text"])
         reply = rule.next_reply() if rule else None
         latency = rule.latency if rule else fake.default_latency

@@ -1,0 +1,150 @@
+"""Suite-wide fixtures: real PostgreSQL and Redis (from DATABASE_URL / REDIS_URL, set by
+scripts/test), a scripted OpenAI-compatible server, and real Celery worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fakellm import FakeLLM
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def fake_llm_server():
+    server = FakeLLM().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_llm(fake_llm_server, settings):
+    """The scripted LLM server, reset for this test; in-process code sees it as OPENAI_BASE_URL."""
+    fake_llm_server.reset()
+    settings.OPENAI_BASE_URL = fake_llm_server.base_url
+    settings.OPENAI_API_KEY = "test-key"
+    settings.KAIZEN_DEFAULT_PROVIDER = "openai"
+    yield fake_llm_server
+    fake_llm_server.reset()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_redis():
+    """Messages left by an earlier session must not reach this session's workers."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user("alice", password="pw-alice-123")
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user("bob", password="pw-bob-123")
+
+
+@pytest.fixture
+def api_client(user):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def worker_env(db_name: str, fake_url: str, **extra: str) -> dict[str, str]:
+    from django.db import connection
+
+    s = connection.settings_dict
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": f"postgres://{s['USER'] or 'postgres'}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{db_name}",
+        "OPENAI_BASE_URL": fake_url,
+        "OPENAI_API_KEY": "test-key",
+        "KAIZEN_LLM_MAX_RETRIES": "0",
+        "KAIZEN_HEARTBEAT_S": "0.5",
+        "KAIZEN_LEASE_S": "3",
+        "KAIZEN_SWEEP_S": "0.5",
+        "KAIZEN_REQUEUE_AFTER_S": "20",
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra)
+    return env
+
+
+class WorkerProcess:
+    """A real `celery worker` process on the test database and the Redis broker."""
+
+    def __init__(self, env: dict[str, str], name: str, log_dir: Path, concurrency: int = 4) -> None:
+        self.name = name
+        self.log_path = log_dir / f"worker-{name}.log"
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "kaizen_web", "worker", "--pool=threads",
+             f"--concurrency={concurrency}", "--loglevel=INFO", f"--hostname={name}@%h",
+             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker {self.name} exited: {self.log_path.read_text()[-3000:]}")
+            if "ready." in self.log_path.read_text():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"worker {self.name} not ready: {self.log_path.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no ack, exactly like a crashed machine."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+@pytest.fixture
+def start_worker(fake_llm, transactional_db, tmp_path):
+    """Factory for worker processes; all are stopped at the end of the test."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
+        pytest.skip("worker tests need DATABASE_URL=postgres://... and REDIS_URL (scripts/test sets them)")
+    workers: list[WorkerProcess] = []
+
+    def start(name: str = "w1", **extra: str) -> WorkerProcess:
+        worker = WorkerProcess(worker_env(connection.settings_dict["NAME"], fake_llm.base_url, **extra), name, tmp_path)
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
+def celery_worker(start_worker):
+    """One real worker process for this test."""
+    return start_worker("w1")

@@ -1,0 +1,134 @@
+"""Every validation error names the node/edge/field at fault."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from graphs.engine.nodes import registry
+from graphs.engine.validate import validate_graph
+from graphs.demo import DEMO_GRAPHS
+from tests.helpers import agent, chain, edge
+
+
+def paths(doc):
+    return {(i.path, i.message) for i in validate_graph(doc)}
+
+
+def messages(doc):
+    return " | ".join(f"{i.path}: {i.message}" for i in validate_graph(doc))
+
+
+def test_demo_graphs_are_valid():
+    for name, _desc, spec in DEMO_GRAPHS:
+        assert validate_graph(spec) == [], name
+
+
+def test_unknown_kind():
+    doc = chain(1)
+    doc["nodes"][0]["kind"] = "teleporter"
+    issues = validate_graph(doc)
+    assert issues[0].path == "nodes[0].kind" and issues[0].node == "s1" and "teleporter" in issues[0].message
+
+
+def test_dangling_edge():
+    doc = chain(1)
+    doc["edges"].append(edge("s1", "result", "ghost", "task"))
+    assert any(i.path == "edges[2].target" and "ghost" in i.message for i in validate_graph(doc))
+
+
+def test_unknown_ports():
+    doc = chain(1)
+    doc["edges"][0]["target_port"] = "nope"
+    text = messages(doc)
+    assert "edges[0].target_port: s1 has no input port 'nope'" in text
+
+
+def test_cycle_is_rejected():
+    doc = chain(2)
+    doc["nodes"][0]["config"]["signature"]["inputs"].append({"name": "loop", "required": False})
+    doc["edges"].append(edge("s2", "result", "s1", "loop"))
+    assert "cycle: s1 -> s2 -> s1" in messages(doc)
+
+
+def test_missing_required_input():
+    doc = chain(1)
+    doc["edges"] = doc["edges"][1:]
+    assert "nodes[0].inputs.task: required input 'task' of s1 is not connected" in messages(doc)
+
+
+def test_type_mismatch():
+    doc = chain(1)
+    doc["inputs"]["task"]["type"] = "number"
+    assert "type mismatch: @inputs.task is number but s1.task expects string" in messages(doc)
+
+
+def test_port_fed_twice():
+    doc = chain(1)
+    doc["inputs"]["other"] = {"type": "string"}
+    doc["edges"].append(edge("@inputs", "other", "s1", "task"))
+    assert "s1.task is already fed by edges[0]" in messages(doc)
+
+
+def test_duplicate_ids():
+    doc = chain(2)
+    doc["nodes"][1]["id"] = "s1"
+    assert "nodes[1].id: duplicate node id 's1'" in messages(doc)
+
+
+def test_bad_config_field_names_the_field():
+    doc = chain(1, temperature=9)
+    issue = validate_graph(doc)[0]
+    assert issue.path == "nodes[0].config.temperature" and issue.node == "s1"
+
+
+def test_unknown_fields_are_rejected():
+    doc = chain(1)
+    doc["nodes"][0]["colour"] = "red"
+    assert "nodes[0].colour" in messages(doc)
+
+
+def test_oversized_documents():
+    doc = chain(1)
+    doc["description"] = "x" * (5 * 1024 * 1024)
+    assert "limit" in messages(doc)
+    many = {"nodes": [agent(f"n{i}", [], ["o"]) for i in range(2001)], "edges": []}
+    assert "nodes" in messages(many)
+
+
+def test_graph_output_must_be_connected():
+    doc = chain(1)
+    doc["edges"] = doc["edges"][:-1]
+    assert "outputs.result: graph output 'result' is not connected" in messages(doc)
+
+
+def test_error_edge_rules():
+    doc = chain(1)
+    doc["nodes"].append(agent("fb", ["other"], ["result"]))
+    doc["edges"].append(edge("s1", "", "fb", "", "error"))
+    assert "fallback fb needs input 'other', which s1 does not receive" in messages(doc)
+
+
+@pytest.mark.parametrize("bad", [None, [], "x", 3])
+def test_not_an_object(bad):
+    assert validate_graph(bad)[0].message == "the graph must be a JSON object"
+
+
+def test_every_registered_kind_describes_itself():
+    for description in registry.describe():
+        assert description["config_schema"]["type"] == "object"
+        assert description["title"] and description["description"]
+
+
+def test_registry_refuses_duplicates():
+    kind = type(registry.get("agent"))
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(kind)
+
+
+def test_validation_does_not_mutate_input():
+    doc = chain(2)
+    before = copy.deepcopy(doc)
+    validate_graph(doc)
+    assert doc == before
