@@ -35,6 +35,10 @@ class HookEvent(str, Enum):
     DECISION = "decision"
     INTERRUPTED = "interrupted"
     CANCELLED = "cancelled"
+    SUBRUN_STARTED = "subrun_started"  # a for-each item / guarded subgraph started (node_id = its namespace)
+    SUBRUN_FINISHED = "subrun_finished"
+    WARNING = "warning"  # e.g. a plan accepted with validation_mode=warn
+    MEMORY = "memory"  # conversation memory loaded/saved, with the tier that served it
 
 
 @dataclass

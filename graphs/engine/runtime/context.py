@@ -12,12 +12,16 @@ from .state import NodeState
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .state import RunResult
 
 
 class BudgetExceeded(Exception):
-    def __init__(self, spent: float, budget: float) -> None:
-        super().__init__(f"budget of ${budget:.4f} reached (spent ${spent:.4f})")
-        self.spent, self.budget = spent, budget
+    def __init__(self, spent: float, budget: float, scope: str = "", unit: str = "usd") -> None:
+        if unit == "tokens":
+            super().__init__(f"token budget of {budget:.0f} reached (used {spent:.0f})")
+        else:
+            super().__init__(f"budget of ${budget:.4f} reached (spent ${spent:.4f})")
+        self.spent, self.budget, self.scope, self.unit = spent, budget, scope, unit
 
 
 def request_digest(request: LLMRequest) -> str:
@@ -27,7 +31,8 @@ def request_digest(request: LLMRequest) -> str:
 
 
 class NodeRun:
-    """One execution of one node. Call i replays journal entry i when it matches the request."""
+    """One execution of one node. A call replays the journal entry with its key (the call's
+    position, unless the node names its calls so that parallel calls replay correctly)."""
 
     def __init__(self, engine: "Engine", node_id: str, state: NodeState) -> None:
         self.engine = engine
@@ -43,16 +48,42 @@ class NodeRun:
         """Persist this node's progress (``state.scratch``) now; a resumed node sees it again."""
         await self.engine.checkpoints.save(self.run_id, self.node_id, self.state.to_dict())
 
-    async def llm(self, request: LLMRequest) -> LLMResponse:
+    @property
+    def memory(self) -> Any:
+        """The run's conversation MemoryStore (None when the runtime has none)."""
+        return self.engine.memory
+
+    @property
+    def owner(self) -> Any:
+        """Whose memory the run uses (the run's user, for the Django adapters)."""
+        return self.engine.memory_owner
+
+    async def subgraph(self, document: Any, inputs: dict[str, Any], *, key: str, budget_usd: float | None = None,
+                       budget_tokens: int | None = None, model_override: str | None = None) -> "RunResult":
+        """Run an inline graph as a child of this run: checkpoints and events are namespaced
+        ``<node>/<key>/<child node>``, spending counts against every enclosing budget."""
+        return await self.engine.child(document, prefix=f"{self.node_id}/{key}", inputs=inputs, budget_usd=budget_usd,
+                                       budget_tokens=budget_tokens, model_override=model_override)
+
+    async def llm(self, request: LLMRequest, key: str | None = None) -> LLMResponse:
         index, self._call_index = self._call_index, self._call_index + 1
+        key = key or f"#{index}"
+        engine = self.engine
+        if engine.model_override and request.kind == "chat":
+            request.model = engine.model_override
         digest = request_digest(request)
         journal = self.state.llm_calls
-        if index < len(journal):
-            if journal[index]["digest"] == digest:
-                await self.emit("post_llm_call", {"index": index, "replayed": True, "model": request.model})
-                return LLMResponse.from_dict(journal[index]["response"])
-            del journal[index:]  # the node asked something else this time: forget the rest
-        engine = self.engine
+        pos = next((i for i, c in enumerate(journal) if c.get("key", f"#{i}") == key), None)
+        if pos is not None:
+            if journal[pos]["digest"] == digest:
+                await self.emit("post_llm_call", {"index": index, "key": key, "replayed": True, "model": request.model})
+                return LLMResponse.from_dict(journal[pos]["response"])
+            # The node asked something else this time: forget this answer and the positional ones after
+            # it (named calls of parallel branches stay valid), but keep counting what they cost.
+            for i in range(pos, len(journal)):
+                stale_key = journal[i].get("key", f"#{i}")
+                if i == pos or stale_key.startswith("#"):
+                    journal[i]["key"] = "~" + stale_key
         engine.budget_check()
         provider_name = engine.force_provider or request.provider
         provider = engine.providers.get(provider_name)
@@ -60,17 +91,17 @@ class NodeRun:
             request.api_key = await engine.resolve_credential(request.credential)
             if request.api_key is None:
                 raise NodeFailure(f"unknown credential {request.credential!r}")
-        await self.emit("pre_llm_call", {"index": index, "model": request.model, "provider": provider.name,
+        await self.emit("pre_llm_call", {"index": index, "key": key, "model": request.model, "provider": provider.name,
                                           "messages": request.messages})
         response = await provider.complete(request)
         cost = engine.prices.cost(response.model if response.model in engine.prices.prices else request.model,
                                   response.prompt_tokens, response.completion_tokens)
-        journal.append({"digest": digest, "response": response.to_dict(), "cost_usd": cost})
-        engine.spent_usd += cost
+        journal.append({"key": key, "digest": digest, "response": response.to_dict(), "cost_usd": cost})
+        engine.account(cost, response.prompt_tokens, response.completion_tokens)
         # Persist the answer before using it: a crash from here on never repeats this call.
         await engine.checkpoints.save(self.run_id, self.node_id, self.state.to_dict())
         await self.emit("post_llm_call", {
-            "index": index, "model": response.model, "provider": response.provider,
+            "index": index, "key": key, "model": response.model, "provider": response.provider,
             "prompt_tokens": response.prompt_tokens, "completion_tokens": response.completion_tokens,
             "cost_usd": cost, "latency_ms": round(response.latency_ms, 2), "answer": response.content,
         })

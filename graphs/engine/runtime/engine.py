@@ -48,6 +48,12 @@ class Engine:
         budget_usd: float | None = None,
         force_provider: str | None = None,
         credentials: CredentialResolver | None = None,
+        memory: Any = None,
+        memory_owner: Any = None,
+        budget_tokens: int | None = None,
+        model_override: str | None = None,
+        parent: "Engine | None" = None,
+        scope: str = "",
     ) -> None:
         self.spec, self.nodes = compile_graph(document)
         self.run_id = run_id
@@ -59,7 +65,12 @@ class Engine:
         self.budget_usd = budget_usd if budget_usd is not None else self.spec.settings.get("budget_usd")
         self.force_provider = force_provider
         self._credentials = credentials
+        self.budget_tokens = budget_tokens if budget_tokens is not None else self.spec.settings.get("budget_tokens")
+        self.memory, self.memory_owner = memory, memory_owner  # MemoryStore port for agents' memory
+        self.model_override = model_override  # budget guard's switch_model: chat calls use this model
+        self.parent, self.scope = parent, scope  # child engines (for_each, pev, budget) share budgets
         self.spent_usd = 0.0
+        self.spent_prompt = self.spent_completion = 0
         self.states: dict[str, NodeState] = {}
         self._stop: _Stop | None = None
         self._wakeup = asyncio.Event()
@@ -98,8 +109,38 @@ class Engine:
         self._wakeup.set()
 
     def budget_check(self) -> None:
-        if self.budget_usd is not None and self.spent_usd >= self.budget_usd:
-            raise BudgetExceeded(self.spent_usd, self.budget_usd)
+        """Raise BudgetExceeded if this run, or any run enclosing it, has spent its budget."""
+        engine: Engine | None = self
+        while engine is not None:
+            if engine.budget_usd is not None and engine.spent_usd >= engine.budget_usd:
+                raise BudgetExceeded(engine.spent_usd, engine.budget_usd, engine.scope)
+            used = engine.spent_prompt + engine.spent_completion
+            if engine.budget_tokens is not None and used >= engine.budget_tokens:
+                raise BudgetExceeded(used, engine.budget_tokens, engine.scope, unit="tokens")
+            engine = engine.parent
+
+    def account(self, cost: float, prompt_tokens: int, completion_tokens: int) -> None:
+        """Count one LLM call against this run and every run enclosing it."""
+        engine: Engine | None = self
+        while engine is not None:
+            engine.spent_usd += cost
+            engine.spent_prompt += prompt_tokens
+            engine.spent_completion += completion_tokens
+            engine = engine.parent
+
+    async def child(self, document: Any, *, prefix: str, inputs: dict[str, Any], budget_usd: float | None = None,
+                    budget_tokens: int | None = None, model_override: str | None = None) -> RunResult:
+        """Run an inline graph inside this run (for-each bodies, budget-guarded subgraphs)."""
+        from .nested import NamespacedEvents, NamespacedStore
+
+        engine = Engine(
+            document, run_id=self.run_id, providers=self.providers,
+            checkpoints=NamespacedStore(self.checkpoints, prefix), events=NamespacedEvents(self.events, prefix),
+            hooks=self.hooks, prices=self.prices, budget_usd=budget_usd, force_provider=self.force_provider,
+            credentials=self._credentials, memory=self.memory, memory_owner=self.memory_owner,
+            budget_tokens=budget_tokens, model_override=model_override or self.model_override, parent=self, scope=prefix,
+        )
+        return await engine.run(inputs)
 
     async def resolve_credential(self, name: str) -> str | None:
         return await self._credentials(name) if self._credentials else None
@@ -111,7 +152,11 @@ class Engine:
         for state in self.states.values():
             if state.status not in FINISHED and not (state.status == "failed" and state.recovered_by):
                 state.reset_for_rerun()
-        self.spent_usd = sum(s.cost_usd for s in self.states.values())
+        # every saved state counts, nested runs' included: their calls were paid for
+        every = [NodeState.from_dict(data) for data in restored.values()]
+        self.spent_usd = sum(s.cost_usd for s in every)
+        self.spent_prompt = sum(s.tokens[0] for s in every)
+        self.spent_completion = sum(s.tokens[1] for s in every)
         kept = [nid for nid, s in self.states.items() if s.status != "pending"]
         if restored:
             await self.emit(HookEvent.RUN_RESUMED, None, {"restored_nodes": kept, "spent_usd": self.spent_usd})
@@ -167,9 +212,19 @@ class Engine:
                 if edge.source != INPUTS_NODE and not self._settled(edge.source):
                     waiting = True
                     break
-            if not waiting:
+            if not waiting or self._quorum_reached(nid):
                 ready.append(nid)
         return ready
+
+    def _quorum_reached(self, nid: str) -> bool:
+        """Kinds with ``quorum(config)`` (join: first k) start once k upstream nodes produced."""
+        node = self.nodes[nid]
+        quorum = getattr(node.kind, "quorum", None)
+        k = quorum(node.config) if quorum else None
+        if not k:
+            return False
+        produced = {e.source for e in self.data_in[nid] if e.source != INPUTS_NODE and self._resolved(e.source) is not None}
+        return len(produced) >= k
 
     def _gather_inputs(self, nid: str, inputs: dict[str, Any]) -> dict[str, Any] | None:
         """Inputs for a node, or None when a required one comes from a skipped branch."""
@@ -251,8 +306,10 @@ class Engine:
         if isinstance(exc, BudgetExceeded):
             state.status = "pending"  # not a failure: it runs again when resumed with more budget
             await self.checkpoints.save(self.run_id, nid, state.to_dict())
-            raise _Stop("interrupted", {"type": "budget", "message": str(exc), "node": nid,
-                                        "spent_usd": exc.spent, "budget_usd": exc.budget})
+            raise _Stop("interrupted", {"type": "budget", "message": str(exc), "node": nid, "unit": exc.unit,
+                                        "scope": exc.scope, "spent_usd": self.spent_usd,
+                                        "budget_usd": exc.budget if exc.unit == "usd" else self.budget_usd,
+                                        "spent": exc.spent, "budget": exc.budget})
         state.status, state.error = "failed", _error_dict(exc)
         await self.emit(HookEvent.ON_ERROR, nid, state.error)
         await self._checkpoint(nid)
@@ -312,8 +369,7 @@ class Engine:
             await self.emit(HookEvent.INTERRUPTED, None, error or {})
         elif status == "cancelled":
             await self.emit(HookEvent.CANCELLED, None, error or {})
-        prompt = sum(s.tokens[0] for s in self.states.values())
-        completion = sum(s.tokens[1] for s in self.states.values())
+        prompt, completion = self.spent_prompt, self.spent_completion
         result = RunResult(status, outputs, error, round(self.spent_usd, 8), prompt, completion,
                            {nid: s.to_dict() for nid, s in self.states.items()})
         await self.emit(HookEvent.RUN_FINISHED, None, {"status": status, "outputs": outputs, "error": error,

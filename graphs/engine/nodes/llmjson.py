@@ -1,0 +1,88 @@
+"""Shared by the pattern kinds: model settings as a config block, and one JSON question to an
+LLM that is asked again (bounded) when the answer is malformed, then fails with the raw answer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..llm.base import LLMRequest
+from ..types import json_schema_for, value_matches
+from .base import NodeContext, NodeFailure
+
+Fields = list[tuple[str, str, str]]  # (name, type, description)
+Check = Callable[[dict[str, Any]], str]  # returns "" when the answer is acceptable, else what is wrong
+
+
+class ModelSettings(BaseModel):
+    """Which model answers, and how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["default", "openai", "simulated"] = "default"
+    model: str = Field("gpt-4o-mini", min_length=1, max_length=200, description="Model name.")
+    temperature: float = Field(0.2, ge=0, le=2)
+    base_url: str | None = Field(None, max_length=500, description="Override the OpenAI-compatible endpoint.")
+    credential: str | None = Field(None, max_length=100, description="Name of a stored API key.")
+    llm_timeout_s: float = Field(60.0, gt=0, le=3600, description="Timeout of one LLM call.")
+
+
+def text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def system_prompt(persona: str, fields: Fields) -> str:
+    keys = "\n".join(f"- {name} ({ftype}): {desc}" for name, ftype, desc in fields)
+    return f"{persona}\n\nReply with a single JSON object and nothing else. Its keys:\n{keys}"
+
+
+def parse_json(content: str, fields: Fields, check: Check | None = None) -> tuple[dict[str, Any] | None, str]:
+    raw = content.strip()
+    if raw.startswith("```"):
+        raw = raw.strip("`").removeprefix("json").strip()
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        return None, f"not valid JSON ({exc.msg} at char {exc.pos})"
+    if not isinstance(data, dict):
+        return None, "the answer must be a JSON object"
+    for name, ftype, _ in fields:
+        if name not in data:
+            return None, f"missing field {name!r}"
+        if ftype == "number" and isinstance(data[name], int) and not isinstance(data[name], bool):
+            continue
+        if not value_matches(data[name], ftype):
+            return None, f"field {name!r} must be of type {ftype}"
+    problem = check(data) if check else ""
+    return (None, problem) if problem else (data, "")
+
+
+async def ask_json(ctx: NodeContext, settings: ModelSettings, persona: str, user: str, fields: Fields, *,
+                   check: Check | None = None, retries: int = 2, key: str | None = None,
+                   model: str | None = None, temperature: float | None = None) -> dict[str, Any]:
+    """Ask for a JSON object with ``fields``; re-ask up to ``retries`` times, then NodeFailure.
+    ``key`` names the calls (needed when a node makes calls in parallel)."""
+    messages = [{"role": "system", "content": system_prompt(persona, fields)}, {"role": "user", "content": user}]
+    schema = {"type": "object", "properties": {n: {**json_schema_for(t), "description": d} for n, t, d in fields}, "required": [n for n, _t, _d in fields]}
+    problem, content = "", ""
+    for attempt in range(retries + 1):
+        response = await ctx.llm(  # type: ignore[call-arg]
+            LLMRequest(model=model or settings.model, messages=messages,
+                       temperature=settings.temperature if temperature is None else temperature,
+                       response_schema=schema, base_url=settings.base_url, credential=settings.credential,
+                       timeout_s=settings.llm_timeout_s, provider=settings.provider),
+            key=f"{key}/{attempt}" if key else None,
+        )
+        content = response.content
+        data, problem = parse_json(content, fields, check)
+        if data is not None:
+            return data
+        await ctx.emit("llm_retry", {"attempt": attempt + 1, "key": key, "problem": problem, "raw": content[:20000]})
+        messages = messages + [
+            {"role": "assistant", "content": content},
+            {"role": "user", "content": f"That answer was invalid: {problem}. Reply again with only the JSON object."},
+        ]
+    raise NodeFailure(f"malformed answer after {retries + 1} attempts: {problem}",
+                      {"raw": content[:100000], "problem": problem, "key": key})

@@ -1,0 +1,36 @@
+"""Ports for child runs (for-each bodies, budget-guarded subgraphs): the parent's checkpoint
+store and event sink, with node ids namespaced ``<parent node>/<key>/<child node>``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..ports import CheckpointStore, EventSink
+
+# A child run's own start/finish are reported as sub-run events; its interrupt/cancel is the parent's business.
+_RENAMED = {"run_started": "subrun_started", "run_resumed": "subrun_started", "run_finished": "subrun_finished"}
+_DROPPED = {"interrupted", "cancelled"}
+
+
+class NamespacedStore:
+    def __init__(self, inner: CheckpointStore, prefix: str) -> None:
+        self.inner, self.prefix = inner, prefix + "/"
+
+    async def load(self, run_id: str) -> dict[str, dict[str, Any]]:
+        saved = await self.inner.load(run_id)
+        # the whole subtree: grandchildren's spending counts against this child's budget too
+        return {k[len(self.prefix):]: v for k, v in saved.items() if k.startswith(self.prefix)}
+
+    async def save(self, run_id: str, node_id: str, state: dict[str, Any]) -> None:
+        await self.inner.save(run_id, self.prefix + node_id, state)
+
+
+class NamespacedEvents:
+    def __init__(self, inner: EventSink, prefix: str) -> None:
+        self.inner, self.prefix = inner, prefix
+
+    async def emit(self, run_id: str, event: str, node_id: str | None, data: dict[str, Any]) -> None:
+        if event in _DROPPED:
+            return
+        event = _RENAMED.get(event, event)
+        await self.inner.emit(run_id, event, f"{self.prefix}/{node_id}" if node_id else self.prefix, data)
