@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -21,9 +21,10 @@ from django.db.models import Max
 
 from .engine.runtime.state import NodeState as EngineNodeState
 from .events import run_group, stream_payload
-from .models import Checkpoint, NodeState, Run, RunEvent
+from .models import Checkpoint, NodeState, RunEvent
 
 log = logging.getLogger(__name__)
+LINGER_S = 0.003  # how long a batch of events waits for company before it is written
 
 
 class RunRecorder:
@@ -34,6 +35,7 @@ class RunRecorder:
         self._states: dict[str, dict[str, Any]] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._save_arrived = asyncio.Event()
         self._seq: int | None = None
         self._layer = get_channel_layer()
         self.flushes = 0
@@ -52,6 +54,7 @@ class RunRecorder:
 
     async def save(self, run_id: str, node_id: str, state: dict[str, Any]) -> None:
         self._states[node_id] = state
+        self._save_arrived.set()
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._kick()
@@ -62,7 +65,7 @@ class RunRecorder:
         assert self._seq is not None, "load() first: it reads where the sequence stands"
         self._seq += 1
         self._events.append(RunEvent(run_id=self.run_id, seq=self._seq, event=event, node_id=node_id or "",
-                                     created_at=datetime.now(dt_timezone.utc), data=_jsonable(data)))
+                                     created_at=datetime.now(UTC), data=_jsonable(data)))
         self._kick()
 
     # -- writer ---------------------------------------------------------------------------
@@ -71,6 +74,13 @@ class RunRecorder:
             self._flusher = asyncio.ensure_future(self._flush_loop())
 
     async def _flush_loop(self) -> None:
+        if not self._states:
+            # Events alone wait a moment (cut short by a checkpoint) to share one transaction.
+            self._save_arrived.clear()
+            try:
+                await asyncio.wait_for(self._save_arrived.wait(), LINGER_S)
+            except TimeoutError:
+                pass
         while self._events or self._states:
             events, self._events = self._events, []
             states, self._states = self._states, {}
@@ -97,11 +107,11 @@ class RunRecorder:
                     [NodeState(run_id=self.run_id, node_id=n, status=s["status"], data=s) for n, s in states.items()],
                     update_conflicts=True, unique_fields=["run", "node_id"], update_fields=["status", "data", "updated_at"],
                 )
-                Checkpoint.objects.bulk_create(
-                    [Checkpoint(run_id=self.run_id, node_id=n, status=s["status"], data=s) for n, s in states.items()]
-                )
-            if events:
-                Run.objects.filter(pk=self.run_id).update(last_seq=events[-1].seq)
+                # History keeps node-level checkpoints; mid-node journal saves only update NodeState.
+                history = [Checkpoint(run_id=self.run_id, node_id=n, status=s["status"], data=s)
+                           for n, s in states.items() if s["status"] != "running"]
+                if history:
+                    Checkpoint.objects.bulk_create(history)
 
     async def _publish(self, events: list[RunEvent]) -> None:
         if self._layer is None or not events:
@@ -113,6 +123,10 @@ class RunRecorder:
             except Exception:  # the stream is best effort: the database has every event
                 log.warning("publishing event %s of run %s failed", ev.seq, self.run_id, exc_info=True)
 
+    @property
+    def last_seq(self) -> int:
+        return self._seq or 0
+
     async def flush(self) -> None:
         """Wait until everything emitted or saved so far is written."""
         while self._flusher is not None and not self._flusher.done():
@@ -120,7 +134,7 @@ class RunRecorder:
 
     async def close(self) -> None:
         await self.flush()
-        await self.db(connection.close)
+        await self.db(lambda: connection.close())  # resolved on the recorder thread
         self._executor.shutdown(wait=False)
 
 

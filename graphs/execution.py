@@ -76,8 +76,8 @@ async def _drive(run: Run, owner: str) -> str:
             credentials=credential_resolver(run, recorder),
         )
     except GraphInvalid as exc:
-        await recorder.db(lambda: mine.update(status=Run.Status.FAILED, finished_at=timezone.now(),
-                                              error={"type": "invalid_graph", "message": str(exc)}))
+        error = {"type": "invalid_graph", "message": str(exc)}
+        await recorder.db(lambda: mine.update(status=Run.Status.FAILED, finished_at=timezone.now(), error=error))
         await recorder.close()
         return Run.Status.FAILED
     watcher = asyncio.ensure_future(_watch(engine, recorder, mine))
@@ -98,6 +98,7 @@ async def _drive(run: Run, owner: str) -> str:
         await recorder.flush()
         await openai_provider.aclose()
     fields["finished_at"] = timezone.now()
+    fields["last_seq"] = recorder.last_seq
     fields["cancel_requested"] = False
     await recorder.db(lambda: mine.update(**fields))
     await recorder.close()
@@ -112,7 +113,8 @@ async def _watch(engine: Engine, recorder: RunRecorder, mine) -> None:
         now = loop.time()
         if now >= next_beat:
             lease = timezone.now() + timedelta(seconds=settings.KAIZEN_LEASE_S)
-            renewed = await recorder.db(lambda: mine.update(lease_expires_at=lease))
+            seq = recorder.last_seq
+            renewed = await recorder.db(lambda: mine.update(lease_expires_at=lease, last_seq=seq))  # noqa: B023 (awaited at once)
             if not renewed:  # someone took the run over (we were presumed dead): stop quietly
                 engine.request_cancel("lease lost to another worker")
                 return

@@ -55,7 +55,7 @@ def auto_answer(messages: list[dict[str, Any]]) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # else keep-alive requests wait ~40 ms (Nagle + delayed ACK)
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -130,7 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 512
-    fake: "FakeLLM"
+    fake: FakeLLM
 
 
 class FakeLLM:
@@ -148,7 +148,7 @@ class FakeLLM:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/v1"
 
-    def start(self) -> "FakeLLM":
+    def start(self) -> FakeLLM:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self

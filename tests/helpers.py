@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from graphs.models import Run
-
 FINAL = {"succeeded", "failed", "interrupted", "cancelled"}
 
 
@@ -34,8 +32,10 @@ def chain(n: int, **config: Any) -> dict[str, Any]:
             "nodes": nodes, "edges": edges}
 
 
-def wait_for_run(run_id: int, timeout: float = 30.0, statuses: set[str] = FINAL) -> Run:
+def wait_for_run(run_id: int, timeout: float = 30.0, statuses: set[str] = FINAL):
     """Poll the database until the run reaches one of ``statuses``."""
+    from graphs.models import Run
+
     deadline = time.monotonic() + timeout
     while True:
         run = Run.objects.get(pk=run_id)

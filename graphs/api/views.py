@@ -17,8 +17,14 @@ from ..engine.schema import GraphSpec
 from ..engine.validate import validate_graph
 from ..models import Graph, Run, RunEvent
 from .serializers import (
-    GraphCreateSerializer, GraphSaveSerializer, GraphSerializer, GraphVersionSerializer, ResumeSerializer,
-    RunCreateSerializer, RunEventSerializer, RunSerializer,
+    GraphCreateSerializer,
+    GraphSaveSerializer,
+    GraphSerializer,
+    GraphVersionSerializer,
+    ResumeSerializer,
+    RunCreateSerializer,
+    RunEventSerializer,
+    RunSerializer,
 )
 
 

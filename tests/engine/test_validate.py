@@ -6,9 +6,9 @@ import copy
 
 import pytest
 
+from graphs.demo import DEMO_GRAPHS
 from graphs.engine.nodes import registry
 from graphs.engine.validate import validate_graph
-from graphs.demo import DEMO_GRAPHS
 from tests.helpers import agent, chain, edge
 
 

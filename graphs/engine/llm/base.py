@@ -45,7 +45,7 @@ class LLMResponse:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LLMResponse":
+    def from_dict(cls, data: dict[str, Any]) -> LLMResponse:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 

@@ -27,7 +27,7 @@ class PriceTable:
         return round((prompt_tokens * price_in + completion_tokens * price_out) / 1_000_000, 8)
 
     @classmethod
-    def from_mapping(cls, mapping: dict[str, object] | None) -> "PriceTable":
+    def from_mapping(cls, mapping: dict[str, object] | None) -> PriceTable:
         table = cls()
         for model, pair in (mapping or {}).items():
             price_in, price_out = pair  # type: ignore[misc]
