@@ -18,6 +18,16 @@ class EventSink(Protocol):
         """Record one hook event (ordered per run)."""
 
 
+class MemoryStore(Protocol):
+    """Conversation memory keyed by (owner, session id), shared across runs (engine.memory.TieredMemory)."""
+
+    async def load(self, owner: Any, session_id: str, policy: Any = None) -> Any:
+        """A MemoryView: the session's turns and the tier that served them; counts the access."""
+
+    async def append(self, owner: Any, session_id: str, turns: list[dict[str, Any]], max_turns: int | None = None) -> Any:
+        """Add turns, keeping the last ``max_turns``."""
+
+
 class MemoryCheckpointStore:
     """In-memory store: for tests and the engine benchmark."""
 

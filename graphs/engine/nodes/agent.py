@@ -6,15 +6,34 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..memory.tiers import TierPolicy, default_memory
 
 from ..llm.base import LLMRequest
-from ..schema import FieldSpec
+from ..schema import PORT_PATTERN, FieldSpec
 from ..types import json_schema_for, value_matches
 from .base import NodeConfig, NodeContext, NodeFailure, NodeKind, Signature
 from .registry import registry
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+class MemoryAttachment(BaseModel):
+    """Conversation memory for an agent: earlier turns of the session come before the prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_input: str = Field("session_id", pattern=PORT_PATTERN, description="Input port carrying the session id.")
+    max_turns: int = Field(100, ge=1, le=10_000, description="Turns kept per session.")
+    hot_promotion_threshold: int = Field(5, ge=1, le=10_000, description="Accesses within the window -> hot tier.")
+    warm_promotion_threshold: int = Field(2, ge=1, le=10_000, description="Accesses within the window -> warm tier.")
+    access_window_seconds: float = Field(3600, gt=0, description="Accesses further apart restart the count.")
+    demote_after_seconds: float = Field(86400, gt=0, description="Idle this long -> one tier down.")
+
+    def policy(self) -> TierPolicy:
+        return TierPolicy(self.hot_promotion_threshold, self.warm_promotion_threshold, self.access_window_seconds,
+                          self.demote_after_seconds, self.max_turns)
 
 
 class AgentConfig(NodeConfig):
@@ -34,6 +53,13 @@ class AgentConfig(NodeConfig):
     credential: str | None = Field(None, max_length=100, description="Name of a stored API key.")
     max_format_retries: int = Field(2, ge=0, le=5, description="Re-asks after malformed JSON.")
     llm_timeout_s: float = Field(60.0, gt=0, le=3600)
+    memory: MemoryAttachment | None = Field(None, description="Optional conversation memory, keyed by a session id input.")
+
+    @model_validator(mode="after")
+    def _memory_port(self) -> "AgentConfig":
+        if self.memory and any(f.name == self.memory.session_input for f in self.signature.inputs):
+            raise ValueError(f"memory.session_input: {self.memory.session_input!r} is already a signature input")
+        return self
 
 
 def output_schema(sig: Signature) -> dict[str, Any]:
@@ -94,13 +120,23 @@ class AgentNode(NodeKind):
     dynamic_outputs = "signature.outputs"
 
     def inputs(self, config: AgentConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
-        return config.signature.input_ports()
+        ports = config.signature.input_ports()
+        if config.memory:
+            ports[config.memory.session_input] = FieldSpec(type="string", description="Conversation session id")
+        return ports
 
     def outputs(self, config: AgentConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
         return config.signature.output_ports()
 
     async def run(self, ctx: NodeContext, config: AgentConfig, inputs: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+        session = inputs.get(config.memory.session_input) if config.memory else None
+        if config.memory:
+            inputs = {k: v for k, v in inputs.items() if k != config.memory.session_input}
         messages = build_messages(config, inputs)
+        prompt = messages[-1]["content"]
+        if config.memory and session:
+            history = await _load_memory(ctx, config.memory, session)
+            messages = messages[:1] + history + messages[1:]
         schema = output_schema(config.signature)
         await ctx.emit("pre_agent_loop", {"model": config.model, "provider": config.provider})
         for attempt in range(config.max_format_retries + 1):
@@ -113,6 +149,8 @@ class AgentNode(NodeKind):
             )
             outputs, problem = parse_answer(response.content, config.signature)
             if outputs is not None:
+                if config.memory and session:
+                    await _save_memory(ctx, config.memory, session, prompt, response.content)
                 await ctx.emit("post_agent_loop", {"attempts": attempt + 1, "model": response.model})
                 return outputs
             await ctx.emit("llm_retry", {"attempt": attempt + 1, "problem": problem, "raw": response.content[:20000]})
@@ -124,3 +162,32 @@ class AgentNode(NodeKind):
             f"malformed answer after {config.max_format_retries + 1} attempts: {problem}",
             {"raw": response.content[:100000], "problem": problem},
         )
+
+
+def _store(ctx: NodeContext) -> Any:
+    return getattr(ctx, "memory", None) or default_memory()
+
+
+async def _load_memory(ctx: NodeContext, attachment: MemoryAttachment, session: str) -> list[dict[str, str]]:
+    """The session's earlier turns as chat messages; read once per node run (kept in scratch, so a
+    resumed node sends the same prompt and replays its recorded answer)."""
+    scratch = ctx.state.scratch
+    if "memory_turns" not in scratch:
+        view = await _store(ctx).load(getattr(ctx, "owner", None), session, attachment.policy())
+        scratch["memory_turns"] = view.turns
+        await ctx.emit("memory", {"session_id": session, "action": "load", "served_from": view.served_from,
+                                  "tier": view.tier, "access_count": view.access_count, "turns": len(view.turns)})
+    history: list[dict[str, str]] = []
+    for turn in scratch["memory_turns"]:
+        history += [{"role": "user", "content": turn.get("user", "")}, {"role": "assistant", "content": turn.get("assistant", "")}]
+    return history
+
+
+async def _save_memory(ctx: NodeContext, attachment: MemoryAttachment, session: str, user: str, answer: str) -> None:
+    if ctx.state.scratch.get("memory_saved"):
+        return
+    record = await _store(ctx).append(getattr(ctx, "owner", None), session, [{"user": user, "assistant": answer}],
+                                      attachment.max_turns)
+    ctx.state.scratch["memory_saved"] = True
+    await ctx.checkpoint()
+    await ctx.emit("memory", {"session_id": session, "action": "save", "turns": len(record["turns"]), "tier": record["tier"]})
