@@ -28,6 +28,7 @@ from .engine.llm.openai_provider import OpenAIProvider
 from .engine.llm.simulated import SimulatedProvider
 from .engine.runtime import Engine
 from .engine.validate import GraphInvalid
+from .memory_adapter import build_memory
 from .models import Run
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ async def _drive(run: Run, owner: str) -> str:
             budget_usd=float(run.budget_usd) if run.budget_usd is not None else None,
             force_provider="simulated" if run.dry_run else None,
             credentials=credential_resolver(run, recorder),
+            memory=build_memory(), memory_owner=run.created_by_id,  # agents' conversation memory
         )
     except GraphInvalid as exc:
         error = {"type": "invalid_graph", "message": str(exc)}
