@@ -35,3 +35,10 @@ def run_events_after(run: Run, after: int = 0, limit: int = 1000) -> QuerySet[Ru
 
 def run_node_states(run: Run) -> dict[str, dict]:
     return {ns.node_id: ns.data for ns in run.node_states.all()}
+
+
+def run_last_seq(run: Run) -> int:
+    """The newest stored seq (Run.last_seq lags by up to a heartbeat while the run executes)."""
+    if run.status not in Run.ACTIVE:
+        return run.last_seq
+    return RunEvent.objects.filter(run=run).order_by("-seq").values_list("seq", flat=True).first() or 0

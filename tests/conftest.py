@@ -148,3 +148,65 @@ def start_worker(fake_llm, transactional_db, tmp_path):
 def celery_worker(start_worker):
     """One real worker process for this test."""
     return start_worker("w1")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DaphneProcess:
+    """The real ASGI server (HTTP + websockets) as a subprocess on the test database and Redis."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        import urllib.request
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_dir / "daphne.log"
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "kaizen_web.asgi:application"],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(self.url + "/api/node-kinds/", timeout=1)
+                return
+            except Exception:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"daphne did not start: {self.log_path.read_text()[-3000:]}") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self._log.close()
+
+
+@pytest.fixture
+def daphne_server(fake_llm, transactional_db, tmp_path):
+    from django.db import connection
+
+    if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
+        pytest.skip("needs DATABASE_URL=postgres://... and REDIS_URL (scripts/test sets them)")
+    server = DaphneProcess(worker_env(connection.settings_dict["NAME"], fake_llm.base_url), tmp_path)
+    yield server
+    server.stop()
+
+
+def session_cookie(user) -> str:
+    """A logged-in session stored in the test database, usable by any server process."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value

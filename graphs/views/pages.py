@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from .. import selectors, services
 from ..adapters import node_state_summary
+from ..engine.hooks import HookEvent
 from ..engine.schema import GraphSpec
 from ..models import Graph, Run
 
@@ -86,7 +87,12 @@ def run_list(request: HttpRequest) -> HttpResponse:
         runs = runs.filter(graph_id=request.GET["graph"])
     page = Paginator(runs, 25).get_page(request.GET.get("page"))
     template = "runs/_rows.html" if request.htmx else "runs/list.html"
-    return render(request, template, {"page": page, "statuses": Run.Status.values, "filters": request.GET})
+    any_active = any(r.status in Run.ACTIVE for r in page.object_list)  # rows refresh while runs move
+    return render(request, template, {"page": page, "statuses": Run.Status.values, "filters": request.GET,
+                                      "any_active": any_active})
+
+
+EVENT_PAGE = 500
 
 
 def _run_context(run: Run) -> dict:
@@ -94,17 +100,40 @@ def _run_context(run: Run) -> dict:
     states = selectors.run_node_states(run)
     nodes = [{"id": n.id, "kind": n.kind, "label": n.label or n.id,
               **node_state_summary(states[n.id] if n.id in states else {})} for n in spec.nodes]
-    events = list(selectors.run_events_after(run, max(0, run.last_seq - 200), 200))
-    return {"run": run, "nodes": nodes, "events": events, "active": run.status in Run.ACTIVE,
-            "outputs_json": json.dumps(run.outputs, indent=2) if run.outputs is not None else "",
-            "error_json": json.dumps(run.error, indent=2) if run.error else ""}
+    last_seq = selectors.run_last_seq(run)
+    events = list(selectors.run_events_after(run, max(0, last_seq - EVENT_PAGE), EVENT_PAGE))
+    return {
+        "run": run, "nodes": nodes, "events": events, "events_truncated": last_seq > EVENT_PAGE,
+        "event_types": [e.value for e in HookEvent],
+        "outputs_json": json.dumps(run.outputs, indent=2) if run.outputs is not None else "",
+        "error_json": json.dumps(run.error, indent=2) if run.error else "",
+        "live_config": {"run_id": run.pk, "last_seq": last_seq, "status": run.status,
+                        "cost_usd": float(run.cost_usd), "tokens": run.total_tokens,
+                        "budget_usd": float(run.budget_usd) if run.budget_usd else None},
+    }
 
 
 @login_required
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "runs/detail.html", _run_context(_run(request, pk)))
+
+
+@login_required
+def run_node(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
+    """One node's inputs, outputs, error and LLM calls (prompt and answer), for the side panel."""
     run = _run(request, pk)
-    template = "runs/_live.html" if request.htmx else "runs/detail.html"
-    return render(request, template, _run_context(run))
+    state = selectors.run_node_states(run).get(node_id, {})
+    prompts = [e.data.get("messages") for e in run.events.filter(node_id=node_id, event="pre_llm_call").order_by("seq")]
+    calls = []
+    for i, call in enumerate(state.get("llm_calls", [])):
+        messages_ = prompts[i] if i < len(prompts) else None
+        prompt = "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages_) if messages_ else ""
+        calls.append({**call, "prompt": prompt})
+    dump = lambda v: json.dumps(v, indent=2, ensure_ascii=False) if v else ""  # noqa: E731
+    return render(request, "runs/_node.html", {
+        "node_id": node_id, "state": state, "calls": calls, "inputs_json": dump(state.get("inputs")) or "{}",
+        "outputs_json": dump(state.get("outputs")), "error_json": dump(state.get("error")),
+    })
 
 
 @login_required

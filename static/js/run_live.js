@@ -1,0 +1,166 @@
+// Live run viewer: replays stored events after the last seq we have, then streams live ones.
+// The stream may drop messages (channels_redis is at-most-once); the server fills gaps from the
+// database and we de-duplicate by seq, so the log always ends contiguous. Reconnects with backoff.
+(function () {
+  "use strict";
+  const root = document.getElementById("run-live");
+  if (!root) return;
+  const cfg = JSON.parse(document.getElementById("run-config").textContent);
+  const log = document.getElementById("event-log");
+  const indicator = document.getElementById("ws-indicator");
+  const filterNode = document.getElementById("filter-node");
+  const filterType = document.getElementById("filter-type");
+  const pauseBtn = document.getElementById("pause-log");
+  const FINAL = new Set(["succeeded", "failed", "interrupted", "cancelled"]);
+  let lastSeq = cfg.last_seq;
+  let paused = false;
+  let attempts = 0;
+  let socket = null;
+  let finished = FINAL.has(cfg.status);
+  const totals = { cost: cfg.cost_usd, tokens: cfg.tokens };
+
+  function setIndicator(state, text) {
+    indicator.dataset.state = state;
+    indicator.textContent = text;
+  }
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function visible(ev) {
+    if (filterNode.value && ev.node_id !== filterNode.value) return false;
+    if (filterType.value && ev.event !== filterType.value) return false;
+    return true;
+  }
+
+  function appendEvent(ev) {
+    const li = el("li");
+    li.dataset.seq = ev.seq;
+    li.dataset.node = ev.node_id || "";
+    li.dataset.event = ev.event;
+    li.append(el("span", "seq", String(ev.seq)), el("span", "ev ev-" + ev.event, ev.event));
+    if (ev.node_id) li.append(el("span", "muted", " " + ev.node_id));
+    const detail = summarize(ev);
+    if (detail) li.append(el("span", "ev-detail", " " + detail));
+    li.hidden = !visible(ev);
+    log.append(li);
+    while (log.children.length > 2000) log.firstElementChild.remove();
+    if (!paused) log.scrollTop = log.scrollHeight;
+  }
+
+  function summarize(ev) {
+    const d = ev.data || {};
+    if (d.truncated) return "(large payload, " + d.bytes + " bytes)";
+    if (ev.event === "post_llm_call" && d.cost_usd !== undefined) return d.model + " · " + (d.prompt_tokens + d.completion_tokens) + " tok · $" + Number(d.cost_usd).toFixed(6);
+    if (ev.event === "on_error") return d.message || "";
+    if (ev.event === "run_finished") return d.status;
+    if (ev.event === "decision") return d.choice ? "→ " + d.choice : "";
+    return "";
+  }
+
+  function setNode(nodeId, status, extra) {
+    const row = root.querySelector('[data-node-row="' + CSS.escape(nodeId) + '"]');
+    if (!row) return;
+    const badge = row.querySelector("[data-node-status]");
+    badge.className = "status status-" + status;
+    badge.textContent = status;
+    row.dataset.state = status;
+    if (extra) {
+      for (const [key, value] of Object.entries(extra)) {
+        const cell = row.querySelector('[data-field="' + key + '"]');
+        if (cell && value !== null && value !== undefined) cell.textContent = value;
+      }
+    }
+  }
+
+  function setRunStatus(status) {
+    const badge = document.querySelector("[data-testid=run-status]");
+    badge.className = "status status-" + status;
+    badge.textContent = status;
+    root.dataset.status = status;
+  }
+
+  function renderTotals() {
+    document.querySelector("[data-testid=run-cost]").textContent = "$" + totals.cost.toFixed(6);
+    document.querySelector("[data-testid=run-tokens]").textContent = String(totals.tokens);
+    const bar = document.getElementById("budget-bar");
+    if (bar && cfg.budget_usd) bar.value = Math.min(totals.cost, cfg.budget_usd);
+  }
+
+  function apply(ev) {
+    const d = ev.data || {};
+    switch (ev.event) {
+      case "run_started": case "run_resumed": setRunStatus("running"); break;
+      case "pre_node": setNode(ev.node_id, "running"); break;
+      case "llm_retry": setNode(ev.node_id, "retrying"); break;
+      case "node_skipped": setNode(ev.node_id, "skipped"); break;
+      case "node_restored": setNode(ev.node_id, d.status || "succeeded"); break;
+      case "post_llm_call":
+        if (d.cost_usd !== undefined && !d.replayed) {
+          totals.cost += d.cost_usd; totals.tokens += (d.prompt_tokens || 0) + (d.completion_tokens || 0); renderTotals();
+        }
+        break;
+      case "post_node":
+        setNode(ev.node_id, d.status, {
+          duration: d.duration_ms != null ? Math.round(d.duration_ms) + " ms" : null,
+          tokens: (d.prompt_tokens || 0) + (d.completion_tokens || 0),
+          cost: "$" + Number(d.cost_usd || 0).toFixed(6),
+        });
+        break;
+      case "run_finished":
+        setRunStatus(d.status);
+        totals.cost = d.cost_usd || totals.cost; totals.tokens = (d.prompt_tokens || 0) + (d.completion_tokens || 0); renderTotals();
+        finished = true;
+        const out = document.getElementById("run-outputs");
+        if (out && d.outputs) { out.textContent = JSON.stringify(d.outputs, null, 2); out.closest("section").hidden = false; }
+        break;
+    }
+  }
+
+  function onEvent(ev) {
+    if (ev.seq <= lastSeq) return; // duplicate (replay overlap): already shown
+    lastSeq = ev.seq;
+    apply(ev);
+    appendEvent(ev);
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + location.host + "/ws/runs/" + cfg.run_id + "/?after=" + lastSeq);
+    setIndicator("connecting", attempts ? "reconnecting…" : "connecting…");
+    socket.onopen = () => { attempts = 0; setIndicator("live", "live"); };
+    socket.onmessage = (msg) => {
+      const data = JSON.parse(msg.data);
+      if (data.type === "event") onEvent(data);
+    };
+    socket.onclose = (e) => {
+      if (e.code === 4403 || e.code === 4404) { setIndicator("error", e.code === 4403 ? "no access" : "not found"); return; }
+      if (finished && e.wasClean) { setIndicator("done", "finished"); return; }
+      attempts += 1;
+      const delay = Math.min(10000, 250 * 2 ** Math.min(attempts, 6)) * (0.75 + Math.random() / 2);
+      setIndicator("reconnecting", "reconnecting in " + (delay / 1000).toFixed(1) + " s");
+      setTimeout(connect, delay);
+    };
+  }
+
+  // exposed for tests and the console: drop the connection as a flaky network would
+  window.kaizenRunLive = { drop: () => socket && socket.close(), lastSeq: () => lastSeq };
+
+  pauseBtn.addEventListener("click", () => {
+    paused = !paused;
+    pauseBtn.textContent = paused ? "Follow" : "Pause";
+    if (!paused) log.scrollTop = log.scrollHeight;
+  });
+  for (const f of [filterNode, filterType]) {
+    f.addEventListener("change", () => {
+      for (const li of log.children) li.hidden = !visible({ node_id: li.dataset.node || null, event: li.dataset.event });
+    });
+  }
+  for (const li of log.children) li.hidden = false;
+  log.scrollTop = log.scrollHeight;
+  connect();
+})();

@@ -1,0 +1,108 @@
+"""ws/runs/<id>/ through a real Daphne, a real worker, Redis and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from graphs import services
+from graphs.models import RunEvent
+from tests.conftest import session_cookie
+from tests.helpers import chain, wait_for_run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def ws_url(server, run_id, after=0):
+    return f"ws://127.0.0.1:{server.port}/ws/runs/{run_id}/?after={after}"
+
+
+def headers(user):
+    return {"Cookie": f"sessionid={session_cookie(user)}"} if user else {}
+
+
+async def collect(server, run_id, user, after=0, stop_after=None, timeout=30):
+    """Events received until run_finished (or ``stop_after`` events, then disconnect)."""
+    got = []
+    async with connect(ws_url(server, run_id, after), additional_headers=await sync_to_async(headers)(user),
+                       origin=server.url, max_size=None) as ws:
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+            got.append(message)
+            if message["event"] == "run_finished" or (stop_after and len(got) >= stop_after):
+                return got
+
+
+def stored_seqs(run_id):
+    return list(RunEvent.objects.filter(run_id=run_id).order_by("seq").values_list("seq", flat=True))
+
+
+def start(user, spec, inputs):
+    graph = services.graph_create(owner=user, name="ws", spec=spec).graph
+    return services.run_start(graph=graph, user=user, inputs=inputs)
+
+
+async def test_client_receives_every_event_in_order(user, celery_worker, daphne_server, fake_llm):
+    fake_llm.script(latency=0.3)
+    run = await sync_to_async(start)(user, chain(3), {"task": "t"})
+    got = await collect(daphne_server, run.pk, user)
+    seqs = [m["seq"] for m in got]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert seqs == await sync_to_async(stored_seqs)(run.pk)
+    assert got[0]["event"] == "run_started" and got[-1]["data"]["status"] == "succeeded"
+
+
+async def test_reconnect_with_after_ends_with_the_complete_sequence(user, celery_worker, daphne_server, fake_llm):
+    fake_llm.script(latency=0.4)
+    run = await sync_to_async(start)(user, chain(4), {"task": "t"})
+    first = await collect(daphne_server, run.pk, user, stop_after=4)
+    await asyncio.sleep(1.0)  # events keep coming while we are away
+    rest = await collect(daphne_server, run.pk, user, after=first[-1]["seq"])
+    seqs = [m["seq"] for m in first + rest]
+    assert seqs == list(range(1, len(seqs) + 1)), "no gap, no duplicate"
+    assert seqs == await sync_to_async(stored_seqs)(run.pk)
+
+
+async def test_finished_run_replays_from_the_database(user, celery_worker, daphne_server, fake_llm):
+    run = await sync_to_async(start)(user, chain(2), {"task": "t"})
+    await sync_to_async(wait_for_run)(run.pk)
+    got = await collect(daphne_server, run.pk, user, after=3)
+    assert [m["seq"] for m in got] == (await sync_to_async(stored_seqs)(run.pk))[3:]
+
+
+@pytest.mark.parametrize("who, code", [("other", 4403), ("anonymous", 4403), ("unknown-run", 4404)])
+async def test_refused(user, other_user, daphne_server, who, code):
+    run = await sync_to_async(services.graph_create)(owner=user, name="x", spec=chain(1))
+    run_id = 999999 if who == "unknown-run" else (await sync_to_async(services.run_start)(graph=run.graph, user=user, inputs={"task": "t"})).pk
+    client = {"other": other_user, "anonymous": None, "unknown-run": user}[who]
+    async with connect(ws_url(daphne_server, run_id), additional_headers=await sync_to_async(headers)(client),
+                       origin=daphne_server.url) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd.code == code
+
+
+async def test_foreign_origin_is_refused(user, daphne_server):
+    graph = (await sync_to_async(services.graph_create)(owner=user, name="x", spec=chain(1))).graph
+    run = await sync_to_async(services.run_start)(graph=graph, user=user, inputs={"task": "t"})
+    with pytest.raises(Exception):
+        async with connect(ws_url(daphne_server, run.pk), additional_headers=await sync_to_async(headers)(user),
+                           origin="http://evil.example") as ws:
+            await asyncio.wait_for(ws.recv(), 5)
+
+
+async def test_large_payloads_are_previewed_in_the_stream(user, celery_worker, daphne_server, fake_llm):
+    big = "x" * 1_000_000
+    fake_llm.script(reply={"result": big})
+    run = await sync_to_async(start)(user, chain(1), {"task": "t"})
+    got = await collect(daphne_server, run.pk, user)
+    answer = next(m for m in got if m["event"] == "post_llm_call")
+    assert answer["data"]["truncated"] is True and answer["data"]["url"].endswith(f"/events/{answer['seq']}/")
+    assert len(json.dumps(answer)) < 40_000
+    stored = await sync_to_async(RunEvent.objects.get)(run_id=run.pk, seq=answer["seq"])
+    assert len(stored.data["answer"]) > 1_000_000
