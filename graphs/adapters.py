@@ -19,6 +19,8 @@ from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.db.models import Max
 
+from audit.services import record_run_events
+
 from .engine.runtime.state import NodeState as EngineNodeState
 from .events import run_group, stream_payload
 from .models import Checkpoint, NodeState, RunEvent
@@ -102,6 +104,7 @@ class RunRecorder:
         with transaction.atomic():
             if events:
                 RunEvent.objects.bulk_create(events)
+                record_run_events(self.run_id, events)  # the audit copy, in this same transaction
             if states:
                 NodeState.objects.bulk_create(
                     [NodeState(run_id=self.run_id, node_id=n, status=s["status"], data=s) for n, s in states.items()],

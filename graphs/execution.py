@@ -21,6 +21,8 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from audit import hooks as audit_hooks
+
 from .adapters import RunRecorder
 from .credentials import credential_resolver
 from .engine.llm import PriceTable, ProviderRegistry
@@ -76,6 +78,7 @@ async def _drive(run: Run, owner: str) -> str:
             force_provider="simulated" if run.dry_run else None,
             credentials=credential_resolver(run, recorder),
             memory=build_memory(), memory_owner=run.created_by_id,  # agents' conversation memory
+            hooks=audit_hooks.attach(audit_hooks.HookManager(), run),  # audit: user hooks, metrics, log context
         )
     except GraphInvalid as exc:
         error = {"type": "invalid_graph", "message": str(exc)}

@@ -15,6 +15,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.services import record_action as audit
+
 from .engine.schema import GraphSpec
 from .engine.validate import Issue, validate_graph
 from .models import Graph, GraphVersion, Run
@@ -49,6 +51,7 @@ def _check_spec(spec: Any) -> dict[str, Any]:
 def graph_create(*, owner, name: str, spec: dict[str, Any], description: str = "") -> GraphVersion:
     clean = _check_spec(spec)
     graph = Graph.objects.create(owner=owner, name=name, description=description, latest_version=1)
+    audit("graph.created", actor=owner, graph=graph, summary=name, data={"version": 1})
     return GraphVersion.objects.create(graph=graph, number=1, spec=clean, created_by=owner, message="created")
 
 
@@ -66,6 +69,7 @@ def graph_save(*, graph: Graph, user, spec: dict[str, Any], base_version: int | 
         )
     number = locked.latest_version + 1
     version = GraphVersion.objects.create(graph=locked, number=number, spec=clean, created_by=user, message=message[:300])
+    audit("graph.saved", actor=user, graph=locked, summary=f"version {number} {message}", data={"version": number, "message": message})
     locked.latest_version = number
     if name is not None:
         locked.name = name
@@ -79,6 +83,7 @@ def graph_restore(*, graph: Graph, user, number: int) -> GraphVersion:
     old = GraphVersion.objects.filter(graph=graph, number=number).first()
     if old is None:
         raise ServiceError(f"version {number} does not exist", [Issue("number", "no such version")], status=404)
+    audit("graph.restored", actor=user, graph=graph, summary=f"restored version {number}", data={"restored": number})
     return graph_save(graph=graph, user=user, spec=old.spec, message=f"restored version {number}")
 
 
@@ -120,6 +125,7 @@ def run_start(*, graph: Graph, user, inputs: dict[str, Any], version: int | None
         raise ServiceError("the run inputs are invalid", issues)
     run = Run.objects.create(graph=graph, version=gv, created_by=user, inputs=inputs, dry_run=dry_run,
                              budget_usd=budget_usd, enqueued_at=timezone.now())
+    audit("run.started", actor=user, run=run, status="queued", summary=f"version {number}{' (dry run)' if dry_run else ''}", data={"inputs": inputs, "version": number, "dry_run": dry_run})
     _enqueue_on_commit(run)
     return run
 
@@ -135,6 +141,7 @@ def run_cancel(*, run: Run) -> Run:
     elif not Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(cancel_requested=True):
         raise ServiceError(f"run {run.pk} is {run.status}; only queued or running runs can be cancelled", status=409)
     run.refresh_from_db()
+    audit("run.cancelled", run=run, status=run.status)
     return run
 
 
@@ -147,6 +154,7 @@ def run_resume(*, run: Run, budget_usd: Decimal | None = None) -> Run:
     if not Run.objects.filter(pk=run.pk, status__in=Run.RESUMABLE).update(**fields):
         raise ServiceError(f"run {run.pk} is {run.status}; only failed, interrupted or cancelled runs resume", status=409)
     run.refresh_from_db()
+    audit("run.resumed", run=run, status=run.status, data={"budget_usd": budget_usd})
     _enqueue_on_commit(run)
     return run
 

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "channels",
     "graphs",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -50,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.logs.LogContextMiddleware",  # run_id/user_id on log lines
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -186,7 +188,9 @@ KAIZEN_EVENT_PREVIEW_BYTES = 16_384
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "audit.logs.ContextFilter"}},  # run_id/node_id/user_id on every line
+    "formatters": {"json": {"()": "audit.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": "json"}},
     "root": {"handlers": ["console"], "level": os.environ.get("KAIZEN_LOG_LEVEL", "INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
 }

@@ -8,3 +8,5 @@ const out = resolve(here, "../../static/build");
 mkdirSync(out, { recursive: true });
 copyFileSync(resolve(here, "../node_modules/htmx.org/dist/htmx.min.js"), resolve(out, "htmx.min.js"));
 console.log("vendor assets copied to", out);
+// audit dashboard charts
+copyFileSync(resolve(here, "../node_modules/chart.js/dist/chart.umd.min.js"), resolve(out, "chart.umd.min.js"));

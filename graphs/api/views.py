@@ -11,6 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.services import record_action as audit
+
 from .. import selectors, services
 from ..engine.nodes import registry
 from ..engine.schema import GraphSpec
@@ -75,6 +77,7 @@ class GraphDetailView(APIView):
         return Response(GraphSerializer(graph).data)
 
     def delete(self, request: Request, pk: int) -> Response:
+        audit("graph.deleted", actor=request.user, graph=graph_for(request, pk))
         graph_for(request, pk).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -1,0 +1,88 @@
+"""Structured logs: one JSON object per line with run_id, node_id and user_id on every line.
+
+The ids live in a context variable: the request middleware binds the user (and the run a URL
+names), the run driver binds the run (``audit.hooks.attach``), and node tasks are recognised
+from the engine's coroutine, so a log line written while a node runs carries its node id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextvars import ContextVar, Token
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
+
+FIELDS = ("run_id", "node_id", "user_id")
+_context: ContextVar[dict[str, Any] | None] = ContextVar("kaizen_log_context", default=None)
+
+
+def bind(**fields: Any) -> Token:
+    """Add ids to the current context (this task or thread and what it starts); returns a reset token."""
+    return _context.set({**(_context.get() or {}), **fields})
+
+
+def reset(token: Token) -> None:
+    _context.reset(token)
+
+
+def current() -> dict[str, Any]:
+    return dict(_context.get() or {})
+
+
+def _node_of_current_task() -> str | None:
+    """The node a running engine task works for: Engine._execute(nid, ...) or a kind's run(ctx, ...)."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        return None
+    frame = getattr(task.get_coro(), "cr_frame", None) if task else None
+    if frame is None:
+        return None
+    local = frame.f_locals
+    nid = local.get("nid")
+    if isinstance(nid, str):
+        return nid
+    nid = getattr(local.get("ctx"), "node_id", None)
+    return nid if isinstance(nid, str) else None
+
+
+class ContextFilter(logging.Filter):
+    """Puts run_id, node_id and user_id on every record (None when not known)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ctx = _context.get() or {}
+        for key in FIELDS:
+            if getattr(record, key, None) is None:
+                setattr(record, key, ctx.get(key))
+        if record.node_id is None and record.run_id is not None:
+            record.node_id = _node_of_current_task()
+        return True
+
+
+class JsonFormatter(_JsonFormatter):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("rename_fields", {"asctime": "time", "levelname": "level", "name": "logger"})
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s %(run_id)s %(node_id)s %(user_id)s",
+                         *args, **kwargs)
+
+
+class LogContextMiddleware:
+    """Binds the signed-in user (and a run named by the URL) for the lines this request logs."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        token = bind(user_id=user.pk if user is not None and user.is_authenticated else None)
+        try:
+            return self.get_response(request)
+        finally:
+            reset(token)
+
+    def process_view(self, request, view_func, view_args, view_kwargs) -> None:
+        match = getattr(request, "resolver_match", None)
+        if match and match.url_name and match.url_name.startswith(("run", "api-run")) and "pk" in view_kwargs:
+            bind(run_id=view_kwargs["pk"])

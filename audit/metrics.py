@@ -1,0 +1,95 @@
+"""Prometheus metrics.
+
+Per-process instruments (node duration by kind, LLM latency, checkpoint save time, events
+published) are observed where the work happens, in the workers; set PROMETHEUS_MULTIPROC_DIR
+(the same directory for web and worker processes on a host) and /metrics adds them up.
+Run, token and cost figures are read from the database at scrape time (``DatabaseCollector``),
+so any web process tells the truth however many workers there are.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter as Tally
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+NODE_SECONDS = Histogram("kaizen_node_duration_seconds", "Node execution time, by node kind", ["kind"],
+                         buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
+LLM_SECONDS = Histogram("kaizen_llm_latency_seconds", "LLM call latency, by model", ["model"],
+                        buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64))
+CHECKPOINT_SECONDS = Histogram("kaizen_checkpoint_save_seconds", "Time to save (commit) one node checkpoint",
+                               buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
+EVENTS = Counter("kaizen_events_published_total", "Run events stored and published, by event", ["event"])
+HOOK_DELIVERIES = Counter("kaizen_hook_deliveries_total", "Webhook delivery attempts, by outcome", ["outcome"])
+
+
+def events_published(rows: Iterable[Any]) -> None:
+    for event, n in Tally(r.event for r in rows).items():
+        EVENTS.labels(event).inc(n)
+
+
+def observe_hook_event(event: str, data: dict[str, Any], kind: str | None) -> None:
+    """Called by the run's hook dispatcher (audit.hooks) for every engine event."""
+    if event == "post_node" and data.get("duration_ms") is not None:
+        NODE_SECONDS.labels(kind or "unknown").observe(float(data["duration_ms"]) / 1000)
+    elif event == "post_llm_call" and not data.get("replayed") and data.get("latency_ms") is not None:
+        LLM_SECONDS.labels(str(data.get("model") or "unknown")).observe(float(data["latency_ms"]) / 1000)
+    elif event == "post_checkpoint_save" and data.get("save_ms") is not None:
+        CHECKPOINT_SECONDS.observe(float(data["save_ms"]) / 1000)
+
+
+class DatabaseCollector(Collector):
+    """Runs by status and LLM tokens/cost by model, from the database (cached a few seconds)."""
+
+    ttl_s = 10.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cached: tuple[float, list[Any]] | None = None
+
+    def collect(self):
+        with self._lock:
+            if self._cached is None or time.monotonic() - self._cached[0] > self.ttl_s:
+                self._cached = (time.monotonic(), self._families())
+            return list(self._cached[1])
+
+    def _families(self) -> list[Any]:
+        from . import selectors
+
+        runs = GaugeMetricFamily("kaizen_runs", "Runs in the database, by status", labels=["status"])
+        for status, n in selectors.runs_by_status().items():
+            runs.add_metric([status], n)
+        tokens = CounterMetricFamily("kaizen_llm_tokens", "LLM tokens used, by model and type", labels=["model", "type"])
+        cost = CounterMetricFamily("kaizen_llm_cost_usd", "LLM cost in USD, by model", labels=["model"])
+        calls = CounterMetricFamily("kaizen_llm_calls", "LLM calls made (not replayed), by model", labels=["model"])
+        for row in selectors.llm_usage_by_model():
+            tokens.add_metric([row["model"], "prompt"], row["prompt_tokens"])
+            tokens.add_metric([row["model"], "completion"], row["completion_tokens"])
+            cost.add_metric([row["model"]], row["cost_usd"])
+            calls.add_metric([row["model"]], row["calls"])
+        return [runs, tokens, cost, calls]
+
+
+_database = DatabaseCollector()
+
+
+def render() -> tuple[bytes, str]:
+    """The /metrics body: this process's (or all processes') instruments plus database figures."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        process_part = generate_latest(registry)
+    else:
+        process_part = generate_latest(REGISTRY)
+    db_registry = CollectorRegistry()
+    db_registry.register(_database)
+    return process_part + generate_latest(db_registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,170 @@
+"""Reads: who may see which entries, the list filters, figures for the dashboard and /metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, FloatField, Q, QuerySet, Sum
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce, TruncDate
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from graphs.engine.hooks import HookEvent
+
+from .models import AuditEntry, GraphHook
+
+USER_EVENTS = ["graph.created", "graph.saved", "graph.restored", "graph.deleted", "run.started", "run.cancelled",
+               "run.resumed", "credential.added", "credential.rotated", "user.login", "hook.created", "hook.updated",
+               "hook.deleted", "alert.slow_node", "alert.error"]
+EVENT_CHOICES = USER_EVENTS + [e.value for e in HookEvent]
+STATUS_CHOICES = ["succeeded", "failed", "running", "retrying", "skipped", "interrupted", "cancelled"]
+
+
+def entries_visible(user) -> QuerySet[AuditEntry]:
+    """Staff see every entry; anyone else the entries about objects they own."""
+    qs = AuditEntry.objects.all()
+    if not user.is_authenticated:
+        return qs.none()
+    return qs if user.is_staff else qs.filter(owner_id=user.pk)
+
+
+@dataclass
+class AuditFilter:
+    start: str = ""
+    end: str = ""
+    user: str = ""
+    graph: str = ""
+    run: str = ""
+    node: str = ""
+    event: str = ""
+    status: str = ""
+    q: str = ""
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> AuditFilter:
+        return cls(**{k: str(params.get(k, "")).strip()[:200] for k in cls.__dataclass_fields__})
+
+    def as_params(self) -> dict[str, str]:
+        """The non-empty filters, for URLs (pagination, export links)."""
+        return {k: v for k, v in asdict(self).items() if v}
+
+
+def _when(text: str, end: bool = False) -> datetime | None:
+    """Accepts 2026-11-25, 2026-11-25T09:30 (datetime-local) or a full ISO timestamp; UTC if naive."""
+    if not text:
+        return None
+    moment = parse_datetime(text)
+    if moment is None:
+        day = parse_date(text)
+        if day is None:
+            return None
+        moment = datetime.combine(day + timedelta(days=1) if end else day, time.min)
+    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+
+
+def _int(text: str) -> int | None:
+    return int(text) if text.lstrip("-").isdigit() else None
+
+
+def filter_entries(qs: QuerySet[AuditEntry], f: AuditFilter) -> QuerySet[AuditEntry]:
+    """Every filter narrows (AND); an unparseable id matches nothing rather than everything."""
+    start, end = _when(f.start), _when(f.end, end=True)
+    if start:
+        qs = qs.filter(timestamp__gte=start)
+    if end:
+        qs = qs.filter(timestamp__lt=end)
+    if f.user:
+        uid = _int(f.user)
+        if uid is None:
+            uid = get_user_model().objects.filter(username=f.user).values_list("pk", flat=True).first()
+        qs = qs.filter(actor_id=uid) if uid is not None else qs.none()
+    for name, column in (("graph", "graph_id"), ("run", "run_id")):
+        value = getattr(f, name)
+        if value:
+            number = _int(value.lstrip("#"))
+            qs = qs.filter(**{column: number}) if number is not None else qs.none()
+    if f.node:
+        qs = qs.filter(node_id=f.node)
+    if f.event:
+        qs = qs.filter(event=f.event)
+    if f.status:
+        qs = qs.filter(status=f.status)
+    if f.q:
+        qs = qs.filter(Q(summary__icontains=f.q) | Q(event__icontains=f.q) | Q(node_id__icontains=f.q)
+                       | Q(actor_name__icontains=f.q))
+    return qs
+
+
+def entries_page(qs: QuerySet[AuditEntry], page: int, per_page: int = 50) -> tuple[list[AuditEntry], bool]:
+    """One page, newest first, without COUNT(*) (which costs a full scan on a million rows)."""
+    page = max(page, 1)
+    start = (page - 1) * per_page
+    rows = list(qs.order_by("-id")[start:start + per_page + 1])
+    return rows[:per_page], len(rows) > per_page
+
+
+def hooks_for_graph(graph) -> QuerySet[GraphHook]:
+    return GraphHook.objects.filter(graph=graph).order_by("id")
+
+
+# -- figures -------------------------------------------------------------------------------
+def _num(key: str):
+    return Coalesce(Cast(KeyTextTransform(key, "data"), FloatField()), 0.0, output_field=FloatField())
+
+
+def runs_by_status(user=None) -> dict[str, int]:
+    from graphs.models import Run
+    from graphs.selectors import runs_visible
+
+    qs = runs_visible(user) if user is not None else Run.objects.all()
+    return dict(qs.order_by().values_list("status").annotate(n=Count("id")))
+
+
+def llm_usage_by_model(since: datetime | None = None) -> list[dict[str, Any]]:
+    qs = AuditEntry.objects.filter(event="post_llm_call").exclude(data__replayed=True)
+    if since:
+        qs = qs.filter(timestamp__gte=since)
+    rows = (qs.annotate(model=KeyTextTransform("model", "data")).order_by().values("model")
+            .annotate(calls=Count("id"), prompt_tokens=Sum(_num("prompt_tokens")),
+                      completion_tokens=Sum(_num("completion_tokens")), cost_usd=Sum(_num("cost_usd"))))
+    return [{**r, "model": r["model"] or "unknown"} for r in rows]
+
+
+def dashboard_figures(user, days: int = 30) -> dict[str, Any]:
+    """Runs per day, cost per day by model, p95 node latency by kind and error rate per day."""
+    from graphs.selectors import runs_visible
+
+    since = timezone.now() - timedelta(days=days)
+    per_day = (runs_visible(user).filter(created_at__gte=since).annotate(day=TruncDate("created_at")).order_by()
+               .values("day").annotate(total=Count("id"), failed=Count("id", filter=Q(status="failed")),
+                                       finished=Count("id", filter=Q(status__in=["succeeded", "failed"]))))
+    runs = sorted(per_day, key=lambda r: r["day"])
+    entries = entries_visible(user).filter(timestamp__gte=since)
+    cost_rows = (entries.filter(event="post_llm_call").annotate(day=TruncDate("timestamp"), model=KeyTextTransform("model", "data"))
+                 .order_by().values("day", "model").annotate(cost=Sum(_num("cost_usd"))))
+    cost: dict[str, dict[str, float]] = {}
+    for r in cost_rows:
+        cost.setdefault(r["model"] or "unknown", {})[r["day"].isoformat()] = round(r["cost"] or 0, 6)
+    durations: dict[str, list[float]] = {}
+    latest = (entries.filter(event="post_node").annotate(kind=KeyTextTransform("node_kind", "data"), ms=_num("duration_ms"))
+              .order_by("-id").values_list("kind", "ms")[:20000])
+    for kind, ms in latest:
+        durations.setdefault(kind or "unknown", []).append(ms)
+    return {
+        "days": [r["day"].isoformat() for r in runs],
+        "runs": [r["total"] for r in runs],
+        "error_rate": [round(r["failed"] / r["finished"], 4) if r["finished"] else 0 for r in runs],
+        "cost_by_model": cost,
+        "p95_ms_by_kind": {k: round(_p95(v), 1) for k, v in sorted(durations.items())},
+    }
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))] if ordered else 0.0
+

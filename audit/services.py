@@ -1,0 +1,171 @@
+"""Writes to the audit store: user actions, a run's hook events, hook configuration.
+
+``record_run_events`` is on the run's hot path (called inside RunRecorder's write
+transaction): one bulk INSERT, a cached lookup of the run's graph and owner, no JSON parsing.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from . import logs, metrics
+from .models import AuditEntry, GraphHook
+
+_STATUS_OF = {"on_error": "failed", "pre_node": "running", "llm_retry": "retrying", "interrupted": "interrupted",
+              "cancelled": "cancelled", "node_skipped": "skipped", "run_started": "running", "run_resumed": "running"}
+
+
+@dataclass
+class _RunInfo:
+    graph_id: int | None
+    owner_id: int | None
+    actor_id: int | None
+    actor_name: str
+    kinds: dict[str, str] = field(default_factory=dict)  # node id -> kind, learnt from pre_node
+
+
+_runs: OrderedDict[int, _RunInfo] = OrderedDict()
+_runs_lock = threading.Lock()
+_RUNS_CACHED = 512
+
+
+def _run_info(run_id: int) -> _RunInfo:
+    with _runs_lock:
+        info = _runs.get(run_id)
+        if info is not None:
+            _runs.move_to_end(run_id)
+            return info
+    from graphs.models import Run
+
+    row = (Run.objects.filter(pk=run_id)
+           .values_list("graph_id", "graph__owner_id", "created_by_id", "created_by__username").first())
+    info = _RunInfo(*row) if row else _RunInfo(None, None, None, "")
+    info.actor_name = info.actor_name or ""
+    with _runs_lock:
+        _runs[run_id] = info
+        while len(_runs) > _RUNS_CACHED:
+            _runs.popitem(last=False)
+    return info
+
+
+def _cut(text: Any, n: int = 300) -> str:
+    text = "" if text is None else str(text)
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _summary(event: str, data: dict[str, Any]) -> str:
+    """A short human line per event, also what the free-text filter searches."""
+    get = data.get
+    if event == "post_node":
+        err = (get("error") or {}).get("message", "") if isinstance(get("error"), dict) else ""
+        return _cut(f"{get('status')} in {get('duration_ms')} ms, ${get('cost_usd')} {err}".strip())
+    if event == "on_error":
+        return _cut(f"{get('type', 'error')}: {get('message', '')}")
+    if event == "post_llm_call":
+        if get("replayed"):
+            return _cut(f"{get('model')} (replayed from checkpoint)")
+        return _cut(f"{get('model')} {get('prompt_tokens')}+{get('completion_tokens')} tokens ${get('cost_usd')}: {_cut(get('answer'), 200)}")
+    if event == "pre_llm_call":
+        return _cut(f"{get('model')} via {get('provider')}")
+    if event == "pre_node":
+        return _cut(f"{get('kind')} attempt {get('attempt')}")
+    if event == "run_finished":
+        err = (get("error") or {}).get("message", "") if isinstance(get("error"), dict) else ""
+        return _cut(f"{get('status')}, ${get('cost_usd')}, {(get('prompt_tokens') or 0) + (get('completion_tokens') or 0)} tokens {err}".strip())
+    if event in ("fallback", "decision", "budget", "interrupted", "cancelled", "llm_retry"):
+        return _cut(get("message") or get("error") or get("handler") or "")
+    return ""
+
+
+def record_run_events(run_id: int, events: Iterable[Any]) -> None:
+    """Copy a batch of RunEvent rows into the audit store (inside the caller's transaction)."""
+    info = _run_info(run_id)
+    rows = []
+    for ev in events:
+        data = ev.data
+        if ev.event == "pre_node" and ev.node_id:
+            info.kinds[ev.node_id] = data.get("kind", "")
+        elif ev.event == "post_node" and ev.node_id in info.kinds:
+            data = {**data, "node_kind": info.kinds[ev.node_id]}
+        rows.append(AuditEntry(
+            timestamp=ev.created_at, actor_id=info.actor_id, actor_name=info.actor_name, owner_id=info.owner_id,
+            object_type="run", object_id=str(run_id), graph_id=info.graph_id, run_id=run_id, node_id=ev.node_id,
+            event=ev.event, status=str(data.get("status") or _STATUS_OF.get(ev.event, ""))[:16],
+            summary=_summary(ev.event, data), data=data,
+        ))
+    AuditEntry.objects.bulk_create(rows)
+    metrics.events_published(rows)
+
+
+def _actor(actor: Any) -> tuple[int | None, str]:
+    if actor is None:
+        actor = logs.current().get("user_id")
+    if actor is None or (hasattr(actor, "is_authenticated") and not actor.is_authenticated):
+        return None, ""
+    if isinstance(actor, int):
+        name = get_user_model().objects.filter(pk=actor).values_list("username", flat=True).first() or ""
+        return actor, name
+    return actor.pk, actor.get_username()
+
+
+def record_action(event: str, *, actor: Any = None, graph: Any = None, run: Any = None, object_type: str = "",
+                  object_id: Any = "", owner_id: int | None = None, node_id: str = "", status: str = "",
+                  summary: str = "", data: dict[str, Any] | None = None) -> AuditEntry:
+    """Store one user action. ``actor`` defaults to the signed-in user of the current request.
+
+    Called inside the service's transaction, so a rolled-back action leaves no entry.
+    """
+    actor_id, actor_name = _actor(actor)
+    graph_id = None
+    if run is not None:
+        graph = graph or run.graph
+        object_type, object_id = object_type or "run", object_id or run.pk
+    if graph is not None:
+        graph_id, owner_id = graph.pk, graph.owner_id if owner_id is None else owner_id
+        object_type, object_id = object_type or "graph", object_id or graph.pk
+    clean = json.loads(json.dumps(data or {}, default=str))
+    return AuditEntry.objects.create(
+        timestamp=datetime.now(UTC), actor_id=actor_id, actor_name=actor_name, owner_id=owner_id,
+        object_type=object_type or "system", object_id=str(object_id), graph_id=graph_id,
+        run_id=run.pk if run is not None else None, node_id=node_id, event=event, status=status,
+        summary=_cut(summary), data=clean,
+    )
+
+
+@transaction.atomic
+def hook_create(*, graph: Any, user: Any, kind: str, url: str = "", events: list[str] | None = None,
+                threshold_ms: int | None = None, name: str = "", enabled: bool = True) -> GraphHook:
+    hook = GraphHook.objects.create(graph=graph, kind=kind, url=url, events=events or [], threshold_ms=threshold_ms,
+                                    name=name, enabled=enabled, created_by=user)
+    record_action("hook.created", actor=user, graph=graph, data=hook_public(hook))
+    return hook
+
+
+@transaction.atomic
+def hook_update(*, hook: GraphHook, user: Any, **fields: Any) -> GraphHook:
+    for key, value in fields.items():
+        setattr(hook, key, value)
+    hook.save()
+    record_action("hook.updated", actor=user, graph=hook.graph, data=hook_public(hook))
+    return hook
+
+
+@transaction.atomic
+def hook_delete(*, hook: GraphHook, user: Any) -> None:
+    record_action("hook.deleted", actor=user, graph=hook.graph, data=hook_public(hook))
+    hook.delete()
+
+
+def hook_public(hook: GraphHook) -> dict[str, Any]:
+    """What may be shown or logged about a hook: everything but its secret."""
+    return {"id": hook.pk, "kind": hook.kind, "name": hook.name, "url": hook.url, "events": hook.events,
+            "threshold_ms": hook.threshold_ms, "enabled": hook.enabled}

@@ -1,0 +1,151 @@
+"""Audit pages: the filtered table (htmx), one entry, streamed exports, the dashboard, /metrics."""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import json
+from collections.abc import AsyncIterator, Iterator
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.decorators import login_required
+from django.core.handlers.asgi import ASGIRequest
+from django.db.models import TextField
+from django.db.models.functions import Cast
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET
+
+from . import conf, metrics, selectors
+from .selectors import AuditFilter
+
+EXPORT_COLUMNS = ["id", "timestamp", "actor_id", "actor_name", "object_type", "object_id", "graph_id", "run_id",
+                  "node_id", "event", "status", "summary"]
+
+
+def _filtered(request: HttpRequest) -> tuple[AuditFilter, object]:
+    f = AuditFilter.from_params(request.GET)
+    return f, selectors.filter_entries(selectors.entries_visible(request.user), f)
+
+
+@login_required
+@require_GET
+def entry_list(request: HttpRequest) -> HttpResponse:
+    f, qs = _filtered(request)
+    try:
+        page = max(int(request.GET.get("page", 1)), 1)
+    except ValueError:
+        page = 1
+    rows, has_next = selectors.entries_page(qs.select_related("actor"), page)
+    params = f.as_params()
+    ctx = {
+        "entries": rows, "page": page, "has_next": has_next, "filters": f, "query": urlencode(params),
+        "prev_url": "?" + urlencode({**params, "page": page - 1}) if page > 1 else "",
+        "next_url": "?" + urlencode({**params, "page": page + 1}) if has_next else "",
+        "events": selectors.EVENT_CHOICES, "statuses": selectors.STATUS_CHOICES,
+    }
+    template = "audit/_rows.html" if request.htmx and request.htmx.target == "audit-rows" else "audit/list.html"
+    return render(request, template, ctx)
+
+
+@login_required
+@require_GET
+def entry_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    entry = selectors.entries_visible(request.user).select_related("actor").filter(pk=pk).first()
+    if entry is None:
+        raise Http404("no such audit entry")  # the same answer for "not yours" and "not there"
+    return render(request, "audit/detail.html", {
+        "entry": entry, "data_json": json.dumps(entry.data, indent=2, sort_keys=True, ensure_ascii=False),
+        "back": request.GET.get("back", ""),
+    })
+
+
+def _export_rows(request: HttpRequest) -> Iterator[tuple]:
+    _f, qs = _filtered(request)
+    # jsonb comes back as text and goes out as text: no parse/serialise round trip per row
+    return (qs.order_by("-id").annotate(data_text=Cast("data", TextField()))
+            .values_list(*EXPORT_COLUMNS, "data_text").iterator(chunk_size=5000))
+
+
+class _Line:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _batched(lines: Iterator[str], size: int = 1000) -> Iterator[str]:
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= size:
+            yield "".join(batch)
+            batch = []
+    if batch:
+        yield "".join(batch)
+
+
+def _streamable(request: HttpRequest, chunks: Iterator[str]) -> Iterator[str] | AsyncIterator[str]:
+    """Under ASGI Django would read a sync iterator into a list first: hand it an async one."""
+    if not isinstance(request, ASGIRequest):
+        return chunks
+    step = sync_to_async(lambda: next(chunks, None), thread_sensitive=True)
+
+    async def pump() -> AsyncIterator[str]:
+        while (chunk := await step()) is not None:
+            yield chunk
+
+    return pump()
+
+
+@login_required
+@require_GET
+def export_csv(request: HttpRequest) -> StreamingHttpResponse:
+    writer = csv.writer(_Line())
+
+    def lines() -> Iterator[str]:
+        yield writer.writerow([*EXPORT_COLUMNS, "data"])
+        for row in _export_rows(request):
+            yield writer.writerow((*row[:1], row[1].isoformat(), *row[2:]))
+
+    response = StreamingHttpResponse(_streamable(request, _batched(lines())), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="audit.csv"'
+    return response
+
+
+@login_required
+@require_GET
+def export_jsonl(request: HttpRequest) -> StreamingHttpResponse:
+    dumps = json.dumps
+    keys = [dumps(c) for c in EXPORT_COLUMNS]
+
+    def lines() -> Iterator[str]:
+        for row in _export_rows(request):
+            values = (row[0], row[1].isoformat(), *row[2:12])
+            fields = ",".join(f"{k}:{dumps(v, ensure_ascii=False)}" for k, v in zip(keys, values, strict=True))
+            yield f'{{{fields},"data":{row[12]}}}\n'
+
+    response = StreamingHttpResponse(_streamable(request, _batched(lines())), content_type="application/x-ndjson; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="audit.jsonl"'
+    return response
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    try:
+        days = min(max(int(request.GET.get("days", 30)), 1), 365)
+    except ValueError:
+        days = 30
+    figures = selectors.dashboard_figures(request.user, days)
+    return render(request, "audit/dashboard.html", {"figures": figures, "days": days, "day_choices": [7, 30, 90]})
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    token = conf.get("KAIZEN_METRICS_TOKEN")
+    if token and not getattr(request.user, "is_staff", False):
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return HttpResponse("metrics need a bearer token\n", status=401, content_type="text/plain")
+    body, content_type = metrics.render()
+    return HttpResponse(body, content_type=content_type)

@@ -1,0 +1,79 @@
+"""The hooks panel on a graph's page (loaded and updated with htmx)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from graphs import selectors as graph_selectors
+from graphs.engine.hooks import HookEvent
+from graphs.models import Graph
+
+from . import selectors, services
+from .models import GraphHook, HookDelivery
+
+
+class HookForm(forms.Form):
+    kind = forms.ChoiceField(choices=GraphHook.Kind.choices)
+    name = forms.CharField(max_length=100, required=False)
+    url = forms.URLField(max_length=500, required=False, assume_scheme="https")
+    events = forms.MultipleChoiceField(choices=[(e.value, e.value) for e in HookEvent], required=False)
+    threshold_ms = forms.IntegerField(min_value=1, required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") == GraphHook.Kind.WEBHOOK and not data.get("url"):
+            self.add_error("url", "a webhook needs a URL")
+        if data.get("kind") == GraphHook.Kind.SLOW_NODE and not data.get("threshold_ms"):
+            self.add_error("threshold_ms", "a slow-node alert needs a threshold")
+        return data
+
+
+def _graph(request: HttpRequest, graph_id: int) -> Graph:
+    graph = get_object_or_404(Graph, pk=graph_id)
+    if not graph_selectors.can_see_graph(request.user, graph):
+        raise PermissionDenied
+    return graph
+
+
+def _panel(request: HttpRequest, graph: Graph, form: HookForm | None = None, secret: str = "", status: int = 200) -> HttpResponse:
+    hooks = list(selectors.hooks_for_graph(graph))
+    deliveries = HookDelivery.objects.filter(hook__graph=graph).select_related("hook")[:15]
+    return render(request, "audit/_graph_hooks.html", {
+        "graph": graph, "hooks": hooks, "deliveries": deliveries, "form": form or HookForm(),
+        "new_secret": secret, "kinds": GraphHook.Kind.choices,
+        "hook_events": [e.value for e in HookEvent],
+    }, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def graph_hooks(request: HttpRequest, graph_id: int) -> HttpResponse:
+    graph = _graph(request, graph_id)
+    if request.method == "GET":
+        return _panel(request, graph)
+    form = HookForm(request.POST)
+    if not form.is_valid():
+        return _panel(request, graph, form)  # htmx swaps only 2xx: errors come back as 200
+    hook = services.hook_create(graph=graph, user=request.user, **form.cleaned_data)
+    if not request.htmx:
+        return redirect("graph-detail", pk=graph.pk)
+    return _panel(request, graph, secret=hook.secret)
+
+
+@login_required
+@require_POST
+def hook_action(request: HttpRequest, graph_id: int, hook_id: int, action: str) -> HttpResponse:
+    graph = _graph(request, graph_id)
+    hook = get_object_or_404(GraphHook, pk=hook_id, graph=graph)
+    if action == "toggle":
+        services.hook_update(hook=hook, user=request.user, enabled=not hook.enabled)
+    elif action == "delete":
+        services.hook_delete(hook=hook, user=request.user)
+    else:
+        raise Http404("unknown action")
+    return _panel(request, graph) if request.htmx else redirect("graph-detail", pk=graph.pk)
