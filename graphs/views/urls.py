@@ -11,3 +11,10 @@ urlpatterns = [
     path("runs/<int:pk>/nodes/<str:node_id>/", pages.run_node, name="run-node"),
     path("runs/<int:pk>/<str:action>/", pages.run_action, name="run-action"),
 ]
+
+from . import editor  # noqa: E402  (the browser editor)
+
+urlpatterns += [
+    path("graphs/new/", editor.graph_new, name="graph-new"),
+    path("graphs/<int:pk>/edit/", editor.graph_edit, name="graph-edit"),
+]

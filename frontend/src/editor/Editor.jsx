@@ -1,0 +1,490 @@
+// The graph editor: canvas, palette, inspector, toolbar; every change goes through `change` (undoable).
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges, useReactFlow } from "@xyflow/react";
+import { makeApi } from "./api.js";
+import { CanvasCtx, ConnectionLine, edgeTypes, nodeTypes } from "./canvas.jsx";
+import { Icon, categoryClass } from "./icons.jsx";
+import { GraphSettings, NodeInspector } from "./Inspector.jsx";
+import { autoLayout } from "./layout.js";
+import { ConflictDialog, ExportDialog, HelpOverlay, ImportDialog, RunDialog } from "./modals.jsx";
+import { ERROR_HANDLE, INPUTS, OUTPUTS, connectionProblem, edgeId, flowToSpec, freshId, initialConfig, mapIssues, portsOf, specToFlow } from "./model.js";
+import { DND_TYPE, HistoryPanel, Palette, ProblemsPanel } from "./panels.jsx";
+import { createStore, useStore } from "./store.js";
+import { copySelection, pasteInto, readClipboard } from "./clipboard.js";
+
+const EMPTY_ISSUES = { nodes: {}, edges: {}, list: [] };
+const TYPING = "input, textarea, select, [contenteditable='true']";
+
+export function Editor({ config }) {
+  return <ReactFlowProvider><EditorInner config={config} /></ReactFlowProvider>;
+}
+
+function useToasts() {
+  const [toasts, setToasts] = useState([]);
+  const seq = useRef(0);
+  const toast = useCallback((text, tone = "info", ms = 4500) => {
+    const id = ++seq.current;
+    setToasts((t) => [...t.slice(-3), { id, text, tone }]);
+    setTimeout(() => setToasts((t) => t.filter((x) => x.id !== id)), ms);
+  }, []);
+  return [toasts, toast];
+}
+
+function allSamePosition(nodes) {
+  const real = nodes.filter((n) => n.type !== "io");
+  return real.length > 1 && real.every((n) => n.position.x === real[0].position.x && n.position.y === real[0].position.y);
+}
+
+function EditorInner({ config }) {
+  const rf = useReactFlow();
+  const api = useMemo(() => makeApi(config.csrf_token), [config.csrf_token]);
+  const urls = config.urls;
+  const kindList = config.kinds;
+  const kinds = useMemo(() => Object.fromEntries(kindList.map((k) => [k.kind, k])), [kindList]);
+  const initial = useMemo(() => {
+    const flow = specToFlow(config.graph.spec);
+    const portCount = (n) => Math.max(1, ...Object.values(portsOf(n.data, kinds[n.data.kind], flow.meta)).map((l) => l.length));
+    if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, portCount);
+    return { ...flow, name: config.graph.name, rev: 0 };
+  }, [config, kinds]);
+  const [graph, setGraph] = useState(initial);
+  const graphRef = useRef(initial);
+  const store = useMemo(() => createStore({ meta: initial.meta, issues: EMPTY_ISSUES, statuses: {} }), [initial]);
+  const issues = useStore(store, (s) => s.issues);
+  const [issueSource, setIssueSource] = useState(null);
+  const [info, setInfo] = useState({ version: config.graph.version, savedRev: 0 });
+  const infoRef = useRef(info);
+  infoRef.current = info;
+  const hist = useRef({ undo: [], redo: [], key: null, at: 0, counter: 0 });
+  const [, setHistTick] = useState(0);
+  const [toasts, toast] = useToasts();
+  const [panel, setPanel] = useState(null); // "history" | null
+  const [modal, setModal] = useState(null); // {type, ...}
+  const [problemsOpen, setProblemsOpen] = useState(false);
+  const [snap, setSnap] = useState(() => localStorage.getItem("kaizen-snap") !== "0");
+  const [saving, setSaving] = useState(false);
+  const dragging = useRef(false);
+  const dropCount = useRef(0);
+
+  const update = useCallback((fn) => {
+    const next = fn(graphRef.current);
+    if (next === graphRef.current) return;
+    graphRef.current = next;
+    setGraph(next);
+  }, []);
+  useEffect(() => { store.set({ meta: graph.meta }); }, [graph.meta, store]);
+
+  /** Remember the current graph for undo; `key` merges a burst of the same change (typing) into one step. */
+  const record = useCallback((key = null, windowMs = 1200) => {
+    const h = hist.current, now = Date.now();
+    if (key && h.key === key && now - h.at < windowMs) { h.at = now; return; }
+    h.undo.push(graphRef.current);
+    if (h.undo.length > 300) h.undo.shift();
+    h.redo = [];
+    h.key = key; h.at = now;
+    graphRef.current = { ...graphRef.current, rev: ++h.counter };
+    setHistTick((t) => t + 1);
+  }, []);
+  const change = useCallback((key, fn) => { record(key); update(fn); }, [record, update]);
+
+  const undo = useCallback(() => {
+    const h = hist.current;
+    if (!h.undo.length) return;
+    h.redo.push(graphRef.current);
+    h.key = null;
+    update(() => h.undo.pop());
+    setHistTick((t) => t + 1);
+  }, [update]);
+  const redo = useCallback(() => {
+    const h = hist.current;
+    if (!h.redo.length) return;
+    h.undo.push(graphRef.current);
+    h.key = null;
+    update(() => h.redo.pop());
+    setHistTick((t) => t + 1);
+  }, [update]);
+
+  const portsFor = useCallback((n, meta = graphRef.current.meta) => portsOf(n.data, kinds[n.data.kind], meta), [kinds]);
+  const lookup = useRef({ nodes: null, map: null });
+  const rules = useCallback(() => {
+    const g = graphRef.current;
+    if (lookup.current.nodes !== g.nodes) lookup.current = { nodes: g.nodes, map: new Map(g.nodes.map((n) => [n.id, n])) };
+    return { nodeById: (id) => lookup.current.map.get(id), edges: g.edges, portsOf: (n) => portsFor(n, g.meta) };
+  }, [portsFor]);
+  const canvasCtx = useMemo(() => ({ kinds, store, rules, readOnly: false }), [kinds, store, rules]);
+
+  // ----- canvas events
+  const onNodesChange = useCallback((changes) => {
+    if (changes.some((c) => c.type === "remove")) record("delete", 150);
+    else if (!dragging.current && changes.some((c) => c.type === "position" && c.position)) record("nudge", 800);
+    update((g) => ({ ...g, nodes: applyNodeChanges(changes, g.nodes) }));
+  }, [record, update]);
+  const onEdgesChange = useCallback((changes) => {
+    if (changes.some((c) => c.type === "remove")) record("delete", 150);
+    update((g) => ({ ...g, edges: applyEdgeChanges(changes, g.edges) }));
+  }, [record, update]);
+  const onDragStart = useCallback(() => { dragging.current = true; record(null); }, [record]);
+  const onDragStop = useCallback(() => { setTimeout(() => { dragging.current = false; }, 0); }, []);
+
+  const isValidConnection = useCallback((c) => !connectionProblem(c, rules()), [rules]);
+  const onConnect = useCallback((c) => {
+    const problem = connectionProblem(c, rules());
+    if (problem) { toast(`Connection refused: ${problem}`, "error"); return; }
+    const kind = c.sourceHandle === ERROR_HANDLE ? "error" : "data";
+    const e = { source: c.source, sourceHandle: c.sourceHandle, target: c.target, targetHandle: c.targetHandle, type: "kaizen", data: { kind } };
+    change(null, (g) => ({ ...g, edges: [...g.edges, { ...e, id: edgeId(e) }] }));
+  }, [rules, change, toast]);
+  const onConnectEnd = useCallback((_event, state) => {
+    if (!state?.toHandle || state.isValid || !state.fromHandle) return;
+    const forward = state.fromHandle.type === "source";
+    const [s, t] = forward ? [state.fromHandle, state.toHandle] : [state.toHandle, state.fromHandle];
+    const problem = state.fromHandle.type === state.toHandle.type ? "connect an output to an input"
+      : connectionProblem({ source: s.nodeId, sourceHandle: s.id, target: t.nodeId, targetHandle: t.id }, rules());
+    if (problem) toast(`Connection refused: ${problem}`, "error");
+  }, [rules, toast]);
+
+  const addNode = useCallback((kindName, position) => {
+    const kind = kinds[kindName];
+    if (!kind) return;
+    const g0 = graphRef.current;
+    const id = freshId(kindName, new Set(g0.nodes.map((n) => n.id)));
+    let pos = position;
+    if (!pos) {
+      const el = document.querySelector(".kz-canvas");
+      const r = el.getBoundingClientRect();
+      const k = dropCount.current++ % 6;
+      pos = rf.screenToFlowPosition({ x: r.left + r.width / 2 - 110 + k * 24, y: r.top + r.height / 2 - 40 + k * 24 });
+    }
+    if (snap) pos = { x: Math.round(pos.x / 20) * 20, y: Math.round(pos.y / 20) * 20 };
+    const node = { id, type: "kaizen", position: pos, selected: true, data: { kind: kindName, label: "", config: initialConfig(kind) } };
+    change(null, (g) => ({ ...g, nodes: [...g.nodes.map((n) => (n.selected ? { ...n, selected: false } : n)), node],
+      edges: g.edges.map((e) => (e.selected ? { ...e, selected: false } : e)) }));
+  }, [kinds, change, rf, snap]);
+
+  const onDragOver = useCallback((e) => {
+    if (e.dataTransfer.types.includes(DND_TYPE)) { e.preventDefault(); e.dataTransfer.dropEffect = "move"; }
+  }, []);
+  const onDrop = useCallback((e) => {
+    const kind = e.dataTransfer.getData(DND_TYPE);
+    if (!kind) return;
+    e.preventDefault();
+    addNode(kind, rf.screenToFlowPosition({ x: e.clientX - 20, y: e.clientY - 20 }));
+  }, [addNode, rf]);
+
+  // ----- node edits from the inspector
+  const reconcile = useCallback((g, id, before) => {
+    // keep edges attached when a port is renamed in place; drop edges to ports that are gone
+    const node = g.nodes.find((n) => n.id === id);
+    if (!node) return g;
+    const after = portsFor(node, g.meta);
+    const renames = { inputs: new Map(), outputs: new Map() };
+    for (const side of ["inputs", "outputs"]) {
+      if (before[side].length === after[side].length) {
+        before[side].forEach((p, i) => { if (p.name !== after[side][i].name) renames[side].set(p.name, after[side][i].name); });
+      }
+    }
+    const hasIn = new Set(after.inputs.map((p) => p.name)), hasOut = new Set(after.outputs.map((p) => p.name));
+    let dropped = 0;
+    const edges = [];
+    for (let e of g.edges) {
+      if (e.data?.kind !== "error") {
+        if (e.target === id && renames.inputs.has(e.targetHandle)) e = { ...e, targetHandle: renames.inputs.get(e.targetHandle) };
+        if (e.source === id && renames.outputs.has(e.sourceHandle)) e = { ...e, sourceHandle: renames.outputs.get(e.sourceHandle) };
+        if ((e.target === id && !hasIn.has(e.targetHandle)) || (e.source === id && !hasOut.has(e.sourceHandle))) { dropped++; continue; }
+        e = e.id === edgeId(e) ? e : { ...e, id: edgeId(e) };
+      }
+      edges.push(e);
+    }
+    if (dropped) toast(`Removed ${dropped} edge${dropped > 1 ? "s" : ""} to a deleted port (Ctrl+Z to undo)`, "info");
+    return edges.length === g.edges.length && edges.every((e, i) => e === g.edges[i]) ? g : { ...g, edges };
+  }, [portsFor, toast]);
+
+  const setConfig = useCallback((id, cfg) => {
+    change(`cfg:${id}`, (g) => {
+      const old = g.nodes.find((n) => n.id === id);
+      const before = portsFor(old, g.meta);
+      const next = { ...g, nodes: g.nodes.map((n) => (n.id === id ? { ...n, data: { ...n.data, config: cfg } } : n)) };
+      return reconcile(next, id, before);
+    });
+  }, [change, portsFor, reconcile]);
+  const setLabel = useCallback((id, label) => {
+    change(`label:${id}`, (g) => ({ ...g, nodes: g.nodes.map((n) => (n.id === id ? { ...n, data: { ...n.data, label } } : n)) }));
+  }, [change]);
+  const renameNode = useCallback((id, to) => {
+    if (graphRef.current.nodes.some((n) => n.id === to)) return `${to} is taken`;
+    change(null, (g) => ({ ...g,
+      nodes: g.nodes.map((n) => (n.id === id ? { ...n, id: to } : n)),
+      edges: g.edges.map((e) => {
+        if (e.source !== id && e.target !== id) return e;
+        const ne = { ...e, source: e.source === id ? to : e.source, target: e.target === id ? to : e.target };
+        return { ...ne, id: edgeId(ne) };
+      }) }));
+    return null;
+  }, [change]);
+  const deleteSelection = useCallback(() => {
+    change(null, (g) => {
+      const gone = new Set(g.nodes.filter((n) => n.selected && n.deletable !== false).map((n) => n.id));
+      return { ...g, nodes: g.nodes.filter((n) => !gone.has(n.id)),
+        edges: g.edges.filter((e) => !e.selected && !gone.has(e.source) && !gone.has(e.target)) };
+    });
+  }, [change]);
+  const setFields = useCallback((side, fields, rename) => {
+    change(`fields:${side}`, (g) => {
+      const io = side === "inputs" ? INPUTS : OUTPUTS;
+      const end = side === "inputs" ? ["source", "sourceHandle"] : ["target", "targetHandle"];
+      let edges = g.edges;
+      if (rename) {
+        edges = edges.flatMap((e) => {
+          if (e[end[0]] !== io || e[end[1]] !== rename.from) return [e];
+          if (!rename.to) return [];
+          const ne = { ...e, [end[1]]: rename.to };
+          return [{ ...ne, id: edgeId(ne) }];
+        });
+      }
+      return { ...g, edges, meta: { ...g.meta, [side]: fields } };
+    });
+  }, [change]);
+  const setName = useCallback((name) => change("name", (g) => ({ ...g, name })), [change]);
+  const setDescription = useCallback((description) => change("desc", (g) => ({ ...g, meta: { ...g.meta, description } })), [change]);
+
+  // ----- whole-graph operations
+  const portCount = useCallback((n) => { const p = portsFor(n); return Math.max(1, p.inputs.length, p.outputs.length); }, [portsFor]);
+  const layout = useCallback(() => {
+    change(null, (g) => ({ ...g, nodes: autoLayout(g.nodes, g.edges, portCount) }));
+    setTimeout(() => rf.fitView({ duration: 250, padding: 0.15 }), 30);
+  }, [change, portCount, rf]);
+  const selectAll = useCallback(() => update((g) => ({ ...g, nodes: g.nodes.map((n) => (n.selected ? n : { ...n, selected: true })) })), [update]);
+  const clearSelection = useCallback(() => update((g) => ({ ...g,
+    nodes: g.nodes.some((n) => n.selected) ? g.nodes.map((n) => (n.selected ? { ...n, selected: false } : n)) : g.nodes,
+    edges: g.edges.some((e) => e.selected) ? g.edges.map((e) => (e.selected ? { ...e, selected: false } : e)) : g.edges })), [update]);
+
+  const setIssues = useCallback((next, source) => { store.set({ issues: next }); setIssueSource(source); }, [store]);
+  const loadSpec = useCallback((spec, { clean = false, version, name } = {}) => {
+    record(null);
+    const flow = specToFlow(spec);
+    if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, (n) => Math.max(1, ...Object.values(portsOf(n.data, kinds[n.data.kind], flow.meta)).map((l) => l.length)));
+    update((g) => ({ ...g, ...flow, name: name ?? g.name }));
+    if (clean) setInfo((i) => ({ ...i, version: version ?? i.version, savedRev: graphRef.current.rev }));
+    setTimeout(() => rf.fitView({ padding: 0.15 }), 50);
+  }, [record, update, kinds, rf]);
+
+  const save = useCallback(async ({ base } = {}) => {
+    if (saving) return false;
+    const g = graphRef.current;
+    const { spec, edgeIds } = flowToSpec(g);
+    setSaving(true);
+    try {
+      const res = await api.put(urls.graph, { spec, base_version: base ?? infoRef.current.version, name: g.name, description: g.meta.description || "" });
+      setInfo((i) => ({ ...i, version: res.version, savedRev: g.rev }));
+      hist.current.key = null;
+      setIssues(EMPTY_ISSUES, null);
+      setModal(null);
+      toast(`Saved as version ${res.version}`, "ok", 2500);
+      return true;
+    } catch (e) {
+      if (e.status === 400 && e.body.errors?.length) {
+        const mapped = mapIssues(e.body.errors, edgeIds, g.nodes);
+        setIssues(mapped, "save refused");
+        setProblemsOpen(true);
+        toast(`Not saved: ${mapped.list.length} problem${mapped.list.length > 1 ? "s" : ""} marked in red. Nothing is lost; the server keeps version ${infoRef.current.version}.`, "error", 7000);
+      } else if (e.status === 409) {
+        let latest = null;
+        try { latest = await api.get(urls.graph); } catch { /* shown without the number */ }
+        setModal({ type: "conflict", base: infoRef.current.version, latest: latest?.version, by: null });
+      } else {
+        toast(`Save failed: ${e.message}. Your changes are still here.`, "error", 7000);
+      }
+      return false;
+    } finally {
+      setSaving(false);
+    }
+  }, [api, urls.graph, saving, setIssues, toast]);
+
+  // live validation: problems show up while drawing, not only on save
+  useEffect(() => {
+    if (graph.rev === 0) return undefined;
+    const rev = graph.rev;
+    const t = setTimeout(async () => {
+      const { spec, edgeIds } = flowToSpec(graphRef.current);
+      try {
+        const res = await api.post(urls.validate, { spec });
+        if (graphRef.current.rev === rev) setIssues(mapIssues(res.errors, edgeIds, graphRef.current.nodes), "live check");
+      } catch { /* offline: the save will tell */ }
+    }, 700);
+    return () => clearTimeout(t);
+  }, [graph.rev, api, urls.validate, setIssues]);
+
+  const dirty = graph.rev !== info.savedRev;
+  useEffect(() => {
+    const warn = (e) => { if (graphRef.current.rev !== infoRef.current.savedRev) { e.preventDefault(); e.returnValue = ""; } };
+    window.addEventListener("beforeunload", warn);
+    return () => window.removeEventListener("beforeunload", warn);
+  }, []);
+  useEffect(() => { document.title = `${dirty ? "● " : ""}${graph.name} · Editor · Kaizen Web`; }, [dirty, graph.name]);
+
+  const copy = useCallback(() => {
+    const n = copySelection(graphRef.current)?.nodes.length;
+    if (n) toast(`Copied ${n} node${n > 1 ? "s" : ""}`, "info", 1500);
+  }, [toast]);
+  const paste = useCallback((payload) => {
+    if (!payload) return;
+    change(null, (g) => pasteInto(g, payload));
+  }, [change]);
+  const duplicate = useCallback(() => {
+    const payload = copySelection(graphRef.current, { store: false });
+    if (payload) paste(payload);
+  }, [paste]);
+
+  const restore = useCallback(async (number) => {
+    try {
+      const res = await api.post(`${urls.versions}${number}/restore/`);
+      loadSpec(res.spec, { clean: true, version: res.version, name: res.name });
+      setIssues(EMPTY_ISSUES, null);
+      toast(`Restored version ${number} as version ${res.version}`, "ok");
+    } catch (e) { toast(`Restore failed: ${e.message}`, "error"); }
+  }, [api, urls.versions, loadSpec, setIssues, toast]);
+
+  const focusIssue = useCallback((i) => {
+    const id = i.node || (i.edge && graphRef.current.edges.find((e) => e.id === i.edge)?.target);
+    if (!id) return;
+    update((g) => ({ ...g, nodes: g.nodes.map((n) => (n.id === id ? { ...n, selected: true } : n.selected ? { ...n, selected: false } : n)) }));
+    rf.fitView({ nodes: [{ id }], duration: 300, maxZoom: 1.2 });
+  }, [update, rf]);
+
+  // ----- keyboard
+  const actions = useRef({});
+  actions.current = { save, undo, redo, copy, duplicate, selectAll, clearSelection, layout, paste, modal };
+  useEffect(() => {
+    let pastedByEvent = false;
+    const onPaste = (e) => {
+      if (e.target.closest?.(TYPING) || actions.current.modal) return;
+      const payload = readClipboard(e.clipboardData?.getData("text/plain"));
+      if (payload) { e.preventDefault(); pastedByEvent = true; actions.current.paste(payload); }
+    };
+    const onKey = (e) => {
+      const a = actions.current;
+      const mod = e.ctrlKey || e.metaKey;
+      const k = e.key.toLowerCase();
+      if (mod && k === "s") { e.preventDefault(); a.save(); return; }
+      if (e.target.closest?.(TYPING) || a.modal) return;
+      if (mod && k === "z") { e.preventDefault(); if (e.shiftKey) a.redo(); else a.undo(); }
+      else if (mod && k === "y") { e.preventDefault(); a.redo(); }
+      else if (mod && k === "c") a.copy();
+      else if (mod && k === "v") {
+        pastedByEvent = false;
+        setTimeout(() => { if (!pastedByEvent) a.paste(readClipboard(localStorage.getItem("kaizen-clipboard"))); }, 80);
+      } else if (mod && k === "d") { e.preventDefault(); a.duplicate(); }
+      else if (mod && k === "a") { e.preventDefault(); a.selectAll(); }
+      else if (mod || e.altKey) return;
+      else if (k === "f") rf.fitView({ duration: 250, padding: 0.15 });
+      else if (k === "l") a.layout();
+      else if (k === "g") setSnap((s) => { localStorage.setItem("kaizen-snap", s ? "0" : "1"); return !s; });
+      else if (e.key === "?") setModal({ type: "help" });
+      else if (k === "escape") a.clearSelection();
+    };
+    window.addEventListener("keydown", onKey);
+    document.addEventListener("paste", onPaste);
+    return () => { window.removeEventListener("keydown", onKey); document.removeEventListener("paste", onPaste); };
+  }, [rf]);
+
+  // ----- derived
+  const selectedNodes = graph.nodes.filter((n) => n.selected);
+  const sel = selectedNodes.length === 1 && selectedNodes[0].type === "kaizen" ? selectedNodes[0] : null;
+  const exportJson = () => JSON.stringify(flowToSpec(graphRef.current).spec, null, 2);
+  const run = async (inputs, dryRun) => {
+    if (graphRef.current.rev !== infoRef.current.savedRev && !(await save())) throw new Error("the graph was not saved; fix the problems first");
+    const res = await api.post(urls.runs, { inputs, dry_run: dryRun });
+    window.location.assign(res.url);
+  };
+  const h = hist.current;
+  const minimapClass = useCallback((n) => (n.type === "io" ? "mm-io" : `mm-node ${categoryClass(kinds[n.data.kind]?.category)}`), [kinds]);
+
+  return (
+    <CanvasCtx.Provider value={canvasCtx}>
+      <div className={`kz-editor ${panel ? "with-panel" : ""}`}>
+        <div className="kz-toolbar" role="toolbar" aria-label="Editor">
+          <div className="kz-title">
+            <a href={urls.detail} className="kz-back" title="Back to the graph page">←</a>
+            <span className="kz-graph-name">{graph.name}</span>
+            <span className="badge" data-testid="version">v{info.version}</span>
+            <span className={`kz-save-state ${dirty ? "dirty" : "clean"}`} data-testid="save-state">{saving ? "Saving…" : dirty ? "Unsaved changes" : "All changes saved"}</span>
+          </div>
+          <div className="kz-tools">
+            <button type="button" className="btn btn-sm" onClick={undo} disabled={!h.undo.length} title="Undo (Ctrl+Z)">↶ Undo</button>
+            <button type="button" className="btn btn-sm" onClick={redo} disabled={!h.redo.length} title="Redo (Ctrl+Shift+Z)">↷ Redo</button>
+            <span className="kz-sep" />
+            <button type="button" className="btn btn-sm" onClick={layout} title="Auto-layout (L)">Auto-layout</button>
+            <button type="button" className="btn btn-sm" onClick={() => rf.fitView({ duration: 250, padding: 0.15 })} title="Fit view (F)">Fit</button>
+            <button type="button" className={`btn btn-sm ${snap ? "is-on" : ""}`} aria-pressed={snap} title="Snap to grid (G)"
+              onClick={() => setSnap((s) => { localStorage.setItem("kaizen-snap", s ? "0" : "1"); return !s; })}>Snap</button>
+            <span className="kz-sep" />
+            <button type="button" className="btn btn-sm" onClick={() => setModal({ type: "import" })}>Import</button>
+            <button type="button" className="btn btn-sm" onClick={() => setModal({ type: "export", json: exportJson() })}>Export</button>
+            <button type="button" className={`btn btn-sm ${panel === "history" ? "is-on" : ""}`} onClick={() => setPanel(panel === "history" ? null : "history")}>History</button>
+            <button type="button" className="btn btn-sm btn-ghost" onClick={() => setModal({ type: "help" })} title="Keyboard shortcuts (?)">?</button>
+            <span className="kz-sep" />
+            <button type="button" className="btn btn-sm" onClick={() => setModal({ type: "run" })}>▶ Run</button>
+            <button type="button" className="btn btn-sm btn-primary" onClick={() => save()} disabled={saving} title="Save (Ctrl+S)">Save</button>
+          </div>
+        </div>
+        <Palette kinds={kindList} onAdd={(k) => addNode(k)} />
+        <div className="kz-canvas" onDragOver={onDragOver} onDrop={onDrop}>
+          <ReactFlow nodes={graph.nodes} edges={graph.edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
+            onNodesChange={onNodesChange} onEdgesChange={onEdgesChange} onConnect={onConnect} onConnectEnd={onConnectEnd}
+            isValidConnection={isValidConnection} connectionLineComponent={ConnectionLine} connectionRadius={22}
+            onNodeDragStart={onDragStart} onNodeDragStop={onDragStop} onSelectionDragStart={onDragStart} onSelectionDragStop={onDragStop}
+            snapToGrid={snap} snapGrid={[20, 20]} fitView fitViewOptions={{ padding: 0.15, maxZoom: 1 }} minZoom={0.05} maxZoom={2}
+            deleteKeyCode={["Delete", "Backspace"]} multiSelectionKeyCode={["Control", "Meta"]} selectionKeyCode="Shift"
+            onlyRenderVisibleElements={graph.nodes.length > 250} elevateNodesOnSelect={false}>
+            <Background gap={20} size={1.2} />
+            <Controls showInteractive={false} />
+            <MiniMap pannable zoomable nodeClassName={minimapClass} />
+          </ReactFlow>
+          <ProblemsPanel issues={issues} open={problemsOpen} setOpen={setProblemsOpen} onFocus={focusIssue} source={issueSource} />
+          {graph.nodes.length <= 2 && (
+            <div className="kz-empty-hint"><Icon name="sparkles" size={18} /> Drag a node kind from the palette, then connect an output (right) to an input (left).</div>
+          )}
+        </div>
+        <aside className="kz-side">
+          {panel === "history" ? (
+            <HistoryPanel api={api} urls={urls} current={info.version} currentSpec={() => flowToSpec(graphRef.current).spec}
+              onRestore={restore} onClose={() => setPanel(null)} />
+          ) : sel ? (
+            <NodeInspector key={sel.id} node={sel} kind={kinds[sel.data.kind]} issues={issues.nodes[sel.id]}
+              onConfig={(c) => setConfig(sel.id, c)} onLabel={(l) => setLabel(sel.id, l)} onRename={(to) => renameNode(sel.id, to)} onDelete={deleteSelection} />
+          ) : (
+            <GraphSettings name={graph.name} description={graph.meta.description} meta={graph.meta} issues={issues} version={info.version}
+              onName={setName} onDescription={setDescription} onFields={setFields} />
+          )}
+        </aside>
+        <div className="kz-toasts" role="status" aria-live="polite">
+          {toasts.map((t) => <div key={t.id} className={`kz-toast ${t.tone}`}>{t.text}</div>)}
+        </div>
+        {modal?.type === "help" && <HelpOverlay onClose={() => setModal(null)} />}
+        {modal?.type === "export" && <ExportDialog json={modal.json} filename={`${(graph.name || "graph").replace(/[^A-Za-z0-9_-]+/g, "-")}.kaizen.json`} onClose={() => setModal(null)} />}
+        {modal?.type === "import" && (
+          <ImportDialog validate={(spec) => api.post(urls.validate, { spec })} onClose={() => setModal(null)}
+            onLoad={(doc, errors) => {
+              loadSpec(doc);
+              setModal(null);
+              const { edgeIds } = flowToSpec(graphRef.current);
+              setIssues(mapIssues(errors, edgeIds, graphRef.current.nodes), "imported");
+              toast(errors.length ? `Imported with ${errors.length} problem${errors.length > 1 ? "s" : ""}` : "Imported: the document is valid. Save to keep it.", errors.length ? "error" : "ok");
+            }} />
+        )}
+        {modal?.type === "run" && <RunDialog inputs={graph.meta.inputs} dirty={dirty} onRun={run} onClose={() => setModal(null)} />}
+        {modal?.type === "conflict" && (
+          <ConflictDialog info={modal} onClose={() => setModal(null)}
+            onExport={() => setModal({ type: "export", json: exportJson() })}
+            onOverwrite={() => save({ base: modal.latest })}
+            onReloadTheirs={async () => {
+              const latest = await api.get(urls.graph);
+              loadSpec(latest.spec, { clean: true, version: latest.version, name: latest.name });
+              setModal(null);
+              toast(`Loaded version ${latest.version}`, "ok");
+            }} />
+        )}
+      </div>
+    </CanvasCtx.Provider>
+  );
+}

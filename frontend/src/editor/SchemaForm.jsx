@@ -1,0 +1,192 @@
+// A form generated from a pydantic JSON Schema ($defs/$ref, anyOf-null, enums, arrays of objects).
+// The server's schema is the single source of truth; field errors come from local checks and the server.
+import { useState } from "react";
+
+export function resolve(schema, root) {
+  let s = schema || {};
+  for (let i = 0; s.$ref && i < 10; i++) {
+    const name = s.$ref.replace(/^#\/(\$defs|definitions)\//, "");
+    const { $ref, ...rest } = s;
+    s = { ...(root.$defs?.[name] || root.definitions?.[name] || {}), ...rest };
+  }
+  return s;
+}
+
+/** {schema, nullable}: unwraps anyOf [X, null]. */
+function unwrap(schema, root) {
+  const s = resolve(schema, root);
+  if (Array.isArray(s.anyOf)) {
+    const parts = s.anyOf.map((p) => resolve(p, root));
+    const nonNull = parts.filter((p) => p.type !== "null");
+    if (nonNull.length === 1) return { schema: { ...nonNull[0], title: s.title, description: s.description, default: s.default }, nullable: parts.length > 1 };
+  }
+  return { schema: s, nullable: false };
+}
+
+export function fieldTitle(name, schema) {
+  return schema.title || String(name).replace(/_/g, " ").replace(/^\w/, (c) => c.toUpperCase());
+}
+
+/** Local checks of one value against its schema; server errors are merged in by the caller. */
+export function localProblem(value, schema, required) {
+  if (value === undefined || value === null || value === "") return required && schema.default === undefined ? "required" : null;
+  if (schema.type === "number" || schema.type === "integer") {
+    if (typeof value !== "number" || Number.isNaN(value)) return "enter a number";
+    if (schema.type === "integer" && !Number.isInteger(value)) return "enter a whole number";
+    if (schema.minimum !== undefined && value < schema.minimum) return `at least ${schema.minimum}`;
+    if (schema.maximum !== undefined && value > schema.maximum) return `at most ${schema.maximum}`;
+    if (schema.exclusiveMinimum !== undefined && value <= schema.exclusiveMinimum) return `greater than ${schema.exclusiveMinimum}`;
+    if (schema.exclusiveMaximum !== undefined && value >= schema.exclusiveMaximum) return `less than ${schema.exclusiveMaximum}`;
+  }
+  if (schema.type === "string" && typeof value === "string") {
+    if (schema.minLength !== undefined && value.length < schema.minLength) return `at least ${schema.minLength} characters`;
+    if (schema.maxLength !== undefined && value.length > schema.maxLength) return `at most ${schema.maxLength} characters`;
+    if (schema.pattern && !new RegExp(schema.pattern).test(value)) return `must match ${schema.pattern}`;
+  }
+  if (schema.type === "array" && Array.isArray(value)) {
+    if (schema.minItems !== undefined && value.length < schema.minItems) return `at least ${schema.minItems} item${schema.minItems > 1 ? "s" : ""}`;
+    if (schema.maxItems !== undefined && value.length > schema.maxItems) return `at most ${schema.maxItems} items`;
+  }
+  return null;
+}
+
+function Err({ msg }) {
+  return msg ? <span className="field-error">{msg}</span> : null;
+}
+
+function JsonField({ value, onChange, id }) {
+  const [text, setText] = useState(() => (value === undefined ? "" : JSON.stringify(value, null, 2)));
+  const [bad, setBad] = useState(null);
+  return (
+    <>
+      <textarea id={id} className="kz-mono" rows={4} value={text} onChange={(e) => {
+        setText(e.target.value);
+        if (!e.target.value.trim()) { setBad(null); onChange(undefined); return; }
+        try { onChange(JSON.parse(e.target.value)); setBad(null); } catch { setBad("not valid JSON"); }
+      }} />
+      <Err msg={bad} />
+    </>
+  );
+}
+
+function ScalarInput({ schema, value, onChange, nullable, id, name }) {
+  const placeholder = schema.default != null ? String(schema.default) : nullable ? "(none)" : "";
+  if (schema.enum) {
+    return (
+      <select id={id} value={value ?? schema.default ?? ""} onChange={(e) => onChange(e.target.value === "" ? undefined : e.target.value)}>
+        {(nullable || (value === undefined && schema.default == null)) && <option value="">—</option>}
+        {schema.enum.map((o) => <option key={String(o)} value={o}>{String(o)}</option>)}
+      </select>
+    );
+  }
+  if (schema.type === "boolean") {
+    return <input id={id} type="checkbox" checked={value ?? schema.default ?? false} onChange={(e) => onChange(e.target.checked)} />;
+  }
+  if (schema.type === "number" || schema.type === "integer") {
+    return <input id={id} type="number" step={schema.type === "integer" ? 1 : "any"} placeholder={placeholder}
+      value={value ?? ""} onChange={(e) => onChange(e.target.value === "" ? undefined : Number(e.target.value))} />;
+  }
+  const long = (schema.maxLength ?? 0) >= 2000 || /prompt|instructions|template|description/i.test(name);
+  if (long) {
+    return <textarea id={id} rows={name.includes("prompt") || name.includes("instructions") ? 4 : 2} placeholder={placeholder}
+      value={value ?? ""} onChange={(e) => onChange(e.target.value === "" && nullable ? null : e.target.value)} />;
+  }
+  return <input id={id} type="text" placeholder={placeholder} value={value ?? ""}
+    onChange={(e) => onChange(e.target.value === "" && (nullable || schema.default !== undefined) ? undefined : e.target.value)} />;
+}
+
+/** Arrays of small objects (signature fields, routes ...) as compact rows. */
+function ObjectList({ schema, root, value, onChange, path, errors, idBase }) {
+  const item = resolve(schema.items, root);
+  const items = Array.isArray(value) ? value : [];
+  const props = Object.entries(item.properties || {});
+  const blank = () => Object.fromEntries(props.filter(([, p]) => resolve(p, root).default !== undefined).map(([k, p]) => [k, resolve(p, root).default]));
+  const set = (i, v) => onChange(items.map((x, j) => (j === i ? v : x)));
+  return (
+    <div className="kz-list">
+      {items.map((it, i) => (
+        <div className="kz-list-item" key={i}>
+          <div className="kz-list-fields">
+            {props.map(([k, p]) => (
+              <SchemaField key={k} name={k} schema={p} root={root} value={it?.[k]} required={(item.required || []).includes(k)}
+                compact path={`${path}.${i}.${k}`} errors={errors} idBase={idBase}
+                onChange={(v) => set(i, v === undefined ? Object.fromEntries(Object.entries(it || {}).filter(([kk]) => kk !== k)) : { ...it, [k]: v })} />
+            ))}
+          </div>
+          <div className="kz-list-actions">
+            <button type="button" className="btn btn-ghost btn-sm" title="Move up" disabled={i === 0}
+              onClick={() => { const c = [...items]; [c[i - 1], c[i]] = [c[i], c[i - 1]]; onChange(c); }}>↑</button>
+            <button type="button" className="btn btn-ghost btn-sm kz-danger" title="Remove" onClick={() => onChange(items.filter((_, j) => j !== i))}>✕</button>
+          </div>
+        </div>
+      ))}
+      <button type="button" className="btn btn-sm" onClick={() => onChange([...items, blank()])}>+ Add</button>
+    </div>
+  );
+}
+
+export function SchemaField({ name, schema: raw, root, value, onChange, required, path, errors, compact, idBase }) {
+  const { schema, nullable } = unwrap(raw, root);
+  const id = `${idBase}-${path}`.replace(/[^A-Za-z0-9_-]/g, "-");
+  const server = errors?.[path];
+  const problem = server || localProblem(value, schema, required && !nullable);
+  const title = fieldTitle(name, schema);
+  let control;
+  if (schema.type === "object" && schema.properties) {
+    return (
+      <fieldset className="kz-fieldset" data-field={path}>
+        <legend>{title}</legend>
+        {schema.description && <p className="kz-help">{schema.description}</p>}
+        {Object.entries(schema.properties).map(([k, p]) => (
+          <SchemaField key={k} name={k} schema={p} root={root} value={value?.[k]} required={(schema.required || []).includes(k)}
+            path={`${path}.${k}`} errors={errors} idBase={idBase}
+            onChange={(v) => onChange(v === undefined ? Object.fromEntries(Object.entries(value || {}).filter(([kk]) => kk !== k)) : { ...(value || {}), [k]: v })} />
+        ))}
+        <Err msg={errors?.[path]} />
+      </fieldset>
+    );
+  }
+  if (schema.type === "array" && resolve(schema.items, root).type === "object") {
+    return (
+      <fieldset className="kz-fieldset" data-field={path}>
+        <legend>{title}</legend>
+        <ObjectList schema={schema} root={root} value={value} onChange={onChange} path={path} errors={errors} idBase={idBase} />
+        <Err msg={problem} />
+      </fieldset>
+    );
+  }
+  if (schema.type === "array" || schema.type === "object" || (!schema.type && !schema.enum)) {
+    control = <JsonField value={value} onChange={onChange} id={id} />;
+  } else {
+    control = <ScalarInput schema={schema} value={value} onChange={onChange} nullable={nullable} id={id} name={name} />;
+  }
+  const cls = `field kz-field ${compact ? "kz-compact" : ""} ${problem ? "has-error" : ""} ${schema.type === "boolean" ? "kz-check" : ""}`;
+  return (
+    <div className={cls} data-field={path}>
+      <label htmlFor={id}>{title}{required && !nullable && schema.default === undefined ? " *" : ""}</label>
+      {control}
+      {!compact && schema.description && <span className="kz-help">{schema.description}</span>}
+      <Err msg={problem} />
+    </div>
+  );
+}
+
+/** The whole config form of a node kind. */
+export function SchemaForm({ schema, value, onChange, errors, idBase }) {
+  const root = schema || {};
+  const props = Object.entries(root.properties || {});
+  // signature-like fields first: they define the ports people wire up
+  props.sort(([a, pa], [b, pb]) => rank(a, pa, root) - rank(b, pb, root));
+  return props.map(([k, p]) => (
+    <SchemaField key={k} name={k} schema={p} root={root} value={value?.[k]} required={(root.required || []).includes(k)}
+      path={k} errors={errors} idBase={idBase}
+      onChange={(v) => onChange(v === undefined ? Object.fromEntries(Object.entries(value || {}).filter(([kk]) => kk !== k)) : { ...(value || {}), [k]: v })} />
+  ));
+}
+
+function rank(name, schema, root) {
+  const s = resolve(schema, root);
+  if (name === "timeout_s") return 9;
+  if (s.type === "object" || s.$ref) return 5;
+  return 1;
+}

@@ -1,0 +1,40 @@
+// Entry: mounts the editor (or the read-only viewer) from the page's json_script config, and exposes
+// window.KaizenCanvas for other pages (the run page's live overlay).
+import "@xyflow/react/dist/style.css";
+import "./editor.css";
+import { createRoot } from "react-dom/client";
+import { Editor } from "./Editor.jsx";
+import { createStore } from "./store.js";
+import { Viewer } from "./Viewer.jsx";
+
+/**
+ * Mount a read-only canvas. options: {spec, kinds, statuses?: {nodeId: status}, onNodeClick?: (id) => void}.
+ * Returns {setStatuses(map), setActiveEdges(map of edge id -> bool), unmount()}; statuses use the run
+ * vocabulary (pending, running, succeeded, failed, skipped, retrying ...) and style nodes via .run-<status>.
+ */
+export function mountViewer(el, { spec, kinds, statuses = {}, onNodeClick } = {}) {
+  const store = createStore({ meta: { inputs: spec.inputs || {}, outputs: spec.outputs || {} }, issues: { nodes: {}, edges: {}, list: [] }, statuses, activeEdges: {} });
+  const root = createRoot(el);
+  root.render(<Viewer spec={spec} kinds={kinds} store={store} onNodeClick={onNodeClick} />);
+  return {
+    setStatuses: (map) => store.set((s) => ({ statuses: { ...s.statuses, ...map } })),
+    setActiveEdges: (map) => store.set({ activeEdges: map }),
+    unmount: () => root.unmount(),
+  };
+}
+
+export function mountEditor(el, config) {
+  const root = createRoot(el);
+  root.render(<Editor config={config} />);
+  return { unmount: () => root.unmount() };
+}
+
+window.KaizenCanvas = { mountViewer, mountEditor };
+
+const cfgEl = document.getElementById("editor-config");
+const rootEl = document.getElementById("editor-root");
+if (cfgEl && rootEl) {
+  const config = JSON.parse(cfgEl.textContent);
+  if (config.mode === "viewer") window.kaizenViewer = mountViewer(rootEl, config);
+  else mountEditor(rootEl, config);
+}
