@@ -62,8 +62,11 @@ class NodeRun:
                        budget_tokens: int | None = None, model_override: str | None = None) -> "RunResult":
         """Run an inline graph as a child of this run: checkpoints and events are namespaced
         ``<node>/<key>/<child node>``, spending counts against every enclosing budget."""
-        return await self.engine.child(document, prefix=f"{self.node_id}/{key}", inputs=inputs, budget_usd=budget_usd,
-                                       budget_tokens=budget_tokens, model_override=model_override)
+        result = await self.engine.child(document, prefix=f"{self.node_id}/{key}", inputs=inputs, budget_usd=budget_usd,
+                                         budget_tokens=budget_tokens, model_override=model_override)
+        # the node's cost includes its nested runs (the run page shows cost per top-level node)
+        self.state.scratch.setdefault("_subruns", {})[key] = [result.cost_usd, result.prompt_tokens, result.completion_tokens]
+        return result
 
     async def llm(self, request: LLMRequest, key: str | None = None) -> LLMResponse:
         index, self._call_index = self._call_index, self._call_index + 1

@@ -154,9 +154,9 @@ class Engine:
                 state.reset_for_rerun()
         # every saved state counts, nested runs' included: their calls were paid for
         every = [NodeState.from_dict(data) for data in restored.values()]
-        self.spent_usd = sum(s.cost_usd for s in every)
-        self.spent_prompt = sum(s.tokens[0] for s in every)
-        self.spent_completion = sum(s.tokens[1] for s in every)
+        self.spent_usd = sum(s.own_cost_usd for s in every)
+        self.spent_prompt = sum(s.own_tokens[0] for s in every)
+        self.spent_completion = sum(s.own_tokens[1] for s in every)
         kept = [nid for nid, s in self.states.items() if s.status != "pending"]
         if restored:
             await self.emit(HookEvent.RUN_RESUMED, None, {"restored_nodes": kept, "spent_usd": self.spent_usd})

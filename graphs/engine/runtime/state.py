@@ -23,13 +23,27 @@ class NodeState:
     scratch: dict[str, Any] = field(default_factory=dict)  # kinds' own resumable progress
 
     @property
-    def cost_usd(self) -> float:
+    def own_cost_usd(self) -> float:
+        """What this node's own LLM calls cost (nested runs' nodes hold theirs)."""
         return round(sum(c.get("cost_usd", 0.0) for c in self.llm_calls), 8)
 
     @property
-    def tokens(self) -> tuple[int, int]:
+    def own_tokens(self) -> tuple[int, int]:
         prompt = sum(c["response"].get("prompt_tokens", 0) for c in self.llm_calls)
         completion = sum(c["response"].get("completion_tokens", 0) for c in self.llm_calls)
+        return prompt, completion
+
+    @property
+    def cost_usd(self) -> float:
+        """Including the nested runs (for-each items, guarded subgraphs) this node started."""
+        nested = sum(v[0] for v in self.scratch.get("_subruns", {}).values())
+        return round(self.own_cost_usd + nested, 8)
+
+    @property
+    def tokens(self) -> tuple[int, int]:
+        prompt, completion = self.own_tokens
+        for _cost, p, c in self.scratch.get("_subruns", {}).values():
+            prompt, completion = prompt + p, completion + c
         return prompt, completion
 
     @property
