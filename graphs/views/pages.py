@@ -108,6 +108,7 @@ def _run_context(run: Run) -> dict:
         "outputs_json": json.dumps(run.outputs, indent=2) if run.outputs is not None else "",
         "error_json": json.dumps(run.error, indent=2) if run.error else "",
         "live_config": {"run_id": run.pk, "last_seq": last_seq, "status": run.status,
+                        "started_at": run.started_at.isoformat() if run.started_at else None,
                         "cost_usd": float(run.cost_usd), "tokens": run.total_tokens,
                         "budget_usd": float(run.budget_usd) if run.budget_usd else None},
     }

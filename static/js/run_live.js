@@ -94,7 +94,10 @@
   function apply(ev) {
     const d = ev.data || {};
     switch (ev.event) {
-      case "run_started": case "run_resumed": setRunStatus("running"); break;
+      case "run_started": case "run_resumed":
+        setRunStatus("running");
+        if (!cfg.started_at) cfg.started_at = ev.ts;
+        break;
       case "pre_node": setNode(ev.node_id, "running"); break;
       case "llm_retry": setNode(ev.node_id, "retrying"); break;
       case "node_skipped": setNode(ev.node_id, "skipped"); break;
@@ -115,6 +118,10 @@
         setRunStatus(d.status);
         totals.cost = d.cost_usd || totals.cost; totals.tokens = (d.prompt_tokens || 0) + (d.completion_tokens || 0); renderTotals();
         finished = true;
+        if (cfg.started_at) {
+          const secs = (Date.parse(ev.ts) - Date.parse(cfg.started_at)) / 1000;
+          document.querySelector("[data-testid=run-duration]").textContent = secs.toFixed(2) + " s";
+        }
         const out = document.getElementById("run-outputs");
         if (out && d.outputs) { out.textContent = JSON.stringify(d.outputs, null, 2); out.closest("section").hidden = false; }
         break;

@@ -1,0 +1,87 @@
+"""The run page in Debian's chromium: nodes light up live, cost climbs, Cancel stops the run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from graphs import services
+from tests.conftest import session_cookie
+from tests.helpers import chain, wait_for_run
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+SHOTS = Path(os.environ.get("KAIZEN_SCREENSHOTS", "/tmp/kaizen-screenshots"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def browser_page(user, daphne_server, monkeypatch):
+    playwright = pytest.importorskip("playwright.sync_api")
+    # Playwright's sync API keeps an event loop on this thread; the ORM calls of the test are
+    # still plain synchronous code (the documented pytest-django + Playwright setting).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    cookie = session_cookie(user)
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Debian's chromium is not installed (scripts/test installs it)")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        context.add_cookies([{"name": "sessionid", "value": cookie, "url": daphne_server.url}])
+        page = context.new_page()
+        page.csp_errors = []
+        page.on("console", lambda m: page.csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
+        yield page
+        browser.close()
+
+
+def test_nodes_turn_from_running_to_succeeded_and_cost_updates(user, celery_worker, daphne_server, fake_llm, browser_page):
+    fake_llm.script(match="step 2", latency=1.5, prompt_tokens=1000, completion_tokens=200)
+    fake_llm.script(latency=0.2)
+    graph = services.graph_create(owner=user, name="live", spec=chain(3)).graph
+    run = services.run_start(graph=graph, user=user, inputs={"task": "t"})
+    page = browser_page
+    page.goto(f"{daphne_server.url}/runs/{run.pk}/")
+    page.wait_for_selector('[data-node-row="s2"][data-state="running"]', timeout=15_000)
+    page.wait_for_selector("#ws-indicator[data-state=live]", timeout=5_000)
+    page.screenshot(path=str(SHOTS / "run-live-running.png"), full_page=True)
+    page.wait_for_selector('[data-node-row="s2"][data-state="succeeded"]', timeout=15_000)
+    page.wait_for_selector('[data-testid=run-status]:text("succeeded")', timeout=15_000)
+    assert page.text_content("[data-testid=run-cost]") != "$0.000000"
+    assert '"result"' in page.text_content("#run-outputs")
+    seqs = [int(s) for s in page.eval_on_selector_all("#event-log li", "els => els.map(e => e.dataset.seq)")]
+    assert seqs == list(range(1, len(seqs) + 1)), "the log shows every event once, in order"
+    page.screenshot(path=str(SHOTS / "run-live-finished.png"), full_page=True)
+    page.click('[data-node-row="s2"]')
+    page.wait_for_selector("#node-detail .node-detail")
+    assert "step 2" in page.text_content("#node-detail")
+    assert page.csp_errors == []
+
+
+def test_dropped_connection_reconnects_and_loses_nothing(user, celery_worker, daphne_server, fake_llm, browser_page):
+    fake_llm.script(latency=0.5)
+    graph = services.graph_create(owner=user, name="drop", spec=chain(4)).graph
+    run = services.run_start(graph=graph, user=user, inputs={"task": "t"})
+    page = browser_page
+    page.goto(f"{daphne_server.url}/runs/{run.pk}/")
+    page.wait_for_selector('[data-node-row="s1"][data-state="succeeded"]', timeout=15_000)
+    page.evaluate("window.kaizenRunLive.drop()")
+    page.wait_for_selector('[data-testid=run-status]:text("succeeded")', timeout=30_000)
+    seqs = [int(s) for s in page.eval_on_selector_all("#event-log li", "els => els.map(e => e.dataset.seq)")]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert len(seqs) == wait_for_run(run.pk).last_seq
+
+
+def test_cancel_from_the_page(user, celery_worker, daphne_server, fake_llm, browser_page):
+    fake_llm.script(match="step 2", latency=30)
+    graph = services.graph_create(owner=user, name="cancel", spec=chain(3)).graph
+    run = services.run_start(graph=graph, user=user, inputs={"task": "t"})
+    page = browser_page
+    page.goto(f"{daphne_server.url}/runs/{run.pk}/")
+    page.wait_for_selector('[data-node-row="s2"][data-state="running"]', timeout=15_000)
+    page.click("[data-testid=cancel]")
+    page.wait_for_selector('[data-testid=run-status]:text("cancelled")', timeout=10_000)
+    assert wait_for_run(run.pk, 5).status == "cancelled"
