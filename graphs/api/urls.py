@@ -22,3 +22,11 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+from . import memory_views, template_views  # noqa: E402  (pattern templates and memory, issue 3)
+
+urlpatterns += [
+    path("templates/", template_views.TemplateListView.as_view(), name="api-templates"),
+    path("templates/<slug:slug>/instantiate/", template_views.TemplateInstantiateView.as_view(), name="api-template-instantiate"),
+    path("memory/", memory_views.MemorySessionsView.as_view(), name="api-memory"),
+]

@@ -18,3 +18,7 @@ urlpatterns += [
     path("graphs/new/", editor.graph_new, name="graph-new"),
     path("graphs/<int:pk>/edit/", editor.graph_edit, name="graph-edit"),
 ]
+
+from . import templates as pattern_templates  # noqa: E402  ("New from template", issue 3)
+
+urlpatterns.append(path("templates/<slug:slug>/new/", pattern_templates.template_new, name="template-new"))
