@@ -58,12 +58,15 @@ def _when(text: str, end: bool = False) -> datetime | None:
     """Accepts 2026-11-25, 2026-11-25T09:30 (datetime-local) or a full ISO timestamp; UTC if naive."""
     if not text:
         return None
-    moment = parse_datetime(text)
-    if moment is None:
-        day = parse_date(text)
-        if day is None:
-            return None
+    try:
+        day = parse_date(text) if len(text) == 10 else None
+        moment = parse_datetime(text) if day is None else None
+    except ValueError:  # 2026-13-45 and friends: ignore the bound rather than fail the page
+        return None
+    if day is not None:  # a whole day: "to 2026-11-25" includes that day
         moment = datetime.combine(day + timedelta(days=1) if end else day, time.min)
+    if moment is None:
+        return None
     return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
 
 

@@ -1,0 +1,72 @@
+"""User actions land in the audit log, in the service's transaction."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from audit.models import AuditEntry
+from graphs import services
+from tests.helpers import chain
+
+pytestmark = pytest.mark.django_db
+
+
+def events_for(graph_id):
+    return list(AuditEntry.objects.filter(graph_id=graph_id).order_by("id").values_list("event", "actor_name"))
+
+
+def test_graph_and_run_actions_are_recorded(user):
+    version = services.graph_create(owner=user, name="g", spec=chain(1))
+    graph = version.graph
+    services.graph_save(graph=graph, user=user, spec=chain(2), message="two steps")
+    services.graph_restore(graph=graph, user=user, number=1)
+    run = services.run_start(graph=graph, user=user, inputs={"task": "t"})
+    services.run_cancel(run=run)
+    from audit import logs
+
+    token = logs.bind(user_id=user.pk)  # as the request middleware does: cancel/resume take no user
+    try:
+        services.run_resume(run=run)
+    finally:
+        logs.reset(token)
+    assert events_for(graph.pk) == [("graph.created", "alice"), ("graph.saved", "alice"), ("graph.restored", "alice"),
+                                    ("graph.saved", "alice"), ("run.started", "alice"), ("run.cancelled", ""),
+                                    ("run.resumed", "alice")]
+    started = AuditEntry.objects.get(event="run.started")
+    assert started.run_id == run.pk and started.owner_id == user.pk and started.data["inputs"] == {"task": "t"}
+
+
+def test_invalid_save_leaves_no_entry(user):
+    graph = services.graph_create(owner=user, name="g", spec=chain(1)).graph
+    with pytest.raises(services.ServiceError):
+        services.graph_save(graph=graph, user=user, spec={"nodes": "nope"})
+    assert [e for e, _ in events_for(graph.pk)] == ["graph.created"]
+
+
+def test_delete_and_login_are_recorded(user, api_client):
+    graph = services.graph_create(owner=user, name="doomed", spec=chain(1)).graph
+    assert api_client.delete(f"/api/graphs/{graph.pk}/").status_code == 204
+    deleted = AuditEntry.objects.get(event="graph.deleted")
+    assert deleted.graph_id == graph.pk and deleted.actor_id == user.pk
+    assert Client().login(username="alice", password="pw-alice-123")
+    login = AuditEntry.objects.filter(event="user.login").latest("id")
+    assert login.actor_id == user.pk and login.owner_id == user.pk
+
+
+def test_api_user_sees_only_own_hooks_and_secret_once(user, other_user, api_client):
+    graph = services.graph_create(owner=user, name="g", spec=chain(1)).graph
+    created = api_client.post(f"/api/graphs/{graph.pk}/hooks/",
+                              {"kind": "webhook", "url": "http://127.0.0.1:9/x", "events": ["run_finished"]}, format="json")
+    assert created.status_code == 201 and len(created.data["secret"]) > 20
+    listed = api_client.get(f"/api/graphs/{graph.pk}/hooks/").json()
+    assert [h["id"] for h in listed] == [created.data["id"]] and "secret" not in listed[0]
+    bad = api_client.post(f"/api/graphs/{graph.pk}/hooks/", {"kind": "slow_node"}, format="json")
+    assert bad.status_code == 400 and bad.json()["errors"][0]["path"] == "threshold_ms" and bad.json()["detail"]
+    bob = APIClient()
+    bob.force_authenticate(other_user)
+    assert bob.get(f"/api/graphs/{graph.pk}/hooks/").status_code == 403
+    patched = api_client.patch(f"/api/graphs/{graph.pk}/hooks/{created.data['id']}/", {"enabled": False}, format="json")
+    assert patched.json()["enabled"] is False and "secret" not in patched.json()
+    assert AuditEntry.objects.filter(event__startswith="hook.", graph_id=graph.pk).count() == 2
