@@ -58,6 +58,10 @@ class Engine:
         self.spec, self.nodes = compile_graph(document)
         self.run_id = run_id
         self.providers = providers
+        if parent is None:  # children read their checkpoints from the top-level run's view
+            from .nested import CachedStore
+
+            checkpoints = CachedStore(checkpoints)
         self.checkpoints = checkpoints
         self.events = events
         self.hooks = hooks or HookManager()

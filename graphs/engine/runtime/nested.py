@@ -34,3 +34,21 @@ class NamespacedEvents:
             return
         event = _RENAMED.get(event, event)
         await self.inner.emit(run_id, event, f"{self.prefix}/{node_id}" if node_id else self.prefix, data)
+
+
+class CachedStore:
+    """The top-level run's store, read once: child runs load their namespace from this view
+    (kept current by every save) instead of re-reading the database mid-run."""
+
+    def __init__(self, inner: CheckpointStore) -> None:
+        self.inner = inner
+        self._view: dict[str, dict[str, dict[str, Any]]] = {}
+
+    async def load(self, run_id: str) -> dict[str, dict[str, Any]]:
+        if run_id not in self._view:
+            self._view[run_id] = await self.inner.load(run_id)
+        return dict(self._view[run_id])
+
+    async def save(self, run_id: str, node_id: str, state: dict[str, Any]) -> None:
+        self._view.setdefault(run_id, {})[node_id] = state
+        await self.inner.save(run_id, node_id, state)
