@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -27,7 +27,7 @@ async def _in_thread(fn, *args):
 
 
 def _ts(value: float | None) -> datetime | None:
-    return datetime.fromtimestamp(value, dt_timezone.utc) if value else None
+    return datetime.fromtimestamp(value, UTC) if value else None
 
 
 class DatabaseColdStore:

@@ -8,9 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..memory.tiers import TierPolicy, default_memory
-
 from ..llm.base import LLMRequest
+from ..memory.tiers import TierPolicy, default_memory
 from ..schema import PORT_PATTERN, FieldSpec
 from ..types import json_schema_for, value_matches
 from .base import NodeConfig, NodeContext, NodeFailure, NodeKind, Signature
@@ -56,7 +55,7 @@ class AgentConfig(NodeConfig):
     memory: MemoryAttachment | None = Field(None, description="Optional conversation memory, keyed by a session id input.")
 
     @model_validator(mode="after")
-    def _memory_port(self) -> "AgentConfig":
+    def _memory_port(self) -> AgentConfig:
         if self.memory and any(f.name == self.memory.session_input for f in self.signature.inputs):
             raise ValueError(f"memory.session_input: {self.memory.session_input!r} is already a signature input")
         return self

@@ -8,7 +8,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from ..schema import PORT_PATTERN, FieldSpec
 from .base import NodeConfig, NodeContext, NodeKind
@@ -37,7 +37,7 @@ class ConsensusConfig(NodeConfig):
     max_format_retries: int = Field(2, ge=0, le=5)
 
     @model_validator(mode="after")
-    def _unique(self) -> "ConsensusConfig":
+    def _unique(self) -> ConsensusConfig:
         names = [v.name for v in self.voters]
         if len(set(names)) != len(names):
             raise ValueError("voters: names must be unique")

@@ -49,7 +49,7 @@ class FallbackConfig(NodeConfig):
         "Simplify the task into smaller steps", "Check API credentials and quotas", "Verify network connectivity"])
 
     @model_validator(mode="after")
-    def _no_clash(self) -> "FallbackConfig":
+    def _no_clash(self) -> FallbackConfig:
         clash = EXTRA & {f.name for f in self.signature.outputs}
         if clash:
             raise ValueError(f"signature: output names {', '.join(sorted(clash))} are reserved by the fallback chain")
@@ -91,7 +91,7 @@ class FallbackNode(NodeKind):
                 answer = await asyncio.wait_for(
                     ask_json(ctx, level, level.system_prompt, user, fields, retries=level.max_steps - 1, key=f"L{i}",
                              ), level.level_timeout_s)
-            except (LLMError, NodeFailure, asyncio.TimeoutError) as exc:
+            except (TimeoutError, LLMError, NodeFailure) as exc:
                 message = f"timed out after {level.level_timeout_s}s" if isinstance(exc, asyncio.TimeoutError) else str(exc)
                 errors.append({"level": i, "model": level.model, "error": message})
                 await ctx.emit("fallback", {"level": i, "model": level.model, "error": message,

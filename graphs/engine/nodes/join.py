@@ -24,7 +24,7 @@ class JoinConfig(NodeConfig):
     _unique = field_validator("inputs")(classmethod(lambda cls, v: unique_names(v)))
 
     @model_validator(mode="after")
-    def _k_fits(self) -> "JoinConfig":
+    def _k_fits(self) -> JoinConfig:
         if self.wait_for == "first_k" and self.k > len(self.inputs):
             raise ValueError(f"k: {self.k} is more than the {len(self.inputs)} inputs")
         return self

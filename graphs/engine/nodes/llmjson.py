@@ -4,7 +4,8 @@ LLM that is asked again (bounded) when the answer is malformed, then fails with 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 

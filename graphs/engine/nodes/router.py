@@ -41,7 +41,7 @@ class RouterConfig(NodeConfig):
     llm: ModelSettings = Field(default_factory=ModelSettings, description="Model for strategy 'llm'.")
 
     @model_validator(mode="after")
-    def _names(self) -> "RouterConfig":
+    def _names(self) -> RouterConfig:
         names = [s.name for s in self.specialists]
         if len(set(names)) != len(names):
             raise ValueError("specialists: names must be unique")
@@ -53,7 +53,7 @@ class RouterConfig(NodeConfig):
 
 
 def cosine(a: list[float], b: list[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b))
+    dot = sum(x * y for x, y in zip(a, b, strict=False))
     norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
     return dot / norm if norm else 0.0
 
@@ -101,20 +101,20 @@ class RouterNode(NodeKind):
     async def _semantic(self, ctx: NodeContext, config: RouterConfig, task: str) -> dict[str, float]:
         descriptions = [s.description for s in config.specialists]
         cached = [_EMBED_CACHE.get((config.embedding_model, d)) for d in descriptions]
-        missing = [d for d, v in zip(descriptions, cached) if v is None]
+        missing = [d for d, v in zip(descriptions, cached, strict=True) if v is None]
         response = await ctx.llm(LLMRequest(model=config.embedding_model, messages=[], kind="embedding",
                                             input_texts=[task, *missing], provider=config.llm.provider,
                                             base_url=config.llm.base_url, credential=config.llm.credential))
         vectors = response.embeddings or []
-        task_vec, fresh = vectors[0], dict(zip(missing, vectors[1:]))
+        task_vec, fresh = vectors[0], dict(zip(missing, vectors[1:], strict=False))
         if any(v is not None and len(v) != len(task_vec) for v in cached):  # another provider's vectors
             response = await ctx.llm(LLMRequest(model=config.embedding_model, messages=[], kind="embedding",
                                                 input_texts=descriptions, provider=config.llm.provider,
                                                 base_url=config.llm.base_url, credential=config.llm.credential))
-            fresh, cached = dict(zip(descriptions, response.embeddings or [])), [None] * len(descriptions)
+            fresh, cached = dict(zip(descriptions, response.embeddings or [], strict=False)), [None] * len(descriptions)
         for d, v in fresh.items():
             _EMBED_CACHE[(config.embedding_model, d)] = v
-        return {s.name: round(cosine(task_vec, c or fresh[s.description]), 4) for s, c in zip(config.specialists, cached)}
+        return {s.name: round(cosine(task_vec, c or fresh[s.description]), 4) for s, c in zip(config.specialists, cached, strict=True)}
 
     async def _llm(self, ctx: NodeContext, config: RouterConfig, task: str, context: Any) -> tuple[dict[str, float], str]:
         names = [s.name for s in config.specialists]

@@ -34,7 +34,7 @@ class NodeRun:
     """One execution of one node. A call replays the journal entry with its key (the call's
     position, unless the node names its calls so that parallel calls replay correctly)."""
 
-    def __init__(self, engine: "Engine", node_id: str, state: NodeState) -> None:
+    def __init__(self, engine: Engine, node_id: str, state: NodeState) -> None:
         self.engine = engine
         self.run_id = engine.run_id
         self.node_id = node_id
@@ -59,7 +59,7 @@ class NodeRun:
         return self.engine.memory_owner
 
     async def subgraph(self, document: Any, inputs: dict[str, Any], *, key: str, budget_usd: float | None = None,
-                       budget_tokens: int | None = None, model_override: str | None = None) -> "RunResult":
+                       budget_tokens: int | None = None, model_override: str | None = None) -> RunResult:
         """Run an inline graph as a child of this run: checkpoints and events are namespaced
         ``<node>/<key>/<child node>``, spending counts against every enclosing budget."""
         result = await self.engine.child(document, prefix=f"{self.node_id}/{key}", inputs=inputs, budget_usd=budget_usd,
