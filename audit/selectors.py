@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, FloatField, Q, QuerySet, Sum
+from django.db.models import Count, FloatField, Func, Lookup, Q, QuerySet, Sum, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
@@ -98,9 +98,30 @@ def filter_entries(qs: QuerySet[AuditEntry], f: AuditFilter) -> QuerySet[AuditEn
     if f.status:
         qs = qs.filter(status=f.status)
     if f.q:
-        qs = qs.filter(Q(summary__icontains=f.q) | Q(event__icontains=f.q) | Q(node_id__icontains=f.q)
-                       | Q(actor_name__icontains=f.q))
+        pattern = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        qs = qs.alias(search=SearchText("summary", "node_id", "event", "actor_name")).filter(search__audit_ilike=pattern)
     return qs
+
+
+class SearchText(Func):
+    """summary || ' ' || node_id || ' ' || event || ' ' || actor_name: the expression of the
+    audit_search_trgm index (migration 0003), so PostgreSQL answers ILIKE from that index."""
+
+    arg_joiner = " || ' ' || "
+    template = "(%(expressions)s)"
+    output_field = TextField()
+
+
+@TextField.register_lookup
+class AuditILike(Lookup):
+    lookup_name = "audit_ilike"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        operator = "ILIKE" if connection.vendor == "postgresql" else "LIKE"  # SQLite's LIKE ignores case
+        escape = "" if connection.vendor == "postgresql" else " ESCAPE '\\'"
+        return f"{lhs} {operator} {rhs}{escape}", [*lhs_params, *rhs_params]
 
 
 def entries_page(qs: QuerySet[AuditEntry], page: int, per_page: int = 50) -> tuple[list[AuditEntry], bool]:
@@ -129,7 +150,8 @@ def runs_by_status(user=None) -> dict[str, int]:
 
 
 def llm_usage_by_model(since: datetime | None = None) -> list[dict[str, Any]]:
-    qs = AuditEntry.objects.filter(event="post_llm_call").exclude(data__replayed=True)
+    # replayed calls were paid for once, when first made; rows without the key are real calls
+    qs = AuditEntry.objects.filter(Q(data__replayed__isnull=True) | Q(data__replayed=False), event="post_llm_call")
     if since:
         qs = qs.filter(timestamp__gte=since)
     rows = (qs.annotate(model=KeyTextTransform("model", "data")).order_by().values("model")

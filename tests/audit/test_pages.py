@@ -42,6 +42,13 @@ def test_filters_combine(alice, entries):
     assert _ids(alice.get("/audit/", {"run": "not-a-number"})) == []
 
 
+def test_free_text_is_case_insensitive_and_literal(alice, user):
+    hit = make_entry(owner_id=user.pk, summary="Budget at 50% after step_2", node_id="Planner")
+    make_entry(owner_id=user.pk, summary="budget at 500 after stepX2")
+    assert _ids(alice.get("/audit/", {"q": "50% AFTER STEP_2"})) == [hit.pk]
+    assert _ids(alice.get("/audit/", {"q": "planner"})) == [hit.pk]  # node ids are searched too
+
+
 def test_htmx_request_returns_only_the_rows_and_filters_stay_in_the_links(alice, entries):
     response = alice.get("/audit/", {"graph": "10", "status": "failed"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="audit-rows")
     html = response.content.decode()
@@ -100,6 +107,14 @@ def test_dashboard_and_metrics_render(alice, entries):
     page = alice.get("/audit/dashboard/")
     assert page.status_code == 200 and b'id="audit-figures"' in page.content and b"chart.umd.min.js" in page.content
     assert b"<script>" not in page.content  # strict CSP: data travels in json_script, code in static files
+    from audit import metrics as audit_metrics
+
+    for replayed in (False, True):
+        make_entry(event="post_llm_call", data={"model": "gpt-x", "prompt_tokens": 10, "completion_tokens": 5,
+                                                "cost_usd": 0.25, **({"replayed": True} if replayed else {})})
+    audit_metrics._database._cached = None  # the collector caches for a few seconds
     metrics = Client().get("/metrics")
     text = metrics.content.decode()
     assert metrics.status_code == 200 and "kaizen_runs" in text and "kaizen_events_published_total" in text
+    assert 'kaizen_llm_cost_usd_total{model="gpt-x"} 0.25' in text  # the replayed call is not paid twice
+    assert 'kaizen_llm_tokens_total{model="gpt-x",type="completion"} 5.0' in text
