@@ -57,6 +57,16 @@ async def test_demotion_after_inactivity():
     assert "1:s" not in memory.warm.data and memory.cold.data[(1, "s")]["tier"] == "cold"
 
 
+async def test_loads_demote_idle_sessions_automatically():
+    clock = Clock()
+    memory = tiers(clock, demote_after_seconds=100, warm_promotion_threshold=2)
+    await memory.load(1, "idle"), await memory.load(1, "idle")
+    assert memory.cold.data[(1, "idle")]["tier"] == "warm"
+    clock.now += 500
+    await memory.load(1, "busy")  # any access runs the periodic optimisation
+    assert memory.cold.data[(1, "idle")]["tier"] == "cold" and "1:idle" not in memory.warm.data
+
+
 async def test_max_turns_keeps_the_latest():
     memory = tiers()
     for i in range(5):

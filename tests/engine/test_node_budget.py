@@ -36,10 +36,15 @@ async def test_interrupt_ends_the_run_interrupted_and_resumes_with_a_higher_run_
     assert resumed.status == "succeeded" and len(harness.fake.requests) == 4
 
 
-async def test_guard_interrupt_action_interrupts_the_run(harness):
+async def test_guard_interrupt_action_interrupts_the_run_and_a_resume_grants_the_budget_again(harness):
     harness.fake.script(model="gpt-4", prompt_tokens=100, completion_tokens=100)
     result = await harness.run(guarded(on_exceed="interrupt"), {"task": "t"})
     assert result.status == "interrupted" and result.error["scope"] == "guard/main"
+    assert len(harness.fake.requests) == 2
+    resumed = await harness.run(guarded(on_exceed="interrupt"), {"task": "t"})
+    assert resumed.status == "succeeded", resumed.error
+    assert resumed.outputs["model_switched"] is False
+    assert [c["model"] for c in harness.fake.requests] == ["gpt-4"] * 4  # 2 more, none repeated
 
 
 async def test_run_budget_applies_inside_the_guard(harness):

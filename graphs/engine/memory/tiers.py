@@ -109,10 +109,12 @@ class TieredMemory:
     """The MemoryStore the runtime hands to agents with a memory attachment."""
 
     def __init__(self, hot: HotTier, warm: WarmStore, cold: ColdStore, policy: TierPolicy | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, auto_optimize_every_s: float | None = 60.0) -> None:
         self.hot, self.warm, self.cold = hot, warm, cold
         self.policy = policy or TierPolicy()
         self.clock = clock
+        self.auto_optimize_every_s = auto_optimize_every_s  # demote idle sessions during loads, at most this often
+        self._optimized_at: float | None = None
 
     async def _find(self, owner: Any, session_id: str) -> tuple[Record | None, str]:
         key = _key(owner, session_id)
@@ -128,6 +130,10 @@ class TieredMemory:
     async def load(self, owner: Any, session_id: str, policy: TierPolicy | None = None) -> MemoryView:
         """Read a session's turns; counts the access and promotes the session when it is due."""
         policy = policy or self.policy
+        if self.auto_optimize_every_s is not None and (
+                self._optimized_at is None or self.clock() - self._optimized_at >= self.auto_optimize_every_s):
+            self._optimized_at = self.clock()
+            await self.optimize(policy)
         record, served = await self._find(owner, session_id)
         record = record or {"turns": [], "access_count": 0, "last_access_at": None, "tier": "cold"}
         now = self.clock()

@@ -1,7 +1,7 @@
 """budget: runs an inline subgraph under its own budget (USD and/or tokens), inside the run's.
 
-When the subgraph's budget is spent: ``interrupt`` ends the run ``interrupted`` (checkpointed,
-resumable), ``switch_model`` continues the subgraph where it stopped on a cheaper model with its
+When the subgraph's budget is spent: ``interrupt`` ends the run ``interrupted`` (checkpointed;
+resuming grants the guard its budget again), ``switch_model`` continues the subgraph where it stopped on a cheaper model with its
 own budget (the source document's Pattern 4). Finished subgraph nodes are never run again."""
 
 from __future__ import annotations
@@ -61,8 +61,11 @@ class BudgetNode(NodeKind):
                                             budget_usd=scratch["primary_spent"] + config.fallback_budget_usd,
                                             model_override=config.fallback_model)
             else:
+                # Resuming after an ``interrupt`` grants the guard its budget once more, on top of what it spent.
+                granted = scratch.get("interrupted_spent", 0.0) + config.budget_usd
+                tokens = scratch.get("interrupted_tokens", 0) + config.budget_tokens if config.budget_tokens else None
                 result = await ctx.subgraph(config.body, inputs, key="main",  # type: ignore[attr-defined]
-                                            budget_usd=config.budget_usd, budget_tokens=config.budget_tokens)
+                                            budget_usd=granted, budget_tokens=tokens)
             err = result.error or {}
             if result.status == "succeeded":
                 await ctx.emit("budget", {"status": "within budget", "spent_usd": result.cost_usd, "model_switched": switched})
@@ -72,6 +75,9 @@ class BudgetNode(NodeKind):
             ours = err.get("scope") == scope
             await ctx.emit("budget", {"exceeded": err.get("message"), "scope": err.get("scope"), "ours": ours,
                                       "spent_usd": result.cost_usd, "action": config.on_exceed if ours and not switched else "interrupt"})
+            if ours and not switched and config.on_exceed == "interrupt":
+                scratch["interrupted_spent"] = result.cost_usd
+                scratch["interrupted_tokens"] = result.prompt_tokens + result.completion_tokens
             if not ours or switched or config.on_exceed == "interrupt":
                 raise BudgetExceeded(err.get("spent", 0.0), err.get("budget", 0.0), err.get("scope", ""), err.get("unit", "usd"))
             scratch["phase"], scratch["primary_spent"] = "switched", result.cost_usd
