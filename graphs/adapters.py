@@ -22,10 +22,11 @@ from django.db.models import Max
 from audit.services import record_run_events
 
 from .engine.runtime.state import NodeState as EngineNodeState
-from .events import run_group, stream_payload
+from .events import batch_message, run_group
 from .models import Checkpoint, NodeState, RunEvent
 
 log = logging.getLogger(__name__)
+PUBLISH_BATCH = 100
 LINGER_S = 0.003  # how long a batch of events waits for company before it is written
 
 
@@ -119,12 +120,11 @@ class RunRecorder:
     async def _publish(self, events: list[RunEvent]) -> None:
         if self._layer is None or not events:
             return
-        group = run_group(self.run_id)
-        for ev in events:
-            try:
-                await self._layer.group_send(group, stream_payload(ev))
-            except Exception:  # the stream is best effort: the database has every event
-                log.warning("publishing event %s of run %s failed", ev.seq, self.run_id, exc_info=True)
+        try:
+            for start in range(0, len(events), PUBLISH_BATCH):
+                await self._layer.group_send(run_group(self.run_id), batch_message(events[start:start + PUBLISH_BATCH]))
+        except Exception:  # the stream is best effort: the database has every event
+            log.warning("publishing events %s.. of run %s failed", events[0].seq, self.run_id, exc_info=True)
 
     @property
     def last_seq(self) -> int:

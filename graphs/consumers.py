@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from .events import run_group, stream_payload
+from .events import run_group, stream_event
 from .models import Run, RunEvent
 from .selectors import can_see_run
 
@@ -49,15 +49,15 @@ class RunEventsConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs) -> None:
         pass  # read-only: clients say nothing we act on
 
-    async def run_event(self, message: dict) -> None:
-        event = message["event"]
-        seq = event["seq"]
-        if seq <= self.last_seq:
-            return
-        if seq > self.last_seq + 1:  # we missed some: fetch them from the database first
-            await self._catch_up(until=seq - 1)
-        if seq == self.last_seq + 1:
-            await self._send(event)
+    async def run_events(self, message: dict) -> None:
+        for event in message["events"]:
+            seq = event["seq"]
+            if seq <= self.last_seq:
+                continue
+            if seq > self.last_seq + 1:  # we missed some: fetch them from the database first
+                await self._catch_up(until=seq - 1)
+            if seq == self.last_seq + 1:
+                await self._send(event)
 
     async def _send(self, event: dict) -> None:
         await self.send_json({"type": "event", **event})
@@ -76,7 +76,7 @@ class RunEventsConsumer(AsyncJsonWebsocketConsumer):
         qs = RunEvent.objects.filter(run_id=self.run_id, seq__gt=after).order_by("seq")
         if until is not None:
             qs = qs.filter(seq__lte=until)
-        return [stream_payload(ev)["event"] for ev in qs[:REPLAY_BATCH]]
+        return [stream_event(ev) for ev in qs[:REPLAY_BATCH]]
 
     @database_sync_to_async
     def _allowed(self) -> bool | None:

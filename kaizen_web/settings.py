@@ -127,7 +127,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                    "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30}}
+                    # redis-py 8 defaults socket_timeout to 5 s, which aborts the layer's blocking
+                    # BZPOPMIN on idle sockets (django/channels_redis#422): restore "no timeout".
+                    "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                               "capacity": 1500, "expiry": 30}}
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
