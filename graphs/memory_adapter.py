@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 
 from .engine.memory import HotTier, TieredMemory
 from .engine.memory.tiers import Record
@@ -23,7 +24,13 @@ _DB = ThreadPoolExecutor(2, thread_name_prefix="memory-db")
 
 
 async def _in_thread(fn, *args):
-    return await asyncio.get_running_loop().run_in_executor(_DB, fn, *args)
+    def call():
+        try:
+            return fn(*args)
+        finally:
+            connection.close()  # a few queries per run: no idle connection left on these threads
+
+    return await asyncio.get_running_loop().run_in_executor(_DB, call)
 
 
 def _ts(value: float | None) -> datetime | None:
