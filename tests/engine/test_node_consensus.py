@@ -76,3 +76,12 @@ def test_threshold_outside_range_is_invalid():
     for bad in (0, 1.5):
         issues = validate_graph(voting(consensus_threshold=bad))
         assert any(i.node == "vote" and i.path.endswith("consensus_threshold") for i in issues), issues
+
+
+async def test_a_voter_answering_garbage_fails_the_node_with_the_raw_answer(harness):
+    harness.fake.script(match="CONSERVATIVE", reply="I refuse to answer in JSON")
+    harness.fake.script(match="INNOVATIVE", reply=vote("yes"), latency=0.5)
+    result = await harness.run(voting(max_format_retries=1), {"task": "Q"})
+    assert result.status == "failed"
+    assert result.error["raw"] == "I refuse to answer in JSON" and result.error["key"] == "r1/conservative"
+    assert len(harness.fake.calls("CONSERVATIVE")) == 2

@@ -4,7 +4,6 @@ parallel and see the previous round's votes; every round is checkpointed."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from typing import Any
 
@@ -12,7 +11,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from ..schema import PORT_PATTERN, FieldSpec
 from .base import NodeConfig, NodeContext, NodeKind
-from .llmjson import ModelSettings, ask_json, text
+from .llmjson import ModelSettings, ask_json, gather_all, text
 from .registry import registry
 
 
@@ -85,7 +84,7 @@ class ConsensusNode(NodeKind):
         while len(rounds) < config.max_rounds and not result.get("achieved"):
             number = len(rounds) + 1
             previous = rounds[-1] if rounds else None
-            votes = await asyncio.gather(*(self._vote(ctx, config, v, inputs, number, previous) for v in config.voters))
+            votes = await gather_all([self._vote(ctx, config, v, inputs, number, previous) for v in config.voters])
             rounds.append(list(votes))
             result = tally(rounds[-1], config.consensus_threshold)
             await ctx.emit("decision", {"round": number, "votes": votes, **result})

@@ -3,8 +3,9 @@ LLM that is asked again (bounded) when the answer is malformed, then fails with 
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -87,3 +88,15 @@ async def ask_json(ctx: NodeContext, settings: ModelSettings, persona: str, user
         ]
     raise NodeFailure(f"malformed answer after {retries + 1} attempts: {problem}",
                       {"raw": content[:100000], "problem": problem, "key": key})
+
+
+async def gather_all(coros: list[Awaitable[Any]]) -> list[Any]:
+    """Run in parallel; if one fails, cancel the others before raising (no orphaned LLM calls)."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
