@@ -84,3 +84,20 @@ def test_for_each_body_errors_name_the_nested_field():
     doc["nodes"][1]["config"]["body"]["nodes"][0]["config"]["temperature"] = 9
     issues = validate_graph(doc)
     assert any(i.node == "each" and "body.nodes[0].config.temperature" in i.message for i in issues), issues
+
+
+async def test_for_each_over_plain_values_and_duplicate_ids(harness):
+    doc = plan_and_run()
+    doc["nodes"] = doc["nodes"][1:]
+    doc["nodes"][0]["config"]["item_field"] = None
+    doc["inputs"] = {"items": {"type": "list"}}
+    doc["outputs"] = {"results": {"type": "list"}}
+    doc["edges"] = [edge("@inputs", "items", "each", "items"), edge("each", "results", "@outputs", "results")]
+    result = await harness.run(doc, {"items": ["a", "b", "c"]})
+    assert [r["id"] for r in result.outputs["results"]] == ["0", "1", "2"]
+    body = doc["nodes"][0]["config"]["body"]
+    body["inputs"]["item"]["type"] = "any"
+    body["nodes"][0]["config"]["signature"]["inputs"][0]["type"] = "any"
+    dup = await harness.run(doc, {"items": [{"id": "x"}, {"id": "x", "depends_on": ["x"]}]}, run_id="r2")
+    assert dup.status == "succeeded", dup.error
+    assert len(dup.outputs["results"]) == 2

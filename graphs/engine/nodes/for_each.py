@@ -84,6 +84,9 @@ class ForEachNode(NodeKind):
         if config.item_input not in body_inputs:
             raise NodeFailure(f"item_input: the body has no input {config.item_input!r}")
         ids = [item_id(item, i) for i, item in enumerate(items)]
+        if len(set(ids)) != len(ids):  # duplicate ids: go by position (dependencies cannot be told apart)
+            ids = [str(i) for i in range(len(items))]
+            config = config.model_copy(update={"respect_dependencies": False})
         deps = {ids[i]: [str(d) for d in (item.get("depends_on") or [])] if config.respect_dependencies
                 and isinstance(item, dict) else [] for i, item in enumerate(items)}
         done: dict[str, dict[str, Any]] = ctx.state.scratch.setdefault("done", {})
