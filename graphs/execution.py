@@ -62,7 +62,7 @@ def execute_run(run_id: int) -> str | None:
     owner = f"{WORKER_ID}:{uuid.uuid4().hex[:8]}"
     if not claim(run_id, owner):
         return None
-    run = Run.objects.select_related("version").get(pk=run_id)
+    run = Run.objects.select_related("version", "graph").get(pk=run_id)
     return asyncio.run(_drive(run, owner))
 
 

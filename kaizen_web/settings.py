@@ -175,6 +175,8 @@ OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 # Without an endpoint, agents answer from the simulated provider (the UI says so).
 KAIZEN_DEFAULT_PROVIDER = "openai" if (OPENAI_BASE_URL or OPENAI_API_KEY) else "simulated"
+# Fernet key for stored API keys; when unset it is derived from SECRET_KEY.
+KAIZEN_ENCRYPTION_KEY = os.environ.get("KAIZEN_ENCRYPTION_KEY", "")
 KAIZEN_LLM_MAX_RETRIES = int(os.environ.get("KAIZEN_LLM_MAX_RETRIES", "2"))
 KAIZEN_SIMULATED_LATENCY_S = float(os.environ.get("KAIZEN_SIMULATED_LATENCY_S", "0.3"))
 # USD per 1M tokens, (input, output); JSON in KAIZEN_PRICES adds or overrides models.

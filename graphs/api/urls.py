@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import views
+from . import credential_views, views
 
 urlpatterns = [
     path("graphs/", views.GraphListView.as_view(), name="api-graphs"),
@@ -17,6 +17,8 @@ urlpatterns = [
     path("runs/<int:pk>/events/<int:seq>/", views.RunEventDetailView.as_view(), name="api-run-event"),
     path("runs/<int:pk>/cancel/", views.RunCancelView.as_view(), name="api-run-cancel"),
     path("runs/<int:pk>/resume/", views.RunResumeView.as_view(), name="api-run-resume"),
+    path("credentials/", credential_views.CredentialListView.as_view(), name="api-credentials"),
+    path("credentials/<str:name>/", credential_views.CredentialDetailView.as_view(), name="api-credential"),
     path("schema/graph/", views.GraphSchemaView.as_view(), name="api-graph-schema"),
     path("node-kinds/", views.NodeKindsView.as_view(), name="api-node-kinds"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
