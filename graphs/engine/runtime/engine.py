@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from ..hooks import HookContext, HookEvent, HookManager
 from ..llm.base import LLMError, ProviderRegistry
@@ -52,7 +53,7 @@ class Engine:
         memory_owner: Any = None,
         budget_tokens: int | None = None,
         model_override: str | None = None,
-        parent: "Engine | None" = None,
+        parent: Engine | None = None,
         scope: str = "",
     ) -> None:
         self.spec, self.nodes = compile_graph(document)
@@ -275,7 +276,7 @@ class Engine:
         ctx = NodeRun(self, nid, self.states[nid])
         try:
             outputs = await asyncio.wait_for(node.kind.run(ctx, node.config, node_inputs), node.config.timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise NodeFailure(f"timed out after {node.config.timeout_s}s", {"type": "timeout"}) from None
         for name, port in node.outputs.items():
             if name in outputs and not value_matches(outputs[name], port.type):
@@ -349,7 +350,7 @@ class Engine:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for task, nid in list(self._tasks.items()):
+        for nid in list(self._tasks.values()):
             state = self.states[nid]
             state.status, state.finished_at = "cancelled", time.time()
             await self.checkpoints.save(self.run_id, nid, state.to_dict())

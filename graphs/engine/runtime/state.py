@@ -60,7 +60,7 @@ class NodeState:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "NodeState":
+    def from_dict(cls, data: dict[str, Any]) -> NodeState:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
     def reset_for_rerun(self) -> None:
