@@ -60,30 +60,46 @@ async def client(url: str, cookie: str, origin: str, expected: int, latencies: l
     result["seqs"] = seqs
 
 
-async def main_async(args, daphne_port: int, run_ids: list[int], cookie: str) -> None:
+async def clients_main(port: int, run_ids: list[int], cookie: str, expected: int) -> None:
+    """Child process: one websocket client per run; prints READY, then a JSON summary."""
     latencies: list[float] = []
     results = [dict() for _ in run_ids]
-    expected = int(args.rate * args.seconds)
-    origin = f"http://127.0.0.1:{daphne_port}"
+    origin = f"http://127.0.0.1:{port}"
     readies = [asyncio.Event() for _ in run_ids]
-    clients = [asyncio.ensure_future(client(f"ws://127.0.0.1:{daphne_port}/ws/runs/{rid}/?after=0", cookie, origin,
-                                            expected, latencies, results[i], readies[i])) for i, rid in enumerate(run_ids)]
+    tasks = [asyncio.ensure_future(client(f"ws://127.0.0.1:{port}/ws/runs/{rid}/?after=0", cookie, origin,
+                                          expected, latencies, results[i], readies[i])) for i, rid in enumerate(run_ids)]
     await asyncio.gather(*(r.wait() for r in readies))
-    await asyncio.sleep(0.5)  # let every consumer join its group before the first event
-    started = time.perf_counter()
-    emitted = sum(await asyncio.gather(*(emitter(rid, args.rate, args.seconds) for rid in run_ids)))
-    await asyncio.gather(*clients)
-    wall = time.perf_counter() - started
+    print("READY", flush=True)
+    await asyncio.gather(*tasks)
     complete = sum(1 for r in results if r.get("seqs") == list(range(1, expected + 1)))
-    received = sum(len(r.get("seqs", [])) for r in results)
+    print(json.dumps({"latencies": latencies, "complete": complete,
+                      "received": sum(len(r.get("seqs", [])) for r in results)}), flush=True)
+
+
+def run_benchmark(args, port: int, run_ids: list[int], cookie: str) -> None:
+    expected = int(args.rate * args.seconds)
+    child = subprocess.Popen([sys.executable, __file__, "--clients", json.dumps([port, run_ids, cookie, expected])],
+                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "READY"
+    time.sleep(0.5)  # let every consumer join its group before the first event
+    started = time.perf_counter()
+
+    async def emit_all() -> int:
+        return sum(await asyncio.gather(*(emitter(rid, args.rate, args.seconds) for rid in run_ids)))
+
+    emitted = asyncio.run(emit_all())
+    summary = json.loads(child.stdout.readline())
+    child.wait(30)
+    wall = time.perf_counter() - started
+    latencies = summary["latencies"]
     print(f"\n{'runs':>5} {'ev/s/run':>9} {'emitted':>8} {'received':>9} {'ev/s delivered':>15} "
           f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'complete clients':>17}")
     print("-" * 106)
-    print(f"{len(run_ids):>5} {args.rate:>9.0f} {emitted:>8} {received:>9} {received / wall:>15.0f} "
+    print(f"{len(run_ids):>5} {args.rate:>9.0f} {emitted:>8} {summary['received']:>9} {summary['received'] / wall:>15.0f} "
           f"{statistics.median(latencies):>8.1f} {pct(latencies, 95):>8.1f} {pct(latencies, 99):>8.1f} "
-          f"{max(latencies):>8.1f} {complete:>10}/{len(run_ids)}")
-    print("\nLatency: emit in the run's recorder -> stored -> committed -> channels_redis group_send -> "
-          "Daphne consumer -> websocket client.\nTarget: p99 < 100 ms, every client's final sequence complete.")
+          f"{max(latencies):>8.1f} {summary['complete']:>10}/{len(run_ids)}")
+    print("\nLatency: emit in the run's recorder (this process) -> stored -> committed -> channels_redis -> "
+          "Daphne -> websocket client (another process).\nTarget: p99 < 100 ms, every client's final sequence complete.")
 
 
 def main() -> None:
@@ -91,7 +107,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--rate", type=float, default=20)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--clients", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.clients:
+        port, run_ids, cookie, expected = json.loads(args.clients)
+        asyncio.run(clients_main(port, run_ids, cookie, expected))
+        return
     from bench.engine_overhead import setup_django
 
     setup_django()
@@ -123,7 +144,7 @@ def main() -> None:
                 break
             except Exception:
                 time.sleep(0.1)
-        asyncio.run(main_async(args, port, run_ids, cookie))
+        run_benchmark(args, port, run_ids, cookie)
     finally:
         daphne.terminate()
         daphne.wait(10)
