@@ -1,6 +1,6 @@
 // The graph editor: canvas, palette, inspector, toolbar; every change goes through `change` (undoable).
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges, useReactFlow } from "@xyflow/react";
+import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges, useNodesInitialized, useReactFlow } from "@xyflow/react";
 import { makeApi } from "./api.js";
 import { CanvasCtx, ConnectionLine, edgeTypes, nodeTypes } from "./canvas.jsx";
 import { Icon, categoryClass } from "./icons.jsx";
@@ -35,6 +35,20 @@ function allSamePosition(nodes) {
   return real.length > 1 && real.every((n) => n.position.x === real[0].position.x && n.position.y === real[0].position.y);
 }
 
+/** The viewport that fits the graph, estimated before anything is measured, so the first render is at
+ * the final zoom (far-out graphs render in low detail at once instead of twice). */
+function estimateViewport(nodes, portCount) {
+  if (!nodes.length) return { x: 0, y: 0, zoom: 1 };
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (const n of nodes) {
+    x0 = Math.min(x0, n.position.x); y0 = Math.min(y0, n.position.y);
+    x1 = Math.max(x1, n.position.x + 240); y1 = Math.max(y1, n.position.y + 70 + 24 * portCount(n));
+  }
+  const w = Math.max(300, window.innerWidth - 232 - 340), h = Math.max(300, window.innerHeight - 100);
+  const zoom = Math.min(1, Math.max(0.05, Math.min(w / (x1 - x0), h / (y1 - y0)) / 1.3));
+  return { x: (w - (x1 - x0) * zoom) / 2 - x0 * zoom, y: (h - (y1 - y0) * zoom) / 2 - y0 * zoom, zoom };
+}
+
 function EditorInner({ config }) {
   const rf = useReactFlow();
   const api = useMemo(() => makeApi(config.csrf_token), [config.csrf_token]);
@@ -45,7 +59,7 @@ function EditorInner({ config }) {
     const flow = specToFlow(config.graph.spec);
     const portCount = (n) => Math.max(1, ...Object.values(portsOf(n.data, kinds[n.data.kind], flow.meta)).map((l) => l.length));
     if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, portCount);
-    return { ...flow, name: config.graph.name, rev: 0 };
+    return { ...flow, name: config.graph.name, rev: 0, viewport: estimateViewport(flow.nodes, portCount) };
   }, [config, kinds]);
   const [graph, setGraph] = useState(initial);
   const graphRef = useRef(initial);
@@ -73,6 +87,13 @@ function EditorInner({ config }) {
     setGraph(next);
   }, []);
   useEffect(() => { store.set({ meta: graph.meta }); }, [graph.meta, store]);
+  useEffect(() => {
+    // which nodes carry error edges (bit 1: source, bit 2: fallback) so their handles stay rendered
+    const wired = {};
+    for (const e of graph.edges) if (e.data?.kind === "error") { wired[e.source] |= 1; wired[e.target] |= 2; }
+    const prev = store.get().errorWired || {};
+    if (JSON.stringify(prev) !== JSON.stringify(wired)) store.set({ errorWired: wired });
+  }, [graph.edges, store]);
 
   /** Remember the current graph for undo; `key` merges a burst of the same change (typing) into one step. */
   const record = useCallback((key = null, windowMs = 1200) => {
@@ -314,6 +335,13 @@ function EditorInner({ config }) {
     return () => clearTimeout(t);
   }, [graph.rev, api, urls.validate, setIssues]);
 
+  // load-to-interactive mark for bench/editor_load.py: every node measured and painted
+  const nodesReady = useNodesInitialized();
+  useEffect(() => { window.__kzCommit = performance.now(); }, []);
+  useEffect(() => {
+    if (nodesReady && !window.__kzReady) requestAnimationFrame(() => { window.__kzReady = performance.now(); });
+  }, [nodesReady]);
+
   const dirty = graph.rev !== info.savedRev;
   useEffect(() => {
     const warn = (e) => { if (graphRef.current.rev !== infoRef.current.savedRev) { e.preventDefault(); e.returnValue = ""; } };
@@ -433,9 +461,9 @@ function EditorInner({ config }) {
             onNodesChange={onNodesChange} onEdgesChange={onEdgesChange} onConnect={onConnect} onConnectEnd={onConnectEnd}
             isValidConnection={isValidConnection} connectionLineComponent={ConnectionLine} connectionRadius={22}
             onNodeDragStart={onDragStart} onNodeDragStop={onDragStop} onSelectionDragStart={onDragStart} onSelectionDragStop={onDragStop}
-            snapToGrid={snap} snapGrid={[20, 20]} fitView fitViewOptions={{ padding: 0.15, maxZoom: 1 }} minZoom={0.05} maxZoom={2}
+            snapToGrid={snap} snapGrid={[20, 20]} defaultViewport={initial.viewport} fitView fitViewOptions={{ padding: 0.15, maxZoom: 1 }} minZoom={0.05} maxZoom={2}
             deleteKeyCode={["Delete", "Backspace"]} multiSelectionKeyCode={["Control", "Meta"]} selectionKeyCode="Shift"
-            onlyRenderVisibleElements={graph.nodes.length > 250} elevateNodesOnSelect={false}>
+            onlyRenderVisibleElements={false} elevateNodesOnSelect={false}>
             <Background gap={20} size={1.2} />
             <Controls showInteractive={false} />
             <MiniMap pannable zoomable nodeClassName={minimapClass} />

@@ -1,6 +1,6 @@
 // Node, edge and connection-line components shared by the editor and the read-only run viewer.
-import { createContext, memo, useContext, useEffect, useMemo } from "react";
-import { BaseEdge, EdgeLabelRenderer, Handle, Position, getBezierPath, useUpdateNodeInternals } from "@xyflow/react";
+import { createContext, memo, useContext, useEffect, useMemo, useRef, useState } from "react";
+import { BaseEdge, EdgeLabelRenderer, Handle, Position, getBezierPath, useConnection, useStore as useFlowStore, useUpdateNodeInternals } from "@xyflow/react";
 import { Icon, categoryClass } from "./icons.jsx";
 import { ERROR_HANDLE, FALLBACK_HANDLE, connectionProblem, portsOf } from "./model.js";
 import { useStore } from "./store.js";
@@ -10,7 +10,18 @@ export const CanvasCtx = createContext(null);
 
 const NO_ISSUES = [];
 
-function PortRow({ input, output }) {
+/** Zoomed far out, nodes drop their port labels (same size, same handles): far less DOM to lay out. */
+const zoomedOut = (s) => s.transform[2] < 0.42;
+
+function PortRow({ input, output, lod }) {
+  if (lod) {
+    return (
+      <div className="kz-port-row">
+        <div className="kz-port kz-port-in">{input && <Handle type="target" position={Position.Left} id={input.name} className={`kz-handle t-${input.type}`} />}</div>
+        <div className="kz-port kz-port-out">{output && <Handle type="source" position={Position.Right} id={output.name} className={`kz-handle t-${output.type}`} />}</div>
+      </div>
+    );
+  }
   return (
     <div className="kz-port-row">
       <div className="kz-port kz-port-in">
@@ -31,11 +42,20 @@ function PortRow({ input, output }) {
   );
 }
 
-function PortRows({ ports }) {
+function PortRows({ ports, lod }) {
   const rows = Math.max(ports.inputs.length, ports.outputs.length);
   const out = [];
-  for (let i = 0; i < rows; i++) out.push(<PortRow key={i} input={ports.inputs[i]} output={ports.outputs[i]} />);
+  for (let i = 0; i < rows; i++) out.push(<PortRow key={i} input={ports.inputs[i]} output={ports.outputs[i]} lod={lod} />);
   return out;
+}
+
+/** Re-measure handles when a node's ports change (not on mount: React Flow measures new nodes itself). */
+function useRemeasure(id, key) {
+  const update = useUpdateNodeInternals();
+  const last = useRef(key);
+  useEffect(() => {
+    if (last.current !== key) { last.current = key; update(id); }
+  }, [key, id, update]);
 }
 
 function portKey(ports) {
@@ -52,46 +72,56 @@ function IssueNote({ issues }) {
   );
 }
 
+const sameNode = (a, b) => a.id === b.id && a.data === b.data && a.selected === b.selected;
+
+/** Error/fallback handles exist only where they can matter: the selected node, nodes with an error
+ * edge, and all nodes while an "on error" connection is drawn. Fewer handles to measure on load, and
+ * no re-measuring while the pointer sweeps over nodes during a pan. */
+function useErrorHandles(id, selected) {
+  const drawingError = useConnection((c) => c.inProgress && c.fromHandle?.id === ERROR_HANDLE);
+  const { store } = useContext(CanvasCtx);
+  const wired = useStore(store, (s) => s.errorWired?.[id] || 0);
+  return { showError: selected || Boolean(wired & 1), showFallback: drawingError || Boolean(wired & 2) };
+}
+
 export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
   const { kinds, store, readOnly } = useContext(CanvasCtx);
   const kind = kinds[data.kind];
   const ports = useMemo(() => portsOf(data, kind, {}), [data, kind]);
   const issues = useStore(store, (s) => s.issues.nodes[id] || NO_ISSUES);
   const status = useStore(store, (s) => s.statuses[id] || "");
-  const update = useUpdateNodeInternals();
-  const key = portKey(ports);
-  useEffect(() => { update(id); }, [key, id, update]);
+  const { showError, showFallback } = useErrorHandles(id, selected);
+  const lod = useFlowStore(zoomedOut);
+  useRemeasure(id, `${portKey(ports)}|${showError && !readOnly}|${showFallback && !readOnly}`);
   const cls = ["kz-node", categoryClass(kind?.category), selected && "selected", issues.length && "has-issues",
     status && `run-${status}`, !kind && "unknown-kind"].filter(Boolean).join(" ");
   return (
     <div className={cls} data-node-id={id}>
-      {!readOnly && <Handle type="target" position={Position.Top} id={FALLBACK_HANDLE} className="kz-handle kz-fallback" title="fallback: handles another node's errors" />}
+      {!readOnly && showFallback && <Handle type="target" position={Position.Top} id={FALLBACK_HANDLE} className="kz-handle kz-fallback" title="fallback: handles another node's errors" />}
       <div className="kz-node-head">
-        <span className="kz-node-icon"><Icon name={kind?.icon || "box"} size={15} /></span>
+        <span className="kz-node-icon">{lod ? null : <Icon name={kind?.icon || "box"} size={15} />}</span>
         <span className="kz-node-title">{data.label || id}</span>
-        {status ? <span className={`status status-${status}`}>{status}</span> : <span className="kz-node-kind">{data.kind}</span>}
+        {lod ? null : status ? <span className={`status status-${status}`}>{status}</span> : <span className="kz-node-kind">{data.kind}</span>}
       </div>
-      {data.label && <div className="kz-node-id">{id}</div>}
-      <div className="kz-ports"><PortRows ports={ports} /></div>
+      {data.label && <div className="kz-node-id">{lod ? "\u00a0" : id}</div>}
+      <div className="kz-ports"><PortRows ports={ports} lod={lod} /></div>
       {!readOnly && (
         <div className="kz-node-foot">
-          <span className="kz-onerror">on error</span>
-          <Handle type="source" position={Position.Right} id={ERROR_HANDLE} className="kz-handle kz-error-handle" title="on error: connect to a fallback node" />
+          <span className="kz-onerror" title="Select the node, then drag its on-error handle to a fallback node">{lod ? "\u00a0" : "on error"}</span>
+          {showError && <Handle type="source" position={Position.Right} id={ERROR_HANDLE} className="kz-handle kz-error-handle" title="on error: connect to a fallback node" />}
         </div>
       )}
       <IssueNote issues={issues} />
     </div>
   );
-});
+}, sameNode);
 
 export const IoNode = memo(function IoNode({ id, data, selected }) {
   const { store } = useContext(CanvasCtx);
   const meta = useStore(store, (s) => s.meta);
   const ports = useMemo(() => portsOf(data, null, meta), [data, meta]);
   const issues = useStore(store, (s) => s.issues.nodes[id] || NO_ISSUES);
-  const update = useUpdateNodeInternals();
-  const key = portKey(ports);
-  useEffect(() => { update(id); }, [key, id, update]);
+  useRemeasure(id, portKey(ports));
   const inputs = data.io === "inputs";
   return (
     <div className={`kz-node kz-io ${inputs ? "kz-io-in" : "kz-io-out"} ${selected ? "selected" : ""} ${issues.length ? "has-issues" : ""}`} data-node-id={id}>
@@ -107,7 +137,7 @@ export const IoNode = memo(function IoNode({ id, data, selected }) {
       <IssueNote issues={issues} />
     </div>
   );
-});
+}, sameNode);
 
 export function KaizenEdge({ id, sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, data, selected, markerEnd }) {
   const { store } = useContext(CanvasCtx);

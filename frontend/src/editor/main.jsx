@@ -31,6 +31,7 @@ export function mountEditor(el, config) {
 
 window.KaizenCanvas = { mountViewer, mountEditor };
 
+window.__kzStart = performance.now();
 const cfgEl = document.getElementById("editor-config");
 const rootEl = document.getElementById("editor-root");
 if (cfgEl && rootEl) {

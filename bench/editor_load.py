@@ -1,0 +1,198 @@
+"""Editor benchmark: load-to-interactive and pan/zoom frame times for 100- and 500-node graphs.
+
+Runs Django in-process (embedded SQLite in a temporary KAIZEN_VAR_DIR unless DATABASE_URL is set)
+behind a threaded WSGI server with static files, and drives Debian's chromium with Playwright.
+
+    cd /work/main && .venv/bin/python bench/editor_load.py [--sizes 100,500] [--repeat 3]
+
+Load-to-interactive: from navigation start until every node and edge is on the canvas (measured by
+React Flow) and a click on a node selects it. Frame times: requestAnimationFrame deltas while the
+mouse pans the canvas (and while the wheel zooms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("KAIZEN_VAR_DIR", tempfile.mkdtemp(prefix="kaizen-bench-"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kaizen_web.settings")
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def layered_graph(n_nodes: int, n_edges: int, width: int = 20) -> dict:
+    """A valid DAG of agents in layers: input `a` fed from the layer before, optional `b` from two layers before."""
+    nodes, edges = [], []
+    for i in range(n_nodes):
+        layer, row = divmod(i, width)
+        nodes.append({"id": f"n{i}", "kind": "agent", "label": f"Step {i}", "position": {"x": layer * 320, "y": row * 150},
+                      "config": {"signature": {"inputs": [{"name": "a", "type": "string"}, {"name": "b", "type": "string", "required": False}],
+                                               "outputs": [{"name": "out", "type": "string"}]}}})
+        src = "@inputs" if layer == 0 else f"n{i - width}"
+        edges.append({"source": src, "source_port": "topic" if layer == 0 else "out", "target": f"n{i}", "target_port": "a", "kind": "data"})
+    extra = n_edges - len(edges)
+    for i in range(2 * width, n_nodes):
+        if extra <= 0:
+            break
+        edges.append({"source": f"n{i - 2 * width + (1 if i % width < width - 1 else -1)}", "source_port": "out",
+                      "target": f"n{i}", "target_port": "b", "kind": "data"})
+        extra -= 1
+    return {"schema_version": 1, "description": "benchmark", "inputs": {"topic": {"type": "string"}}, "outputs": {},
+            "nodes": nodes, "edges": edges, "settings": {}}
+
+
+def serve():
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+    from django.core.wsgi import get_wsgi_application
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadedWSGIServer(("127.0.0.1", 0), Quiet)
+    server.set_app(StaticFilesHandler(get_wsgi_application()))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
+def frame_stats(deltas: list[float]) -> tuple[float, float, float]:
+    deltas = sorted(deltas)
+    p95 = deltas[min(len(deltas) - 1, int(len(deltas) * 0.95))]
+    return statistics.median(deltas), p95, deltas[-1]
+
+
+PANE_POINT = """() => { const r = document.querySelector('.kz-canvas').getBoundingClientRect();
+  for (let y = r.top + 40; y < r.bottom - 150; y += 17) for (let x = r.left + 60; x < r.right - 260; x += 23) {
+    const el = document.elementFromPoint(x, y); if (el && el.classList.contains('react-flow__pane')) return [x, y]; }
+  return null; }"""
+
+CLICK_PROBE = """() => {
+  window.__kzSelectedAt = 0;
+  document.addEventListener('pointerdown', (e) => { window.__kzDownAt = e.timeStamp; }, { capture: true, once: true });
+  const obs = new MutationObserver(() => {
+    if (document.querySelector('.react-flow__node-kaizen.selected')) {
+      requestAnimationFrame(() => { window.__kzSelectedAt = performance.now(); }); obs.disconnect(); }
+  });
+  obs.observe(document.querySelector('.react-flow__nodes'), { subtree: true, attributes: true, attributeFilter: ['class'] });
+}"""
+
+RAF_START = """() => { window.__frames = []; let last = performance.now(); window.__rafOn = true;
+  const tick = (t) => { window.__frames.push(t - last); last = t; if (window.__rafOn) requestAnimationFrame(tick); };
+  requestAnimationFrame(tick); }"""
+
+
+def measure(browser, base: str, cookie: str, graph_id: int, n_nodes: int, n_edges: int) -> dict:
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    ctx.add_cookies([{"name": "sessionid", "value": cookie, "url": base}])
+    page = ctx.new_page()
+    page.goto(f"{base}/graphs/{graph_id}/edit/", wait_until="commit")
+    page.wait_for_function(
+        """([n, e]) => window.__kzReady && document.querySelectorAll('.react-flow__node').length >= n
+            && document.querySelectorAll('.react-flow__edge').length >= e""",
+        arg=[n_nodes + 2, n_edges], timeout=30_000, polling="raf")
+    ready_ms = page.evaluate("() => window.__kzReady")
+    # first click: from the pointerdown event to the node drawn as selected, timed inside the page
+    page.evaluate(CLICK_PROBE)
+    box = page.locator(".react-flow__node-kaizen").nth(n_nodes // 2).bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function("() => window.__kzSelectedAt", timeout=10_000)
+    click_ms = page.evaluate("() => window.__kzSelectedAt - window.__kzDownAt")
+    interactive_ms = ready_ms + click_ms
+    page.keyboard.press("Escape")
+    canvas = page.locator(".kz-canvas").bounding_box()
+    cx, cy = canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2
+    page.mouse.wheel(0, -400)  # zoom in a little: panning at readable zoom is the common case
+    page.wait_for_timeout(300)
+    px, py = page.evaluate(PANE_POINT) or (cx, cy)  # start on empty canvas so the drag pans
+    page.evaluate(RAF_START)
+    page.mouse.move(px, py)
+    page.mouse.down()
+    for i in range(90):
+        page.mouse.move(px - i * 6, py - (i % 30) * 3)
+    page.mouse.up()
+    pan = page.evaluate("() => { window.__rafOn = false; return window.__frames.slice(2); }")
+    # drag one node around (controlled-flow round trip per frame)
+    nb = page.locator(".react-flow__node-kaizen").nth(n_nodes // 3).bounding_box()
+    page.evaluate(RAF_START)
+    page.mouse.move(nb["x"] + nb["width"] / 2, nb["y"] + 6)
+    page.mouse.down()
+    for i in range(60):
+        page.mouse.move(nb["x"] + nb["width"] / 2 + i * 4, nb["y"] + 6 + i * 2)
+    page.mouse.up()
+    drag = page.evaluate("() => { window.__rafOn = false; return window.__frames.slice(2); }")
+    page.evaluate(RAF_START)
+    for _ in range(20):
+        page.mouse.wheel(0, 60)
+        page.wait_for_timeout(16)
+    zoom = page.evaluate("() => { window.__rafOn = false; return window.__frames.slice(2); }")
+    ctx.close()
+    return {"interactive_ms": interactive_ms, "ready_ms": ready_ms, "click_ms": click_ms,
+            "pan": frame_stats(pan), "zoom": frame_stats(zoom), "drag": frame_stats(drag)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,500")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    args = parser.parse_args()
+    if not (ROOT / "static/build/editor/editor.js").exists():
+        sys.exit("static/build/editor/editor.js is missing: cd frontend && npm ci && npm run build")
+
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.test import Client
+
+    from graphs import services
+
+    call_command("migrate", verbosity=0)
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies["sessionid"].value
+    server, base = serve()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    graphs = {}
+    for n in sizes:
+        n_edges = int(n * 1.2)
+        graphs[n] = (services.graph_create(owner=user, name=f"bench {n}", spec=layered_graph(n, n_edges)).graph.pk, n_edges)
+
+    from playwright.sync_api import sync_playwright
+
+    rows = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
+        measure(browser, base, cookie, graphs[sizes[0]][0], sizes[0], graphs[sizes[0]][1])  # warm up server and caches
+        for n in sizes:
+            gid, n_edges = graphs[n]
+            runs = [measure(browser, base, cookie, gid, n, n_edges) for _ in range(args.repeat)]
+            rows.append((n, n_edges, runs))
+        browser.close()
+    server.shutdown()
+    med = lambda runs, key: statistics.median(r[key] for r in runs)  # noqa: E731
+    worst = lambda runs, key, i: max(r[key][i] for r in runs)  # noqa: E731
+    print(f"editor load and frame times, median of {args.repeat} loads (frame p95 = worst run), 1440x900 headless chromium")
+    print(f"{'nodes':>5} {'edges':>5} {'ready ms':>9} {'click ms':>9} {'interactive ms':>15} "
+          f"{'pan p50/p95 ms':>15} {'zoom p50/p95 ms':>16} {'drag p50/p95 ms':>16}")
+    for n, e, runs in rows:
+        print(f"{n:>5} {e:>5} {med(runs, 'ready_ms'):>9.0f} {med(runs, 'click_ms'):>9.0f} {med(runs, 'interactive_ms'):>15.0f} "
+              f"{statistics.median(r['pan'][0] for r in runs):>8.1f}/{worst(runs, 'pan', 1):<6.1f} "
+              f"{statistics.median(r['zoom'][0] for r in runs):>9.1f}/{worst(runs, 'zoom', 1):<6.1f} "
+              f"{statistics.median(r['drag'][0] for r in runs):>9.1f}/{worst(runs, 'drag', 1):<6.1f}")
+
+if __name__ == "__main__":
+    main()
