@@ -68,6 +68,15 @@ def test_new_from_template_on_the_graph_list_page(client, user):
 
 
 @pytest.mark.django_db
+def test_memory_page_lists_sessions_with_their_tier(client, user):
+    MemoryRecord.objects.create(owner=user, session_id="customer_9", turns=[{"user": "a", "assistant": "b"}],
+                                access_count=4, tier="warm")
+    client.force_login(user)
+    page = client.get("/memory/").content.decode()
+    assert "customer_9" in page and "warm" in page
+
+
+@pytest.mark.django_db
 def test_management_command_loads_templates_for_a_user(user):
     out = io.StringIO()
     call_command("kaizen_templates", "--user", user.username, stdout=out)

@@ -19,6 +19,8 @@ urlpatterns += [
     path("graphs/<int:pk>/edit/", editor.graph_edit, name="graph-edit"),
 ]
 
+from . import memory as memory_pages  # noqa: E402  (conversation memory, issue 3)
 from . import templates as pattern_templates  # noqa: E402  ("New from template", issue 3)
 
 urlpatterns.append(path("templates/<slug:slug>/new/", pattern_templates.template_new, name="template-new"))
+urlpatterns.append(path("memory/", memory_pages.memory_list, name="memory-list"))
