@@ -28,7 +28,17 @@ def reset(token: Token) -> None:
 
 
 def current() -> dict[str, Any]:
-    return dict(_context.get() or {})
+    """The bound ids; user_id is read from the request at call time, so a user that DRF
+    authenticates inside the view (token auth) is seen too."""
+    ctx = dict(_context.get() or {})
+    request = ctx.pop("request", None)
+    if ctx.get("user_id") is None and request is not None:
+        try:
+            user = getattr(request, "user", None)
+            ctx["user_id"] = user.pk if user is not None and user.is_authenticated else None
+        except Exception:  # e.g. an unloaded session user from async code: the line goes out without it
+            ctx["user_id"] = None
+    return ctx
 
 
 def _node_of_current_task() -> str | None:
@@ -52,7 +62,7 @@ class ContextFilter(logging.Filter):
     """Puts run_id, node_id and user_id on every record (None when not known)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        ctx = _context.get() or {}
+        ctx = current()
         for key in FIELDS:
             if getattr(record, key, None) is None:
                 setattr(record, key, ctx.get(key))
@@ -69,14 +79,13 @@ class JsonFormatter(_JsonFormatter):
 
 
 class LogContextMiddleware:
-    """Binds the signed-in user (and a run named by the URL) for the lines this request logs."""
+    """Binds the request (its user is read when a line is written) and a run named by the URL."""
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
     def __call__(self, request):
-        user = getattr(request, "user", None)
-        token = bind(user_id=user.pk if user is not None and user.is_authenticated else None)
+        token = bind(request=request)
         try:
             return self.get_response(request)
         finally:

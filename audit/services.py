@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 
 from . import logs, metrics
 from .models import AuditEntry, GraphHook
@@ -102,8 +102,26 @@ def record_run_events(run_id: int, events: Iterable[Any]) -> None:
             event=ev.event, status=str(data.get("status") or _STATUS_OF.get(ev.event, ""))[:16],
             summary=_summary(ev.event, data), data=data,
         ))
-    AuditEntry.objects.bulk_create(rows)
+    _insert(rows)
     metrics.events_published(rows)
+
+
+_COPY_COLUMNS = ("timestamp", "actor_id", "actor_name", "owner_id", "object_type", "object_id", "graph_id", "run_id",
+                 "node_id", "event", "status", "summary", "data")
+
+
+def _insert(rows: list[AuditEntry]) -> None:
+    """COPY on PostgreSQL (a third of the ORM's per-row cost), bulk_create elsewhere."""
+    if connection.vendor != "postgresql":
+        AuditEntry.objects.bulk_create(rows)
+        return
+    dumps = json.dumps
+    with connection.cursor() as cursor:
+        sql = f"COPY {AuditEntry._meta.db_table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+        with cursor.copy(sql) as copy:
+            for r in rows:
+                copy.write_row((r.timestamp, r.actor_id, r.actor_name, r.owner_id, r.object_type, r.object_id,
+                                r.graph_id, r.run_id, r.node_id, r.event, r.status, r.summary, dumps(r.data)))
 
 
 def _actor(actor: Any) -> tuple[int | None, str]:

@@ -70,3 +70,11 @@ def test_api_user_sees_only_own_hooks_and_secret_once(user, other_user, api_clie
     patched = api_client.patch(f"/api/graphs/{graph.pk}/hooks/{created.data['id']}/", {"enabled": False}, format="json")
     assert patched.json()["enabled"] is False and "secret" not in patched.json()
     assert AuditEntry.objects.filter(event__startswith="hook.", graph_id=graph.pk).count() == 2
+
+
+def test_api_cancel_names_the_token_authenticated_user(user, api_client):
+    graph = services.graph_create(owner=user, name="g", spec=chain(1)).graph
+    run = services.run_start(graph=graph, user=user, inputs={"task": "t"})
+    assert api_client.post(f"/api/runs/{run.pk}/cancel/").status_code == 202
+    cancelled = AuditEntry.objects.get(event="run.cancelled")
+    assert (cancelled.actor_id, cancelled.status, cancelled.run_id) == (user.pk, "cancelled", run.pk)
