@@ -21,12 +21,6 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "tests/browser/" in str(item.fspath):
-            item.add_marker(pytest.mark.browser)
-
-
 @pytest.fixture(scope="session")
 def browser():
     if not BUNDLE.exists():
@@ -42,8 +36,10 @@ def browser():
 
 
 class PageProblems(list):
-    def check(self):
-        assert not self, "browser reported problems:\n" + "\n".join(self)
+    def check(self, allow: tuple[str, ...] = ()):
+        """Fail on any CSP violation or error; `allow` names expected ones (e.g. "status of 409")."""
+        left = [p for p in self if not any(a in p for a in allow)]
+        assert not left, "browser reported problems:\n" + "\n".join(left)
 
 
 @pytest.fixture
@@ -88,3 +84,40 @@ def open_editor(ctx, graph_id: int):
     page.goto(f"/graphs/{graph_id}/edit/")
     page.wait_for_selector(".react-flow__node-io", timeout=10_000)
     return page
+
+
+SHOTS = ROOT / "test-results" / "editor"
+
+
+def shot(page, name: str) -> None:
+    """Screenshots to look at (test-results/ is git-ignored)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def handle(page, node: str, port: str):
+    return page.locator(f'.react-flow__handle[data-nodeid="{node}"][data-handleid="{port}"]')
+
+
+def drag_connect(page, src: str, src_port: str, dst: str, dst_port: str, *, release: bool = True) -> None:
+    a = handle(page, src, src_port).bounding_box()
+    b = handle(page, dst, dst_port).bounding_box()
+    page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(b["x"] + b["width"] / 2 + 3, b["y"] + b["height"] / 2 + 3, steps=6)
+    page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=2)
+    if release:
+        page.mouse.up()
+
+
+def node(page, node_id: str):
+    return page.locator(f'.react-flow__node[data-id="{node_id}"]')
+
+
+def select_node(page, node_id: str) -> None:
+    node(page, node_id).locator(".kz-node-title").click()
+    page.wait_for_selector(f'[data-inspector-node="{node_id}"]')
+
+
+def edge_count(page) -> int:
+    return page.locator(".react-flow__edge").count()

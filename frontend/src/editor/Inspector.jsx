@@ -46,7 +46,8 @@ export function NodeInspector({ node, kind, issues, onConfig, onLabel, onRename,
         <input id="kz-node-label" value={node.data.label || ""} placeholder={node.id} onChange={(e) => onLabel(e.target.value)} />
       </div>
       <RenameId key={node.id} id={node.id} onRename={onRename} />
-      {kind ? <SchemaForm schema={kind.config_schema} value={node.data.config} onChange={onConfig} errors={fieldErrors(issues)} idBase={`cfg-${node.id}`} />
+      {kind ? <SchemaForm schema={kind.config_schema} value={node.data.config} onChange={onConfig} errors={fieldErrors(issues)} idBase={`cfg-${node.id}`}
+          portPaths={[kind.ports.dynamic_inputs, kind.ports.dynamic_outputs]} />
         : <pre className="code">{JSON.stringify(node.data.config, null, 2)}</pre>}
       <div className="kz-inspector-foot">
         <button type="button" className="btn btn-danger btn-sm" onClick={onDelete}>Delete node</button>

@@ -171,22 +171,40 @@ export function SchemaField({ name, schema: raw, root, value, onChange, required
   );
 }
 
-/** The whole config form of a node kind. */
-export function SchemaForm({ schema, value, onChange, errors, idBase }) {
+/** The whole config form of a node kind: port-defining fields first, rarely changed ones under "Advanced". */
+export function SchemaForm({ schema, value, onChange, errors, idBase, portPaths = [] }) {
   const root = schema || {};
-  const props = Object.entries(root.properties || {});
-  // signature-like fields first: they define the ports people wire up
-  props.sort(([a, pa], [b, pb]) => rank(a, pa, root) - rank(b, pb, root));
-  return props.map(([k, p]) => (
+  const first = new Set(portPaths.filter(Boolean).map((p) => p.split(".")[0]));
+  const entries = Object.entries(root.properties || {});
+  const isAdvanced = ([k, p]) => {
+    if (first.has(k) || (root.required || []).includes(k)) return false;
+    const s = resolve(p, root);
+    return /timeout|retries|base_url|credential/i.test(k) || (s.default === null && s.anyOf !== undefined && !errors?.[k]);
+  };
+  const field = ([k, p]) => (
     <SchemaField key={k} name={k} schema={p} root={root} value={value?.[k]} required={(root.required || []).includes(k)}
       path={k} errors={errors} idBase={idBase}
       onChange={(v) => onChange(v === undefined ? Object.fromEntries(Object.entries(value || {}).filter(([kk]) => kk !== k)) : { ...(value || {}), [k]: v })} />
-  ));
+  );
+  const main = entries.filter((e) => !isAdvanced(e)).sort((a, b) => rank(a, root, first) - rank(b, root, first));
+  const advanced = entries.filter(isAdvanced);
+  const advancedHasError = advanced.some(([k]) => Object.keys(errors || {}).some((e) => e === k || e.startsWith(`${k}.`)));
+  return (
+    <>
+      {main.map(field)}
+      {advanced.length > 0 && (
+        <details className="kz-advanced" open={advancedHasError}>
+          <summary>Advanced ({advanced.length})</summary>
+          {advanced.map(field)}
+        </details>
+      )}
+    </>
+  );
 }
 
-function rank(name, schema, root) {
+function rank([name, schema], root, first) {
+  if (first.has(name)) return 0;
   const s = resolve(schema, root);
-  if (name === "timeout_s") return 9;
   if (s.type === "object" || s.$ref) return 5;
   return 1;
 }

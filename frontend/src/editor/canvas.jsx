@@ -11,7 +11,7 @@ export const CanvasCtx = createContext(null);
 const NO_ISSUES = [];
 
 /** Zoomed far out, nodes drop their port labels (same size, same handles): far less DOM to lay out. */
-const zoomedOut = (s) => s.transform[2] < 0.42;
+const zoomedOut = (s) => s.transform[2] < 0.33;
 
 function PortRow({ input, output, lod }) {
   if (lod) {

@@ -148,7 +148,7 @@ export function HelpOverlay({ onClose }) {
 
 export function ConflictDialog({ info, onReloadTheirs, onOverwrite, onExport, onClose }) {
   return (
-    <Modal title="Someone else saved this graph" onClose={onClose} footer={<>
+    <Modal title="Someone else saved this graph" onClose={onClose} wide footer={<>
       <button type="button" className="btn" onClick={onExport}>Export my version</button>
       <button type="button" className="btn btn-danger" onClick={onReloadTheirs}>Discard mine, load v{info.latest ?? "latest"}</button>
       <button type="button" className="btn btn-primary" onClick={onOverwrite}>Save mine on top of v{info.latest ?? "latest"}</button>

@@ -1,0 +1,293 @@
+"""The graph editor in Debian's chromium: build, connect, edit, save, reload, undo, import/export, history."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from graphs import selectors, services
+from graphs.demo import RESEARCH_BRIEF
+from graphs.models import Graph
+from tests.browser.conftest import drag_connect, edge_count, node, open_editor, select_node, shot
+
+pytestmark = pytest.mark.browser
+
+
+def latest_spec(graph):
+    graph.refresh_from_db()
+    return selectors.graph_latest(graph).spec
+
+
+def make_graph(owner, spec=RESEARCH_BRIEF, name="Research brief"):
+    return services.graph_create(owner=owner, name=name, spec=copy.deepcopy(spec)).graph
+
+
+def toast(page, text: str):
+    page.locator(".kz-toast", has_text=text).first.wait_for(timeout=8_000)
+
+
+def test_build_four_node_graph_from_scratch_save_and_reload(login_context, editor_user):
+    ctx, problems = login_context(editor_user)
+    page = ctx.new_page()
+    page.goto("/graphs/new/")
+    page.fill("input[name=name]", "From scratch")
+    page.click("text=Create and open the editor")
+    page.wait_for_selector(".react-flow__node-io")
+
+    # graph input and output in the settings panel
+    page.click("text=+ Add input")
+    page.fill("#input-name-0", "topic")
+    page.press("#input-name-0", "Enter")
+    page.click("text=+ Add output")
+    page.fill("#output-name-0", "result")
+    page.press("#output-name-0", "Enter")
+
+    # four agents dragged from the palette
+    canvas = page.locator(".kz-canvas")
+    box = canvas.bounding_box()
+    item = page.locator('.kz-palette-item[data-kind="agent"]')
+    for i in range(4):
+        item.drag_to(canvas, target_position={"x": box["width"] * (0.3 + 0.1 * i), "y": box["height"] * 0.3})
+    assert page.locator(".react-flow__node-kaizen").count() == 4
+    page.click("text=Auto-layout")
+    page.wait_for_timeout(400)
+
+    chain = [("@inputs", "topic", "agent_1", "task"), ("agent_1", "answer", "agent_2", "task"),
+             ("agent_2", "answer", "agent_3", "task"), ("agent_3", "answer", "agent_4", "task"),
+             ("agent_4", "answer", "@outputs", "result")]
+    for n, (s, sp, t, tp) in enumerate(chain, start=1):
+        drag_connect(page, s, sp, t, tp)
+        page.wait_for_function(f"() => document.querySelectorAll('.react-flow__edge').length === {n}")
+
+    # inspector: generated from the kind's JSON Schema
+    select_node(page, "agent_1")
+    page.fill("#kz-node-label", "Researcher")
+    page.fill("#cfg-agent_1-temperature", "0.7")
+    page.select_option("#cfg-agent_1-provider", "simulated")
+    page.fill("#cfg-agent_1-system_prompt", "You research carefully.")
+    select_node(page, "agent_2")
+    page.fill("#cfg-agent_2-signature-inputs-0-name", "notes")  # renaming a port keeps its edge
+    page.fill("#cfg-agent_2-temperature", "5")
+    assert "at most 2" in page.locator('[data-field="temperature"] .field-error').inner_text()
+    page.fill("#cfg-agent_2-temperature", "0.3")
+    page.click("text=Auto-layout")
+    page.wait_for_timeout(300)
+    shot(page, "built-before-save")
+
+    page.keyboard.press("Control+s")
+    toast(page, "Saved as version 2")
+    assert page.get_by_test_id("save-state").inner_text() == "All changes saved"
+
+    graph = Graph.objects.get(name="From scratch", owner=editor_user)
+    spec = latest_spec(graph)
+    assert graph.latest_version == 2
+    assert sorted(n["id"] for n in spec["nodes"]) == ["agent_1", "agent_2", "agent_3", "agent_4"]
+    a1 = next(n for n in spec["nodes"] if n["id"] == "agent_1")
+    assert a1["label"] == "Researcher" and a1["config"]["temperature"] == 0.7 and a1["config"]["provider"] == "simulated"
+    edges = {(e["source"], e["source_port"], e["target"], e["target_port"]) for e in spec["edges"]}
+    assert ("agent_1", "answer", "agent_2", "notes") in edges and len(edges) == 5
+    assert spec["inputs"] == {"topic": {"type": "string", "description": "", "required": True}}
+
+    page.reload()
+    page.wait_for_selector(".react-flow__node-kaizen")
+    page.wait_for_function("() => document.querySelectorAll('.react-flow__edge').length === 5")
+    assert page.locator(".react-flow__node-kaizen").count() == 4
+    assert node(page, "agent_1").locator(".kz-node-title").inner_text() == "Researcher"
+    select_node(page, "agent_1")
+    assert page.input_value("#cfg-agent_1-temperature") == "0.7"
+    assert latest_spec(graph) == spec
+    shot(page, "built-after-reload")
+    problems.check()
+
+
+def test_invalid_connections_are_refused_with_a_reason(login_context, editor_user):
+    spec = {
+        "schema_version": 1, "inputs": {"topic": {"type": "string"}, "flag": {"type": "boolean"}},
+        "outputs": {"answer": {"type": "string"}},
+        "nodes": [
+            {"id": "a", "kind": "agent", "position": {"x": 0, "y": 0}, "config": {"signature": {
+                "inputs": [{"name": "task"}, {"name": "loop", "required": False}], "outputs": [{"name": "answer"}]}}},
+            {"id": "b", "kind": "agent", "position": {"x": 340, "y": 0}, "config": {"signature": {
+                "inputs": [{"name": "task"}], "outputs": [{"name": "answer"}]}}},
+        ],
+        "edges": [
+            {"source": "@inputs", "source_port": "topic", "target": "a", "target_port": "task"},
+            {"source": "a", "source_port": "answer", "target": "b", "target_port": "task"},
+            {"source": "b", "source_port": "answer", "target": "@outputs", "target_port": "answer"},
+        ],
+    }
+    graph = make_graph(editor_user, spec, "Rules")
+    ctx, problems = login_context(editor_user)
+    page = open_editor(ctx, graph.pk)
+    assert edge_count(page) == 3
+
+    drag_connect(page, "b", "answer", "a", "loop", release=False)  # the reason shows while drawing
+    reason = page.locator(".kz-connection-reason")
+    reason.wait_for()
+    assert "cycle" in reason.inner_text()
+    shot(page, "refused-while-drawing")
+    page.mouse.up()
+    toast(page, "cycle")
+
+    drag_connect(page, "@inputs", "flag", "a", "loop")
+    toast(page, "type mismatch: flag is boolean, loop expects string")
+    drag_connect(page, "@inputs", "topic", "b", "task")
+    toast(page, "already fed by a.answer")
+    assert edge_count(page) == 3
+    assert graph.versions.count() == 1
+    problems.check()
+
+
+def test_save_error_is_marked_on_the_node_and_nothing_is_lost(login_context, editor_user):
+    graph = make_graph(editor_user)
+    ctx, problems = login_context(editor_user)
+    page = open_editor(ctx, graph.pk)
+    select_node(page, "optimist")
+    page.fill("#cfg-optimist-temperature", "5")
+    page.keyboard.press("Control+s")
+    toast(page, "Not saved")
+    bad = node(page, "optimist").locator(".kz-node")
+    assert "has-issues" in bad.get_attribute("class")
+    assert "less than or equal to 2" in bad.locator(".kz-node-issues").inner_text()
+    assert "less than or equal to 2" in page.locator('[data-field="temperature"] .field-error').inner_text()
+    assert page.locator(".kz-problems-list").inner_text().count("optimist") == 1
+    shot(page, "save-error")
+    graph.refresh_from_db()
+    assert graph.latest_version == 1  # the server keeps the last good version
+    assert page.input_value("#cfg-optimist-temperature") == "5"  # the browser keeps the edit
+    assert page.get_by_test_id("save-state").inner_text() == "Unsaved changes"
+
+    page.fill("#cfg-optimist-temperature", "0.5")
+    page.keyboard.press("Control+s")
+    toast(page, "Saved as version 2")
+    assert "has-issues" not in node(page, "optimist").locator(".kz-node").get_attribute("class")
+    assert next(n for n in latest_spec(graph)["nodes"] if n["id"] == "optimist")["config"]["temperature"] == 0.5
+    problems.check(allow=("status of 400",))
+
+
+def test_undo_redo_copy_paste_duplicate(login_context, editor_user):
+    graph = make_graph(editor_user)
+    ctx, problems = login_context(editor_user)
+    page = open_editor(ctx, graph.pk)
+    kaizen = page.locator(".react-flow__node-kaizen")
+
+    select_node(page, "writer")
+    page.fill("#kz-node-label", "Editor in chief")
+    select_node(page, "skeptic")
+    page.keyboard.press("Delete")
+    assert kaizen.count() == 2 and edge_count(page) == 3
+
+    page.keyboard.press("Control+z")
+    assert kaizen.count() == 3 and edge_count(page) == 5
+    page.keyboard.press("Control+z")
+    assert node(page, "writer").locator(".kz-node-title").inner_text() == "Brief writer"
+    page.keyboard.press("Control+Shift+z")
+    assert node(page, "writer").locator(".kz-node-title").inner_text() == "Editor in chief"
+    page.keyboard.press("Control+Shift+z")
+    assert kaizen.count() == 2 and edge_count(page) == 3
+    page.keyboard.press("Control+z")
+    assert kaizen.count() == 3
+
+    select_node(page, "optimist")
+    page.keyboard.press("Control+c")
+    page.keyboard.press("Control+v")
+    node(page, "optimist_1").wait_for()
+    page.keyboard.press("Control+d")
+    node(page, "optimist_2").wait_for()
+    assert kaizen.count() == 5
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+z")
+    assert kaizen.count() == 3
+
+    # pasting into another graph (same browser, another tab)
+    select_node(page, "optimist")
+    page.keyboard.press("Control+c")
+    other = make_graph(editor_user, {"schema_version": 1, "nodes": [], "edges": []}, "Empty")
+    page2 = open_editor(ctx, other.pk)
+    page2.locator(".react-flow__pane").click(position={"x": 30, "y": 30})
+    page2.keyboard.press("Control+v")
+    node(page2, "optimist").wait_for()
+    assert page2.get_by_test_id("save-state").inner_text() == "Unsaved changes"
+    problems.check()
+
+
+def test_import_export_round_trip(login_context, editor_user):
+    graph = make_graph(editor_user)
+    original = latest_spec(graph)
+    ctx, problems = login_context(editor_user)
+    page = open_editor(ctx, graph.pk)
+
+    page.click("text=Export")
+    exported = json.loads(page.locator(".kz-modal textarea").input_value())
+    with page.expect_download() as dl:
+        page.click("text=Download")
+    assert json.loads(open(dl.value.path()).read()) == exported
+    assert exported["nodes"] == original["nodes"] and exported["edges"] == original["edges"]
+    page.keyboard.press("Escape")
+
+    select_node(page, "writer")
+    page.keyboard.press("Delete")
+    assert page.locator(".react-flow__node-kaizen").count() == 2
+
+    page.click("text=Import")
+    broken = {**exported, "edges": exported["edges"] + [{"source": "ghost", "source_port": "x", "target": "writer", "target_port": "risks"}]}
+    page.fill(".kz-modal textarea", json.dumps(broken))
+    page.click("text=Validate and load")
+    page.locator(".kz-modal .kz-issue-box", has_text="missing node 'ghost'").wait_for()
+    page.fill(".kz-modal textarea", json.dumps(exported))
+    page.click("text=Validate and load")
+    toast(page, "Imported")
+    assert page.locator(".react-flow__node-kaizen").count() == 3 and edge_count(page) == 5
+
+    page.keyboard.press("Control+s")
+    toast(page, "Saved as version 2")
+    saved = latest_spec(graph)
+    assert saved["nodes"] == original["nodes"] and saved["edges"] == original["edges"]
+    problems.check()
+
+
+def test_history_lists_versions_diffs_and_restores(login_context, editor_user):
+    graph = make_graph(editor_user)
+    v2 = copy.deepcopy(RESEARCH_BRIEF)
+    v2["nodes"][0]["label"] = "Changed optimist"
+    services.graph_save(graph=graph, user=editor_user, spec=v2, base_version=1, message="relabel")
+    ctx, problems = login_context(editor_user)
+    page = open_editor(ctx, graph.pk)
+    assert node(page, "optimist").locator(".kz-node-title").inner_text() == "Changed optimist"
+
+    page.click("text=History")
+    page.locator('[data-version="2"]', has_text="relabel").wait_for()
+    page.click('[data-version="1"]')
+    page.locator(".kz-diff", has_text="1 node changed: optimist").wait_for()
+    shot(page, "history")
+    page.click("text=Restore v1 as a new version")
+    toast(page, "Restored version 1 as version 3")
+    assert page.get_by_test_id("version").inner_text() == "v3"
+    assert node(page, "optimist").locator(".kz-node-title").inner_text() == "Optimist analyst"
+    graph.refresh_from_db()
+    assert graph.latest_version == 3 and latest_spec(graph)["nodes"][0]["label"] == "Optimist analyst"
+    problems.check()
+
+
+def test_stale_save_is_refused_with_a_clear_message(login_context, editor_user, django_user_model):
+    graph = make_graph(editor_user)
+    ctx, problems = login_context(editor_user)
+    page = open_editor(ctx, graph.pk)
+    theirs = copy.deepcopy(RESEARCH_BRIEF)
+    theirs["description"] = "their edit"
+    services.graph_save(graph=graph, user=editor_user, spec=theirs, base_version=1)
+
+    select_node(page, "writer")
+    page.fill("#kz-node-label", "My writer")
+    page.keyboard.press("Control+s")
+    dialog = page.locator(".kz-modal", has_text="Someone else saved this graph")
+    dialog.wait_for()
+    assert "v2" in dialog.inner_text()
+    shot(page, "conflict")
+    assert latest_spec(graph)["description"] == "their edit"  # nothing overwritten
+    page.click("text=Save mine on top of v2")
+    toast(page, "Saved as version 3")
+    assert next(n for n in latest_spec(graph)["nodes"] if n["id"] == "writer")["label"] == "My writer"
+    problems.check(allow=("status of 409",))
