@@ -176,7 +176,7 @@ def dashboard_figures(user, days: int = 30) -> dict[str, Any]:
     for r in cost_rows:
         cost.setdefault(r["model"] or "unknown", {})[r["day"].isoformat()] = round(r["cost"] or 0, 6)
     durations: dict[str, list[float]] = {}
-    latest = (entries.filter(event="post_node").annotate(kind=KeyTextTransform("node_kind", "data"), ms=_num("duration_ms"))
+    latest = (entries.filter(event="post_node", data__node_kind__isnull=False).annotate(kind=KeyTextTransform("node_kind", "data"), ms=_num("duration_ms"))
               .order_by("-id").values_list("kind", "ms")[:20000])
     for kind, ms in latest:
         durations.setdefault(kind or "unknown", []).append(ms)
