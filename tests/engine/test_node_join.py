@@ -25,7 +25,7 @@ async def test_five_one_second_branches_run_in_parallel_and_join_waits_for_all(h
     elapsed = time.perf_counter() - started
     assert result.status == "succeeded", result.error
     assert result.outputs["count"] == 5 and set(result.outputs["merged"]) == {f"in{i}" for i in range(5)}
-    assert elapsed < 1.8, elapsed
+    assert elapsed < 2.0, elapsed  # one after another: 5 s
 
 
 async def test_first_k_starts_before_slow_branches_finish(harness):
