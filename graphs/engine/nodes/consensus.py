@@ -34,6 +34,7 @@ class ConsensusConfig(NodeConfig):
     max_rounds: int = Field(3, ge=1, le=10, description="Rounds of voting before giving up.")
     options: list[str] = Field(default_factory=list, max_length=50, description="Allowed decisions; free text if empty.")
     max_format_retries: int = Field(2, ge=0, le=5)
+    timeout_s: float = Field(600.0, gt=0, le=24 * 3600, description="Fail the node after this many seconds (all rounds).")
 
     @model_validator(mode="after")
     def _unique(self) -> ConsensusConfig:

@@ -43,6 +43,7 @@ class FallbackConfig(NodeConfig):
     instructions: str = Field("", max_length=50_000, description="User prompt; {{field}} inserts an input.")
     levels: list[Level] = Field(default_factory=_levels, min_length=1, max_length=10,
                                 description="Tried in order; a fallback chain needs at least one level.")
+    timeout_s: float = Field(300.0, gt=0, le=24 * 3600, description="Fail the node after this many seconds (all levels).")
     final_error: bool = Field(True, description="After the last level, answer with a structured error instead of failing.")
     error_message: str = Field("All execution strategies failed", max_length=2000)
     suggestions: list[str] = Field(default_factory=lambda: [

@@ -24,6 +24,7 @@ class PEVConfig(NodeConfig, ModelSettings):
     fail_unverified: bool = Field(False, description="Fail the node when no iteration is accepted.")
     system_prompt: str = Field("You are a careful executor.", max_length=50_000)
     max_format_retries: int = Field(2, ge=0, le=5)
+    timeout_s: float = Field(900.0, gt=0, le=24 * 3600, description="Fail the node after this many seconds (all rounds).")
 
 
 @registry.register
