@@ -102,6 +102,11 @@ def measure(browser, base: str, cookie: str, graph_id: int, n_nodes: int, n_edge
             && document.querySelectorAll('.react-flow__edge').length >= e""",
         arg=[n_nodes + 2, n_edges], timeout=30_000, polling="raf")
     ready_ms = page.evaluate("() => window.__kzReady")
+    if os.environ.get("BENCH_DEBUG"):
+        print(n_nodes, page.evaluate("""() => { const n = performance.getEntriesByType('navigation')[0];
+          const r = (s) => performance.getEntriesByType('resource').find((e) => e.name.includes(s));
+          return {ttfb: n.responseStart, html: n.responseEnd, js: [r('editor.js').requestStart, r('editor.js').responseEnd],
+                  css: r('editor.css').responseEnd, dcl: n.domContentLoadedEventEnd, start: window.__kzStart, ready: window.__kzReady}; }"""))
     # first click: from the pointerdown event to the node drawn as selected, timed inside the page
     page.evaluate(CLICK_PROBE)
     box = page.locator(".react-flow__node-kaizen").nth(n_nodes // 2).bounding_box()

@@ -1,11 +1,11 @@
 // The graph editor: canvas, palette, inspector, toolbar; every change goes through `change` (undoable).
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges, useNodesInitialized, useReactFlow } from "@xyflow/react";
+import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges, useNodesInitialized, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
 import { makeApi } from "./api.js";
 import { CanvasCtx, ConnectionLine, edgeTypes, nodeTypes } from "./canvas.jsx";
 import { Icon, categoryClass } from "./icons.jsx";
 import { GraphSettings, NodeInspector } from "./Inspector.jsx";
-import { autoLayout } from "./layout.js";
+import { LOD_ZOOM, autoLayout, estimateViewport } from "./layout.js";
 import { ConflictDialog, ExportDialog, HelpOverlay, ImportDialog, RunDialog } from "./modals.jsx";
 import { ERROR_HANDLE, INPUTS, OUTPUTS, connectionProblem, edgeId, flowToSpec, freshId, initialConfig, mapIssues, portsOf, specToFlow } from "./model.js";
 import { DND_TYPE, HistoryPanel, Palette, ProblemsPanel } from "./panels.jsx";
@@ -35,20 +35,6 @@ function allSamePosition(nodes) {
   return real.length > 1 && real.every((n) => n.position.x === real[0].position.x && n.position.y === real[0].position.y);
 }
 
-/** The viewport that fits the graph, estimated before anything is measured, so the first render is at
- * the final zoom (far-out graphs render in low detail at once instead of twice). */
-function estimateViewport(nodes, portCount) {
-  if (!nodes.length) return { x: 0, y: 0, zoom: 1 };
-  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-  for (const n of nodes) {
-    x0 = Math.min(x0, n.position.x); y0 = Math.min(y0, n.position.y);
-    x1 = Math.max(x1, n.position.x + 240); y1 = Math.max(y1, n.position.y + 70 + 24 * portCount(n));
-  }
-  const w = Math.max(300, window.innerWidth - 232 - 340), h = Math.max(300, window.innerHeight - 100);
-  const zoom = Math.min(1, Math.max(0.05, Math.min(w / (x1 - x0), h / (y1 - y0)) / 1.3));
-  return { x: (w - (x1 - x0) * zoom) / 2 - x0 * zoom, y: (h - (y1 - y0) * zoom) / 2 - y0 * zoom, zoom };
-}
-
 function EditorInner({ config }) {
   const rf = useReactFlow();
   const api = useMemo(() => makeApi(config.csrf_token), [config.csrf_token]);
@@ -59,11 +45,13 @@ function EditorInner({ config }) {
     const flow = specToFlow(config.graph.spec);
     const portCount = (n) => Math.max(1, ...Object.values(portsOf(n.data, kinds[n.data.kind], flow.meta)).map((l) => l.length));
     if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, portCount);
-    return { ...flow, name: config.graph.name, rev: 0, viewport: estimateViewport(flow.nodes, portCount) };
+    return { ...flow, name: config.graph.name, rev: 0, viewport: estimateViewport(flow.nodes, portCount, window.innerWidth - 232 - 340, window.innerHeight - 100) };
   }, [config, kinds]);
   const [graph, setGraph] = useState(initial);
   const graphRef = useRef(initial);
-  const store = useMemo(() => createStore({ meta: initial.meta, issues: EMPTY_ISSUES, statuses: {} }), [initial]);
+  const store = useMemo(() => createStore({ meta: initial.meta, issues: EMPTY_ISSUES, statuses: {}, lod: initial.viewport.zoom < LOD_ZOOM }), [initial]);
+  const lod = useFlowStore((s) => s.transform[2] < LOD_ZOOM);
+  useEffect(() => { store.set({ lod }); }, [lod, store]);
   const issues = useStore(store, (s) => s.issues);
   const [issueSource, setIssueSource] = useState(null);
   const [info, setInfo] = useState({ version: config.graph.version, savedRev: 0 });

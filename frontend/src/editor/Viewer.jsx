@@ -1,12 +1,22 @@
 // Read-only canvas for the run page: same nodes and edges, with per-node run status pushed in live.
 import { useMemo } from "react";
-import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider } from "@xyflow/react";
+import { useEffect } from "react";
+import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, useStore as useFlowStore } from "@xyflow/react";
+import { LOD_ZOOM, estimateViewport } from "./layout.js";
 import { CanvasCtx, edgeTypes, nodeTypes } from "./canvas.jsx";
 import { specToFlow } from "./model.js";
 
-export function Viewer({ spec, kinds, store, onNodeClick }) {
+function LodSync({ store }) {
+  const lod = useFlowStore((s) => s.transform[2] < LOD_ZOOM);
+  useEffect(() => { store.set({ lod }); }, [lod, store]);
+  return null;
+}
+
+export function Viewer({ spec, kinds, store, onNodeClick, width = 900, height = 600 }) {
   const kindMap = useMemo(() => Object.fromEntries(kinds.map((k) => [k.kind, k])), [kinds]);
   const flow = useMemo(() => specToFlow(spec), [spec]);
+  const viewport = useMemo(() => estimateViewport(flow.nodes, () => 2, width, height), [flow, width, height]);
+  if (store.get().lod === undefined) store.set({ lod: viewport.zoom < LOD_ZOOM });
   const ctx = useMemo(() => ({ kinds: kindMap, store, rules: () => null, readOnly: true }), [kindMap, store]);
   return (
     <CanvasCtx.Provider value={ctx}>
@@ -14,11 +24,12 @@ export function Viewer({ spec, kinds, store, onNodeClick }) {
         <div className="kz-viewer">
           <ReactFlow defaultNodes={flow.nodes} defaultEdges={flow.edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
             nodesDraggable={false} nodesConnectable={false} edgesFocusable={false} elementsSelectable={Boolean(onNodeClick)}
-            deleteKeyCode={null} fitView fitViewOptions={{ padding: 0.15, maxZoom: 1 }} minZoom={0.05} maxZoom={2}
+            deleteKeyCode={null} defaultViewport={viewport} fitView fitViewOptions={{ padding: 0.15, maxZoom: 1 }} minZoom={0.05} maxZoom={2}
             onNodeClick={onNodeClick ? (_e, n) => onNodeClick(n.id) : undefined} onlyRenderVisibleElements={flow.nodes.length > 250}>
             <Background gap={20} size={1.2} />
             <Controls showInteractive={false} />
             <MiniMap pannable zoomable />
+            <LodSync store={store} />
           </ReactFlow>
         </div>
       </ReactFlowProvider>

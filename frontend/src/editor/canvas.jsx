@@ -1,6 +1,6 @@
 // Node, edge and connection-line components shared by the editor and the read-only run viewer.
 import { createContext, memo, useContext, useEffect, useMemo, useRef, useState } from "react";
-import { BaseEdge, EdgeLabelRenderer, Handle, Position, getBezierPath, useConnection, useStore as useFlowStore, useUpdateNodeInternals } from "@xyflow/react";
+import { BaseEdge, EdgeLabelRenderer, Handle, Position, getBezierPath, useConnection, useUpdateNodeInternals } from "@xyflow/react";
 import { Icon, categoryClass } from "./icons.jsx";
 import { ERROR_HANDLE, FALLBACK_HANDLE, connectionProblem, portsOf } from "./model.js";
 import { useStore } from "./store.js";
@@ -9,9 +9,6 @@ import { useStore } from "./store.js";
 export const CanvasCtx = createContext(null);
 
 const NO_ISSUES = [];
-
-/** Zoomed far out, nodes drop their port labels (same size, same handles): far less DOM to lay out. */
-const zoomedOut = (s) => s.transform[2] < 0.33;
 
 function PortRow({ input, output, lod }) {
   if (lod) {
@@ -91,10 +88,12 @@ export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
   const issues = useStore(store, (s) => s.issues.nodes[id] || NO_ISSUES);
   const status = useStore(store, (s) => s.statuses[id] || "");
   const { showError, showFallback } = useErrorHandles(id, selected);
-  const lod = useFlowStore(zoomedOut);
+  // zoomed far out, nodes drop their labels (same size, same handles): far less DOM to lay out; one
+  // subscription in the editor sets `lod`, so panning does not run a selector per node
+  const lod = useStore(store, (s) => s.lod);
   useRemeasure(id, `${portKey(ports)}|${showError && !readOnly}|${showFallback && !readOnly}`);
   const cls = ["kz-node", categoryClass(kind?.category), selected && "selected", issues.length && "has-issues",
-    status && `run-${status}`, !kind && "unknown-kind"].filter(Boolean).join(" ");
+    status && `run-${status}`, !kind && "unknown-kind", lod && "lod"].filter(Boolean).join(" ");
   return (
     <div className={cls} data-node-id={id}>
       {!readOnly && showFallback && <Handle type="target" position={Position.Top} id={FALLBACK_HANDLE} className="kz-handle kz-fallback" title="fallback: handles another node's errors" />}

@@ -19,3 +19,21 @@ export function autoLayout(nodes, edges, portCount) {
     return { ...n, position: { x: Math.round(p.x - s.w / 2), y: Math.round(p.y - s.h / 2) } };
   });
 }
+
+/** Below this zoom, nodes render without port labels (low detail). */
+export const LOD_ZOOM = 0.33;
+
+/** The viewport that fits the graph, estimated before anything is measured, so the first render is at
+ * the final zoom (far-out graphs render in low detail at once instead of twice). */
+export function estimateViewport(nodes, portCount, width, height) {
+  if (!nodes.length) return { x: 0, y: 0, zoom: 1 };
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (const n of nodes) {
+    x0 = Math.min(x0, n.position.x); y0 = Math.min(y0, n.position.y);
+    x1 = Math.max(x1, n.position.x + 240); y1 = Math.max(y1, n.position.y + 70 + 24 * portCount(n));
+  }
+  const w = Math.max(300, width), h = Math.max(300, height);
+  const zoom = Math.min(1, Math.max(0.05, Math.min(w / (x1 - x0), h / (y1 - y0)) / 1.3));
+  return { x: (w - (x1 - x0) * zoom) / 2 - x0 * zoom, y: (h - (y1 - y0) * zoom) / 2 - y0 * zoom, zoom };
+}
+

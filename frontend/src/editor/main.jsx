@@ -15,7 +15,8 @@ import { Viewer } from "./Viewer.jsx";
 export function mountViewer(el, { spec, kinds, statuses = {}, onNodeClick } = {}) {
   const store = createStore({ meta: { inputs: spec.inputs || {}, outputs: spec.outputs || {} }, issues: { nodes: {}, edges: {}, list: [] }, statuses, activeEdges: {} });
   const root = createRoot(el);
-  root.render(<Viewer spec={spec} kinds={kinds} store={store} onNodeClick={onNodeClick} />);
+  const { width, height } = el.getBoundingClientRect();
+  root.render(<Viewer spec={spec} kinds={kinds} store={store} onNodeClick={onNodeClick} width={width || 900} height={height || 600} />);
   return {
     setStatuses: (map) => store.set((s) => ({ statuses: { ...s.statuses, ...map } })),
     setActiveEdges: (map) => store.set({ activeEdges: map }),
