@@ -291,3 +291,39 @@ def test_stale_save_is_refused_with_a_clear_message(login_context, editor_user, 
     toast(page, "Saved as version 3")
     assert next(n for n in latest_spec(graph)["nodes"] if n["id"] == "writer")["label"] == "My writer"
     problems.check(allow=("status of 409",))
+
+
+def test_run_form_from_graph_inputs_starts_a_run_and_opens_the_viewer(login_context, editor_user):
+    graph = make_graph(editor_user)
+    ctx, problems = login_context(editor_user)
+    page = open_editor(ctx, graph.pk)
+    select_node(page, "writer")
+    page.fill("#kz-node-label", "Writer v2")  # unsaved: the form offers to save first
+    page.click("text=▶ Run")
+    dialog = page.locator(".kz-modal", has_text="Run graph")
+    dialog.locator("textarea").fill("solar power")
+    dialog.locator("text=Dry run").click()
+    dialog.get_by_role("button", name="Save and run").click()
+    page.wait_for_url("**/runs/*/")
+    run = graph.runs.get()
+    assert run.inputs == {"topic": "solar power"} and run.dry_run
+    assert graph.versions.count() == 2
+    problems.check(allow=("WebSocket connection",))  # the live server is WSGI: the run page falls back
+
+
+def test_read_only_viewer_module_shows_run_states(login_context, editor_user):
+    graph = make_graph(editor_user)
+    ctx, problems = login_context(editor_user)
+    page = open_editor(ctx, graph.pk)
+    page.evaluate("""(spec) => {
+        const el = document.createElement('div'); el.id = 'viewer-test'; el.className = 'kz-viewer';
+        document.body.prepend(el);
+        const kinds = JSON.parse(document.getElementById('editor-config').textContent).kinds;
+        window.testViewer = window.KaizenCanvas.mountViewer(el, {spec, kinds, statuses: {optimist: 'running'}});
+    }""", latest_spec(graph))
+    viewer = page.locator("#viewer-test")
+    viewer.locator(".kz-node.run-running").wait_for()
+    page.evaluate("() => window.testViewer.setStatuses({optimist: 'succeeded', skeptic: 'failed'})")
+    viewer.locator(".kz-node.run-failed").wait_for()
+    assert viewer.locator(".kz-node.run-succeeded").count() == 1
+    problems.check()
