@@ -197,5 +197,5 @@ LOGGING = {
     "formatters": {"json": {"()": "audit.logs.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": "json"}},
     "root": {"handlers": ["console"], "level": os.environ.get("KAIZEN_LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+    "loggers": {"django": {"level": "INFO"}, "django.channels.server": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
 }
