@@ -58,7 +58,7 @@ def _run_info(run_id: int) -> _RunInfo:
 
 
 def _cut(text: Any, n: int = 300) -> str:
-    text = "" if text is None else str(text)
+    text = "" if text is None else str(text).replace("\x00", "")  # PostgreSQL text refuses NUL
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
