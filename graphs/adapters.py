@@ -1,9 +1,9 @@
 """Django/Channels implementations of the engine's ports for one run.
 
-``RunRecorder`` is the run's single writer: events and checkpoints are queued and written in
-batches, in order, one transaction per batch, on the recorder's own thread. A checkpoint save
-returns only once its batch is committed; events are published to the run's channel group
-after their batch commits (stored first, streamed second).
+``RunRecorder`` is the run's single writer: events and checkpoints are queued and handed, in
+order, to the process's group-commit writer (graphs/writer.py). A checkpoint save returns only
+once its batch is committed; events are published to the run's channel group after their batch
+commits (stored first, streamed second).
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from channels.layers import get_channel_layer
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Max
-
-from audit.services import record_run_events
 
 from .engine.runtime.state import NodeState as EngineNodeState
 from .events import batch_message, run_group
-from .models import Checkpoint, NodeState, RunEvent
+from .models import NodeState, RunEvent
+from .writer import WRITER
 
 log = logging.getLogger(__name__)
 PUBLISH_BATCH = 100
@@ -41,7 +40,6 @@ class RunRecorder:
         self._save_arrived = asyncio.Event()
         self._seq: int | None = None
         self._layer = get_channel_layer()
-        self.flushes = 0
 
     async def db(self, fn, *args):
         """Run a sync ORM call on this recorder's thread (one connection, in order)."""
@@ -89,7 +87,7 @@ class RunRecorder:
             states, self._states = self._states, {}
             waiters, self._waiters = self._waiters, []
             try:
-                await self.db(self._write, events, states)
+                await WRITER.submit(self.run_id, events, states)
             except BaseException as exc:
                 for w in waiters:
                     if not w.done():
@@ -99,23 +97,6 @@ class RunRecorder:
                 if not w.done():
                     w.set_result(None)
             await self._publish(events)
-
-    def _write(self, events: list[RunEvent], states: dict[str, dict[str, Any]]) -> None:
-        self.flushes += 1
-        with transaction.atomic():
-            if events:
-                RunEvent.objects.bulk_create(events)
-                record_run_events(self.run_id, events)  # the audit copy, in this same transaction
-            if states:
-                NodeState.objects.bulk_create(
-                    [NodeState(run_id=self.run_id, node_id=n, status=s["status"], data=s) for n, s in states.items()],
-                    update_conflicts=True, unique_fields=["run", "node_id"], update_fields=["status", "data", "updated_at"],
-                )
-                # History keeps node-level checkpoints; mid-node journal saves only update NodeState.
-                history = [Checkpoint(run_id=self.run_id, node_id=n, status=s["status"], data=s)
-                           for n, s in states.items() if s["status"] != "running"]
-                if history:
-                    Checkpoint.objects.bulk_create(history)
 
     async def _publish(self, events: list[RunEvent]) -> None:
         if self._layer is None or not events:
