@@ -10,7 +10,7 @@ import pytest
 from graphs import selectors, services
 from graphs.demo import RESEARCH_BRIEF
 from graphs.models import Graph
-from tests.browser.conftest import drag_connect, edge_count, node, open_editor, select_node, shot
+from tests.browser.conftest import drag_connect, edge_count, handle, node, open_editor, select_node, shot
 
 pytestmark = pytest.mark.browser
 
@@ -326,4 +326,38 @@ def test_read_only_viewer_module_shows_run_states(login_context, editor_user):
     page.evaluate("() => window.testViewer.setStatuses({optimist: 'succeeded', skeptic: 'failed'})")
     viewer.locator(".kz-node.run-failed").wait_for()
     assert viewer.locator(".kz-node.run-succeeded").count() == 1
+    problems.check()
+
+
+def test_error_edge_from_on_error_to_a_fallback_node(login_context, editor_user):
+    from graphs.demo import FALLBACK_ANSWER
+
+    spec = copy.deepcopy(FALLBACK_ANSWER)
+    spec["edges"] = [e for e in spec["edges"] if e["kind"] != "error"]
+    spec["nodes"][1]["config"]["signature"]["inputs"][0]["required"] = False  # unfed until it is a fallback
+    graph = make_graph(editor_user, spec, "Fallback")
+    ctx, problems = login_context(editor_user)
+    page = open_editor(ctx, graph.pk)
+    assert edge_count(page) == 2
+    select_node(page, "primary")  # its "on error" handle shows on the selected node
+    src = handle(page, "primary", "__error").bounding_box()
+    page.mouse.move(src["x"] + src["width"] / 2, src["y"] + src["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(src["x"] + 40, src["y"] + 40, steps=3)  # fallback handles appear while drawing from "on error"
+    dst = handle(page, "backup", "__fallback").bounding_box()
+    page.mouse.move(dst["x"] + dst["width"] / 2, dst["y"] + dst["height"] / 2, steps=5)
+    page.mouse.up()
+    page.locator(".react-flow__edge .kz-edge-error").wait_for()
+    page.keyboard.press("Control+s")
+    toast(page, "Saved as version 2")
+    assert {"source": "primary", "source_port": "", "target": "backup", "target_port": "", "kind": "error"} in latest_spec(graph)["edges"]
+    shot(page, "error-edge")
+
+    page.get_by_test_id("save-state").wait_for()
+    select_node(page, "backup")
+    page.fill("#kz-node-label", "Backup (edited)")
+    with page.expect_event("dialog") as dialog_info:  # unsaved changes: leaving warns
+        page.close(run_before_unload=True)
+    assert dialog_info.value.type == "beforeunload"
+    dialog_info.value.accept()
     problems.check()

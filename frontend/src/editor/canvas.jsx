@@ -10,6 +10,9 @@ export const CanvasCtx = createContext(null);
 
 const NO_ISSUES = [];
 
+const SHORT = { string: "str", number: "num", integer: "int", boolean: "bool", object: "obj", list: "list", any: "any" };
+const TypeTag = ({ type }) => <span className="kz-port-type" title={type}>{SHORT[type] || type}</span>;
+
 function PortRow({ input, output, lod }) {
   if (lod) {
     return (
@@ -24,14 +27,14 @@ function PortRow({ input, output, lod }) {
       <div className="kz-port kz-port-in">
         {input && <>
           <Handle type="target" position={Position.Left} id={input.name} className={`kz-handle t-${input.type}`} />
-          <span className="kz-port-name" title={input.description || input.name}>{input.name}{input.required ? "" : "?"}</span>
-          <span className="kz-port-type">{input.type}</span>
+          <span className="kz-port-name" title={`${input.name}: ${input.type}${input.description ? ` — ${input.description}` : ""}`}>{input.name}{input.required ? "" : "?"}</span>
+          <TypeTag type={input.type} />
         </>}
       </div>
       <div className="kz-port kz-port-out">
         {output && <>
-          <span className="kz-port-type">{output.type}</span>
-          <span className="kz-port-name" title={output.description || output.name}>{output.name}</span>
+          <TypeTag type={output.type} />
+          <span className="kz-port-name" title={`${output.name}: ${output.type}${output.description ? ` — ${output.description}` : ""}`}>{output.name}</span>
           <Handle type="source" position={Position.Right} id={output.name} className={`kz-handle t-${output.type}`} />
         </>}
       </div>
