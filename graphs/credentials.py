@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import record_action as audit
+
 from .models import Credential
 
 
@@ -38,6 +40,7 @@ def credential_set(*, owner, name: str, api_key: str, base_url: str = "") -> tup
         if base_url:
             credential.base_url = base_url
         credential.save()
+    audit("credential.added" if created else "credential.rotated", actor=owner, object_type="credential", object_id=credential.pk, owner_id=owner.pk, summary=f"{name} ({credential.hint})")
     return credential, created
 
 

@@ -78,3 +78,14 @@ def test_api_cancel_names_the_token_authenticated_user(user, api_client):
     assert api_client.post(f"/api/runs/{run.pk}/cancel/").status_code == 202
     cancelled = AuditEntry.objects.get(event="run.cancelled")
     assert (cancelled.actor_id, cancelled.status, cancelled.run_id) == (user.pk, "cancelled", run.pk)
+
+
+def test_key_added_and_rotated_are_recorded_without_the_key(user):
+    from graphs.credentials import credential_set
+
+    credential_set(owner=user, name="openai", api_key="sk-first-secret-1234")
+    credential_set(owner=user, name="openai", api_key="sk-second-secret-9876")
+    rows = list(AuditEntry.objects.filter(object_type="credential").order_by("id"))
+    assert [(r.event, r.actor_id, r.owner_id) for r in rows] == [("credential.added", user.pk, user.pk),
+                                                                 ("credential.rotated", user.pk, user.pk)]
+    assert "secret" not in str([(r.summary, r.data) for r in rows]) and rows[1].summary.endswith("9876)")
