@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 
 from audit.services import record_run_events
 
@@ -80,7 +80,8 @@ class GroupCommitWriter:
                     break
             error: BaseException | None = None
             try:
-                close_old_connections()
+                # The writer owns its connection: kept while busy, closed on error or when idle
+                # (close_old_connections would reconnect per batch with CONN_MAX_AGE=0).
                 self._write(jobs)
                 self.commits += 1
             except BaseException as exc:  # reported to every waiting run; the thread lives on
