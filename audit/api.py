@@ -93,6 +93,7 @@ class GraphHookDetailView(APIView):
         hook = services.hook_update(hook=hook, user=request.user, **_valid(request, hook, partial=True))
         return Response(HookSerializer(hook).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int, hook_id: int) -> Response:
         services.hook_delete(hook=self._hook(request, pk, hook_id), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
