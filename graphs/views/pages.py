@@ -124,10 +124,13 @@ def run_node(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
     """One node's inputs, outputs, error and LLM calls (prompt and answer), for the side panel."""
     run = _run(request, pk)
     state = selectors.run_node_states(run).get(node_id, {})
-    prompts = [e.data.get("messages") for e in run.events.filter(node_id=node_id, event="pre_llm_call").order_by("seq")]
+    # Match each journaled call to the prompt of its pre_llm_call event by key (parallel calls
+    # of one node, such as consensus voters, finish in any order).
+    prompts = {e.data.get("key"): e.data.get("messages")
+               for e in run.events.filter(node_id=node_id, event="pre_llm_call").order_by("seq")}
     calls = []
-    for i, call in enumerate(state.get("llm_calls", [])):
-        messages_ = prompts[i] if i < len(prompts) else None
+    for call in state.get("llm_calls", []):
+        messages_ = prompts.get(call.get("key"))
         prompt = "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages_) if messages_ else ""
         calls.append({**call, "prompt": prompt})
     dump = lambda v: json.dumps(v, indent=2, ensure_ascii=False) if v else ""  # noqa: E731
