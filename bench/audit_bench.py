@@ -151,6 +151,7 @@ def hot_path(owner) -> None:
     with transaction.atomic(), connection.cursor() as cursor:  # leave the seeded table as it was
         cursor.execute("SET LOCAL kaizen.audit_prune = 'on'")
         cursor.execute("DELETE FROM audit_auditentry WHERE run_id = %s OR graph_id = %s", [run.pk, graph.pk])
+    run.delete()  # its events go with it (CASCADE); the version it used is PROTECTed until then
     graph.delete()
     base, audited = timings["RunEvent only"], timings["RunEvent + audit copy"]
     print("\nHot path: one RunRecorder batch of 50 events (median of 40 commits)")
