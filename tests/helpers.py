@@ -24,7 +24,7 @@ def chain(n: int, **config: Any) -> dict[str, Any]:
     nodes, edges = [], []
     prev, prev_port = "@inputs", "task"
     for i in range(1, n + 1):
-        nodes.append(agent(f"s{i}", ["task"], ["result"], x=i * 220, instructions=f"step {i}: {{{{task}}}}", **config))
+        nodes.append(agent(f"s{i}", ["task"], ["result"], x=i * 380, instructions=f"step {i}: {{{{task}}}}", **config))
         edges.append(edge(prev, prev_port, f"s{i}", "task"))
         prev, prev_port = f"s{i}", "result"
     edges.append(edge(prev, prev_port, "@outputs", "result"))

@@ -15,6 +15,8 @@ from django.views.decorators.http import require_POST
 from .. import selectors, services
 from ..adapters import node_state_summary
 from ..engine.hooks import HookEvent
+from ..engine.nodes import registry
+from .editor import kind_defaults
 from ..engine.schema import GraphSpec
 from ..models import Graph, Run
 
@@ -109,6 +111,8 @@ def _run_context(run: Run) -> dict:
         "error_json": json.dumps(run.error, indent=2) if run.error else "",
         "live_config": {"run_id": run.pk, "last_seq": last_seq, "status": run.status,
                         "started_at": run.started_at.isoformat() if run.started_at else None,
+                        "spec": run.version.spec, "kinds": registry.describe(), "defaults": kind_defaults(),
+                        "statuses": {n["id"]: n["status"] for n in nodes},
                         "cost_usd": float(run.cost_usd), "tokens": run.total_tokens,
                         "budget_usd": float(run.budget_usd) if run.budget_usd else None},
     }

@@ -62,7 +62,19 @@
     return "";
   }
 
+  // The editor's read-only canvas, when its bundle is there (the node table works without it).
+  let canvas = null;
+  const canvasEl = document.getElementById("run-canvas");
+  if (window.KaizenCanvas && canvasEl && cfg.spec) {
+    canvasEl.hidden = false;
+    canvas = window.KaizenCanvas.mountViewer(canvasEl, {
+      spec: cfg.spec, kinds: cfg.kinds, defaults: cfg.defaults, statuses: cfg.statuses,
+      onNodeClick: (id) => window.htmx && window.htmx.ajax("GET", "/runs/" + cfg.run_id + "/nodes/" + encodeURIComponent(id) + "/", { target: "#node-detail" }),
+    });
+  }
+
   function setNode(nodeId, status, extra) {
+    if (canvas) canvas.setStatuses({ [nodeId]: status });
     const row = root.querySelector('[data-node-row="' + CSS.escape(nodeId) + '"]');
     if (!row) return;
     const badge = row.querySelector("[data-node-status]");
