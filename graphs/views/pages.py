@@ -16,9 +16,9 @@ from .. import selectors, services
 from ..adapters import node_state_summary
 from ..engine.hooks import HookEvent
 from ..engine.nodes import registry
-from .editor import kind_defaults
 from ..engine.schema import GraphSpec
 from ..models import Graph, Run
+from .editor import kind_defaults
 
 
 def _graph(request: HttpRequest, pk: int) -> Graph:
