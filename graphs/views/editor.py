@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import json
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -16,6 +18,8 @@ from .. import selectors, services
 from ..api.serializers import GraphSerializer
 from ..demo import DEMO_GRAPHS
 from ..engine.nodes import registry
+from ..engine.schema import MAX_DOCUMENT_BYTES
+from ..engine.validate import analyse
 from ..models import Graph
 
 EMPTY_SPEC = {"schema_version": 1, "description": "", "inputs": {}, "outputs": {}, "nodes": [], "edges": [], "settings": {}}
@@ -28,12 +32,36 @@ def _templates() -> list[dict]:
     ]
 
 
+def kind_defaults() -> dict[str, dict[str, Any]]:
+    """Each kind's default config (what an empty config means), for new nodes in the palette."""
+    out = {}
+    for name in registry.kinds():
+        try:
+            out[name] = registry.get(name).Config().model_dump(mode="json")
+        except Exception:  # noqa: BLE001 - kinds with required config fields have no default
+            continue
+    return out
+
+
+def check_spec(spec: Any) -> dict[str, Any]:
+    """Validation issues plus every valid node's ports, computed by the engine from its config."""
+    _spec, compiled, issues = analyse(spec)
+    ports = {
+        node_id: {"inputs": {k: v.model_dump() for k, v in node.inputs.items()},
+                  "outputs": {k: v.model_dump() for k, v in node.outputs.items()}}
+        for node_id, node in compiled.items()
+    }
+    return {"valid": not issues, "errors": [i.to_dict() for i in issues], "ports": ports}
+
+
 def editor_config(request: HttpRequest, graph: Graph) -> dict:
     """Everything the editor needs at load, so it is interactive without another round trip."""
     return {
         "mode": "editor",
-        "graph": GraphSerializer(graph).data,
+        "graph": (data := GraphSerializer(graph).data),
+        "ports": check_spec(data["spec"])["ports"],
         "kinds": registry.describe(),
+        "kind_defaults": kind_defaults(),
         "csrf_token": get_token(request),
         "user": request.user.get_username(),
         "urls": {
@@ -41,6 +69,7 @@ def editor_config(request: HttpRequest, graph: Graph) -> dict:
             "versions": reverse("api-graph-versions", args=[graph.pk]),
             "runs": reverse("api-graph-runs", args=[graph.pk]),
             "validate": reverse("api-graph-validate"),
+            "check": reverse("graph-check"),
             "detail": reverse("graph-detail", args=[graph.pk]),
         },
     }
@@ -66,3 +95,16 @@ def graph_new(request: HttpRequest) -> HttpResponse:
     version = services.graph_create(owner=request.user, name=name, spec=copy.deepcopy(chosen["spec"]),
                                     description="" if chosen["key"] == "empty" else chosen["description"])
     return redirect("graph-edit", pk=version.graph.pk)
+
+
+@login_required
+@require_http_methods(["POST"])
+def graph_check(request: HttpRequest) -> JsonResponse:
+    """The editor's live check: {"spec"} -> {"valid", "errors", "ports"} (same validator as the API)."""
+    if len(request.body) > MAX_DOCUMENT_BYTES + 1024:
+        return JsonResponse({"detail": "document too large", "errors": []}, status=413)
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        return JsonResponse({"detail": "not JSON", "errors": []}, status=400)
+    return JsonResponse(check_spec(body.get("spec") if isinstance(body, dict) else None))

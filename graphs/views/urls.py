@@ -17,6 +17,7 @@ from . import editor  # noqa: E402  (the browser editor)
 urlpatterns += [
     path("graphs/new/", editor.graph_new, name="graph-new"),
     path("graphs/<int:pk>/edit/", editor.graph_edit, name="graph-edit"),
+    path("graphs/check/", editor.graph_check, name="graph-check"),
 ]
 
 from . import memory as memory_pages  # noqa: E402  (conversation memory, issue 3)

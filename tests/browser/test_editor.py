@@ -361,3 +361,26 @@ def test_error_edge_from_on_error_to_a_fallback_node(login_context, editor_user)
     assert dialog_info.value.type == "beforeunload"
     dialog_info.value.accept()
     problems.check()
+
+
+def test_every_registered_kind_can_be_added_and_inspected(login_context, editor_user):
+    """The palette and inspector work from the registry alone (no kind is special-cased)."""
+    from graphs.engine.nodes import registry
+
+    graph = make_graph(editor_user, {"schema_version": 1, "nodes": [], "edges": []}, "All kinds")
+    ctx, problems = login_context(editor_user)
+    page = open_editor(ctx, graph.pk)
+    kinds = registry.kinds()
+    for kind in kinds:
+        page.locator(f'.kz-palette-item[data-kind="{kind}"]').dblclick()
+    assert page.locator(".react-flow__node-kaizen").count() == len(kinds)
+    page.click("text=Auto-layout")
+    for kind in kinds:
+        select_node(page, f"{kind}_1")
+        assert page.locator(".kz-inspector-title").inner_text() == registry.get(kind).title
+    # a kind with static outputs next to its signature's (fallback: answer + quality ...) keeps both
+    if "fallback" in kinds:
+        for port in ("answer", "quality"):
+            handle(page, "fallback_1", port).wait_for(state="attached")
+    shot(page, "all-kinds")
+    problems.check()

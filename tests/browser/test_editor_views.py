@@ -55,3 +55,13 @@ def test_new_graph_empty_or_from_a_template(client, user):
     client.post(reverse("graph-new"), {"name": "Mine", "template": "demo-0"})
     mine = Graph.objects.get(owner=user, name="Mine")
     assert len(mine.versions.get(number=1).spec["nodes"]) == 3
+
+
+def test_live_check_returns_issues_and_engine_computed_ports(client, user):
+    client.force_login(user)
+    spec = {**RESEARCH_BRIEF, "edges": RESEARCH_BRIEF["edges"][:-1]}
+    body = client.post(reverse("graph-check"), {"spec": spec}, content_type="application/json").json()
+    assert not body["valid"] and any("brief" in e["message"] for e in body["errors"])
+    assert body["ports"]["writer"]["inputs"].keys() == {"upsides", "risks"}
+    assert body["ports"]["writer"]["outputs"]["brief"]["type"] == "string"
+    assert client.post(reverse("graph-check"), "nope", content_type="application/json").status_code == 400

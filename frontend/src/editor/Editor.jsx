@@ -7,7 +7,7 @@ import { Icon, categoryClass } from "./icons.jsx";
 import { GraphSettings, NodeInspector } from "./Inspector.jsx";
 import { LOD_ZOOM, autoLayout, estimateViewport } from "./layout.js";
 import { ConflictDialog, ExportDialog, HelpOverlay, ImportDialog, RunDialog } from "./modals.jsx";
-import { ERROR_HANDLE, INPUTS, OUTPUTS, connectionProblem, edgeId, flowToSpec, freshId, initialConfig, mapIssues, portsOf, specToFlow } from "./model.js";
+import { ERROR_HANDLE, INPUTS, OUTPUTS, connectionProblem, edgeId, flowToSpec, freshId, initialConfig, mapIssues, portsOf, serverPorts, specToFlow } from "./model.js";
 import { DND_TYPE, HistoryPanel, Palette, ProblemsPanel } from "./panels.jsx";
 import { createStore, useStore } from "./store.js";
 import { copySelection, pasteInto, readClipboard } from "./clipboard.js";
@@ -41,15 +41,20 @@ function EditorInner({ config }) {
   const urls = config.urls;
   const kindList = config.kinds;
   const kinds = useMemo(() => Object.fromEntries(kindList.map((k) => [k.kind, k])), [kindList]);
+  const defaults = config.kind_defaults || {};
   const initial = useMemo(() => {
     const flow = specToFlow(config.graph.spec);
-    const portCount = (n) => Math.max(1, ...Object.values(portsOf(n.data, kinds[n.data.kind], flow.meta)).map((l) => l.length));
+    const portCount = (n) => Math.max(1, ...Object.values(portsOf(n.data, kinds[n.data.kind], flow.meta, config.kind_defaults?.[n.data.kind])).map((l) => l.length));
     if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, portCount);
     return { ...flow, name: config.graph.name, rev: 0, viewport: estimateViewport(flow.nodes, portCount, window.innerWidth - 232 - 340, window.innerHeight - 100) };
   }, [config, kinds]);
   const [graph, setGraph] = useState(initial);
   const graphRef = useRef(initial);
-  const store = useMemo(() => createStore({ meta: initial.meta, issues: EMPTY_ISSUES, statuses: {}, lod: initial.viewport.zoom < LOD_ZOOM }), [initial]);
+  const store = useMemo(() => {
+    const ports = {};
+    for (const n of initial.nodes) if (config.ports?.[n.id]) ports[n.id] = { config: n.data.config, ports: serverPorts(config.ports[n.id]) };
+    return createStore({ meta: initial.meta, issues: EMPTY_ISSUES, statuses: {}, ports, lod: initial.viewport.zoom < LOD_ZOOM });
+  }, [initial, config.ports]);
   const lod = useFlowStore((s) => s.transform[2] < LOD_ZOOM);
   useEffect(() => { store.set({ lod }); }, [lod, store]);
   const issues = useStore(store, (s) => s.issues);
@@ -113,14 +118,18 @@ function EditorInner({ config }) {
     setHistTick((t) => t + 1);
   }, [update]);
 
-  const portsFor = useCallback((n, meta = graphRef.current.meta) => portsOf(n.data, kinds[n.data.kind], meta), [kinds]);
+  const portsFor = useCallback((n, meta = graphRef.current.meta) => {
+    const server = store.get().ports[n.id];
+    if (server && server.config === n.data.config) return server.ports;
+    return portsOf(n.data, kinds[n.data.kind], meta, defaults[n.data.kind]);
+  }, [kinds, store, defaults]);
   const lookup = useRef({ nodes: null, map: null });
   const rules = useCallback(() => {
     const g = graphRef.current;
     if (lookup.current.nodes !== g.nodes) lookup.current = { nodes: g.nodes, map: new Map(g.nodes.map((n) => [n.id, n])) };
     return { nodeById: (id) => lookup.current.map.get(id), edges: g.edges, portsOf: (n) => portsFor(n, g.meta) };
   }, [portsFor]);
-  const canvasCtx = useMemo(() => ({ kinds, store, rules, readOnly: false }), [kinds, store, rules]);
+  const canvasCtx = useMemo(() => ({ kinds, defaults, store, rules, readOnly: false }), [kinds, defaults, store, rules]);
 
   // ----- canvas events
   const onNodesChange = useCallback((changes) => {
@@ -165,10 +174,10 @@ function EditorInner({ config }) {
       pos = rf.screenToFlowPosition({ x: r.left + r.width / 2 - 110 + k * 24, y: r.top + r.height / 2 - 40 + k * 24 });
     }
     if (snap) pos = { x: Math.round(pos.x / 20) * 20, y: Math.round(pos.y / 20) * 20 };
-    const node = { id, type: "kaizen", position: pos, selected: true, data: { kind: kindName, label: "", config: initialConfig(kind) } };
+    const node = { id, type: "kaizen", position: pos, selected: true, data: { kind: kindName, label: "", config: initialConfig(kind, defaults[kindName]) } };
     change(null, (g) => ({ ...g, nodes: [...g.nodes.map((n) => (n.selected ? { ...n, selected: false } : n)), node],
       edges: g.edges.map((e) => (e.selected ? { ...e, selected: false } : e)) }));
-  }, [kinds, change, rf, snap]);
+  }, [kinds, defaults, change, rf, snap]);
 
   const onDragOver = useCallback((e) => {
     if (e.dataTransfer.types.includes(DND_TYPE)) { e.preventDefault(); e.dataTransfer.dropEffect = "move"; }
@@ -271,11 +280,11 @@ function EditorInner({ config }) {
   const loadSpec = useCallback((spec, { clean = false, version, name } = {}) => {
     record(null);
     const flow = specToFlow(spec);
-    if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, (n) => Math.max(1, ...Object.values(portsOf(n.data, kinds[n.data.kind], flow.meta)).map((l) => l.length)));
+    if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, (n) => Math.max(1, ...Object.values(portsOf(n.data, kinds[n.data.kind], flow.meta, defaults[n.data.kind])).map((l) => l.length)));
     update((g) => ({ ...g, ...flow, name: name ?? g.name }));
     if (clean) setInfo((i) => ({ ...i, version: version ?? i.version, savedRev: graphRef.current.rev }));
     setTimeout(() => rf.fitView({ padding: 0.15 }), 50);
-  }, [record, update, kinds, rf]);
+  }, [record, update, kinds, defaults, rf]);
 
   const save = useCallback(async ({ base } = {}) => {
     if (saving) return false;
@@ -314,14 +323,18 @@ function EditorInner({ config }) {
     if (graph.rev === 0) return undefined;
     const rev = graph.rev;
     const t = setTimeout(async () => {
-      const { spec, edgeIds } = flowToSpec(graphRef.current);
+      const snapshot = graphRef.current;
+      const { spec, edgeIds } = flowToSpec(snapshot);
       try {
-        const res = await api.post(urls.validate, { spec });
+        const res = await api.post(urls.check, { spec });
+        const ports = { ...store.get().ports };
+        for (const n of snapshot.nodes) if (res.ports[n.id]) ports[n.id] = { config: n.data.config, ports: serverPorts(res.ports[n.id]) };
+        store.set({ ports });
         if (graphRef.current.rev === rev) setIssues(mapIssues(res.errors, edgeIds, graphRef.current.nodes), "live check");
       } catch { /* offline: the save will tell */ }
-    }, 700);
+    }, 600);
     return () => clearTimeout(t);
-  }, [graph.rev, api, urls.validate, setIssues]);
+  }, [graph.rev, api, urls.check, setIssues, store]);
 
   // load-to-interactive mark for bench/editor_load.py: every node measured and painted
   const nodesReady = useNodesInitialized();
@@ -466,7 +479,7 @@ function EditorInner({ config }) {
             <HistoryPanel api={api} urls={urls} current={info.version} currentSpec={() => flowToSpec(graphRef.current).spec}
               onRestore={restore} onClose={() => setPanel(null)} />
           ) : sel ? (
-            <NodeInspector key={sel.id} node={sel} kind={kinds[sel.data.kind]} issues={issues.nodes[sel.id]}
+            <NodeInspector key={sel.id} node={sel} kind={kinds[sel.data.kind]} defaults={defaults[sel.data.kind]} issues={issues.nodes[sel.id]}
               onConfig={(c) => setConfig(sel.id, c)} onLabel={(l) => setLabel(sel.id, l)} onRename={(to) => renameNode(sel.id, to)} onDelete={deleteSelection} />
           ) : (
             <GraphSettings name={graph.name} description={graph.meta.description} meta={graph.meta} issues={issues} version={info.version}

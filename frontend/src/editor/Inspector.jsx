@@ -29,7 +29,7 @@ function RenameId({ id, onRename }) {
   );
 }
 
-export function NodeInspector({ node, kind, issues, onConfig, onLabel, onRename, onDelete }) {
+export function NodeInspector({ node, kind, defaults, issues, onConfig, onLabel, onRename, onDelete }) {
   const general = (issues || []).filter((i) => !i.field);
   return (
     <div className="kz-inspector" data-inspector-node={node.id}>
@@ -47,7 +47,7 @@ export function NodeInspector({ node, kind, issues, onConfig, onLabel, onRename,
       </div>
       <RenameId key={node.id} id={node.id} onRename={onRename} />
       {kind ? <SchemaForm schema={kind.config_schema} value={node.data.config} onChange={onConfig} errors={fieldErrors(issues)} idBase={`cfg-${node.id}`}
-          portPaths={[kind.ports.dynamic_inputs, kind.ports.dynamic_outputs]} />
+          portPaths={[kind.ports.dynamic_inputs, kind.ports.dynamic_outputs]} defaults={defaults} />
         : <pre className="code">{JSON.stringify(node.data.config, null, 2)}</pre>}
       <div className="kz-inspector-foot">
         <button type="button" className="btn btn-danger btn-sm" onClick={onDelete}>Delete node</button>

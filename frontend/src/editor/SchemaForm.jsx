@@ -69,18 +69,19 @@ function JsonField({ value, onChange, id }) {
   );
 }
 
-function ScalarInput({ schema, value, onChange, nullable, id, name }) {
-  const placeholder = schema.default != null ? String(schema.default) : nullable ? "(none)" : "";
+function ScalarInput({ schema, value, onChange, nullable, id, name, dflt }) {
+  const shown = dflt !== undefined ? dflt : schema.default;
+  const placeholder = shown != null ? String(shown) : nullable ? "(none)" : "";
   if (schema.enum) {
     return (
-      <select id={id} value={value ?? schema.default ?? ""} onChange={(e) => onChange(e.target.value === "" ? undefined : e.target.value)}>
-        {(nullable || (value === undefined && schema.default == null)) && <option value="">—</option>}
+      <select id={id} value={value ?? shown ?? ""} onChange={(e) => onChange(e.target.value === "" ? undefined : e.target.value)}>
+        {(nullable || (value === undefined && shown == null)) && <option value="">—</option>}
         {schema.enum.map((o) => <option key={String(o)} value={o}>{String(o)}</option>)}
       </select>
     );
   }
   if (schema.type === "boolean") {
-    return <input id={id} type="checkbox" checked={value ?? schema.default ?? false} onChange={(e) => onChange(e.target.checked)} />;
+    return <input id={id} type="checkbox" checked={value ?? shown ?? false} onChange={(e) => onChange(e.target.checked)} />;
   }
   if (schema.type === "number" || schema.type === "integer") {
     return <input id={id} type="number" step={schema.type === "integer" ? 1 : "any"} placeholder={placeholder}
@@ -125,7 +126,7 @@ function ObjectList({ schema, root, value, onChange, path, errors, idBase }) {
   );
 }
 
-export function SchemaField({ name, schema: raw, root, value, onChange, required, path, errors, compact, idBase }) {
+export function SchemaField({ name, schema: raw, root, value, onChange, required, path, errors, compact, idBase, dflt }) {
   const { schema, nullable } = unwrap(raw, root);
   const id = `${idBase}-${path}`.replace(/[^A-Za-z0-9_-]/g, "-");
   const server = errors?.[path];
@@ -139,7 +140,7 @@ export function SchemaField({ name, schema: raw, root, value, onChange, required
         {schema.description && <p className="kz-help">{schema.description}</p>}
         {Object.entries(schema.properties).map(([k, p]) => (
           <SchemaField key={k} name={k} schema={p} root={root} value={value?.[k]} required={(schema.required || []).includes(k)}
-            path={`${path}.${k}`} errors={errors} idBase={idBase}
+            path={`${path}.${k}`} errors={errors} idBase={idBase} dflt={value === undefined ? dflt?.[k] : undefined}
             onChange={(v) => onChange(v === undefined ? Object.fromEntries(Object.entries(value || {}).filter(([kk]) => kk !== k)) : { ...(value || {}), [k]: v })} />
         ))}
         <Err msg={errors?.[path]} />
@@ -150,15 +151,15 @@ export function SchemaField({ name, schema: raw, root, value, onChange, required
     return (
       <fieldset className="kz-fieldset" data-field={path}>
         <legend>{title}</legend>
-        <ObjectList schema={schema} root={root} value={value} onChange={onChange} path={path} errors={errors} idBase={idBase} />
+        <ObjectList schema={schema} root={root} value={value ?? dflt} onChange={onChange} path={path} errors={errors} idBase={idBase} />
         <Err msg={problem} />
       </fieldset>
     );
   }
   if (schema.type === "array" || schema.type === "object" || (!schema.type && !schema.enum)) {
-    control = <JsonField value={value} onChange={onChange} id={id} />;
+    control = <JsonField value={value ?? dflt} onChange={onChange} id={id} />;
   } else {
-    control = <ScalarInput schema={schema} value={value} onChange={onChange} nullable={nullable} id={id} name={name} />;
+    control = <ScalarInput schema={schema} value={value} onChange={onChange} nullable={nullable} id={id} name={name} dflt={dflt} />;
   }
   const cls = `field kz-field ${compact ? "kz-compact" : ""} ${problem ? "has-error" : ""} ${schema.type === "boolean" ? "kz-check" : ""}`;
   return (
@@ -172,7 +173,7 @@ export function SchemaField({ name, schema: raw, root, value, onChange, required
 }
 
 /** The whole config form of a node kind: port-defining fields first, rarely changed ones under "Advanced". */
-export function SchemaForm({ schema, value, onChange, errors, idBase, portPaths = [] }) {
+export function SchemaForm({ schema, value, onChange, errors, idBase, portPaths = [], defaults = {} }) {
   const root = schema || {};
   const first = new Set(portPaths.filter(Boolean).map((p) => p.split(".")[0]));
   const entries = Object.entries(root.properties || {});
@@ -183,7 +184,7 @@ export function SchemaForm({ schema, value, onChange, errors, idBase, portPaths 
   };
   const field = ([k, p]) => (
     <SchemaField key={k} name={k} schema={p} root={root} value={value?.[k]} required={(root.required || []).includes(k)}
-      path={k} errors={errors} idBase={idBase}
+      path={k} errors={errors} idBase={idBase} dflt={defaults?.[k]}
       onChange={(v) => onChange(v === undefined ? Object.fromEntries(Object.entries(value || {}).filter(([kk]) => kk !== k)) : { ...(value || {}), [k]: v })} />
   );
   const main = entries.filter((e) => !isAdvanced(e)).sort((a, b) => rank(a, root, first) - rank(b, root, first));

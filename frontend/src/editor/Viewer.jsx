@@ -17,7 +17,7 @@ export function Viewer({ spec, kinds, store, onNodeClick, width = 900, height = 
   const flow = useMemo(() => specToFlow(spec), [spec]);
   const viewport = useMemo(() => estimateViewport(flow.nodes, () => 2, width, height), [flow, width, height]);
   if (store.get().lod === undefined) store.set({ lod: viewport.zoom < LOD_ZOOM });
-  const ctx = useMemo(() => ({ kinds: kindMap, store, rules: () => null, readOnly: true }), [kindMap, store]);
+  const ctx = useMemo(() => ({ kinds: kindMap, defaults: {}, store, rules: () => null, readOnly: true }), [kindMap, store]);
   return (
     <CanvasCtx.Provider value={ctx}>
       <ReactFlowProvider>

@@ -5,7 +5,8 @@ import { Icon, categoryClass } from "./icons.jsx";
 import { ERROR_HANDLE, FALLBACK_HANDLE, connectionProblem, portsOf } from "./model.js";
 import { useStore } from "./store.js";
 
-/** kinds: name -> registry entry; store: {meta, issues, statuses}; rules: () => connection context. */
+/** kinds: name -> registry entry; defaults: kind -> default config; store: {meta, issues, statuses, ports, lod};
+ * rules: () => connection context. */
 export const CanvasCtx = createContext(null);
 
 const NO_ISSUES = [];
@@ -85,9 +86,12 @@ function useErrorHandles(id, selected) {
 }
 
 export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
-  const { kinds, store, readOnly } = useContext(CanvasCtx);
+  const { kinds, defaults, store, readOnly } = useContext(CanvasCtx);
   const kind = kinds[data.kind];
-  const ports = useMemo(() => portsOf(data, kind, {}), [data, kind]);
+  const server = useStore(store, (s) => s.ports?.[id]);
+  // the server's ports (computed by the engine) when they are for this very config, else the local estimate
+  const ports = useMemo(() => (server && server.config === data.config ? server.ports : portsOf(data, kind, {}, defaults?.[data.kind])),
+    [server, data, kind, defaults]);
   const issues = useStore(store, (s) => s.issues.nodes[id] || NO_ISSUES);
   const status = useStore(store, (s) => s.statuses[id] || "");
   const { showError, showFallback } = useErrorHandles(id, selected);

@@ -4,16 +4,21 @@ import "@xyflow/react/dist/style.css";
 import "./editor.css";
 import { createRoot } from "react-dom/client";
 import { Editor } from "./Editor.jsx";
+import { serverPorts } from "./model.js";
 import { createStore } from "./store.js";
 import { Viewer } from "./Viewer.jsx";
 
 /**
- * Mount a read-only canvas. options: {spec, kinds, statuses?: {nodeId: status}, onNodeClick?: (id) => void}.
+ * Mount a read-only canvas. options: {spec, kinds, ports?, statuses?: {nodeId: status}, onNodeClick?: (id) => void};
+ * `ports` is {nodeId: {inputs, outputs}} as computed by graphs.views.editor.check_spec (exact ports for
+ * kinds whose ports follow their config, e.g. a router's specialists).
  * Returns {setStatuses(map), setActiveEdges(map of edge id -> bool), unmount()}; statuses use the run
  * vocabulary (pending, running, succeeded, failed, skipped, retrying ...) and style nodes via .run-<status>.
  */
-export function mountViewer(el, { spec, kinds, statuses = {}, onNodeClick } = {}) {
-  const store = createStore({ meta: { inputs: spec.inputs || {}, outputs: spec.outputs || {} }, issues: { nodes: {}, edges: {}, list: [] }, statuses, activeEdges: {} });
+export function mountViewer(el, { spec, kinds, ports, statuses = {}, onNodeClick } = {}) {
+  const exact = Object.fromEntries((spec.nodes || []).filter((n) => ports?.[n.id] && n.config)
+    .map((n) => [n.id, { config: n.config, ports: serverPorts(ports[n.id]) }]));
+  const store = createStore({ ports: exact, meta: { inputs: spec.inputs || {}, outputs: spec.outputs || {} }, issues: { nodes: {}, edges: {}, list: [] }, statuses, activeEdges: {} });
   const root = createRoot(el);
   const { width, height } = el.getBoundingClientRect();
   root.render(<Viewer spec={spec} kinds={kinds} store={store} onNodeClick={onNodeClick} width={width || 900} height={height || 600} />);

@@ -41,28 +41,51 @@ function fieldList(map) {
   return Object.entries(map || {}).map(([name, f]) => ({ name, type: f.type || "string", description: f.description || "", required: f.required !== false }));
 }
 
-/** Ports of a node: static ports, or the list at the kind's dynamic config path when the config has one. */
-export function portsOf(data, kind, meta) {
+function dynList(list) {
+  return (Array.isArray(list) ? list : []).filter((f) => f && typeof f.name === "string" && f.name)
+    .map((f) => ({ name: f.name, type: f.type || "string", description: f.description || "", required: f.required !== false }));
+}
+
+/**
+ * Ports of a node, computed in the browser: the kind's static ports (those of its default config), where
+ * the default entries of a dynamic config path are replaced by the node's own entries. The server's
+ * exact ports (from /graphs/check/) take over as soon as they arrive for the node's current config.
+ */
+export function portsOf(data, kind, meta, defaults) {
   if (data.io === "inputs") return { inputs: [], outputs: fieldList(meta.inputs) };
   if (data.io === "outputs") return { inputs: fieldList(meta.outputs), outputs: [] };
   if (!kind) return { inputs: [], outputs: [] };
   const side = (staticPorts, dynPath) => {
+    const base = fieldList(staticPorts);
     const dyn = dynPath ? getPath(data.config, dynPath) : undefined;
-    if (Array.isArray(dyn)) {
-      return dyn.filter((f) => f && typeof f.name === "string" && f.name)
-        .map((f) => ({ name: f.name, type: f.type || "string", description: f.description || "", required: f.required !== false }));
+    if (!Array.isArray(dyn)) return base;
+    const defaultNames = new Set(dynList(getPath(defaults || {}, dynPath)).map((f) => f.name));
+    const out = [];
+    let placed = false;
+    for (const p of base) {
+      if (!defaultNames.has(p.name)) out.push(p);
+      else if (!placed) { out.push(...dynList(dyn)); placed = true; }
     }
-    return fieldList(staticPorts);
+    if (!placed) out.push(...dynList(dyn));
+    const seen = new Set();
+    return out.filter((p) => (seen.has(p.name) ? false : seen.add(p.name)));
   };
   return { inputs: side(kind.ports.inputs, kind.ports.dynamic_inputs), outputs: side(kind.ports.outputs, kind.ports.dynamic_outputs) };
 }
 
-/** A new node's config: the kind's default ports written at its dynamic paths, so the inspector shows them. */
-export function initialConfig(kind) {
+/** Server ports ({inputs: {name: field}}) as lists. */
+export function serverPorts(p) {
+  return { inputs: fieldList(p.inputs), outputs: fieldList(p.outputs) };
+}
+
+/** A new node's config: the default values at its kind's dynamic paths, so the inspector shows them. */
+export function initialConfig(kind, defaults) {
   let config = {};
-  for (const [side, key] of [["inputs", "dynamic_inputs"], ["outputs", "dynamic_outputs"]]) {
+  for (const key of ["dynamic_inputs", "dynamic_outputs"]) {
     const path = kind.ports[key];
-    if (path) config = setIn(config, path.split("."), fieldList(kind.ports[side]));
+    if (!path) continue;
+    const root = path.split(".")[0];
+    if (defaults && defaults[root] !== undefined && config[root] === undefined) config = { ...config, [root]: defaults[root] };
   }
   return config;
 }
