@@ -147,8 +147,8 @@ class RunEventsView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         run = run_for(request, pk)
         try:
-            after = int(request.query_params.get("after", 0))
-            limit = min(int(request.query_params.get("limit", 1000)), 5000)
+            after = min(max(0, int(request.query_params.get("after", 0))), 2**62)
+            limit = min(max(1, int(request.query_params.get("limit", 1000))), 5000)
         except ValueError:
             return Response({"detail": "after and limit must be integers", "errors": [{"path": "after", "message": "integer expected"}]}, status=400)
         events = list(selectors.run_events_after(run, after, limit))

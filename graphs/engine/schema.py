@@ -16,9 +16,9 @@ the handler runs with the source's inputs and its outputs stand in for the sourc
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from .types import FieldType
 
@@ -30,6 +30,9 @@ MAX_EDGES = 10000
 MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$"
 PORT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+
+
+PortName = Annotated[str, StringConstraints(pattern=PORT_PATTERN)]
 
 
 class _Strict(BaseModel):
@@ -73,8 +76,8 @@ class EdgeSpec(_Strict):
 class GraphSpec(_Strict):
     schema_version: Literal[1] = SCHEMA_VERSION
     description: str = Field("", max_length=10000)
-    inputs: dict[str, FieldSpec] = Field(default_factory=dict)
-    outputs: dict[str, FieldSpec] = Field(default_factory=dict)
+    inputs: dict[PortName, FieldSpec] = Field(default_factory=dict, max_length=256)
+    outputs: dict[PortName, FieldSpec] = Field(default_factory=dict, max_length=256)
     nodes: list[NodeSpec] = Field(default_factory=list, max_length=MAX_NODES)
     edges: list[EdgeSpec] = Field(default_factory=list, max_length=MAX_EDGES)
     settings: dict[str, Any] = Field(default_factory=dict)
