@@ -79,12 +79,14 @@ def graph_save(*, graph: Graph, user, spec: dict[str, Any], base_version: int | 
     return version
 
 
+@transaction.atomic
 def graph_restore(*, graph: Graph, user, number: int) -> GraphVersion:
     old = GraphVersion.objects.filter(graph=graph, number=number).first()
     if old is None:
         raise ServiceError(f"version {number} does not exist", [Issue("number", "no such version")], status=404)
+    version = graph_save(graph=graph, user=user, spec=old.spec, message=f"restored version {number}")
     audit("graph.restored", actor=user, graph=graph, summary=f"restored version {number}", data={"restored": number})
-    return graph_save(graph=graph, user=user, spec=old.spec, message=f"restored version {number}")
+    return version
 
 
 def _enqueue_on_commit(run: Run) -> None:
