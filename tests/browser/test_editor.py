@@ -201,6 +201,26 @@ def test_undo_redo_copy_paste_duplicate(login_context, editor_user):
     page.keyboard.press("Control+z")
     assert kaizen.count() == 3
 
+    # box selection (Shift+drag over the canvas) then delete and undo
+    pane = page.locator(".react-flow__pane").bounding_box()
+    first = node(page, "optimist").bounding_box()
+    last = node(page, "skeptic").bounding_box()
+    page.keyboard.down("Shift")
+    page.mouse.move(first["x"] - 15, first["y"] - 15)
+    page.mouse.down()
+    page.mouse.move(last["x"] + last["width"] + 15, last["y"] + last["height"] + 15, steps=6)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    assert page.locator(".react-flow__node-kaizen.selected").count() == 2 and pane
+    page.keyboard.press("Delete")
+    assert kaizen.count() == 1
+    page.keyboard.press("Control+z")
+    assert kaizen.count() == 3 and edge_count(page) == 5
+
+    page.keyboard.press("?")
+    page.locator(".kz-modal", has_text="Keyboard shortcuts").wait_for()
+    page.keyboard.press("Escape")
+
     # pasting into another graph (same browser, another tab)
     select_node(page, "optimist")
     page.keyboard.press("Control+c")
@@ -213,7 +233,7 @@ def test_undo_redo_copy_paste_duplicate(login_context, editor_user):
     problems.check()
 
 
-def test_import_export_round_trip(login_context, editor_user):
+def test_import_export_round_trip(login_context, editor_user, tmp_path):
     graph = make_graph(editor_user)
     original = latest_spec(graph)
     ctx, problems = login_context(editor_user)
@@ -232,13 +252,23 @@ def test_import_export_round_trip(login_context, editor_user):
     assert page.locator(".react-flow__node-kaizen").count() == 2
 
     page.click("text=Import")
+    exported_file = tmp_path / "brief.kaizen.json"
+    exported_file.write_text(json.dumps({**exported, "description": "from a file"}))
+    page.set_input_files(".kz-modal input[type=file]", str(exported_file))
+    toast(page, "Imported")
+    page.locator(".kz-modal").wait_for(state="detached")
+    assert page.locator(".react-flow__node-kaizen").count() == 3
+    page.keyboard.press("Control+z")  # back to the canvas without the writer
+    assert page.locator(".react-flow__node-kaizen").count() == 2
+
+    page.click("text=Import")
     broken = {**exported, "edges": exported["edges"] + [{"source": "ghost", "source_port": "x", "target": "writer", "target_port": "risks"}]}
     page.fill(".kz-modal textarea", json.dumps(broken))
     page.click("text=Validate and load")
     page.locator(".kz-modal .kz-issue-box", has_text="missing node 'ghost'").wait_for()
     page.fill(".kz-modal textarea", json.dumps(exported))
     page.click("text=Validate and load")
-    toast(page, "Imported")
+    page.locator(".kz-modal").wait_for(state="detached")
     assert page.locator(".react-flow__node-kaizen").count() == 3 and edge_count(page) == 5
 
     page.keyboard.press("Control+s")

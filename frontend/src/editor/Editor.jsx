@@ -30,6 +30,14 @@ function useToasts() {
   return [toasts, toast];
 }
 
+/** Undo/redo restore the graph, not the selection: keep what is selected now (when it still exists). */
+function keepSelection(target, current) {
+  const selNodes = new Set(current.nodes.filter((n) => n.selected).map((n) => n.id));
+  const selEdges = new Set(current.edges.filter((e) => e.selected).map((e) => e.id));
+  const fix = (list, sel) => list.map((x) => (Boolean(x.selected) === sel.has(x.id) ? x : { ...x, selected: sel.has(x.id) }));
+  return { ...target, nodes: fix(target.nodes, selNodes), edges: fix(target.edges, selEdges) };
+}
+
 function allSamePosition(nodes) {
   const real = nodes.filter((n) => n.type !== "io");
   return real.length > 1 && real.every((n) => n.position.x === real[0].position.x && n.position.y === real[0].position.y);
@@ -106,7 +114,7 @@ function EditorInner({ config }) {
     if (!h.undo.length) return;
     h.redo.push(graphRef.current);
     h.key = null;
-    update(() => h.undo.pop());
+    update((g) => keepSelection(h.undo.pop(), g));
     setHistTick((t) => t + 1);
   }, [update]);
   const redo = useCallback(() => {
@@ -114,7 +122,7 @@ function EditorInner({ config }) {
     if (!h.redo.length) return;
     h.undo.push(graphRef.current);
     h.key = null;
-    update(() => h.redo.pop());
+    update((g) => keepSelection(h.redo.pop(), g));
     setHistTick((t) => t + 1);
   }, [update]);
 
