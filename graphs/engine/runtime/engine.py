@@ -278,6 +278,8 @@ class Engine:
             outputs = await asyncio.wait_for(node.kind.run(ctx, node.config, node_inputs), node.config.timeout_s)
         except TimeoutError:
             raise NodeFailure(f"timed out after {node.config.timeout_s}s", {"type": "timeout"}) from None
+        finally:
+            await ctx.settle()  # the node's journaled answers are durable before it is settled
         for name, port in node.outputs.items():
             if name in outputs and not value_matches(outputs[name], port.type):
                 raise NodeFailure(f"output {name!r} is not {port.type}")
