@@ -14,12 +14,18 @@ const NO_ISSUES = [];
 const SHORT = { string: "str", number: "num", integer: "int", boolean: "bool", object: "obj", list: "list", any: "any" };
 const TypeTag = ({ type }) => <span className="kz-port-type" title={type}>{SHORT[type] || type}</span>;
 
-function PortRow({ input, output, lod }) {
+/** A handle as plain DOM (no component, no store subscription): React Flow measures handles from the DOM
+ * (.source/.target with data-handleid), so far-out nodes keep exact edge ends at a fraction of the cost. */
+function plainHandle(nodeId, type, id, position, className) {
+  return <div className={`react-flow__handle react-flow__handle-${position} ${type} ${className}`} data-handleid={id} data-nodeid={nodeId} data-handlepos={position} />;
+}
+
+function PortRow({ nodeId, input, output, lod }) {
   if (lod) {
     return (
       <div className="kz-port-row">
-        <div className="kz-port kz-port-in">{input && <Handle type="target" position={Position.Left} id={input.name} className={`kz-handle t-${input.type}`} />}</div>
-        <div className="kz-port kz-port-out">{output && <Handle type="source" position={Position.Right} id={output.name} className={`kz-handle t-${output.type}`} />}</div>
+        <div className="kz-port kz-port-in">{input && plainHandle(nodeId, "target", input.name, "left", `kz-handle t-${input.type}`)}</div>
+        <div className="kz-port kz-port-out">{output && plainHandle(nodeId, "source", output.name, "right", `kz-handle t-${output.type}`)}</div>
       </div>
     );
   }
@@ -43,10 +49,10 @@ function PortRow({ input, output, lod }) {
   );
 }
 
-function PortRows({ ports, lod }) {
+function PortRows({ nodeId, ports, lod }) {
   const rows = Math.max(ports.inputs.length, ports.outputs.length);
   const out = [];
-  for (let i = 0; i < rows; i++) out.push(<PortRow key={i} input={ports.inputs[i]} output={ports.outputs[i]} lod={lod} />);
+  for (let i = 0; i < rows; i++) out.push(<PortRow key={i} nodeId={nodeId} input={ports.inputs[i]} output={ports.outputs[i]} lod={lod} />);
   return out;
 }
 
@@ -103,18 +109,20 @@ export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
     status && `run-${status}`, !kind && "unknown-kind", lod && "lod"].filter(Boolean).join(" ");
   return (
     <div className={cls} data-node-id={id}>
-      {!readOnly && showFallback && <Handle type="target" position={Position.Top} id={FALLBACK_HANDLE} className="kz-handle kz-fallback" title="fallback: handles another node's errors" />}
+      {!readOnly && showFallback && (lod ? plainHandle(id, "target", FALLBACK_HANDLE, "top", "kz-handle kz-fallback")
+        : <Handle type="target" position={Position.Top} id={FALLBACK_HANDLE} className="kz-handle kz-fallback" title="fallback: handles another node's errors" />)}
       <div className="kz-node-head">
         <span className="kz-node-icon">{lod ? null : <Icon name={kind?.icon || "box"} size={15} />}</span>
         <span className="kz-node-title">{data.label || id}</span>
         {lod ? null : status ? <span className={`status status-${status}`}>{status}</span> : <span className="kz-node-kind">{data.kind}</span>}
       </div>
       {data.label && <div className="kz-node-id">{lod ? "\u00a0" : id}</div>}
-      <div className="kz-ports"><PortRows ports={ports} lod={lod} /></div>
+      <div className="kz-ports"><PortRows nodeId={id} ports={ports} lod={lod} /></div>
       {!readOnly && (
         <div className="kz-node-foot">
           <span className="kz-onerror" title="Select the node, then drag its on-error handle to a fallback node">{lod ? "\u00a0" : "on error"}</span>
-          {showError && <Handle type="source" position={Position.Right} id={ERROR_HANDLE} className="kz-handle kz-error-handle" title="on error: connect to a fallback node" />}
+          {showError && (lod ? plainHandle(id, "source", ERROR_HANDLE, "right", "kz-handle kz-error-handle")
+            : <Handle type="source" position={Position.Right} id={ERROR_HANDLE} className="kz-handle kz-error-handle" title="on error: connect to a fallback node" />)}
         </div>
       )}
       <IssueNote issues={issues} />
@@ -137,7 +145,7 @@ export const IoNode = memo(function IoNode({ id, data, selected }) {
         <span className="kz-node-kind">graph</span>
       </div>
       <div className="kz-ports">
-        {(inputs ? ports.outputs : ports.inputs).length ? <PortRows ports={ports} />
+        {(inputs ? ports.outputs : ports.inputs).length ? <PortRows nodeId={id} ports={ports} />
           : <div className="kz-io-empty">{inputs ? "no inputs yet" : "no outputs yet"}<br />add them in Graph settings</div>}
       </div>
       <IssueNote issues={issues} />
@@ -148,13 +156,15 @@ export const IoNode = memo(function IoNode({ id, data, selected }) {
 export function KaizenEdge({ id, sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, data, selected, markerEnd }) {
   const { store } = useContext(CanvasCtx);
   const issues = useStore(store, (s) => s.issues.edges[id] || NO_ISSUES);
-  const active = useStore(store, (s) => s.activeEdges?.[id] || false);
+  // one primitive per edge: run highlight and low detail (far out: no wide invisible hit path)
+  const mode = useStore(store, (s) => (s.activeEdges?.[id] ? 2 : 0) + (s.lod ? 1 : 0));
+  const active = mode >= 2, lod = mode % 2 === 1;
   const [path, lx, ly] = getBezierPath({ sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition });
   const error = data?.kind === "error";
   const cls = ["kz-edge", error && "kz-edge-error", issues.length && "has-issues", selected && "selected", active && "active"].filter(Boolean).join(" ");
   return (
     <>
-      <BaseEdge id={id} path={path} className={cls} markerEnd={markerEnd} interactionWidth={14} />
+      <BaseEdge id={id} path={path} className={cls} markerEnd={markerEnd} interactionWidth={lod ? 0 : 14} />
       {(issues.length > 0 || (error && selected)) && (
         <EdgeLabelRenderer>
           <div className={`kz-edge-label nodrag nopan ${issues.length ? "is-issue" : ""}`} style={{ transform: `translate(-50%, -50%) translate(${lx}px, ${ly}px)` }}>
