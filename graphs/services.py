@@ -84,9 +84,9 @@ def graph_restore(*, graph: Graph, user, number: int) -> GraphVersion:
     old = GraphVersion.objects.filter(graph=graph, number=number).first()
     if old is None:
         raise ServiceError(f"version {number} does not exist", [Issue("number", "no such version")], status=404)
-    version = graph_save(graph=graph, user=user, spec=old.spec, message=f"restored version {number}")
+    # Inside the transaction: if the save fails, this entry is rolled back with it.
     audit("graph.restored", actor=user, graph=graph, summary=f"restored version {number}", data={"restored": number})
-    return version
+    return graph_save(graph=graph, user=user, spec=old.spec, message=f"restored version {number}")
 
 
 def _enqueue_on_commit(run: Run) -> None:

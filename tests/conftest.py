@@ -17,6 +17,12 @@ from tests.fakellm import FakeLLM
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: Playwright's sync API keeps an event loop on the main thread while
+    its (session-scoped) browser lives, and async tests cannot start their own loop meanwhile."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(scope="session")
 def fake_llm_server():
     server = FakeLLM().start()

@@ -21,7 +21,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # not session: a live sync Playwright blocks every later event loop
 def browser():
     if not BUNDLE.exists():
         pytest.skip("static/build/editor/editor.js is missing: run `npm ci && npm run build` in frontend/")
