@@ -386,10 +386,16 @@ def test_error_edge_from_on_error_to_a_fallback_node(login_context, editor_user)
     page.get_by_test_id("save-state").wait_for()
     select_node(page, "backup")
     page.fill("#kz-node-label", "Backup (edited)")
+    page.wait_for_timeout(1300)  # the local draft is written a second after the last change
     with page.expect_event("dialog") as dialog_info:  # unsaved changes: leaving warns
         page.close(run_before_unload=True)
     assert dialog_info.value.type == "beforeunload"
     dialog_info.value.accept()
+
+    page = open_editor(ctx, graph.pk)  # ... and the draft comes back on the next visit
+    page.locator(".kz-draft-banner").get_by_role("button", name="Restore them").click()
+    assert node(page, "backup").locator(".kz-node-title").inner_text() == "Backup (edited)"
+    assert page.get_by_test_id("save-state").inner_text() == "Unsaved changes"
     problems.check()
 
 

@@ -7,7 +7,7 @@ import { Icon, categoryClass } from "./icons.jsx";
 import { GraphSettings, NodeInspector } from "./Inspector.jsx";
 import { LOD_ZOOM, autoLayout, estimateViewport } from "./layout.js";
 import { ConflictDialog, ExportDialog, HelpOverlay, ImportDialog, RunDialog } from "./modals.jsx";
-import { ERROR_HANDLE, INPUTS, OUTPUTS, connectionProblem, edgeId, flowToSpec, freshId, initialConfig, mapIssues, portsOf, serverPorts, specToFlow } from "./model.js";
+import { ERROR_HANDLE, INPUTS, OUTPUTS, connectionProblem, diffSummary, edgeId, flowToSpec, freshId, initialConfig, mapIssues, portsOf, serverPorts, specToFlow } from "./model.js";
 import { DND_TYPE, HistoryPanel, Palette, ProblemsPanel } from "./panels.jsx";
 import { createStore, useStore } from "./store.js";
 import { copySelection, pasteInto, readClipboard } from "./clipboard.js";
@@ -69,6 +69,15 @@ function EditorInner({ config }) {
   const [issueSource, setIssueSource] = useState(null);
   const [info, setInfo] = useState({ version: config.graph.version, savedRev: 0 });
   const infoRef = useRef(info);
+  const savedSpec = useRef(config.graph.spec);
+  const draftKey = `kaizen-draft-${config.graph.id}`;
+  const clearDraft = useCallback(() => { try { localStorage.removeItem(draftKey); } catch { /* private mode */ } }, [draftKey]);
+  const [draft, setDraft] = useState(() => {
+    try {
+      const d = JSON.parse(localStorage.getItem(draftKey) || "null");
+      return d && d.base_version === config.graph.version && d.spec ? d : null;
+    } catch { return null; }
+  });
   infoRef.current = info;
   const hist = useRef({ undo: [], redo: [], key: null, at: 0, counter: 0 });
   const [, setHistTick] = useState(0);
@@ -290,9 +299,13 @@ function EditorInner({ config }) {
     const flow = specToFlow(spec);
     if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, (n) => Math.max(1, ...Object.values(portsOf(n.data, kinds[n.data.kind], flow.meta, defaults[n.data.kind])).map((l) => l.length)));
     update((g) => ({ ...g, ...flow, name: name ?? g.name }));
-    if (clean) setInfo((i) => ({ ...i, version: version ?? i.version, savedRev: graphRef.current.rev }));
+    if (clean) {
+      savedSpec.current = spec;
+      clearDraft();
+      setInfo((i) => ({ ...i, version: version ?? i.version, savedRev: graphRef.current.rev }));
+    }
     setTimeout(() => rf.fitView({ padding: 0.15 }), 50);
-  }, [record, update, kinds, defaults, rf]);
+  }, [record, update, kinds, defaults, rf, clearDraft]);
 
   const save = useCallback(async ({ base } = {}) => {
     if (saving) return false;
@@ -300,7 +313,11 @@ function EditorInner({ config }) {
     const { spec, edgeIds } = flowToSpec(g);
     setSaving(true);
     try {
-      const res = await api.put(urls.graph, { spec, base_version: base ?? infoRef.current.version, name: g.name, description: g.meta.description || "" });
+      // the version message says what changed, so the history panel reads like a log
+      const message = diffSummary(savedSpec.current, spec).filter((l) => l !== "no differences").join("; ").slice(0, 300);
+      const res = await api.put(urls.graph, { spec, base_version: base ?? infoRef.current.version, name: g.name, description: g.meta.description || "", message });
+      savedSpec.current = spec;
+      clearDraft();
       setInfo((i) => ({ ...i, version: res.version, savedRev: g.rev }));
       hist.current.key = null;
       setIssues(EMPTY_ISSUES, null);
@@ -324,7 +341,7 @@ function EditorInner({ config }) {
     } finally {
       setSaving(false);
     }
-  }, [api, urls.graph, saving, setIssues, toast]);
+  }, [api, urls.graph, saving, setIssues, toast, clearDraft]);
 
   // live validation: problems show up while drawing, not only on save
   useEffect(() => {
@@ -343,6 +360,18 @@ function EditorInner({ config }) {
     }, 600);
     return () => clearTimeout(t);
   }, [graph.rev, api, urls.check, setIssues, store]);
+
+  // unsaved work survives a crash or a closed tab: a local draft until the next successful save
+  useEffect(() => {
+    if (graph.rev === info.savedRev) return undefined;
+    const t = setTimeout(() => {
+      try {
+        localStorage.setItem(draftKey, JSON.stringify({ base_version: infoRef.current.version, name: graphRef.current.name,
+          saved_at: new Date().toISOString(), spec: flowToSpec(graphRef.current).spec }));
+      } catch { /* storage full or disabled */ }
+    }, 1000);
+    return () => clearTimeout(t);
+  }, [graph.rev, info.savedRev, draftKey]);
 
   // load-to-interactive mark for bench/editor_load.py: every node measured and painted
   const nodesReady = useNodesInitialized();
@@ -494,6 +523,13 @@ function EditorInner({ config }) {
               onName={setName} onDescription={setDescription} onFields={setFields} />
           )}
         </aside>
+        {draft && (
+          <div className="kz-draft-banner" role="alert">
+            Unsaved changes from {new Date(draft.saved_at).toLocaleString()} were kept in this browser.
+            <button type="button" className="btn btn-sm btn-primary" onClick={() => { loadSpec(draft.spec, { name: draft.name }); setDraft(null); }}>Restore them</button>
+            <button type="button" className="btn btn-sm" onClick={() => { clearDraft(); setDraft(null); }}>Discard</button>
+          </div>
+        )}
         <div className="kz-toasts" role="status" aria-live="polite">
           {toasts.map((t) => <div key={t.id} className={`kz-toast ${t.tone}`}>{t.text}</div>)}
         </div>
