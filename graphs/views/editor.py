@@ -21,15 +21,18 @@ from ..engine.nodes import registry
 from ..engine.schema import MAX_DOCUMENT_BYTES
 from ..engine.validate import analyse
 from ..models import Graph
+from ..pattern_templates import TEMPLATES
 
 EMPTY_SPEC = {"schema_version": 1, "description": "", "inputs": {}, "outputs": {}, "nodes": [], "edges": [], "settings": {}}
 
 
 def _templates() -> list[dict]:
-    return [{"key": "empty", "name": "Empty graph", "description": "Start from a blank canvas.", "spec": EMPTY_SPEC}] + [
-        {"key": f"demo-{i}", "name": name, "description": description, "spec": spec}
-        for i, (name, description, spec) in enumerate(DEMO_GRAPHS)
-    ]
+    """Empty, the autonomy-pattern templates (shared with "New from template"), then the demos."""
+    out = [{"key": "empty", "name": "Empty graph", "description": "Start from a blank canvas.", "spec": EMPTY_SPEC}]
+    out += [{"key": f"pattern-{t.slug}", "name": t.name, "description": t.description, "spec": t.spec} for t in TEMPLATES]
+    out += [{"key": f"demo-{i}", "name": name, "description": description, "spec": spec}
+            for i, (name, description, spec) in enumerate(DEMO_GRAPHS)]
+    return out
 
 
 def kind_defaults() -> dict[str, dict[str, Any]]:
