@@ -12,12 +12,12 @@ function LodSync({ store }) {
   return null;
 }
 
-export function Viewer({ spec, kinds, store, onNodeClick, width = 900, height = 600 }) {
+export function Viewer({ spec, kinds, defaults, store, onNodeClick, width = 900, height = 600 }) {
   const kindMap = useMemo(() => Object.fromEntries(kinds.map((k) => [k.kind, k])), [kinds]);
   const flow = useMemo(() => specToFlow(spec), [spec]);
   const viewport = useMemo(() => estimateViewport(flow.nodes, () => 2, width, height), [flow, width, height]);
   if (store.get().lod === undefined) store.set({ lod: viewport.zoom < LOD_ZOOM });
-  const ctx = useMemo(() => ({ kinds: kindMap, defaults: {}, store, rules: () => null, readOnly: true }), [kindMap, store]);
+  const ctx = useMemo(() => ({ kinds: kindMap, defaults: defaults || {}, store, rules: () => null, readOnly: true }), [kindMap, defaults, store]);
   return (
     <CanvasCtx.Provider value={ctx}>
       <ReactFlowProvider>

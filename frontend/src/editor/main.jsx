@@ -9,19 +9,20 @@ import { createStore } from "./store.js";
 import { Viewer } from "./Viewer.jsx";
 
 /**
- * Mount a read-only canvas. options: {spec, kinds, ports?, statuses?: {nodeId: status}, onNodeClick?: (id) => void};
+ * Mount a read-only canvas. options: {spec, kinds, ports?, defaults?, statuses?: {nodeId: status}, onNodeClick?: (id) => void};
+ * `defaults` is {kind: default config} (graphs.views.editor.kind_defaults), for config-derived ports;
  * `ports` is {nodeId: {inputs, outputs}} as computed by graphs.views.editor.check_spec (exact ports for
  * kinds whose ports follow their config, e.g. a router's specialists).
  * Returns {setStatuses(map), setActiveEdges(map of edge id -> bool), unmount()}; statuses use the run
  * vocabulary (pending, running, succeeded, failed, skipped, retrying ...) and style nodes via .run-<status>.
  */
-export function mountViewer(el, { spec, kinds, ports, statuses = {}, onNodeClick } = {}) {
+export function mountViewer(el, { spec, kinds, ports, defaults, statuses = {}, onNodeClick } = {}) {
   const exact = Object.fromEntries((spec.nodes || []).filter((n) => ports?.[n.id] && n.config)
     .map((n) => [n.id, { config: n.config, ports: serverPorts(ports[n.id]) }]));
   const store = createStore({ ports: exact, meta: { inputs: spec.inputs || {}, outputs: spec.outputs || {} }, issues: { nodes: {}, edges: {}, list: [] }, statuses, activeEdges: {} });
   const root = createRoot(el);
   const { width, height } = el.getBoundingClientRect();
-  root.render(<Viewer spec={spec} kinds={kinds} store={store} onNodeClick={onNodeClick} width={width || 900} height={height || 600} />);
+  root.render(<Viewer spec={spec} kinds={kinds} defaults={defaults} store={store} onNodeClick={onNodeClick} width={width || 900} height={height || 600} />);
   return {
     setStatuses: (map) => store.set((s) => ({ statuses: { ...s.statuses, ...map } })),
     setActiveEdges: (map) => store.set({ activeEdges: map }),
