@@ -4,6 +4,7 @@ import { useEffect } from "react";
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, useStore as useFlowStore } from "@xyflow/react";
 import { LOD_ZOOM, estimateViewport } from "./layout.js";
 import { CanvasCtx, edgeTypes, nodeTypes } from "./canvas.jsx";
+import { categoryClass } from "./icons.jsx";
 import { specToFlow } from "./model.js";
 
 function LodSync({ store }) {
@@ -28,7 +29,7 @@ export function Viewer({ spec, kinds, defaults, store, onNodeClick, width = 900,
             onNodeClick={onNodeClick ? (_e, n) => onNodeClick(n.id) : undefined} onlyRenderVisibleElements={flow.nodes.length > 250}>
             <Background gap={20} size={1.2} />
             <Controls showInteractive={false} />
-            <MiniMap pannable zoomable />
+            <MiniMap pannable zoomable nodeClassName={(n) => (n.type === "io" ? "mm-io" : `mm-node ${categoryClass(kindMap[n.data.kind]?.category)}`)} />
             <LodSync store={store} />
           </ReactFlow>
         </div>
