@@ -137,6 +137,16 @@ def test_invalid_connections_are_refused_with_a_reason(login_context, editor_use
     toast(page, "already fed by a.answer")
     assert edge_count(page) == 3
     assert graph.versions.count() == 1
+
+    # dragging an edge's end moves it to another port (b.task is fed by a.answer -> now by @inputs.topic)
+    end = page.locator('.react-flow__edge[data-id="a.answer>b.task"] .react-flow__edgeupdater-source').bounding_box()
+    dst = handle(page, "@inputs", "topic").bounding_box()
+    page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(dst["x"] + dst["width"] / 2, dst["y"] + dst["height"] / 2, steps=8)
+    page.mouse.up()
+    page.locator('.react-flow__edge[data-id="@inputs.topic>b.task"]').wait_for()
+    assert edge_count(page) == 3
     problems.check()
 
 

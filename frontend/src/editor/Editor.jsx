@@ -141,10 +141,13 @@ function EditorInner({ config }) {
     return portsOf(n.data, kinds[n.data.kind], meta, defaults[n.data.kind]);
   }, [kinds, store, defaults]);
   const lookup = useRef({ nodes: null, map: null });
+  const reconnecting = useRef(null); // the edge whose end is being dragged to another port
   const rules = useCallback(() => {
     const g = graphRef.current;
     if (lookup.current.nodes !== g.nodes) lookup.current = { nodes: g.nodes, map: new Map(g.nodes.map((n) => [n.id, n])) };
-    return { nodeById: (id) => lookup.current.map.get(id), edges: g.edges, portsOf: (n) => portsFor(n, g.meta) };
+    const moving = reconnecting.current;
+    return { nodeById: (id) => lookup.current.map.get(id), edges: moving ? g.edges.filter((e) => e.id !== moving) : g.edges,
+      portsOf: (n) => portsFor(n, g.meta) };
   }, [portsFor]);
   const canvasCtx = useMemo(() => ({ kinds, defaults, store, rules, readOnly: false }), [kinds, defaults, store, rules]);
 
@@ -168,6 +171,16 @@ function EditorInner({ config }) {
     const kind = c.sourceHandle === ERROR_HANDLE ? "error" : "data";
     const e = { source: c.source, sourceHandle: c.sourceHandle, target: c.target, targetHandle: c.targetHandle, type: "kaizen", data: { kind } };
     change(null, (g) => ({ ...g, edges: [...g.edges, { ...e, id: edgeId(e) }] }));
+  }, [rules, change, toast]);
+  const onReconnectStart = useCallback((_e, edge) => { reconnecting.current = edge.id; }, []);
+  const onReconnectEnd = useCallback(() => { reconnecting.current = null; }, []);
+  const onReconnect = useCallback((old, c) => {
+    const problem = connectionProblem(c, rules());
+    reconnecting.current = null;
+    if (problem) { toast(`Connection refused: ${problem}`, "error"); return; }
+    const kind = c.sourceHandle === ERROR_HANDLE ? "error" : "data";
+    const e = { source: c.source, sourceHandle: c.sourceHandle, target: c.target, targetHandle: c.targetHandle, type: "kaizen", data: { kind } };
+    change(null, (g) => ({ ...g, edges: g.edges.map((x) => (x.id === old.id ? { ...e, id: edgeId(e) } : x)) }));
   }, [rules, change, toast]);
   const onConnectEnd = useCallback((_event, state) => {
     if (!state?.toHandle || state.isValid || !state.fromHandle) return;
@@ -497,6 +510,7 @@ function EditorInner({ config }) {
         <div className="kz-canvas" onDragOver={onDragOver} onDrop={onDrop}>
           <ReactFlow nodes={graph.nodes} edges={graph.edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
             onNodesChange={onNodesChange} onEdgesChange={onEdgesChange} onConnect={onConnect} onConnectEnd={onConnectEnd}
+            onReconnect={onReconnect} onReconnectStart={onReconnectStart} onReconnectEnd={onReconnectEnd}
             isValidConnection={isValidConnection} connectionLineComponent={ConnectionLine} connectionRadius={22}
             onNodeDragStart={onDragStart} onNodeDragStop={onDragStop} onSelectionDragStart={onDragStart} onSelectionDragStop={onDragStop}
             snapToGrid={snap} snapGrid={[20, 20]} defaultViewport={initial.viewport} fitView fitViewOptions={{ padding: 0.15, maxZoom: 1 }} minZoom={0.05} maxZoom={2}

@@ -131,7 +131,7 @@ const SHORTCUTS = [
   ["Ctrl+S", "Save (validates on the server)"], ["Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y", "Undo / redo"],
   ["Delete / Backspace", "Delete the selection"], ["Ctrl+C / Ctrl+V", "Copy / paste nodes (also between graphs)"],
   ["Ctrl+D", "Duplicate the selection"], ["Ctrl+A", "Select all"], ["Shift+drag", "Box-select"],
-  ["Ctrl+click", "Add to the selection"], ["Drag the canvas / wheel", "Pan / zoom"], ["F", "Fit view"],
+  ["Ctrl+click", "Add to the selection"], ["Drag an edge's end", "Move it to another port"], ["Drag the canvas / wheel", "Pan / zoom"], ["F", "Fit view"],
   ["L", "Auto-layout"], ["G", "Snap to grid on/off"], ["Arrow keys", "Nudge selected nodes"], ["Esc", "Clear selection / close a dialog"], ["?", "This help"],
 ];
 
