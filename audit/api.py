@@ -76,7 +76,7 @@ class GraphHooksView(APIView):
         graph = graph_for(request, pk)
         hook = services.hook_create(graph=graph, user=request.user, **_valid(request))
         # the only response that ever carries the secret: the receiver needs it to verify signatures
-        return Response({**HookSerializer(hook).data, "secret": hook.secret}, status=status.HTTP_201_CREATED)
+        return Response({**HookSerializer(hook).data, "secret": hook.signing_secret}, status=status.HTTP_201_CREATED)
 
 
 class GraphHookDetailView(APIView):

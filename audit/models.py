@@ -70,6 +70,9 @@ class AuditEntry(models.Model):
         return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.event} {self.object_type}:{self.object_id}"
 
 
+ENCRYPTED_PREFIX = "fernet:"
+
+
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
@@ -84,7 +87,8 @@ class GraphHook(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     name = models.CharField(max_length=100, blank=True, default="")
     url = models.URLField(max_length=500, blank=True, default="")  # where to POST (optional for alerts)
-    secret = models.CharField(max_length=100, default=new_secret)  # HMAC key; shown once, at creation
+    # HMAC key, encrypted at rest ("fernet:..."); shown once, at creation (signing_secret)
+    secret = models.CharField(max_length=400, default=new_secret)
     events = models.JSONField(default=list, blank=True)  # webhook: hook event names ([] = run_finished + on_error)
     threshold_ms = models.PositiveIntegerField(null=True, blank=True)  # slow_node
     enabled = models.BooleanField(default=True)
@@ -96,6 +100,22 @@ class GraphHook(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} on graph {self.graph_id}"
+
+    def save(self, *args, **kwargs):
+        from graphs.credentials import encrypt_text
+
+        if not self.secret.startswith(ENCRYPTED_PREFIX):
+            self.secret = ENCRYPTED_PREFIX + encrypt_text(self.secret)
+        super().save(*args, **kwargs)
+
+    @property
+    def signing_secret(self) -> str:
+        """The plain HMAC key (rows written before encryption hold it as is)."""
+        from graphs.credentials import decrypt_text
+
+        if self.secret.startswith(ENCRYPTED_PREFIX):
+            return decrypt_text(self.secret.removeprefix(ENCRYPTED_PREFIX)) or ""
+        return self.secret
 
 
 class HookDelivery(models.Model):

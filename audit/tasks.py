@@ -35,7 +35,7 @@ def backoff_s(attempt: int) -> float:
 def deliver_once(hook: GraphHook, payload: dict[str, Any], delivery_id: str, attempt: int) -> HookDelivery:
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "kaizen-web-hooks/1",
-               SIGNATURE_HEADER: sign(hook.secret, body), "X-Kaizen-Event": str(payload.get("event", "")),
+               SIGNATURE_HEADER: sign(hook.signing_secret, body), "X-Kaizen-Event": str(payload.get("event", "")),
                "X-Kaizen-Delivery": delivery_id, "X-Kaizen-Attempt": str(attempt)}
     started = time.perf_counter()
     status_code, error = None, ""

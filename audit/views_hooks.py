@@ -62,7 +62,7 @@ def graph_hooks(request: HttpRequest, graph_id: int) -> HttpResponse:
     hook = services.hook_create(graph=graph, user=request.user, **form.cleaned_data)
     if not request.htmx:
         return redirect("graph-detail", pk=graph.pk)
-    return _panel(request, graph, secret=hook.secret)
+    return _panel(request, graph, secret=hook.signing_secret)
 
 
 @login_required

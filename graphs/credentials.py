@@ -25,6 +25,17 @@ def _fernet() -> Fernet:
     return Fernet(key)
 
 
+def encrypt_text(text: str) -> str:
+    return _fernet().encrypt(text.encode()).decode()
+
+
+def decrypt_text(token: str) -> str | None:
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken:
+        return None
+
+
 def hint_for(api_key: str) -> str:
     return f"{api_key[:3]}…{api_key[-4:]}" if len(api_key) >= 12 else "…"
 

@@ -31,7 +31,7 @@ def test_delivery_is_signed_and_recorded(user, receiver):
     delivery = deliver_once(hook, {"event": "run_finished", "run_id": 7, "data": {"status": "succeeded"}}, "d1", 1)
     assert delivery.ok and delivery.status_code == 200 and delivery.next_retry_s is None
     [request] = server.requests
-    assert signed_ok(request, hook.secret) and not signed_ok(request, "wrong-secret")
+    assert signed_ok(request, hook.signing_secret) and not signed_ok(request, "wrong-secret")
     assert json.loads(request["body"])["data"] == {"status": "succeeded"}
     assert request["headers"]["X-Kaizen-Delivery"] == "d1"
 
@@ -65,7 +65,7 @@ def test_run_with_hooks_end_to_end(user, start_worker, fake_llm, receiver):
                             if HookDelivery.objects.filter(hook=webhook, ok=True).exists() else None, 20, message="retry")
     assert [(d.attempt, d.ok, d.status_code) for d in deliveries] == [(1, False, 500), (2, True, 200)]
     assert deliveries[0].next_retry_s == pytest.approx(0.2)
-    assert all(signed_ok(r, webhook.secret) for r in server.requests) and len(server.requests) == 2
+    assert all(signed_ok(r, webhook.signing_secret) for r in server.requests) and len(server.requests) == 2
     payload = server.payloads()[-1]
     assert (payload["event"], payload["run_id"], payload["data"]["status"]) == ("run_finished", run.pk, "succeeded")
 
@@ -100,3 +100,21 @@ def test_enqueue_is_cheap_and_uses_celery(user, monkeypatch):
     monkeypatch.setattr("audit.tasks.deliver_webhook.apply_async", lambda args, **kw: sent.append(args))
     enqueue_delivery(5, {"event": "on_error"})
     assert sent and sent[0][0] == 5 and sent[0][3] == 1
+
+
+@pytest.mark.django_db
+def test_hook_secret_is_encrypted_at_rest(user):
+    from django.db import connection
+
+    from audit.models import GraphHook
+    from graphs import services
+    from tests.helpers import chain
+
+    graph = services.graph_create(owner=user, name="g", spec=chain(1)).graph
+    hook = GraphHook.objects.create(graph=graph, kind="webhook", url="http://127.0.0.1:9/")
+    plain = hook.signing_secret
+    with connection.cursor() as cursor:
+        cursor.execute("select secret from audit_graphhook where id = %s", [hook.pk])
+        stored = cursor.fetchone()[0]
+    assert len(plain) >= 32 and plain not in stored and stored.startswith("fernet:")
+    assert GraphHook.objects.get(pk=hook.pk).signing_secret == plain
