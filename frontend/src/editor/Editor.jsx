@@ -161,6 +161,10 @@ function EditorInner({ config }) {
     if (changes.some((c) => c.type === "remove")) record("delete", 150);
     update((g) => ({ ...g, edges: applyEdgeChanges(changes, g.edges) }));
   }, [record, update]);
+  // while the view moves, the canvas is one composited layer: panning moves pixels instead of repainting
+  // 500 nodes (removed when the move ends, so zoomed text is re-rendered sharp)
+  const onMoveStart = useCallback(() => document.querySelector(".kz-canvas")?.classList.add("kz-moving"), []);
+  const onMoveEnd = useCallback(() => document.querySelector(".kz-canvas")?.classList.remove("kz-moving"), []);
   const onDragStart = useCallback(() => { dragging.current = true; record(null); }, [record]);
   const onDragStop = useCallback(() => { setTimeout(() => { dragging.current = false; }, 0); }, []);
 
@@ -515,7 +519,7 @@ function EditorInner({ config }) {
             onNodeDragStart={onDragStart} onNodeDragStop={onDragStop} onSelectionDragStart={onDragStart} onSelectionDragStop={onDragStop}
             snapToGrid={snap} snapGrid={[20, 20]} defaultViewport={initial.viewport} fitView fitViewOptions={{ padding: 0.15, maxZoom: 1 }} minZoom={0.05} maxZoom={2}
             deleteKeyCode={["Delete", "Backspace"]} multiSelectionKeyCode={["Control", "Meta"]} selectionKeyCode="Shift"
-            onlyRenderVisibleElements={false} elevateNodesOnSelect={false}>
+            elevateNodesOnSelect={false} onMoveStart={onMoveStart} onMoveEnd={onMoveEnd}>
             <Background gap={20} size={1.2} />
             <Controls showInteractive={false} />
             <MiniMap pannable zoomable nodeClassName={minimapClass} />
