@@ -324,7 +324,7 @@ def test_stale_save_is_refused_with_a_clear_message(login_context, editor_user, 
     page.keyboard.press("Control+s")
     dialog = page.locator(".kz-modal", has_text="Someone else saved this graph")
     dialog.wait_for()
-    assert "v2" in dialog.inner_text()
+    assert "v2 saved by edith" in dialog.inner_text()
     shot(page, "conflict")
     assert latest_spec(graph)["description"] == "their edit"  # nothing overwritten
     page.click("text=Save mine on top of v2")

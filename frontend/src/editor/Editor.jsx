@@ -348,9 +348,12 @@ function EditorInner({ config }) {
         setProblemsOpen(true);
         toast(`Not saved: ${mapped.list.length} problem${mapped.list.length > 1 ? "s" : ""} marked in red. Nothing is lost; the server keeps version ${infoRef.current.version}.`, "error", 7000);
       } else if (e.status === 409) {
-        let latest = null;
-        try { latest = await api.get(urls.graph); } catch { /* shown without the number */ }
-        setModal({ type: "conflict", base: infoRef.current.version, latest: latest?.version, by: null });
+        let latest = null, by = null;
+        try {
+          latest = await api.get(urls.graph);
+          by = (await api.get(urls.versions)).find((v) => v.number === latest.version)?.created_by || null;
+        } catch { /* shown without the number */ }
+        setModal({ type: "conflict", base: infoRef.current.version, latest: latest?.version, by });
       } else {
         toast(`Save failed: ${e.message}. Your changes are still here.`, "error", 7000);
       }
