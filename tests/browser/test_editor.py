@@ -311,26 +311,33 @@ def test_history_lists_versions_diffs_and_restores(login_context, editor_user):
     problems.check()
 
 
-def test_stale_save_is_refused_with_a_clear_message(login_context, editor_user, django_user_model):
+def test_two_users_the_stale_save_is_refused_with_a_clear_message(login_context, editor_user, django_user_model):
     graph = make_graph(editor_user)
-    ctx, problems = login_context(editor_user)
-    page = open_editor(ctx, graph.pk)
-    theirs = copy.deepcopy(RESEARCH_BRIEF)
-    theirs["description"] = "their edit"
-    services.graph_save(graph=graph, user=editor_user, spec=theirs, base_version=1)
+    mine, problems = login_context(editor_user)
+    staff = django_user_model.objects.create_user("sam", password="pw-sam-123", is_staff=True)
+    theirs, their_problems = login_context(staff)
+    page = open_editor(mine, graph.pk)
+    other = open_editor(theirs, graph.pk)  # both start from v1
+
+    select_node(other, "optimist")
+    other.fill("#kz-node-label", "Their optimist")
+    other.keyboard.press("Control+s")
+    toast(other, "Saved as version 2")
 
     select_node(page, "writer")
     page.fill("#kz-node-label", "My writer")
     page.keyboard.press("Control+s")
     dialog = page.locator(".kz-modal", has_text="Someone else saved this graph")
     dialog.wait_for()
-    assert "v2 saved by edith" in dialog.inner_text()
+    assert "v2 saved by sam" in dialog.inner_text()
     shot(page, "conflict")
-    assert latest_spec(graph)["description"] == "their edit"  # nothing overwritten
+    assert latest_spec(graph)["nodes"][0]["label"] == "Their optimist"  # nothing overwritten
+    assert node(page, "writer").locator(".kz-node-title").inner_text() == "My writer"  # nothing lost
     page.click("text=Save mine on top of v2")
     toast(page, "Saved as version 3")
     assert next(n for n in latest_spec(graph)["nodes"] if n["id"] == "writer")["label"] == "My writer"
     problems.check(allow=("status of 409",))
+    their_problems.check()
 
 
 def test_run_form_from_graph_inputs_starts_a_run_and_opens_the_viewer(login_context, editor_user):
