@@ -1,6 +1,6 @@
 // The graph editor: canvas, palette, inspector, toolbar; every change goes through `change` (undoable).
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges, useNodesInitialized, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
+import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges, useConnection, useNodesInitialized, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
 import { makeApi } from "./api.js";
 import { CanvasCtx, ConnectionLine, edgeTypes, nodeTypes } from "./canvas.jsx";
 import { Icon, categoryClass } from "./icons.jsx";
@@ -65,6 +65,8 @@ function EditorInner({ config }) {
   }, [initial, config.ports]);
   const lod = useFlowStore((s) => s.transform[2] < LOD_ZOOM);
   useEffect(() => { store.set({ lod }); }, [lod, store]);
+  const drawingError = useConnection((c) => c.inProgress && c.fromHandle?.id === ERROR_HANDLE);
+  useEffect(() => { store.set({ drawingError }); }, [drawingError, store]);
   const issues = useStore(store, (s) => s.issues);
   const [issueSource, setIssueSource] = useState(null);
   const [info, setInfo] = useState({ version: config.graph.version, savedRev: 0 });

@@ -1,6 +1,6 @@
 // Node, edge and connection-line components shared by the editor and the read-only run viewer.
 import { createContext, memo, useContext, useEffect, useMemo, useRef, useState } from "react";
-import { BaseEdge, EdgeLabelRenderer, Handle, Position, getBezierPath, useConnection, useUpdateNodeInternals } from "@xyflow/react";
+import { BaseEdge, EdgeLabelRenderer, Handle, Position, getBezierPath, useUpdateNodeInternals } from "@xyflow/react";
 import { Icon, categoryClass } from "./icons.jsx";
 import { ERROR_HANDLE, FALLBACK_HANDLE, connectionProblem, portsOf } from "./model.js";
 import { useStore } from "./store.js";
@@ -85,8 +85,8 @@ const sameNode = (a, b) => a.id === b.id && a.data === b.data && a.selected === 
  * edge, and all nodes while an "on error" connection is drawn. Fewer handles to measure on load, and
  * no re-measuring while the pointer sweeps over nodes during a pan. */
 function useErrorHandles(id, selected) {
-  const drawingError = useConnection((c) => c.inProgress && c.fromHandle?.id === ERROR_HANDLE);
   const { store } = useContext(CanvasCtx);
+  const drawingError = useStore(store, (s) => Boolean(s.drawingError)); // one subscription upstream, not one per node
   const wired = useStore(store, (s) => s.errorWired?.[id] || 0);
   return { showError: selected || Boolean(wired & 1), showFallback: drawingError || Boolean(wired & 2) };
 }
