@@ -437,3 +437,24 @@ def test_every_registered_kind_can_be_added_and_inspected(login_context, editor_
             handle(page, "fallback_1", port).wait_for(state="attached")
     shot(page, "all-kinds")
     problems.check()
+
+
+def test_graph_settings_rename_and_remove_graph_inputs_keep_edges_consistent(login_context, editor_user):
+    graph = make_graph(editor_user)
+    ctx, problems = login_context(editor_user)
+    page = open_editor(ctx, graph.pk)
+    page.fill("#input-name-0", "subject")
+    page.press("#input-name-0", "Enter")
+    page.locator('.react-flow__edge[data-id="@inputs.subject>optimist.topic"]').wait_for()
+    assert edge_count(page) == 5
+    page.keyboard.press("Control+s")
+    toast(page, "Saved as version 2")
+    spec = latest_spec(graph)
+    assert "subject" in spec["inputs"] and {e["source_port"] for e in spec["edges"] if e["source"] == "@inputs"} == {"subject"}
+    assert "graph inputs changed" in graph.versions.get(number=2).message
+
+    page.locator('[data-field="input"] button[title="Remove"]').click()
+    assert edge_count(page) == 3  # its two edges went with it (Ctrl+Z brings all back)
+    page.keyboard.press("Control+z")
+    assert edge_count(page) == 5
+    problems.check()
