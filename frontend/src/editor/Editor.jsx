@@ -345,7 +345,7 @@ function EditorInner({ config }) {
       return true;
     } catch (e) {
       if (e.status === 400 && e.body.errors?.length) {
-        const mapped = mapIssues(e.body.errors, edgeIds, g.nodes);
+        const mapped = mapIssues(e.body.errors, edgeIds, g.nodes, g.edges);
         setIssues(mapped, "save refused");
         setProblemsOpen(true);
         toast(`Not saved: ${mapped.list.length} problem${mapped.list.length > 1 ? "s" : ""} marked in red. Nothing is lost; the server keeps version ${infoRef.current.version}.`, "error", 7000);
@@ -377,7 +377,7 @@ function EditorInner({ config }) {
         const ports = { ...store.get().ports };
         for (const n of snapshot.nodes) if (res.ports[n.id]) ports[n.id] = { config: n.data.config, ports: serverPorts(res.ports[n.id]) };
         store.set({ ports });
-        if (graphRef.current.rev === rev) setIssues(mapIssues(res.errors, edgeIds, graphRef.current.nodes), "live check");
+        if (graphRef.current.rev === rev) setIssues(mapIssues(res.errors, edgeIds, graphRef.current.nodes, graphRef.current.edges), "live check");
       } catch { /* offline: the save will tell */ }
     }, 600);
     return () => clearTimeout(t);
@@ -564,7 +564,7 @@ function EditorInner({ config }) {
               loadSpec(doc);
               setModal(null);
               const { edgeIds } = flowToSpec(graphRef.current);
-              setIssues(mapIssues(errors, edgeIds, graphRef.current.nodes), "imported");
+              setIssues(mapIssues(errors, edgeIds, graphRef.current.nodes, graphRef.current.edges), "imported");
               toast(errors.length ? `Imported with ${errors.length} problem${errors.length > 1 ? "s" : ""}` : "Imported: the document is valid. Save to keep it.", errors.length ? "error" : "ok");
             }} />
         )}

@@ -216,10 +216,20 @@ export function pasteId(id, taken) {
 }
 
 /** Server issues -> {nodes: {id: [{message, field}]}, edges: {edgeId: [message]}, list: [...]}. */
-export function mapIssues(errors, edgeIds, nodes) {
+export function mapIssues(errors, edgeIds, nodes, edges = []) {
   const byNode = {}, byEdge = {}, list = [];
   const specNodeIds = nodes.filter((n) => n.type !== "io").map((n) => n.id);
+  // the validator skips edges of a node whose config is invalid, then reports their targets as unfed:
+  // that echo is dropped when the canvas does have the edge (the real problem is reported on the source)
+  const fed = new Set(edges.map((e) => `${e.target}.${e.targetHandle}`));
+  const echo = (m) => {
+    const a = /^required input '([^']+)' of (\S+) is not connected/.exec(m);
+    if (a) return fed.has(`${a[2]}.${a[1]}`);
+    const b = /^graph output '([^']+)' is not connected/.exec(m);
+    return Boolean(b && fed.has(`@outputs.${b[1]}`));
+  };
   for (const raw of errors || []) {
+    if (echo(String(raw.message || ""))) continue;
     const path = String(raw.path || "").replace(/^spec\.?/, "");
     let node = raw.node || null;
     let field = null;
