@@ -231,6 +231,11 @@ def test_undo_redo_copy_paste_duplicate(login_context, editor_user):
     page.keyboard.press("?")
     page.locator(".kz-modal", has_text="Keyboard shortcuts").wait_for()
     page.keyboard.press("Escape")
+    snap = page.get_by_role("button", name="Snap")
+    assert snap.get_attribute("aria-pressed") == "true"
+    page.keyboard.press("g")
+    assert snap.get_attribute("aria-pressed") == "false"
+    page.keyboard.press("g")
 
     # pasting into another graph (same browser, another tab)
     select_node(page, "optimist")
