@@ -6,11 +6,12 @@ import copy
 import json
 
 import pytest
+from playwright.sync_api import expect
 
 from graphs import selectors, services
 from graphs.demo import RESEARCH_BRIEF
 from graphs.models import Graph
-from tests.browser.conftest import drag_connect, edge_count, handle, node, open_editor, select_node, shot
+from tests.browser.conftest import drag_connect, handle, node, open_editor, select_node, shot
 
 pytestmark = pytest.mark.browser
 
@@ -50,7 +51,7 @@ def test_build_four_node_graph_from_scratch_save_and_reload(login_context, edito
     item = page.locator('.kz-palette-item[data-kind="agent"]')
     for i in range(4):
         item.drag_to(canvas, target_position={"x": box["width"] * (0.3 + 0.1 * i), "y": box["height"] * 0.3})
-    assert page.locator(".react-flow__node-kaizen").count() == 4
+    expect(page.locator(".react-flow__node-kaizen")).to_have_count(4)
     page.click("text=Auto-layout")
     page.wait_for_timeout(400)
 
@@ -78,7 +79,7 @@ def test_build_four_node_graph_from_scratch_save_and_reload(login_context, edito
 
     page.keyboard.press("Control+s")
     toast(page, "Saved as version 2")
-    assert page.get_by_test_id("save-state").inner_text() == "All changes saved"
+    expect(page.get_by_test_id("save-state")).to_have_text("All changes saved")
 
     graph = Graph.objects.get(name="From scratch", owner=editor_user)
     spec = latest_spec(graph)
@@ -93,8 +94,8 @@ def test_build_four_node_graph_from_scratch_save_and_reload(login_context, edito
     page.reload()
     page.wait_for_selector(".react-flow__node-kaizen")
     page.wait_for_function("() => document.querySelectorAll('.react-flow__edge').length === 5")
-    assert page.locator(".react-flow__node-kaizen").count() == 4
-    assert node(page, "agent_1").locator(".kz-node-title").inner_text() == "Researcher"
+    expect(page.locator(".react-flow__node-kaizen")).to_have_count(4)
+    expect(node(page, "agent_1").locator(".kz-node-title")).to_have_text("Researcher")
     select_node(page, "agent_1")
     assert page.input_value("#cfg-agent_1-temperature") == "0.7"
     assert latest_spec(graph) == spec
@@ -121,7 +122,7 @@ def test_invalid_connections_are_refused_with_a_reason(login_context, editor_use
     graph = make_graph(editor_user, spec, "Rules")
     ctx, problems = login_context(editor_user)
     page = open_editor(ctx, graph.pk)
-    assert edge_count(page) == 3
+    expect(page.locator(".react-flow__edge")).to_have_count(3)
 
     drag_connect(page, "b", "answer", "a", "loop", release=False)  # the reason shows while drawing
     reason = page.locator(".kz-connection-reason")
@@ -135,7 +136,7 @@ def test_invalid_connections_are_refused_with_a_reason(login_context, editor_use
     toast(page, "type mismatch: flag is boolean, loop expects string")
     drag_connect(page, "@inputs", "topic", "b", "task")
     toast(page, "already fed by a.answer")
-    assert edge_count(page) == 3
+    expect(page.locator(".react-flow__edge")).to_have_count(3)
     assert graph.versions.count() == 1
 
     # dragging an edge's end moves it to another port (b.task is fed by a.answer -> now by @inputs.topic)
@@ -146,7 +147,7 @@ def test_invalid_connections_are_refused_with_a_reason(login_context, editor_use
     page.mouse.move(dst["x"] + dst["width"] / 2, dst["y"] + dst["height"] / 2, steps=8)
     page.mouse.up()
     page.locator('.react-flow__edge[data-id="@inputs.topic>b.task"]').wait_for()
-    assert edge_count(page) == 3
+    expect(page.locator(".react-flow__edge")).to_have_count(3)
     problems.check()
 
 
@@ -168,7 +169,7 @@ def test_save_error_is_marked_on_the_node_and_nothing_is_lost(login_context, edi
     graph.refresh_from_db()
     assert graph.latest_version == 1  # the server keeps the last good version
     assert page.input_value("#cfg-optimist-temperature") == "5"  # the browser keeps the edit
-    assert page.get_by_test_id("save-state").inner_text() == "Unsaved changes"
+    expect(page.get_by_test_id("save-state")).to_have_text("Unsaved changes")
 
     page.fill("#cfg-optimist-temperature", "0.5")
     page.keyboard.press("Control+s")
@@ -188,18 +189,21 @@ def test_undo_redo_copy_paste_duplicate(login_context, editor_user):
     page.fill("#kz-node-label", "Editor in chief")
     select_node(page, "skeptic")
     page.keyboard.press("Delete")
-    assert kaizen.count() == 2 and edge_count(page) == 3
+    expect(kaizen).to_have_count(2)
+    expect(page.locator(".react-flow__edge")).to_have_count(3)
 
     page.keyboard.press("Control+z")
-    assert kaizen.count() == 3 and edge_count(page) == 5
+    expect(kaizen).to_have_count(3)
+    expect(page.locator(".react-flow__edge")).to_have_count(5)
     page.keyboard.press("Control+z")
-    assert node(page, "writer").locator(".kz-node-title").inner_text() == "Brief writer"
+    expect(node(page, "writer").locator(".kz-node-title")).to_have_text("Brief writer")
     page.keyboard.press("Control+Shift+z")
-    assert node(page, "writer").locator(".kz-node-title").inner_text() == "Editor in chief"
+    expect(node(page, "writer").locator(".kz-node-title")).to_have_text("Editor in chief")
     page.keyboard.press("Control+Shift+z")
-    assert kaizen.count() == 2 and edge_count(page) == 3
+    expect(kaizen).to_have_count(2)
+    expect(page.locator(".react-flow__edge")).to_have_count(3)
     page.keyboard.press("Control+z")
-    assert kaizen.count() == 3
+    expect(kaizen).to_have_count(3)
 
     select_node(page, "optimist")
     page.keyboard.press("Control+c")
@@ -207,10 +211,10 @@ def test_undo_redo_copy_paste_duplicate(login_context, editor_user):
     node(page, "optimist_1").wait_for()
     page.keyboard.press("Control+d")
     node(page, "optimist_2").wait_for()
-    assert kaizen.count() == 5
+    expect(kaizen).to_have_count(5)
     page.keyboard.press("Control+z")
     page.keyboard.press("Control+z")
-    assert kaizen.count() == 3
+    expect(kaizen).to_have_count(3)
 
     # box selection (Shift+drag over the canvas) then delete and undo
     pane = page.locator(".react-flow__pane").bounding_box()
@@ -222,11 +226,13 @@ def test_undo_redo_copy_paste_duplicate(login_context, editor_user):
     page.mouse.move(last["x"] + last["width"] + 15, last["y"] + last["height"] + 15, steps=6)
     page.mouse.up()
     page.keyboard.up("Shift")
-    assert page.locator(".react-flow__node-kaizen.selected").count() == 2 and pane
+    expect(page.locator(".react-flow__node-kaizen.selected")).to_have_count(2)
+    assert pane
     page.keyboard.press("Delete")
-    assert kaizen.count() == 1
+    expect(kaizen).to_have_count(1)
     page.keyboard.press("Control+z")
-    assert kaizen.count() == 3 and edge_count(page) == 5
+    expect(kaizen).to_have_count(3)
+    expect(page.locator(".react-flow__edge")).to_have_count(5)
 
     page.keyboard.press("?")
     page.locator(".kz-modal", has_text="Keyboard shortcuts").wait_for()
@@ -245,7 +251,7 @@ def test_undo_redo_copy_paste_duplicate(login_context, editor_user):
     page2.locator(".react-flow__pane").click(position={"x": 30, "y": 30})
     page2.keyboard.press("Control+v")
     node(page2, "optimist").wait_for()
-    assert page2.get_by_test_id("save-state").inner_text() == "Unsaved changes"
+    expect(page2.get_by_test_id("save-state")).to_have_text("Unsaved changes")
     problems.check()
 
 
@@ -265,7 +271,7 @@ def test_import_export_round_trip(login_context, editor_user, tmp_path):
 
     select_node(page, "writer")
     page.keyboard.press("Delete")
-    assert page.locator(".react-flow__node-kaizen").count() == 2
+    expect(page.locator(".react-flow__node-kaizen")).to_have_count(2)
 
     page.click("text=Import")
     exported_file = tmp_path / "brief.kaizen.json"
@@ -273,9 +279,9 @@ def test_import_export_round_trip(login_context, editor_user, tmp_path):
     page.set_input_files(".kz-modal input[type=file]", str(exported_file))
     toast(page, "Imported")
     page.locator(".kz-modal").wait_for(state="detached")
-    assert page.locator(".react-flow__node-kaizen").count() == 3
+    expect(page.locator(".react-flow__node-kaizen")).to_have_count(3)
     page.keyboard.press("Control+z")  # back to the canvas without the writer
-    assert page.locator(".react-flow__node-kaizen").count() == 2
+    expect(page.locator(".react-flow__node-kaizen")).to_have_count(2)
 
     page.click("text=Import")
     broken = {**exported, "edges": exported["edges"] + [{"source": "ghost", "source_port": "x", "target": "writer", "target_port": "risks"}]}
@@ -285,7 +291,8 @@ def test_import_export_round_trip(login_context, editor_user, tmp_path):
     page.fill(".kz-modal textarea", json.dumps(exported))
     page.click("text=Validate and load")
     page.locator(".kz-modal").wait_for(state="detached")
-    assert page.locator(".react-flow__node-kaizen").count() == 3 and edge_count(page) == 5
+    expect(page.locator(".react-flow__node-kaizen")).to_have_count(3)
+    expect(page.locator(".react-flow__edge")).to_have_count(5)
 
     page.keyboard.press("Control+s")
     toast(page, "Saved as version 2")
@@ -301,7 +308,7 @@ def test_history_lists_versions_diffs_and_restores(login_context, editor_user):
     services.graph_save(graph=graph, user=editor_user, spec=v2, base_version=1, message="relabel")
     ctx, problems = login_context(editor_user)
     page = open_editor(ctx, graph.pk)
-    assert node(page, "optimist").locator(".kz-node-title").inner_text() == "Changed optimist"
+    expect(node(page, "optimist").locator(".kz-node-title")).to_have_text("Changed optimist")
 
     page.click("text=History")
     page.locator('[data-version="2"]', has_text="relabel").wait_for()
@@ -310,8 +317,8 @@ def test_history_lists_versions_diffs_and_restores(login_context, editor_user):
     shot(page, "history")
     page.click("text=Restore v1 as a new version")
     toast(page, "Restored version 1 as version 3")
-    assert page.get_by_test_id("version").inner_text() == "v3"
-    assert node(page, "optimist").locator(".kz-node-title").inner_text() == "Optimist analyst"
+    expect(page.get_by_test_id("version")).to_have_text("v3")
+    expect(node(page, "optimist").locator(".kz-node-title")).to_have_text("Optimist analyst")
     graph.refresh_from_db()
     assert graph.latest_version == 3 and latest_spec(graph)["nodes"][0]["label"] == "Optimist analyst"
     problems.check()
@@ -338,7 +345,7 @@ def test_two_users_the_stale_save_is_refused_with_a_clear_message(login_context,
     assert "v2 saved by sam" in dialog.inner_text()
     shot(page, "conflict")
     assert latest_spec(graph)["nodes"][0]["label"] == "Their optimist"  # nothing overwritten
-    assert node(page, "writer").locator(".kz-node-title").inner_text() == "My writer"  # nothing lost
+    expect(node(page, "writer").locator(".kz-node-title")).to_have_text("My writer")  # nothing lost
     page.click("text=Save mine on top of v2")
     toast(page, "Saved as version 3")
     assert next(n for n in latest_spec(graph)["nodes"] if n["id"] == "writer")["label"] == "My writer"
@@ -378,7 +385,7 @@ def test_read_only_viewer_module_shows_run_states(login_context, editor_user):
     viewer.locator(".kz-node.run-running").wait_for()
     page.evaluate("() => window.testViewer.setStatuses({optimist: 'succeeded', skeptic: 'failed'})")
     viewer.locator(".kz-node.run-failed").wait_for()
-    assert viewer.locator(".kz-node.run-succeeded").count() == 1
+    expect(viewer.locator(".kz-node.run-succeeded")).to_have_count(1)
     problems.check()
 
 
@@ -391,7 +398,7 @@ def test_error_edge_from_on_error_to_a_fallback_node(login_context, editor_user)
     graph = make_graph(editor_user, spec, "Fallback")
     ctx, problems = login_context(editor_user)
     page = open_editor(ctx, graph.pk)
-    assert edge_count(page) == 2
+    expect(page.locator(".react-flow__edge")).to_have_count(2)
     select_node(page, "primary")  # its "on error" handle shows on the selected node
     src = handle(page, "primary", "__error").bounding_box()
     page.mouse.move(src["x"] + src["width"] / 2, src["y"] + src["height"] / 2)
@@ -417,8 +424,8 @@ def test_error_edge_from_on_error_to_a_fallback_node(login_context, editor_user)
 
     page = open_editor(ctx, graph.pk)  # ... and the draft comes back on the next visit
     page.locator(".kz-draft-banner").get_by_role("button", name="Restore them").click()
-    assert node(page, "backup").locator(".kz-node-title").inner_text() == "Backup (edited)"
-    assert page.get_by_test_id("save-state").inner_text() == "Unsaved changes"
+    expect(node(page, "backup").locator(".kz-node-title")).to_have_text("Backup (edited)")
+    expect(page.get_by_test_id("save-state")).to_have_text("Unsaved changes")
     problems.check()
 
 
@@ -432,11 +439,11 @@ def test_every_registered_kind_can_be_added_and_inspected(login_context, editor_
     kinds = registry.kinds()
     for kind in kinds:
         page.locator(f'.kz-palette-item[data-kind="{kind}"]').dblclick()
-    assert page.locator(".react-flow__node-kaizen").count() == len(kinds)
+    expect(page.locator(".react-flow__node-kaizen")).to_have_count(len(kinds))
     page.click("text=Auto-layout")
     for kind in kinds:
         select_node(page, f"{kind}_1")
-        assert page.locator(".kz-inspector-title").inner_text() == registry.get(kind).title
+        expect(page.locator(".kz-inspector-title")).to_have_text(registry.get(kind).title)
     # a kind with static outputs next to its signature's (fallback: answer + quality ...) keeps both
     if "fallback" in kinds:
         for port in ("answer", "quality"):
@@ -452,7 +459,7 @@ def test_graph_settings_rename_and_remove_graph_inputs_keep_edges_consistent(log
     page.fill("#input-name-0", "subject")
     page.press("#input-name-0", "Enter")
     page.locator('.react-flow__edge[data-id="@inputs.subject>optimist.topic"]').wait_for()
-    assert edge_count(page) == 5
+    expect(page.locator(".react-flow__edge")).to_have_count(5)
     page.keyboard.press("Control+s")
     toast(page, "Saved as version 2")
     spec = latest_spec(graph)
@@ -460,7 +467,7 @@ def test_graph_settings_rename_and_remove_graph_inputs_keep_edges_consistent(log
     assert "graph inputs changed" in graph.versions.get(number=2).message
 
     page.locator('[data-field="input"] button[title="Remove"]').click()
-    assert edge_count(page) == 3  # its two edges went with it (Ctrl+Z brings all back)
+    expect(page.locator(".react-flow__edge")).to_have_count(3)  # its two edges went with it (Ctrl+Z brings all back)
     page.keyboard.press("Control+z")
-    assert edge_count(page) == 5
+    expect(page.locator(".react-flow__edge")).to_have_count(5)
     problems.check()
