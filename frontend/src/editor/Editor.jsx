@@ -477,6 +477,8 @@ function EditorInner({ config }) {
 
   // ----- derived
   const selectedNodes = graph.nodes.filter((n) => n.selected);
+  const selectedKey = selectedNodes.map((n) => n.id).join("\n");
+  useEffect(() => { store.set({ selectedNodes: new Set(selectedKey ? selectedKey.split("\n") : []) }); }, [selectedKey, store]);
   const sel = selectedNodes.length === 1 && selectedNodes[0].type === "kaizen" ? selectedNodes[0] : null;
   const exportJson = () => JSON.stringify(flowToSpec(graphRef.current).spec, null, 2);
   const run = async (inputs, dryRun) => {
