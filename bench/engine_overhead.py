@@ -175,11 +175,17 @@ def main() -> None:
         wall, g = through_celery(chain(n), fake)
         rows.append((f"chain {n}, Celery+Redis+PG, openai SDK/HTTP", wall, statistics.median(g), pct(g, 95), None))
 
-    fake.script(latency=1.0)
-    http = ProviderRegistry({"openai": OpenAIProvider(fake.base_url, "bench", max_retries=0)}, "openai")
-    wall, _nodes, peak = asyncio.run(engine_only(fanout(n), http))
-    rows.append((f"fan-out {n} x 1 s LLM, openai SDK/HTTP", wall, None, None, peak / 1e6))
     fake.stop()
+    # The 1 s LLM lives in its own process, as a real endpoint would (not sharing our GIL).
+    server = subprocess.Popen([sys.executable, "-m", "tests.fakellm", "0", "--latency", "1.0"], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        base_url = server.stdout.readline().strip()
+        http = ProviderRegistry({"openai": OpenAIProvider(base_url, "bench", max_retries=0)}, "openai")
+        wall, _nodes, peak = asyncio.run(engine_only(fanout(n), http))
+        rows.append((f"fan-out {n} x 1 s LLM, openai SDK/HTTP", wall, None, None, peak / 1e6))
+    finally:
+        server.terminate()
 
     print(f"\n{'scenario':<46} {'wall s':>8} {'ms/node p50':>12} {'ms/node p95':>12} {'peak MB':>8}")
     print("-" * 90)

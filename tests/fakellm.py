@@ -203,9 +203,15 @@ class FakeLLM:
         return vec
 
 
-if __name__ == "__main__":  # a standalone server for manual tries: python -m tests.fakellm 8099
-    import sys
+if __name__ == "__main__":  # standalone: python -m tests.fakellm [PORT] [--latency S]
+    import argparse
 
-    server = FakeLLM(port=int(sys.argv[1]) if len(sys.argv) > 1 else 8099).start()
+    parser = argparse.ArgumentParser(description="A scripted OpenAI-compatible server on 127.0.0.1")
+    parser.add_argument("port", nargs="?", type=int, default=8099)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before every answer")
+    args = parser.parse_args()
+    server = FakeLLM(port=args.port)
+    server.default_latency = args.latency
+    server.start()
     print(server.base_url, flush=True)
     threading.Event().wait()
