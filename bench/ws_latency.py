@@ -52,11 +52,13 @@ async def client(url: str, cookie: str, origin: str, expected: int, latencies: l
         ready.set()
         while len(seqs) < expected:
             try:
-                msg = json.loads(await asyncio.wait_for(ws.recv(), 15))
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 15))
             except TimeoutError:
                 break
-            latencies.append((time.time() - msg["data"]["t"]) * 1000)
-            seqs.append(msg["seq"])
+            now = time.time()
+            for msg in frame["events"]:
+                latencies.append((now - msg["data"]["t"]) * 1000)
+                seqs.append(msg["seq"])
     result["seqs"] = seqs
 
 

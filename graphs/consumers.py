@@ -3,11 +3,15 @@
 Read-only. The group is joined before the replay query, so an event committed meanwhile
 arrives on the stream too; the consumer drops anything at or below the last seq it sent, so
 the client sees each seq once, in order. A gap in the stream (channels_redis is at-most-once)
-is filled from the database.
+is filled from the database, and so is a silent tail: while the run is live, a consumer that has
+heard nothing for TAIL_CHECK_S looks in the database itself, so a dropped last message cannot
+leave a client waiting. Frames carry batches: {"type": "events", "events": [...]}.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -20,6 +24,7 @@ from .selectors import can_see_run
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 REPLAY_BATCH = 500
+TAIL_CHECK_S = 2.0
 
 
 class RunEventsConsumer(AsyncJsonWebsocketConsumer):
@@ -38,36 +43,54 @@ class RunEventsConsumer(AsyncJsonWebsocketConsumer):
             return await self.close(code=CLOSE_NOT_FOUND)
         if not allowed:
             return await self.close(code=CLOSE_FORBIDDEN)
+        self.lock = asyncio.Lock()  # stream handler and tail watch never interleave their sends
+        self.finished = False
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.joined = True
-        await self._catch_up()
+        async with self.lock:
+            await self._catch_up()
+        self.watch = asyncio.ensure_future(self._watch_tail())
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "watch", None):
+            self.watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watch
         if self.joined:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def _watch_tail(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.heard_at = loop.time()
+        while True:  # (a finished run may be resumed: keep watching, query only while live)
+            await asyncio.sleep(TAIL_CHECK_S)
+            if not self.finished and loop.time() - self.heard_at >= TAIL_CHECK_S:
+                async with self.lock:
+                    await self._catch_up()
 
     async def receive_json(self, content, **kwargs) -> None:
         pass  # read-only: clients say nothing we act on
 
     async def run_events(self, message: dict) -> None:
-        for event in message["events"]:
-            seq = event["seq"]
-            if seq <= self.last_seq:
-                continue
-            if seq > self.last_seq + 1:  # we missed some: fetch them from the database first
-                await self._catch_up(until=seq - 1)
-            if seq == self.last_seq + 1:
-                await self._send(event)
+        self.heard_at = asyncio.get_running_loop().time()
+        async with self.lock:
+            fresh = [e for e in message["events"] if e["seq"] > self.last_seq]
+            if fresh and fresh[0]["seq"] > self.last_seq + 1:  # we missed some: the database has them
+                await self._catch_up(until=fresh[0]["seq"] - 1)
+                fresh = [e for e in fresh if e["seq"] > self.last_seq]
+            if fresh and fresh[0]["seq"] == self.last_seq + 1:
+                await self._send(fresh)
 
-    async def _send(self, event: dict) -> None:
-        await self.send_json({"type": "event", **event})
-        self.last_seq = event["seq"]
+    async def _send(self, events: list[dict]) -> None:
+        await self.send_json({"type": "events", "events": events})
+        self.last_seq = events[-1]["seq"]
+        self.finished = events[-1]["event"] == "run_finished"
 
     async def _catch_up(self, until: int | None = None) -> None:
         while True:
             batch = await self._events_after(self.last_seq, until)
-            for payload in batch:
-                await self._send(payload)
+            if batch:
+                await self._send(batch)
             if len(batch) < REPLAY_BATCH:
                 return
 

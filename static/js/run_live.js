@@ -154,7 +154,7 @@
     socket.onopen = () => { attempts = 0; setIndicator("live", "live"); };
     socket.onmessage = (msg) => {
       const data = JSON.parse(msg.data);
-      if (data.type === "event") onEvent(data);
+      if (data.type === "events") data.events.forEach(onEvent);
     };
     socket.onclose = (e) => {
       if (e.code === 4403 || e.code === 4404) { setIndicator("error", e.code === 4403 ? "no access" : "not found"); return; }

@@ -32,9 +32,10 @@ async def collect(server, run_id, user, after=0, stop_after=None, timeout=30):
     async with connect(ws_url(server, run_id, after), additional_headers=await sync_to_async(headers)(user),
                        origin=server.url, max_size=None) as ws:
         while True:
-            message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
-            got.append(message)
-            if message["event"] == "run_finished" or (stop_after and len(got) >= stop_after):
+            frame = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+            assert frame["type"] == "events"
+            got.extend(frame["events"])
+            if got[-1]["event"] == "run_finished" or (stop_after and len(got) >= stop_after):
                 return got
 
 
@@ -106,3 +107,32 @@ async def test_large_payloads_are_previewed_in_the_stream(user, celery_worker, d
     assert len(json.dumps(answer)) < 40_000
     stored = await sync_to_async(RunEvent.objects.get)(run_id=run.pk, seq=answer["seq"])
     assert len(stored.data["answer"]) > 1_000_000
+
+
+async def test_events_whose_stream_messages_were_lost_still_arrive(user, daphne_server):
+    """Stored but never published (a dropped channels_redis message): the consumer's tail watch
+    finds them in the database, so the client still ends complete."""
+    from datetime import UTC, datetime
+
+    from graphs.models import Run
+
+    graph = (await sync_to_async(services.graph_create)(owner=user, name="silent", spec=chain(1))).graph
+
+    def make_run():
+        return Run.objects.create(graph=graph, version=graph.versions.first(), created_by=user, status="running")
+
+    run = await sync_to_async(make_run)()
+
+    def store(seq, name):
+        RunEvent.objects.create(run=run, seq=seq, event=name, created_at=datetime.now(UTC), data={})
+
+    async with connect(ws_url(daphne_server, run.pk), additional_headers=await sync_to_async(headers)(user),
+                       origin=daphne_server.url) as ws:
+        await asyncio.sleep(0.3)
+        for seq, name in enumerate(["run_started", "pre_node", "run_finished"], start=1):
+            await sync_to_async(store)(seq, name)
+        got = []
+        while not got or got[-1]["event"] != "run_finished":
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 6))
+            got.extend(frame["events"])
+    assert [e["seq"] for e in got] == [1, 2, 3]
