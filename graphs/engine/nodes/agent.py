@@ -13,6 +13,7 @@ from ..memory.tiers import TierPolicy, default_memory
 from ..schema import PORT_PATTERN, FieldSpec
 from ..types import json_schema_for, value_matches
 from .base import NodeConfig, NodeContext, NodeFailure, NodeKind, Signature
+from .llmjson import load_json_object
 from .registry import registry
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -86,15 +87,9 @@ def _text(value: Any) -> str:
 
 def parse_answer(content: str, sig: Signature) -> tuple[dict[str, Any] | None, str]:
     """Return (outputs, "") or (None, what is wrong)."""
-    text = content.strip()
-    if text.startswith("```"):
-        text = text.strip("`").removeprefix("json").strip()
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        return None, f"not valid JSON ({exc.msg} at char {exc.pos})"
-    if not isinstance(data, dict):
-        return None, "the answer must be a JSON object"
+    data, problem = load_json_object(content)
+    if data is None:
+        return None, problem
     outputs: dict[str, Any] = {}
     for f in sig.outputs:
         if f.name not in data:

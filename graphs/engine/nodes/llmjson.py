@@ -40,7 +40,8 @@ def system_prompt(persona: str, fields: Fields) -> str:
     return f"{persona}\n\nReply with a single JSON object and nothing else. Its keys:\n{keys}"
 
 
-def parse_json(content: str, fields: Fields, check: Check | None = None) -> tuple[dict[str, Any] | None, str]:
+def load_json_object(content: str) -> tuple[dict[str, Any] | None, str]:
+    """The JSON object in an LLM answer (a ```json fence is tolerated), or (None, what is wrong)."""
     raw = content.strip()
     if raw.startswith("```"):
         raw = raw.strip("`").removeprefix("json").strip()
@@ -50,6 +51,13 @@ def parse_json(content: str, fields: Fields, check: Check | None = None) -> tupl
         return None, f"not valid JSON ({exc.msg} at char {exc.pos})"
     if not isinstance(data, dict):
         return None, "the answer must be a JSON object"
+    return data, ""
+
+
+def parse_json(content: str, fields: Fields, check: Check | None = None) -> tuple[dict[str, Any] | None, str]:
+    data, problem = load_json_object(content)
+    if data is None:
+        return None, problem
     for name, ftype, _ in fields:
         if name not in data:
             return None, f"missing field {name!r}"
