@@ -110,7 +110,7 @@
         setRunStatus("running");
         if (!cfg.started_at) cfg.started_at = ev.ts;
         break;
-      case "pre_node": setNode(ev.node_id, "running"); break;
+      case "pre_node": setNode(ev.node_id, "running", { attempt: d.attempt }); break;
       case "llm_retry": setNode(ev.node_id, "retrying"); break;
       case "node_skipped": setNode(ev.node_id, "skipped"); break;
       case "node_restored": setNode(ev.node_id, d.status || "succeeded"); break;
