@@ -155,11 +155,11 @@ export const IoNode = memo(function IoNode({ id, data, selected }) {
 
 export function KaizenEdge({ id, source, target, sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, data, selected, markerEnd }) {
   const { store } = useContext(CanvasCtx);
-  const near = useStore(store, (s) => Boolean(s.selectedNodes && (s.selectedNodes.has(source) || s.selectedNodes.has(target))));
   const issues = useStore(store, (s) => s.issues.edges[id] || NO_ISSUES);
   // one primitive per edge: run highlight and low detail (far out: no wide invisible hit path)
-  const mode = useStore(store, (s) => (s.activeEdges?.[id] ? 2 : 0) + (s.lod ? 1 : 0));
-  const active = mode >= 2, lod = mode % 2 === 1;
+  const mode = useStore(store, (s) => (s.activeEdges?.[id] ? 2 : 0) + (s.lod ? 1 : 0)
+    + (s.selectedNodes?.size && (s.selectedNodes.has(source) || s.selectedNodes.has(target)) ? 4 : 0));
+  const lod = (mode & 1) === 1, active = (mode & 2) === 2, near = (mode & 4) === 4;
   const [path, lx, ly] = getBezierPath({ sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition });
   const error = data?.kind === "error";
   const cls = ["kz-edge", error && "kz-edge-error", issues.length && "has-issues", selected && "selected", active && "active", near && "near"].filter(Boolean).join(" ");
