@@ -3,7 +3,7 @@ import { createContext, memo, useContext, useEffect, useMemo, useRef, useState }
 import { BaseEdge, EdgeLabelRenderer, Handle, Position, getBezierPath, useUpdateNodeInternals } from "@xyflow/react";
 import { Icon, categoryClass } from "./icons.jsx";
 import { ERROR_HANDLE, FALLBACK_HANDLE, connectionProblem, portsOf } from "./model.js";
-import { useStore } from "./store.js";
+import { useStore, useStoreShallow } from "./store.js";
 
 /** kinds: name -> registry entry; defaults: kind -> default config; store: {meta, issues, statuses, ports, lod};
  * rules: () => connection context. */
@@ -84,26 +84,23 @@ const sameNode = (a, b) => a.id === b.id && a.data === b.data && a.selected === 
 /** Error/fallback handles exist only where they can matter: the selected node, nodes with an error
  * edge, and all nodes while an "on error" connection is drawn. Fewer handles to measure on load, and
  * no re-measuring while the pointer sweeps over nodes during a pan. */
-function useErrorHandles(id, selected) {
-  const { store } = useContext(CanvasCtx);
-  const drawingError = useStore(store, (s) => Boolean(s.drawingError)); // one subscription upstream, not one per node
-  const wired = useStore(store, (s) => s.errorWired?.[id] || 0);
+function errorHandles(selected, wired, drawingError) {
   return { showError: selected || Boolean(wired & 1), showFallback: drawingError || Boolean(wired & 2) };
 }
 
 export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
   const { kinds, defaults, store, readOnly } = useContext(CanvasCtx);
   const kind = kinds[data.kind];
-  const server = useStore(store, (s) => s.ports?.[id]);
+  // one subscription per node for everything the editor pushes to it
+  const { server, issues, status, wired, drawingError, lod } = useStoreShallow(store, (s) => ({
+    server: s.ports?.[id], issues: s.issues.nodes[id] || NO_ISSUES, status: s.statuses[id] || "",
+    wired: s.errorWired?.[id] || 0, drawingError: Boolean(s.drawingError), lod: Boolean(s.lod) }));
   // the server's ports (computed by the engine) when they are for this very config, else the local estimate
   const ports = useMemo(() => (server && server.config === data.config ? server.ports : portsOf(data, kind, {}, defaults?.[data.kind])),
     [server, data, kind, defaults]);
-  const issues = useStore(store, (s) => s.issues.nodes[id] || NO_ISSUES);
-  const status = useStore(store, (s) => s.statuses[id] || "");
-  const { showError, showFallback } = useErrorHandles(id, selected);
-  // zoomed far out, nodes drop their labels (same size, same handles): far less DOM to lay out; one
-  // subscription in the editor sets `lod`, so panning does not run a selector per node
-  const lod = useStore(store, (s) => s.lod);
+  const { showError, showFallback } = errorHandles(selected, wired, drawingError);
+  // zoomed far out (`lod`, set by one subscription upstream), nodes drop their labels: same size and
+  // handles, far less DOM to lay out
   useRemeasure(id, `${portKey(ports)}|${showError && !readOnly}|${showFallback && !readOnly}`);
   const cls = ["kz-node", categoryClass(kind?.category), selected && "selected", issues.length && "has-issues",
     status && `run-${status}`, !kind && "unknown-kind", lod && "lod"].filter(Boolean).join(" ");
@@ -155,11 +152,11 @@ export const IoNode = memo(function IoNode({ id, data, selected }) {
 
 export function KaizenEdge({ id, source, target, sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, data, selected, markerEnd }) {
   const { store } = useContext(CanvasCtx);
-  const issues = useStore(store, (s) => s.issues.edges[id] || NO_ISSUES);
-  // one primitive per edge: run highlight and low detail (far out: no wide invisible hit path)
-  const mode = useStore(store, (s) => (s.activeEdges?.[id] ? 2 : 0) + (s.lod ? 1 : 0)
-    + (s.selectedNodes?.size && (s.selectedNodes.has(source) || s.selectedNodes.has(target)) ? 4 : 0));
-  const lod = (mode & 1) === 1, active = (mode & 2) === 2, near = (mode & 4) === 4;
+  // one subscription per edge: issues, run highlight, low detail (far out: no wide invisible hit path),
+  // and whether it touches a selected node
+  const { issues, lod, active, near } = useStoreShallow(store, (s) => ({
+    issues: s.issues.edges[id] || NO_ISSUES, lod: Boolean(s.lod), active: Boolean(s.activeEdges?.[id]),
+    near: Boolean(s.selectedNodes?.size && (s.selectedNodes.has(source) || s.selectedNodes.has(target))) }));
   const [path, lx, ly] = getBezierPath({ sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition });
   const error = data?.kind === "error";
   const cls = ["kz-edge", error && "kz-edge-error", issues.length && "has-issues", selected && "selected", active && "active", near && "near"].filter(Boolean).join(" ");

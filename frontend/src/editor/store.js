@@ -1,6 +1,6 @@
 // A tiny external store: nodes subscribe to their own slice (issues, run status) so one change
 // re-renders the nodes it concerns, not all 500.
-import { useSyncExternalStore } from "react";
+import { useRef, useSyncExternalStore } from "react";
 
 export function createStore(initial) {
   let state = initial;
@@ -20,4 +20,23 @@ export function createStore(initial) {
 
 export function useStore(store, select) {
   return useSyncExternalStore(store.subscribe, () => select(store.get()));
+}
+
+function shallowEqual(a, b) {
+  if (a === b) return true;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) => Object.is(a[k], b[k]));
+}
+
+/** Several values in one subscription (one per node instead of one per value); re-renders on a shallow change. */
+export function useStoreShallow(store, select) {
+  const last = useRef(null);
+  const get = () => {
+    const next = select(store.get());
+    if (last.current && shallowEqual(last.current, next)) return last.current;
+    last.current = next;
+    return next;
+  };
+  return useSyncExternalStore(store.subscribe, get);
 }
