@@ -29,9 +29,11 @@ class ServiceError(Exception):
 
     status = 400
 
-    def __init__(self, message: str, issues: list[Issue] | None = None, status: int | None = None) -> None:
+    def __init__(self, message: str, issues: list[Issue] | None = None, status: int | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.issues = issues or []
+        self.extra = extra or {}
         if status:
             self.status = status
 
@@ -62,10 +64,13 @@ def graph_save(*, graph: Graph, user, spec: dict[str, Any], base_version: int | 
     clean = _check_spec(spec)
     locked = Graph.objects.select_for_update().get(pk=graph.pk)
     if base_version is not None and base_version != locked.latest_version:
+        latest = locked.versions.select_related("created_by").get(number=locked.latest_version)
+        who = latest.created_by.get_username() if latest.created_by else "someone"
         raise StaleVersion(
-            f"the graph was saved by someone else (version {locked.latest_version}); you edited version "
+            f"the graph was saved by {who} (version {locked.latest_version}); you edited version "
             f"{base_version}. Reload to merge, or save a copy.",
             [Issue("base_version", f"stale: latest is {locked.latest_version}")],
+            extra={"latest_version": locked.latest_version, "saved_by": who, "saved_at": latest.created_at.isoformat()},
         )
     number = locked.latest_version + 1
     version = GraphVersion.objects.create(graph=locked, number=number, spec=clean, created_by=user, message=message[:300])

@@ -42,7 +42,7 @@ def test_stale_save_is_refused(api_client):
     gid = create(api_client).data["id"]
     assert api_client.put(f"/api/graphs/{gid}/", {"spec": chain(3), "base_version": 1}, format="json").status_code == 200
     stale = api_client.put(f"/api/graphs/{gid}/", {"spec": chain(4), "base_version": 1}, format="json")
-    assert stale.status_code == 409 and "saved by someone else" in stale.data["detail"]
+    assert stale.status_code == 409 and "saved by alice" in stale.data["detail"]
 
 
 def test_versions_and_restore(api_client):
@@ -162,3 +162,18 @@ def test_validate_endpoint(api_client):
     doc["nodes"][0]["kind"] = "nope"
     body = api_client.post("/api/graphs/validate/", {"spec": doc}, format="json").data
     assert body["valid"] is False and body["errors"][0]["path"] == "nodes[0].kind"
+
+
+def test_validate_endpoint_gives_exact_ports(api_client):
+    doc = chain(2)
+    body = api_client.post("/api/graphs/validate/", {"spec": doc}, format="json").data
+    assert body["valid"] is True
+    assert set(body["ports"]["s1"]["inputs"]) == {"task"} and set(body["ports"]["s1"]["outputs"]) == {"result"}
+
+
+def test_stale_save_says_who_saved_the_newer_version(api_client, user):
+    gid = create(api_client).data["id"]
+    api_client.put(f"/api/graphs/{gid}/", {"spec": chain(3), "base_version": 1}, format="json")
+    stale = api_client.put(f"/api/graphs/{gid}/", {"spec": chain(4), "base_version": 1}, format="json")
+    assert stale.status_code == 409
+    assert stale.data["latest_version"] == 2 and stale.data["saved_by"] == user.username and stale.data["saved_at"]

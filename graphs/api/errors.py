@@ -32,7 +32,7 @@ def _flatten(detail: Any, prefix: str = "") -> list[dict[str, Any]]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
         errors = [{"path": i.path, "message": i.message, "node": i.node, "edge": i.edge} for i in exc.issues]
-        return Response({"detail": str(exc), "errors": errors}, status=exc.status)
+        return Response({"detail": str(exc), "errors": errors, **exc.extra}, status=exc.status)
     response = drf_handler(exc, context)
     if response is None:
         return None

@@ -16,7 +16,7 @@ from audit.services import record_action as audit
 from .. import selectors, services
 from ..engine.nodes import registry
 from ..engine.schema import GraphSpec
-from ..engine.validate import validate_graph
+from ..engine.validate import check_document
 from ..models import Graph, Run, RunEvent
 from .serializers import (
     GraphCreateSerializer,
@@ -123,8 +123,7 @@ class GraphValidateView(APIView):
     @extend_schema(request=None, responses=None)
     def post(self, request: Request) -> Response:
         spec = request.data.get("spec", request.data) if isinstance(request.data, dict) else request.data
-        issues = [i.to_dict() for i in validate_graph(spec)]
-        return Response({"valid": not issues, "errors": issues})
+        return Response(check_document(spec))  # {valid, errors, ports: {node: {inputs, outputs}}}
 
 
 class RunListView(APIView):

@@ -241,3 +241,14 @@ def compile_graph(document: Any) -> tuple[GraphSpec, dict[str, CompiledNode]]:
     if spec is None or issues:
         raise GraphInvalid(issues)
     return spec, compiled
+
+
+def check_document(document: Any) -> dict[str, Any]:
+    """What an editor needs: every issue, and the exact ports of each valid node (from its config)."""
+    _spec, compiled, issues = analyse(document)
+    ports = {
+        node_id: {"inputs": {k: v.model_dump() for k, v in node.inputs.items()},
+                  "outputs": {k: v.model_dump() for k, v in node.outputs.items()}}
+        for node_id, node in compiled.items()
+    }
+    return {"valid": not issues, "errors": [i.to_dict() for i in issues], "ports": ports}

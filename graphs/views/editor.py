@@ -19,7 +19,7 @@ from ..api.serializers import GraphSerializer
 from ..demo import DEMO_GRAPHS
 from ..engine.nodes import registry
 from ..engine.schema import MAX_DOCUMENT_BYTES
-from ..engine.validate import analyse
+from ..engine.validate import check_document
 from ..models import Graph
 from ..pattern_templates import TEMPLATES
 
@@ -48,13 +48,7 @@ def kind_defaults() -> dict[str, dict[str, Any]]:
 
 def check_spec(spec: Any) -> dict[str, Any]:
     """Validation issues plus every valid node's ports, computed by the engine from its config."""
-    _spec, compiled, issues = analyse(spec)
-    ports = {
-        node_id: {"inputs": {k: v.model_dump() for k, v in node.inputs.items()},
-                  "outputs": {k: v.model_dump() for k, v in node.outputs.items()}}
-        for node_id, node in compiled.items()
-    }
-    return {"valid": not issues, "errors": [i.to_dict() for i in issues], "ports": ports}
+    return check_document(spec)
 
 
 def editor_config(request: HttpRequest, graph: Graph) -> dict:

@@ -17,6 +17,7 @@ from ..adapters import node_state_summary
 from ..engine.hooks import HookEvent
 from ..engine.nodes import registry
 from ..engine.schema import GraphSpec
+from ..engine.validate import check_document
 from ..models import Graph, Run
 from .editor import kind_defaults
 
@@ -112,6 +113,7 @@ def _run_context(run: Run) -> dict:
         "live_config": {"run_id": run.pk, "last_seq": last_seq, "status": run.status,
                         "started_at": run.started_at.isoformat() if run.started_at else None,
                         "spec": run.version.spec, "kinds": registry.describe(), "defaults": kind_defaults(),
+                        "ports": check_document(run.version.spec)["ports"],
                         "statuses": {n["id"]: n["status"] for n in nodes},
                         "cost_usd": float(run.cost_usd), "tokens": run.total_tokens,
                         "budget_usd": float(run.budget_usd) if run.budget_usd else None},

@@ -68,7 +68,7 @@
   if (window.KaizenCanvas && canvasEl && cfg.spec) {
     canvasEl.hidden = false;
     canvas = window.KaizenCanvas.mountViewer(canvasEl, {
-      spec: cfg.spec, kinds: cfg.kinds, defaults: cfg.defaults, statuses: cfg.statuses,
+      spec: cfg.spec, kinds: cfg.kinds, ports: cfg.ports, defaults: cfg.defaults, statuses: cfg.statuses,
       onNodeClick: (id) => window.htmx && window.htmx.ajax("GET", "/runs/" + cfg.run_id + "/nodes/" + encodeURIComponent(id) + "/", { target: "#node-detail" }),
     });
   }
