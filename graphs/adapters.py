@@ -38,6 +38,8 @@ class RunRecorder:
         self._waiters: list[asyncio.Future[None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._save_arrived = asyncio.Event()
+        self._to_publish: list[list[RunEvent]] = []
+        self._publisher: asyncio.Task[None] | None = None
         self._seq: int | None = None
         self._layer = get_channel_layer()
 
@@ -96,7 +98,14 @@ class RunRecorder:
             for w in waiters:
                 if not w.done():
                     w.set_result(None)
-            await self._publish(events)
+            if events:  # published in order by its own task, off the checkpoint path
+                self._to_publish.append(events)
+                if self._publisher is None or self._publisher.done():
+                    self._publisher = asyncio.ensure_future(self._publish_loop())
+
+    async def _publish_loop(self) -> None:
+        while self._to_publish:
+            await self._publish(self._to_publish.pop(0))
 
     async def _publish(self, events: list[RunEvent]) -> None:
         if self._layer is None or not events:
@@ -112,9 +121,14 @@ class RunRecorder:
         return self._seq or 0
 
     async def flush(self) -> None:
-        """Wait until everything emitted or saved so far is written."""
-        while self._flusher is not None and not self._flusher.done():
-            await self._flusher
+        """Wait until everything emitted or saved so far is written and published."""
+        while (self._flusher is not None and not self._flusher.done()) or (
+            self._publisher is not None and not self._publisher.done()
+        ):
+            if self._flusher is not None and not self._flusher.done():
+                await self._flusher
+            if self._publisher is not None and not self._publisher.done():
+                await self._publisher
 
     async def close(self) -> None:
         await self.flush()

@@ -80,6 +80,7 @@ class Engine:
         self._stop: _Stop | None = None
         self._wakeup = asyncio.Event()
         self._tasks: dict[asyncio.Task[dict[str, Any]], str] = {}
+        self._pending_saves: set[asyncio.Future[None]] = set()  # node checkpoints still committing
         # wiring, computed once
         self.data_in: dict[str, list[Any]] = {nid: [] for nid in self.nodes}
         self.dependents: dict[str, list[str]] = {nid: [] for nid in self.nodes}
@@ -292,10 +293,24 @@ class Engine:
         await self._checkpoint(nid)
 
     async def _checkpoint(self, nid: str) -> None:
+        """Save a finished node's state without holding up the run.
+
+        Its LLM answers are already durable (the journal is settled before a node ends), so a
+        checkpoint lost in a crash only means the node runs again on resume and replays them:
+        no model is called twice. The store keeps saves and events in order, and the run
+        waits for every pending save before it finishes.
+        """
         await self.emit(HookEvent.PRE_CHECKPOINT_SAVE, nid, {"status": self.states[nid].status})
         started = time.perf_counter()
-        await self.checkpoints.save(self.run_id, nid, self.states[nid].to_dict())
-        await self.emit(HookEvent.POST_CHECKPOINT_SAVE, nid, {"save_ms": round((time.perf_counter() - started) * 1000, 3)})
+        save = asyncio.ensure_future(self.checkpoints.save(self.run_id, nid, self.states[nid].to_dict()))
+        self._pending_saves.add(save)
+        save.add_done_callback(self._pending_saves.discard)
+        await asyncio.sleep(0)  # the save queues its state before the event below is queued
+        await self.emit(HookEvent.POST_CHECKPOINT_SAVE, nid, {"queue_ms": round((time.perf_counter() - started) * 1000, 3)})
+
+    async def _saves_done(self) -> None:
+        while self._pending_saves:
+            await asyncio.gather(*list(self._pending_saves))
 
     async def _settle(self, nid: str, task: asyncio.Task[dict[str, Any]]) -> None:
         state = self.states[nid]
@@ -359,6 +374,7 @@ class Engine:
         self._tasks.clear()
 
     async def _finish_run(self, inputs: dict[str, Any]) -> RunResult:
+        await self._saves_done()
         outputs: dict[str, Any] = {}
         for edge in self.spec.edges:
             if edge.target == OUTPUTS_NODE:
