@@ -17,7 +17,8 @@ from .registry import registry
 
 
 class BudgetConfig(NodeConfig):
-    body: dict[str, Any] = Field(default_factory=default_body, description="The subgraph this budget guards.")
+    body: dict[str, Any] = Field(default_factory=default_body, description="The subgraph this budget guards.",
+                                 json_schema_extra={"x-kaizen-widget": "graph"})
     budget_usd: float = Field(1.0, gt=0, le=1_000_000, description="USD the subgraph may spend (must be > 0).")
     budget_tokens: int | None = Field(None, gt=0, description="Tokens the subgraph may use (optional).")
     on_exceed: Literal["interrupt", "switch_model"] = Field("switch_model", description="What happens when it is spent.")

@@ -40,7 +40,8 @@ def check_body(body: dict[str, Any], item_input: str | None = None) -> dict[str,
 
 
 class ForEachConfig(NodeConfig):
-    body: dict[str, Any] = Field(default_factory=default_body, description="The subgraph run per item (a graph document).")
+    body: dict[str, Any] = Field(default_factory=default_body, description="The subgraph run per item (a graph document).",
+                                 json_schema_extra={"x-kaizen-widget": "graph"})
     item_input: str = Field("item", pattern=PORT_PATTERN, description="Body input that receives the item.")
     item_field: str | None = Field(None, max_length=64, description="Pass item[field] instead of the item (e.g. description).")
     concurrency: int = Field(4, ge=1, le=64, description="Items running at once.")
