@@ -471,3 +471,75 @@ def test_graph_settings_rename_and_remove_graph_inputs_keep_edges_consistent(log
     page.keyboard.press("Control+z")
     expect(page.locator(".react-flow__edge")).to_have_count(5)
     problems.check()
+
+
+FOR_EACH_GRAPH = {
+    "schema_version": 1,
+    "inputs": {"topics": {"type": "list", "description": "Topics"}},
+    "outputs": {"results": {"type": "list"}},
+    "nodes": [{"id": "each", "kind": "for_each", "position": {"x": 0, "y": 0}, "config": {}}],
+    "edges": [{"source": "@inputs", "source_port": "topics", "target": "each", "target_port": "items"},
+              {"source": "each", "source_port": "results", "target": "@outputs", "target_port": "results"}],
+}
+
+
+def test_subgraph_of_a_for_each_node_can_be_drawn(login_context, editor_user):
+    graph = make_graph(editor_user, FOR_EACH_GRAPH, "Per topic")
+    ctx, problems = login_context(editor_user)
+    page = open_editor(ctx, graph.pk)
+    select_node(page, "each")
+    summary = page.locator('[data-inspector-node="each"] [data-testid="graph-summary"]')
+    expect(summary).to_have_text("1 node, 2 edges — inputs: item; outputs: answer")
+    page.locator('[data-inspector-node="each"]').get_by_role("button", name="Edit subgraph").click()
+
+    modal = page.locator(".kz-subgraph-modal")
+    modal.locator('.react-flow__node[data-id="worker"]').wait_for()
+    # replace the default worker by an agent dragged from the nested palette
+    modal.locator('.react-flow__node[data-id="worker"] .kz-node-title').click()
+    page.keyboard.press("Delete")
+    expect(modal.locator(".react-flow__node-kaizen")).to_have_count(0)
+    expect(node(page, "each")).to_have_count(1)  # the outer node is untouched
+    canvas = modal.locator(".kz-canvas")
+    box = canvas.bounding_box()
+    modal.locator('.kz-palette-item[data-kind="agent"]').drag_to(canvas, target_position={"x": box["width"] * 0.45, "y": box["height"] * 0.4})
+    expect(modal.locator(".react-flow__node-kaizen")).to_have_count(1)
+    modal.get_by_role("button", name="Auto-layout").click()
+    page.wait_for_timeout(400)
+
+    def connect(src, sp, dst, dp):
+        a = modal.locator(f'.react-flow__handle[data-nodeid="{src}"][data-handleid="{sp}"]').bounding_box()
+        b = modal.locator(f'.react-flow__handle[data-nodeid="{dst}"][data-handleid="{dp}"]').bounding_box()
+        page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(b["x"] + b["width"] / 2 + 3, b["y"] + b["height"] / 2 + 3, steps=6)
+        page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=2)
+        page.mouse.up()
+
+    connect("@inputs", "item", "agent_1", "task")
+    expect(modal.locator(".react-flow__edge")).to_have_count(1)
+    connect("agent_1", "answer", "@outputs", "answer")
+    expect(modal.locator(".react-flow__edge")).to_have_count(2)
+    modal.locator('.react-flow__pane').click(position={"x": 30, "y": 30})
+    modal.get_by_role("button", name="Auto-layout").click()
+    page.wait_for_timeout(900)  # the fit animation and the live check of the subgraph
+    expect(modal.locator(".kz-problems")).to_have_text("No problems · live check")
+    shot(page, "subgraph")
+
+    modal.get_by_role("button", name="Done").click()
+    expect(modal).to_have_count(0)
+    expect(summary).to_have_text("1 node, 2 edges — inputs: item; outputs: answer")
+    page.keyboard.press("Control+s")
+    toast(page, "Saved as version 2")
+
+    page.reload()
+    page.wait_for_selector('.react-flow__node[data-id="each"]')
+    select_node(page, "each")
+    expect(summary).to_have_text("1 node, 2 edges — inputs: item; outputs: answer")
+    spec = ctx.request.get(f"/api/graphs/{graph.pk}/").json()["spec"]
+    i = next(k for k, n in enumerate(spec["nodes"]) if n["id"] == "each")
+    body = spec["nodes"][i]["config"]["body"]
+    assert [n["id"] for n in body["nodes"]] == ["agent_1"] and body["nodes"][0]["kind"] == "agent"
+    edges = {(e["source"], e["source_port"], e["target"], e["target_port"]) for e in body["edges"]}
+    assert edges == {("@inputs", "item", "agent_1", "task"), ("agent_1", "answer", "@outputs", "answer")}
+    assert latest_spec(graph) == spec
+    problems.check()

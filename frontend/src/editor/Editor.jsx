@@ -5,6 +5,7 @@ import { makeApi } from "./api.js";
 import { CanvasCtx, ConnectionLine, edgeTypes, nodeTypes } from "./canvas.jsx";
 import { Icon, categoryClass } from "./icons.jsx";
 import { GraphSettings, NodeInspector } from "./Inspector.jsx";
+import { GraphWidgetCtx } from "./SchemaForm.jsx";
 import { LOD_ZOOM, autoLayout, estimateViewport } from "./layout.js";
 import { ConflictDialog, ExportDialog, HelpOverlay, ImportDialog, RunDialog } from "./modals.jsx";
 import { ERROR_HANDLE, INPUTS, OUTPUTS, connectionProblem, diffSummary, edgeId, flowToSpec, freshId, initialConfig, mapIssues, portsOf, serverPorts, specToFlow } from "./model.js";
@@ -15,8 +16,21 @@ import { copySelection, pasteInto, readClipboard } from "./clipboard.js";
 const EMPTY_ISSUES = { nodes: {}, edges: {}, list: [] };
 const TYPING = "input, textarea, select, [contenteditable='true']";
 
-export function Editor({ config }) {
-  return <ReactFlowProvider><EditorInner config={config} /></ReactFlowProvider>;
+/** embedded: {title, onDone(doc), onCancel()}: edits config.graph.spec in memory (a node's inline subgraph),
+ * with no server save, draft or history; "Done" hands the document back. */
+export function Editor({ config, embedded = null }) {
+  return <ReactFlowProvider><EditorInner config={config} embedded={embedded} /></ReactFlowProvider>;
+}
+
+/** The nested editor of an inline subgraph, full screen over the outer one. */
+function SubgraphEditor({ config, title, doc, onDone, onCancel }) {
+  const nested = useMemo(() => ({ ...config, graph: { id: null, name: title, spec: doc, version: 0 }, ports: {} }), [config, title, doc]);
+  const embedded = useMemo(() => ({ title, onDone, onCancel }), [title, onDone, onCancel]);
+  return (
+    <div className="kz-subgraph-modal" role="dialog" aria-modal="true" aria-label={title}>
+      <Editor config={nested} embedded={embedded} />
+    </div>
+  );
 }
 
 function useToasts() {
@@ -43,7 +57,7 @@ function allSamePosition(nodes) {
   return real.length > 1 && real.every((n) => n.position.x === real[0].position.x && n.position.y === real[0].position.y);
 }
 
-function EditorInner({ config }) {
+function EditorInner({ config, embedded }) {
   const rf = useReactFlow();
   const api = useMemo(() => makeApi(config.csrf_token), [config.csrf_token]);
   const urls = config.urls;
@@ -72,9 +86,10 @@ function EditorInner({ config }) {
   const [info, setInfo] = useState({ version: config.graph.version, savedRev: 0 });
   const infoRef = useRef(info);
   const savedSpec = useRef(config.graph.spec);
-  const draftKey = `kaizen-draft-${config.graph.id}`;
-  const clearDraft = useCallback(() => { try { localStorage.removeItem(draftKey); } catch { /* private mode */ } }, [draftKey]);
+  const draftKey = embedded ? null : `kaizen-draft-${config.graph.id}`;
+  const clearDraft = useCallback(() => { try { if (draftKey) localStorage.removeItem(draftKey); } catch { /* private mode */ } }, [draftKey]);
   const [draft, setDraft] = useState(() => {
+    if (!draftKey) return null;
     try {
       const d = JSON.parse(localStorage.getItem(draftKey) || "null");
       return d && d.base_version === config.graph.version && d.spec ? d : null;
@@ -91,6 +106,7 @@ function EditorInner({ config }) {
   const [saving, setSaving] = useState(false);
   const dragging = useRef(false);
   const dropCount = useRef(0);
+  const canvasRef = useRef(null);
 
   const update = useCallback((fn) => {
     const next = fn(graphRef.current);
@@ -165,8 +181,8 @@ function EditorInner({ config }) {
   }, [record, update]);
   // while the view moves, the canvas is one composited layer: panning moves pixels instead of repainting
   // 500 nodes (removed when the move ends, so zoomed text is re-rendered sharp)
-  const onMoveStart = useCallback(() => document.querySelector(".kz-canvas")?.classList.add("kz-moving"), []);
-  const onMoveEnd = useCallback(() => document.querySelector(".kz-canvas")?.classList.remove("kz-moving"), []);
+  const onMoveStart = useCallback(() => canvasRef.current?.classList.add("kz-moving"), []);
+  const onMoveEnd = useCallback(() => canvasRef.current?.classList.remove("kz-moving"), []);
   const onDragStart = useCallback(() => { dragging.current = true; record(null); }, [record]);
   const onDragStop = useCallback(() => { setTimeout(() => { dragging.current = false; }, 0); }, []);
 
@@ -204,7 +220,7 @@ function EditorInner({ config }) {
     const id = freshId(kindName, new Set(g0.nodes.map((n) => n.id)));
     let pos = position;
     if (!pos) {
-      const el = document.querySelector(".kz-canvas");
+      const el = canvasRef.current;
       const r = el.getBoundingClientRect();
       const k = dropCount.current++ % 6;
       pos = rf.screenToFlowPosition({ x: r.left + r.width / 2 - 110 + k * 24, y: r.top + r.height / 2 - 40 + k * 24 });
@@ -305,8 +321,8 @@ function EditorInner({ config }) {
   const portCount = useCallback((n) => { const p = portsFor(n); return Math.max(1, p.inputs.length, p.outputs.length); }, [portsFor]);
   const layout = useCallback(() => {
     change(null, (g) => ({ ...g, nodes: autoLayout(g.nodes, g.edges, portCount) }));
-    setTimeout(() => rf.fitView({ duration: 250, padding: 0.15 }), 30);
-  }, [change, portCount, rf]);
+    setTimeout(() => rf.fitView({ duration: 250, padding: 0.15, ...(embedded ? { maxZoom: 1 } : {}) }), 30);
+  }, [change, portCount, rf, embedded]);
   const selectAll = useCallback(() => update((g) => ({ ...g, nodes: g.nodes.map((n) => (n.selected ? n : { ...n, selected: true })) })), [update]);
   const clearSelection = useCallback(() => update((g) => ({ ...g,
     nodes: g.nodes.some((n) => n.selected) ? g.nodes.map((n) => (n.selected ? { ...n, selected: false } : n)) : g.nodes,
@@ -327,6 +343,7 @@ function EditorInner({ config }) {
   }, [record, update, kinds, defaults, rf, clearDraft]);
 
   const save = useCallback(async ({ base } = {}) => {
+    if (embedded) return false; // a subgraph is saved with its outer graph
     if (saving) return false;
     const g = graphRef.current;
     const { spec, edgeIds } = flowToSpec(g);
@@ -363,7 +380,7 @@ function EditorInner({ config }) {
     } finally {
       setSaving(false);
     }
-  }, [api, urls.graph, saving, setIssues, toast, clearDraft]);
+  }, [api, urls.graph, saving, setIssues, toast, clearDraft, embedded]);
 
   // live validation: problems show up while drawing, not only on save
   useEffect(() => {
@@ -385,7 +402,7 @@ function EditorInner({ config }) {
 
   // unsaved work survives a crash or a closed tab: a local draft until the next successful save
   useEffect(() => {
-    if (graph.rev === info.savedRev) return undefined;
+    if (!draftKey || graph.rev === info.savedRev) return undefined;
     const t = setTimeout(() => {
       try {
         localStorage.setItem(draftKey, JSON.stringify({ base_version: infoRef.current.version, name: graphRef.current.name,
@@ -403,11 +420,12 @@ function EditorInner({ config }) {
 
   const dirty = graph.rev !== info.savedRev;
   useEffect(() => {
+    if (embedded) return undefined;
     const warn = (e) => { if (graphRef.current.rev !== infoRef.current.savedRev) { e.preventDefault(); e.returnValue = ""; } };
     window.addEventListener("beforeunload", warn);
     return () => window.removeEventListener("beforeunload", warn);
-  }, []);
-  useEffect(() => { document.title = `${dirty ? "● " : ""}${graph.name} · Editor · Kaizen Web`; }, [dirty, graph.name]);
+  }, [embedded]);
+  useEffect(() => { if (!embedded) document.title = `${dirty ? "● " : ""}${graph.name} · Editor · Kaizen Web`; }, [dirty, graph.name, embedded]);
 
   const copy = useCallback(() => {
     const n = copySelection(graphRef.current)?.nodes.length;
@@ -452,6 +470,7 @@ function EditorInner({ config }) {
       const a = actions.current;
       const mod = e.ctrlKey || e.metaKey;
       const k = e.key.toLowerCase();
+      if (a.modal?.type === "subgraph") return; // the nested editor has the keyboard
       if (mod && k === "s") { e.preventDefault(); a.save(); return; }
       if (e.target.closest?.(TYPING) || a.modal) return;
       if (mod && k === "z") { e.preventDefault(); if (e.shiftKey) a.redo(); else a.undo(); }
@@ -486,18 +505,39 @@ function EditorInner({ config }) {
     window.location.assign(res.url);
   };
   const h = hist.current;
+  // "Edit subgraph" (x-kaizen-widget: graph fields): a nested editor; Done is one undoable config change here
+  const openSubgraph = useCallback((title, doc, onChange) => {
+    setModal({ type: "subgraph", title, doc, onChange });
+  }, []);
+  const closeSubgraph = useCallback(() => setModal(null), []);
+  const subgraphDone = useCallback((doc) => {
+    const target = modal?.type === "subgraph" ? modal.onChange : null;
+    setModal(null);
+    if (!target) return;
+    hist.current.key = null; // never merged into an earlier edit of the same node
+    target(doc);
+    hist.current.key = null;
+  }, [modal]);
+  const done = () => embedded.onDone(flowToSpec(graphRef.current).spec);
   const minimapClass = useCallback((n) => (n.type === "io" ? "mm-io" : `mm-node ${categoryClass(kinds[n.data.kind]?.category)}`), [kinds]);
 
   return (
     <CanvasCtx.Provider value={canvasCtx}>
       <div className={`kz-editor ${panel ? "with-panel" : ""}`}>
         <div className="kz-toolbar" role="toolbar" aria-label="Editor">
+          {embedded ? (
+            <div className="kz-title">
+              <span className="kz-graph-name">{embedded.title}</span>
+              <span className="muted kz-small">Subgraph: saved with the outer graph</span>
+            </div>
+          ) : (
           <div className="kz-title">
             <a href={urls.detail} className="kz-back" title="Back to the graph page">←</a>
             <span className="kz-graph-name">{graph.name}</span>
             <span className="badge" data-testid="version">v{info.version}</span>
             <span className={`kz-save-state ${dirty ? "dirty" : "clean"}`} data-testid="save-state">{saving ? "Saving…" : dirty ? "Unsaved changes" : "All changes saved"}</span>
           </div>
+          )}
           <div className="kz-tools">
             <button type="button" className="btn btn-sm" onClick={undo} disabled={!h.undo.length} title="Undo (Ctrl+Z)">↶ Undo</button>
             <button type="button" className="btn btn-sm" onClick={redo} disabled={!h.redo.length} title="Redo (Ctrl+Shift+Z)">↷ Redo</button>
@@ -506,6 +546,13 @@ function EditorInner({ config }) {
             <button type="button" className="btn btn-sm" onClick={() => rf.fitView({ duration: 250, padding: 0.15 })} title="Fit view (F)">Fit</button>
             <button type="button" className={`btn btn-sm ${snap ? "is-on" : ""}`} aria-pressed={snap} title="Snap to grid (G)"
               onClick={() => setSnap((s) => { localStorage.setItem("kaizen-snap", s ? "0" : "1"); return !s; })}>Snap</button>
+            {embedded ? <>
+              <span className="kz-sep" />
+              <button type="button" className="btn btn-sm btn-ghost" onClick={() => setModal({ type: "help" })} title="Keyboard shortcuts (?)">?</button>
+              <span className="kz-sep" />
+              <button type="button" className="btn btn-sm" onClick={embedded.onCancel}>Cancel</button>
+              <button type="button" className="btn btn-sm btn-primary" onClick={done}>Done</button>
+            </> : <>
             <span className="kz-sep" />
             <button type="button" className="btn btn-sm" onClick={() => setModal({ type: "import" })}>Import</button>
             <button type="button" className="btn btn-sm" onClick={() => setModal({ type: "export", json: exportJson() })}>Export</button>
@@ -514,17 +561,18 @@ function EditorInner({ config }) {
             <span className="kz-sep" />
             <button type="button" className="btn btn-sm" onClick={() => setModal({ type: "run" })}>▶ Run</button>
             <button type="button" className="btn btn-sm btn-primary" onClick={() => save()} disabled={saving} title="Save (Ctrl+S)">Save</button>
+            </>}
           </div>
         </div>
         <Palette kinds={kindList} onAdd={(k) => addNode(k)} />
-        <div className="kz-canvas" onDragOver={onDragOver} onDrop={onDrop}>
+        <div className="kz-canvas" ref={canvasRef} onDragOver={onDragOver} onDrop={onDrop}>
           <ReactFlow nodes={graph.nodes} edges={graph.edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
             onNodesChange={onNodesChange} onEdgesChange={onEdgesChange} onConnect={onConnect} onConnectEnd={onConnectEnd}
             onReconnect={onReconnect} onReconnectStart={onReconnectStart} onReconnectEnd={onReconnectEnd}
             isValidConnection={isValidConnection} connectionLineComponent={ConnectionLine} connectionRadius={22}
             onNodeDragStart={onDragStart} onNodeDragStop={onDragStop} onSelectionDragStart={onDragStart} onSelectionDragStop={onDragStop}
             snapToGrid={snap} snapGrid={[20, 20]} defaultViewport={initial.viewport} fitView fitViewOptions={{ padding: 0.15, maxZoom: 1 }} minZoom={0.05} maxZoom={2}
-            deleteKeyCode={["Delete", "Backspace"]} multiSelectionKeyCode={["Control", "Meta"]} selectionKeyCode="Shift"
+            deleteKeyCode={modal?.type === "subgraph" ? null : ["Delete", "Backspace"]} multiSelectionKeyCode={["Control", "Meta"]} selectionKeyCode="Shift"
             elevateNodesOnSelect={false} onMoveStart={onMoveStart} onMoveEnd={onMoveEnd}>
             <Background gap={20} size={1.2} />
             <Controls showInteractive={false} />
@@ -540,10 +588,12 @@ function EditorInner({ config }) {
             <HistoryPanel api={api} urls={urls} current={info.version} currentSpec={() => flowToSpec(graphRef.current).spec}
               onRestore={restore} onClose={() => setPanel(null)} />
           ) : sel ? (
+            <GraphWidgetCtx.Provider value={openSubgraph}>
             <NodeInspector key={sel.id} node={sel} kind={kinds[sel.data.kind]} defaults={defaults[sel.data.kind]} issues={issues.nodes[sel.id]}
               onConfig={(c) => setConfig(sel.id, c)} onLabel={(l) => setLabel(sel.id, l)} onRename={(to) => renameNode(sel.id, to)} onDelete={deleteSelection} />
+            </GraphWidgetCtx.Provider>
           ) : (
-            <GraphSettings name={graph.name} description={graph.meta.description} meta={graph.meta} issues={issues} version={info.version}
+            <GraphSettings embedded={Boolean(embedded)} name={graph.name} description={graph.meta.description} meta={graph.meta} issues={issues} version={info.version}
               onName={setName} onDescription={setDescription} onFields={setFields} />
           )}
         </aside>
@@ -557,6 +607,10 @@ function EditorInner({ config }) {
         <div className="kz-toasts" role="status" aria-live="polite">
           {toasts.map((t) => <div key={t.id} className={`kz-toast ${t.tone}`}>{t.text}</div>)}
         </div>
+        {modal?.type === "subgraph" && (
+          <SubgraphEditor config={config} title={`${modal.title} of ${sel?.data.label || sel?.id || "node"}`} doc={modal.doc}
+            onDone={subgraphDone} onCancel={closeSubgraph} />
+        )}
         {modal?.type === "help" && <HelpOverlay onClose={() => setModal(null)} />}
         {modal?.type === "export" && <ExportDialog json={modal.json} filename={`${(graph.name || "graph").replace(/[^A-Za-z0-9_-]+/g, "-")}.kaizen.json`} onClose={() => setModal(null)} />}
         {modal?.type === "import" && (

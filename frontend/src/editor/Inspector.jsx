@@ -120,7 +120,7 @@ function PortName({ name, taken, onRename, id }) {
   );
 }
 
-export function GraphSettings({ name, description, meta, issues, onName, onDescription, onFields, version }) {
+export function GraphSettings({ name, description, meta, issues, onName, onDescription, onFields, version, embedded = false }) {
   const byField = { inputs: {}, outputs: {} };
   for (const i of issues.list) {
     const m = i.path.match(/^(inputs|outputs)\.([A-Za-z0-9_]+)/);
@@ -131,20 +131,22 @@ export function GraphSettings({ name, description, meta, issues, onName, onDescr
       <div className="kz-inspector-head">
         <span className="kz-node-icon"><Icon name="wrench" size={18} /></span>
         <div>
-          <div className="kz-inspector-title">Graph settings</div>
-          <div className="muted kz-small">Select a node to edit it. Version {version}.</div>
+          <div className="kz-inspector-title">{embedded ? "Subgraph settings" : "Graph settings"}</div>
+          <div className="muted kz-small">Select a node to edit it.{embedded ? " Inputs and outputs are the subgraph's ports." : ` Version ${version}.`}</div>
         </div>
       </div>
-      <div className="field kz-field">
-        <label htmlFor="kz-graph-name">Name</label>
-        <input id="kz-graph-name" value={name} onChange={(e) => onName(e.target.value)} />
-      </div>
+      {!embedded && (
+        <div className="field kz-field">
+          <label htmlFor="kz-graph-name">Name</label>
+          <input id="kz-graph-name" value={name} onChange={(e) => onName(e.target.value)} />
+        </div>
+      )}
       <div className="field kz-field">
         <label htmlFor="kz-graph-desc">Description</label>
         <textarea id="kz-graph-desc" rows={2} value={description} onChange={(e) => onDescription(e.target.value)} />
       </div>
-      <FieldsEditor title="Graph inputs" idBase="input" fields={meta.inputs} issues={byField.inputs} onChange={(f, rename) => onFields("inputs", f, rename)} />
-      <FieldsEditor title="Graph outputs" idBase="output" fields={meta.outputs} issues={byField.outputs} onChange={(f, rename) => onFields("outputs", f, rename)} />
+      <FieldsEditor title={embedded ? "Subgraph inputs" : "Graph inputs"} idBase="input" fields={meta.inputs} issues={byField.inputs} onChange={(f, rename) => onFields("inputs", f, rename)} />
+      <FieldsEditor title={embedded ? "Subgraph outputs" : "Graph outputs"} idBase="output" fields={meta.outputs} issues={byField.outputs} onChange={(f, rename) => onFields("outputs", f, rename)} />
     </div>
   );
 }

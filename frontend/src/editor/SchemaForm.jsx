@@ -1,6 +1,9 @@
 // A form generated from a pydantic JSON Schema ($defs/$ref, anyOf-null, enums, arrays of objects).
 // The server's schema is the single source of truth; field errors come from local checks and the server.
-import { useState } from "react";
+import { createContext, useContext, useState } from "react";
+
+/** (title, doc, onChange) => void: opens the nested subgraph editor (provided by the Editor). */
+export const GraphWidgetCtx = createContext(null);
 
 export function resolve(schema, root) {
   let s = schema || {};
@@ -69,6 +72,30 @@ function JsonField({ value, onChange, id }) {
   );
 }
 
+/** "3 nodes, 2 edges — inputs: item; outputs: result" */
+export function graphSummary(doc) {
+  const d = doc && typeof doc === "object" ? doc : {};
+  const n = Array.isArray(d.nodes) ? d.nodes.length : 0, e = Array.isArray(d.edges) ? d.edges.length : 0;
+  const names = (m) => Object.keys(m || {}).join(", ") || "none";
+  return `${n} node${n === 1 ? "" : "s"}, ${e} edge${e === 1 ? "" : "s"} — inputs: ${names(d.inputs)}; outputs: ${names(d.outputs)}`;
+}
+
+/** A field holding an inline graph document (x-kaizen-widget: graph): a summary and a nested editor. */
+function GraphField({ title, value, onChange, path, errors }) {
+  const open = useContext(GraphWidgetCtx);
+  const doc = value && typeof value === "object" ? value : { schema_version: 1, inputs: {}, outputs: {}, nodes: [], edges: [] };
+  const nested = Object.entries(errors || {}).filter(([k]) => k === path || k.startsWith(`${path}.`)).map(([, m]) => m);
+  return (
+    <div className={`field kz-field kz-graph-field ${nested.length ? "has-error" : ""}`} data-field={path}>
+      <label>{title}</label>
+      <div className="kz-graph-summary" data-testid="graph-summary">{graphSummary(doc)}</div>
+      {open ? <button type="button" className="btn btn-sm" onClick={() => open(title, doc, onChange)}>Edit subgraph</button>
+        : <span className="kz-help">Nested subgraph (read-only here).</span>}
+      {nested.map((m, i) => <span key={i} className="field-error">{m}</span>)}
+    </div>
+  );
+}
+
 function ScalarInput({ schema, value, onChange, nullable, id, name, dflt }) {
   const shown = dflt !== undefined ? dflt : schema.default;
   const placeholder = shown != null ? String(shown) : nullable ? "(none)" : "";
@@ -133,6 +160,9 @@ export function SchemaField({ name, schema: raw, root, value, onChange, required
   const problem = server || localProblem(value, schema, required && !nullable);
   const title = fieldTitle(name, schema);
   let control;
+  if (schema["x-kaizen-widget"] === "graph") {
+    return <GraphField title={title} value={value ?? dflt} onChange={onChange} path={path} errors={errors} />;
+  }
   if (schema.type === "object" && schema.properties) {
     return (
       <fieldset className="kz-fieldset" data-field={path}>
