@@ -77,14 +77,14 @@ class RunRecorder:
             self._flusher = asyncio.ensure_future(self._flush_loop())
 
     async def _flush_loop(self) -> None:
-        if not self._states:
-            # Events alone wait a moment (cut short by a checkpoint) to share one transaction.
-            self._save_arrived.clear()
-            try:
-                await asyncio.wait_for(self._save_arrived.wait(), LINGER_S)
-            except TimeoutError:
-                pass
         while self._events or self._states:
+            if not self._states:
+                # Events alone wait a moment (cut short by a checkpoint) to share one transaction.
+                self._save_arrived.clear()
+                try:
+                    await asyncio.wait_for(self._save_arrived.wait(), LINGER_S)
+                except TimeoutError:
+                    pass
             events, self._events = self._events, []
             states, self._states = self._states, {}
             waiters, self._waiters = self._waiters, []

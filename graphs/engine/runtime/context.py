@@ -41,7 +41,6 @@ class NodeRun:
         self.node_id = node_id
         self.state = state
         self._call_index = 0
-        self._pending: set[asyncio.Future[None]] = set()  # journal saves still committing
 
     async def emit(self, event: str, data: dict[str, Any]) -> None:
         await self.engine.emit(event, self.node_id, data)
@@ -71,10 +70,8 @@ class NodeRun:
         return result
 
     async def settle(self) -> None:
-        """Wait until every journaled answer of this node is durable."""
-        while self._pending:
-            pending, self._pending = self._pending, set()
-            await asyncio.gather(*pending)
+        """Wait until every answer journaled so far in the run is durable."""
+        await self.engine.saves_settled()
 
     async def llm(self, request: LLMRequest, key: str | None = None) -> LLMResponse:
         index, self._call_index = self._call_index, self._call_index + 1
@@ -104,15 +101,15 @@ class NodeRun:
                 raise NodeFailure(f"unknown credential {request.credential!r}")
         await self.emit("pre_llm_call", {"index": index, "key": key, "model": request.model, "provider": provider.name,
                                           "messages": request.messages})
-        await self.settle()  # every earlier answer is durable before we ask again
+        await engine.saves_settled()  # every answer received so far is durable before we ask again
         response = await provider.complete(request)
         cost = engine.prices.cost(response.model if response.model in engine.prices.prices else request.model,
                                   response.prompt_tokens, response.completion_tokens)
         journal.append({"key": key, "digest": digest, "response": response.to_dict(), "cost_usd": cost})
         engine.account(cost, response.prompt_tokens, response.completion_tokens)
-        # Journal the answer. The commit runs while the node goes on; the node's next LLM call and
-        # its end wait for it (settle), so a crash never repeats a call whose answer was used.
-        self._pending.add(asyncio.ensure_future(engine.checkpoints.save(self.run_id, self.node_id, self.state.to_dict())))
+        # Journal the answer. The commit runs in the background; the next LLM call anywhere in the
+        # run waits for it (saves_settled), so a crash never repeats a call whose answer was used.
+        engine.track_save(asyncio.ensure_future(engine.checkpoints.save(self.run_id, self.node_id, self.state.to_dict())))
         await self.emit("post_llm_call", {
             "index": index, "key": key, "model": response.model, "provider": response.provider,
             "prompt_tokens": response.prompt_tokens, "completion_tokens": response.completion_tokens,

@@ -80,7 +80,7 @@ class Engine:
         self._stop: _Stop | None = None
         self._wakeup = asyncio.Event()
         self._tasks: dict[asyncio.Task[dict[str, Any]], str] = {}
-        self._pending_saves: set[asyncio.Future[None]] = set()  # node checkpoints still committing
+        self._pending_saves: set[asyncio.Future[None]] = set()  # checkpoints and journal saves committing
         # wiring, computed once
         self.data_in: dict[str, list[Any]] = {nid: [] for nid in self.nodes}
         self.dependents: dict[str, list[str]] = {nid: [] for nid in self.nodes}
@@ -279,8 +279,6 @@ class Engine:
             outputs = await asyncio.wait_for(node.kind.run(ctx, node.config, node_inputs), node.config.timeout_s)
         except TimeoutError:
             raise NodeFailure(f"timed out after {node.config.timeout_s}s", {"type": "timeout"}) from None
-        finally:
-            await ctx.settle()  # the node's journaled answers are durable before it is settled
         for name, port in node.outputs.items():
             if name in outputs and not value_matches(outputs[name], port.type):
                 raise NodeFailure(f"output {name!r} is not {port.type}")
@@ -302,15 +300,32 @@ class Engine:
         """
         await self.emit(HookEvent.PRE_CHECKPOINT_SAVE, nid, {"status": self.states[nid].status})
         started = time.perf_counter()
-        save = asyncio.ensure_future(self.checkpoints.save(self.run_id, nid, self.states[nid].to_dict()))
-        self._pending_saves.add(save)
-        save.add_done_callback(self._pending_saves.discard)
+        self.track_save(asyncio.ensure_future(self.checkpoints.save(self.run_id, nid, self.states[nid].to_dict())))
         await asyncio.sleep(0)  # the save queues its state before the event below is queued
         await self.emit(HookEvent.POST_CHECKPOINT_SAVE, nid, {"queue_ms": round((time.perf_counter() - started) * 1000, 3)})
 
     async def _saves_done(self) -> None:
         while self._pending_saves:
             await asyncio.gather(*list(self._pending_saves))
+
+    def track_save(self, save: asyncio.Future[None]) -> None:
+        """A save committing in the background; LLM calls and the run's end wait for it."""
+        self._pending_saves.add(save)
+        save.add_done_callback(self._pending_saves.discard)
+
+    async def saves_settled(self) -> None:
+        """Wait for the saves pending now, here and in enclosing runs (not those added meanwhile).
+
+        Called before every LLM call: every answer already received anywhere in the run is then
+        durable, so no crash can make the engine ask the model again for a step it has used.
+        """
+        pending: list[asyncio.Future[None]] = []
+        engine: Engine | None = self
+        while engine is not None:
+            pending.extend(engine._pending_saves)
+            engine = engine.parent
+        if pending:
+            await asyncio.gather(*pending)
 
     async def _settle(self, nid: str, task: asyncio.Task[dict[str, Any]]) -> None:
         state = self.states[nid]
