@@ -528,6 +528,25 @@ def test_subgraph_of_a_for_each_node_can_be_drawn(login_context, editor_user):
     modal.get_by_role("button", name="Done").click()
     expect(modal).to_have_count(0)
     expect(summary).to_have_text("1 node, 2 edges — inputs: item; outputs: answer")
+
+    # Done was one undoable change of the outer graph; Cancel discards
+    def reopen(expected):
+        page.locator('[data-inspector-node="each"]').get_by_role("button", name="Edit subgraph").click()
+        expect(modal.locator(".react-flow__node-kaizen")).to_have_count(1)
+        expect(modal.locator(f'.react-flow__node[data-id="{expected}"]')).to_have_count(1)
+
+    page.keyboard.press("Control+z")
+    reopen("worker")
+    modal.get_by_role("button", name="Cancel").click()
+    expect(modal).to_have_count(0)
+    page.keyboard.press("Control+Shift+z")
+    reopen("agent_1")
+    modal.locator('.react-flow__node[data-id="agent_1"] .kz-node-title').click()
+    page.keyboard.press("Delete")
+    expect(modal.locator(".react-flow__node-kaizen")).to_have_count(0)
+    modal.get_by_role("button", name="Cancel").click()
+    reopen("agent_1")
+    modal.get_by_role("button", name="Cancel").click()
     page.keyboard.press("Control+s")
     toast(page, "Saved as version 2")
 
@@ -535,6 +554,7 @@ def test_subgraph_of_a_for_each_node_can_be_drawn(login_context, editor_user):
     page.wait_for_selector('.react-flow__node[data-id="each"]')
     select_node(page, "each")
     expect(summary).to_have_text("1 node, 2 edges — inputs: item; outputs: answer")
+    shot(page, "subgraph-inspector")
     spec = ctx.request.get(f"/api/graphs/{graph.pk}/").json()["spec"]
     i = next(k for k, n in enumerate(spec["nodes"]) if n["id"] == "each")
     body = spec["nodes"][i]["config"]["body"]
