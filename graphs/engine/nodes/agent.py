@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -13,10 +11,8 @@ from ..memory.tiers import TierPolicy, default_memory
 from ..schema import PORT_PATTERN, FieldSpec
 from ..types import json_schema_for, value_matches
 from .base import NodeConfig, NodeContext, NodeFailure, NodeKind, Signature
-from .llmjson import load_json_object
+from .llmjson import load_json_object, user_prompt
 from .registry import registry
-
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 class MemoryAttachment(BaseModel):
@@ -74,15 +70,7 @@ def build_messages(config: AgentConfig, inputs: dict[str, Any]) -> list[dict[str
         f"{config.system_prompt}\n\nReply with a single JSON object and nothing else. "
         f"Its keys:\n{fields}"
     )
-    if config.instructions:
-        user = _PLACEHOLDER.sub(lambda m: _text(inputs.get(m.group(1), "")), config.instructions)
-    else:
-        user = "\n".join(f"{k}: {_text(v)}" for k, v in inputs.items()) or "(no inputs)"
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return [{"role": "system", "content": system}, {"role": "user", "content": user_prompt(config.instructions, inputs)}]
 
 
 def parse_answer(content: str, sig: Signature) -> tuple[dict[str, Any] | None, str]:

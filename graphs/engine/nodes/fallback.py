@@ -5,7 +5,6 @@ structured error with suggestions instead of failing (the source document's Patt
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 from pydantic import ConfigDict, Field, model_validator
@@ -13,10 +12,9 @@ from pydantic import ConfigDict, Field, model_validator
 from ..llm.base import LLMError
 from ..schema import FieldSpec
 from .base import NodeConfig, NodeContext, NodeFailure, NodeKind, Signature
-from .llmjson import ModelSettings, ask_json, text
+from .llmjson import ModelSettings, ask_json, user_prompt
 from .registry import registry
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 EXTRA = {"quality", "level", "status", "message", "suggestions", "errors"}
 
 
@@ -83,10 +81,7 @@ class FallbackNode(NodeKind):
     async def run(self, ctx: NodeContext, config: FallbackConfig, inputs: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
         errors: list[dict[str, Any]] = ctx.state.scratch.setdefault("errors", [])
         fields = [(f.name, f.type, f.description) for f in config.signature.outputs]
-        if config.instructions:
-            user = _PLACEHOLDER.sub(lambda m: text(inputs.get(m.group(1), "")), config.instructions)
-        else:
-            user = "\n".join(f"{k}: {text(v)}" for k, v in inputs.items()) or "(no inputs)"
+        user = user_prompt(config.instructions, inputs)
         for i, level in enumerate(config.levels[len(errors):], start=len(errors) + 1):
             try:
                 answer = await asyncio.wait_for(

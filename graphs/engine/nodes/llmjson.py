@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -33,6 +34,16 @@ class ModelSettings(BaseModel):
 
 def text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def user_prompt(instructions: str, inputs: dict[str, Any]) -> str:
+    """The instructions with {{field}} replaced by inputs (never evaluated), or the inputs listed."""
+    if instructions:
+        return _PLACEHOLDER.sub(lambda m: text(inputs.get(m.group(1), "")), instructions)
+    return "\n".join(f"{k}: {text(v)}" for k, v in inputs.items()) or "(no inputs)"
 
 
 def system_prompt(persona: str, fields: Fields) -> str:
