@@ -23,12 +23,13 @@ async def test_outputs_flow_along_edges_and_branches_overlap(harness):
     harness.fake.script(match="- x (string)", reply={"x": "from-a"}, latency=0.4)
     harness.fake.script(match="- y (string)", reply={"y": "from-b"}, latency=0.4)
     harness.fake.script(match="- final", reply={"final": "done"})
-    started = time.perf_counter()
     result = await harness.run(diamond(), {"topic": "cats"})
-    elapsed = time.perf_counter() - started
     assert result.status == "succeeded", result.error
     assert result.outputs == {"final": "done"}
-    assert elapsed < 0.75, f"independent branches should overlap, took {elapsed:.2f}s"
+    # Overlap, judged by the server: b's request arrived while a's 0.4 s answer was still pending
+    # (run one after the other, b would arrive >= 0.4 s after a). Wall time is left to benchmarks.
+    (a_call,), (b_call,) = harness.fake.calls("- x (string)"), harness.fake.calls("- y (string)")
+    assert abs(a_call["at"] - b_call["at"]) < 0.3, "independent branches should overlap"
     final_prompt = harness.fake.calls("- final")[0]["text"]
     assert "from-a" in final_prompt and "from-b" in final_prompt
     assert result.prompt_tokens > 0 and result.cost_usd > 0
