@@ -12,8 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
@@ -30,8 +29,8 @@ EVENTS = Counter("kaizen_events_published_total", "Run events stored and publish
 HOOK_DELIVERIES = Counter("kaizen_hook_deliveries_total", "Webhook delivery attempts, by outcome", ["outcome"])
 
 
-def events_published(rows: Iterable[Any]) -> None:
-    for event, n in Tally(r.event for r in rows).items():
+def events_counted(tally: Mapping[str, int]) -> None:
+    for event, n in tally.items():
         EVENTS.labels(event).inc(n)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from audit.services import record_run_events
+from audit.services import record_runs_events
 
 from .models import Checkpoint, NodeState, RunEvent
 
@@ -110,9 +110,7 @@ class GroupCommitWriter:
             events = [ev for evs in events_by_run.values() for ev in evs]
             if events:
                 RunEvent.objects.bulk_create(events)
-                for run_id, evs in events_by_run.items():
-                    if evs:
-                        record_run_events(run_id, evs)  # the audit copy, in this same transaction
+                record_runs_events(events_by_run)  # the audit copy, in this same transaction
             if latest:
                 NodeState.objects.bulk_create(
                     [NodeState(run_id=r, node_id=n, status=s["status"], data=s) for (r, n), s in latest.items()],

@@ -125,12 +125,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Channels ----------------------------------------------------------------------------
 if REDIS_URL:
+    # The pub/sub layer of channels_redis: one PUBLISH per message and pushed delivery, where the
+    # list-based core layer makes every receiving process do four serial round trips per message
+    # (EVAL, BZPOPMIN, ZADD, ZPOPMIN). Both are at-most-once; the consumer fills gaps from the
+    # database either way. redis-py 8 defaults socket_timeout to 5 s, which aborts blocking reads
+    # on idle sockets (django/channels_redis#422): restore "no timeout".
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                    # redis-py 8 defaults socket_timeout to 5 s, which aborts the layer's blocking
-                    # BZPOPMIN on idle sockets (django/channels_redis#422): restore "no timeout".
-                    "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}],
-                               "capacity": 1500, "expiry": 30}}
+        "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                    "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]}}
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
