@@ -4,6 +4,11 @@
 order, to the process's group-commit writer (graphs/writer.py). A checkpoint save returns only
 once its batch is committed; events are published to the run's channel group after their batch
 commits (stored first, streamed second).
+
+A batch waits up to LINGER_S for company unless the engine says someone is waiting for it
+(``flush_soon``: an LLM call about to be made, a save awaited, the run's end). In a chain that is
+one commit per node: the node's answer, its checkpoint and the events around them, written when
+the next node is about to call the model.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from .writer import WRITER
 
 log = logging.getLogger(__name__)
 PUBLISH_BATCH = 100
-LINGER_S = 0.003  # how long a batch of events waits for company before it is written
+LINGER_S = 0.003  # how long a batch waits for company before it is written, unless hurried
 
 
 class RunRecorder:
@@ -37,7 +42,7 @@ class RunRecorder:
         self._states: dict[str, dict[str, Any]] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._save_arrived = asyncio.Event()
+        self._hurry = asyncio.Event()
         self._to_publish: list[list[RunEvent]] = []
         self._publisher: asyncio.Task[None] | None = None
         self._seq: int | None = None
@@ -57,11 +62,13 @@ class RunRecorder:
 
     async def save(self, run_id: str, node_id: str, state: dict[str, Any]) -> None:
         self._states[node_id] = state
-        self._save_arrived.set()
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._kick()
         await waiter
+
+    def flush_soon(self) -> None:
+        self._hurry.set()
 
     # -- EventSink ------------------------------------------------------------------------
     async def emit(self, run_id: str, event: str, node_id: str | None, data: dict[str, Any]) -> None:
@@ -78,13 +85,12 @@ class RunRecorder:
 
     async def _flush_loop(self) -> None:
         while self._events or self._states:
-            if not self._states:
-                # Events alone wait a moment (cut short by a checkpoint) to share one transaction.
-                self._save_arrived.clear()
+            if not self._hurry.is_set():
                 try:
-                    await asyncio.wait_for(self._save_arrived.wait(), LINGER_S)
+                    await asyncio.wait_for(self._hurry.wait(), LINGER_S)
                 except TimeoutError:
                     pass
+            self._hurry.clear()
             events, self._events = self._events, []
             states, self._states = self._states, {}
             waiters, self._waiters = self._waiters, []
@@ -122,6 +128,7 @@ class RunRecorder:
 
     async def flush(self) -> None:
         """Wait until everything emitted or saved so far is written and published."""
+        self._hurry.set()
         while (self._flusher is not None and not self._flusher.done()) or (
             self._publisher is not None and not self._publisher.done()
         ):

@@ -9,6 +9,7 @@ submits its next batch only after the previous one is written.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import queue
 import threading
@@ -18,7 +19,8 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from audit.services import record_runs_events
+from audit.models import AuditEntry
+from audit.services import RUN_EVENT_COLUMNS, count_run_events, run_event_rows
 
 from .models import Checkpoint, NodeState, RunEvent
 
@@ -78,46 +80,127 @@ class GroupCommitWriter:
                     jobs.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            error: BaseException | None = None
+            if not self._commit(jobs) and len(jobs) > 1:
+                for job in jobs:  # one run's bad batch must not fail the others: each alone
+                    self._commit([job])
+
+    def _commit(self, jobs: list[_Job]) -> bool:
+        error: BaseException | None = None
+        try:
+            # The writer owns its connection: kept while busy, closed on error or when idle
+            # (close_old_connections would reconnect per batch with CONN_MAX_AGE=0).
+            self._write(jobs)
+            self.commits += 1
+        except BaseException as exc:  # reported to the waiting runs; the thread lives on
+            log.exception("group commit of %d batches failed", len(jobs))
+            error = exc
+            connection.close()
+            if len(jobs) > 1:
+                return False
+        for job in jobs:
             try:
-                # The writer owns its connection: kept while busy, closed on error or when idle
-                # (close_old_connections would reconnect per batch with CONN_MAX_AGE=0).
-                self._write(jobs)
-                self.commits += 1
-            except BaseException as exc:  # reported to every waiting run; the thread lives on
-                log.exception("group commit of %d batches failed", len(jobs))
-                error = exc
-                connection.close()
-            for job in jobs:
-                try:
-                    job.loop.call_soon_threadsafe(_resolve, job.future, error)
-                except RuntimeError:
-                    pass  # that run's event loop is gone (its worker was stopped)
+                job.loop.call_soon_threadsafe(_resolve, job.future, error)
+            except RuntimeError:
+                pass  # that run's event loop is gone (its worker was stopped)
+        return error is None
 
     @staticmethod
     def _write(jobs: list[_Job]) -> None:
         events_by_run: dict[int, list[RunEvent]] = defaultdict(list)
         latest: dict[tuple[int, str], dict[str, Any]] = {}
-        history: list[Checkpoint] = []
+        history: list[tuple[int, str, dict[str, Any]]] = []
         for job in jobs:
             events_by_run[job.run_id].extend(job.events)
             for node_id, state in job.states.items():
                 latest[(job.run_id, node_id)] = state  # one upsert per row and commit: the newest
                 # History keeps node-level checkpoints; mid-node journal saves only update NodeState.
                 if state["status"] != "running":
-                    history.append(Checkpoint(run_id=job.run_id, node_id=node_id, status=state["status"], data=state))
-        with transaction.atomic():
-            events = [ev for evs in events_by_run.values() for ev in evs]
-            if events:
-                RunEvent.objects.bulk_create(events)
-                record_runs_events(events_by_run)  # the audit copy, in this same transaction
-            if latest:
-                NodeState.objects.bulk_create(
-                    [NodeState(run_id=r, node_id=n, status=s["status"], data=s) for (r, n), s in latest.items()],
-                    update_conflicts=True, unique_fields=["run", "node_id"], update_fields=["status", "data", "updated_at"],
-                )
-            if history:
-                Checkpoint.objects.bulk_create(history)
+                    history.append((job.run_id, node_id, state))
+        events = [ev for evs in events_by_run.values() for ev in evs]
+        audit = run_event_rows(events_by_run)  # the audit copy, stored with the events
+        if connection.vendor == "postgresql":
+            _write_postgresql(events, audit, latest, history)
+        else:
+            _write_orm(events, audit, latest, history)
+        count_run_events(audit)
+
+
+def _write_orm(events: list[RunEvent], audit: list[tuple], latest: dict[tuple[int, str], dict[str, Any]],
+               history: list[tuple[int, str, dict[str, Any]]]) -> None:
+    """SQLite (the embedded default): the ORM, in one transaction."""
+    with transaction.atomic():
+        RunEvent.objects.bulk_create(events)
+        AuditEntry.objects.bulk_create([AuditEntry(**dict(zip(RUN_EVENT_COLUMNS, r, strict=True))) for r in audit])
+        NodeState.objects.bulk_create(
+            [NodeState(run_id=r, node_id=n, status=s["status"], data=s) for (r, n), s in latest.items()],
+            update_conflicts=True, unique_fields=["run", "node_id"], update_fields=["status", "data", "updated_at"],
+        )
+        Checkpoint.objects.bulk_create([Checkpoint(run_id=r, node_id=n, status=s["status"], data=s) for r, n, s in history])
+
+
+def _recordset(columns: str) -> str:
+    return f"jsonb_to_recordset(%s::jsonb) AS r({columns})"
+
+
+# One statement, so one round trip and one commit (autocommit) for everything a group commit
+# holds: the events, their audit copy, the latest node states and the checkpoint history. The
+# rows travel as JSON arrays; PostgreSQL unpacks them (jsonb_to_recordset) in C.
+_AUDIT_TYPES = {"timestamp": "timestamptz", "actor_id": "bigint", "owner_id": "bigint", "graph_id": "bigint",
+                "run_id": "bigint", "data": "jsonb"}
+_AUDIT_COLUMNS = ", ".join(RUN_EVENT_COLUMNS)
+_GROUP_COMMIT_SQL = f"""
+WITH events AS (
+    INSERT INTO {RunEvent._meta.db_table} (run_id, seq, event, node_id, created_at, data)
+    SELECT run_id, seq, event, node_id, created_at, data
+    FROM {_recordset("run_id bigint, seq bigint, event text, node_id text, created_at timestamptz, data jsonb")}
+), audit AS (
+    INSERT INTO {AuditEntry._meta.db_table} ({_AUDIT_COLUMNS})
+    SELECT {_AUDIT_COLUMNS}
+    FROM {_recordset(", ".join(f"{c} {_AUDIT_TYPES.get(c, 'text')}" for c in RUN_EVENT_COLUMNS))}
+), states AS (
+    INSERT INTO {NodeState._meta.db_table} (run_id, node_id, status, data, updated_at)
+    SELECT run_id, node_id, status, data, now() FROM {_recordset("run_id bigint, node_id text, status text, data jsonb")}
+    ON CONFLICT (run_id, node_id) DO UPDATE SET status = EXCLUDED.status, data = EXCLUDED.data, updated_at = EXCLUDED.updated_at
+), history AS (
+    INSERT INTO {Checkpoint._meta.db_table} (run_id, node_id, status, data, created_at)
+    SELECT run_id, node_id, status, data, now() FROM {_recordset("run_id bigint, node_id text, status text, data jsonb")}
+)
+SELECT 1
+"""
+
+
+def _pg_json(rows: list[dict[str, Any]]) -> str:
+    """JSON for jsonb, which refuses the NUL character: NULs in strings become U+FFFD (rare: the
+    scan is one substring search; the walk runs only when it finds one)."""
+    text = json.dumps(rows)
+    if "\\u0000" in text:
+        text = json.dumps(_without_nul(rows))
+    return text
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(v) for v in value]
+    return value
+
+
+def _write_postgresql(events: list[RunEvent], audit: list[tuple], latest: dict[tuple[int, str], dict[str, Any]],
+                      history: list[tuple[int, str, dict[str, Any]]]) -> None:
+    dumps = _pg_json
+    params = (
+        dumps([{"run_id": e.run_id, "seq": e.seq, "event": e.event, "node_id": e.node_id,
+                "created_at": e.created_at.isoformat(), "data": e.data} for e in events]),
+        dumps([dict(zip(RUN_EVENT_COLUMNS, (r[0].isoformat(), *r[1:]), strict=True)) for r in audit]),
+        dumps([{"run_id": r, "node_id": n, "status": s["status"], "data": s} for (r, n), s in latest.items()]),
+        dumps([{"run_id": r, "node_id": n, "status": s["status"], "data": s} for r, n, s in history]),
+    )
+    assert connection.get_autocommit(), "the group commit is one statement in autocommit mode"
+    with connection.cursor() as cursor:
+        cursor.execute(_GROUP_COMMIT_SQL, params)
 
 
 WRITER = GroupCommitWriter()

@@ -10,7 +10,13 @@ class CheckpointStore(Protocol):
         """Latest saved state per node id (plain JSON dicts); empty if none."""
 
     async def save(self, run_id: str, node_id: str, state: dict[str, Any]) -> None:
-        """Durably store one node's state; returns once it would survive a crash."""
+        """Durably store one node's state; returns once it would survive a crash.
+
+        A store may hold a save back for a moment so that it shares a commit with the saves and
+        events that follow, until ``flush_soon`` says someone is waiting for it."""
+
+    def flush_soon(self) -> None:
+        """Someone waits for the saves made so far (an LLM call, the run's end): write them now."""
 
 
 class EventSink(Protocol):
@@ -41,6 +47,9 @@ class MemoryCheckpointStore:
     async def save(self, run_id: str, node_id: str, state: dict[str, Any]) -> None:
         self.saves += 1
         self.saved.setdefault(run_id, {})[node_id] = state
+
+    def flush_soon(self) -> None:
+        pass  # nothing is ever held back
 
 
 class MemoryEventSink:

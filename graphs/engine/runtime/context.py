@@ -47,7 +47,7 @@ class NodeRun:
 
     async def checkpoint(self) -> None:
         """Persist this node's progress (``state.scratch``) now; a resumed node sees it again."""
-        await self.engine.checkpoints.save(self.run_id, self.node_id, self.state.to_dict())
+        await self.engine.save_now(self.node_id, self.state.to_dict())
 
     @property
     def memory(self) -> Any:

@@ -306,7 +306,13 @@ class Engine:
 
     async def _saves_done(self) -> None:
         while self._pending_saves:
+            self.checkpoints.flush_soon()
             await asyncio.gather(*list(self._pending_saves))
+
+    async def save_now(self, nid: str, state: dict[str, Any]) -> None:
+        """Save a node's state and wait until it is durable (the store holds nothing back)."""
+        self.checkpoints.flush_soon()
+        await self.checkpoints.save(self.run_id, nid, state)
 
     def track_save(self, save: asyncio.Future[None]) -> None:
         """A save committing in the background; LLM calls and the run's end wait for it."""
@@ -325,6 +331,7 @@ class Engine:
             pending.extend(engine._pending_saves)
             engine = engine.parent
         if pending:
+            self.checkpoints.flush_soon()  # (one store under every level: the top-level run's)
             await asyncio.gather(*pending)
 
     async def _settle(self, nid: str, task: asyncio.Task[dict[str, Any]]) -> None:
@@ -342,7 +349,7 @@ class Engine:
             return
         if isinstance(exc, BudgetExceeded):
             state.status = "pending"  # not a failure: it runs again when resumed with more budget
-            await self.checkpoints.save(self.run_id, nid, state.to_dict())
+            await self.save_now(nid, state.to_dict())
             raise _Stop("interrupted", {"type": "budget", "message": str(exc), "node": nid, "unit": exc.unit,
                                         "scope": exc.scope, "spent_usd": self.spent_usd,
                                         "budget_usd": exc.budget if exc.unit == "usd" else self.budget_usd,
@@ -363,7 +370,7 @@ class Engine:
         while nid in self.handlers:
             parent = self.parent_of[nid]
             self.states[parent].recovered_by = nid
-            await self.checkpoints.save(self.run_id, parent, self.states[parent].to_dict())
+            await self.save_now(parent, self.states[parent].to_dict())
             nid = parent
 
     async def _post_node(self, nid: str) -> None:
@@ -385,7 +392,7 @@ class Engine:
         for nid in list(self._tasks.values()):
             state = self.states[nid]
             state.status, state.finished_at = "cancelled", time.time()
-            await self.checkpoints.save(self.run_id, nid, state.to_dict())
+            await self.save_now(nid, state.to_dict())
         self._tasks.clear()
 
     async def _finish_run(self, inputs: dict[str, Any]) -> RunResult:
