@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,15 +31,15 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-async def emitter(run_id: int, rate: float, seconds: float) -> int:
+async def emitter(run_id: int, rate: float, seconds: float, start: float) -> int:
+    """Emit ``rate`` events/s from ``start`` (a time.time() instant) on."""
     from graphs.adapters import RunRecorder
 
     recorder = RunRecorder(run_id)
     await recorder.load(str(run_id))
     count = int(rate * seconds)
-    start = time.perf_counter()
     for i in range(count):
-        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+        await asyncio.sleep(max(0.0, start + i / rate - time.time()))
         await recorder.emit(str(run_id), "post_llm_call", f"n{i % 5}", {"t": time.time(), "i": i})
     await recorder.close()
     return count
@@ -78,30 +79,66 @@ async def clients_main(port: int, run_ids: list[int], cookie: str, expected: int
                       "received": sum(len(r.get("seqs", [])) for r in results)}), flush=True)
 
 
-def run_benchmark(args, port: int, run_ids: list[int], cookie: str) -> None:
+def emitters_main(run_ids: list[int], rate: float, seconds: float, mode: str, phases: list[float]) -> None:
+    """Child process: a worker's share of the runs, each emitting ``rate`` events/s; prints the count."""
+    sys.path.insert(0, str(ROOT))
+    from bench.engine_overhead import setup_django
+
+    setup_django()
+    print("READY", flush=True)
+    t0 = float(sys.stdin.readline())  # every emitting process starts at the same instant
+    if mode == "worker":  # as a worker runs them: a thread each (Celery's pool), all on the process's run loop
+        from graphs import runloop
+
+        def one(rid: int, ph: float) -> int:
+            return runloop.run(emitter(rid, rate, seconds, t0 + ph))
+    else:  # "threads": a thread and an event loop per run (how workers ran runs before graphs/runloop.py)
+        def one(rid: int, ph: float) -> int:
+            return asyncio.run(emitter(rid, rate, seconds, t0 + ph))
+    with ThreadPoolExecutor(len(run_ids)) as pool:
+        emitted = sum(pool.map(one, run_ids, phases))
+    print(emitted, flush=True)
+
+
+def run_benchmark(args, port: int, run_ids: list[int], cookie: str, processes: int, mode: str, aligned: bool) -> tuple:
     expected = int(args.rate * args.seconds)
     child = subprocess.Popen([sys.executable, __file__, "--clients", json.dumps([port, run_ids, cookie, expected])],
                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "READY"
-    time.sleep(0.5)  # let every consumer join its group before the first event
-    started = time.perf_counter()
-
-    async def emit_all() -> int:
-        return sum(await asyncio.gather(*(emitter(rid, args.rate, args.seconds) for rid in run_ids)))
-
-    emitted = asyncio.run(emit_all())
+    # Spread: run k emits 1/(runs*rate) s after run k-1, so the events arrive evenly (1,000/s);
+    # aligned: every run emits at the same instants (bursts of one event per run).
+    phases = [0.0 if aligned else k / (len(run_ids) * args.rate) for k in range(len(run_ids))]
+    shares = [(run_ids[i::processes], phases[i::processes]) for i in range(processes)]
+    workers = [subprocess.Popen([sys.executable, __file__, "--emit", json.dumps([ids, args.rate, args.seconds, mode, ph])],
+                                cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for ids, ph in shares]
+    for w in workers:
+        assert w.stdout.readline().strip() == "READY"
+    t0 = time.time() + 0.5  # (each emitter first reads where its run's sequence stands)
+    for w in workers:
+        w.stdin.write(f"{t0}\n")
+        w.stdin.flush()
+    emitted = sum(int(w.stdout.readline()) for w in workers)
     summary = json.loads(child.stdout.readline())
     child.wait(30)
-    wall = time.perf_counter() - started
-    latencies = summary["latencies"]
-    print(f"\n{'runs':>5} {'ev/s/run':>9} {'emitted':>8} {'received':>9} {'ev/s delivered':>15} "
-          f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'complete clients':>17}")
-    print("-" * 106)
-    print(f"{len(run_ids):>5} {args.rate:>9.0f} {emitted:>8} {summary['received']:>9} {summary['received'] / wall:>15.0f} "
-          f"{statistics.median(latencies):>8.1f} {pct(latencies, 95):>8.1f} {pct(latencies, 99):>8.1f} "
-          f"{max(latencies):>8.1f} {summary['complete']:>10}/{len(run_ids)}")
-    print("\nLatency: emit in the run's recorder (this process) -> stored -> committed -> channels_redis -> "
-          "Daphne -> websocket client (another process).\nTarget: p99 < 100 ms, every client's final sequence complete.")
+    for w in workers:
+        w.wait(30)
+    wall = time.time() - t0
+    lat = summary["latencies"]
+    return (processes, mode, "aligned" if aligned else "spread", len(run_ids), args.rate, emitted, summary["received"], summary["received"] / wall,
+            statistics.median(lat), pct(lat, 95), pct(lat, 99), max(lat), summary["complete"])
+
+
+def print_table(rows: list[tuple]) -> None:
+    print(f"\n{'emitting processes':>18} {'runs on':>14} {'phases':>8} {'runs':>5} {'ev/s/run':>9} {'emitted':>8} {'received':>9} "
+          f"{'ev/s delivered':>15} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} {'complete':>9}")
+    print("-" * 139)
+    for (procs, mode, phase, runs, rate, emitted, received, per_s, p50, p95, p99, top, complete) in rows:
+        where = "run loop" if mode == "worker" else "loop per run"
+        print(f"{procs:>18} {where:>14} {phase:>8} {runs:>5} {rate:>9.0f} {emitted:>8} {received:>9} {per_s:>15.0f} "
+              f"{p50:>7.1f} {p95:>7.1f} {p99:>7.1f} {top:>7.1f} {complete:>5}/{runs}")
+    print("\nLatency: emit in a run's recorder (an emitting process, as a worker) -> stored -> committed -> channels_redis "
+          "(pub/sub) -> Daphne -> websocket client (another process).\nTarget: p99 < 100 ms, every client's final "
+          "sequence complete.")
 
 
 def main() -> None:
@@ -109,11 +146,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--rate", type=float, default=20)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--setups", default="1:worker:spread,2:worker:spread,1:worker:aligned,1:threads:spread",
+                        help="comma-separated processes:mode:phases. processes = emitting processes (as workers); mode "
+                             "= worker (a thread per run waiting on the process's run loop, as execute_run does) or "
+                             "threads (a thread and an event loop per run, the earlier design); phases = spread "
+                             "(events evenly over time) or aligned (every run emits at the same instants)")
     parser.add_argument("--clients", help=argparse.SUPPRESS)
+    parser.add_argument("--emit", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.clients:
         port, run_ids, cookie, expected = json.loads(args.clients)
         asyncio.run(clients_main(port, run_ids, cookie, expected))
+        return
+    if args.emit:
+        emitters_main(*json.loads(args.emit))
         return
     from bench.engine_overhead import setup_django
 
@@ -130,8 +176,11 @@ def main() -> None:
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
     user, _ = get_user_model().objects.get_or_create(username="wsbench")
     graph = services.graph_create(owner=user, name="ws bench", spec=chain(1)).graph
-    run_ids = [Run.objects.create(graph=graph, version=graph.versions.first(), created_by=user, status="running").pk
-               for _ in range(args.runs)]
+
+    def new_runs() -> list[int]:
+        return [Run.objects.create(graph=graph, version=graph.versions.first(), created_by=user, status="running").pk
+                for _ in range(args.runs)]
+
     web = Client()
     web.force_login(user)
     cookie = web.cookies["sessionid"].value
@@ -146,7 +195,11 @@ def main() -> None:
                 break
             except Exception:
                 time.sleep(0.1)
-        run_benchmark(args, port, run_ids, cookie)
+        rows = []
+        for setup in args.setups.split(","):
+            processes, mode, phases = setup.split(":")
+            rows.append(run_benchmark(args, port, new_runs(), cookie, int(processes), mode, phases == "aligned"))
+        print_table(rows)
     finally:
         daphne.terminate()
         daphne.wait(10)

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from audit import hooks as audit_hooks
 
+from . import runloop
 from .adapters import RunRecorder
 from .credentials import credential_resolver
 from .engine.llm import PriceTable, ProviderRegistry
@@ -63,7 +64,7 @@ def execute_run(run_id: int) -> str | None:
     if not claim(run_id, owner):
         return None
     run = Run.objects.select_related("version", "graph").get(pk=run_id)
-    return asyncio.run(_drive(run, owner))
+    return runloop.run(_drive(run, owner))
 
 
 async def _drive(run: Run, owner: str) -> str:
