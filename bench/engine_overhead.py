@@ -4,8 +4,9 @@
 
 1. engine only, in-memory checkpoints, zero-latency LLM (simulated provider, in process);
 2. the worker's code path (execute_run) with PostgreSQL checkpoints and events, zero-latency LLM;
-3. through Celery: a real worker process, Redis broker, PostgreSQL, the real openai SDK over HTTP
-   against the scripted server with zero latency;
+3. through Celery: a real worker process, Redis broker, PostgreSQL; the LLM is the zero-latency
+   simulated provider, then the real openai SDK over HTTP against the scripted server with zero
+   latency (the SDK's own CPU per call is in that row);
 4. a 200-wide fan-out of LLM calls with 1 s latency, over HTTP through the openai SDK.
 Needs PostgreSQL and Redis (scripts/test starts them); uses database `kaizen_bench`.
 """
@@ -122,7 +123,9 @@ def pg_in_process(doc: dict) -> tuple[float, list[float]]:
     return wall, gaps_ms(node_finish_times(run.pk))
 
 
-def through_celery(doc: dict, fake: FakeLLM) -> tuple[float, list[float]]:
+def through_celery(doc: dict, fake: FakeLLM, dry_run: bool = False) -> tuple[float, list[float]]:
+    """A real worker process runs the graph; dry_run uses the zero-latency simulated provider
+    (no HTTP), else the openai SDK against the scripted server."""
     import redis
     from django.conf import settings
 
@@ -139,7 +142,7 @@ def through_celery(doc: dict, fake: FakeLLM) -> tuple[float, list[float]]:
         time.sleep(4)
         settings.OPENAI_BASE_URL, settings.KAIZEN_DEFAULT_PROVIDER = fake.base_url, "openai"
         graph, user = db_run(doc)
-        run = services.run_start(graph=graph, user=user, inputs={"task": "t"})
+        run = services.run_start(graph=graph, user=user, inputs={"task": "t"}, dry_run=dry_run)
         while Run.objects.get(pk=run.pk).status in ("queued", "running"):
             time.sleep(0.02)
         run = Run.objects.get(pk=run.pk)
@@ -172,6 +175,8 @@ def main() -> None:
     wall, g = pg_in_process(fanout(n))
     rows.append((f"fan-out {n}, worker path, PostgreSQL", wall, wall * 1000 / n, None, None))
     if not args.skip_celery:
+        wall, g = through_celery(chain(n), fake, dry_run=True)
+        rows.append((f"chain {n}, Celery+Redis+PG, zero-latency LLM", wall, statistics.median(g), pct(g, 95), None))
         wall, g = through_celery(chain(n), fake)
         rows.append((f"chain {n}, Celery+Redis+PG, openai SDK/HTTP", wall, statistics.median(g), pct(g, 95), None))
 

@@ -135,7 +135,7 @@ if REDIS_URL:
                     "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]}}
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "graphs.layers.ThreadSafeInMemoryChannelLayer"}}
 
 # --- REST framework ----------------------------------------------------------------------
 REST_FRAMEWORK = {
