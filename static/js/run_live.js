@@ -94,6 +94,15 @@
     badge.className = "status status-" + status;
     badge.textContent = status;
     root.dataset.status = status;
+    syncActions(status);
+  }
+
+  // Cancel while queued or running; Resume once it stopped short (as the server allows).
+  function syncActions(status) {
+    const cancel = document.querySelector("[data-testid=cancel]");
+    const resume = document.querySelector("[data-testid=resume]");
+    if (cancel) cancel.disabled = !(status === "queued" || status === "running");
+    if (resume) resume.disabled = !(status === "failed" || status === "interrupted" || status === "cancelled");
   }
 
   function renderTotals() {

@@ -51,6 +51,7 @@ def test_nodes_turn_from_running_to_succeeded_and_cost_updates(user, celery_work
     page.wait_for_selector('[data-node-row="s2"][data-state="succeeded"]', timeout=15_000)
     page.wait_for_selector('[data-testid=run-status]:text("succeeded")', timeout=15_000)
     assert page.text_content("[data-testid=run-cost]") != "$0.000000"
+    assert page.is_disabled("[data-testid=cancel]") and page.is_disabled("[data-testid=resume]"), "nothing to cancel or resume"
     assert '"result"' in page.text_content("#run-outputs")
     seqs = [int(s) for s in page.eval_on_selector_all("#event-log li", "els => els.map(e => e.dataset.seq)")]
     assert seqs == list(range(1, len(seqs) + 1)), "the log shows every event once, in order"
@@ -85,3 +86,4 @@ def test_cancel_from_the_page(user, celery_worker, daphne_server, fake_llm, brow
     page.click("[data-testid=cancel]")
     page.wait_for_selector('[data-testid=run-status]:text("cancelled")', timeout=10_000)
     assert wait_for_run(run.pk, 5).status == "cancelled"
+    assert page.is_disabled("[data-testid=cancel]") and page.is_enabled("[data-testid=resume]")
