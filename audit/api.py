@@ -18,6 +18,7 @@ from graphs.engine.hooks import HookEvent
 
 from . import selectors, services
 from .models import AuditEntry, GraphHook, HookDelivery
+from .urlguard import UnsafeURL, check_webhook_url
 
 HOOK_EVENTS = [e.value for e in HookEvent]
 
@@ -31,8 +32,11 @@ class HookSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
     def validate_url(self, value: str) -> str:
-        if value and not value.startswith(("http://", "https://")):
-            raise serializers.ValidationError("must be an http(s) URL")
+        if value:
+            try:
+                check_webhook_url(value)
+            except UnsafeURL as exc:
+                raise serializers.ValidationError(str(exc)) from None
         return value
 
     def validate(self, attrs):

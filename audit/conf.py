@@ -15,6 +15,7 @@ DEFAULTS: dict[str, Any] = {
     "KAIZEN_HOOK_RETRY_BASE_S": 2.0,  # attempt n+1 waits base * 2**(n-1) seconds
     "KAIZEN_HOOK_RETRY_MAX_S": 300.0,
     "KAIZEN_HOOK_TIMEOUT_S": 10.0,
+    "KAIZEN_WEBHOOK_ALLOW_PRIVATE": "",  # "1": hooks may target private/loopback addresses (see audit/urlguard.py)
     "KAIZEN_METRICS_TOKEN": "",  # when set, /metrics wants "Authorization: Bearer <token>" (or a staff session)
 }
 

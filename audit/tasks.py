@@ -17,6 +17,7 @@ from celery import shared_task
 
 from . import conf, logs, metrics
 from .models import GraphHook, HookDelivery
+from .urlguard import UnsafeURL, check_webhook_url
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Kaizen-Signature"
@@ -40,14 +41,23 @@ def deliver_once(hook: GraphHook, payload: dict[str, Any], delivery_id: str, att
     started = time.perf_counter()
     status_code, error = None, ""
     try:
+        check_webhook_url(hook.url)  # again: the host's DNS answer may have changed since the hook was saved
+    except UnsafeURL as exc:
+        return _record(hook, payload, delivery_id, attempt, None, f"refused: {exc}"[:300], started, final=True)
+    try:
         with httpx.Client(timeout=conf.get("KAIZEN_HOOK_TIMEOUT_S"), follow_redirects=False) as client:
             status_code = client.post(hook.url, content=body, headers=headers).status_code
         if not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:300]
+    return _record(hook, payload, delivery_id, attempt, status_code, error, started)
+
+
+def _record(hook: GraphHook, payload: dict[str, Any], delivery_id: str, attempt: int, status_code: int | None,
+            error: str, started: float, final: bool = False) -> HookDelivery:
     ok = not error
-    retry = None if ok or attempt >= conf.get("KAIZEN_HOOK_MAX_ATTEMPTS") else backoff_s(attempt)
+    retry = None if ok or final or attempt >= conf.get("KAIZEN_HOOK_MAX_ATTEMPTS") else backoff_s(attempt)
     metrics.HOOK_DELIVERIES.labels("ok" if ok else ("retry" if retry is not None else "gave_up")).inc()
     return HookDelivery.objects.create(
         hook=hook, delivery_id=delivery_id, event=str(payload.get("event", ""))[:40], run_id=payload.get("run_id"),

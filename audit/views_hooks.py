@@ -15,6 +15,7 @@ from graphs.models import Graph
 
 from . import selectors, services
 from .models import GraphHook, HookDelivery
+from .urlguard import UnsafeURL, check_webhook_url
 
 
 class HookForm(forms.Form):
@@ -28,6 +29,11 @@ class HookForm(forms.Form):
         data = super().clean()
         if data.get("kind") == GraphHook.Kind.WEBHOOK and not data.get("url"):
             self.add_error("url", "a webhook needs a URL")
+        elif data.get("url"):
+            try:
+                check_webhook_url(data["url"])
+            except UnsafeURL as exc:
+                self.add_error("url", str(exc))
         if data.get("kind") == GraphHook.Kind.SLOW_NODE and not data.get("threshold_ms"):
             self.add_error("threshold_ms", "a slow-node alert needs a threshold")
         return data

@@ -16,6 +16,10 @@ from tests.fakellm import FakeLLM
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The suite's webhook receivers listen on 127.0.0.1, which the SSRF guard refuses by default
+# (tests/audit/test_urlguard.py turns it back on); worker processes inherit this.
+os.environ.setdefault("KAIZEN_WEBHOOK_ALLOW_PRIVATE", "1")
+
 
 def pytest_collection_modifyitems(config, items):
     """Browser tests run last: Playwright's sync API keeps an event loop on the main thread while
