@@ -146,10 +146,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    token = conf.get("KAIZEN_METRICS_TOKEN")
-    if token and not getattr(request.user, "is_staff", False):
+    """Prometheus text: for staff sessions, or a scraper sending ``KAIZEN_METRICS_TOKEN`` as a
+    bearer token. The figures are every user's together, so nobody else sees them."""
+    if not getattr(request.user, "is_staff", False):
+        token = conf.get("KAIZEN_METRICS_TOKEN")
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            return HttpResponse("metrics need a bearer token\n", status=401, content_type="text/plain")
+        if not token or not given or not hmac.compare_digest(given.encode(), token.encode()):
+            hint = "send Authorization: Bearer <KAIZEN_METRICS_TOKEN>" if token else "set KAIZEN_METRICS_TOKEN to scrape"
+            return HttpResponse(f"metrics are for staff or a bearer token ({hint})\n", status=401, content_type="text/plain")
     body, content_type = metrics.render()
     return HttpResponse(body, content_type=content_type)

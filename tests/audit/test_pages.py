@@ -103,7 +103,22 @@ def test_detail_pretty_prints_the_json(alice, user):
     assert '&quot;answer&quot;: &quot;forty-two&quot;' in html and '\n  &quot;nested&quot;: {' in html
 
 
-def test_dashboard_and_metrics_render(alice, entries):
+def test_metrics_are_for_staff_or_a_bearer_token(settings, alice, django_user_model):
+    """Totals over every user's runs: not for an ordinary user, nor for anyone without the token."""
+    assert Client().get("/metrics").status_code == 401
+    assert alice.get("/metrics").status_code == 401
+    settings.KAIZEN_METRICS_TOKEN = "scrape-me"
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-me").status_code == 200
+    staff = Client()
+    staff.force_login(django_user_model.objects.create_user("ops", password="pw-ops-123", is_staff=True))
+    settings.KAIZEN_METRICS_TOKEN = ""
+    assert staff.get("/metrics").status_code == 200
+
+
+def test_dashboard_and_metrics_render(alice, entries, django_user_model):
+    staff = Client()
+    staff.force_login(django_user_model.objects.create_user("ops", password="pw-ops-123", is_staff=True))
     page = alice.get("/audit/dashboard/")
     assert page.status_code == 200 and b'id="audit-figures"' in page.content and b"chart.umd.min.js" in page.content
     assert b"<script>" not in page.content  # strict CSP: data travels in json_script, code in static files
@@ -113,7 +128,7 @@ def test_dashboard_and_metrics_render(alice, entries):
         make_entry(event="post_llm_call", data={"model": "gpt-x", "prompt_tokens": 10, "completion_tokens": 5,
                                                 "cost_usd": 0.25, **({"replayed": True} if replayed else {})})
     audit_metrics._database._cached = None  # the collector caches for a few seconds
-    metrics = Client().get("/metrics")
+    metrics = staff.get("/metrics")
     text = metrics.content.decode()
     assert metrics.status_code == 200 and "kaizen_runs" in text and "kaizen_events_published_total" in text
     assert 'kaizen_llm_cost_usd_total{model="gpt-x"} 0.25' in text  # the replayed call is not paid twice
