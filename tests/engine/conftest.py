@@ -23,10 +23,16 @@ class Harness:
         self.fake = fake
         self.checkpoints = MemoryCheckpointStore()
         self.events = MemoryEventSink()
+        self.opened: list[OpenAIProvider] = []
+
+    def openai(self, **kwargs) -> OpenAIProvider:
+        """An SDK provider for the scripted server, closed when the test ends (in its loop)."""
+        provider = OpenAIProvider(self.fake.base_url, kwargs.pop("api_key", "test-key"), **{"max_retries": 0, **kwargs})
+        self.opened.append(provider)
+        return provider
 
     def providers(self) -> ProviderRegistry:
-        return ProviderRegistry({"openai": OpenAIProvider(self.fake.base_url, "test-key", max_retries=0),
-                                 "simulated": SimulatedProvider()}, "openai")
+        return ProviderRegistry({"openai": self.openai(), "simulated": SimulatedProvider()}, "openai")
 
     def engine(self, doc, run_id: str = "r1", **kwargs) -> Engine:
         return Engine(doc, run_id=run_id, providers=self.providers(), checkpoints=self.checkpoints,
@@ -37,5 +43,8 @@ class Harness:
 
 
 @pytest.fixture
-def harness(llm):
-    return Harness(llm)
+async def harness(llm):
+    harness = Harness(llm)
+    yield harness
+    for provider in harness.opened:  # (left to the garbage collector, they would close on a dead loop)
+        await provider.aclose()

@@ -173,11 +173,10 @@ async def test_hook_failures_are_recorded_and_do_not_crash(harness):
 
 async def test_rate_limit_is_retried_by_the_sdk(harness):
     from graphs.engine.llm import ProviderRegistry
-    from graphs.engine.llm.openai_provider import OpenAIProvider
 
     harness.fake.script(match="step 1", replies=[429, {"result": "after 429"}])
     engine = harness.engine(chain(1))
-    engine.providers = ProviderRegistry({"openai": OpenAIProvider(harness.fake.base_url, "k", max_retries=2)}, "openai")
+    engine.providers = ProviderRegistry({"openai": harness.openai(api_key="k", max_retries=2)}, "openai")
     result = await engine.run({"task": "t"})
     assert result.status == "succeeded" and result.outputs == {"result": "after 429"}
     assert len(harness.fake.calls("step 1")) == 2
