@@ -8,7 +8,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -18,11 +18,26 @@ from audit.services import record_action as audit
 from .models import Credential
 
 
-def _fernet() -> Fernet:
-    key = settings.KAIZEN_ENCRYPTION_KEY
-    if not key:  # derived from SECRET_KEY: rotate both together, or set KAIZEN_ENCRYPTION_KEY
-        key = base64.urlsafe_b64encode(hashlib.sha256(f"kaizen-credentials:{settings.SECRET_KEY}".encode()).digest())
-    return Fernet(key)
+def _derived(secret_key: str) -> bytes:
+    return base64.urlsafe_b64encode(hashlib.sha256(f"kaizen-credentials:{secret_key}".encode()).digest())
+
+
+def _fernet() -> MultiFernet:
+    """Encrypts with the first key, decrypts with any: rotation without losing what is stored.
+
+    KAIZEN_ENCRYPTION_KEY is a comma-separated list of Fernet keys, newest first. Unset, the key is
+    derived from SECRET_KEY, and from each of SECRET_KEY_FALLBACKS for reading (Django's own way to
+    rotate SECRET_KEY). ``manage.py kaizen_rotate_keys`` re-encrypts everything with the first key.
+    """
+    keys = [k.strip().encode() for k in settings.KAIZEN_ENCRYPTION_KEY.split(",") if k.strip()]
+    if not keys:
+        keys = [_derived(k) for k in [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]]
+    return MultiFernet([Fernet(k) for k in keys])
+
+
+def rotate_token(token: bytes) -> bytes:
+    """The same secret, encrypted with the current first key (InvalidToken if no key reads it)."""
+    return _fernet().rotate(token)
 
 
 def encrypt_text(text: str) -> str:

@@ -177,7 +177,9 @@ OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 # Without an endpoint, agents answer from the simulated provider (the UI says so).
 KAIZEN_DEFAULT_PROVIDER = "openai" if (OPENAI_BASE_URL or OPENAI_API_KEY) else "simulated"
-# Fernet key for stored API keys; when unset it is derived from SECRET_KEY.
+# Fernet keys for stored API keys and hook secrets, comma-separated, newest first (see
+# graphs/credentials.py); when unset they are derived from SECRET_KEY and SECRET_KEY_FALLBACKS.
+SECRET_KEY_FALLBACKS = [k for k in os.environ.get("DJANGO_SECRET_KEY_FALLBACKS", "").split(",") if k]
 KAIZEN_ENCRYPTION_KEY = os.environ.get("KAIZEN_ENCRYPTION_KEY", "")
 KAIZEN_LLM_MAX_RETRIES = int(os.environ.get("KAIZEN_LLM_MAX_RETRIES", "2"))
 KAIZEN_SIMULATED_LATENCY_S = float(os.environ.get("KAIZEN_SIMULATED_LATENCY_S", "0.3"))

@@ -58,3 +58,45 @@ def test_unknown_credential_fails_the_node_clearly(user, celery_worker, fake_llm
     run = wait_for_run(services.run_start(graph=graph, user=user, inputs={"task": "t"}).pk)
     assert run.status == "failed" and "unknown credential 'missing'" in run.error["message"]
     assert fake_llm.calls() == []
+
+
+@pytest.mark.django_db
+def test_secret_key_rotation_keeps_stored_secrets(user, settings):
+    """A new SECRET_KEY with the old one in SECRET_KEY_FALLBACKS still reads every stored key and
+    hook secret; kaizen_rotate_keys re-encrypts them, after which the old key can go."""
+    from django.core.management import call_command
+
+    from audit.models import GraphHook
+    from graphs import services
+    from graphs.credentials import credential_secret, credential_set
+
+    settings.KAIZEN_ENCRYPTION_KEY, settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "", "old-secret-key", []
+    credential, _ = credential_set(owner=user, name="openai", api_key=SECRET)
+    graph = services.graph_create(owner=user, name="g", spec=chain(1)).graph
+    hook = GraphHook.objects.create(graph=graph, kind="webhook", url="https://93.184.215.14/h", secret="hook-secret-1")
+
+    settings.SECRET_KEY = "new-secret-key"
+    assert credential_secret(Credential.objects.get(pk=credential.pk)) is None  # the old key is gone: unreadable
+    settings.SECRET_KEY_FALLBACKS = ["old-secret-key"]
+    assert credential_secret(Credential.objects.get(pk=credential.pk)) == SECRET
+    call_command("kaizen_rotate_keys")
+    settings.SECRET_KEY_FALLBACKS = []  # dropped after the rotation
+    assert credential_secret(Credential.objects.get(pk=credential.pk)) == SECRET
+    assert GraphHook.objects.get(pk=hook.pk).signing_secret == "hook-secret-1"
+
+
+@pytest.mark.django_db
+def test_explicit_keys_rotate_newest_first(user, settings):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    from graphs.credentials import credential_secret, credential_set
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.KAIZEN_ENCRYPTION_KEY = old
+    credential, _ = credential_set(owner=user, name="openai", api_key=SECRET)
+    settings.KAIZEN_ENCRYPTION_KEY = f"{new},{old}"
+    assert credential_secret(Credential.objects.get(pk=credential.pk)) == SECRET
+    call_command("kaizen_rotate_keys")
+    settings.KAIZEN_ENCRYPTION_KEY = new
+    assert credential_secret(Credential.objects.get(pk=credential.pk)) == SECRET
