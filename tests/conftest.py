@@ -46,6 +46,21 @@ def fake_llm(fake_llm_server, settings):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _release_test_database(django_db_setup, django_db_blocker):
+    """Background threads of this process (the group-commit writer, runs' database threads) may
+    still hold idle connections to the test database when the session ends; end them so that
+    pytest-django can drop it (instead of warning that it is "being accessed by other users")."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _clean_redis():
     """Messages left by an earlier session must not reach this session's workers."""
     url = os.environ.get("REDIS_URL")
