@@ -138,7 +138,8 @@ def run_start(*, graph: Graph, user, inputs: dict[str, Any], version: int | None
 
 
 @transaction.atomic
-def run_cancel(*, run: Run) -> Run:
+def run_cancel(*, run: Run, user: Any = None) -> Run:
+    """Cancel a queued or running run; ``user`` (who asked) is the audit entry's actor."""
     now = timezone.now()
     # A queued run is cancelled at once; a running one is stopped by its worker within ~1 s.
     if Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).update(
@@ -148,12 +149,12 @@ def run_cancel(*, run: Run) -> Run:
     elif not Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(cancel_requested=True):
         raise ServiceError(f"run {run.pk} is {run.status}; only queued or running runs can be cancelled", status=409)
     run.refresh_from_db()
-    audit("run.cancelled", run=run, status=run.status)
+    audit("run.cancelled", actor=user, run=run, status=run.status)
     return run
 
 
 @transaction.atomic
-def run_resume(*, run: Run, budget_usd: Decimal | None = None) -> Run:
+def run_resume(*, run: Run, user: Any = None, budget_usd: Decimal | None = None) -> Run:
     fields: dict[str, Any] = {"status": Run.Status.QUEUED, "cancel_requested": False, "error": None,
                               "finished_at": None, "enqueued_at": timezone.now(), "claims": 0}
     if budget_usd is not None:
@@ -161,7 +162,7 @@ def run_resume(*, run: Run, budget_usd: Decimal | None = None) -> Run:
     if not Run.objects.filter(pk=run.pk, status__in=Run.RESUMABLE).update(**fields):
         raise ServiceError(f"run {run.pk} is {run.status}; only failed, interrupted or cancelled runs resume", status=409)
     run.refresh_from_db()
-    audit("run.resumed", run=run, status=run.status, data={"budget_usd": budget_usd})
+    audit("run.resumed", actor=user, run=run, status=run.status, data={"budget_usd": budget_usd})
     _enqueue_on_commit(run)
     return run
 

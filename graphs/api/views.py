@@ -164,7 +164,7 @@ class RunEventDetailView(APIView):
 class RunCancelView(APIView):
     @extend_schema(request=None, responses=RunSerializer)
     def post(self, request: Request, pk: int) -> Response:
-        run = services.run_cancel(run=run_for(request, pk))
+        run = services.run_cancel(run=run_for(request, pk), user=request.user)
         return Response(RunSerializer(run, context={"with_nodes": False}).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -172,7 +172,7 @@ class RunResumeView(APIView):
     @extend_schema(request=ResumeSerializer, responses=RunSerializer)
     def post(self, request: Request, pk: int) -> Response:
         run = run_for(request, pk)
-        run = services.run_resume(run=run, **valid(ResumeSerializer, request))
+        run = services.run_resume(run=run, user=request.user, **valid(ResumeSerializer, request))
         return Response(RunSerializer(run, context={"with_nodes": False}).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -152,9 +152,9 @@ def run_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     run = _run(request, pk)
     try:
         if action == "cancel":
-            services.run_cancel(run=run)
+            services.run_cancel(run=run, user=request.user)
         elif action == "resume":
-            services.run_resume(run=run)
+            services.run_resume(run=run, user=request.user)
     except services.ServiceError as exc:
         messages.error(request, str(exc))
     return redirect("run-detail", pk=pk)
