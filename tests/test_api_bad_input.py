@@ -47,7 +47,7 @@ def test_graph_save_never_500_and_keeps_last_good(api_client, body):
     assert GraphVersion.objects.filter(graph_id=gid).count() == 1
 
 
-@pytest.mark.parametrize("field, value", itertools.product(["inputs", "version", "dry_run", "budget_usd"], JUNK))
+@pytest.mark.parametrize("field, value", list(itertools.product(["inputs", "version", "dry_run", "budget_usd"], JUNK)))
 def test_run_start_never_500(api_client, field, value):
     gid = api_client.post("/api/graphs/", {"name": "g", "spec": chain(1)}, format="json").data["id"]
     payload = {"inputs": {"task": "x"}, field: value}
