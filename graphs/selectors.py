@@ -34,7 +34,14 @@ def run_events_after(run: Run, after: int = 0, limit: int = 1000) -> QuerySet[Ru
 
 
 def run_node_states(run: Run) -> dict[str, dict]:
-    return {ns.node_id: ns.data for ns in run.node_states.all()}
+    """Latest state per node id, in the order the nodes first saved (nested ones included)."""
+    return {ns.node_id: ns.data for ns in run.node_states.order_by("id")}
+
+
+def run_nested_node_kinds(run: Run) -> dict[str, str]:
+    """Kind of each nested node (``<node>/<key>/<child>``), as its pre_node event says."""
+    rows = RunEvent.objects.filter(run=run, event="pre_node", node_id__contains="/").values_list("node_id", "data__kind")
+    return {node_id: kind or "" for node_id, kind in rows}
 
 
 def run_last_seq(run: Run) -> int:

@@ -101,8 +101,17 @@ EVENT_PAGE = 500
 def _run_context(run: Run) -> dict:
     spec = GraphSpec.model_validate(run.version.spec)
     states = selectors.run_node_states(run)
-    nodes = [{"id": n.id, "kind": n.kind, "label": n.label or n.id,
-              **node_state_summary(states[n.id] if n.id in states else {})} for n in spec.nodes]
+    nested_kinds = selectors.run_nested_node_kinds(run)
+    nodes = []
+    for n in spec.nodes:
+        nodes.append({"id": n.id, "kind": n.kind, "label": n.label or n.id, "depth": 0,
+                      **node_state_summary(states[n.id] if n.id in states else {})})
+        # Nodes of its inline subgraphs (for-each items, budget guards, PEV), named <node>/<key>/<child>,
+        # below it in the order they first ran.
+        for nid, data in states.items():
+            if nid.startswith(n.id + "/"):
+                nodes.append({"id": nid, "kind": nested_kinds.get(nid, ""), "label": nid.rsplit("/", 1)[-1],
+                              "depth": min(nid.count("/") // 2, 3), **node_state_summary(data)})
     last_seq = selectors.run_last_seq(run)
     events = list(selectors.run_events_after(run, max(0, last_seq - EVENT_PAGE), EVENT_PAGE))
     return {
@@ -114,7 +123,7 @@ def _run_context(run: Run) -> dict:
                         "started_at": run.started_at.isoformat() if run.started_at else None,
                         "spec": run.version.spec, "kinds": registry.describe(), "defaults": kind_defaults(),
                         "ports": check_document(run.version.spec)["ports"],
-                        "statuses": {n["id"]: n["status"] for n in nodes},
+                        "statuses": {n["id"]: n["status"] for n in nodes if not n["depth"]},
                         "cost_usd": float(run.cost_usd), "tokens": run.total_tokens,
                         "budget_usd": float(run.budget_usd) if run.budget_usd else None},
     }

@@ -8,7 +8,7 @@ urlpatterns = [
     path("graphs/<int:pk>/run/", pages.graph_run, name="graph-run"),
     path("runs/", pages.run_list, name="run-list"),
     path("runs/<int:pk>/", pages.run_detail, name="run-detail"),
-    path("runs/<int:pk>/nodes/<str:node_id>/", pages.run_node, name="run-node"),
+    path("runs/<int:pk>/nodes/<path:node_id>/", pages.run_node, name="run-node"),  # nested ids: each/0/worker
     path("runs/<int:pk>/<str:action>/", pages.run_action, name="run-action"),
 ]
 

@@ -73,9 +73,51 @@
     });
   }
 
+  function rowOf(nodeId) {
+    return root.querySelector('[data-node-row="' + CSS.escape(nodeId) + '"]');
+  }
+
+  // A node of an inline subgraph (<node>/<key>/<child>: a for-each item, a budget guard's body)
+  // gets its row when it first runs, below its top-level node and the nested rows before it.
+  function nestedRow(nodeId, kind) {
+    const top = rowOf(nodeId.split("/")[0]);
+    if (!top) return null;
+    let after = top;
+    while (after.nextElementSibling && after.nextElementSibling.classList.contains("nested")
+           && after.nextElementSibling.dataset.nodeRow.startsWith(top.dataset.nodeRow + "/")) {
+      after = after.nextElementSibling;
+    }
+    const depth = Math.min(Math.floor(nodeId.split("/").length / 2), 3);
+    const row = document.createElement("tr");
+    row.className = "clickable nested depth-" + depth;
+    row.dataset.nodeRow = nodeId;
+    row.dataset.state = "pending";
+    row.setAttribute("hx-get", "/runs/" + cfg.run_id + "/nodes/" + nodeId.split("/").map(encodeURIComponent).join("/") + "/");
+    row.setAttribute("hx-target", "#node-detail");
+    const cell = (text, field) => {
+      const td = document.createElement("td");
+      if (field) td.dataset.field = field;
+      td.textContent = text;
+      return td;
+    };
+    const name = cell("");
+    const mark = document.createElement("span"); mark.className = "nest-mark"; mark.textContent = "↳";
+    const id = document.createElement("span"); id.className = "muted"; id.textContent = nodeId;
+    name.append(mark, " " + nodeId.split("/").pop() + " ", id);
+    const kindCell = cell("");
+    if (kind) { const k = document.createElement("span"); k.className = "kind kind-" + kind; k.textContent = kind; kindCell.append(k); }
+    const stateCell = cell("");
+    const badge = document.createElement("span"); badge.dataset.nodeStatus = ""; stateCell.append(badge);
+    row.append(name, kindCell, stateCell, cell("—", "attempt"), cell("—", "duration"), cell("0", "tokens"), cell("$0.000000", "cost"));
+    after.after(row);
+    if (window.htmx) window.htmx.process(row);
+    return row;
+  }
+
   function setNode(nodeId, status, extra) {
     if (canvas) canvas.setStatuses({ [nodeId]: status });
-    const row = root.querySelector('[data-node-row="' + CSS.escape(nodeId) + '"]');
+    let row = rowOf(nodeId);
+    if (!row && nodeId.includes("/")) row = nestedRow(nodeId, extra && extra.kind);
     if (!row) return;
     const badge = row.querySelector("[data-node-status]");
     badge.className = "status status-" + status;
@@ -119,7 +161,7 @@
         setRunStatus("running");
         if (!cfg.started_at) cfg.started_at = ev.ts;
         break;
-      case "pre_node": setNode(ev.node_id, "running", { attempt: d.attempt }); break;
+      case "pre_node": setNode(ev.node_id, "running", { attempt: d.attempt, kind: d.kind }); break;
       case "llm_retry": setNode(ev.node_id, "retrying"); break;
       case "node_skipped": setNode(ev.node_id, "skipped"); break;
       case "node_restored": setNode(ev.node_id, d.status || "succeeded"); break;

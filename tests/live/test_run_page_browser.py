@@ -87,3 +87,34 @@ def test_cancel_from_the_page(user, celery_worker, daphne_server, fake_llm, brow
     page.wait_for_selector('[data-testid=run-status]:text("cancelled")', timeout=10_000)
     assert wait_for_run(run.pk, 5).status == "cancelled"
     assert page.is_disabled("[data-testid=cancel]") and page.is_enabled("[data-testid=resume]")
+
+
+def test_nested_nodes_get_rows_live_and_open_their_details(user, celery_worker, daphne_server, fake_llm, browser_page):
+    """A for-each body's nodes (each/<i>/worker) appear under their for-each row while it runs."""
+    from tests.helpers import agent, edge
+
+    fake_llm.script(match="ITEM", latency=0.8)
+    body = {"inputs": {"item": {"type": "string"}}, "outputs": {"answer": {"type": "string"}},
+            "nodes": [agent("worker", ["item"], ["answer"], instructions="ITEM {{item}}")],
+            "edges": [edge("@inputs", "item", "worker", "item"), edge("worker", "answer", "@outputs", "answer")]}
+    spec = {"schema_version": 1, "inputs": {"items": {"type": "list"}}, "outputs": {"results": {"type": "list"}},
+            "nodes": [{"id": "each", "kind": "for_each", "config": {"body": body}, "position": {"x": 0, "y": 0}}],
+            "edges": [edge("@inputs", "items", "each", "items"), edge("each", "results", "@outputs", "results")]}
+    graph = services.graph_create(owner=user, name="nested", spec=spec).graph
+    run = services.run_start(graph=graph, user=user, inputs={"items": ["alpha", "beta"]})
+    page = browser_page
+    page.goto(f"{daphne_server.url}/runs/{run.pk}/")
+    page.wait_for_selector('[data-node-row="each/0/worker"][data-state="running"]', timeout=15_000)
+    rows = page.eval_on_selector_all("[data-node-row]", "els => els.map(e => e.dataset.nodeRow)")
+    assert rows[0] == "each" and set(rows[1:]) == {"each/0/worker", "each/1/worker"}, rows
+    page.wait_for_selector('[data-testid=run-status]:text("succeeded")', timeout=20_000)
+    assert page.get_attribute('[data-node-row="each/1/worker"]', "data-state") == "succeeded"
+    assert page.text_content('[data-node-row="each/1/worker"] [data-field=tokens]') != "0"
+    page.screenshot(path=str(SHOTS / "run-nested-rows.png"), full_page=True)
+    page.click('[data-node-row="each/1/worker"]')
+    page.wait_for_selector("#node-detail .node-detail")
+    assert "ITEM beta" in page.text_content("#node-detail")
+    page.reload()  # the finished run renders the same rows from the database
+    rows = page.eval_on_selector_all("[data-node-row]", "els => els.map(e => e.dataset.nodeRow)")
+    assert rows == ["each", "each/0/worker", "each/1/worker"], rows
+    assert page.csp_errors == []
