@@ -98,6 +98,10 @@ def run_list(request: HttpRequest) -> HttpResponse:
 EVENT_PAGE = 500
 
 
+def _natural(node_id: str) -> list[tuple[int, int | str]]:
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in node_id.split("/")]
+
+
 def _run_context(run: Run) -> dict:
     spec = GraphSpec.model_validate(run.version.spec)
     states = selectors.run_node_states(run)
@@ -107,11 +111,10 @@ def _run_context(run: Run) -> dict:
         nodes.append({"id": n.id, "kind": n.kind, "label": n.label or n.id, "depth": 0,
                       **node_state_summary(states[n.id] if n.id in states else {})})
         # Nodes of its inline subgraphs (for-each items, budget guards, PEV), named <node>/<key>/<child>,
-        # below it in the order they first ran.
-        for nid, data in states.items():
-            if nid.startswith(n.id + "/"):
-                nodes.append({"id": nid, "kind": nested_kinds.get(nid, ""), "label": nid.rsplit("/", 1)[-1],
-                              "depth": min(nid.count("/") // 2, 3), **node_state_summary(data)})
+        # below it in natural order (item 2 before item 10), as run_live.js inserts them.
+        for nid in sorted((i for i in states if i.startswith(n.id + "/")), key=_natural):
+            nodes.append({"id": nid, "kind": nested_kinds.get(nid, ""), "label": nid.rsplit("/", 1)[-1],
+                          "depth": min(nid.count("/") // 2, 3), **node_state_summary(states[nid])})
     last_seq = selectors.run_last_seq(run)
     events = list(selectors.run_events_after(run, max(0, last_seq - EVENT_PAGE), EVENT_PAGE))
     return {

@@ -77,14 +77,28 @@
     return root.querySelector('[data-node-row="' + CSS.escape(nodeId) + '"]');
   }
 
+  // Natural order of node ids: each/2/worker before each/10/worker (as the server renders them).
+  function naturalBefore(a, b) {
+    const x = a.split("/"), y = b.split("/");
+    for (let i = 0; i < Math.min(x.length, y.length); i++) {
+      if (x[i] === y[i]) continue;
+      const nx = /^\d+$/.test(x[i]), ny = /^\d+$/.test(y[i]);
+      if (nx && ny) return Number(x[i]) < Number(y[i]);
+      if (nx !== ny) return nx;
+      return x[i] < y[i];
+    }
+    return x.length < y.length;
+  }
+
   // A node of an inline subgraph (<node>/<key>/<child>: a for-each item, a budget guard's body)
-  // gets its row when it first runs, below its top-level node and the nested rows before it.
+  // gets its row when it first runs, among the nested rows under its top-level node.
   function nestedRow(nodeId, kind) {
     const top = rowOf(nodeId.split("/")[0]);
     if (!top) return null;
     let after = top;
     while (after.nextElementSibling && after.nextElementSibling.classList.contains("nested")
-           && after.nextElementSibling.dataset.nodeRow.startsWith(top.dataset.nodeRow + "/")) {
+           && after.nextElementSibling.dataset.nodeRow.startsWith(top.dataset.nodeRow + "/")
+           && naturalBefore(after.nextElementSibling.dataset.nodeRow, nodeId)) {
       after = after.nextElementSibling;
     }
     const depth = Math.min(Math.floor(nodeId.split("/").length / 2), 3);

@@ -105,8 +105,9 @@ def test_nested_nodes_get_rows_live_and_open_their_details(user, celery_worker, 
     page = browser_page
     page.goto(f"{daphne_server.url}/runs/{run.pk}/")
     page.wait_for_selector('[data-node-row="each/0/worker"][data-state="running"]', timeout=15_000)
+    page.wait_for_selector('[data-node-row="each/1/worker"]', timeout=5_000)
     rows = page.eval_on_selector_all("[data-node-row]", "els => els.map(e => e.dataset.nodeRow)")
-    assert rows[0] == "each" and set(rows[1:]) == {"each/0/worker", "each/1/worker"}, rows
+    assert rows == ["each", "each/0/worker", "each/1/worker"], rows  # natural order, whichever started first
     page.wait_for_selector('[data-testid=run-status]:text("succeeded")', timeout=20_000)
     assert page.get_attribute('[data-node-row="each/1/worker"]', "data-state") == "succeeded"
     assert page.text_content('[data-node-row="each/1/worker"] [data-field=tokens]') != "0"
