@@ -1,10 +1,14 @@
 """Event latency from the engine's emit to a websocket client's receipt (distributed setup).
 
-    .venv/bin/python bench/ws_latency.py [--runs 50] [--rate 20] [--seconds 10]
+    .venv/bin/python bench/ws_latency.py [--runs 50] [--rate 20] [--seconds 10] [--setups ...]
 
-PostgreSQL + Redis (channels_redis) + a Daphne process on loopback. Each run has a RunRecorder
-(the engine's event sink: store, commit, then publish) emitting ``rate`` events/s, and one
-websocket client. Latency = client receipt time - emit time (same clock). Prints p50/p95/p99,
+PostgreSQL + Redis (channels_redis pub/sub) + a Daphne process on loopback, and one websocket
+client per run in a process of its own. Each run has a RunRecorder (the engine's event sink:
+store, commit, then publish) emitting ``rate`` events/s, in emitting processes shaped like
+workers. Every setup is a row: how many emitting processes, whether their runs share the
+process's run loop (graphs/runloop.py, as workers run them) or get a loop each (the earlier
+design), and whether the runs' events are spread evenly over time or aligned (all runs emit at
+the same instants). Latency = client receipt time - emit time (same clock). Prints p50/p95/p99,
 events/s delivered, and whether every client ended with the complete contiguous sequence.
 """
 
