@@ -17,7 +17,7 @@ from celery import shared_task
 
 from . import conf, logs, metrics
 from .models import GraphHook, HookDelivery
-from .urlguard import UnsafeURL, check_webhook_url
+from .urlguard import UnsafeURL, pinned
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Kaizen-Signature"
@@ -40,13 +40,14 @@ def deliver_once(hook: GraphHook, payload: dict[str, Any], delivery_id: str, att
                "X-Kaizen-Delivery": delivery_id, "X-Kaizen-Attempt": str(attempt)}
     started = time.perf_counter()
     status_code, error = None, ""
-    try:
-        check_webhook_url(hook.url)  # again: the host's DNS answer may have changed since the hook was saved
+    try:  # checked again (DNS answers change), and the connection goes to the address checked
+        url, host_headers, extensions = pinned(hook.url)
     except UnsafeURL as exc:
         return _record(hook, payload, delivery_id, attempt, None, f"refused: {exc}"[:300], started, final=True)
     try:
         with httpx.Client(timeout=conf.get("KAIZEN_HOOK_TIMEOUT_S"), follow_redirects=False) as client:
-            status_code = client.post(hook.url, content=body, headers=headers).status_code
+            status_code = client.post(url, content=body, headers={**headers, **host_headers},
+                                      extensions=extensions).status_code
         if not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
     except httpx.HTTPError as exc:

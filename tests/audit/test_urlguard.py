@@ -6,7 +6,7 @@ import pytest
 
 from audit.models import GraphHook, HookDelivery
 from audit.tasks import deliver_once
-from audit.urlguard import UnsafeURL, check_webhook_url
+from audit.urlguard import UnsafeURL, check_webhook_url, pinned
 from graphs import services
 from tests.helpers import chain
 
@@ -55,3 +55,24 @@ def test_delivery_is_refused_when_the_address_turned_private(guarded, user, rece
 def test_allowed_for_internal_deployments(settings):
     settings.KAIZEN_WEBHOOK_ALLOW_PRIVATE = "1"
     check_webhook_url("http://127.0.0.1:9/hook")
+
+
+def test_a_delivery_connects_to_the_address_that_was_checked(settings):
+    """Pinned: the checked address in the URL, the name in Host (and in SNI for https), so a DNS
+    answer that changes after the check cannot send the request elsewhere."""
+    settings.KAIZEN_WEBHOOK_ALLOW_PRIVATE = "1"
+    assert pinned("http://localhost:8123/x?y=1") == ("http://127.0.0.1:8123/x?y=1", {"Host": "localhost:8123"}, {})
+    settings.KAIZEN_WEBHOOK_ALLOW_PRIVATE = ""
+    url, headers, extensions = pinned("https://93.184.215.14/hooks")
+    assert (url, headers, extensions) == ("https://93.184.215.14/hooks", {"Host": "93.184.215.14"},
+                                          {"sni_hostname": "93.184.215.14"})
+
+
+def test_a_pinned_delivery_keeps_the_host_name(settings, user, receiver):
+    settings.KAIZEN_WEBHOOK_ALLOW_PRIVATE = "1"
+    server = receiver([200])
+    graph = services.graph_create(owner=user, name="g", spec=chain(1)).graph
+    hook = GraphHook.objects.create(graph=graph, kind="webhook", url=server.url.replace("127.0.0.1", "localhost"))
+    assert deliver_once(hook, {"event": "run_finished"}, "d1", 1).ok
+    [request] = server.requests
+    assert request["headers"]["Host"] == hook.url.split("/")[2]  # localhost:<port>, reached at 127.0.0.1
