@@ -90,7 +90,7 @@ def _summary(event: str, data: dict[str, Any]) -> str:
 def record_run_events(run_id: int, events: Iterable[Any]) -> None:
     """Copy one run's batch of RunEvent rows into the audit store (inside the caller's transaction)."""
     rows = run_event_rows({run_id: events})
-    _insert(rows)
+    insert_run_event_rows(rows)
     count_run_events(rows)
 
 
@@ -122,8 +122,9 @@ RUN_EVENT_COLUMNS = ("timestamp", "actor_id", "actor_name", "owner_id", "object_
                      "node_id", "event", "status", "summary", "data")
 
 
-def _insert(rows: list[tuple]) -> None:
-    """COPY on PostgreSQL (a third of the ORM's per-row cost), bulk_create elsewhere."""
+def insert_run_event_rows(rows: list[tuple]) -> None:
+    """Store ``run_event_rows`` (inside the caller's transaction): COPY on PostgreSQL (a third of
+    the ORM's per-row cost), bulk_create elsewhere."""
     if not rows:
         return
     if connection.vendor != "postgresql":

@@ -20,7 +20,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from audit.models import AuditEntry
-from audit.services import RUN_EVENT_COLUMNS, count_run_events, run_event_rows
+from audit.services import RUN_EVENT_COLUMNS, count_run_events, insert_run_event_rows, run_event_rows
 
 from .models import Checkpoint, NodeState, RunEvent
 
@@ -106,36 +106,34 @@ class GroupCommitWriter:
 
     @staticmethod
     def _write(jobs: list[_Job]) -> None:
+        # A run submits its next batch only once the previous one is written, and a batch keeps
+        # one state per node (the newest): so each (run, node) appears at most once per commit.
         events_by_run: dict[int, list[RunEvent]] = defaultdict(list)
-        latest: dict[tuple[int, str], dict[str, Any]] = {}
-        history: list[tuple[int, str, dict[str, Any]]] = []
+        states: dict[tuple[int, str], dict[str, Any]] = {}
         for job in jobs:
             events_by_run[job.run_id].extend(job.events)
-            for node_id, state in job.states.items():
-                latest[(job.run_id, node_id)] = state  # one upsert per row and commit: the newest
-                # History keeps node-level checkpoints; mid-node journal saves only update NodeState.
-                if state["status"] != "running":
-                    history.append((job.run_id, node_id, state))
+            states.update({(job.run_id, node_id): state for node_id, state in job.states.items()})
         events = [ev for evs in events_by_run.values() for ev in evs]
         audit = run_event_rows(events_by_run)  # the audit copy, stored with the events
         if connection.vendor == "postgresql":
-            _write_postgresql(events, audit, latest, history)
+            _write_postgresql(events, audit, states)
         else:
-            _write_orm(events, audit, latest, history)
+            _write_orm(events, audit, states)
         count_run_events(audit)
 
 
-def _write_orm(events: list[RunEvent], audit: list[tuple], latest: dict[tuple[int, str], dict[str, Any]],
-               history: list[tuple[int, str, dict[str, Any]]]) -> None:
+def _write_orm(events: list[RunEvent], audit: list[tuple], states: dict[tuple[int, str], dict[str, Any]]) -> None:
     """SQLite (the embedded default): the ORM, in one transaction."""
     with transaction.atomic():
         RunEvent.objects.bulk_create(events)
-        AuditEntry.objects.bulk_create([AuditEntry(**dict(zip(RUN_EVENT_COLUMNS, r, strict=True))) for r in audit])
+        insert_run_event_rows(audit)
         NodeState.objects.bulk_create(
-            [NodeState(run_id=r, node_id=n, status=s["status"], data=s) for (r, n), s in latest.items()],
+            [NodeState(run_id=r, node_id=n, status=s["status"], data=s) for (r, n), s in states.items()],
             update_conflicts=True, unique_fields=["run", "node_id"], update_fields=["status", "data", "updated_at"],
         )
-        Checkpoint.objects.bulk_create([Checkpoint(run_id=r, node_id=n, status=s["status"], data=s) for r, n, s in history])
+        # History keeps node-level checkpoints; mid-node journal saves only update NodeState.
+        Checkpoint.objects.bulk_create([Checkpoint(run_id=r, node_id=n, status=s["status"], data=s)
+                                        for (r, n), s in states.items() if s["status"] != "running"])
 
 
 def _recordset(columns: str) -> str:
@@ -143,8 +141,9 @@ def _recordset(columns: str) -> str:
 
 
 # One statement, so one round trip and one commit (autocommit) for everything a group commit
-# holds: the events, their audit copy, the latest node states and the checkpoint history. The
-# rows travel as JSON arrays; PostgreSQL unpacks them (jsonb_to_recordset) in C.
+# holds: the events, their audit copy, the latest node states and the checkpoint history (the
+# node-level states among them: mid-node journal saves only update NodeState). The rows travel
+# as JSON arrays; PostgreSQL unpacks them (jsonb_to_recordset) in C.
 _AUDIT_TYPES = {"timestamp": "timestamptz", "actor_id": "bigint", "owner_id": "bigint", "graph_id": "bigint",
                 "run_id": "bigint", "data": "jsonb"}
 _AUDIT_COLUMNS = ", ".join(RUN_EVENT_COLUMNS)
@@ -161,9 +160,10 @@ WITH events AS (
     INSERT INTO {NodeState._meta.db_table} (run_id, node_id, status, data, updated_at)
     SELECT run_id, node_id, status, data, now() FROM {_recordset("run_id bigint, node_id text, status text, data jsonb")}
     ON CONFLICT (run_id, node_id) DO UPDATE SET status = EXCLUDED.status, data = EXCLUDED.data, updated_at = EXCLUDED.updated_at
+    RETURNING run_id, node_id, status, data
 ), history AS (
     INSERT INTO {Checkpoint._meta.db_table} (run_id, node_id, status, data, created_at)
-    SELECT run_id, node_id, status, data, now() FROM {_recordset("run_id bigint, node_id text, status text, data jsonb")}
+    SELECT run_id, node_id, status, data, now() FROM states WHERE status <> 'running'
 )
 SELECT 1
 """
@@ -188,15 +188,13 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
-def _write_postgresql(events: list[RunEvent], audit: list[tuple], latest: dict[tuple[int, str], dict[str, Any]],
-                      history: list[tuple[int, str, dict[str, Any]]]) -> None:
+def _write_postgresql(events: list[RunEvent], audit: list[tuple], states: dict[tuple[int, str], dict[str, Any]]) -> None:
     dumps = _pg_json
     params = (
         dumps([{"run_id": e.run_id, "seq": e.seq, "event": e.event, "node_id": e.node_id,
                 "created_at": e.created_at.isoformat(), "data": e.data} for e in events]),
         dumps([dict(zip(RUN_EVENT_COLUMNS, (r[0].isoformat(), *r[1:]), strict=True)) for r in audit]),
-        dumps([{"run_id": r, "node_id": n, "status": s["status"], "data": s} for (r, n), s in latest.items()]),
-        dumps([{"run_id": r, "node_id": n, "status": s["status"], "data": s} for r, n, s in history]),
+        dumps([{"run_id": r, "node_id": n, "status": s["status"], "data": s} for (r, n), s in states.items()]),
     )
     assert connection.get_autocommit(), "the group commit is one statement in autocommit mode"
     with connection.cursor() as cursor:

@@ -105,14 +105,17 @@ def _natural(node_id: str) -> list[tuple[int, int | str]]:
 def _run_context(run: Run) -> dict:
     spec = GraphSpec.model_validate(run.version.spec)
     states = selectors.run_node_states(run)
-    nested_kinds = selectors.run_nested_node_kinds(run)
+    # Nodes of inline subgraphs (for-each items, budget guards, PEV), named <node>/<key>/<child>,
+    # go below their top-level node in natural order (item 2 before item 10), as run_live.js does.
+    nested: dict[str, list[str]] = {}
+    for nid in sorted((i for i in states if "/" in i), key=_natural):
+        nested.setdefault(nid.split("/", 1)[0], []).append(nid)
+    nested_kinds = selectors.run_nested_node_kinds(run) if nested else {}
     nodes = []
     for n in spec.nodes:
         nodes.append({"id": n.id, "kind": n.kind, "label": n.label or n.id, "depth": 0,
                       **node_state_summary(states[n.id] if n.id in states else {})})
-        # Nodes of its inline subgraphs (for-each items, budget guards, PEV), named <node>/<key>/<child>,
-        # below it in natural order (item 2 before item 10), as run_live.js inserts them.
-        for nid in sorted((i for i in states if i.startswith(n.id + "/")), key=_natural):
+        for nid in nested.get(n.id, []):
             nodes.append({"id": nid, "kind": nested_kinds.get(nid, ""), "label": nid.rsplit("/", 1)[-1],
                           "depth": min(nid.count("/") // 2, 3), **node_state_summary(states[nid])})
     last_seq = selectors.run_last_seq(run)

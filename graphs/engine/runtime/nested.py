@@ -57,6 +57,4 @@ class CachedStore:
         await self.inner.save(run_id, node_id, state)
 
     def flush_soon(self) -> None:
-        hurry = getattr(self.inner, "flush_soon", None)  # (a store that never holds saves back may lack it)
-        if hurry is not None:
-            hurry()
+        self.inner.flush_soon()
