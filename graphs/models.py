@@ -83,6 +83,9 @@ class Run(models.Model):
     lease_owner = models.CharField(max_length=100, blank=True, default="")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     claims = models.PositiveIntegerField(default=0)
+    # Fencing token: every claim increments it; every write a worker makes for the run is
+    # conditional on the epoch it claimed still being current.
+    epoch = models.PositiveBigIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
     last_seq = models.PositiveBigIntegerField(default=0)
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 
+class ClaimLost(Exception):
+    """This process no longer owns the run (another worker claimed it): write nothing more,
+    start no LLM or tool call, stop at once. Raised by a store's ``ensure_current`` or ``save``."""
+
+
 class CheckpointStore(Protocol):
     async def load(self, run_id: str) -> dict[str, dict[str, Any]]:
         """Latest saved state per node id (plain JSON dicts); empty if none."""
@@ -17,6 +22,11 @@ class CheckpointStore(Protocol):
 
     def flush_soon(self) -> None:
         """Someone waits for the saves made so far (an LLM call, the run's end): write them now."""
+
+    async def ensure_current(self) -> None:
+        """Raise ClaimLost if this process's claim on the run is no longer current (fencing).
+
+        The engine calls it before every LLM or tool call, after the pending saves settled."""
 
 
 class EventSink(Protocol):
@@ -50,6 +60,9 @@ class MemoryCheckpointStore:
 
     def flush_soon(self) -> None:
         pass  # nothing is ever held back
+
+    async def ensure_current(self) -> None:
+        pass  # one process owns everything in memory
 
 
 class MemoryEventSink:

@@ -27,6 +27,9 @@ class NamespacedStore:
     def flush_soon(self) -> None:
         self.inner.flush_soon()
 
+    async def ensure_current(self) -> None:
+        await self.inner.ensure_current()
+
 
 class NamespacedEvents:
     def __init__(self, inner: EventSink, prefix: str) -> None:
@@ -58,3 +61,6 @@ class CachedStore:
 
     def flush_soon(self) -> None:
         self.inner.flush_soon()
+
+    async def ensure_current(self) -> None:
+        await self.inner.ensure_current()
