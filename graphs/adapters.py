@@ -9,6 +9,10 @@ A batch waits up to LINGER_S for company unless the engine says someone is waiti
 (``flush_soon``: an LLM call about to be made, a save awaited, the run's end). In a chain that is
 one commit per node: the node's answer, its checkpoint and the events around them, written when
 the next node is about to call the model.
+
+Fencing: the recorder writes under the epoch its run was claimed with. Once a write is fenced
+out, or a heartbeat finds the epoch moved on, the recorder is lost: every later emit, save or
+``ensure_current`` raises ClaimLost and nothing more is written for the run from here.
 """
 
 from __future__ import annotations
@@ -16,17 +20,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from channels.layers import get_channel_layer
-from django.db import connection
+from django.conf import settings
 from django.db.models import Max
+from django.utils import timezone
 
+from .dbthreads import db
+from .engine.ports import ClaimLost
 from .engine.runtime.state import NodeState as EngineNodeState
 from .events import batch_message, run_group
-from .models import NodeState, RunEvent
+from .models import NodeState, Run, RunEvent
 from .writer import WRITER
 
 log = logging.getLogger(__name__)
@@ -34,10 +41,20 @@ PUBLISH_BATCH = 100
 LINGER_S = 0.003  # how long a batch waits for company before it is written, unless hurried
 
 
+class HandedOff(ClaimLost):
+    """The worker is shutting down and is giving the run back: it writes nothing more for it
+    (but the ``run_handed_off`` event and the release of its lease)."""
+
+
 class RunRecorder:
-    def __init__(self, run_id: int) -> None:
+    def __init__(self, run_id: int, epoch: int | None = None) -> None:
         self.run_id = run_id
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"run-{run_id}-db")
+        self.epoch = epoch  # the claim this recorder writes under (read at load() when not given)
+        self._lost: BaseException | None = None
+        self._valid_until = 0.0  # monotonic time until which the claim is known to be current
+        self._committed_seq = 0
+        self._paused = False  # shutting down: no new LLM call starts (ensure_current waits)
+        self.paused_waiters = 0
         self._events: list[RunEvent] = []
         self._states: dict[str, dict[str, Any]] = {}
         self._waiters: list[asyncio.Future[None]] = []
@@ -49,18 +66,99 @@ class RunRecorder:
         self._layer = get_channel_layer()
 
     async def db(self, fn, *args):
-        """Run a sync ORM call on this recorder's thread (one connection, in order)."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        """Run a sync ORM call on one of the process's database threads."""
+        return await db(fn, *args)
+
+    # -- fencing ----------------------------------------------------------------------------
+    @property
+    def lost(self) -> bool:
+        return isinstance(self._lost, ClaimLost)
+
+    def _check(self) -> None:
+        if self._lost is not None:
+            raise self._lost
+
+    def _lose(self, reason: str) -> ClaimLost:
+        if self._lost is None:
+            self._lost = ClaimLost(reason)
+            log.warning("run %s: %s; writing nothing more for it", self.run_id, reason)
+        return self._lost if isinstance(self._lost, ClaimLost) else ClaimLost(reason)
+
+    def _mine(self):
+        return Run.objects.filter(pk=self.run_id, epoch=self.epoch)
+
+    async def heartbeat(self) -> bool:
+        """Renew the lease under our epoch. False (and lost from now on) if the run was claimed
+        by someone else; database errors propagate (the caller retries at its next beat)."""
+        if self._lost is not None:
+            return False
+        sent = time.monotonic()
+        lease = timezone.now() + timedelta(seconds=settings.KAIZEN_LEASE_S)
+        seq = self._committed_seq
+        if await self.db(lambda: self._mine().update(lease_expires_at=lease, last_seq=seq)):
+            # Only we can have taken it until the lease lapses; keep a margin for clock skew.
+            self._valid_until = sent + settings.KAIZEN_LEASE_S / 2
+            return True
+        self._lose("the run was claimed by another worker")
+        return False
+
+    async def ensure_current(self) -> None:
+        """Raise ClaimLost unless our claim is current: free while the last renewal is recent,
+        one conditional UPDATE otherwise (after a freeze longer than half the lease).
+
+        While the worker hands the run off, a caller waits here until the engine is stopped:
+        no new LLM call starts."""
+        self._check()
+        if self._paused:
+            self.paused_waiters += 1
+            try:
+                await asyncio.get_running_loop().create_future()  # until the handoff cancels us
+            finally:
+                self.paused_waiters -= 1
+        if time.monotonic() < self._valid_until:
+            return
+        if not await self.heartbeat():
+            self._check()
+
+    def pause_calls(self) -> None:
+        self._paused = True
+
+    async def seal(self) -> None:
+        """Write what is pending, then nothing more: every later write raises HandedOff."""
+        await self.flush()
+        if self._lost is None:
+            self._lost = HandedOff("the worker is shutting down; the run is handed off")
+
+    async def unseal_for_handoff(self) -> None:
+        """After the engine stopped: allow the handoff's own event to be written."""
+        if isinstance(self._lost, HandedOff):
+            self._lost = None
+
+    async def finish(self, **fields: Any) -> bool:
+        """The run row's final update, under our epoch (waits for every write first)."""
+        await self.flush()
+        self._check()
+        fields["last_seq"] = self._committed_seq
+        if await self.db(lambda: self._mine().update(**fields)):
+            return True
+        self._lose("the run was claimed by another worker before it could be finished")
+        return False
 
     # -- CheckpointStore ------------------------------------------------------------------
     async def load(self, run_id: str) -> dict[str, dict[str, Any]]:
         def read() -> dict[str, dict[str, Any]]:
+            if self.epoch is None:
+                self.epoch = Run.objects.values_list("epoch", flat=True).get(pk=self.run_id)
             self._seq = RunEvent.objects.filter(run_id=self.run_id).aggregate(m=Max("seq"))["m"] or 0
+            self._committed_seq = self._seq
             return {ns.node_id: ns.data for ns in NodeState.objects.filter(run_id=self.run_id)}
 
-        return await self.db(read)
+        loaded = await self.db(read)
+        self._valid_until = time.monotonic() + settings.KAIZEN_LEASE_S / 2  # just claimed
+        return loaded
 
     async def save(self, run_id: str, node_id: str, state: dict[str, Any]) -> None:
+        self._check()
         self._states[node_id] = state
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
@@ -73,6 +171,7 @@ class RunRecorder:
     # -- EventSink ------------------------------------------------------------------------
     async def emit(self, run_id: str, event: str, node_id: str | None, data: dict[str, Any]) -> None:
         assert self._seq is not None, "load() first: it reads where the sequence stands"
+        self._check()
         self._seq += 1
         self._events.append(RunEvent(run_id=self.run_id, seq=self._seq, event=event, node_id=node_id or "",
                                      created_at=datetime.now(UTC), data=_jsonable(data)))
@@ -95,12 +194,21 @@ class RunRecorder:
             states, self._states = self._states, {}
             waiters, self._waiters = self._waiters, []
             try:
-                await WRITER.submit(self.run_id, events, states)
+                await WRITER.submit(self.run_id, self.epoch, events, states)
             except BaseException as exc:
-                for w in waiters:
+                # Fenced out, or a batch the database refused for its data: either way nothing
+                # after it may be written (the sequence would have a gap), so the recorder stops.
+                if self._lost is None:
+                    self._lost = exc if not isinstance(exc, asyncio.CancelledError) else ClaimLost("writer cancelled")
+                self._events.clear()
+                self._states.clear()
+                for w in [*waiters, *self._waiters]:
                     if not w.done():
-                        w.set_exception(exc)
-                raise
+                        w.set_exception(self._lost)
+                self._waiters.clear()
+                return
+            if events:
+                self._committed_seq = events[-1].seq
             for w in waiters:
                 if not w.done():
                     w.set_result(None)
@@ -139,8 +247,6 @@ class RunRecorder:
 
     async def close(self) -> None:
         await self.flush()
-        await self.db(lambda: connection.close())  # resolved on the recorder thread
-        self._executor.shutdown(wait=False)
 
 
 def _jsonable(data: Any) -> Any:

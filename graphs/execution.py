@@ -1,8 +1,15 @@
-"""Drive one run on this worker: claim its lease, run the engine, heartbeat, obey cancel.
+"""Drive one run on this worker: claim it, run the engine, heartbeat, obey cancel, hand off.
 
-A run is claimed with one conditional UPDATE, so of two deliveries of the same message only one
-executes; a worker that dies stops heartbeating, its lease lapses, and the sweeper hands the
-run to another worker, which resumes from the checkpoints.
+A run is claimed with one conditional UPDATE that also takes a new fencing token (``epoch``), so
+of two deliveries of the same message only one executes, and every later write the worker makes
+for the run (events, node states, journal, memory, the run row) is conditional on that epoch
+being current. A worker that dies stops heartbeating, its lease lapses, and the sweeper hands the
+run to another worker, which resumes from the checkpoints; if the first one was only frozen, its
+next write or heartbeat finds the epoch moved on and it stops without writing anything.
+
+On SIGTERM (a deploy, autoscaling) the worker hands its runs off: no new LLM call starts, the
+calls in flight get ``KAIZEN_SHUTDOWN_GRACE_S`` to finish and be saved, then the run's lease is
+released and its message re-sent, so that another worker resumes it at once.
 """
 
 from __future__ import annotations
@@ -17,37 +24,47 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Q, Value
-from django.db.models.functions import Coalesce
+from django.db import connection
 from django.utils import timezone
 
 from audit import hooks as audit_hooks
 
 from . import runloop
-from .adapters import RunRecorder
+from .adapters import HandedOff, RunRecorder
 from .credentials import credential_resolver
+from .dbthreads import db
 from .engine.llm import PriceTable, ProviderRegistry
 from .engine.llm.openai_provider import OpenAIProvider
 from .engine.llm.simulated import SimulatedProvider
+from .engine.ports import ClaimLost
 from .engine.runtime import Engine
 from .engine.validate import GraphInvalid
 from .memory_adapter import build_memory
-from .models import Run
+from .models import Checkpoint, Run
 
 log = logging.getLogger(__name__)
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
-def claim(run_id: int, owner: str) -> bool:
+_CLAIM_SQL = f"""
+UPDATE {Run._meta.db_table}
+SET status = 'running', lease_owner = %s, lease_expires_at = %s, claims = claims + 1, epoch = epoch + 1,
+    started_at = COALESCE(started_at, %s),
+    progress_mark = (SELECT COALESCE(MAX(id), 0) FROM {Checkpoint._meta.db_table} WHERE run_id = %s)
+WHERE id = %s AND (status = 'queued' OR (status = 'running' AND (lease_expires_at < %s OR lease_owner = '')))
+RETURNING epoch
+"""
+
+
+def claim(run_id: int, owner: str) -> int | None:
+    """Take the run if nobody holds it: its new epoch, or None. One statement."""
     now = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
     lease = now + timedelta(seconds=settings.KAIZEN_LEASE_S)
-    runnable = Q(status=Run.Status.QUEUED) | Q(status=Run.Status.RUNNING) & (Q(lease_expires_at__lt=now) | Q(lease_owner=""))
-    return bool(
-        Run.objects.filter(runnable, pk=run_id).update(
-            status=Run.Status.RUNNING, lease_owner=owner, lease_expires_at=lease, claims=F("claims") + 1,
-            started_at=Coalesce(F("started_at"), Value(now)),
-        )
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [owner, adapt(lease), adapt(now), run_id, run_id, adapt(now)])
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def build_providers() -> tuple[ProviderRegistry, OpenAIProvider]:
@@ -59,73 +76,192 @@ def build_providers() -> tuple[ProviderRegistry, OpenAIProvider]:
 
 
 def execute_run(run_id: int) -> str | None:
-    """Claim and execute a run to a final (or interrupted) state; None if it was not ours to run."""
-    owner = f"{WORKER_ID}:{uuid.uuid4().hex[:8]}"
-    if not claim(run_id, owner):
+    """Claim and execute a run to a final (or interrupted) state; None if it was not ours to run.
+
+    Everything, the claim included, happens on the process's run loop and its database threads:
+    the calling (Celery) thread only waits, and holds no database connection."""
+    return runloop.run(_execute(run_id))
+
+
+_draining = False  # this worker is shutting down: it takes no new run
+
+
+async def _execute(run_id: int) -> str | None:
+    if _draining:  # (acked on return with acks_late: send it again for another worker)
+        from .tasks import run_execute
+
+        run_execute.apply_async(args=[run_id])
         return None
-    run = Run.objects.select_related("version", "graph").get(pk=run_id)
-    return runloop.run(_drive(run, owner))
-
-
-async def _drive(run: Run, owner: str) -> str:
-    recorder = RunRecorder(run.pk)
-    providers, openai_provider = build_providers()
-    mine = Run.objects.filter(pk=run.pk, lease_owner=owner)
+    owner = f"{WORKER_ID}:{uuid.uuid4().hex[:8]}"
+    epoch = await db(claim, run_id, owner)
+    if epoch is None:
+        return None
+    run = await db(lambda: Run.objects.select_related("version", "graph").get(pk=run_id))
+    driver = _Driver(run, owner, epoch)
+    _ACTIVE[run_id] = driver
     try:
-        engine = Engine(
-            run.version.spec, run_id=str(run.pk), providers=providers, checkpoints=recorder, events=recorder,
-            prices=PriceTable.from_mapping(settings.KAIZEN_PRICES),
-            budget_usd=float(run.budget_usd) if run.budget_usd is not None else None,
-            force_provider="simulated" if run.dry_run else None,
-            credentials=credential_resolver(run, recorder),
-            memory=build_memory(), memory_owner=run.created_by_id,  # agents' conversation memory
-            hooks=audit_hooks.attach(audit_hooks.HookManager(), run),  # audit: user hooks, metrics, log context
-        )
-    except GraphInvalid as exc:
-        error = {"type": "invalid_graph", "message": str(exc)}
-        await recorder.db(lambda: mine.update(status=Run.Status.FAILED, finished_at=timezone.now(), error=error))
-        await recorder.close()
-        return Run.Status.FAILED
-    watcher = asyncio.ensure_future(_watch(engine, recorder, mine))
-    try:
-        result = await engine.run(run.inputs)
-        fields: dict[str, Any] = {
-            "status": result.status, "outputs": result.outputs, "error": result.error,
-            "cost_usd": Decimal(str(result.cost_usd)), "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens, "lease_owner": "", "lease_expires_at": None,
-        }
-    except Exception as exc:  # an engine bug must not leave the run hanging in "running"
-        log.exception("run %s crashed", run.pk)
-        fields = {"status": Run.Status.FAILED, "error": {"type": "internal", "message": f"{type(exc).__name__}: {exc}"},
-                  "lease_owner": "", "lease_expires_at": None}
+        return await driver.drive()
     finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
-        await recorder.flush()
-        await openai_provider.aclose()
-    fields["finished_at"] = timezone.now()
-    fields["last_seq"] = recorder.last_seq
-    fields["cancel_requested"] = False
-    await recorder.db(lambda: mine.update(**fields))
-    await recorder.close()
-    return fields["status"]
+        _ACTIVE.pop(run_id, None)
 
 
-async def _watch(engine: Engine, recorder: RunRecorder, mine) -> None:
-    """Renew the lease and watch for a cancel request, until the engine is done."""
-    loop = asyncio.get_running_loop()
-    next_beat = 0.0
-    while True:
-        now = loop.time()
-        if now >= next_beat:
-            lease = timezone.now() + timedelta(seconds=settings.KAIZEN_LEASE_S)
-            seq = recorder.last_seq
-            renewed = await recorder.db(lambda: mine.update(lease_expires_at=lease, last_seq=seq))  # noqa: B023 (awaited at once)
-            if not renewed:  # someone took the run over (we were presumed dead): stop quietly
-                engine.request_cancel("lease lost to another worker")
-                return
-            next_beat = now + settings.KAIZEN_HEARTBEAT_S
-        if await recorder.db(lambda: mine.filter(cancel_requested=True).exists()):
-            engine.request_cancel("cancelled by user")
+class _Driver:
+    """One claim of one run on this worker."""
+
+    def __init__(self, run: Run, owner: str, epoch: int) -> None:
+        self.run, self.owner, self.epoch = run, owner, epoch
+        self.recorder = RunRecorder(run.pk, epoch)
+        self.engine: Engine | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self.handoff: asyncio.Event = asyncio.Event()
+
+    async def drive(self) -> str:
+        run, recorder = self.run, self.recorder
+        providers, openai_provider = build_providers()
+        try:
+            self.engine = Engine(
+                run.version.spec, run_id=str(run.pk), providers=providers, checkpoints=recorder, events=recorder,
+                prices=PriceTable.from_mapping(settings.KAIZEN_PRICES),
+                budget_usd=float(run.budget_usd) if run.budget_usd is not None else None,
+                force_provider="simulated" if run.dry_run else None,
+                credentials=credential_resolver(run, recorder),
+                memory=build_memory(), memory_owner=run.created_by_id,  # agents' conversation memory
+                hooks=audit_hooks.attach(audit_hooks.HookManager(), run),  # audit: user hooks, metrics, log context
+            )
+        except GraphInvalid as exc:
+            await recorder.finish(status=Run.Status.FAILED, finished_at=timezone.now(),
+                                  error={"type": "invalid_graph", "message": str(exc)}, lease_owner="", lease_expires_at=None)
+            return Run.Status.FAILED
+        watcher = asyncio.ensure_future(self._watch())
+        self.task = asyncio.ensure_future(self.engine.run(run.inputs))
+        fields: dict[str, Any]
+        try:
+            try:
+                result = await asyncio.shield(self.task)
+            except asyncio.CancelledError:
+                if not self.task.done():
+                    raise
+                result = self.task.result()  # (cancelled for a handoff: raises below)
+            fields = {
+                "status": result.status, "outputs": result.outputs, "error": result.error,
+                "cost_usd": Decimal(str(result.cost_usd)), "prompt_tokens": result.prompt_tokens,
+                "completion_tokens": result.completion_tokens,
+            }
+        except ClaimLost as exc:
+            return await self._lost(exc)
+        except asyncio.CancelledError:
+            if self.handoff.is_set() or recorder.lost:
+                return await self._lost(recorder._lost or HandedOff("handed off"))
+            raise
+        except Exception as exc:  # an engine bug must not leave the run hanging in "running"
+            if recorder.lost or self.handoff.is_set():
+                return await self._lost(recorder._lost or HandedOff("handed off"))
+            log.exception("run %s crashed", run.pk)
+            fields = {"status": Run.Status.FAILED, "error": {"type": "internal", "message": f"{type(exc).__name__}: {exc}"}}
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+            await openai_provider.aclose()
+        fields.update(finished_at=timezone.now(), cancel_requested=False, lease_owner="", lease_expires_at=None)
+        try:
+            if not await recorder.finish(**fields):
+                return "lost"
+        except ClaimLost as exc:
+            return await self._lost(exc)
+        return fields["status"]
+
+    async def _lost(self, exc: BaseException) -> str:
+        """Stop without writing: the run is someone else's now (or handed off, below)."""
+        if isinstance(exc, HandedOff) or self.handoff.is_set():
+            return await self._release()
+        log.warning("run %s: claim %s lost (%s); stopped without writing", self.run.pk, self.epoch, exc)
+        return "lost"
+
+    async def _watch(self) -> None:
+        """Renew the lease and watch for a cancel request, until the engine is done.
+
+        A database outage shorter than the lease is survived: a failed beat is retried at the next."""
+        assert self.engine is not None
+        engine, recorder = self.engine, self.recorder
+        loop = asyncio.get_running_loop()
+        next_beat = 0.0
+        run_id = self.run.pk
+        while True:
+            now = loop.time()
+            try:
+                if now >= next_beat:
+                    if not await recorder.heartbeat():
+                        self._abandon()
+                        return
+                    next_beat = now + settings.KAIZEN_HEARTBEAT_S
+                if await db(lambda: Run.objects.filter(pk=run_id, cancel_requested=True).exists()):
+                    engine.request_cancel("cancelled by user")
+                    return
+            except Exception as exc:  # the database is away: keep going, the lease outlives a short outage
+                log.warning("run %s: heartbeat failed (%s); retrying", run_id, exc)
+            await asyncio.sleep(settings.KAIZEN_CANCEL_POLL_S)
+
+    def _abandon(self) -> None:
+        """Our claim is gone: stop the engine at once (in-flight HTTP requests are aborted)."""
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    # -- graceful handoff ---------------------------------------------------------------------
+    async def hand_off(self, grace_s: float) -> None:
+        """Stop starting LLM calls, give the calls in flight ``grace_s`` to finish and be saved,
+        then stop the engine without writing anything more (the driver then releases the run)."""
+        if self.task is None or self.task.done() or self.handoff.is_set():
             return
-        await asyncio.sleep(settings.KAIZEN_CANCEL_POLL_S)
+        self.handoff.set()
+        self.recorder.pause_calls()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        while loop.time() < deadline and not self.task.done():
+            if self._quiet():
+                break
+            await asyncio.sleep(0.05)
+        if self.task.done():
+            return
+        await self.recorder.seal()  # everything received so far is durable; nothing after it is written
+        self.task.cancel()
+
+    def _quiet(self) -> bool:
+        """Every running node waits at the paused gate: no LLM call is in flight."""
+        assert self.engine is not None
+        running = sum(1 for s in self.engine.states.values() if s.status == "running")
+        return self.recorder.paused_waiters >= running
+
+    async def _release(self) -> str:
+        """Give the run back (lease released, message re-sent) and say so in its events."""
+        run_id, epoch, recorder = self.run.pk, self.epoch, self.recorder
+        await recorder.unseal_for_handoff()
+        try:
+            await recorder.emit(str(run_id), "run_handed_off", None, {"from_worker": self.owner, "reason": "worker shutting down"})
+            await recorder.flush()
+            released = await db(lambda: Run.objects.filter(pk=run_id, epoch=epoch).update(
+                lease_owner="", lease_expires_at=None, enqueued_at=timezone.now()))
+        except Exception:
+            log.exception("run %s: could not release it; its lease will lapse", run_id)
+            return "lost"
+        if released:
+            from .tasks import run_execute
+
+            run_execute.apply_async(args=[run_id])
+            log.warning("run %s handed off by %s", run_id, self.owner)
+        return "handed_off"
+
+
+_ACTIVE: dict[int, _Driver] = {}
+
+
+def hand_off_all(grace_s: float | None = None) -> None:
+    """SIGTERM: hand every run of this process off (blocks until each is released or done)."""
+    global _draining
+    _draining = True
+    grace = settings.KAIZEN_SHUTDOWN_GRACE_S if grace_s is None else grace_s
+
+    async def all_of_them() -> None:
+        await asyncio.gather(*(d.hand_off(grace) for d in list(_ACTIVE.values())), return_exceptions=True)
+
+    if _ACTIVE:
+        runloop.run(all_of_them())

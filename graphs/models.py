@@ -86,6 +86,10 @@ class Run(models.Model):
     # Fencing token: every claim increments it; every write a worker makes for the run is
     # conditional on the epoch it claimed still being current.
     epoch = models.PositiveBigIntegerField(default=0)
+    # Poison-run detection: the newest checkpoint id when the run was last claimed, and how many
+    # workers in a row died running it without saving a checkpoint since (see runs_sweep).
+    progress_mark = models.PositiveBigIntegerField(default=0)
+    stalled_claims = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
     last_seq = models.PositiveBigIntegerField(default=0)
 

@@ -12,14 +12,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from audit.services import record_action as audit
 
 from .engine.schema import GraphSpec
 from .engine.validate import Issue, validate_graph
-from .models import Graph, GraphVersion, Run
+from .models import Checkpoint, Graph, GraphVersion, Run, RunEvent
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def run_cancel(*, run: Run, user: Any = None) -> Run:
 @transaction.atomic
 def run_resume(*, run: Run, user: Any = None, budget_usd: Decimal | None = None) -> Run:
     fields: dict[str, Any] = {"status": Run.Status.QUEUED, "cancel_requested": False, "error": None,
-                              "finished_at": None, "enqueued_at": timezone.now(), "claims": 0}
+                              "finished_at": None, "enqueued_at": timezone.now(), "claims": 0, "stalled_claims": 0}
     if budget_usd is not None:
         fields["budget_usd"] = budget_usd
     if not Run.objects.filter(pk=run.pk, status__in=Run.RESUMABLE).update(**fields):
@@ -168,27 +168,41 @@ def run_resume(*, run: Run, user: Any = None, budget_usd: Decimal | None = None)
 
 
 def runs_sweep() -> list[int]:
-    """Re-enqueue runs nobody is executing: a lapsed lease (worker died) or a lost message."""
+    """Re-enqueue runs nobody is executing: a lapsed lease (worker died) or a lost message.
+
+    A poison run (one that kills every worker that takes it) is stopped, judged by deaths
+    without progress: a worker that died running it without saving a checkpoint since it
+    claimed it. Healthy runs in a storm of worker deaths keep making progress and go on."""
     now = timezone.now()
     stale_queued = now - timedelta(seconds=settings.KAIZEN_REQUEUE_AFTER_S)
     candidates = Run.objects.filter(
         Q(status=Run.Status.RUNNING, lease_expires_at__lt=now)
         | Q(status=Run.Status.QUEUED, enqueued_at__lt=stale_queued)
-    ).values_list("pk", "status", "claims")[:200]
+    ).values_list("pk", "status", "progress_mark", "stalled_claims")[:200]
     requeued = []
-    for pk, status, claims in candidates:
+    for pk, status, mark, stalled in candidates:
         with transaction.atomic():
-            if claims >= settings.KAIZEN_MAX_CLAIMS:
-                Run.objects.filter(pk=pk, status=status).update(
-                    status=Run.Status.FAILED, finished_at=now,
-                    error={"type": "worker_lost", "message": f"gave up after {claims} workers died running it"})
-                continue
+            fields: dict[str, Any] = {}
+            if status == Run.Status.RUNNING:  # its worker died: did it get anywhere?
+                newest = Checkpoint.objects.filter(run_id=pk).aggregate(m=Max("id"))["m"] or 0
+                stalled = stalled + 1 if newest <= mark else 0
+                fields["stalled_claims"] = stalled
+                if stalled >= settings.KAIZEN_MAX_CLAIMS:
+                    node = (RunEvent.objects.filter(run_id=pk).exclude(node_id="").order_by("-seq")
+                            .values_list("node_id", flat=True).first())
+                    where = f" at node {node}" if node else ""
+                    Run.objects.filter(pk=pk, status=status, lease_expires_at__lt=now).update(
+                        status=Run.Status.FAILED, finished_at=now, lease_owner="", lease_expires_at=None,
+                        error={"type": "worker_lost", "node": node,
+                               "message": f"gave up: {stalled} workers in a row died running it{where} without progress"})
+                    continue
             # Only one sweeper wins the row, so one message goes out; the released lease gets a
             # grace period so the run is not re-sent every sweep while it waits for a worker.
             grace = now + timedelta(seconds=settings.KAIZEN_REQUEUE_AFTER_S)
             won = Run.objects.filter(pk=pk, status=status).filter(
                 Q(lease_expires_at__lt=now) | Q(status=Run.Status.QUEUED, enqueued_at__lt=stale_queued)
-            ).update(enqueued_at=now, lease_owner="", lease_expires_at=grace if status == Run.Status.RUNNING else None)
+            ).update(enqueued_at=now, lease_owner="", lease_expires_at=grace if status == Run.Status.RUNNING else None,
+                     **fields)
             if won:
                 _enqueue_on_commit(Run(pk=pk))
                 requeued.append(pk)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -36,6 +36,21 @@ def start_sweeper() -> threading.Thread:
 def _on_worker_ready(**_kwargs) -> None:
     if settings.KAIZEN_SWEEP_S > 0:
         start_sweeper()
+
+
+@worker_shutting_down.connect
+def _on_worker_shutting_down(how: str = "", **_kwargs) -> None:
+    """SIGTERM (warm shutdown): hand the runs in flight to other workers, within the grace
+    period, before Celery waits for its threads. (Sent in the main thread's signal handler:
+    the consumer takes no new message meanwhile.)"""
+    if how != "Warm":
+        return
+    from .execution import hand_off_all
+
+    try:
+        hand_off_all()
+    except Exception:
+        log.exception("handing runs off failed; their leases will lapse")
 
 
 @worker_shutdown.connect

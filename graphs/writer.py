@@ -4,6 +4,13 @@ in the process, many runs per transaction.
 A worker running fifty runs would otherwise commit hundreds of tiny transactions a second from
 fifty threads; here they share commits, and each run's own order is kept because a run
 submits its next batch only after the previous one is written.
+
+Fencing: every batch carries the epoch its run was claimed with, and is written only if that
+epoch is still the run's current one, in the same statement (the run row is share-locked by it,
+so a concurrent claim waits for the write and then sees its events). A batch fenced out fails
+with ClaimLost: the run belongs to another worker now. A batch that fails because the database
+is unreachable is retried, with backoff, until it commits or is fenced out; never skipped (a
+skipped batch would leave a gap in the run's event sequence).
 """
 
 from __future__ import annotations
@@ -13,25 +20,35 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from audit.models import AuditEntry
 from audit.services import RUN_EVENT_COLUMNS, count_run_events, insert_run_event_rows, run_event_rows
 
-from .models import Checkpoint, NodeState, RunEvent
+from .engine.ports import ClaimLost
+from .models import Checkpoint, NodeState, Run, RunEvent
 
 log = logging.getLogger(__name__)
 MAX_JOBS_PER_COMMIT = 256
 IDLE_CLOSE_S = 2.0  # an idle writer gives its database connection back
+RETRY_BACKOFF_S = (0.05, 0.1, 0.2, 0.5, 1.0)  # between attempts while the database is unreachable
+
+
+def transient(exc: BaseException) -> bool:
+    """A fault of the connection or the server (restart, dropped connection, deadlock, a locked
+    SQLite file), after which the same write can succeed: not a fault of the data."""
+    return isinstance(exc, OperationalError | InterfaceError)
 
 
 @dataclass
 class _Job:
     run_id: int
+    epoch: int
     events: list[RunEvent]
     states: dict[str, dict[str, Any]]
     loop: asyncio.AbstractEventLoop
@@ -54,12 +71,14 @@ class GroupCommitWriter:
         self._lock = threading.Lock()
         self.commits = 0
 
-    def submit(self, run_id: int, events: list[RunEvent], states: dict[str, dict[str, Any]]) -> asyncio.Future[None]:
-        """Queue one run's batch; the future resolves once it is committed."""
+    def submit(self, run_id: int, epoch: int, events: list[RunEvent],
+               states: dict[str, dict[str, Any]]) -> asyncio.Future[None]:
+        """Queue one run's batch, written only under ``epoch``; the future resolves once it is
+        committed, or fails with ClaimLost if the run was claimed by someone else meanwhile."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self._ensure_thread()
-        self._queue.put(_Job(run_id, events, states, loop, future))
+        self._queue.put(_Job(run_id, epoch, events, states, loop, future))
         return future
 
     def _ensure_thread(self) -> None:
@@ -82,49 +101,82 @@ class GroupCommitWriter:
                     break
             if not self._commit(jobs) and len(jobs) > 1:
                 for job in jobs:  # one run's bad batch must not fail the others: each alone
-                    self._commit([job])
+                    self._commit([job], alone=True)
 
-    def _commit(self, jobs: list[_Job]) -> bool:
-        error: BaseException | None = None
-        try:
-            # The writer owns its connection: kept while busy, closed on error or when idle
-            # (close_old_connections would reconnect per batch with CONN_MAX_AGE=0).
-            self._write(jobs)
-            self.commits += 1
-        except BaseException as exc:  # reported to the waiting runs; the thread lives on
-            log.exception("group commit of %d batches failed", len(jobs))
-            error = exc
-            connection.close()
-            if len(jobs) > 1:
-                return False
-        for job in jobs:
+    def _commit(self, jobs: list[_Job], alone: bool = False) -> bool:
+        """Write ``jobs`` in one commit, retrying while the database is unreachable. False if
+        their data failed as a group (the caller retries each alone)."""
+        attempt = 0
+        while True:
             try:
-                job.loop.call_soon_threadsafe(_resolve, job.future, error)
-            except RuntimeError:
-                pass  # that run's event loop is gone (its worker was stopped)
-        return error is None
+                # The writer owns its connection: kept while busy, closed on error or when idle
+                # (close_old_connections would reconnect per batch with CONN_MAX_AGE=0).
+                fenced_out = self._write(jobs)
+                self.commits += 1
+                break
+            except BaseException as exc:
+                connection.close()
+                if transient(exc):
+                    delay = RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S) - 1)]
+                    if attempt == 0 or attempt % 20 == 0:
+                        log.warning("group commit of %d batches failed (%s); retrying", len(jobs), exc)
+                    attempt += 1
+                    time.sleep(delay)
+                    continue
+                if len(jobs) > 1 and not alone:
+                    return False
+                log.exception("group commit of %d batches failed", len(jobs))
+                for job in jobs:
+                    self._resolve(job, exc)
+                return True
+        for job in jobs:
+            self._resolve(job, ClaimLost(f"run {job.run_id} was claimed by another worker") if job.run_id in fenced_out else None)
+        return True
 
     @staticmethod
-    def _write(jobs: list[_Job]) -> None:
+    def _resolve(job: _Job, error: BaseException | None) -> None:
+        try:
+            job.loop.call_soon_threadsafe(_resolve, job.future, error)
+        except RuntimeError:
+            pass  # that run's event loop is gone (its worker was stopped)
+
+    @staticmethod
+    def _write(jobs: list[_Job]) -> set[int]:
+        """One commit for every job whose run is still held under its epoch; returns the runs
+        whose batches were fenced out (nothing of theirs is written)."""
         # A run submits its next batch only once the previous one is written, and a batch keeps
         # one state per node (the newest): so each (run, node) appears at most once per commit.
         events_by_run: dict[int, list[RunEvent]] = defaultdict(list)
         states: dict[tuple[int, str], dict[str, Any]] = {}
+        claims = {job.run_id: job.epoch for job in jobs}
         for job in jobs:
             events_by_run[job.run_id].extend(job.events)
             states.update({(job.run_id, node_id): state for node_id, state in job.states.items()})
-        events = [ev for evs in events_by_run.values() for ev in evs]
-        audit = run_event_rows(events_by_run)  # the audit copy, stored with the events
         if connection.vendor == "postgresql":
-            _write_postgresql(events, audit, states)
+            events = [ev for evs in events_by_run.values() for ev in evs]
+            audit = run_event_rows(events_by_run)  # the audit copy, stored with the events
+            fenced_out = _write_postgresql(claims, events, audit, states)
         else:
-            _write_orm(events, audit, states)
-        count_run_events(audit)
+            fenced_out, audit = _write_orm(claims, events_by_run, states)
+        # (metrics count only what was written)
+        count_run_events([row for row in audit if row[RUN_ID_AT] not in fenced_out])
+        return fenced_out
 
 
-def _write_orm(events: list[RunEvent], audit: list[tuple], states: dict[tuple[int, str], dict[str, Any]]) -> None:
-    """SQLite (the embedded default): the ORM, in one transaction."""
+RUN_ID_AT = RUN_EVENT_COLUMNS.index("run_id")
+
+
+def _write_orm(claims: dict[int, int], events_by_run: dict[int, list[RunEvent]],
+               states: dict[tuple[int, str], dict[str, Any]]) -> tuple[set[int], list[tuple]]:
+    """SQLite (the embedded default): the ORM, in one transaction (IMMEDIATE: the database is
+    locked from its start, so the epoch check and the writes see the same state)."""
     with transaction.atomic():
+        current = set(Run.objects.filter(pk__in=list(claims)).values_list("pk", "epoch"))
+        fenced_out = {run_id for run_id, epoch in claims.items() if (run_id, epoch) not in current}
+        events_by_run = {r: evs for r, evs in events_by_run.items() if r not in fenced_out}
+        states = {k: v for k, v in states.items() if k[0] not in fenced_out}
+        events = [ev for evs in events_by_run.values() for ev in evs]
+        audit = run_event_rows(events_by_run)
         RunEvent.objects.bulk_create(events)
         insert_run_event_rows(audit)
         NodeState.objects.bulk_create(
@@ -134,6 +186,7 @@ def _write_orm(events: list[RunEvent], audit: list[tuple], states: dict[tuple[in
         # History keeps node-level checkpoints; mid-node journal saves only update NodeState.
         Checkpoint.objects.bulk_create([Checkpoint(run_id=r, node_id=n, status=s["status"], data=s)
                                         for (r, n), s in states.items() if s["status"] != "running"])
+    return fenced_out, audit
 
 
 def _recordset(columns: str) -> str:
@@ -147,25 +200,37 @@ def _recordset(columns: str) -> str:
 _AUDIT_TYPES = {"timestamp": "timestamptz", "actor_id": "bigint", "owner_id": "bigint", "graph_id": "bigint",
                 "run_id": "bigint", "data": "jsonb"}
 _AUDIT_COLUMNS = ", ".join(RUN_EVENT_COLUMNS)
+#
+# Fencing: ``held`` share-locks the rows of the runs whose claimed epoch is still current (in id
+# order, like every other multi-row lock here); only their rows are inserted. A claim (an UPDATE
+# of the run row) waits for this statement, so the new owner reads the sequence where it stands.
 _GROUP_COMMIT_SQL = f"""
-WITH events AS (
+WITH claims AS (
+    SELECT run_id, epoch FROM {_recordset("run_id bigint, epoch bigint")}
+), held AS (
+    SELECT run.id FROM {Run._meta.db_table} run JOIN claims ON claims.run_id = run.id AND claims.epoch = run.epoch
+    ORDER BY run.id FOR SHARE OF run
+), events AS (
     INSERT INTO {RunEvent._meta.db_table} (run_id, seq, event, node_id, created_at, data)
     SELECT run_id, seq, event, node_id, created_at, data
     FROM {_recordset("run_id bigint, seq bigint, event text, node_id text, created_at timestamptz, data jsonb")}
+    WHERE r.run_id IN (SELECT id FROM held)
 ), audit AS (
     INSERT INTO {AuditEntry._meta.db_table} ({_AUDIT_COLUMNS})
     SELECT {_AUDIT_COLUMNS}
     FROM {_recordset(", ".join(f"{c} {_AUDIT_TYPES.get(c, 'text')}" for c in RUN_EVENT_COLUMNS))}
+    WHERE r.run_id IN (SELECT id FROM held)
 ), states AS (
     INSERT INTO {NodeState._meta.db_table} (run_id, node_id, status, data, updated_at)
     SELECT run_id, node_id, status, data, now() FROM {_recordset("run_id bigint, node_id text, status text, data jsonb")}
+    WHERE r.run_id IN (SELECT id FROM held)
     ON CONFLICT (run_id, node_id) DO UPDATE SET status = EXCLUDED.status, data = EXCLUDED.data, updated_at = EXCLUDED.updated_at
     RETURNING run_id, node_id, status, data
 ), history AS (
     INSERT INTO {Checkpoint._meta.db_table} (run_id, node_id, status, data, created_at)
     SELECT run_id, node_id, status, data, now() FROM states WHERE status <> 'running'
 )
-SELECT 1
+SELECT run_id FROM claims WHERE run_id NOT IN (SELECT id FROM held)
 """
 
 
@@ -188,9 +253,11 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
-def _write_postgresql(events: list[RunEvent], audit: list[tuple], states: dict[tuple[int, str], dict[str, Any]]) -> None:
+def _write_postgresql(claims: dict[int, int], events: list[RunEvent], audit: list[tuple],
+                      states: dict[tuple[int, str], dict[str, Any]]) -> set[int]:
     dumps = _pg_json
     params = (
+        json.dumps([{"run_id": r, "epoch": e} for r, e in claims.items()]),
         dumps([{"run_id": e.run_id, "seq": e.seq, "event": e.event, "node_id": e.node_id,
                 "created_at": e.created_at.isoformat(), "data": e.data} for e in events]),
         dumps([dict(zip(RUN_EVENT_COLUMNS, (r[0].isoformat(), *r[1:]), strict=True)) for r in audit]),
@@ -199,6 +266,7 @@ def _write_postgresql(events: list[RunEvent], audit: list[tuple], states: dict[t
     assert connection.get_autocommit(), "the group commit is one statement in autocommit mode"
     with connection.cursor() as cursor:
         cursor.execute(_GROUP_COMMIT_SQL, params)
+        return {row[0] for row in cursor.fetchall()}
 
 
 WRITER = GroupCommitWriter()

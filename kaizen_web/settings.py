@@ -192,6 +192,11 @@ KAIZEN_SWEEP_S = float(os.environ.get("KAIZEN_SWEEP_S", "5"))
 KAIZEN_REQUEUE_AFTER_S = float(os.environ.get("KAIZEN_REQUEUE_AFTER_S", "60"))  # queued, message lost
 KAIZEN_MAX_CLAIMS = int(os.environ.get("KAIZEN_MAX_CLAIMS", "5"))
 KAIZEN_EMBEDDED_WORKER_THREADS = int(os.environ.get("KAIZEN_EMBEDDED_WORKER_THREADS", "4"))
+# Database threads per worker process for runs' reads, heartbeats and final updates (the
+# group-commit writer has its own connection): the bound on a worker's connections.
+KAIZEN_WORKER_DB_THREADS = int(os.environ.get("KAIZEN_WORKER_DB_THREADS", "4"))
+# On SIGTERM a worker gives its runs this long to finish their in-flight calls, then hands them off.
+KAIZEN_SHUTDOWN_GRACE_S = float(os.environ.get("KAIZEN_SHUTDOWN_GRACE_S", "10"))
 KAIZEN_EVENT_PREVIEW_BYTES = 16_384
 
 LOGGING = {

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from audit.models import AuditEntry
 from graphs import services
 from graphs.adapters import RunRecorder
+from graphs.engine.ports import ClaimLost
 from graphs.execution import execute_run
 from graphs.models import Checkpoint, NodeState, Run, RunEvent
 from graphs.writer import WRITER, GroupCommitWriter, _Job
@@ -75,28 +76,95 @@ def test_nul_characters_are_stored_not_fatal(run):
     assert NodeState.objects.get(run=run, node_id="s1").data["outputs"] == {"result": "x\ufffdy"}
 
 
-def test_a_bad_batch_fails_alone(run):
-    """Two runs' batches in one commit, one of them for a run that does not exist: the good one is
-    stored, only the bad one's future fails."""
+def _commit_directly(*jobs_spec):
+    """Queue (run_id, epoch, events) batches on a fresh writer together; their outcomes."""
     writer = GroupCommitWriter()
     loop = asyncio.new_event_loop()
-    now = datetime.now(UTC)
-    good, bad = loop.create_future(), loop.create_future()
-    writer._queue.put(_Job(run.pk, [RunEvent(run_id=run.pk, seq=1, event="pre_node", node_id="s1", created_at=now,
-                                             data={})], {}, loop, good))
-    writer._queue.put(_Job(10**12, [RunEvent(run_id=10**12, seq=1, event="pre_node", node_id="s1", created_at=now,
-                                             data={})], {}, loop, bad))
-    writer._ensure_thread()  # starts with both queued: they share the first commit, which fails
+    futures = []
+    for run_id, epoch, events in jobs_spec:
+        future = loop.create_future()
+        futures.append(future)
+        writer._queue.put(_Job(run_id, epoch, events, {}, loop, future))
+    writer._ensure_thread()  # starts with all of them queued: they share the first commit
 
     async def outcome():
-        return await asyncio.gather(good, bad, return_exceptions=True)
+        return await asyncio.gather(*futures, return_exceptions=True)
 
     try:
-        ok, failed = loop.run_until_complete(asyncio.wait_for(outcome(), 10))
+        return loop.run_until_complete(asyncio.wait_for(outcome(), 10))
     finally:
         loop.close()
-    assert ok is None and isinstance(failed, Exception)
-    assert RunEvent.objects.filter(run=run).count() == 1
+
+
+def _event(run_id: int, seq: int, node_id: str = "s1") -> RunEvent:
+    return RunEvent(run_id=run_id, seq=seq, event="pre_node", node_id=node_id, created_at=datetime.now(UTC), data={})
+
+
+def test_a_bad_batch_fails_alone(run, user):
+    """Two runs' batches in one commit, one of them refused by the database for its data: the
+    good one is stored, only the bad one's future fails."""
+    graph = services.graph_create(owner=user, name="g2", spec=chain(1)).graph
+    other = Run.objects.create(graph=graph, version=graph.versions.get(), inputs={})
+    ok, failed = _commit_directly((run.pk, run.epoch, [_event(run.pk, 1)]),
+                                  (other.pk, other.epoch, [_event(other.pk, 1, node_id="x" * 500)]))
+    assert ok is None and isinstance(failed, Exception) and not isinstance(failed, ClaimLost)
+    assert RunEvent.objects.filter(run=run).count() == 1 and RunEvent.objects.filter(run=other).count() == 0
+
+
+def test_a_stale_epoch_writes_nothing(run, user):
+    """Fencing: a batch written under an epoch that is no longer the run's is refused whole (its
+    events, audit copy and node states), in the same statement that stores another run's."""
+    graph = services.graph_create(owner=user, name="g2", spec=chain(1)).graph
+    other = Run.objects.create(graph=graph, version=graph.versions.get(), inputs={})
+    Run.objects.filter(pk=run.pk).update(epoch=run.epoch + 1)  # another worker claimed it
+    stale, current = _commit_directly((run.pk, run.epoch, [_event(run.pk, 1)]),
+                                      (other.pk, other.epoch, [_event(other.pk, 1)]))
+    assert isinstance(stale, ClaimLost) and current is None
+    assert RunEvent.objects.filter(run=run).count() == 0 and RunEvent.objects.filter(run=other).count() == 1
+    assert not AuditEntry.objects.filter(run_id=run.pk, event="pre_node").exists()
+    assert AuditEntry.objects.filter(run_id=other.pk, event="pre_node").count() == 1
+    fresh, = _commit_directly((run.pk, run.epoch + 1, [_event(run.pk, 1)]))
+    assert fresh is None and RunEvent.objects.filter(run=run).count() == 1
+
+
+def test_recorder_stops_for_good_once_fenced_out(run):
+    """The recorder learns on its next write that the run was claimed by someone else; from then
+    on every emit, save and ensure_current raises ClaimLost, and nothing more is written."""
+    outcome = {}
+
+    async def go() -> None:
+        recorder = RunRecorder(run.pk, run.epoch)
+        await recorder.load(str(run.pk))
+        await recorder.emit(str(run.pk), "pre_node", "s1", {})
+        await recorder.save(str(run.pk), "s1", {"status": "running"})
+        await recorder.db(lambda: Run.objects.filter(pk=run.pk).update(epoch=run.epoch + 1))
+        await recorder.emit(str(run.pk), "post_node", "s1", {})
+        try:
+            await recorder.save(str(run.pk), "s1", {"status": "succeeded"})
+        except ClaimLost as exc:
+            outcome["save"] = exc
+        for name, call in [("emit", recorder.emit(str(run.pk), "x", None, {})), ("ensure", recorder.ensure_current())]:
+            try:
+                await call
+            except ClaimLost as exc:
+                outcome[name] = exc
+        outcome["heartbeat"] = await recorder.heartbeat()
+        await recorder.close()
+
+    asyncio.run(go())
+    assert set(outcome) == {"save", "emit", "ensure", "heartbeat"} and outcome["heartbeat"] is False
+    assert list(RunEvent.objects.filter(run=run).values_list("event", flat=True)) == ["pre_node"]
+    assert NodeState.objects.get(run=run, node_id="s1").status == "running"
+
+
+def test_a_claim_takes_a_new_epoch_and_is_exclusive(run):
+    from graphs.execution import claim
+
+    first = claim(run.pk, "w1")
+    assert first == run.epoch + 1
+    assert claim(run.pk, "w2") is None, "held: nobody else may claim it"
+    Run.objects.filter(pk=run.pk).update(lease_owner="")  # released (a handoff)
+    assert claim(run.pk, "w2") == first + 1
 
 
 def test_a_chain_commits_once_per_node(user, settings):

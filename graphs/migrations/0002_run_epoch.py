@@ -15,4 +15,14 @@ class Migration(migrations.Migration):
             name='epoch',
             field=models.PositiveBigIntegerField(default=0),
         ),
+        migrations.AddField(
+            model_name='run',
+            name='progress_mark',
+            field=models.PositiveBigIntegerField(default=0),
+        ),
+        migrations.AddField(
+            model_name='run',
+            name='stalled_claims',
+            field=models.PositiveIntegerField(default=0),
+        ),
     ]

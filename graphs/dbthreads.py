@@ -1,0 +1,47 @@
+"""The worker process's database threads: every blocking ORM call a run makes goes here.
+
+One small pool per process (``KAIZEN_WORKER_DB_THREADS``), not a thread per run: a worker with
+five hundred concurrent runs holds as many database connections as this pool has threads, plus
+the group-commit writer's one. A call that fails because the connection broke (a database
+restart, a dropped connection) closes it, so the next call on that thread reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pid = 0
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool, _pid
+    with _lock:
+        if _pool is None or _pid != os.getpid():
+            _pool = ThreadPoolExecutor(settings.KAIZEN_WORKER_DB_THREADS, thread_name_prefix="kaizen-db")
+            _pid = os.getpid()
+        return _pool
+
+
+def _call(fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    try:
+        return fn(*args)
+    except (OperationalError, InterfaceError):
+        connection.close()  # broken: reconnect on this thread's next call
+        raise
+
+
+async def db(fn: Callable[..., T], *args: Any) -> T:
+    """Run a sync ORM call on one of the process's database threads."""
+    return await asyncio.get_running_loop().run_in_executor(_executor(), _call, fn, args)
