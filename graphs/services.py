@@ -180,32 +180,34 @@ def runs_sweep() -> list[int]:
         | Q(status=Run.Status.QUEUED, enqueued_at__lt=stale_queued)
     ).values_list("pk", "status", "progress_mark", "stalled_claims")[:200]
     requeued = []
+    # No explicit transaction here: each step is one conditional UPDATE in autocommit, so a
+    # sweeper frozen between two of them (SIGSTOP, a long GC pause) holds no row lock that
+    # would stall the workers writing those runs.
     for pk, status, mark, stalled in candidates:
-        with transaction.atomic():
-            fields: dict[str, Any] = {}
-            if status == Run.Status.RUNNING:  # its worker died: did it get anywhere?
-                newest = Checkpoint.objects.filter(run_id=pk).aggregate(m=Max("id"))["m"] or 0
-                stalled = stalled + 1 if newest <= mark else 0
-                fields["stalled_claims"] = stalled
-                if stalled >= settings.KAIZEN_MAX_CLAIMS:
-                    node = (RunEvent.objects.filter(run_id=pk).exclude(node_id="").order_by("-seq")
-                            .values_list("node_id", flat=True).first())
-                    where = f" at node {node}" if node else ""
-                    Run.objects.filter(pk=pk, status=status, lease_expires_at__lt=now).update(
-                        status=Run.Status.FAILED, finished_at=now, lease_owner="", lease_expires_at=None,
-                        error={"type": "worker_lost", "node": node,
-                               "message": f"gave up: {stalled} workers in a row died running it{where} without progress"})
-                    continue
-            # Only one sweeper wins the row, so one message goes out; the released lease gets a
-            # grace period so the run is not re-sent every sweep while it waits for a worker.
-            grace = now + timedelta(seconds=settings.KAIZEN_REQUEUE_AFTER_S)
-            won = Run.objects.filter(pk=pk, status=status).filter(
-                Q(lease_expires_at__lt=now) | Q(status=Run.Status.QUEUED, enqueued_at__lt=stale_queued)
-            ).update(enqueued_at=now, lease_owner="", lease_expires_at=grace if status == Run.Status.RUNNING else None,
-                     **fields)
-            if won:
-                _enqueue_on_commit(Run(pk=pk))
-                requeued.append(pk)
+        same = Q(pk=pk, status=status) & (Q(lease_expires_at__lt=now) | Q(status=Run.Status.QUEUED, enqueued_at__lt=stale_queued))
+        fields: dict[str, Any] = {}
+        if status == Run.Status.RUNNING:  # its worker died: did it get anywhere?
+            newest = Checkpoint.objects.filter(run_id=pk).aggregate(m=Max("id"))["m"] or 0
+            same &= Q(progress_mark=mark, stalled_claims=stalled)
+            stalled = stalled + 1 if newest <= mark else 0
+            fields["stalled_claims"] = stalled
+            if stalled >= settings.KAIZEN_MAX_CLAIMS:
+                node = (RunEvent.objects.filter(run_id=pk).exclude(node_id="").order_by("-seq")
+                        .values_list("node_id", flat=True).first())
+                where = f" at node {node}" if node else ""
+                Run.objects.filter(same).update(
+                    status=Run.Status.FAILED, finished_at=now, lease_owner="", lease_expires_at=None, **fields,
+                    error={"type": "worker_lost", "node": node,
+                           "message": f"gave up: {stalled} workers in a row died running it{where} without progress"})
+                continue
+        # Only one sweeper wins the row, so one message goes out; the released lease gets a
+        # grace period so the run is not re-sent every sweep while it waits for a worker.
+        grace = now + timedelta(seconds=settings.KAIZEN_REQUEUE_AFTER_S)
+        won = Run.objects.filter(same).update(
+            enqueued_at=now, lease_owner="", lease_expires_at=grace if status == Run.Status.RUNNING else None, **fields)
+        if won:
+            _enqueue_on_commit(Run(pk=pk))
+            requeued.append(pk)
     if requeued:
         log.warning("re-enqueued runs %s", requeued)
     return requeued

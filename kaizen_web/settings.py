@@ -81,6 +81,11 @@ EMBEDDED = not REDIS_URL
 
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # A process frozen inside a transaction (SIGSTOP, a swapped-out VM) must not hold its row
+        # locks for long: the server ends such a session, and the workers writing those runs go on.
+        _idle = int(float(os.environ.get("KAIZEN_DB_IDLE_IN_TRANSACTION_S", "5")) * 1000)
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = f"-c idle_in_transaction_session_timeout={_idle}"
 else:
     DATABASES = {
         "default": {

@@ -159,8 +159,9 @@ def start_worker(fake_llm, transactional_db, tmp_path):
         pytest.skip("worker tests need DATABASE_URL=postgres://... and REDIS_URL (scripts/test sets them)")
     workers: list[WorkerProcess] = []
 
-    def start(name: str = "w1", **extra: str) -> WorkerProcess:
-        worker = WorkerProcess(worker_env(connection.settings_dict["NAME"], fake_llm.base_url, **extra), name, tmp_path)
+    def start(name: str = "w1", concurrency: int = 4, **extra: str) -> WorkerProcess:
+        worker = WorkerProcess(worker_env(connection.settings_dict["NAME"], fake_llm.base_url, **extra), name, tmp_path,
+                               concurrency=concurrency)
         workers.append(worker)
         return worker
 

@@ -102,6 +102,7 @@ class NodeRun:
         await self.emit("pre_llm_call", {"index": index, "key": key, "model": request.model, "provider": provider.name,
                                           "messages": request.messages})
         await engine.saves_settled()  # every answer received so far is durable before we ask again
+        await engine.checkpoints.ensure_current()  # fencing: a superseded worker starts no new call
         response = await provider.complete(request)
         cost = engine.prices.cost(response.model if response.model in engine.prices.prices else request.model,
                                   response.prompt_tokens, response.completion_tokens)
