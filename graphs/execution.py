@@ -86,7 +86,27 @@ def execute_run(run_id: int) -> str | None:
 _draining = False  # this worker is shutting down: it takes no new run
 
 
+_listener: asyncio.Task[None] | None = None
+
+
+def _ensure_cancel_listener() -> None:
+    """Distributed mode: one subscription per worker process to cancel announcements."""
+    global _listener
+    if settings.REDIS_URL and (_listener is None or _listener.done()):
+        from .cancel import listen
+
+        _listener = asyncio.ensure_future(listen(cancel_local))
+
+
+def cancel_local(run_id: int) -> None:
+    """A cancel announced for ``run_id``: stop it now if it runs here (on the run loop)."""
+    driver = _ACTIVE.get(run_id)
+    if driver is not None and driver.engine is not None:
+        driver.engine.request_cancel("cancelled by user")
+
+
 async def _execute(run_id: int) -> str | None:
+    _ensure_cancel_listener()
     if _draining:  # (acked on return with acks_late: send it again for another worker)
         from .tasks import run_execute
 
@@ -178,13 +198,14 @@ class _Driver:
         return "lost"
 
     async def _watch(self) -> None:
-        """Renew the lease and watch for a cancel request, until the engine is done.
+        """Renew the lease until the engine is done; read the cancel flag now and then (a
+        safety net: cancels are pushed, see graphs/cancel.py).
 
         A database outage shorter than the lease is survived: a failed beat is retried at the next."""
         assert self.engine is not None
         engine, recorder = self.engine, self.recorder
         loop = asyncio.get_running_loop()
-        next_beat = 0.0
+        next_beat = next_poll = 0.0
         run_id = self.run.pk
         while True:
             now = loop.time()
@@ -194,12 +215,15 @@ class _Driver:
                         self._abandon()
                         return
                     next_beat = now + settings.KAIZEN_HEARTBEAT_S
-                if await db(lambda: Run.objects.filter(pk=run_id, cancel_requested=True).exists()):
-                    engine.request_cancel("cancelled by user")
-                    return
+                if now >= next_poll:
+                    next_poll = now + settings.KAIZEN_CANCEL_POLL_S
+                    if await db(lambda: Run.objects.filter(pk=run_id, cancel_requested=True).exists()):
+                        engine.request_cancel("cancelled by user")
+                        return
             except Exception as exc:  # the database is away: keep going, the lease outlives a short outage
                 log.warning("run %s: heartbeat failed (%s); retrying", run_id, exc)
-            await asyncio.sleep(settings.KAIZEN_CANCEL_POLL_S)
+                next_beat = now + min(0.5, settings.KAIZEN_HEARTBEAT_S)
+            await asyncio.sleep(max(0.01, min(next_beat, next_poll) - loop.time()))
 
     def _abandon(self) -> None:
         """Our claim is gone: stop the engine at once (in-flight HTTP requests are aborted)."""

@@ -46,3 +46,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         coro.close()
         raise RuntimeError("runloop.run() called from the run loop itself: await the coroutine instead")
     return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+
+def call_soon(fn: Any, *args: Any) -> None:
+    """Schedule a plain call on this process's run loop, from any thread."""
+    _running_loop().call_soon_threadsafe(fn, *args)
