@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from .dbthreads import db
+from .dbthreads import db, db_retrying
 from .engine.ports import ClaimLost
 from .engine.runtime.state import NodeState as EngineNodeState
 from .events import batch_message, run_group
@@ -139,7 +139,7 @@ class RunRecorder:
         await self.flush()
         self._check()
         fields["last_seq"] = self._committed_seq
-        if await self.db(lambda: self._mine().update(**fields)):
+        if await db_retrying(lambda: self._mine().update(**fields)):
             return True
         self._lose("the run was claimed by another worker before it could be finished")
         return False

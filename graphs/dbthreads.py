@@ -45,3 +45,23 @@ def _call(fn: Callable[..., T], args: tuple[Any, ...]) -> T:
 async def db(fn: Callable[..., T], *args: Any) -> T:
     """Run a sync ORM call on one of the process's database threads."""
     return await asyncio.get_running_loop().run_in_executor(_executor(), _call, fn, args)
+
+
+BACKOFF_S = (0.1, 0.2, 0.5, 1.0)
+
+
+async def db_retrying(fn: Callable[..., T], *args: Any, give_up_after_s: float | None = None) -> T:
+    """``db`` for a write that must happen (a run's final update, a claim): retried while the
+    database is unreachable (a restart, dropped connections), with backoff; its own condition
+    (the epoch) keeps a late retry from writing what is no longer ours."""
+    loop = asyncio.get_running_loop()
+    deadline = None if give_up_after_s is None else loop.time() + give_up_after_s
+    attempt = 0
+    while True:
+        try:
+            return await db(fn, *args)
+        except (OperationalError, InterfaceError):
+            if deadline is not None and loop.time() > deadline:
+                raise
+            await asyncio.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+            attempt += 1

@@ -32,7 +32,7 @@ from audit import hooks as audit_hooks
 from . import runloop
 from .adapters import HandedOff, RunRecorder
 from .credentials import credential_resolver
-from .dbthreads import db
+from .dbthreads import db, db_retrying
 from .engine.llm import PriceTable, ProviderRegistry
 from .engine.llm.openai_provider import OpenAIProvider
 from .engine.llm.simulated import SimulatedProvider
@@ -113,10 +113,11 @@ async def _execute(run_id: int) -> str | None:
         run_execute.apply_async(args=[run_id])
         return None
     owner = f"{WORKER_ID}:{uuid.uuid4().hex[:8]}"
-    epoch = await db(claim, run_id, owner)
+    # (the message is acked when this returns: a database hiccup must not lose the run)
+    epoch = await db_retrying(claim, run_id, owner, give_up_after_s=settings.KAIZEN_LEASE_S)
     if epoch is None:
         return None
-    run = await db(lambda: Run.objects.select_related("version", "graph").get(pk=run_id))
+    run = await db_retrying(lambda: Run.objects.select_related("version", "graph").get(pk=run_id))
     driver = _Driver(run, owner, epoch)
     _ACTIVE[run_id] = driver
     try:
@@ -262,8 +263,11 @@ class _Driver:
         try:
             await recorder.emit(str(run_id), "run_handed_off", None, {"from_worker": self.owner, "reason": "worker shutting down"})
             await recorder.flush()
+            # Released (claimable at once), with the sweeper's grace: should the message we send
+            # now be lost, the sweeper re-sends it when the grace lapses.
+            grace = timezone.now() + timedelta(seconds=settings.KAIZEN_REQUEUE_AFTER_S)
             released = await db(lambda: Run.objects.filter(pk=run_id, epoch=epoch).update(
-                lease_owner="", lease_expires_at=None, enqueued_at=timezone.now()))
+                lease_owner="", lease_expires_at=grace, enqueued_at=timezone.now()))
         except Exception:
             log.exception("run %s: could not release it; its lease will lapse", run_id)
             return "lost"

@@ -171,6 +171,37 @@ def run_resume(*, run: Run, user: Any = None, budget_usd: Decimal | None = None)
     return run
 
 
+BROKER_MARK = "kaizen:broker-mark"
+
+
+def _broker_was_reset() -> bool:
+    """True once after the broker lost its data (a Redis restart without persistence): a key this
+    function sets is gone. The queued runs' messages went with it."""
+    if not settings.REDIS_URL:
+        return False
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+    try:
+        return bool(client.set(BROKER_MARK, "1", nx=True))
+    finally:
+        client.close()
+
+
+def _requeue_after_broker_reset(now) -> list[int]:
+    """Re-send every run waiting for a worker: queued ones, and released ones (handed off)."""
+    # (a run whose message did survive gets a second one: harmless, only one delivery claims it)
+    waiting = Run.objects.filter(Q(status=Run.Status.QUEUED) | Q(status=Run.Status.RUNNING, lease_owner=""))
+    resent = []
+    for pk in waiting.values_list("pk", flat=True)[:1000]:
+        if Run.objects.filter(pk=pk).filter(Q(status=Run.Status.QUEUED) | Q(lease_owner="")).update(enqueued_at=now):
+            _enqueue_on_commit(Run(pk=pk))
+            resent.append(pk)
+    if resent:
+        log.warning("the broker lost its messages (restarted): re-sent runs %s", resent)
+    return resent
+
+
 def runs_sweep() -> list[int]:
     """Re-enqueue runs nobody is executing: a lapsed lease (worker died) or a lost message.
 
@@ -178,6 +209,8 @@ def runs_sweep() -> list[int]:
     without progress: a worker that died running it without saving a checkpoint since it
     claimed it. Healthy runs in a storm of worker deaths keep making progress and go on."""
     now = timezone.now()
+    if _broker_was_reset():
+        _requeue_after_broker_reset(now)
     stale_queued = now - timedelta(seconds=settings.KAIZEN_REQUEUE_AFTER_S)
     candidates = Run.objects.filter(
         Q(status=Run.Status.RUNNING, lease_expires_at__lt=now)
