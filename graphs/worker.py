@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import threading
 
-from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
+from celery.signals import worker_init, worker_ready, worker_shutdown, worker_shutting_down
 from django.conf import settings
 from django.db import close_old_connections
+from django.db.backends.signals import connection_created
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
@@ -30,6 +31,20 @@ def start_sweeper() -> threading.Thread:
     thread = threading.Thread(target=sweeper_loop, args=(settings.KAIZEN_SWEEP_S,), name="kaizen-sweeper", daemon=True)
     thread.start()
     return thread
+
+
+def _limit_idle_transactions(sender, connection, **_kwargs) -> None:
+    if connection.vendor == "postgresql" and settings.KAIZEN_DB_IDLE_IN_TRANSACTION_S > 0:
+        with connection.cursor() as cursor:
+            cursor.execute("SET idle_in_transaction_session_timeout = %s",
+                           [int(settings.KAIZEN_DB_IDLE_IN_TRANSACTION_S * 1000)])
+
+
+@worker_init.connect
+def _on_worker_init(**_kwargs) -> None:
+    """A worker process frozen inside a transaction (a sweep, a memory upsert) must not stall
+    the other workers on its row locks: PostgreSQL ends such a session after a few seconds."""
+    connection_created.connect(_limit_idle_transactions, dispatch_uid="kaizen-idle-in-transaction")
 
 
 @worker_ready.connect

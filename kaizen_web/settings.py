@@ -81,11 +81,6 @@ EMBEDDED = not REDIS_URL
 
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
-    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-        # A process frozen inside a transaction (SIGSTOP, a swapped-out VM) must not hold its row
-        # locks for long: the server ends such a session, and the workers writing those runs go on.
-        _idle = int(float(os.environ.get("KAIZEN_DB_IDLE_IN_TRANSACTION_S", "5")) * 1000)
-        DATABASES["default"].setdefault("OPTIONS", {})["options"] = f"-c idle_in_transaction_session_timeout={_idle}"
 else:
     DATABASES = {
         "default": {
@@ -200,6 +195,9 @@ KAIZEN_EMBEDDED_WORKER_THREADS = int(os.environ.get("KAIZEN_EMBEDDED_WORKER_THRE
 # Database threads per worker process for runs' reads, heartbeats and final updates (the
 # group-commit writer has its own connection): the bound on a worker's connections.
 KAIZEN_WORKER_DB_THREADS = int(os.environ.get("KAIZEN_WORKER_DB_THREADS", "4"))
+# A worker process frozen inside a transaction (SIGSTOP, a swapped-out VM) must not hold row locks
+# for long: PostgreSQL ends its sessions idle in a transaction after this (see graphs/worker.py).
+KAIZEN_DB_IDLE_IN_TRANSACTION_S = float(os.environ.get("KAIZEN_DB_IDLE_IN_TRANSACTION_S", "5"))
 # On SIGTERM a worker gives its runs this long to finish their in-flight calls, then hands them off.
 KAIZEN_SHUTDOWN_GRACE_S = float(os.environ.get("KAIZEN_SHUTDOWN_GRACE_S", "10"))
 KAIZEN_EVENT_PREVIEW_BYTES = 16_384

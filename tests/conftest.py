@@ -109,6 +109,14 @@ def worker_env(db_name: str, fake_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """preexec_fn: the child is killed when the test process dies (a timed-out test must not
+    leave workers consuming the suite's queue)."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 class WorkerProcess:
     """A real `celery worker` process on the test database and the Redis broker."""
 
@@ -120,11 +128,11 @@ class WorkerProcess:
             [sys.executable, "-m", "celery", "-A", "kaizen_web", "worker", "--pool=threads",
              f"--concurrency={concurrency}", "--loglevel=INFO", f"--hostname={name}@%h",
              "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
         )
         self._wait_ready()
 
-    def _wait_ready(self, timeout: float = 30) -> None:
+    def _wait_ready(self, timeout: float = 90) -> None:  # (a loaded 2-core machine boots a worker slowly)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -93,3 +93,43 @@ def test_sigterm_hands_the_run_to_another_worker_at_once(user, start_worker, fak
     assert {c["authorization"] for c in fake_llm.calls("step 2:")} == {"Bearer key-a"}, "a finished step 2 in its grace"
     assert {c["authorization"] for c in fake_llm.calls("step 5:")} == {"Bearer key-b"}
     assert leaving.proc.wait(20) is not None
+
+
+@pytest.mark.timeout(300)
+def test_a_poison_run_is_stopped_naming_its_node(user, start_worker, fake_llm):
+    """Every worker that takes the run dies at the same node (here: killed whenever step 2 is in
+    flight): after KAIZEN_MAX_CLAIMS deaths without a new checkpoint it fails, naming s2."""
+    fake_llm.script(match="step 2", latency=60)
+    extra = {"KAIZEN_MAX_CLAIMS": "3", "KAIZEN_LEASE_S": "5"}
+    workers = [start_worker("w0", **extra)]
+    _client, run_id = start_run(user, chain(3), {"task": "poison"})
+    for death in range(1, 10):
+        wait_until(lambda n=death: len(fake_llm.calls("step 2")) >= n or Run.objects.get(pk=run_id).status == "failed",
+                   60, message=f"step 2 reached (death {death})")
+        if Run.objects.get(pk=run_id).status == "failed":
+            break
+        workers[-1].kill()
+        workers.append(start_worker(f"w{death}", **extra))
+    run = wait_for_run(run_id, 60)
+    assert run.status == "failed" and run.error["type"] == "worker_lost", run.error
+    assert run.error["node"] == "s2" and "s2" in run.error["message"], run.error
+    assert len(fake_llm.calls("step 1:")) == 1, "s1 was checkpointed once and restored after"
+    assert 3 <= len(fake_llm.calls("step 2")) <= 4
+
+
+@pytest.mark.timeout(400)
+def test_healthy_runs_survive_a_storm_of_killed_workers(user, start_worker, fake_llm):
+    """SIGKILL workers again and again (bounded: 10 kills, each followed by a fresh worker): runs
+    that make progress between deaths are never given up, and every one succeeds."""
+    fake_llm.script(latency=0.3)
+    runs = [start_run(user, chain(4), {"task": f"storm-{i}"})[1] for i in range(10)]
+    workers = [start_worker("s0"), start_worker("t0")]
+    for kill in range(10):
+        time.sleep(2)
+        victim = workers.pop(0)
+        victim.kill()
+        workers.append(start_worker(f"k{kill}"))
+    for run_id in runs:
+        run = wait_for_run(run_id, 120)
+        assert run.status == "succeeded", run.error
+        _assert_clean_log(run_id)
