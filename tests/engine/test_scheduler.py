@@ -115,7 +115,8 @@ async def test_cancel_stops_in_flight_calls_quickly(harness):
     started = time.perf_counter()
     engine.request_cancel()
     result = await task
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < 10  # generous: the answer would take 30 s
+    assert harness.fake.calls("step 2", completed=True) == []
     assert result.status == "cancelled"
     assert result.nodes["s1"]["status"] == "succeeded" and result.nodes["s2"]["status"] == "cancelled"
     assert "s1" in harness.checkpoints.saved["r1"]
