@@ -19,7 +19,7 @@ from typing import Any
 
 from ..llm.base import LLMError, LLMProvider, LLMRequest, LLMResponse
 
-MIN_ATTEMPT_S = 0.05  # an attempt with less time than this left is not worth starting
+MIN_ATTEMPT_S = 0.1  # an attempt with less time than this left is not worth starting
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,8 @@ async def call_with_retries(provider: LLMProvider, request: LLMRequest, *, deadl
 
     ``deadline`` is the node's (``time.monotonic()``) end, or None; ``before_attempt`` runs
     before every attempt (the fencing check: a superseded worker starts no new request)."""
-    now = time.monotonic()
-    end = now + (request.deadline_s or request.timeout_s)
-    if deadline is not None:
-        end = min(end, deadline)
+    end = time.monotonic() + (request.deadline_s or request.timeout_s)
+    retry_end = end if deadline is None else min(end, deadline)  # (the node's own timeout cuts an attempt)
     attempt = 0
     while True:
         attempt += 1
@@ -62,8 +60,9 @@ async def call_with_retries(provider: LLMProvider, request: LLMRequest, *, deadl
             raise LLMError(f"no time left for the LLM call (deadline of {request.deadline_s or request.timeout_s}s)",
                            retryable=True)
         try:
-            # the SDK's timeout applies per read; wait_for bounds the whole attempt
-            return await asyncio.wait_for(provider.complete(replace(request, timeout_s=per_attempt)), per_attempt + 0.05)
+            # the SDK's timeout applies per read; this bounds the whole attempt (no extra task)
+            async with asyncio.timeout(per_attempt + 0.05):
+                return await provider.complete(replace(request, timeout_s=per_attempt))
         except TimeoutError:
             error = LLMError(f"timeout after {round(per_attempt, 3)}s", retryable=True)
         except LLMError as exc:
@@ -71,8 +70,7 @@ async def call_with_retries(provider: LLMProvider, request: LLMRequest, *, deadl
         if not error.retryable or attempt >= policy.max_attempts:
             raise error
         wait = policy.wait_s(attempt, error)
-        left = end - time.monotonic()
-        if wait + MIN_ATTEMPT_S > left:
+        if wait + MIN_ATTEMPT_S > retry_end - time.monotonic():
             if attempt > 1 or error.retry_after is not None:
                 raise LLMError(f"{error} (gave up after {attempt} attempts: the call's deadline is near)",
                                status=error.status, retryable=error.retryable, retry_after=error.retry_after) from error
