@@ -4,6 +4,7 @@
     llm.script(match="summarise", reply={"summary": "short"}, latency=0.5, completion_tokens=40)
     llm.script(model="gpt-4o", status=500)            # every gpt-4o call fails
     llm.script(match="flaky", replies=[429, {"answer": "ok"}])  # first 429, then an answer
+    llm.script(status=429, headers={"Retry-After": "1"})  # error statuses carry these headers
 
 Unscripted chat calls get an answer built from the keys our agent prompt asks for, so a test
 scripts only what it checks. Every request is recorded, with whether its answer was delivered.
@@ -35,6 +36,7 @@ class Rule:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     hang: bool = False  # never answer (a timeout, from the client's side)
+    headers: dict[str, str] = field(default_factory=dict)  # sent with scripted error statuses (Retry-After)
     calls: int = 0
 
     def applies(self, model: str, text: str) -> bool:
@@ -81,7 +83,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self._wait(latency):
             return  # the client went away (timeout, cancel, killed worker)
         if isinstance(reply, int):
-            return self._finish(record, reply, {"error": {"message": f"scripted {reply}", "type": "server_error"}})
+            return self._finish(record, reply, {"error": {"message": f"scripted {reply}", "type": "server_error"}},
+                                rule.headers if rule else None)
         content = reply if isinstance(reply, str) else json.dumps(reply if reply is not None else auto_answer(body.get("messages", [])))
         prompt = rule.prompt_tokens if rule and rule.prompt_tokens is not None else max(1, len(record["text"]) // 4)
         completion = rule.completion_tokens if rule and rule.completion_tokens is not None else max(1, len(content) // 4)
@@ -119,16 +122,19 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             return True
 
-    def _finish(self, record: dict[str, Any], status: int, payload: dict[str, Any]) -> None:
+    def _finish(self, record: dict[str, Any], status: int, payload: dict[str, Any],
+                headers: dict[str, str] | None = None) -> None:
         if self._client_gone():
             return
-        self._json(status, payload)
+        self._json(status, payload, headers)
         record["status"] = status
         record["completed"] = True
 
-    def _json(self, status: int, payload: dict[str, Any]) -> None:
+    def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -174,14 +180,15 @@ class FakeLLM:
 
     def script(self, match: str | None = None, *, model: str | None = None, reply: Any = None,
                replies: list[Any] | None = None, status: int | None = None, latency: float = 0.0,
-               prompt_tokens: int | None = None, completion_tokens: int | None = None, hang: bool = False) -> Rule:
+               prompt_tokens: int | None = None, completion_tokens: int | None = None, hang: bool = False,
+               headers: dict[str, str] | None = None) -> Rule:
         """Add a rule; the first rule that applies to a request answers it."""
         seq = list(replies or [])
         if reply is not None:
             seq.append(reply)
         if status is not None:
             seq.append(status)
-        rule = Rule(match, model, seq, latency, prompt_tokens, completion_tokens, hang)
+        rule = Rule(match, model, seq, latency, prompt_tokens, completion_tokens, hang, dict(headers or {}))
         with self._lock:
             self.rules.append(rule)
         return rule

@@ -8,10 +8,10 @@ from tests.helpers import agent, edge
 OUT = ("answer", "quality", "level", "status", "suggestions")
 
 
-def chain_doc(**config):
-    levels = [{"model": "gpt-4", "quality": "high", "level_timeout_s": 0.5},
-              {"model": "gpt-3.5-turbo", "quality": "medium", "level_timeout_s": 0.5},
-              {"model": "llama3", "quality": "basic", "level_timeout_s": 0.5}]
+def chain_doc(level_timeout_s=0.5, **config):
+    levels = [{"model": "gpt-4", "quality": "high", "level_timeout_s": level_timeout_s},
+              {"model": "gpt-3.5-turbo", "quality": "medium", "level_timeout_s": level_timeout_s},
+              {"model": "llama3", "quality": "basic", "level_timeout_s": level_timeout_s}]
     return {
         "inputs": {"task": {"type": "string"}},
         "outputs": {k: {"type": "any", "required": k != "answer"} for k in OUT},
@@ -48,7 +48,7 @@ async def test_without_final_error_the_node_fails(harness):
 
 async def test_malformed_json_moves_to_the_next_level_with_raw_answer_in_events(harness):
     harness.fake.script(model="gpt-4", reply="{not json")
-    result = await harness.run(chain_doc(), {"task": "t"})
+    result = await harness.run(chain_doc(level_timeout_s=10), {"task": "t"})  # (no timeout on a loaded machine)
     assert result.outputs["level"] == 2
     retries = [e["data"] for e in harness.events.events if e["event"] == "llm_retry"]
     assert retries and retries[0]["raw"] == "{not json"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from graphs.engine.validate import validate_graph
 from tests.helpers import agent, edge
 
@@ -30,16 +28,14 @@ def plan_and_run(mode="strict", **fe):
 async def test_plan_steps_run_in_parallel_and_dependencies_wait(harness):
     harness.fake.script(match="planning coordinator", reply={"steps": STEPS})
     harness.fake.script(match="STEP", latency=0.3)
-    started = time.perf_counter()
     result = await harness.run(plan_and_run(), {"task": "analyse and report"})
-    elapsed = time.perf_counter() - started
     assert result.status == "succeeded", result.error
     assert [r["id"] for r in result.outputs["results"]] == ["s1", "s2", "s3"]
-    assert 0.55 < elapsed < 1.5
     starts = {c["text"].split("STEP ")[1][:5]: c["at"] for c in harness.fake.calls("STEP")}
     assert abs(starts["fetch"] - starts["write"]) < 0.2  # s1 and s2 overlap; s3 waits for both
     report = harness.fake.calls("STEP report")[0]
-    assert report["at"] >= max(c["at"] for c in harness.fake.calls("STEP fetch") + harness.fake.calls("STEP write"))
+    # s3 starts only after both answered (0.3 s after they were asked), judged by the server's clock
+    assert report["at"] >= max(c["at"] for c in harness.fake.calls("STEP fetch") + harness.fake.calls("STEP write")) + 0.25
     assert "plan/" not in str(harness.checkpoints.saved["r1"].keys()) and "each/0/worker" in harness.checkpoints.saved["r1"]
 
 

@@ -2,17 +2,50 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 
 class LLMError(Exception):
-    """A provider call failed (HTTP error, timeout, refused); ``retryable`` hints transience."""
+    """A provider call failed (HTTP error, timeout, refused); ``retryable`` hints transience, and
+    ``retry_after`` is how long the provider asked us to wait (a 429's Retry-After), in seconds."""
 
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
+                 retry_after: float | None = None):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        self.retry_after = retry_after
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date); None
+    when absent or unreadable. Header lookups are case-insensitive on httpx's Headers."""
+    if not headers:
+        return None
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 @dataclass
@@ -25,7 +58,8 @@ class LLMRequest:
     base_url: str | None = None
     api_key: str | None = None
     credential: str | None = None  # name of a stored key, resolved by the runtime
-    timeout_s: float = 60.0
+    timeout_s: float = 60.0  # one attempt
+    deadline_s: float | None = None  # every attempt, retries included (None: timeout_s)
     provider: str = "default"
     kind: str = "chat"  # "chat" or "embedding"
     input_texts: list[str] = field(default_factory=list)  # for embeddings

@@ -12,7 +12,7 @@ import time
 import openai
 from openai.types.chat import ChatCompletion
 
-from .base import LLMError, LLMRequest, LLMResponse
+from .base import LLMError, LLMRequest, LLMResponse, parse_retry_after
 
 
 class OpenAIProvider:
@@ -22,7 +22,7 @@ class OpenAIProvider:
     # per request, so one client with hundreds of concurrent connections burns CPU quadratically.
     SHARDS = 8
 
-    def __init__(self, base_url: str | None, api_key: str | None, max_retries: int = 2) -> None:
+    def __init__(self, base_url: str | None, api_key: str | None, max_retries: int = 0) -> None:
         self.base_url = base_url
         self.api_key = api_key
         self.max_retries = max_retries
@@ -66,7 +66,8 @@ class OpenAIProvider:
             raise LLMError(f"timeout after {request.timeout_s}s", retryable=True) from exc
         except openai.APIStatusError as exc:
             raise LLMError(f"HTTP {exc.status_code}: {exc.message}", status=exc.status_code,
-                           retryable=exc.status_code in (408, 409, 429) or exc.status_code >= 500) from exc
+                           retryable=exc.status_code in (408, 409, 429) or exc.status_code >= 500,
+                           retry_after=parse_retry_after(exc.response.headers)) from exc
         except openai.APIConnectionError as exc:
             raise LLMError(f"connection error: {exc}", retryable=True) from exc
         usage = completion.usage

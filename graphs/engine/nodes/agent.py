@@ -11,7 +11,7 @@ from ..memory.tiers import TierPolicy, default_memory
 from ..schema import PORT_PATTERN, FieldSpec
 from ..types import json_schema_for, value_matches
 from .base import NodeConfig, NodeContext, NodeFailure, NodeKind, Signature
-from .llmjson import load_json_object, user_prompt
+from .llmjson import DEADLINE_HELP, load_json_object, user_prompt
 from .registry import registry
 
 
@@ -48,7 +48,8 @@ class AgentConfig(NodeConfig):
     base_url: str | None = Field(None, max_length=500, description="Override the OpenAI-compatible endpoint.")
     credential: str | None = Field(None, max_length=100, description="Name of a stored API key.")
     max_format_retries: int = Field(2, ge=0, le=5, description="Re-asks after malformed JSON.")
-    llm_timeout_s: float = Field(60.0, gt=0, le=3600)
+    llm_timeout_s: float = Field(60.0, gt=0, le=3600, description="Timeout of one LLM call.")
+    llm_deadline_s: float | None = Field(None, gt=0, le=24 * 3600, description=DEADLINE_HELP)
     memory: MemoryAttachment | None = Field(None, description="Optional conversation memory, keyed by a session id input.")
 
     @model_validator(mode="after")
@@ -126,7 +127,8 @@ class AgentNode(NodeKind):
                 LLMRequest(
                     model=config.model, messages=messages, temperature=config.temperature,
                     max_tokens=config.max_tokens, response_schema=schema, base_url=config.base_url,
-                    credential=config.credential, timeout_s=config.llm_timeout_s, provider=config.provider,
+                    credential=config.credential, timeout_s=config.llm_timeout_s, deadline_s=config.llm_deadline_s,
+                    provider=config.provider,
                 )
             )
             outputs, problem = parse_answer(response.content, config.signature)
@@ -147,7 +149,7 @@ class AgentNode(NodeKind):
 
 
 def _store(ctx: NodeContext) -> Any:
-    return getattr(ctx, "memory", None) or default_memory()
+    return ctx.memory or default_memory()
 
 
 async def _load_memory(ctx: NodeContext, attachment: MemoryAttachment, session: str) -> list[dict[str, str]]:
@@ -155,7 +157,7 @@ async def _load_memory(ctx: NodeContext, attachment: MemoryAttachment, session: 
     resumed node sends the same prompt and replays its recorded answer)."""
     scratch = ctx.state.scratch
     if "memory_turns" not in scratch:
-        view = await _store(ctx).load(getattr(ctx, "owner", None), session, attachment.policy())
+        view = await _store(ctx).load(ctx.owner, session, attachment.policy())
         scratch["memory_turns"] = view.turns
         await ctx.emit("memory", {"session_id": session, "action": "load", "served_from": view.served_from,
                                   "tier": view.tier, "access_count": view.access_count, "turns": len(view.turns)})
@@ -168,7 +170,7 @@ async def _load_memory(ctx: NodeContext, attachment: MemoryAttachment, session: 
 async def _save_memory(ctx: NodeContext, attachment: MemoryAttachment, session: str, user: str, answer: str) -> None:
     if ctx.state.scratch.get("memory_saved"):
         return
-    record = await _store(ctx).append(getattr(ctx, "owner", None), session, [{"user": user, "assistant": answer}],
+    record = await _store(ctx).append(ctx.owner, session, [{"user": user, "assistant": answer}],
                                       attachment.max_turns)
     ctx.state.scratch["memory_saved"] = True
     await ctx.checkpoint()

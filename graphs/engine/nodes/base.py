@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..llm.base import LLMRequest, LLMResponse
 from ..schema import PORT_PATTERN, FieldSpec
 from ..types import FieldType
+
+if TYPE_CHECKING:
+    from ..runtime.state import RunResult
 
 
 class NodeConfig(BaseModel):
@@ -56,20 +59,37 @@ class Signature(BaseModel):
 
 
 class NodeContext(Protocol):
-    """What the runtime gives a node while it runs."""
+    """What the runtime gives a node while it runs (runtime/context.py's NodeRun): everything
+    a kind may use. A kind needs nothing else from the engine."""
 
     run_id: str
     node_id: str
     state: Any  # the NodeState; ``state.scratch`` is the kind's own resumable progress
 
-    async def llm(self, request: LLMRequest) -> LLMResponse:
-        """Call an LLM once; recorded, replayed on resume, priced and budgeted."""
+    async def llm(self, request: LLMRequest, key: str | None = None) -> LLMResponse:
+        """Call an LLM once (retried while transient); recorded, replayed on resume, priced and
+        budgeted. ``key`` names the call, so that calls made in parallel replay correctly."""
 
     async def emit(self, event: str, data: dict[str, Any]) -> None:
         """Record a hook event for this node."""
 
     async def checkpoint(self) -> None:
         """Persist the node's progress kept in ``state.scratch`` (resumable multi-step nodes)."""
+
+    async def settle(self) -> None:
+        """Wait until every answer journaled so far in the run is durable."""
+
+    async def subgraph(self, document: Any, inputs: dict[str, Any], *, key: str, budget_usd: float | None = None,
+                       budget_tokens: int | None = None, model_override: str | None = None) -> RunResult:
+        """Run an inline graph as a child run (namespaced ``<node>/<key>/...``; budgets nest)."""
+
+    @property
+    def memory(self) -> Any:
+        """The run's conversation MemoryStore (ports.MemoryStore), or None."""
+
+    @property
+    def owner(self) -> Any:
+        """Whose memory the run uses."""
 
 
 class NodeFailure(Exception):

@@ -58,14 +58,14 @@ class BudgetNode(NodeKind):
         while True:
             switched = scratch.get("phase") == "switched"
             if switched:
-                result = await ctx.subgraph(config.body, inputs, key="main",  # type: ignore[attr-defined]
+                result = await ctx.subgraph(config.body, inputs, key="main",
                                             budget_usd=scratch["primary_spent"] + config.fallback_budget_usd,
                                             model_override=config.fallback_model)
             else:
                 # Resuming after an ``interrupt`` grants the guard its budget once more, on top of what it spent.
                 granted = scratch.get("interrupted_spent", 0.0) + config.budget_usd
                 tokens = scratch.get("interrupted_tokens", 0) + config.budget_tokens if config.budget_tokens else None
-                result = await ctx.subgraph(config.body, inputs, key="main",  # type: ignore[attr-defined]
+                result = await ctx.subgraph(config.body, inputs, key="main",
                                             budget_usd=granted, budget_tokens=tokens)
             err = result.error or {}
             if result.status == "succeeded":

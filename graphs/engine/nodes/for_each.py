@@ -5,11 +5,12 @@ finished items are kept in the node's scratch, so a resumed node never repeats t
 
 from __future__ import annotations
 
-import asyncio
+from collections import deque
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from ..scheduling import Completions, DependencyCounter
 from ..schema import PORT_PATTERN, FieldSpec
 from .base import NodeConfig, NodeContext, NodeFailure, NodeKind
 from .registry import registry
@@ -91,30 +92,29 @@ class ForEachNode(NodeKind):
         deps = {ids[i]: [str(d) for d in (item.get("depends_on") or [])] if config.respect_dependencies
                 and isinstance(item, dict) else [] for i, item in enumerate(items)}
         done: dict[str, dict[str, Any]] = ctx.state.scratch.setdefault("done", {})
-        running: dict[asyncio.Task[Any], str] = {}
         index = {sid: i for i, sid in enumerate(ids)}
+        # The engine's scheduling parts: a dependency counter per item (unknown ids are no
+        # dependency) and one completion queue; at most ``concurrency`` items run at once.
+        counter = DependencyCounter({sid: [d for d in deps[sid] if d in index] for sid in ids},
+                                    eligible=[sid for sid in ids if sid not in done], settled=list(done))
+        ready = deque(counter.initial())
+        running: Completions[str] = Completions()
         try:
             while len(done) < len(items):
-                for sid in ids:
-                    if len(running) >= config.concurrency:
-                        break
-                    if sid in done or sid in running.values():
-                        continue
-                    if all(d in done or d not in index for d in deps[sid]):
-                        i = index[sid]
-                        task = asyncio.ensure_future(self._item(ctx, config, body_inputs, items[i], i, sid, inputs, done))
-                        running[task] = sid
-                if not running:
+                while ready and len(running.tasks) < config.concurrency:
+                    sid = ready.popleft()
+                    i = index[sid]
+                    running.start(sid, self._item(ctx, config, body_inputs, items[i], i, sid, inputs, done))
+                if not running.tasks:
                     raise NodeFailure("items wait for each other (dependency cycle)", {"pending": [s for s in ids if s not in done]})
-                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
-                    sid = running.pop(task)
-                    done[sid] = task.result()
-                    await ctx.checkpoint()
+                for sid, task in await running.next_batch():
+                    running.pop(sid)
+                    done[sid] = task.result()  # an item that failed fails the node (the others are cancelled)
+                    ready.extend(counter.settle(sid, produced=True))
+                await ctx.checkpoint()  # items finished together share one checkpoint
         finally:
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+            running.cancel_all()
+            await running.wait_all()
         results = [done[sid] for sid in ids]
         failures = [r for r in results if r["status"] != "succeeded"]
         return {"results": results, "count": len(results) - len(failures), "failures": failures}
@@ -131,7 +131,7 @@ class ForEachNode(NodeKind):
             child_inputs["context"] = inputs["context"]
         if "dependencies" in body_inputs and isinstance(item, dict):
             child_inputs["dependencies"] = [done[str(d)]["outputs"] for d in item.get("depends_on") or [] if str(d) in done]
-        result = await ctx.subgraph(config.body, child_inputs, key=f"{i}")  # type: ignore[attr-defined]
+        result = await ctx.subgraph(config.body, child_inputs, key=f"{i}")
         if result.status == "interrupted" and (result.error or {}).get("type") == "budget":
             err = result.error or {}
             raise BudgetExceeded(err.get("spent", 0.0), err.get("budget", 0.0), err.get("scope", ""), err.get("unit", "usd"))

@@ -15,6 +15,8 @@ from ..llm.base import LLMRequest
 from ..types import json_schema_for, value_matches
 from .base import NodeContext, NodeFailure
 
+DEADLINE_HELP = ("Time for one LLM call with its retries (rate limits, 5xx, timeouts). Empty: llm_timeout_s, "
+                 "so a hung model fails at once (and a fallback takes over); never beyond the node's timeout_s.")
 Fields = list[tuple[str, str, str]]  # (name, type, description)
 Check = Callable[[dict[str, Any]], str]  # returns "" when the answer is acceptable, else what is wrong
 
@@ -30,6 +32,7 @@ class ModelSettings(BaseModel):
     base_url: str | None = Field(None, max_length=500, description="Override the OpenAI-compatible endpoint.")
     credential: str | None = Field(None, max_length=100, description="Name of a stored API key.")
     llm_timeout_s: float = Field(60.0, gt=0, le=3600, description="Timeout of one LLM call.")
+    llm_deadline_s: float | None = Field(None, gt=0, le=24 * 3600, description=DEADLINE_HELP)
 
 
 def text(value: Any) -> str:
@@ -89,11 +92,12 @@ async def ask_json(ctx: NodeContext, settings: ModelSettings, persona: str, user
     schema = {"type": "object", "properties": {n: {**json_schema_for(t), "description": d} for n, t, d in fields}, "required": [n for n, _t, _d in fields]}
     problem, content = "", ""
     for attempt in range(retries + 1):
-        response = await ctx.llm(  # type: ignore[call-arg]
+        response = await ctx.llm(
             LLMRequest(model=model or settings.model, messages=messages,
                        temperature=settings.temperature if temperature is None else temperature,
                        response_schema=schema, base_url=settings.base_url, credential=settings.credential,
-                       timeout_s=settings.llm_timeout_s, provider=settings.provider),
+                       timeout_s=settings.llm_timeout_s, deadline_s=settings.llm_deadline_s,
+                       provider=settings.provider),
             key=f"{key}/{attempt}" if key else None,
         )
         content = response.content

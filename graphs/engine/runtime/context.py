@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..llm.base import LLMRequest, LLMResponse
 from ..nodes.base import NodeFailure
+from .retry import call_with_retries
 from .state import NodeState
 
 if TYPE_CHECKING:
@@ -69,6 +70,19 @@ class NodeRun:
         self.state.scratch.setdefault("_subruns", {})[key] = [result.cost_usd, result.prompt_tokens, result.completion_tokens]
         return result
 
+    async def _before_attempt(self) -> None:
+        """Before every request to a model: every answer received so far in the run is durable,
+        and this process still holds the run (a superseded worker starts no new call)."""
+        await self.engine.saves_settled()
+        await self.engine.ensure_current()
+
+    def _node_deadline(self) -> float | None:
+        """When the node's own timeout_s runs out (``time.monotonic()``): no retry reaches past it."""
+        if self.state.started_at is None:
+            return None
+        elapsed = max(0.0, time.time() - self.state.started_at)
+        return time.monotonic() - elapsed + self.engine.nodes[self.node_id].config.timeout_s
+
     async def settle(self) -> None:
         """Wait until every answer journaled so far in the run is durable."""
         await self.engine.saves_settled()
@@ -101,16 +115,16 @@ class NodeRun:
                 raise NodeFailure(f"unknown credential {request.credential!r}")
         await self.emit("pre_llm_call", {"index": index, "key": key, "model": request.model, "provider": provider.name,
                                           "messages": request.messages})
-        await engine.saves_settled()  # every answer received so far is durable before we ask again
-        await engine.checkpoints.ensure_current()  # fencing: a superseded worker starts no new call
-        response = await provider.complete(request)
+        response = await call_with_retries(provider, request, deadline=self._node_deadline(),
+                                           before_attempt=self._before_attempt,
+                                           on_retry=lambda data: self.emit("llm_retry", {**data, "key": key}))
         cost = engine.prices.cost(response.model if response.model in engine.prices.prices else request.model,
                                   response.prompt_tokens, response.completion_tokens)
         journal.append({"key": key, "digest": digest, "response": response.to_dict(), "cost_usd": cost})
         engine.account(cost, response.prompt_tokens, response.completion_tokens)
         # Journal the answer. The commit runs in the background; the next LLM call anywhere in the
         # run waits for it (saves_settled), so a crash never repeats a call whose answer was used.
-        engine.track_save(asyncio.ensure_future(engine.checkpoints.save(self.run_id, self.node_id, self.state.to_dict())))
+        engine.save_soon(self.node_id, self.state.to_dict())
         await self.emit("post_llm_call", {
             "index": index, "key": key, "model": response.model, "provider": response.provider,
             "prompt_tokens": response.prompt_tokens, "completion_tokens": response.completion_tokens,

@@ -1,8 +1,14 @@
 """The scheduler: runs every ready node concurrently, checkpoints each finished node, follows
 error edges to fallback handlers, enforces timeouts, and stops cleanly on cancel or budget.
 
+Scheduling is linear in the size of the graph: a dependency counter per node (successors are
+handed out when a node settles) and one completion queue (graphs/engine/scheduling.py). Nodes
+that finish together are settled together, so their checkpoints and events share a commit.
+
 State lives in ``NodeState`` objects that round-trip through the CheckpointStore, so a run
-driven by one process can be resumed by any other.
+driven by one process can be resumed by any other. A store that says the claim on the run is
+lost (``ClaimLost`` from ``ensure_current`` or a save), or whose save fails, finishes the engine
+at once: every node task is cancelled, nothing more is written, and ``run`` raises the error.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from ..llm.base import LLMError, ProviderRegistry
 from ..llm.pricing import PriceTable
 from ..nodes.base import NodeFailure
 from ..ports import CheckpointStore, EventSink
+from ..scheduling import Completions, DependencyCounter, gather_inputs, resolved, settled, source_value
 from ..schema import INPUTS_NODE, OUTPUTS_NODE
 from ..types import value_matches
 from ..validate import CompiledNode, compile_graph
@@ -74,16 +81,18 @@ class Engine:
         self.memory, self.memory_owner = memory, memory_owner  # MemoryStore port for agents' memory
         self.model_override = model_override  # budget guard's switch_model: chat calls use this model
         self.parent, self.scope = parent, scope  # child engines (for_each, pev, budget) share budgets
+        self.root: Engine = parent.root if parent is not None else self
         self.spent_usd = 0.0
         self.spent_prompt = self.spent_completion = 0
         self.states: dict[str, NodeState] = {}
         self._stop: _Stop | None = None
-        self._wakeup = asyncio.Event()
-        self._tasks: dict[asyncio.Task[dict[str, Any]], str] = {}
+        self._fatal: BaseException | None = None  # (on the root) the claim is lost or a save failed
+        self._running: Completions[str] = Completions()
+        self._readiness: DependencyCounter[str] | None = None
         self._pending_saves: set[asyncio.Future[None]] = set()  # checkpoints and journal saves committing
         # wiring, computed once
         self.data_in: dict[str, list[Any]] = {nid: [] for nid in self.nodes}
-        self.dependents: dict[str, list[str]] = {nid: [] for nid in self.nodes}
+        self.upstream: dict[str, list[str]] = {nid: [] for nid in self.nodes}
         self.handler: dict[str, str] = {}
         for edge in self.spec.edges:
             if edge.kind == "error":
@@ -91,12 +100,20 @@ class Engine:
             elif edge.target in self.nodes:
                 self.data_in[edge.target].append(edge)
                 if edge.source in self.nodes:
-                    self.dependents[edge.source].append(edge.target)
+                    self.upstream[edge.target].append(edge.source)
         self.parent_of = {h: p for p, h in self.handler.items()}
         self.handlers = set(self.parent_of)
+        self.quorum: dict[str, int] = {}
+        for nid, node in self.nodes.items():
+            quorum = getattr(node.kind, "quorum", None)  # join: start once k upstream nodes produced
+            k = quorum(node.config) if quorum else None
+            if k:
+                self.quorum[nid] = k
 
     # -- events -------------------------------------------------------------------------
     async def emit(self, event: str | HookEvent, node_id: str | None, data: dict[str, Any]) -> None:
+        if self.root._fatal is not None:
+            return  # a finished engine writes nothing more
         hook_event = HookEvent(event)
         if self.hooks.has_hooks(hook_event):
             ctx = HookContext(hook_event, self.run_id, node_id, metadata=dict(data))
@@ -110,9 +127,37 @@ class Engine:
         """Stop now: in-flight node tasks (and their HTTP requests) are cancelled."""
         if self._stop is None:
             self._stop = _Stop("cancelled", {"type": "cancelled", "message": reason})
-        for task in self._tasks:
-            task.cancel()
-        self._wakeup.set()
+        self._running.cancel_all()
+        self._running.wake()
+
+    def _finish_hard(self, exc: BaseException) -> None:
+        """The claim is lost or a save failed: this engine, its parents and its children are done.
+
+        Every node task is cancelled at once (children's tasks with the parent node's task that
+        awaits them); from now on nothing is emitted or saved, and ``run`` raises ``exc``."""
+        root = self.root
+        if root._fatal is None:
+            root._fatal = exc
+        engine: Engine | None = self
+        while engine is not None:
+            engine._running.cancel_all()
+            engine._running.wake()
+            engine = engine.parent
+
+    def raise_if_finished(self) -> None:
+        if self.root._fatal is not None:
+            raise self.root._fatal
+
+    async def ensure_current(self) -> None:
+        """Fencing: the store checks that this process still holds the run (before every LLM call)."""
+        self.raise_if_finished()
+        try:
+            await self.checkpoints.ensure_current()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._finish_hard(exc)
+            raise
 
     def budget_check(self) -> None:
         """Raise BudgetExceeded if this run, or any run enclosing it, has spent its budget."""
@@ -136,7 +181,9 @@ class Engine:
 
     async def child(self, document: Any, *, prefix: str, inputs: dict[str, Any], budget_usd: float | None = None,
                     budget_tokens: int | None = None, model_override: str | None = None) -> RunResult:
-        """Run an inline graph inside this run (for-each bodies, budget-guarded subgraphs)."""
+        """Run an inline graph inside this run (for-each bodies, budget-guarded subgraphs).
+
+        A lost claim or failed save inside it finishes this run too: the error is raised here."""
         from .nested import NamespacedEvents, NamespacedStore
 
         engine = Engine(
@@ -153,6 +200,7 @@ class Engine:
 
     # -- the run ------------------------------------------------------------------------
     async def run(self, inputs: dict[str, Any]) -> RunResult:
+        self.raise_if_finished()
         restored = await self.checkpoints.load(self.run_id)
         self.states = {nid: NodeState.from_dict(restored[nid]) if nid in restored else NodeState() for nid in self.nodes}
         for state in self.states.values():
@@ -171,13 +219,20 @@ class Engine:
         for nid in kept:
             await self.emit(HookEvent.NODE_RESTORED, nid, {"status": self.states[nid].status})
         try:
-            self._check_inputs(inputs)
-            await self._loop(inputs)
-        except _Stop as stop:
-            self._stop = self._stop or stop
-        finally:
-            await self._drain()
-        return await self._finish_run(inputs)
+            try:
+                self._check_inputs(inputs)
+                await self._loop(inputs)
+            except _Stop as stop:
+                self._stop = self._stop or stop
+            finally:
+                await self._drain()
+            self.raise_if_finished()
+            return await self._finish_run(inputs)
+        except BaseException as exc:
+            fatal = self.root._fatal
+            if fatal is not None and exc is not fatal and not isinstance(exc, asyncio.CancelledError):
+                raise fatal from exc  # the caller hears why the engine stopped, not a follow-on error
+            raise
 
     def _check_inputs(self, inputs: dict[str, Any]) -> None:
         for name, field in self.spec.inputs.items():
@@ -189,87 +244,61 @@ class Engine:
 
     def _resolved(self, nid: str) -> dict[str, Any] | None:
         """Outputs a node stands for: its own, or those of the handler that recovered it."""
-        state = self.states[nid]
-        if state.status == "succeeded":
-            return state.outputs
-        if state.status == "failed" and state.recovered_by:
-            return self._resolved(state.recovered_by)
-        return None
-
-    def _settled(self, nid: str) -> bool:
-        state = self.states[nid]
-        return state.status == "skipped" or self._resolved(nid) is not None
+        return resolved(self.states, nid)
 
     def _source_value(self, edge: Any, inputs: dict[str, Any]) -> tuple[bool, Any]:
-        if edge.source == INPUTS_NODE:
-            return edge.source_port in inputs, inputs.get(edge.source_port)
-        if self.states[edge.source].status == "skipped":
-            return False, None
-        outputs = self._resolved(edge.source)
-        return outputs is not None and edge.source_port in outputs, (outputs or {}).get(edge.source_port)
-
-    def _ready(self) -> list[str]:
-        ready = []
-        for nid, state in self.states.items():
-            if state.status != "pending" or nid in self.handlers:
-                continue
-            waiting = False
-            for edge in self.data_in[nid]:
-                if edge.source != INPUTS_NODE and not self._settled(edge.source):
-                    waiting = True
-                    break
-            if not waiting or self._quorum_reached(nid):
-                ready.append(nid)
-        return ready
-
-    def _quorum_reached(self, nid: str) -> bool:
-        """Kinds with ``quorum(config)`` (join: first k) start once k upstream nodes produced."""
-        node = self.nodes[nid]
-        quorum = getattr(node.kind, "quorum", None)
-        k = quorum(node.config) if quorum else None
-        if not k:
-            return False
-        produced = {e.source for e in self.data_in[nid] if e.source != INPUTS_NODE and self._resolved(e.source) is not None}
-        return len(produced) >= k
+        return source_value(self.states, edge, inputs, INPUTS_NODE)
 
     def _gather_inputs(self, nid: str, inputs: dict[str, Any]) -> dict[str, Any] | None:
         """Inputs for a node, or None when a required one comes from a skipped branch."""
-        values: dict[str, Any] = {}
-        ports = self.nodes[nid].inputs
-        for edge in self.data_in[nid]:
-            present, value = self._source_value(edge, inputs)
-            if present:
-                values[edge.target_port] = value
-            elif ports[edge.target_port].required:
-                return None
-        return values
+        return gather_inputs(self.data_in[nid], self.nodes[nid].inputs, lambda e: self._source_value(e, inputs))
+
+    def _counter(self) -> DependencyCounter[str]:
+        done = [nid for nid in self.nodes if settled(self.states, nid)]
+        return DependencyCounter(
+            self.upstream, settled=done, produced=[nid for nid in done if self._resolved(nid) is not None],
+            quorum=self.quorum,
+            eligible=[nid for nid, s in self.states.items() if s.status == "pending" and nid not in self.handlers],
+        )
 
     async def _loop(self, inputs: dict[str, Any]) -> None:
-        while self._stop is None:
-            for nid in self._ready():
-                node_inputs = self._gather_inputs(nid, inputs)
-                if node_inputs is None:
-                    await self._skip(nid, "an upstream branch was skipped")
-                    continue
-                self._start(nid, node_inputs)
-            if not self._tasks:
-                if self._ready():
-                    continue  # skipping opened more nodes
+        self._readiness = readiness = self._counter()
+        await self._release(readiness.initial(), inputs)
+        while self._stop is None and self._running.tasks:
+            batch = await self._running.next_batch()
+            if self.root._fatal is not None:
                 return
-            self._wakeup.clear()
-            waiter = asyncio.ensure_future(self._wakeup.wait())
-            done, _ = await asyncio.wait([*self._tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            for task in [t for t in done if t is not waiter]:
-                nid = self._tasks.pop(task)
-                await self._settle(nid, task)
+            ready: list[str] = []
+            for nid, task in batch:  # settle them all first: their saves and events share a commit
+                if self._stop is not None:
+                    break
+                self._running.pop(nid)
+                ready += await self._settle(nid, task)
+            if self._stop is None:
+                await self._release(ready, inputs)
+
+    async def _release(self, ready: list[str], inputs: dict[str, Any]) -> None:
+        """Start nodes whose dependencies settled; a node whose required input comes from a
+        skipped branch is skipped (and settles in turn)."""
+        work = list(ready)
+        while work:
+            nid = work.pop(0)
+            node_inputs = self._gather_inputs(nid, inputs)
+            if node_inputs is None:
+                await self._skip(nid, "an upstream branch was skipped")
+                work += self._settled_now(nid)
+            else:
+                self._start(nid, node_inputs)
+
+    def _settled_now(self, nid: str) -> list[str]:
+        assert self._readiness is not None
+        return self._readiness.settle(nid, self._resolved(nid) is not None)
 
     def _start(self, nid: str, node_inputs: dict[str, Any]) -> None:
         state = self.states[nid]
         state.status, state.inputs, state.started_at = "running", node_inputs, time.time()
         state.attempts += 1
-        task = asyncio.ensure_future(self._execute(nid, node_inputs))
-        self._tasks[task] = nid
+        self._running.start(nid, self._execute(nid, node_inputs))
 
     async def _execute(self, nid: str, node_inputs: dict[str, Any]) -> dict[str, Any]:
         node: CompiledNode = self.nodes[nid]
@@ -300,7 +329,7 @@ class Engine:
         """
         await self.emit(HookEvent.PRE_CHECKPOINT_SAVE, nid, {"status": self.states[nid].status})
         started = time.perf_counter()
-        self.track_save(asyncio.ensure_future(self.checkpoints.save(self.run_id, nid, self.states[nid].to_dict())))
+        self.save_soon(nid, self.states[nid].to_dict())
         await asyncio.sleep(0)  # the save queues its state before the event below is queued
         await self.emit(HookEvent.POST_CHECKPOINT_SAVE, nid, {"queue_ms": round((time.perf_counter() - started) * 1000, 3)})
 
@@ -308,23 +337,47 @@ class Engine:
         while self._pending_saves:
             self.checkpoints.flush_soon()
             await asyncio.gather(*list(self._pending_saves))
+        self.raise_if_finished()
+
+    def save_soon(self, nid: str, state: dict[str, Any]) -> None:
+        """Queue a save of a node's state; LLM calls and the run's end wait for it."""
+        if self.root._fatal is None:
+            self.track_save(asyncio.ensure_future(self.checkpoints.save(self.run_id, nid, state)))
 
     async def save_now(self, nid: str, state: dict[str, Any]) -> None:
         """Save a node's state and wait until it is durable (the store holds nothing back)."""
+        self.raise_if_finished()
         self.checkpoints.flush_soon()
-        await self.checkpoints.save(self.run_id, nid, state)
+        try:
+            await self.checkpoints.save(self.run_id, nid, state)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._finish_hard(exc)
+            raise
 
     def track_save(self, save: asyncio.Future[None]) -> None:
-        """A save committing in the background; LLM calls and the run's end wait for it."""
+        """A save committing in the background; LLM calls and the run's end wait for it.
+
+        A save that fails finishes the engine (``_finish_hard``): its error is kept and raised
+        by the next ``saves_settled`` and by ``run``, so no LLM call starts on an unsaved answer."""
         self._pending_saves.add(save)
-        save.add_done_callback(self._pending_saves.discard)
+        save.add_done_callback(self._save_done)
+
+    def _save_done(self, save: asyncio.Future[None]) -> None:
+        self._pending_saves.discard(save)
+        error = None if save.cancelled() else save.exception()
+        if error is not None:
+            self._finish_hard(error)
 
     async def saves_settled(self) -> None:
         """Wait for the saves pending now, here and in enclosing runs (not those added meanwhile).
 
         Called before every LLM call: every answer already received anywhere in the run is then
         durable, so no crash can make the engine ask the model again for a step it has used.
+        Raises the error of a failed save (or a lost claim), whenever it happened.
         """
+        self.raise_if_finished()
         pending: list[asyncio.Future[None]] = []
         engine: Engine | None = self
         while engine is not None:
@@ -333,27 +386,31 @@ class Engine:
         if pending:
             self.checkpoints.flush_soon()  # (one store under every level: the top-level run's)
             await asyncio.gather(*pending)
+        self.raise_if_finished()
 
-    async def _settle(self, nid: str, task: asyncio.Task[dict[str, Any]]) -> None:
+    async def _settle(self, nid: str, task: asyncio.Task[dict[str, Any]]) -> list[str]:
+        """Record how a node's task ended; returns the nodes that may start now."""
         state = self.states[nid]
         state.finished_at = time.time()
         if task.cancelled():
             state.status = "cancelled"
-            return
+            await self._post_node(nid)
+            self.save_soon(nid, state.to_dict())
+            return []
         exc = task.exception()
         if exc is None:
             state.status, state.outputs = "succeeded", task.result()
             await self._checkpoint(nid)
             await self._post_node(nid)
-            await self._recover_parent(nid)
-            return
+            return self._settled_now(nid) + [n for p in await self._recover_parent(nid) for n in self._settled_now(p)]
         if isinstance(exc, BudgetExceeded):
             state.status = "pending"  # not a failure: it runs again when resumed with more budget
             await self.save_now(nid, state.to_dict())
-            raise _Stop("interrupted", {"type": "budget", "message": str(exc), "node": nid, "unit": exc.unit,
-                                        "scope": exc.scope, "spent_usd": self.spent_usd,
-                                        "budget_usd": exc.budget if exc.unit == "usd" else self.budget_usd,
-                                        "spent": exc.spent, "budget": exc.budget})
+            error = {"type": "budget", "message": str(exc), "node": nid, "unit": exc.unit, "scope": exc.scope,
+                     "spent_usd": self.spent_usd, "budget_usd": exc.budget if exc.unit == "usd" else self.budget_usd,
+                     "spent": exc.spent, "budget": exc.budget}
+            await self._post_node(nid, error)
+            raise _Stop("interrupted", error)
         state.status, state.error = "failed", _error_dict(exc)
         await self.emit(HookEvent.ON_ERROR, nid, state.error)
         await self._checkpoint(nid)
@@ -362,38 +419,56 @@ class Engine:
         if handler is not None:
             await self.emit(HookEvent.FALLBACK, nid, {"handler": handler, "error": state.error["message"]})
             self._start(handler, dict(state.inputs))
-            return
+            return []
         raise _Stop("failed", {**state.error, "node": nid, "message": f"node {nid} failed: {state.error['message']}"})
 
-    async def _recover_parent(self, nid: str) -> None:
+    async def _recover_parent(self, nid: str) -> list[str]:
         """A handler succeeded: every node up its fallback chain now stands for its outputs."""
+        recovered = []
         while nid in self.handlers:
             parent = self.parent_of[nid]
             self.states[parent].recovered_by = nid
             await self.save_now(parent, self.states[parent].to_dict())
+            recovered.append(parent)
             nid = parent
+        return recovered
 
-    async def _post_node(self, nid: str) -> None:
+    async def _post_node(self, nid: str, error: dict[str, Any] | None = None) -> None:
+        """The node's state changed for good in this run (succeeded, failed, cancelled, or back
+        to pending when the budget ran out): the one event a viewer needs to show it."""
         state = self.states[nid]
         prompt, completion = state.tokens
         await self.emit(HookEvent.POST_NODE, nid, {
             "status": state.status, "outputs": state.outputs, "duration_ms": state.duration_ms,
             "cost_usd": state.cost_usd, "prompt_tokens": prompt, "completion_tokens": completion,
-            "error": state.error,
+            "error": error or state.error,
         })
 
     async def _drain(self) -> None:
-        """Cancel whatever still runs (failure elsewhere, cancel, budget) and wait for it."""
-        if not self._tasks:
+        """Cancel whatever still runs (failure elsewhere, cancel, budget) and wait for it.
+
+        A node that finished meanwhile is recorded as it ended; the others become ``cancelled``,
+        each with a ``post_node`` event. A finished engine (claim lost) writes nothing."""
+        running = self._running
+        if not running.tasks:
             return
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        for nid in list(self._tasks.values()):
+        running.cancel_all()
+        await running.wait_all()
+        if self.root._fatal is not None:
+            running.tasks.clear()
+            return
+        for nid, task in list(running.tasks.items()):
+            running.pop(nid)
             state = self.states[nid]
+            if not task.cancelled() and task.exception() is None:
+                state.status, state.outputs, state.finished_at = "succeeded", task.result(), time.time()
+                await self._checkpoint(nid)
+                await self._post_node(nid)
+                await self._recover_parent(nid)
+                continue
             state.status, state.finished_at = "cancelled", time.time()
-            await self.save_now(nid, state.to_dict())
-        self._tasks.clear()
+            await self._post_node(nid, state.error or _cancel_error(self._stop))
+            self.save_soon(nid, state.to_dict())
 
     async def _finish_run(self, inputs: dict[str, Any]) -> RunResult:
         await self._saves_done()
@@ -421,6 +496,13 @@ class Engine:
                                                        "cost_usd": result.cost_usd,
                                                        "prompt_tokens": prompt, "completion_tokens": completion})
         return result
+
+
+def _cancel_error(stop: _Stop | None) -> dict[str, Any]:
+    """Why a node in flight was cancelled: the run's stop (a cancel, another node's failure, the budget)."""
+    if stop is None:
+        return {"type": "cancelled", "message": "cancelled"}
+    return {"type": "cancelled", "message": f"cancelled: {stop.error.get('message', stop.status)}", "run_status": stop.status}
 
 
 def _error_dict(exc: BaseException) -> dict[str, Any]:

@@ -1,0 +1,139 @@
+"""Fencing, engine side: a store that says the claim on the run is lost (ClaimLost from
+ensure_current or a save), or whose save fails, finishes the engine at once — in-flight calls
+are aborted, no new LLM call starts, nothing more is written — and Engine.run raises the error."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from graphs.engine.ports import ClaimLost, MemoryCheckpointStore, MemoryEventSink
+from tests.helpers import agent, chain, edge
+
+
+class FencedStore(MemoryCheckpointStore):
+    """In memory, with a claim that can be lost and saves that can fail (as the lead's store's)."""
+
+    def __init__(self, events: MemoryEventSink) -> None:
+        super().__init__()
+        self.events = events
+        self.lost = False
+        self.fail_saves_of: str | None = None  # node id whose next save fails
+        self.checks = 0
+        self.told = False  # the store has raised ClaimLost once: the engine knows
+        self.writes_after_loss: list[str] = []  # saves attempted after that
+        self.events_at_loss: int | None = None
+
+    def lose_claim(self) -> None:
+        self.lost = True
+        self.events_at_loss = len(self.events.events)
+
+    async def ensure_current(self) -> None:
+        self.checks += 1
+        if self.lost:
+            self.told = True
+            raise ClaimLost("another worker holds the run")
+
+    async def save(self, run_id, node_id, state) -> None:
+        if self.lost:  # refused, as a conditional write under a stale claim is
+            if self.told:
+                self.writes_after_loss.append(node_id)
+            self.told = True
+            raise ClaimLost("another worker holds the run")
+        if node_id == self.fail_saves_of:
+            self.fail_saves_of = None
+            await asyncio.sleep(0.01)
+            raise RuntimeError("database went away")
+        await super().save(run_id, node_id, state)
+
+
+@pytest.fixture
+def fenced(harness):
+    harness.checkpoints = FencedStore(harness.events)
+    return harness
+
+
+async def test_every_llm_call_checks_the_claim_first(fenced):
+    result = await fenced.run(chain(3), {"task": "t"})
+    assert result.status == "succeeded"
+    assert fenced.checkpoints.checks == len(fenced.fake.calls()) == 3
+
+
+async def test_a_lost_claim_starts_no_new_call_writes_nothing_and_is_raised(fenced):
+    store = fenced.checkpoints
+
+    async def lose_after_step_1(ctx):
+        store.lose_claim()
+
+    engine = fenced.engine(chain(3))
+    engine.hooks.register("post_node", lose_after_step_1)  # (hooks run before the event is stored)
+    with pytest.raises(ClaimLost):
+        await engine.run({"task": "t"})
+    assert len(fenced.fake.calls("step 1")) == 1 and fenced.fake.calls("step 2") == []
+    names = fenced.events.names()
+    assert "run_finished" not in names and "cancelled" not in names
+    # the engine learns of the loss at s2's check before its call; from then on nothing is written
+    tail = [(e["event"], e["node_id"]) for e in fenced.events.events[store.events_at_loss:]]
+    assert tail == [("post_node", "s1"), ("pre_node", "s2"), ("pre_agent_loop", "s2"), ("pre_llm_call", "s2")]
+    assert store.writes_after_loss == []
+
+
+async def test_a_lost_claim_aborts_calls_in_flight_at_once(fenced):
+    store = fenced.checkpoints
+    fenced.fake.script(match="- slow", latency=30)
+    doc = {"inputs": {"task": {"type": "string"}}, "outputs": {},
+           "nodes": [agent("slow", ["task"], ["slow"]), agent("fast", ["task"], ["fast"]), agent("next", ["fast"], ["done"])],
+           "edges": [edge("@inputs", "task", "slow", "task"), edge("@inputs", "task", "fast", "task"),
+                     edge("fast", "fast", "next", "fast")]}
+
+    async def lose_when_fast_ends(ctx):
+        if ctx.agent_id == "fast":
+            store.lose_claim()
+
+    engine = fenced.engine(doc)
+    engine.hooks.register("post_node", lose_when_fast_ends)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(ClaimLost):
+        await engine.run({"task": "t"})
+    assert loop.time() - started < 10  # generous: the slow answer takes 30 s
+    assert fenced.fake.calls("- done") == []  # "next" never asked its model
+    (slow,) = fenced.fake.calls("- slow")
+    assert not slow["completed"]
+    assert store.writes_after_loss == [] and "run_finished" not in fenced.events.names()
+    assert [e for e in fenced.events.events if e["event"] == "post_node" and e["data"]["status"] == "cancelled"] == []
+
+
+async def test_a_failed_save_is_kept_and_raised_before_the_next_call(fenced):
+    store = fenced.checkpoints
+    store.fail_saves_of = "s1"  # s1's journal save (its answer) fails in the background
+    with pytest.raises(RuntimeError, match="database went away"):
+        await fenced.run(chain(3), {"task": "t"})
+    assert len(fenced.fake.calls("step 1")) == 1
+    assert fenced.fake.calls("step 2") == [], "no LLM call may start on an unsaved answer"
+    assert "run_finished" not in fenced.events.names()
+
+
+async def test_a_lost_claim_inside_a_nested_run_finishes_the_whole_run(fenced):
+    store = fenced.checkpoints
+    body = chain(2)
+    body["inputs"] = {"task": {"type": "any"}}
+    doc = {"inputs": {"items": {"type": "list"}}, "outputs": {},
+           "nodes": [{"id": "each", "kind": "for_each", "config": {"body": body, "item_input": "task", "concurrency": 2}}],
+           "edges": [edge("@inputs", "items", "each", "items")]}
+    fenced.fake.script(match="step 2", latency=30)
+
+    async def lose_on_first_item(ctx):
+        if ctx.agent_id == "s1" and not store.lost:  # (hooks see a nested run's own node ids)
+            store.lose_claim()
+
+    engine = fenced.engine(doc)
+    engine.hooks.register("post_node", lose_on_first_item)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(ClaimLost):
+        await engine.run({"items": ["a", "b"]})
+    assert loop.time() - started < 10  # generous: a step 2 answer takes 30 s
+    assert all(not c["completed"] for c in fenced.fake.calls("step 2"))
+    assert store.writes_after_loss == [] and "run_finished" not in fenced.events.names()
