@@ -27,8 +27,7 @@ from . import runloop
 from .adapters import RunRecorder
 from .credentials import credential_resolver
 from .engine.llm import PriceTable, ProviderRegistry
-from .engine.llm.openai_provider import OpenAIProvider
-from .engine.llm.simulated import SimulatedProvider
+from .engine.llm.shared import shared_providers
 from .engine.runtime import Engine
 from .engine.validate import GraphInvalid
 from .memory_adapter import build_memory
@@ -50,12 +49,12 @@ def claim(run_id: int, owner: str) -> bool:
     )
 
 
-def build_providers() -> tuple[ProviderRegistry, OpenAIProvider]:
-    openai_provider = OpenAIProvider(settings.OPENAI_BASE_URL or None, settings.OPENAI_API_KEY or None,
-                                     max_retries=settings.KAIZEN_LLM_MAX_RETRIES)
-    simulated = SimulatedProvider(latency_s=settings.KAIZEN_SIMULATED_LATENCY_S)
-    registry = ProviderRegistry({"openai": openai_provider, "simulated": simulated}, settings.KAIZEN_DEFAULT_PROVIDER)
-    return registry, openai_provider
+def build_providers() -> ProviderRegistry:
+    """The process's shared providers (built once per configuration; runs never close them)."""
+    return shared_providers(settings.OPENAI_BASE_URL or None, settings.OPENAI_API_KEY or None,
+                            max_retries=settings.KAIZEN_LLM_MAX_RETRIES,
+                            simulated_latency_s=settings.KAIZEN_SIMULATED_LATENCY_S,
+                            default=settings.KAIZEN_DEFAULT_PROVIDER)
 
 
 def execute_run(run_id: int) -> str | None:
@@ -69,7 +68,7 @@ def execute_run(run_id: int) -> str | None:
 
 async def _drive(run: Run, owner: str) -> str:
     recorder = RunRecorder(run.pk)
-    providers, openai_provider = build_providers()
+    providers = build_providers()
     mine = Run.objects.filter(pk=run.pk, lease_owner=owner)
     try:
         engine = Engine(
@@ -102,7 +101,6 @@ async def _drive(run: Run, owner: str) -> str:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
         await recorder.flush()
-        await openai_provider.aclose()
     fields["finished_at"] = timezone.now()
     fields["last_seq"] = recorder.last_seq
     fields["cancel_requested"] = False
