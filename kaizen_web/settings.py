@@ -128,9 +128,9 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 
 # --- Celery ------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
-CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {"visibility_timeout": 6 * 3600} if REDIS_URL else {"polling_interval": 0.005}
-)
+# Embedded: kombu's memory transport, woken by every put instead of polling (graphs/broker.py).
+CELERY_BROKER_TRANSPORT = None if REDIS_URL else "graphs.broker:Transport"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600} if REDIS_URL else {}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
