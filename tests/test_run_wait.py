@@ -28,7 +28,7 @@ from rest_framework.test import APIClient
 from graphs import services
 from graphs.events import run_group
 from graphs.models import Run
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, DaphneProcess, free_port, worker_env
 from tests.helpers import chain
 
 # Statement budgets, counted inside the test's transaction (so a service's atomic block shows as
@@ -140,7 +140,11 @@ def http(method: str, url: str, token: str, body: dict | None = None, timeout: f
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+        raw = exc.read()
+        try:
+            return exc.code, json.loads(raw or b"{}")
+        except ValueError:
+            return exc.code, {"raw": raw[:500].decode(errors="replace")}
 
 
 def start_and_wait(base: str, token: str, spec: dict) -> tuple[dict, int]:
@@ -165,6 +169,32 @@ def test_wait_through_daphne_and_a_worker_distributed(user, daphne_server, celer
     assert polls == 1
     assert len(fake_llm.calls(completed=True)) == 2
     assert "Traceback" not in daphne_server.log_path.read_text()
+
+
+def test_waiting_requests_hold_no_database_connection(user, fake_llm, transactional_db, tmp_path):
+    """Daphne with a pool of 2 connections (3 s to get one): six requests waiting on a queued run
+    (no worker) and a plain read all get answers; had the waiters kept their connections, the
+    later ones would fail with a pool timeout (500)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
+        pytest.skip("needs PostgreSQL and Redis")
+    graph = services.graph_create(owner=user, name="g", spec=chain(1)).graph
+    run = Run.objects.create(graph=graph, version=graph.versions.first(), created_by=user)
+    token = Token.objects.create(user=user).key
+    server = DaphneProcess(worker_env(connection.settings_dict["NAME"], fake_llm.base_url, KAIZEN_DB_POOL_MAX="2",
+                                      KAIZEN_DB_POOL_MIN="1", KAIZEN_DB_POOL_TIMEOUT_S="3"), tmp_path)
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            waiters = [pool.submit(http, "GET", f"{server.url}/api/runs/{run.pk}/?wait=6", token) for _ in range(6)]
+            time.sleep(1.5)  # (let them all reach their sleep)
+            plain = http("GET", f"{server.url}/api/runs/{run.pk}/", token)
+            answers = [w.result() for w in waiters]
+    finally:
+        server.stop()
+    assert plain[0] == 200 and plain[1]["status"] == "queued"
+    assert [status for status, _ in answers] == [200] * 6
+    assert all(body["status"] == "queued" for _, body in answers)
 
 
 def test_wait_through_the_embedded_server(fake_llm_server, tmp_path):

@@ -5,8 +5,9 @@ serialization: all DRF's) is read once; if the run is still queued or running, t
 joins the run's channel group, reads again (an end committed in between is not missed), and
 then sleeps until the run's ``run_finished`` event arrives on the group or ``wait`` seconds
 pass, whichever is first, and answers with a last read. No database polling: a waiting client
-costs one group subscription, in Daphne's event loop, whichever channel layer is configured
-(channels_redis pub/sub in the distributed setup, the in-memory layer in the embedded one).
+costs one group subscription in Daphne's event loop and holds no database connection while it
+sleeps, whichever channel layer is configured (channels_redis pub/sub in the distributed setup,
+the in-memory layer in the embedded one).
 
 Events are published after their commit, but the run row's final UPDATE follows its
 ``run_finished`` event; a read that still finds the row live takes the final fields (status,
@@ -22,6 +23,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
 from ..events import run_group
@@ -65,6 +67,7 @@ def waitable(view):
             response = await sync_view(request, pk=pk, **kwargs)  # subscribed: nothing can slip by now
             if not _live(response):
                 return response
+            await _release_connection()  # (no database connection is held while the request sleeps)
             await asyncio.wait({finished, listener}, timeout=max(0.0, deadline - loop.time()),
                                return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -81,6 +84,14 @@ def waitable(view):
     run_detail.initkwargs = view.initkwargs
     run_detail.csrf_exempt = True
     return run_detail
+
+
+@sync_to_async
+def _release_connection() -> None:
+    """Give this request thread's connection back (to the pool) before a long sleep; the last
+    read takes one again. (Not inside a transaction: tests wrap requests in one.)"""
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def _live(response) -> bool:
