@@ -34,8 +34,7 @@ from .adapters import HandedOff, RunRecorder
 from .credentials import credential_resolver
 from .dbthreads import db, db_retrying
 from .engine.llm import PriceTable, ProviderRegistry
-from .engine.llm.openai_provider import OpenAIProvider
-from .engine.llm.simulated import SimulatedProvider
+from .engine.llm.shared import shared_providers
 from .engine.ports import ClaimLost
 from .engine.runtime import Engine
 from .engine.validate import GraphInvalid
@@ -67,12 +66,12 @@ def claim(run_id: int, owner: str) -> int | None:
     return row[0] if row else None
 
 
-def build_providers() -> tuple[ProviderRegistry, OpenAIProvider]:
-    openai_provider = OpenAIProvider(settings.OPENAI_BASE_URL or None, settings.OPENAI_API_KEY or None,
-                                     max_retries=settings.KAIZEN_LLM_MAX_RETRIES)
-    simulated = SimulatedProvider(latency_s=settings.KAIZEN_SIMULATED_LATENCY_S)
-    registry = ProviderRegistry({"openai": openai_provider, "simulated": simulated}, settings.KAIZEN_DEFAULT_PROVIDER)
-    return registry, openai_provider
+def build_providers() -> ProviderRegistry:
+    """The process's shared providers (built once per configuration; runs never close them)."""
+    return shared_providers(settings.OPENAI_BASE_URL or None, settings.OPENAI_API_KEY or None,
+                            max_retries=settings.KAIZEN_LLM_MAX_RETRIES,
+                            simulated_latency_s=settings.KAIZEN_SIMULATED_LATENCY_S,
+                            default=settings.KAIZEN_DEFAULT_PROVIDER)
 
 
 def execute_run(run_id: int) -> str | None:
@@ -138,7 +137,7 @@ class _Driver:
 
     async def drive(self) -> str:
         run, recorder = self.run, self.recorder
-        providers, openai_provider = build_providers()
+        providers = build_providers()
         try:
             self.engine = Engine(
                 run.version.spec, run_id=str(run.pk), providers=providers, checkpoints=recorder, events=recorder,
@@ -182,7 +181,6 @@ class _Driver:
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
-            await openai_provider.aclose()
         fields.update(finished_at=timezone.now(), cancel_requested=False, lease_owner="", lease_expires_at=None)
         try:
             if not await recorder.finish(**fields):

@@ -6,6 +6,7 @@ Each runs inside a transaction; a run is enqueued only after its row is committe
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -94,12 +95,15 @@ def graph_restore(*, graph: Graph, user, number: int) -> GraphVersion:
     return graph_save(graph=graph, user=user, spec=old.spec, message=f"restored version {number}")
 
 
-def _enqueue_on_commit(run: Run) -> None:
+def _enqueue_on_commit(run: Run, task_id: str | None = None) -> None:
+    """Send the run's message once the transaction commits. A run started with its task id
+    already stored (run_start) needs no UPDATE after the send."""
     from .tasks import run_execute
 
     def send() -> None:
-        result = run_execute.apply_async(args=[run.pk])
-        Run.objects.filter(pk=run.pk).update(celery_task_id=result.id or "")
+        result = run_execute.apply_async(args=[run.pk], task_id=task_id)
+        if task_id is None:
+            Run.objects.filter(pk=run.pk).update(celery_task_id=result.id or "")
 
     transaction.on_commit(send)
 
@@ -109,7 +113,7 @@ def _run_input_issues(spec: dict[str, Any], inputs: Any) -> list[Issue]:
 
     if not isinstance(inputs, dict):
         return [Issue("inputs", "must be an object")]
-    declared = GraphSpec.model_validate(spec).inputs
+    declared = GraphSpec.model_validate({"inputs": spec.get("inputs") or {}}).inputs  # (stored specs are valid)
     issues = [Issue(f"inputs.{k}", "unknown input") for k in inputs if k not in declared]
     for name, field in declared.items():
         if name not in inputs:
@@ -124,16 +128,20 @@ def _run_input_issues(spec: dict[str, Any], inputs: Any) -> list[Issue]:
 def run_start(*, graph: Graph, user, inputs: dict[str, Any], version: int | None = None,
               dry_run: bool = False, budget_usd: Decimal | None = None) -> Run:
     number = version or graph.latest_version
-    gv = GraphVersion.objects.filter(graph=graph, number=number).first()
-    if gv is None:
+    # Only the declared inputs are read (a spec may be megabytes); the task id is chosen here
+    # and stored with the run, so enqueueing it costs no UPDATE afterwards.
+    found = GraphVersion.objects.filter(graph=graph, number=number).values_list("pk", "spec__inputs").first()
+    if found is None:
         raise ServiceError(f"version {number} does not exist", [Issue("version", "no such version")])
-    issues = _run_input_issues(gv.spec, inputs)
+    version_id, declared_inputs = found
+    issues = _run_input_issues({"inputs": declared_inputs}, inputs)
     if issues:
         raise ServiceError("the run inputs are invalid", issues)
-    run = Run.objects.create(graph=graph, version=gv, created_by=user, inputs=inputs, dry_run=dry_run,
-                             budget_usd=budget_usd, enqueued_at=timezone.now())
+    task_id = str(uuid.uuid4())
+    run = Run.objects.create(graph=graph, version_id=version_id, created_by=user, inputs=inputs, dry_run=dry_run,
+                             budget_usd=budget_usd, enqueued_at=timezone.now(), celery_task_id=task_id)
     audit("run.started", actor=user, run=run, status="queued", summary=f"version {number}{' (dry run)' if dry_run else ''}", data={"inputs": inputs, "version": number, "dry_run": dry_run})
-    _enqueue_on_commit(run)
+    _enqueue_on_commit(run, task_id)
     return run
 
 

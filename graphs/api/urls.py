@@ -2,6 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import credential_views, views
+from .run_wait import waitable
 
 urlpatterns = [
     path("graphs/", views.GraphListView.as_view(), name="api-graphs"),
@@ -12,7 +13,7 @@ urlpatterns = [
     path("graphs/<int:pk>/versions/<int:number>/restore/", views.GraphRestoreView.as_view(), name="api-graph-restore"),
     path("graphs/<int:pk>/runs/", views.GraphRunsView.as_view(), name="api-graph-runs"),
     path("runs/", views.RunListView.as_view(), name="api-runs"),
-    path("runs/<int:pk>/", views.RunDetailView.as_view(), name="api-run"),
+    path("runs/<int:pk>/", waitable(views.RunDetailView.as_view()), name="api-run"),  # ?wait=SECONDS
     path("runs/<int:pk>/events/", views.RunEventsView.as_view(), name="api-run-events"),
     path("runs/<int:pk>/events/<int:seq>/", views.RunEventDetailView.as_view(), name="api-run-event"),
     path("runs/<int:pk>/cancel/", views.RunCancelView.as_view(), name="api-run-cancel"),

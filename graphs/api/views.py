@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
@@ -38,7 +38,8 @@ def graph_for(request: Request, pk: int) -> Graph:
 
 
 def run_for(request: Request, pk: int) -> Run:
-    run = get_object_or_404(Run.objects.select_related("graph", "version"), pk=pk)
+    # one query for the run, its graph, its version's number and its creator (never the spec)
+    run = get_object_or_404(Run.objects.select_related("graph", "version", "created_by").defer("version__spec"), pk=pk)
     if not selectors.can_see_run(request.user, run):
         raise PermissionDenied("you do not have access to this run")
     return run
@@ -136,7 +137,10 @@ class RunListView(APIView):
 
 
 class RunDetailView(APIView):
-    @extend_schema(responses=RunSerializer)
+    """A run. ``?wait=SECONDS`` (0-60) answers as soon as the run has ended (graphs/api/run_wait.py)."""
+
+    @extend_schema(responses=RunSerializer, parameters=[OpenApiParameter(
+        "wait", float, description="Wait up to this many seconds (0-60) for the run to end before answering")])
     def get(self, request: Request, pk: int) -> Response:
         return Response(RunSerializer(run_for(request, pk)).data)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from graphs.engine.llm import ProviderRegistry
+from graphs.engine.llm.clients import ClientPool
 from graphs.engine.llm.openai_provider import OpenAIProvider
 from graphs.engine.llm.simulated import SimulatedProvider
 from graphs.engine.ports import MemoryCheckpointStore, MemoryEventSink
@@ -26,8 +27,10 @@ class Harness:
         self.opened: list[OpenAIProvider] = []
 
     def openai(self, **kwargs) -> OpenAIProvider:
-        """An SDK provider for the scripted server, closed when the test ends (in its loop)."""
-        provider = OpenAIProvider(self.fake.base_url, kwargs.pop("api_key", "test-key"), **{"max_retries": 0, **kwargs})
+        """An SDK provider for the scripted server with its own client pool, closed when the test
+        ends (in its loop)."""
+        provider = OpenAIProvider(self.fake.base_url, kwargs.pop("api_key", "test-key"),
+                                  **{"max_retries": 0, "clients": ClientPool(), **kwargs})
         self.opened.append(provider)
         return provider
 

@@ -1,4 +1,4 @@
-"""LLM providers behind one small protocol. Only ``openai_provider`` imports the openai SDK."""
+"""LLM providers behind one small protocol. Only ``openai_provider`` and ``clients`` import the openai SDK."""
 
 from .base import LLMError, LLMProvider, LLMRequest, LLMResponse, ProviderRegistry
 from .pricing import PriceTable

@@ -1,42 +1,37 @@
 """The openai SDK against any OpenAI-compatible base_url (OpenAI, Ollama, vLLM, the test server).
 
-One instance per run: its HTTP clients belong to that run's event loop and are closed with it.
-Cancelling the awaiting task closes the in-flight HTTP request.
+Its HTTP clients come from a ClientPool (clients.py): by default the process's shared pool of the
+running event loop, which no run closes, so one provider serves every run of a worker. A caller
+that passes its own pool owns it, and ``aclose()`` closes it. Cancelling the awaiting task
+closes the in-flight HTTP request.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 
 import openai
 from openai.types.chat import ChatCompletion
 
 from .base import LLMError, LLMRequest, LLMResponse, parse_retry_after
+from .clients import ClientPool, ConnectionConfig, TransportFactory, default_transport, shared_pool
 
 
 class OpenAIProvider:
     name = "openai"
 
-    # Requests are spread over a few SDK clients: httpcore's pool scans every pooled connection
-    # per request, so one client with hundreds of concurrent connections burns CPU quadratically.
-    SHARDS = 8
-
-    def __init__(self, base_url: str | None, api_key: str | None, max_retries: int = 0) -> None:
+    def __init__(self, base_url: str | None, api_key: str | None, max_retries: int = 0, *,
+                 clients: ClientPool | None = None, transport_factory: TransportFactory = default_transport) -> None:
         self.base_url = base_url
         self.api_key = api_key
         self.max_retries = max_retries
-        self._clients: dict[tuple[str | None, str | None], list[openai.AsyncOpenAI]] = {}
-        self._turn = itertools.count()
+        self.clients = clients  # None: the shared pool of whichever loop the call runs on
+        self.transport_factory = transport_factory
 
     def _client(self, request: LLMRequest) -> openai.AsyncOpenAI:
-        key = (request.base_url or self.base_url, request.api_key or self.api_key)
-        shards = self._clients.get(key)
-        if shards is None:
-            shards = [openai.AsyncOpenAI(base_url=key[0], api_key=key[1] or "not-needed", max_retries=self.max_retries)
-                      for _ in range(self.SHARDS)]
-            self._clients[key] = shards
-        return shards[next(self._turn) % len(shards)]
+        pool = self.clients if self.clients is not None else shared_pool(self.transport_factory)
+        return pool.client(ConnectionConfig(request.base_url or self.base_url, request.api_key or self.api_key,
+                                            self.max_retries))
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         client = self._client(request)  # (timeout per request: with_options() would copy the client per call)
@@ -59,7 +54,7 @@ class OpenAIProvider:
             # The SDK's own post() (its way to call any endpoint) with the SDK's ChatCompletion type,
             # rather than chat.completions.create(): create() first walks every message through its
             # TypedDict transform, some 15 % of the client's CPU per call in a 200-wide fan-out, and
-            # our messages are plain JSON already. Retries, auth, timeouts and errors are the SDK's.
+            # our messages are plain JSON already. Auth, timeouts and errors are the SDK's; retries the engine's.
             completion = await client.post("/chat/completions", body=body, cast_to=ChatCompletion,
                                            options={"timeout": request.timeout_s})
         except openai.APITimeoutError as exc:
@@ -82,7 +77,6 @@ class OpenAIProvider:
         )
 
     async def aclose(self) -> None:
-        for shards in self._clients.values():
-            for client in shards:
-                await client.close()
-        self._clients.clear()
+        """Close the clients of a pool given to this provider; the shared pool stays open."""
+        if self.clients is not None:
+            await self.clients.aclose()

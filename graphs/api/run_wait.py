@@ -1,0 +1,121 @@
+"""GET /api/runs/{id}/?wait=SECONDS — answer as soon as the run has ended (a long poll).
+
+Without ``wait`` the request is the plain DRF view. With it, the view (authentication, access,
+serialization: all DRF's) is read once; if the run is still queued or running, this request
+joins the run's channel group, reads again (an end committed in between is not missed), and
+then sleeps until the run's ``run_finished`` event arrives on the group or ``wait`` seconds
+pass, whichever is first, and answers with a last read. No database polling: a waiting client
+costs one group subscription in Daphne's event loop and holds no database connection while it
+sleeps, whichever channel layer is configured (channels_redis pub/sub in the distributed setup,
+the in-memory layer in the embedded one).
+
+Events are published after their commit, but the run row's final UPDATE follows its
+``run_finished`` event; a read that still finds the row live takes the final fields (status,
+outputs, error, cost, tokens) from the event itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+
+from ..events import run_group
+
+MAX_WAIT_S = 60.0
+FINAL = frozenset({"succeeded", "failed", "interrupted", "cancelled"})
+
+
+def parse_wait(raw: str) -> float | None:
+    """Seconds to wait (0..MAX_WAIT_S), or None if ``raw`` is not such a number."""
+    try:
+        wait = float(raw)
+    except ValueError:
+        return None
+    return wait if math.isfinite(wait) and 0 <= wait <= MAX_WAIT_S else None
+
+
+def waitable(view):
+    """Wrap a DRF run-detail view (``as_view()``) so that it honours ``?wait=``."""
+    sync_view = sync_to_async(view)
+
+    async def run_detail(request: HttpRequest, pk: int, **kwargs: Any):
+        raw = request.GET.get("wait")
+        if raw is None:
+            return await sync_view(request, pk=pk, **kwargs)
+        wait = parse_wait(raw)
+        if wait is None:
+            message = f"must be a number of seconds from 0 to {MAX_WAIT_S:g}"
+            return JsonResponse({"detail": f"wait {message}", "errors": [{"path": "wait", "message": message}]}, status=400)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        response = await sync_view(request, pk=pk, **kwargs)
+        if not _live(response) or wait == 0:
+            return response
+        layer = get_channel_layer()
+        group, channel = run_group(pk), await layer.new_channel()
+        finished: asyncio.Future[dict[str, Any]] = loop.create_future()
+        await layer.group_add(group, channel)
+        listener = asyncio.ensure_future(_listen(layer, channel, finished))
+        try:
+            response = await sync_view(request, pk=pk, **kwargs)  # subscribed: nothing can slip by now
+            if not _live(response):
+                return response
+            await _release_connection()  # (no database connection is held while the request sleeps)
+            await asyncio.wait({finished, listener}, timeout=max(0.0, deadline - loop.time()),
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            listener.cancel()  # (a cancelled receive also unsubscribes the channel)
+            with contextlib.suppress(BaseException):
+                await listener
+            await layer.group_discard(group, channel)
+        response = await sync_view(request, pk=pk, **kwargs)
+        if finished.done() and _live(response):
+            _take_final_fields(response, finished.result())
+        return response
+
+    run_detail.cls = view.cls  # (drf-spectacular documents the wrapped view)
+    run_detail.initkwargs = view.initkwargs
+    run_detail.csrf_exempt = True
+    return run_detail
+
+
+@sync_to_async
+def _release_connection() -> None:
+    """Give this request thread's connection back (to the pool) before a long sleep; the last
+    read takes one again. (Not inside a transaction: tests wrap requests in one.)"""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def _live(response) -> bool:
+    return response.status_code == 200 and response.data.get("status") not in FINAL
+
+
+async def _listen(layer, channel: str, finished: asyncio.Future[dict[str, Any]]) -> None:
+    """Receive the group's event batches until cancelled; resolve ``finished`` on the end of the
+    top-level run (nested runs' ends are ``subrun_finished``)."""
+    while True:
+        message = await layer.receive(channel)
+        for event in message.get("events", ()):
+            if event.get("event") == "run_finished" and not event.get("node_id") and not finished.done():
+                finished.set_result(event.get("data") or {})
+
+
+def _take_final_fields(response, data: dict[str, Any]) -> None:
+    if data.get("truncated"):  # (a preview only: the row will say; keep what it says now)
+        return
+    body = response.data
+    body["status"] = data.get("status", body["status"])
+    for key in ("outputs", "error", "cost_usd"):
+        if key in data:
+            body[key] = data[key]
+    if "prompt_tokens" in data:
+        prompt, completion = data.get("prompt_tokens") or 0, data.get("completion_tokens") or 0
+        body["tokens"] = {"prompt": prompt, "completion": completion, "total": prompt + completion}

@@ -1,0 +1,134 @@
+"""HTTP clients for OpenAI-compatible endpoints, built once per process and event loop.
+
+Why: an ``AsyncOpenAI`` client built with the SDK's defaults builds its own httpx transport,
+which builds an SSL context and loads the whole CA bundle (tens of ms of CPU), even for an
+``http://`` endpoint. Built per run (eight per run, see SHARDS) that was about three quarters of
+a loaded worker's CPU. Here a worker keeps, per event loop, one set of clients per connection
+config (base_url, api key, retries), reused by every run on that loop; the TLS context that
+trusts the CA bundle is built once per process and only when an ``https`` endpoint is used.
+
+Clients belong to the loop that made them (their pooled connections are that loop's sockets),
+so the process-wide cache is keyed by the running loop; pools of loops that have closed are
+dropped when the next pool is made, so tests that run many short-lived loops stay bounded.
+Nothing a run does closes a shared client: a task that outlives its run can still call out.
+
+Transports come from a factory per connection config, so a caller can put its own httpx2
+transport (an SSRF guard, a recorder) under every client of that config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx2
+import openai
+
+# Requests are spread over a few clients per connection config: httpcore's pool scans every
+# pooled connection per request, so one client with hundreds of concurrent connections burns
+# CPU quadratically (a 200-wide fan-out of LLM calls spent most of its time in that scan).
+SHARDS = 8
+# The SDK's own defaults (DefaultAsyncHttpxClient), which a transport we build must carry itself.
+LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    """What makes two calls share a client: where they go and with which key."""
+
+    base_url: str | None  # None: the SDK's default (https://api.openai.com/v1, or OPENAI_BASE_URL)
+    api_key: str | None
+    max_retries: int = 2
+
+    @property
+    def https(self) -> bool:
+        return self.base_url is None or self.base_url.lower().startswith("https:")
+
+
+TransportFactory = Callable[[ConnectionConfig, ssl.SSLContext], httpx2.AsyncBaseTransport]
+
+_tls_lock = threading.Lock()
+_tls: ssl.SSLContext | None = None
+_no_tls: ssl.SSLContext | None = None
+
+
+def tls_context() -> ssl.SSLContext:
+    """The context that verifies servers against the CA bundle: built on first use, then shared."""
+    global _tls
+    with _tls_lock:
+        if _tls is None:
+            _tls = httpx2.create_ssl_context()
+        return _tls
+
+
+def plain_context() -> ssl.SSLContext:
+    """For ``http://`` endpoints: loads no CA bundle, and since it trusts nothing while still
+    verifying, a redirect to an ``https`` URL fails loudly instead of going unverified."""
+    global _no_tls
+    with _tls_lock:
+        if _no_tls is None:
+            _no_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname and CERT_REQUIRED by default
+        return _no_tls
+
+
+def default_transport(config: ConnectionConfig, ssl_context: ssl.SSLContext) -> httpx2.AsyncBaseTransport:
+    """The SDK's usual transport, with the shared TLS context and the SDK's connection limits.
+
+    (A client given a transport ignores proxy environment variables; so does this one.)
+    """
+    return httpx2.AsyncHTTPTransport(verify=ssl_context, limits=LIMITS)
+
+
+class ClientPool:
+    """SHARDS ``AsyncOpenAI`` clients per connection config, all on one event loop."""
+
+    def __init__(self, transport_factory: TransportFactory = default_transport, shards: int = SHARDS) -> None:
+        self.transport_factory = transport_factory
+        self.shards = shards
+        self._clients: dict[ConnectionConfig, list[openai.AsyncOpenAI]] = {}
+        self._turn = itertools.count()
+        self.built = 0  # clients made so far (what the tests count)
+
+    def client(self, config: ConnectionConfig) -> openai.AsyncOpenAI:
+        shards = self._clients.get(config)
+        if shards is None:
+            context = tls_context() if config.https else plain_context()
+            shards = [self._build(config, context) for _ in range(self.shards)]
+            self._clients[config] = shards
+        return shards[next(self._turn) % len(shards)]
+
+    def _build(self, config: ConnectionConfig, context: ssl.SSLContext) -> openai.AsyncOpenAI:
+        http = openai.DefaultAsyncHttpxClient(transport=self.transport_factory(config, context))
+        self.built += 1
+        return openai.AsyncOpenAI(base_url=config.base_url, api_key=config.api_key or "not-needed",
+                                  max_retries=config.max_retries, http_client=http)
+
+    async def aclose(self) -> None:
+        clients = [c for shards in self._clients.values() for c in shards]
+        self._clients.clear()
+        for client in clients:
+            await client.close()
+
+
+_pools_lock = threading.Lock()
+_pools: dict[tuple[asyncio.AbstractEventLoop, TransportFactory], ClientPool] = {}
+
+
+def shared_pool(transport_factory: TransportFactory = default_transport) -> ClientPool:
+    """This process's pool for the running event loop (and transport factory); never closed by a run."""
+    loop = asyncio.get_running_loop()
+    key = (loop, transport_factory)
+    pool = _pools.get(key)
+    if pool is not None:
+        return pool
+    with _pools_lock:
+        for gone in [k for k in _pools if k[0].is_closed()]:  # (their sockets died with their loop)
+            del _pools[gone]
+        pool = _pools.get(key)
+        if pool is None:
+            pool = _pools[key] = ClientPool(transport_factory)
+        return pool
