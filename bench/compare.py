@@ -119,7 +119,7 @@ def section_fullstack(rep: Report, cleanup, args) -> None:
     cases = [("no-llm", [s for s in systems]), ("2-agent", [s for s in systems if s != "n8n"])]
     for case, names in cases:
         for name in names:
-            measure(name, case, -1, clients * 2)
+            measure(name, case, -1, clients)
     for round_ in range(args.rounds):
         for case, names in cases:
             for name in (names if round_ % 2 == 0 else list(reversed(names))):
@@ -397,6 +397,7 @@ def parse_args(argv=None):
     parser.add_argument("--no-n8n", action="store_true", help="leave n8n out of the fullstack section")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
                         help="a Redis database the bench may flush (default db 9)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dirs (servers' and workers' logs) for a look")
     parser.add_argument("--max-db-conns", type=int, default=40,
                         help="stop the concurrent-runs measurement when a worker holds more connections (shared server)")
     args = parser.parse_args(argv)
@@ -406,8 +407,8 @@ def parse_args(argv=None):
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     q = args.quick
     args.rounds = args.rounds or (2 if q else 3)
-    args.fs_runs = 60 if q else 300          # runs per fullstack measurement (20 clients)
-    args.fs_limit = 60.0 if q else 120.0     # seconds, at most, per measurement
+    args.fs_runs = 40 if q else 300          # runs per fullstack measurement (20 clients)
+    args.fs_limit = 30.0 if q else 120.0     # seconds, at most, per measurement
     args.node_sizes = [50, 200] if q else [50, 200, 1000, 2000]
     args.node_budget = 20.0 if q else 60.0   # a system/shape slower than this skips larger sizes
     args.fanout_sizes = [200] if q else [200, 500]
@@ -421,7 +422,7 @@ def main(argv=None) -> None:
     from bench import stack
 
     ensure_bench_extra()
-    cleanup = stack.Cleanup()
+    cleanup = stack.Cleanup(keep_dirs=args.keep)
     cleanup.install_handlers()
     rep = Report()
     sections = {"fullstack": section_fullstack, "nodes": section_nodes, "fanout": section_fanout, "scale": section_scale}

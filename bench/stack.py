@@ -39,7 +39,8 @@ def pg_url(db: str) -> str:
 class Cleanup:
     """Registry of what to undo; ``close`` is idempotent and runs from atexit and signal handlers."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_dirs: bool = False) -> None:
+        self.keep_dirs = keep_dirs
         self.procs: list[tuple[str, subprocess.Popen]] = []
         self.dbs: list[str] = []
         self.dirs: list[Path] = []
@@ -116,7 +117,10 @@ class Cleanup:
                 pass
         self.redis_urls.clear()
         for path in self.dirs:
-            shutil.rmtree(path, ignore_errors=True)
+            if self.keep_dirs:
+                print(f"# kept {path}", file=sys.stderr)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
         self.dirs.clear()
 
     def install_handlers(self) -> None:
@@ -282,10 +286,9 @@ class N8n:
                    N8N_DIAGNOSTICS_ENABLED="false", N8N_VERSION_NOTIFICATIONS_ENABLED="false",
                    N8N_TEMPLATES_ENABLED="false", N8N_PERSONALIZATION_ENABLED="false",
                    N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS="false", N8N_RUNNERS_ENABLED="false",
-                   EXECUTIONS_DATA_SAVE_ON_SUCCESS="all", EXECUTIONS_MODE="regular", DB_TYPE="sqlite",
-                   N8N_LOG_LEVEL="warn", NODE_ENV="production")
+                   EXECUTIONS_DATA_SAVE_ON_SUCCESS="all", EXECUTIONS_MODE="regular", N8N_LOG_LEVEL="warn")
         log = self.dir / "n8n.log"
-        self.proc = self.cleanup.spawn("n8n", ["node", str(bin_path), "start"], env, log)
+        self.proc = self.cleanup.spawn("n8n", ["node", str(bin_path), "start"], env, log, cwd=N8N_DIR)
         wait_http(self.base + "/healthz", self.proc, log, 180)
         self._setup()
         return self
@@ -293,9 +296,16 @@ class N8n:
     def _setup(self) -> None:
         import httpx
 
+        owner = {"email": "bench@example.com", "firstName": "Bench", "lastName": "Mark", "password": "Bench-pass-1234"}
         with httpx.Client(base_url=self.base, timeout=30) as http:
-            r = http.post("/rest/owner/setup", json={"email": "bench@example.com", "firstName": "Bench", "lastName": "Mark",
-                                                      "password": "Bench-pass-1234"})
+            deadline = time.monotonic() + 120
+            while True:  # /healthz answers "n8n is starting up" (200, HTML) before the REST API is up
+                r = http.post("/rest/owner/setup", json=owner)
+                if r.headers.get("content-type", "").startswith("application/json"):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"n8n REST API not up: {r.status_code} {r.text[:300]}")
+                time.sleep(0.5)
             r.raise_for_status()
             r = http.post("/rest/workflows", json={**N8N_WORKFLOW, "active": False})
             r.raise_for_status()
