@@ -262,7 +262,7 @@ def section_scale(rep: Report, cleanup, args) -> None:
         for w in counts:
             procs = k.start_workers(w, concurrency=8)
             load.kaizen_load(k.base, k.token, gid, 20, 20, args.fs_limit)  # warm-up
-            res = load.kaizen_load(k.base, k.token, gid, args.fs_runs, 20, args.fs_limit)
+            res = load.kaizen_load(k.base, k.token, gid, args.scale_runs, 20, args.fs_limit)
             lat = res.latencies or [float("nan")]
             rep.add("scale", f"workers={w}", "kaizen-distributed", round_, runs=len(res.latencies), failures=len(res.failures),
                     runs_per_s=len(res.latencies) / res.wall, p50_ms=pct(lat, 50) * 1000, p99_ms=pct(lat, 99) * 1000)
@@ -408,7 +408,8 @@ def parse_args(argv=None):
     q = args.quick
     args.rounds = args.rounds or (2 if q else 3)
     args.fs_runs = 40 if q else 300          # runs per fullstack measurement (20 clients)
-    args.fs_limit = 30.0 if q else 120.0     # seconds, at most, per measurement
+    args.fs_limit = 30.0 if q else 120.0     # seconds, at most, to start a measurement's runs
+    args.scale_runs = 20 if q else 200       # runs per workers=N measurement
     args.node_sizes = [50, 200] if q else [50, 200, 1000, 2000]
     args.node_budget = 20.0 if q else 60.0   # a system/shape slower than this skips larger sizes
     args.fanout_sizes = [200] if q else [200, 500]
@@ -422,6 +423,10 @@ def main(argv=None) -> None:
     from bench import stack
 
     ensure_bench_extra()
+    if args.quick:
+        from bench import load
+
+        load.RUN_TIMEOUT_S = 30.0
     cleanup = stack.Cleanup(keep_dirs=args.keep)
     cleanup.install_handlers()
     rep = Report()
