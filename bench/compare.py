@@ -12,7 +12,8 @@ round, because the machine is noisy. Sections:
   2 Celery worker processes) and embedded (kaizen_serve on SQLite), beside n8n (Webhook -> Set,
   one instance, executions saved). runs/s and p50/p99 start-to-result.
 - nodes: per-node overhead of no-op nodes, chain and fan-out, 50 to 2,000 nodes, in memory and
-  with PostgreSQL checkpoints, beside LangGraph with InMemorySaver and PostgresSaver.
+  with PostgreSQL checkpoints, beside LangGraph with InMemorySaver and PostgresSaver (in memory
+  a measurement is the best of 3 invocations after a warm-up; with PostgreSQL one, after a warm-up).
 - fanout: 200 and 500 parallel LLM calls of 1 s each, wall / ideal, beside LangGraph.
 - scale: runs/s against 1, 2, 4 worker processes; a worker's RSS and PostgreSQL connections
   with 100 and 500 concurrent runs.
@@ -110,10 +111,10 @@ def section_fullstack(rep: Report, cleanup, args) -> None:
             res = load.kaizen_load(target.base, target.token, graphs[(mode, case)], runs, clients, limit)
         if round_ < 0:
             return  # warm-up
-        lat = res.latencies or [float("nan")]
-        rep.add("fullstack", case, system, round_, runs=len(res.latencies), failures=len(res.failures),
-                runs_per_s=len(res.latencies) / res.wall if res.wall else 0.0, p50_ms=pct(lat, 50) * 1000,
-                p99_ms=pct(lat, 99) * 1000, gets_per_run=(res.gets / max(1, len(res.latencies) + len(res.failures)))
+        lat = res.latencies
+        rep.add("fullstack", case, system, round_, runs=len(lat), failures=len(res.failures),
+                runs_per_s=len(lat) / res.wall if res.wall else 0.0, p50_ms=pct(lat, 50) * 1000 if lat else None,
+                p99_ms=pct(lat, 99) * 1000 if lat else None, gets_per_run=(res.gets / max(1, len(res.latencies) + len(res.failures)))
                 if system != "n8n" else None, first_failure=res.failures[0] if res.failures else None)
 
     cases = [("no-llm", [s for s in systems]), ("2-agent", [s for s in systems if s != "n8n"])]
@@ -170,13 +171,13 @@ def section_nodes(rep: Report, cleanup, args) -> None:
 
         def kaizen(shape: str, n: int, backend: str) -> float:
             doc = shapes.kaizen_chain(n) if shape == "chain" else shapes.kaizen_fanout(n)
-            return shapes.kaizen_memory_time(doc) if backend == "memory" else shapes.kaizen_pg_time(doc)
+            return shapes.kaizen_memory_time(doc, repeat=3) if backend == "memory" else shapes.kaizen_pg_time(doc)
 
         def langgraph(shape: str, n: int, backend: str) -> float:
             saver = InMemorySaver() if backend == "memory" else pg_saver
             graph = shapes.lg_chain(n, saver) if shape == "chain" else shapes.lg_fanout(n, saver)
             shapes.lg_time(graph, n, f"w{next(counter)}", "sync")  # warm-up (compiles, caches)
-            return shapes.lg_time(graph, n, f"t{next(counter)}", "sync")
+            return shapes.lg_time(graph, n, f"t{next(counter)}", "sync", repeat=3 if backend == "memory" else 1)
 
         shapes.kaizen_pg_time(shapes.kaizen_chain(10))  # warm-up: connections, imports, the writer thread
         systems = {"kaizen-memory": (kaizen, "memory"), "langgraph-memory": (langgraph, "memory"),
@@ -263,12 +264,14 @@ def section_scale(rep: Report, cleanup, args) -> None:
             procs = k.start_workers(w, concurrency=8)
             load.kaizen_load(k.base, k.token, gid, 20, 20, args.fs_limit)  # warm-up
             res = load.kaizen_load(k.base, k.token, gid, args.scale_runs, 20, args.fs_limit)
-            lat = res.latencies or [float("nan")]
-            rep.add("scale", f"workers={w}", "kaizen-distributed", round_, runs=len(res.latencies), failures=len(res.failures),
-                    runs_per_s=len(res.latencies) / res.wall, p50_ms=pct(lat, 50) * 1000, p99_ms=pct(lat, 99) * 1000)
+            lat = res.latencies
+            rep.add("scale", f"workers={w}", "kaizen-distributed", round_, runs=len(lat), failures=len(res.failures),
+                    runs_per_s=len(lat) / res.wall, p50_ms=pct(lat, 50) * 1000 if lat else None,
+                    p99_ms=pct(lat, 99) * 1000 if lat else None, first_failure=res.failures[0] if res.failures else None)
             for p in procs:
                 cleanup.stop(p)
             k.worker_procs.clear()
+            k.discard_unfinished()  # runs that timed out must not load the next configuration
     k.stop()
 
     # Concurrent runs held by one worker: LLM calls slow enough that every run is in flight at once.
@@ -344,6 +347,8 @@ def table(rep: Report, args) -> None:
             summary("fullstack", case, system, "p50_ms")
             summary("fullstack", case, system, "p99_ms", p99_t, p99_ok)
             summary("fullstack", case, system, "gets_per_run")
+            if any(rep.values("fullstack", case, system, "failures")):
+                summary("fullstack", case, system, "failures")
     smallest = min(args.node_sizes)
     for n in args.node_sizes:
         for shape in ("chain", "fanout"):
@@ -369,6 +374,8 @@ def table(rep: Report, args) -> None:
     for w in args.worker_counts:
         summary("scale", f"workers={w}", "kaizen-distributed", "runs_per_s")
         summary("scale", f"workers={w}", "kaizen-distributed", "p99_ms")
+        if any(rep.values("scale", f"workers={w}", "kaizen-distributed", "failures")):
+            summary("scale", f"workers={w}", "kaizen-distributed", "failures")
     for n in args.concurrent_runs:
         case = f"{n} concurrent runs, 1 worker"
         conns = med("scale", case, "kaizen-distributed", "peak_db_conns")
@@ -398,7 +405,7 @@ def parse_args(argv=None):
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
                         help="a Redis database the bench may flush (default db 9)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs (servers' and workers' logs) for a look")
-    parser.add_argument("--max-db-conns", type=int, default=40,
+    parser.add_argument("--max-db-conns", type=int, default=30,
                         help="stop the concurrent-runs measurement when a worker holds more connections (shared server)")
     args = parser.parse_args(argv)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]

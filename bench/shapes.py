@@ -96,13 +96,17 @@ def lg_fanout(n: int, checkpointer=None, node=None):
     return g.compile(checkpointer=checkpointer)
 
 
-def lg_time(graph, n: int, thread: str, durability: str | None) -> float:
-    """One invocation's wall time (sync API: LangGraph's fastest path for sync nodes)."""
-    config: dict[str, Any] = {"recursion_limit": n + 10, "configurable": {"thread_id": thread}}
+def lg_time(graph, n: int, thread: str, durability: str | None, repeat: int = 1) -> float:
+    """The best of ``repeat`` invocations' wall times, each on a new thread (sync API: LangGraph's
+    fastest path for sync nodes)."""
     kwargs = {"durability": durability} if durability else {}
-    started = time.perf_counter()
-    graph.invoke({"v": "t", "done": 0}, config, **kwargs)
-    return time.perf_counter() - started
+    best = float("inf")
+    for i in range(repeat):
+        config: dict[str, Any] = {"recursion_limit": n + 10, "configurable": {"thread_id": f"{thread}-{i}"}}
+        started = time.perf_counter()
+        graph.invoke({"v": "t", "done": 0}, config, **kwargs)
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 def lg_llm_fanout(n: int, base_url: str) -> float:
@@ -131,8 +135,9 @@ def lg_llm_fanout(n: int, base_url: str) -> float:
 
 # --- Kaizen's engine ---------------------------------------------------------------------------
 
-def kaizen_memory_time(doc: dict[str, Any], providers=None) -> float:
-    """The engine alone with in-memory checkpoints and events (one warm-up, one timed)."""
+def kaizen_memory_time(doc: dict[str, Any], providers=None, repeat: int = 1) -> float:
+    """The engine alone with in-memory checkpoints and events: one warm-up, then the best of
+    ``repeat`` timed runs."""
     from graphs.engine.llm import ProviderRegistry
     from graphs.engine.llm.simulated import SimulatedProvider
     from graphs.engine.ports import MemoryCheckpointStore, MemoryEventSink
@@ -150,7 +155,7 @@ def kaizen_memory_time(doc: dict[str, Any], providers=None) -> float:
 
     async def main() -> float:
         await once()
-        return await once()
+        return min([await once() for _ in range(repeat)])
 
     return asyncio.run(main())
 

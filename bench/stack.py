@@ -47,7 +47,7 @@ class Cleanup:
         self.redis_urls: list[str] = []
 
     def tempdir(self, prefix: str) -> Path:
-        path = Path(tempfile.mkdtemp(prefix=f"kaizen-bench-{prefix}-"))
+        path = Path(tempfile.mkdtemp(prefix=f"kaizen-cmp-{prefix}-"))
         self.dirs.append(path)
         return path
 
@@ -225,6 +225,15 @@ class Kaizen:
             wait_log(log, "ready.", proc, 90)
         self.worker_procs.extend(p for p, _ in started)
         return [p for p, _ in started]
+
+    def discard_unfinished(self) -> None:
+        """With no worker running: end the bench database's unfinished runs and drop their queued
+        messages (a measurement's timed-out runs must not spill into the next one)."""
+        import psycopg
+
+        with psycopg.connect(pg_url(self.db), autocommit=True) as conn:
+            conn.execute("update graphs_run set status = 'cancelled' where status in ('queued', 'running')")
+        self.cleanup.flush_redis(self.redis_url)
 
     def stop(self) -> None:
         for proc in self.worker_procs + [self.web]:
