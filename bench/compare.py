@@ -26,6 +26,7 @@ Every database, process and temp dir it creates is removed on exit, also on erro
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
@@ -87,8 +88,6 @@ def section_fullstack(rep: Report, cleanup, args) -> None:
     llm = stack.fake_llm(cleanup, 0.0)
     systems: dict[str, object] = {}
     graphs: dict[tuple[str, str], int] = {}
-    import asyncio
-
     for mode in ("distributed", "embedded"):
         k = stack.Kaizen(cleanup, mode, llm, args.redis_url, workers=2).start()
         systems[f"kaizen-{mode}"] = k
@@ -249,8 +248,6 @@ def _start_into(ids: list[int], base: str, token: str, graph_id: int, n: int) ->
 
 
 def section_scale(rep: Report, cleanup, args) -> None:
-    import asyncio
-
     import psycopg
 
     from bench import load, shapes, stack
@@ -399,7 +396,7 @@ def table(rep: Report, args) -> None:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)}")
-    parser.add_argument("--quick", action="store_true", help="small sizes and 2 rounds: a smoke test of a couple of minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes and 2 rounds: a smoke test (every measurement is bounded in time)")
     parser.add_argument("--rounds", type=int, help="rounds per section (default 3, --quick 2)")
     parser.add_argument("--no-n8n", action="store_true", help="leave n8n out of the fullstack section")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
@@ -407,6 +404,11 @@ def parse_args(argv=None):
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs (servers' and workers' logs) for a look")
     parser.add_argument("--max-db-conns", type=int, default=30,
                         help="stop the concurrent-runs measurement when a worker holds more connections (shared server)")
+    parser.add_argument("--runs", type=int, help="runs per fullstack measurement (20 clients)")
+    parser.add_argument("--node-sizes", help="comma-separated node counts for the nodes section")
+    parser.add_argument("--fanout-sizes", help="comma-separated numbers of parallel 1 s calls")
+    parser.add_argument("--workers", help="comma-separated worker-process counts for the scale section")
+    parser.add_argument("--concurrent", help="comma-separated concurrent-run counts for the scale section")
     args = parser.parse_args(argv)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(args.only) - set(SECTIONS)
@@ -417,11 +419,16 @@ def parse_args(argv=None):
     args.fs_runs = 40 if q else 300          # runs per fullstack measurement (20 clients)
     args.fs_limit = 30.0 if q else 120.0     # seconds, at most, to start a measurement's runs
     args.scale_runs = 20 if q else 200       # runs per workers=N measurement
-    args.node_sizes = [50, 200] if q else [50, 200, 1000, 2000]
+
+    def sizes(given: str | None, default: list[int]) -> list[int]:
+        return [int(x) for x in given.split(",") if x.strip()] if given else default
+
+    args.fs_runs = args.runs or args.fs_runs
+    args.node_sizes = sizes(args.node_sizes, [50, 200] if q else [50, 200, 1000, 2000])
     args.node_budget = 20.0 if q else 60.0   # a system/shape slower than this skips larger sizes
-    args.fanout_sizes = [200] if q else [200, 500]
-    args.worker_counts = [1, 2] if q else [1, 2, 4]
-    args.concurrent_runs = [20, 100] if q else [100, 500]
+    args.fanout_sizes = sizes(args.fanout_sizes, [200] if q else [200, 500])
+    args.worker_counts = sizes(args.workers, [1, 2] if q else [1, 2, 4])
+    args.concurrent_runs = sizes(args.concurrent, [20, 100] if q else [100, 500])
     return args
 
 
