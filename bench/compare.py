@@ -174,8 +174,9 @@ def section_nodes(rep: Report, cleanup, args) -> None:
 
         def langgraph(shape: str, n: int, backend: str) -> float:
             saver = InMemorySaver() if backend == "memory" else pg_saver
-            graph = shapes.lg_chain(n, saver) if shape == "chain" else shapes.lg_fanout(n, saver)
-            shapes.lg_time(graph, n, f"w{next(counter)}", "sync")  # warm-up (compiles, caches)
+            build = shapes.lg_chain if shape == "chain" else shapes.lg_fanout
+            shapes.lg_time(build(10, saver), 10, f"w{next(counter)}", "sync")  # warm-up: imports, connection, caches
+            graph = build(n, saver)
             return shapes.lg_time(graph, n, f"t{next(counter)}", "sync", repeat=3 if backend == "memory" else 1)
 
         shapes.kaizen_pg_time(shapes.kaizen_chain(10))  # warm-up: connections, imports, the writer thread
