@@ -260,7 +260,7 @@ def section_scale(rep: Report, cleanup, args) -> None:
         counts = args.worker_counts if round_ % 2 == 0 else list(reversed(args.worker_counts))
         for w in counts:
             procs = k.start_workers(w, concurrency=8)
-            load.kaizen_load(k.base, k.token, gid, 20, 20, args.fs_limit)  # warm-up
+            load.kaizen_load(k.base, k.token, gid, 2 * w, 2 * w, args.fs_limit)  # warm-up: a run or two per process
             res = load.kaizen_load(k.base, k.token, gid, args.scale_runs, 20, args.fs_limit)
             lat = res.latencies
             rep.add("scale", f"workers={w}", "kaizen-distributed", round_, runs=len(lat), failures=len(res.failures),
@@ -441,7 +441,7 @@ def main(argv=None) -> None:
     if args.quick:
         from bench import load
 
-        load.RUN_TIMEOUT_S = 30.0
+        load.RUN_TIMEOUT_S = 45.0
     cleanup = stack.Cleanup(keep_dirs=args.keep)
     cleanup.install_handlers()
     rep = Report()
