@@ -66,7 +66,8 @@ class Report:
 
     def add(self, section: str, case: str, system: str, round_: int, **metrics) -> dict:
         row = {"section": section, "case": case, "system": system, "round": round_,
-               **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()}}
+               **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()},
+               "load1": round(os.getloadavg()[0], 2)}  # the machine's load average: is this figure trustworthy?
         self.rows.append(row)
         print(json.dumps(row), flush=True)
         return row
@@ -390,7 +391,11 @@ def table(rep: Report, args) -> None:
         print(f"{section:<10} {case:<28} {system:<20} {metric:<16} {_fmt(lo, spec):>10} {_fmt(mid, spec):>10}  {target:<56} {ok}")
     for note in rep.notes:
         print(f"note: {note}")
-    print(f"\nrounds: {args.rounds}{' (quick sizes)' if args.quick else ''}; min and median over the rounds; "
+    loads = [r["load1"] for r in rep.rows]
+    if loads:
+        print(f"\nload average (1 min) during the measurements: {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} CPUs "
+              "(figures taken well above the CPU count are indicative only)")
+    print(f"rounds: {args.rounds}{' (quick sizes)' if args.quick else ''}; min and median over the rounds; "
           "runs/s: a round's successful runs / its wall time; p50/p99: start request -> final result.")
 
 
@@ -433,6 +438,24 @@ def parse_args(argv=None):
     return args
 
 
+def meta(args) -> dict:
+    """What was measured, on what: versions, the commit, the machine."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from bench import stack
+
+    def v(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return {"commit": commit, "python": sys.version.split()[0], "cpus": os.cpu_count(), "load1": os.getloadavg()[0],
+            "langgraph": v("langgraph"), "langgraph-checkpoint-postgres": v("langgraph-checkpoint-postgres"),
+            "n8n": stack.N8N_VERSION, "sections": args.only, "quick": args.quick, "rounds": args.rounds}
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     from bench import stack
@@ -445,6 +468,7 @@ def main(argv=None) -> None:
     cleanup = stack.Cleanup(keep_dirs=args.keep)
     cleanup.install_handlers()
     rep = Report()
+    print(json.dumps({"meta": meta(args)}), flush=True)
     sections = {"fullstack": section_fullstack, "nodes": section_nodes, "fanout": section_fanout, "scale": section_scale}
     try:
         for name in SECTIONS:
