@@ -5,6 +5,17 @@ cached copies can prove they are current) and its own tier policy (applied by de
 
 from django.db import migrations, models
 
+from audit import append_only
+
+
+def forwards(apps, schema_editor):
+    append_only.install(schema_editor, "run_events")
+
+
+def backwards(apps, schema_editor):
+    append_only.uninstall(schema_editor, "run_events")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -22,4 +33,5 @@ class Migration(migrations.Migration):
             name='version',
             field=models.PositiveBigIntegerField(default=0),
         ),
+        migrations.RunPython(forwards, backwards),
     ]
