@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 
 from .engine.memory import HotTier, TieredMemory
 from .engine.memory.tiers import Record, TierPolicy
@@ -156,8 +156,8 @@ class DatabaseColdStore:
 
     def _one(self, sql: str, params: dict[str, Any]) -> tuple | None:
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone()
+            cursor.execute(sql, params or None)
+            return cursor.fetchone() if cursor.description else None
 
     def _lost(self) -> ClaimLost:
         return ClaimLost(f"run {self.fence[0]}: claim epoch {self.fence[1]} is no longer current")  # type: ignore[index]
@@ -185,7 +185,13 @@ class DatabaseColdStore:
                                   hot_at=policy.hot_promotion_threshold, warm_at=policy.warm_promotion_threshold,
                                   first_tier=policy.due(1), policy=json.dumps(policy.as_dict()),
                                   known=-1 if known_version is None else known_version)
-            return self._one(_sql().touch(self.fence is not None), params)
+            if connection.vendor != "postgresql":
+                return self._one(_sql().touch(self.fence is not None), params)
+            # An access count is a hint, not data: its commit need not wait for the WAL flush (a
+            # database crash may forget the last moment's counts, never a turn; appends stay durable).
+            with transaction.atomic():
+                self._one("SET LOCAL synchronous_commit = off", {})
+                return self._one(_sql().touch(self.fence is not None), params)
 
         row = await _in_thread(write)
         if row is None:
