@@ -6,4 +6,4 @@ class GraphsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import worker  # noqa: F401  (connects the Celery worker signals)
+        from . import run_delete, worker  # noqa: F401  (deleting a run opens its events' guard; Celery worker signals)

@@ -13,6 +13,7 @@ def run_group(run_id: int) -> str:
 
 
 def event_dict(ev: Any) -> dict[str, Any]:
+    """node_id is null for run-level events (stored as ""), as in the events API."""
     return {"seq": ev.seq, "event": ev.event, "node_id": ev.node_id or None,
             "ts": ev.created_at.isoformat(), "data": ev.data}
 

@@ -176,6 +176,10 @@ class MemoryRecord(models.Model):
     access_count = models.PositiveIntegerField(default=0)
     last_access_at = models.DateTimeField(null=True, blank=True)
     tier = models.CharField(max_length=8, default="cold")  # where it currently lives: hot, warm, cold
+    # Bumped by every append: a hot or warm copy is served only while its version is this one.
+    version = models.PositiveBigIntegerField(default=0)
+    # The session's own TierPolicy (as a dict), written by the agent using it: demotion applies it.
+    policy = models.JSONField(default=dict)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

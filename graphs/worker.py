@@ -26,6 +26,27 @@ def sweeper_loop(interval: float) -> None:
             log.exception("sweep failed")
 
 
+def memory_optimizer_loop(interval: float) -> None:
+    """Tier optimisation as a periodic task of every worker process (the embedded one too): its
+    batched hot-tier accesses are counted and idle sessions demoted per their own policy. Each
+    process must flush its own counts, hence a loop here rather than one beat-scheduled task."""
+    from .memory_adapter import optimize_memory
+
+    while not _stop.wait(interval):
+        try:
+            optimize_memory()
+        except Exception:
+            log.exception("memory optimisation failed")
+
+
+def start_memory_optimizer() -> threading.Thread:
+    _stop.clear()
+    thread = threading.Thread(target=memory_optimizer_loop, args=(settings.KAIZEN_MEMORY_OPTIMIZE_S,),
+                              name="kaizen-memory-optimizer", daemon=True)
+    thread.start()
+    return thread
+
+
 def start_sweeper() -> threading.Thread:
     _stop.clear()
     thread = threading.Thread(target=sweeper_loop, args=(settings.KAIZEN_SWEEP_S,), name="kaizen-sweeper", daemon=True)
@@ -51,6 +72,8 @@ def _on_worker_init(**_kwargs) -> None:
 def _on_worker_ready(**_kwargs) -> None:
     if settings.KAIZEN_SWEEP_S > 0:
         start_sweeper()
+    if settings.KAIZEN_MEMORY_OPTIMIZE_S > 0:
+        start_memory_optimizer()
 
 
 @worker_shutting_down.connect

@@ -208,6 +208,7 @@ KAIZEN_LEASE_S = float(os.environ.get("KAIZEN_LEASE_S", "15"))  # a run whose le
 KAIZEN_CANCEL_POLL_S = float(os.environ.get("KAIZEN_CANCEL_POLL_S", "2"))  # safety net: cancels are pushed
 KAIZEN_SWEEP_S = float(os.environ.get("KAIZEN_SWEEP_S", "5"))
 KAIZEN_REQUEUE_AFTER_S = float(os.environ.get("KAIZEN_REQUEUE_AFTER_S", "60"))  # queued, message lost
+KAIZEN_MEMORY_OPTIMIZE_S = float(os.environ.get("KAIZEN_MEMORY_OPTIMIZE_S", "30"))  # memory tier demotion, per worker
 KAIZEN_MAX_CLAIMS = int(os.environ.get("KAIZEN_MAX_CLAIMS", "5"))
 KAIZEN_EMBEDDED_WORKER_THREADS = int(os.environ.get("KAIZEN_EMBEDDED_WORKER_THREADS", "4"))
 # Database threads per worker process for runs' reads, heartbeats and final updates (the

@@ -90,7 +90,17 @@ class RunSerializer(serializers.ModelSerializer):
         return {ns.node_id: node_state_summary(ns.data) for ns in run.node_states.all()}
 
 
+class BlankAsNullField(serializers.CharField):
+    """A run-level event's node_id is stored as "" and sent as null, as over the websocket
+    (graphs/events.py event_dict): one wire format."""
+
+    def to_representation(self, value):
+        return value or None
+
+
 class RunEventSerializer(serializers.ModelSerializer):
+    node_id = BlankAsNullField(allow_null=True, read_only=True, help_text="The node's id; null for run-level events.")
+
     class Meta:
         model = RunEvent
         fields = ["seq", "event", "node_id", "created_at", "data"]

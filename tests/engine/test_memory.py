@@ -57,14 +57,43 @@ async def test_demotion_after_inactivity():
     assert "1:s" not in memory.warm.data and memory.cold.data[(1, "s")]["tier"] == "cold"
 
 
-async def test_loads_demote_idle_sessions_automatically():
+async def test_demotion_applies_each_sessions_own_policy():
     clock = Clock()
-    memory = tiers(clock, demote_after_seconds=100, warm_promotion_threshold=2)
-    await memory.load(1, "idle"), await memory.load(1, "idle")
-    assert memory.cold.data[(1, "idle")]["tier"] == "warm"
+    memory = tiers(clock, warm_promotion_threshold=2)
+    patient, hasty = TierPolicy(warm_promotion_threshold=2, demote_after_seconds=1000), TierPolicy(warm_promotion_threshold=2, demote_after_seconds=100)
+    for _ in range(2):
+        await memory.load(1, "patient", patient), await memory.load(2, "hasty", hasty)
     clock.now += 500
-    await memory.load(1, "busy")  # any access runs the periodic optimisation
-    assert memory.cold.data[(1, "idle")]["tier"] == "cold" and "1:idle" not in memory.warm.data
+    assert await memory.load(3, "other") is not None  # loads no longer demote anything
+    assert memory.cold.data[(2, "hasty")]["tier"] == "warm"
+    assert await memory.optimize() == [(2, "hasty", "warm->cold")]  # not the patient owner's session
+    assert memory.cold.data[(1, "patient")]["tier"] == "warm" and "1:patient" in memory.warm.data
+    assert "2:hasty" not in memory.warm.data
+
+
+async def test_a_stale_hot_copy_is_never_served_and_appends_never_overwrite():
+    """Two processes' hot tiers over one store: each sees the other's appends at once."""
+    cold, warm = InMemoryColdStore(), InMemoryWarmStore()
+    policy = TierPolicy(hot_promotion_threshold=1, warm_promotion_threshold=1)
+    a, b = (TieredMemory(HotTier(), warm, cold, policy) for _ in range(2))
+    for memory in (a, b):
+        await memory.load(1, "s")
+    await a.append(1, "s", [{"user": "from a"}])
+    assert [(v.served_from, v.turns) for v in [await b.load(1, "s")]] == [("warm", [{"user": "from a"}])]
+    await b.append(1, "s", [{"user": "from b"}])
+    view = await a.load(1, "s")
+    assert view.served_from != "hot" and view.turns == [{"user": "from a"}, {"user": "from b"}]
+    assert (await a.load(1, "s")).served_from == "hot"  # current again: served from the hot copy
+
+
+async def test_hot_hits_are_counted_in_batches():
+    memory = tiers(hot_promotion_threshold=1)
+    await memory.load(1, "s")
+    views = [await memory.load(1, "s") for _ in range(3)]
+    assert [v.served_from for v in views] == ["hot"] * 3 and views[-1].access_count == 4
+    assert memory.cold.data[(1, "s")]["access_count"] == 1  # nothing written on a hot hit
+    await memory.optimize()
+    assert memory.cold.data[(1, "s")]["access_count"] == 4
 
 
 async def test_max_turns_keeps_the_latest():

@@ -136,3 +136,23 @@ async def test_events_whose_stream_messages_were_lost_still_arrive(user, daphne_
             frame = json.loads(await asyncio.wait_for(ws.recv(), 6))
             got.extend(frame["events"])
     assert [e["seq"] for e in got] == [1, 2, 3]
+
+
+async def test_node_id_is_the_same_over_the_websocket_and_the_events_api(user, celery_worker, daphne_server, fake_llm):
+    """One wire format: run-level events carry node_id null on every path (live, replayed, API)."""
+    import urllib.request
+
+    fake_llm.script(latency=0.2)
+    run = await sync_to_async(start)(user, chain(2), {"task": "t"})
+    live = await collect(daphne_server, run.pk, user)
+    replayed = await collect(daphne_server, run.pk, user, after=0)
+    cookie = await sync_to_async(headers)(user)
+    request = urllib.request.Request(f"{daphne_server.url}/api/runs/{run.pk}/events/", headers=cookie)
+    body = json.loads(await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=10).read()))
+    one = await asyncio.to_thread(lambda: json.loads(urllib.request.urlopen(urllib.request.Request(
+        f"{daphne_server.url}/api/runs/{run.pk}/events/1/", headers=cookie), timeout=10).read()))
+    shapes = [[(e["seq"], e["event"], e["node_id"]) for e in events] for events in (live, replayed, body["events"])]
+    assert shapes[0] == shapes[1] == shapes[2]
+    by_event = {event: node for _seq, event, node in shapes[0]}
+    assert by_event["run_started"] is None and by_event["run_finished"] is None and one["node_id"] is None
+    assert {node for _seq, event, node in shapes[0] if event == "pre_node"} == {"s1", "s2"}

@@ -3,8 +3,9 @@
     manage.py audit_prune [--days N] [--archive-dir DIR] [--dry-run]
 
 The archive file (audit-<cutoff>-<first id>-<last id>.jsonl) is written and fsynced first; the
-rows are deleted afterwards in the same transaction, the only place the PostgreSQL trigger lets a
-DELETE through (`SET LOCAL kaizen.audit_prune = 'on'`). If anything fails nothing is deleted.
+rows are deleted afterwards in the same transaction, the only place the append-only triggers
+(PostgreSQL and SQLite) let a DELETE through (audit/append_only.py ``permit``). If anything fails
+nothing is deleted.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit import conf
+from audit import append_only, conf
 from audit.models import AuditEntry
 
 FIELDS = ["id", "timestamp", "actor_id", "actor_name", "owner_id", "object_type", "object_id", "graph_id", "run_id",
@@ -59,9 +60,7 @@ class Command(BaseCommand):
                 out.flush()
                 os.fsync(out.fileno())
             table = AuditEntry._meta.db_table
-            with connection.cursor() as cursor:
-                if connection.vendor == "postgresql":
-                    cursor.execute("SET LOCAL kaizen.audit_prune = 'on'")
+            with append_only.permit("audit"), connection.cursor() as cursor:
                 cursor.execute(f"DELETE FROM {table} WHERE timestamp < %s AND id <= %s", [cutoff, last_id])
                 deleted = cursor.rowcount
         self.stdout.write(f"archived {count} entries to {path}; pruned {deleted}")
