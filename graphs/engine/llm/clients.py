@@ -30,7 +30,8 @@ import openai
 
 # Requests are spread over a few clients per connection config: httpcore's pool scans every
 # pooled connection per request, so one client with hundreds of concurrent connections burns
-# CPU quadratically (a 200-wide fan-out of LLM calls spent most of its time in that scan).
+# CPU quadratically. Measured (300 parallel calls held 0.5 s by the scripted server, loop thread's
+# CPU per call): 1 client 3.2-3.3 ms, 8 clients 2.1-2.4 ms.
 SHARDS = 8
 # The SDK's own defaults (DefaultAsyncHttpxClient), which a transport we build must carry itself.
 LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
