@@ -35,6 +35,7 @@ WARM_PREFIX = "kaizen:memory:"
 WARM_TTL_S = 7 * 24 * 3600
 HOT = HotTier(capacity=1000)  # per worker process
 _DB = ThreadPoolExecutor(2, thread_name_prefix="memory-db")
+_SQLITE_ONE_AT_A_TIME = threading.Lock()
 T = MemoryRecord._meta.db_table
 RUNS = Run._meta.db_table
 
@@ -48,6 +49,9 @@ def _call(fn, *args):
     next call (these threads see no request signals, so nothing else closes it); with a pool it
     goes back to the pool. A connection that failed is dropped so the next call reconnects."""
     try:
+        if connection.vendor == "sqlite":  # one writer at a time anyway: queue here, not in busy waits
+            with _SQLITE_ONE_AT_A_TIME:
+                return fn(*args)
         return fn(*args)
     except DatabaseError:
         connection.close()
