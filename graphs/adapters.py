@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from .dbthreads import db, db_retrying
+from .dbthreads import db
 from .engine.ports import ClaimLost
 from .engine.runtime.state import NodeState as EngineNodeState
 from .events import batch_message, run_group
@@ -53,6 +53,7 @@ class RunRecorder:
         self._lost: BaseException | None = None
         self._valid_until = 0.0  # monotonic time until which the claim is known to be current
         self._committed_seq = 0
+        self._final: dict[str, Any] | None = None  # the run row's final fields, once the run ends
         self._paused = False  # shutting down: no new LLM call starts (ensure_current waits)
         self.paused_waiters = 0
         self._events: list[RunEvent] = []
@@ -135,14 +136,22 @@ class RunRecorder:
             self._lost = None
 
     async def finish(self, **fields: Any) -> bool:
-        """The run row's final update, under our epoch (waits for every write first)."""
-        await self.flush()
+        """The run row's final update, under our epoch, in the same commit as the run's last
+        events (so whoever hears ``run_finished`` finds the row final). False if fenced out."""
         self._check()
-        fields["last_seq"] = self._committed_seq
-        if await db_retrying(lambda: self._mine().update(**fields)):
-            return True
-        self._lose("the run was claimed by another worker before it could be finished")
-        return False
+        if self._seq is not None:
+            fields["last_seq"] = self._seq
+        self._final = fields
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._hurry.set()
+        self._kick()
+        try:
+            await waiter
+        except ClaimLost:
+            return False
+        await self.flush()  # (and published)
+        return True
 
     # -- CheckpointStore ------------------------------------------------------------------
     async def load(self, run_id: str) -> dict[str, dict[str, Any]]:
@@ -183,7 +192,7 @@ class RunRecorder:
             self._flusher = asyncio.ensure_future(self._flush_loop())
 
     async def _flush_loop(self) -> None:
-        while self._events or self._states:
+        while self._events or self._states or self._final is not None:
             if not self._hurry.is_set():
                 try:
                     await asyncio.wait_for(self._hurry.wait(), LINGER_S)
@@ -193,8 +202,9 @@ class RunRecorder:
             events, self._events = self._events, []
             states, self._states = self._states, {}
             waiters, self._waiters = self._waiters, []
+            final, self._final = self._final, None
             try:
-                await WRITER.submit(self.run_id, self.epoch, events, states)
+                await WRITER.submit(self.run_id, self.epoch, events, states, final)
             except BaseException as exc:
                 # Fenced out, or a batch the database refused for its data: either way nothing
                 # after it may be written (the sequence would have a gap), so the recorder stops.

@@ -53,6 +53,7 @@ class _Job:
     states: dict[str, dict[str, Any]]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[None]
+    final: dict[str, Any] | None = None  # the run row's final fields, written in the same commit
 
 
 def _resolve(future: asyncio.Future[None], error: BaseException | None) -> None:
@@ -71,14 +72,15 @@ class GroupCommitWriter:
         self._lock = threading.Lock()
         self.commits = 0
 
-    def submit(self, run_id: int, epoch: int, events: list[RunEvent],
-               states: dict[str, dict[str, Any]]) -> asyncio.Future[None]:
+    def submit(self, run_id: int, epoch: int, events: list[RunEvent], states: dict[str, dict[str, Any]],
+               final: dict[str, Any] | None = None) -> asyncio.Future[None]:
         """Queue one run's batch, written only under ``epoch``; the future resolves once it is
-        committed, or fails with ClaimLost if the run was claimed by someone else meanwhile."""
+        committed, or fails with ClaimLost if the run was claimed by someone else meanwhile.
+        ``final``: the run row's final fields, committed with its last events."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self._ensure_thread()
-        self._queue.put(_Job(run_id, epoch, events, states, loop, future))
+        self._queue.put(_Job(run_id, epoch, events, states, loop, future, final))
         return future
 
     def _ensure_thread(self) -> None:
@@ -149,15 +151,16 @@ class GroupCommitWriter:
         events_by_run: dict[int, list[RunEvent]] = defaultdict(list)
         states: dict[tuple[int, str], dict[str, Any]] = {}
         claims = {job.run_id: job.epoch for job in jobs}
+        finals = {job.run_id: job.final for job in jobs if job.final is not None}
         for job in jobs:
             events_by_run[job.run_id].extend(job.events)
             states.update({(job.run_id, node_id): state for node_id, state in job.states.items()})
         if connection.vendor == "postgresql":
             events = [ev for evs in events_by_run.values() for ev in evs]
             audit = run_event_rows(events_by_run)  # the audit copy, stored with the events
-            fenced_out = _write_postgresql(claims, events, audit, states)
+            fenced_out = _write_postgresql(claims, events, audit, states, finals)
         else:
-            fenced_out, audit = _write_orm(claims, events_by_run, states)
+            fenced_out, audit = _write_orm(claims, events_by_run, states, finals)
         # (metrics count only what was written)
         count_run_events([row for row in audit if row[RUN_ID_AT] not in fenced_out])
         return fenced_out
@@ -166,8 +169,8 @@ class GroupCommitWriter:
 RUN_ID_AT = RUN_EVENT_COLUMNS.index("run_id")
 
 
-def _write_orm(claims: dict[int, int], events_by_run: dict[int, list[RunEvent]],
-               states: dict[tuple[int, str], dict[str, Any]]) -> tuple[set[int], list[tuple]]:
+def _write_orm(claims: dict[int, int], events_by_run: dict[int, list[RunEvent]], states: dict[tuple[int, str], dict[str, Any]],
+               finals: dict[int, dict[str, Any]]) -> tuple[set[int], list[tuple]]:
     """SQLite (the embedded default): the ORM, in one transaction (IMMEDIATE: the database is
     locked from its start, so the epoch check and the writes see the same state)."""
     with transaction.atomic():
@@ -186,6 +189,9 @@ def _write_orm(claims: dict[int, int], events_by_run: dict[int, list[RunEvent]],
         # History keeps node-level checkpoints; mid-node journal saves only update NodeState.
         Checkpoint.objects.bulk_create([Checkpoint(run_id=r, node_id=n, status=s["status"], data=s)
                                         for (r, n), s in states.items() if s["status"] != "running"])
+        for run_id, fields in finals.items():
+            if run_id not in fenced_out:
+                Run.objects.filter(pk=run_id).update(**{k: v for k, v in fields.items() if v is not None or k in ("outputs", "error", "lease_expires_at")})
     return fenced_out, audit
 
 
@@ -229,6 +235,14 @@ WITH claims AS (
 ), history AS (
     INSERT INTO {Checkpoint._meta.db_table} (run_id, node_id, status, data, created_at)
     SELECT run_id, node_id, status, data, now() FROM states WHERE status <> 'running'
+), finished AS (
+    UPDATE {Run._meta.db_table} run SET status = r.status, outputs = r.outputs, error = r.error,
+        cost_usd = COALESCE(r.cost_usd, run.cost_usd), prompt_tokens = COALESCE(r.prompt_tokens, run.prompt_tokens),
+        completion_tokens = COALESCE(r.completion_tokens, run.completion_tokens), finished_at = r.finished_at,
+        last_seq = COALESCE(r.last_seq, run.last_seq), cancel_requested = false, lease_owner = '', lease_expires_at = NULL
+    FROM {_recordset("run_id bigint, status text, outputs jsonb, error jsonb, cost_usd numeric, prompt_tokens bigint, "
+                     "completion_tokens bigint, finished_at timestamptz, last_seq bigint")}
+    WHERE run.id = r.run_id AND run.id IN (SELECT id FROM held)
 )
 SELECT run_id FROM claims WHERE run_id NOT IN (SELECT id FROM held)
 """
@@ -253,8 +267,21 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
+FINAL_FIELDS = ("status", "outputs", "error", "cost_usd", "prompt_tokens", "completion_tokens", "finished_at", "last_seq")
+
+
+def _final_row(run_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+    """The final update as one recordset row (the statement also releases the lease)."""
+    unknown = set(fields) - set(FINAL_FIELDS) - {"cancel_requested", "lease_owner", "lease_expires_at"}
+    assert not unknown, f"not a final field: {unknown}"
+    row: dict[str, Any] = {"run_id": run_id, **{k: fields.get(k) for k in FINAL_FIELDS}}
+    row["cost_usd"] = None if row["cost_usd"] is None else str(row["cost_usd"])
+    row["finished_at"] = row["finished_at"].isoformat() if row["finished_at"] else None
+    return row
+
+
 def _write_postgresql(claims: dict[int, int], events: list[RunEvent], audit: list[tuple],
-                      states: dict[tuple[int, str], dict[str, Any]]) -> set[int]:
+                      states: dict[tuple[int, str], dict[str, Any]], finals: dict[int, dict[str, Any]]) -> set[int]:
     dumps = _pg_json
     params = (
         json.dumps([{"run_id": r, "epoch": e} for r, e in claims.items()]),
@@ -262,6 +289,7 @@ def _write_postgresql(claims: dict[int, int], events: list[RunEvent], audit: lis
                 "created_at": e.created_at.isoformat(), "data": e.data} for e in events]),
         dumps([dict(zip(RUN_EVENT_COLUMNS, (r[0].isoformat(), *r[1:]), strict=True)) for r in audit]),
         dumps([{"run_id": r, "node_id": n, "status": s["status"], "data": s} for (r, n), s in states.items()]),
+        dumps([_final_row(r, f) for r, f in finals.items()]),
     )
     assert connection.get_autocommit(), "the group commit is one statement in autocommit mode"
     with connection.cursor() as cursor:

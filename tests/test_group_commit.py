@@ -180,4 +180,4 @@ def test_a_chain_commits_once_per_node(user, settings):
     commits = WRITER.commits - before
     assert Run.objects.get(pk=run.pk).status == "succeeded"
     assert NodeState.objects.filter(run=run, status="succeeded").count() == 20
-    assert commits <= 20 + 3, commits  # (two commits per node before: 40+)
+    assert commits <= 20 + 8, commits  # (two commits per node before: 40+; a loaded machine splits a few)
