@@ -52,7 +52,8 @@ def claim(run_id: int, owner: str) -> bool:
 
 def build_providers() -> tuple[ProviderRegistry, OpenAIProvider]:
     openai_provider = OpenAIProvider(settings.OPENAI_BASE_URL or None, settings.OPENAI_API_KEY or None,
-                                     max_retries=settings.KAIZEN_LLM_MAX_RETRIES)
+                                     max_retries=settings.KAIZEN_LLM_MAX_RETRIES,
+                                     allow_private=settings.KAIZEN_ALLOW_PRIVATE_MODEL_URLS)
     simulated = SimulatedProvider(latency_s=settings.KAIZEN_SIMULATED_LATENCY_S)
     registry = ProviderRegistry({"openai": openai_provider, "simulated": simulated}, settings.KAIZEN_DEFAULT_PROVIDER)
     return registry, openai_provider

@@ -19,6 +19,7 @@ from audit.services import record_action as audit
 
 from .engine.schema import GraphSpec
 from .engine.validate import Issue, validate_graph
+from .model_urls import base_url_issues
 from .models import Graph, GraphVersion, Run
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class StaleVersion(ServiceError):
 
 
 def _check_spec(spec: Any) -> dict[str, Any]:
-    issues = validate_graph(spec)
+    issues = validate_graph(spec) or base_url_issues(spec)
     if issues:
         raise ServiceError("the graph is invalid", [Issue(f"spec.{i.path}".rstrip("."), i.message, i.node, i.edge) for i in issues])
     return GraphSpec.model_validate(spec).model_dump(mode="json")

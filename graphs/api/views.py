@@ -17,6 +17,7 @@ from .. import selectors, services
 from ..engine.nodes import registry
 from ..engine.schema import GraphSpec
 from ..engine.validate import check_document
+from ..model_urls import base_url_issues
 from ..models import Graph, Run, RunEvent
 from .serializers import (
     GraphCreateSerializer,
@@ -28,6 +29,7 @@ from .serializers import (
     RunEventSerializer,
     RunSerializer,
 )
+from .throttles import RunStartThrottle
 
 
 def graph_for(request: Request, pk: int) -> Graph:
@@ -106,6 +108,9 @@ class GraphRestoreView(APIView):
 
 
 class GraphRunsView(APIView):
+    def get_throttles(self):
+        return [*super().get_throttles(), *([RunStartThrottle()] if self.request.method == "POST" else [])]
+
     @extend_schema(responses=RunSerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:
         graph = graph_for(request, pk)
@@ -123,7 +128,11 @@ class GraphValidateView(APIView):
     @extend_schema(request=None, responses=None)
     def post(self, request: Request) -> Response:
         spec = request.data.get("spec", request.data) if isinstance(request.data, dict) else request.data
-        return Response(check_document(spec))  # {valid, errors, ports: {node: {inputs, outputs}}}
+        result = check_document(spec)  # {valid, errors, ports: {node: {inputs, outputs}}}
+        if result["valid"]:
+            endpoint_issues = base_url_issues(spec)  # model endpoints the server would refuse to call
+            result.update(valid=not endpoint_issues, errors=[i.to_dict() for i in endpoint_issues])
+        return Response(result)
 
 
 class RunListView(APIView):
@@ -169,6 +178,8 @@ class RunCancelView(APIView):
 
 
 class RunResumeView(APIView):
+    throttle_classes = [*APIView.throttle_classes, RunStartThrottle]
+
     @extend_schema(request=ResumeSerializer, responses=RunSerializer)
     def post(self, request: Request, pk: int) -> Response:
         run = run_for(request, pk)

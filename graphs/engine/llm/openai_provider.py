@@ -2,17 +2,32 @@
 
 One instance per run: its HTTP clients belong to that run's event loop and are closed with it.
 Cancelling the awaiting task closes the in-flight HTTP request.
+
+Whose key goes where: the operator's key (``api_key`` here, OPENAI_API_KEY) is sent only to the
+operator's endpoint (``base_url``, OpenAI's default when unset). A request for any other endpoint
+must bring its own key (a stored credential), and goes through a transport that connects only to
+addresses the guard accepts (urlguard.py): public ones, unless the operator allows private ranges.
+Provider error bodies are trimmed before they become a run's error or events.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 
+import httpx2
 import openai
 from openai.types.chat import ChatCompletion
 
 from .base import LLMError, LLMRequest, LLMResponse
+from .urlguard import GuardedTransport, UnsafeModelURL, acheck_model_url, normalize
+
+ERROR_CHARS = 300  # of a provider's error text kept in a run's error and events
+
+
+def trimmed(text: str, limit: int = ERROR_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
 
 
 class OpenAIProvider:
@@ -22,24 +37,52 @@ class OpenAIProvider:
     # per request, so one client with hundreds of concurrent connections burns CPU quadratically.
     SHARDS = 8
 
-    def __init__(self, base_url: str | None, api_key: str | None, max_retries: int = 2) -> None:
+    def __init__(self, base_url: str | None, api_key: str | None, max_retries: int = 2, *,
+                 allow_private: bool = False,
+                 guarded_transport: Callable[[], httpx2.AsyncBaseTransport] | None = None) -> None:
+        """``base_url``/``api_key``: the operator's endpoint and key. ``allow_private``: may a
+        user's endpoint be a private address (KAIZEN_ALLOW_PRIVATE_MODEL_URLS)? ``guarded_transport``
+        makes the transport for clients of users' endpoints (default: a GuardedTransport)."""
         self.base_url = base_url
         self.api_key = api_key
         self.max_retries = max_retries
+        self.allow_private = allow_private
+        self.guarded_transport = guarded_transport or (lambda: GuardedTransport(allow_private=allow_private))
+        self._operator_url = normalize(base_url)
         self._clients: dict[tuple[str | None, str | None], list[openai.AsyncOpenAI]] = {}
         self._turn = itertools.count()
 
+    def is_operator_url(self, url: str | None) -> bool:
+        return url is None or url == "" or normalize(url) == self._operator_url
+
+    def endpoint(self, request: LLMRequest) -> tuple[str | None, str | None, bool]:
+        """(base URL, key, guarded?) for ``request``: the operator's key only for the operator's URL."""
+        if self.is_operator_url(request.base_url):
+            return self.base_url, request.api_key or self.api_key, False
+        if not request.api_key:
+            raise LLMError(f"the endpoint {request.base_url!r} needs a credential: the server's key is only sent "
+                           "to the server's own endpoint", status=None, retryable=False)
+        return request.base_url, request.api_key, True
+
     def _client(self, request: LLMRequest) -> openai.AsyncOpenAI:
-        key = (request.base_url or self.base_url, request.api_key or self.api_key)
+        base_url, api_key, guarded = self.endpoint(request)
+        key = (base_url, api_key)
         shards = self._clients.get(key)
         if shards is None:
-            shards = [openai.AsyncOpenAI(base_url=key[0], api_key=key[1] or "not-needed", max_retries=self.max_retries)
-                      for _ in range(self.SHARDS)]
+            shards = [openai.AsyncOpenAI(
+                base_url=base_url, api_key=api_key or "not-needed", max_retries=self.max_retries,
+                http_client=openai.DefaultAsyncHttpxClient(transport=self.guarded_transport()) if guarded else None)
+                for _ in range(self.SHARDS)]
             self._clients[key] = shards
         return shards[next(self._turn) % len(shards)]
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         client = self._client(request)  # (timeout per request: with_options() would copy the client per call)
+        if not self.is_operator_url(request.base_url):
+            try:  # a clear, final error before the SDK's retries (the transport checks every connection)
+                await acheck_model_url(request.base_url, self.allow_private)
+            except UnsafeModelURL as exc:
+                raise LLMError(f"base_url {exc}", retryable=False) from exc
         started = time.perf_counter()
         try:
             if request.kind == "embedding":
@@ -65,10 +108,11 @@ class OpenAIProvider:
         except openai.APITimeoutError as exc:
             raise LLMError(f"timeout after {request.timeout_s}s", retryable=True) from exc
         except openai.APIStatusError as exc:
-            raise LLMError(f"HTTP {exc.status_code}: {exc.message}", status=exc.status_code,
+            raise LLMError(f"HTTP {exc.status_code}: {trimmed(exc.message)}", status=exc.status_code,
                            retryable=exc.status_code in (408, 409, 429) or exc.status_code >= 500) from exc
         except openai.APIConnectionError as exc:
-            raise LLMError(f"connection error: {exc}", retryable=True) from exc
+            refused = isinstance(exc.__cause__, httpx2.ConnectError) and isinstance(exc.__cause__.__cause__, UnsafeModelURL)
+            raise LLMError(trimmed(f"connection error: {exc.__cause__ if refused else exc}"), retryable=not refused) from exc
         usage = completion.usage
         choice = completion.choices[0] if completion.choices else None
         return LLMResponse(
