@@ -86,6 +86,20 @@ def graph_save(*, graph: Graph, user, spec: dict[str, Any], base_version: int | 
 
 
 @transaction.atomic
+def graph_delete(*, graph: Graph, user) -> None:
+    """Delete a graph and its versions. Runs keep a graph (their versions, events and audit trail
+    refer to it), so a graph with runs is refused with a 409 that says what to do instead."""
+    runs = Run.objects.filter(graph=graph).count()
+    if runs:
+        raise ServiceError(
+            f"graph {graph.pk} has {runs} run{'s' if runs != 1 else ''} and cannot be deleted: runs keep the version "
+            "they ran and their audit trail. Rename the graph to retire it, or have an administrator delete its "
+            "runs first.", status=409, extra={"runs": runs})
+    audit("graph.deleted", actor=user, graph=graph)
+    graph.delete()
+
+
+@transaction.atomic
 def graph_restore(*, graph: Graph, user, number: int) -> GraphVersion:
     old = GraphVersion.objects.filter(graph=graph, number=number).first()
     if old is None:

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ with caching headers and compression
+    "kaizen_web.limits.InputLimitsMiddleware",  # JSON 413 on /api/, no NUL characters anywhere
     "kaizen_web.csp.OwnOriginCSPMiddleware",  # django-csp, connect-src naming our own websocket origin
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -214,6 +215,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON nested deeper than graphs.api.parsers.MAX_DEPTH is refused before parsing (400)
+    "DEFAULT_PARSER_CLASSES": ["graphs.api.parsers.BoundedJSONParser", "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_THROTTLE_CLASSES": ["graphs.api.throttles.UserThrottle", "graphs.api.throttles.AnonThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "graphs.api.errors.exception_handler",

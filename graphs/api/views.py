@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
-
-from audit.services import record_action as audit
 
 from .. import selectors, services
 from ..engine.nodes import registry
@@ -32,17 +30,18 @@ from .serializers import (
 from .throttles import RunStartThrottle
 
 
+# Another user's object answers exactly as a missing one (404, never 403): ids cannot be enumerated.
 def graph_for(request: Request, pk: int) -> Graph:
     graph = get_object_or_404(Graph, pk=pk)
     if not selectors.can_see_graph(request.user, graph):
-        raise PermissionDenied("you do not have access to this graph")
+        raise Http404("No Graph matches the given query.")
     return graph
 
 
 def run_for(request: Request, pk: int) -> Run:
     run = get_object_or_404(Run.objects.select_related("graph", "version"), pk=pk)
     if not selectors.can_see_run(request.user, run):
-        raise PermissionDenied("you do not have access to this run")
+        raise Http404("No Run matches the given query.")
     return run
 
 
@@ -79,8 +78,7 @@ class GraphDetailView(APIView):
         return Response(GraphSerializer(graph).data)
 
     def delete(self, request: Request, pk: int) -> Response:
-        audit("graph.deleted", actor=request.user, graph=graph_for(request, pk))
-        graph_for(request, pk).delete()
+        services.graph_delete(graph=graph_for(request, pk), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -6,9 +6,8 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -25,14 +24,14 @@ from .editor import kind_defaults
 def _graph(request: HttpRequest, pk: int) -> Graph:
     graph = get_object_or_404(Graph, pk=pk)
     if not selectors.can_see_graph(request.user, graph):
-        raise PermissionDenied
+        raise Http404  # as a missing one: ids cannot be enumerated
     return graph
 
 
 def _run(request: HttpRequest, pk: int) -> Run:
     run = get_object_or_404(Run.objects.select_related("graph", "version", "created_by"), pk=pk)
     if not selectors.can_see_run(request.user, run):
-        raise PermissionDenied
+        raise Http404  # as a missing one: ids cannot be enumerated
     return run
 
 
