@@ -174,3 +174,16 @@ def test_run_creation_has_its_own_rate(api_client, settings):
               for _ in range(3)]
     assert starts == [202, 202, 429]
     assert api_client.get(f"/api/graphs/{gid}/runs/").status_code == 200  # reading is not limited by it
+
+
+# --- CSP ---------------------------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_connect_src_names_only_our_own_websocket_origin(client, user):
+    client.force_login(user)
+    csp = client.get("/", HTTP_HOST="localhost:8123")["Content-Security-Policy"]
+    connect = next(d for d in csp.split(";") if d.strip().startswith("connect-src")).split()
+    assert connect == ["connect-src", "'self'", "ws://localhost:8123"]
+    secure = client.get("/", HTTP_HOST="localhost:8123", secure=True)["Content-Security-Policy"]
+    assert "wss://localhost:8123" in secure and "ws://localhost" not in secure.replace("wss://", "")
+    assert " ws: " not in csp + " " and " wss: " not in csp + " "

@@ -16,6 +16,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 MAX_DEPTH = 64
+_JSON_NUL = re.compile(rb"\\u0000", re.I)  # (also matches an escaped backslash before "u0000": refused too)
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 
@@ -28,6 +29,11 @@ def nesting_depth(data: bytes) -> int:
         depth += 1 if byte in (91, 123) else -1  # [ {  /  ] }
         deepest = max(deepest, depth)
     return deepest
+
+
+def has_nul(raw: bytes) -> bool:
+    """Does this JSON text hold U+0000 (which PostgreSQL's text and jsonb cannot store)?"""
+    return b"\x00" in raw or _JSON_NUL.search(raw) is not None
 
 
 def _no_constant(name: str) -> None:
@@ -51,6 +57,8 @@ class BoundedJSONParser(JSONParser):
         data = stream.read() if stream is not None else b""
         if not data:
             raise ParseError("JSON parse error - empty body")
+        if has_nul(data):
+            raise ParseError("NUL characters (U+0000) are not allowed")
         try:
             return bounded_loads(data)
         except ValueError as exc:
