@@ -166,7 +166,7 @@ def test_check_model_url_rules():
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("url", ["http://169.254.169.254/latest", "http://127.0.0.1:8000/v1", "http://[::1]/v1"])
-def test_private_base_url_refused_when_saved_and_validated(api_client, settings, url):
+def test_private_base_url_refused_when_saved_and_validated(api_client, user, settings, url):
     settings.KAIZEN_ALLOW_PRIVATE_MODEL_URLS = False
     spec = chain(1, base_url=url, credential="mine")
     response = api_client.post("/api/graphs/", {"name": "g", "spec": spec}, format="json")
@@ -176,6 +176,12 @@ def test_private_base_url_refused_when_saved_and_validated(api_client, settings,
     assert Graph.objects.count() == 0
     checked = api_client.post("/api/graphs/validate/", {"spec": spec}, format="json").json()
     assert not checked["valid"] and checked["errors"][0]["path"] == "nodes[0].config.base_url"
+    from django.test import Client
+
+    editor = Client()
+    editor.force_login(user)
+    live = editor.post("/graphs/check/", {"spec": spec}, content_type="application/json").json()  # the editor's live check
+    assert not live["valid"] and live["errors"][0]["path"] == "nodes[0].config.base_url"
     settings.KAIZEN_ALLOW_PRIVATE_MODEL_URLS = True  # the operator's one line for a local Ollama / vLLM
     assert api_client.post("/api/graphs/", {"name": "g", "spec": spec}, format="json").status_code == 201
 

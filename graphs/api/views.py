@@ -15,7 +15,7 @@ from .. import selectors, services
 from ..engine.nodes import registry
 from ..engine.schema import GraphSpec
 from ..engine.validate import check_document
-from ..model_urls import base_url_issues
+from ..model_urls import with_endpoint_issues
 from ..models import Graph, Run, RunEvent
 from .serializers import (
     GraphCreateSerializer,
@@ -126,11 +126,7 @@ class GraphValidateView(APIView):
     @extend_schema(request=None, responses=None)
     def post(self, request: Request) -> Response:
         spec = request.data.get("spec", request.data) if isinstance(request.data, dict) else request.data
-        result = check_document(spec)  # {valid, errors, ports: {node: {inputs, outputs}}}
-        if result["valid"]:
-            endpoint_issues = base_url_issues(spec)  # model endpoints the server would refuse to call
-            result.update(valid=not endpoint_issues, errors=[i.to_dict() for i in endpoint_issues])
-        return Response(result)
+        return Response(with_endpoint_issues(check_document(spec), spec))  # {valid, errors, ports: {node: {inputs, outputs}}}
 
 
 class RunListView(APIView):

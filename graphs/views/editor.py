@@ -19,6 +19,7 @@ from ..demo import DEMO_GRAPHS
 from ..engine.nodes import registry
 from ..engine.schema import MAX_DOCUMENT_BYTES
 from ..engine.validate import check_document
+from ..model_urls import with_endpoint_issues
 from ..models import Graph
 from ..pattern_templates import TEMPLATES
 
@@ -46,8 +47,9 @@ def kind_defaults() -> dict[str, dict[str, Any]]:
 
 
 def check_spec(spec: Any) -> dict[str, Any]:
-    """Validation issues plus every valid node's ports, computed by the engine from its config."""
-    return check_document(spec)
+    """Validation issues plus every valid node's ports, computed by the engine from its config,
+    and the model endpoints the server would refuse to call (as the API's validate endpoint)."""
+    return with_endpoint_issues(check_document(spec), spec)
 
 
 def editor_config(request: HttpRequest, graph: Graph) -> dict:
@@ -55,7 +57,7 @@ def editor_config(request: HttpRequest, graph: Graph) -> dict:
     return {
         "mode": "editor",
         "graph": (data := GraphSerializer(graph).data),
-        "ports": check_spec(data["spec"])["ports"],
+        "ports": check_document(data["spec"])["ports"],
         "kinds": registry.describe(),
         "kind_defaults": kind_defaults(),
         "csrf_token": get_token(request),
