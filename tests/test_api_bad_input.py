@@ -167,3 +167,9 @@ def test_strangers_get_404_exactly_like_missing_ids(api_client, other_user):
         assert theirs.status_code == missing.status_code == 404 and theirs.json() == missing.json(), url
     assert stranger.delete(f"/api/graphs/{gid}/").status_code == 404
     assert stranger.post(f"/api/runs/{rid}/cancel/").status_code == 404
+
+
+@pytest.mark.parametrize("graph", ["abc", "9" * 30, "-1"])
+def test_run_list_page_graph_filter_never_500(client, user, graph):
+    client.force_login(user)
+    assert client.get(f"/runs/?graph={graph}").status_code == 200

@@ -187,3 +187,16 @@ def test_connect_src_names_only_our_own_websocket_origin(client, user):
     secure = client.get("/", HTTP_HOST="localhost:8123", secure=True)["Content-Security-Policy"]
     assert "wss://localhost:8123" in secure and "ws://localhost" not in secure.replace("wss://", "")
     assert " ws: " not in csp + " " and " wss: " not in csp + " "
+
+
+@pytest.mark.django_db
+def test_run_start_rate_applies_to_the_page_button_too(client, user, settings):
+    from graphs import services
+
+    settings.KAIZEN_API_RATES = {"user": None, "anon": None, "runs": "1/min"}
+    graph = services.graph_create(owner=user, name="g", spec=chain(1)).graph
+    client.force_login(user)
+    assert client.post(f"/graphs/{graph.pk}/run/", {"input_task": "x", "dry_run": "1"}).status_code == 302
+    limited = client.post(f"/graphs/{graph.pk}/run/", {"input_task": "x", "dry_run": "1"})
+    assert limited.status_code == 429 and int(limited["Retry-After"]) > 0
+    assert graph.runs.count() == 1
