@@ -119,8 +119,10 @@ class AuditEntriesView(APIView):
         qs = selectors.filter_entries(selectors.entries_visible(request.user), f)
         try:
             page = int(request.query_params.get("page", 1))
+            if not 1 <= page <= selectors.MAX_PAGE:
+                raise ValueError
         except ValueError:
-            return Response({"detail": "page: integer expected", "errors": [{"path": "page", "message": "integer expected"}]},
-                            status=400)
+            message = f"an integer from 1 to {selectors.MAX_PAGE} expected"
+            return Response({"detail": f"page: {message}", "errors": [{"path": "page", "message": message}]}, status=400)
         rows, has_next = selectors.entries_page(qs, page)
         return Response({"page": page, "has_next": has_next, "results": EntrySerializer(rows, many=True).data})

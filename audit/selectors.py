@@ -71,7 +71,11 @@ def _when(text: str, end: bool = False) -> datetime | None:
 
 
 def _int(text: str) -> int | None:
-    return int(text) if text.lstrip("-").isdigit() else None
+    """An id, or None when it is not one (nor fits a bigint: 30 digits must not reach SQL)."""
+    if not text.lstrip("-").isdigit() or len(text) > 19:
+        return None
+    number = int(text)
+    return number if -(2**63) <= number < 2**63 else None
 
 
 def filter_entries(qs: QuerySet[AuditEntry], f: AuditFilter) -> QuerySet[AuditEntry]:
@@ -124,9 +128,12 @@ class AuditILike(Lookup):
         return f"{lhs} {operator} {rhs}{escape}", [*lhs_params, *rhs_params]
 
 
+MAX_PAGE = 100_000  # (5 million entries back; narrow the filters to go further)
+
+
 def entries_page(qs: QuerySet[AuditEntry], page: int, per_page: int = 50) -> tuple[list[AuditEntry], bool]:
     """One page, newest first, without COUNT(*) (which costs a full scan on a million rows)."""
-    page = max(page, 1)
+    page = min(max(page, 1), MAX_PAGE)
     start = (page - 1) * per_page
     rows = list(qs.order_by("-id")[start:start + per_page + 1])
     return rows[:per_page], len(rows) > per_page

@@ -36,7 +36,7 @@ def _filtered(request: HttpRequest) -> tuple[AuditFilter, object]:
 def entry_list(request: HttpRequest) -> HttpResponse:
     f, qs = _filtered(request)
     try:
-        page = max(int(request.GET.get("page", 1)), 1)
+        page = min(max(int(request.GET.get("page", 1)), 1), selectors.MAX_PAGE)
     except ValueError:
         page = 1
     rows, has_next = selectors.entries_page(qs.select_related("actor"), page)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -42,7 +41,7 @@ class HookForm(forms.Form):
 def _graph(request: HttpRequest, graph_id: int) -> Graph:
     graph = get_object_or_404(Graph, pk=graph_id)
     if not graph_selectors.can_see_graph(request.user, graph):
-        raise PermissionDenied
+        raise Http404  # as a missing one: ids cannot be enumerated
     return graph
 
 

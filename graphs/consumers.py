@@ -39,10 +39,10 @@ class RunEventsConsumer(AsyncJsonWebsocketConsumer):
             self.last_seq = 0
         allowed = await self._allowed()
         await self.accept()
-        if allowed is None:
+        if not getattr(self.scope.get("user"), "is_authenticated", False):
+            return await self.close(code=CLOSE_FORBIDDEN)  # (whether or not the run exists)
+        if not allowed:  # another user's run closes as a missing one: ids cannot be enumerated
             return await self.close(code=CLOSE_NOT_FOUND)
-        if not allowed:
-            return await self.close(code=CLOSE_FORBIDDEN)
         self.lock = asyncio.Lock()  # stream handler and tail watch never interleave their sends
         self.finished = False
         await self.channel_layer.group_add(self.group, self.channel_name)

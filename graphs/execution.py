@@ -71,7 +71,8 @@ def build_providers() -> ProviderRegistry:
     return shared_providers(settings.OPENAI_BASE_URL or None, settings.OPENAI_API_KEY or None,
                             max_retries=settings.KAIZEN_LLM_MAX_RETRIES,
                             simulated_latency_s=settings.KAIZEN_SIMULATED_LATENCY_S,
-                            default=settings.KAIZEN_DEFAULT_PROVIDER)
+                            default=settings.KAIZEN_DEFAULT_PROVIDER,
+                            allow_private=settings.KAIZEN_ALLOW_PRIVATE_MODEL_URLS)
 
 
 def execute_run(run_id: int) -> str | None:

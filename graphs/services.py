@@ -20,6 +20,7 @@ from audit.services import record_action as audit
 
 from .engine.schema import GraphSpec
 from .engine.validate import Issue, validate_graph
+from .model_urls import base_url_issues
 from .models import Checkpoint, Graph, GraphVersion, Run, RunEvent
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class StaleVersion(ServiceError):
 
 
 def _check_spec(spec: Any) -> dict[str, Any]:
-    issues = validate_graph(spec)
+    issues = validate_graph(spec) or base_url_issues(spec)
     if issues:
         raise ServiceError("the graph is invalid", [Issue(f"spec.{i.path}".rstrip("."), i.message, i.node, i.edge) for i in issues])
     return GraphSpec.model_validate(spec).model_dump(mode="json")
@@ -83,6 +84,20 @@ def graph_save(*, graph: Graph, user, spec: dict[str, Any], base_version: int | 
         locked.description = description
     locked.save(update_fields=["latest_version", "name", "description", "updated_at"])
     return version
+
+
+@transaction.atomic
+def graph_delete(*, graph: Graph, user) -> None:
+    """Delete a graph and its versions. Runs keep a graph (their versions, events and audit trail
+    refer to it), so a graph with runs is refused with a 409 that says what to do instead."""
+    runs = Run.objects.filter(graph=graph).count()
+    if runs:
+        raise ServiceError(
+            f"graph {graph.pk} has {runs} run{'s' if runs != 1 else ''} and cannot be deleted: runs keep the version "
+            "they ran and their audit trail. Rename the graph to retire it, or have an administrator delete its "
+            "runs first.", status=409, extra={"runs": runs})
+    audit("graph.deleted", actor=user, graph=graph)
+    graph.delete()
 
 
 @transaction.atomic

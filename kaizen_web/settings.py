@@ -6,25 +6,64 @@
   and the channels_redis layer; any number of `celery -A kaizen_web worker` processes.
 """
 
-import json
-import os
+from datetime import timedelta
 from pathlib import Path
 
-import dj_database_url
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+# The one way settings come from the environment (django-environ): typed reads with defaults.
+env = environ.Env()
+env.escape_proxy = True  # a value starting with "$" names another variable; write \$ for a literal "$"
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("KAIZEN_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(env.str("KAIZEN_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
+DATABASE_URL = env.str("DATABASE_URL", default="")
+REDIS_URL = env.str("REDIS_URL", default="")
+# The embedded local mode (no Redis: one process, SQLite) is for one person on their machine; any
+# other deployment is treated as production: DEBUG off, real secrets required, https settings on.
+EMBEDDED = not REDIS_URL
+PRODUCTION = not EMBEDDED
 
-def env_bool(name: str, default: bool = False) -> bool:
-    return os.environ.get(name, str(default)).lower() in ("1", "true", "yes", "on")
+DEBUG = env.bool("DJANGO_DEBUG", default=EMBEDDED)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+# Fernet keys for stored API keys and hook secrets, comma-separated, newest first (see
+# graphs/credentials.py); in the embedded mode, when unset, derived from SECRET_KEY and its fallbacks.
+KAIZEN_ENCRYPTION_KEY = env.str("KAIZEN_ENCRYPTION_KEY", default="")
+if PRODUCTION:
+    missing = [name for name, value in (("DJANGO_SECRET_KEY", SECRET_KEY), ("KAIZEN_ENCRYPTION_KEY", KAIZEN_ENCRYPTION_KEY)) if not value]
+    if missing:
+        raise ImproperlyConfigured(
+            f"{' and '.join(missing)} must be set outside the embedded local mode (REDIS_URL is set). Generate them with\n"
+            "  python -c 'import secrets; print(secrets.token_urlsafe(50))'   # DJANGO_SECRET_KEY\n"
+            "  python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'   # KAIZEN_ENCRYPTION_KEY\n"
+            "(see README.md, \"Production\").")
+if not SECRET_KEY:  # embedded: a random key made on first start, kept in VAR_DIR (never a public string)
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        import secrets
 
+        key_file.touch(mode=0o600)
+        key_file.write_text(secrets.token_urlsafe(50))
+    SECRET_KEY = key_file.read_text().strip()
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
-DEBUG = env_bool("DJANGO_DEBUG", True)
-ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
-CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# --- HTTPS: on by default in production; KAIZEN_HTTPS=0 turns all of it off (plain http on a private
+# network or a test rig), and each one can be set on its own. ------------------------------------
+HTTPS = env.bool("KAIZEN_HTTPS", default=PRODUCTION)
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=HTTPS)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=HTTPS)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=HTTPS)
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):  # behind a TLS-terminating proxy that sets it
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
 
 INSTALLED_APPS = [
     "daphne",
@@ -40,13 +79,16 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "channels",
+    "axes",
     "graphs",
     "audit",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ with caching headers and compression
+    "kaizen_web.limits.InputLimitsMiddleware",  # JSON 413 on /api/, no NUL characters anywhere
+    "kaizen_web.csp.OwnOriginCSPMiddleware",  # django-csp, connect-src naming our own websocket origin
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -55,6 +97,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # answers a locked-out login attempt
 ]
 
 ROOT_URLCONF = "kaizen_web.urls"
@@ -75,12 +118,8 @@ TEMPLATES = [
 ]
 ASGI_APPLICATION = "kaizen_web.asgi.application"
 
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
-REDIS_URL = os.environ.get("REDIS_URL", "")
-EMBEDDED = not REDIS_URL
-
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    DATABASES = {"default": {**env.db_url_config(DATABASE_URL), "CONN_MAX_AGE": 0}}
 else:
     DATABASES = {
         "default": {
@@ -100,18 +139,22 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # (asgiref's ThreadSensitiveContext), so per-thread persistent connections would still be opened
 # per request, then left behind. psycopg's pool (Django's OPTIONS "pool") lends the same few open
 # connections to whichever thread asks and takes them back on close; only healthy ones are lent.
-# Bounded per process: a thread waits up to the timeout for one. A worker's run holds one (its
-# recorder thread) while it runs, so KAIZEN_DB_POOL_MAX must cover the worker's concurrency twice.
+# Bounded per process: a thread waits up to the timeout for one. A worker holds at most
+# KAIZEN_WORKER_DB_THREADS + 3 (writer, memory, sweeper), whatever its concurrency.
 # KAIZEN_DB_POOL_MAX=0: no pool, a connection per request (e.g. behind PgBouncer).
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and os.environ.get("KAIZEN_DB_POOL_MAX") != "0":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.int("KAIZEN_DB_POOL_MAX", default=40) != 0:
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # (the pool keeps them; Django refuses both at once)
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": int(os.environ.get("KAIZEN_DB_POOL_MIN", "1")),
-        "max_size": int(os.environ.get("KAIZEN_DB_POOL_MAX", "40")),
-        "timeout": float(os.environ.get("KAIZEN_DB_POOL_TIMEOUT_S", "30")),
-        "max_idle": float(os.environ.get("KAIZEN_DB_POOL_MAX_IDLE_S", "300")),
+        "min_size": env.int("KAIZEN_DB_POOL_MIN", default=1),
+        "max_size": env.int("KAIZEN_DB_POOL_MAX", default=40),
+        "timeout": env.float("KAIZEN_DB_POOL_TIMEOUT_S", default=30),
+        "max_idle": env.float("KAIZEN_DB_POOL_MAX_IDLE_S", default=300),
     }
 
+AUTHENTICATION_BACKENDS = [
+    "kaizen_web.auth.LoginThrottleBackend",  # django-axes: refuses while locked out, counts failures
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [{"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"}]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -125,6 +168,34 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)  # (WhiteNoise warns about a missing one)
+# WhiteNoise serves static files in every mode; in production run `manage.py collectstatic` once
+# per release (it also writes the compressed copies). Finders let it serve straight from static/
+# when nothing was collected (the embedded mode, tests).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Throttling ---------------------------------------------------------------------------
+# Logins (django-axes): after KAIZEN_LOGIN_FAILURE_LIMIT failures for one username, or from one
+# address, that username / address is locked out for KAIZEN_LOGIN_COOLOFF_MINUTES.
+AXES_FAILURE_LIMIT = env.int("KAIZEN_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("KAIZEN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
+AXES_RESET_ON_SUCCESS = True
+# API (DRF, graphs/api/throttles.py): requests per user, per address when anonymous, and run
+# starts per user. "N/s", "N/min", "N/hour" or "N/day"; empty turns a limit off.
+KAIZEN_API_RATES = {
+    "user": env.str("KAIZEN_THROTTLE_USER", default="1200/min") or None,
+    "anon": env.str("KAIZEN_THROTTLE_ANON", default="120/min") or None,
+    "runs": env.str("KAIZEN_THROTTLE_RUNS", default="120/min") or None,
+}
+if REDIS_URL:  # throttle counters shared by every web process
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": "kaizen-cache"}}
 
 # --- Celery ------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
@@ -162,6 +233,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON nested deeper than graphs.api.parsers.MAX_DEPTH is refused before parsing (400)
+    "DEFAULT_PARSER_CLASSES": ["graphs.api.parsers.BoundedJSONParser", "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["graphs.api.throttles.UserThrottle", "graphs.api.throttles.AnonThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "graphs.api.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
@@ -171,6 +246,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Kaizen Web API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False,
     # served from our own static files, not a CDN
     "SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR",
+    # `check --deploy` is about the deployment's security; the schema's completeness (APIViews
+    # without a declared serializer) is not, and would hide a real warning among a dozen others.
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024  # graph documents are capped at 5 MB
 
@@ -181,7 +259,7 @@ CONTENT_SECURITY_POLICY = {
         "script-src": ["'self'"],
         "style-src": ["'self'"],
         "img-src": ["'self'", "data:"],
-        "connect-src": ["'self'", "ws:", "wss:"],
+        "connect-src": ["'self'"],  # + this host's ws(s):// origin, per request (kaizen_web/csp.py)
         "font-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
@@ -191,34 +269,34 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Kaizen --------------------------------------------------------------------------------
-OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
-OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 # Without an endpoint, agents answer from the simulated provider (the UI says so).
 KAIZEN_DEFAULT_PROVIDER = "openai" if (OPENAI_BASE_URL or OPENAI_API_KEY) else "simulated"
-# Fernet keys for stored API keys and hook secrets, comma-separated, newest first (see
-# graphs/credentials.py); when unset they are derived from SECRET_KEY and SECRET_KEY_FALLBACKS.
-SECRET_KEY_FALLBACKS = [k for k in os.environ.get("DJANGO_SECRET_KEY_FALLBACKS", "").split(",") if k]
-KAIZEN_ENCRYPTION_KEY = os.environ.get("KAIZEN_ENCRYPTION_KEY", "")
-KAIZEN_LLM_MAX_RETRIES = int(os.environ.get("KAIZEN_LLM_MAX_RETRIES", "2"))
-KAIZEN_SIMULATED_LATENCY_S = float(os.environ.get("KAIZEN_SIMULATED_LATENCY_S", "0.3"))
+# The operator's key (OPENAI_API_KEY) is sent only to OPENAI_BASE_URL. An agent's own base_url must
+# come with a stored credential and resolve to public addresses, unless this is set ("1": a local
+# Ollama or vLLM on a private address); see graphs/engine/llm/urlguard.py.
+KAIZEN_ALLOW_PRIVATE_MODEL_URLS = env.bool("KAIZEN_ALLOW_PRIVATE_MODEL_URLS", default=False)
+KAIZEN_LLM_MAX_RETRIES = env.int("KAIZEN_LLM_MAX_RETRIES", default=0)  # the openai SDK's own; the engine retries (visibly)
+KAIZEN_SIMULATED_LATENCY_S = env.float("KAIZEN_SIMULATED_LATENCY_S", default=0.3)
 # USD per 1M tokens, (input, output); JSON in KAIZEN_PRICES adds or overrides models.
-KAIZEN_PRICES = json.loads(os.environ.get("KAIZEN_PRICES", "{}"))
-KAIZEN_HEARTBEAT_S = float(os.environ.get("KAIZEN_HEARTBEAT_S", "2"))
-KAIZEN_LEASE_S = float(os.environ.get("KAIZEN_LEASE_S", "15"))  # a run whose lease lapses is taken over
-KAIZEN_CANCEL_POLL_S = float(os.environ.get("KAIZEN_CANCEL_POLL_S", "2"))  # safety net: cancels are pushed
-KAIZEN_SWEEP_S = float(os.environ.get("KAIZEN_SWEEP_S", "5"))
-KAIZEN_REQUEUE_AFTER_S = float(os.environ.get("KAIZEN_REQUEUE_AFTER_S", "60"))  # queued, message lost
-KAIZEN_MEMORY_OPTIMIZE_S = float(os.environ.get("KAIZEN_MEMORY_OPTIMIZE_S", "30"))  # memory tier demotion, per worker
-KAIZEN_MAX_CLAIMS = int(os.environ.get("KAIZEN_MAX_CLAIMS", "5"))
-KAIZEN_EMBEDDED_WORKER_THREADS = int(os.environ.get("KAIZEN_EMBEDDED_WORKER_THREADS", "4"))
+KAIZEN_PRICES = env.json("KAIZEN_PRICES", default={})
+KAIZEN_HEARTBEAT_S = env.float("KAIZEN_HEARTBEAT_S", default=2)
+KAIZEN_LEASE_S = env.float("KAIZEN_LEASE_S", default=15)  # a run whose lease lapses is taken over
+KAIZEN_CANCEL_POLL_S = env.float("KAIZEN_CANCEL_POLL_S", default=2)  # safety net: cancels are pushed
+KAIZEN_SWEEP_S = env.float("KAIZEN_SWEEP_S", default=5)
+KAIZEN_REQUEUE_AFTER_S = env.float("KAIZEN_REQUEUE_AFTER_S", default=60)  # queued, message lost
+KAIZEN_MEMORY_OPTIMIZE_S = env.float("KAIZEN_MEMORY_OPTIMIZE_S", default=30)  # memory tier demotion, per worker
+KAIZEN_MAX_CLAIMS = env.int("KAIZEN_MAX_CLAIMS", default=5)
+KAIZEN_EMBEDDED_WORKER_THREADS = env.int("KAIZEN_EMBEDDED_WORKER_THREADS", default=4)
 # Database threads per worker process for runs' reads, heartbeats and final updates (the
 # group-commit writer has its own connection): the bound on a worker's connections.
-KAIZEN_WORKER_DB_THREADS = int(os.environ.get("KAIZEN_WORKER_DB_THREADS", "4"))
+KAIZEN_WORKER_DB_THREADS = env.int("KAIZEN_WORKER_DB_THREADS", default=4)
 # A worker process frozen inside a transaction (SIGSTOP, a swapped-out VM) must not hold row locks
 # for long: PostgreSQL ends its sessions idle in a transaction after this (see graphs/worker.py).
-KAIZEN_DB_IDLE_IN_TRANSACTION_S = float(os.environ.get("KAIZEN_DB_IDLE_IN_TRANSACTION_S", "5"))
+KAIZEN_DB_IDLE_IN_TRANSACTION_S = env.float("KAIZEN_DB_IDLE_IN_TRANSACTION_S", default=5)
 # On SIGTERM a worker gives its runs this long to finish their in-flight calls, then hands them off.
-KAIZEN_SHUTDOWN_GRACE_S = float(os.environ.get("KAIZEN_SHUTDOWN_GRACE_S", "10"))
+KAIZEN_SHUTDOWN_GRACE_S = env.float("KAIZEN_SHUTDOWN_GRACE_S", default=10)
 KAIZEN_EVENT_PREVIEW_BYTES = 16_384
 
 LOGGING = {
@@ -227,6 +305,6 @@ LOGGING = {
     "filters": {"context": {"()": "audit.logs.ContextFilter"}},  # run_id/node_id/user_id on every line
     "formatters": {"json": {"()": "audit.logs.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": "json"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("KAIZEN_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.str("KAIZEN_LOG_LEVEL", default="INFO")},
     "loggers": {"django": {"level": "INFO"}, "django.channels.server": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
 }

@@ -19,6 +19,16 @@ ROOT = Path(__file__).resolve().parent.parent
 # The suite's webhook receivers listen on 127.0.0.1, which the SSRF guard refuses by default
 # (tests/audit/test_urlguard.py turns it back on); worker processes inherit this.
 os.environ.setdefault("KAIZEN_WEBHOOK_ALLOW_PRIVATE", "1")
+# API rate limits high enough that no test trips them (tests/test_production.py sets its own);
+# the environment reaches worker and server subprocesses, the fixture below this process.
+TEST_API_RATES = {"user": "100000/min", "anon": "100000/min", "runs": "100000/min"}
+for _scope, _rate in TEST_API_RATES.items():
+    os.environ.setdefault(f"KAIZEN_THROTTLE_{_scope.upper()}", _rate)
+
+
+@pytest.fixture(autouse=True)
+def _generous_api_rates(settings):
+    settings.KAIZEN_API_RATES = dict(TEST_API_RATES)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -93,19 +93,19 @@ def test_unknown_ids_are_404(api_client):
     assert api_client.post("/api/graphs/999/runs/", {}, format="json").status_code == 404
 
 
-def test_other_users_objects_are_403(api_client, other_user):
+def test_other_users_objects_are_404_like_missing_ones(api_client, other_user):
     from rest_framework.test import APIClient
 
     gid = create(api_client).data["id"]
     run = api_client.post(f"/api/graphs/{gid}/runs/", {"inputs": {"task": "x"}}, format="json").data
     intruder = APIClient()
     intruder.force_authenticate(other_user)
-    assert intruder.get(f"/api/graphs/{gid}/").status_code == 403
-    assert intruder.put(f"/api/graphs/{gid}/", {"spec": chain(1)}, format="json").status_code == 403
-    assert intruder.post(f"/api/graphs/{gid}/runs/", {"inputs": {"task": "x"}}, format="json").status_code == 403
-    assert intruder.get(f"/api/runs/{run['id']}/").status_code == 403
-    assert intruder.get(f"/api/runs/{run['id']}/events/").status_code == 403
-    assert intruder.post(f"/api/runs/{run['id']}/cancel/").status_code == 403
+    assert intruder.get(f"/api/graphs/{gid}/").status_code == 404
+    assert intruder.put(f"/api/graphs/{gid}/", {"spec": chain(1)}, format="json").status_code == 404
+    assert intruder.post(f"/api/graphs/{gid}/runs/", {"inputs": {"task": "x"}}, format="json").status_code == 404
+    assert intruder.get(f"/api/runs/{run['id']}/").status_code == 404
+    assert intruder.get(f"/api/runs/{run['id']}/events/").status_code == 404
+    assert intruder.post(f"/api/runs/{run['id']}/cancel/").status_code == 404
     assert intruder.get("/api/graphs/").data == []
 
 

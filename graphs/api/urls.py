@@ -1,5 +1,5 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import credential_views, views
 from .run_wait import waitable
@@ -23,7 +23,7 @@ urlpatterns = [
     path("schema/graph/", views.GraphSchemaView.as_view(), name="api-graph-schema"),
     path("node-kinds/", views.NodeKindsView.as_view(), name="api-node-kinds"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),  # script in a file: CSP-safe
 ]
 
 from . import memory_views, template_views  # noqa: E402  (pattern templates and memory, issue 3)

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.services import record_action as audit
-
 from .. import selectors, services
 from ..engine.nodes import registry
 from ..engine.schema import GraphSpec
 from ..engine.validate import check_document
+from ..model_urls import with_endpoint_issues
 from ..models import Graph, Run, RunEvent
 from .serializers import (
     GraphCreateSerializer,
@@ -28,12 +27,14 @@ from .serializers import (
     RunEventSerializer,
     RunSerializer,
 )
+from .throttles import RunStartThrottle
 
 
+# Another user's object answers exactly as a missing one (404, never 403): ids cannot be enumerated.
 def graph_for(request: Request, pk: int) -> Graph:
     graph = get_object_or_404(Graph, pk=pk)
     if not selectors.can_see_graph(request.user, graph):
-        raise PermissionDenied("you do not have access to this graph")
+        raise Http404("No Graph matches the given query.")
     return graph
 
 
@@ -41,7 +42,7 @@ def run_for(request: Request, pk: int) -> Run:
     # one query for the run, its graph, its version's number and its creator (never the spec)
     run = get_object_or_404(Run.objects.select_related("graph", "version", "created_by").defer("version__spec"), pk=pk)
     if not selectors.can_see_run(request.user, run):
-        raise PermissionDenied("you do not have access to this run")
+        raise Http404("No Run matches the given query.")
     return run
 
 
@@ -78,8 +79,7 @@ class GraphDetailView(APIView):
         return Response(GraphSerializer(graph).data)
 
     def delete(self, request: Request, pk: int) -> Response:
-        audit("graph.deleted", actor=request.user, graph=graph_for(request, pk))
-        graph_for(request, pk).delete()
+        services.graph_delete(graph=graph_for(request, pk), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -107,6 +107,9 @@ class GraphRestoreView(APIView):
 
 
 class GraphRunsView(APIView):
+    def get_throttles(self):
+        return [*super().get_throttles(), *([RunStartThrottle()] if self.request.method == "POST" else [])]
+
     @extend_schema(responses=RunSerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:
         graph = graph_for(request, pk)
@@ -124,7 +127,7 @@ class GraphValidateView(APIView):
     @extend_schema(request=None, responses=None)
     def post(self, request: Request) -> Response:
         spec = request.data.get("spec", request.data) if isinstance(request.data, dict) else request.data
-        return Response(check_document(spec))  # {valid, errors, ports: {node: {inputs, outputs}}}
+        return Response(with_endpoint_issues(check_document(spec), spec))  # {valid, errors, ports: {node: {inputs, outputs}}}
 
 
 class RunListView(APIView):
@@ -173,6 +176,8 @@ class RunCancelView(APIView):
 
 
 class RunResumeView(APIView):
+    throttle_classes = [*APIView.throttle_classes, RunStartThrottle]
+
     @extend_schema(request=ResumeSerializer, responses=RunSerializer)
     def post(self, request: Request, pk: int) -> Response:
         run = run_for(request, pk)

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from .. import selectors, services
+from ..api.parsers import bounded_loads
 from ..api.serializers import GraphSerializer
 from ..demo import DEMO_GRAPHS
 from ..engine.nodes import registry
 from ..engine.schema import MAX_DOCUMENT_BYTES
 from ..engine.validate import check_document
+from ..model_urls import with_endpoint_issues
 from ..models import Graph
 from ..pattern_templates import TEMPLATES
 
@@ -47,8 +47,9 @@ def kind_defaults() -> dict[str, dict[str, Any]]:
 
 
 def check_spec(spec: Any) -> dict[str, Any]:
-    """Validation issues plus every valid node's ports, computed by the engine from its config."""
-    return check_document(spec)
+    """Validation issues plus every valid node's ports, computed by the engine from its config,
+    and the model endpoints the server would refuse to call (as the API's validate endpoint)."""
+    return with_endpoint_issues(check_document(spec), spec)
 
 
 def editor_config(request: HttpRequest, graph: Graph) -> dict:
@@ -56,7 +57,7 @@ def editor_config(request: HttpRequest, graph: Graph) -> dict:
     return {
         "mode": "editor",
         "graph": (data := GraphSerializer(graph).data),
-        "ports": check_spec(data["spec"])["ports"],
+        "ports": check_document(data["spec"])["ports"],
         "kinds": registry.describe(),
         "kind_defaults": kind_defaults(),
         "csrf_token": get_token(request),
@@ -76,7 +77,7 @@ def editor_config(request: HttpRequest, graph: Graph) -> dict:
 def graph_edit(request: HttpRequest, pk: int) -> HttpResponse:
     graph = get_object_or_404(Graph.objects.select_related("owner"), pk=pk)
     if not selectors.can_see_graph(request.user, graph):
-        raise PermissionDenied
+        raise Http404  # as a missing one: ids cannot be enumerated
     return render(request, "graphs/editor.html", {"graph": graph, "config": editor_config(request, graph)})
 
 
@@ -101,7 +102,7 @@ def graph_check(request: HttpRequest) -> JsonResponse:
     if len(request.body) > MAX_DOCUMENT_BYTES + 1024:
         return JsonResponse({"detail": "document too large", "errors": []}, status=413)
     try:
-        body = json.loads(request.body)
+        body = bounded_loads(request.body)
     except ValueError:
         return JsonResponse({"detail": "not JSON", "errors": []}, status=400)
     return JsonResponse(check_spec(body.get("spec") if isinstance(body, dict) else None))

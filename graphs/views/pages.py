@@ -6,14 +6,14 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from .. import selectors, services
 from ..adapters import node_state_summary
+from ..api.throttles import RunStartThrottle
 from ..engine.hooks import HookEvent
 from ..engine.nodes import registry
 from ..engine.schema import GraphSpec
@@ -25,14 +25,14 @@ from .editor import kind_defaults
 def _graph(request: HttpRequest, pk: int) -> Graph:
     graph = get_object_or_404(Graph, pk=pk)
     if not selectors.can_see_graph(request.user, graph):
-        raise PermissionDenied
+        raise Http404  # as a missing one: ids cannot be enumerated
     return graph
 
 
 def _run(request: HttpRequest, pk: int) -> Run:
     run = get_object_or_404(Run.objects.select_related("graph", "version", "created_by"), pk=pk)
     if not selectors.can_see_run(request.user, run):
-        raise PermissionDenied
+        raise Http404  # as a missing one: ids cannot be enumerated
     return run
 
 
@@ -55,10 +55,23 @@ def graph_detail(request: HttpRequest, pk: int) -> HttpResponse:
     })
 
 
+def _too_many_runs(request: HttpRequest) -> HttpResponse | None:
+    """The API's run-start rate (KAIZEN_THROTTLE_RUNS) applies to the pages' buttons too."""
+    throttle = RunStartThrottle()
+    if throttle.allow_request(request, None):
+        return None
+    wait = max(1, int(throttle.wait() or 1))
+    response = HttpResponse(f"Too many runs started; try again in {wait} s.", status=429, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(wait)
+    return response
+
+
 @login_required
 @require_POST
 def graph_run(request: HttpRequest, pk: int) -> HttpResponse:
     graph = _graph(request, pk)
+    if limited := _too_many_runs(request):
+        return limited
     spec = GraphSpec.model_validate(selectors.graph_latest(graph).spec)
     inputs = {}
     for name, field in spec.inputs.items():
@@ -87,7 +100,8 @@ def run_list(request: HttpRequest) -> HttpResponse:
     if request.GET.get("status"):
         runs = runs.filter(status=request.GET["status"])
     if request.GET.get("graph"):
-        runs = runs.filter(graph_id=request.GET["graph"])
+        graph_id = request.GET["graph"]
+        runs = runs.filter(graph_id=int(graph_id)) if graph_id.isdigit() and len(graph_id) < 19 else runs.none()
     page = Paginator(runs, 25).get_page(request.GET.get("page"))
     template = "runs/_rows.html" if request.htmx else "runs/list.html"
     any_active = any(r.status in Run.ACTIVE for r in page.object_list)  # rows refresh while runs move
@@ -169,6 +183,8 @@ def run_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         if action == "cancel":
             services.run_cancel(run=run, user=request.user)
         elif action == "resume":
+            if limited := _too_many_runs(request):
+                return limited
             services.run_resume(run=run, user=request.user)
     except services.ServiceError as exc:
         messages.error(request, str(exc))

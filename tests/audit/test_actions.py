@@ -60,7 +60,7 @@ def test_api_user_sees_only_own_hooks_and_secret_once(user, other_user, api_clie
     assert bad.status_code == 400 and bad.json()["errors"][0]["path"] == "threshold_ms" and bad.json()["detail"]
     bob = APIClient()
     bob.force_authenticate(other_user)
-    assert bob.get(f"/api/graphs/{graph.pk}/hooks/").status_code == 403
+    assert bob.get(f"/api/graphs/{graph.pk}/hooks/").status_code == 404
     patched = api_client.patch(f"/api/graphs/{graph.pk}/hooks/{created.data['id']}/", {"enabled": False}, format="json")
     assert patched.json()["enabled"] is False and "secret" not in patched.json()
     assert AuditEntry.objects.filter(event__startswith="hook.", graph_id=graph.pk).count() == 2

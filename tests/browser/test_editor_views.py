@@ -39,7 +39,7 @@ def test_others_are_refused_staff_allowed_unknown_is_404(client, graph, other_us
     url = reverse("graph-edit", args=[graph.pk])
     assert client.get(url).status_code == 302  # to the login page
     client.force_login(other_user)
-    assert client.get(url).status_code == 403
+    assert client.get(url).status_code == 404
     assert client.get(reverse("graph-edit", args=[graph.pk + 999])).status_code == 404
     client.force_login(django_user_model.objects.create_user("root", password="pw-root-123", is_staff=True))
     assert client.get(url).status_code == 200

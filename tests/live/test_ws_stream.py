@@ -76,7 +76,7 @@ async def test_finished_run_replays_from_the_database(user, celery_worker, daphn
     assert [m["seq"] for m in got] == (await sync_to_async(stored_seqs)(run.pk))[3:]
 
 
-@pytest.mark.parametrize("who, code", [("other", 4403), ("anonymous", 4403), ("unknown-run", 4404)])
+@pytest.mark.parametrize("who, code", [("other", 4404), ("anonymous", 4403), ("unknown-run", 4404)])
 async def test_refused(user, other_user, daphne_server, who, code):
     run = await sync_to_async(services.graph_create)(owner=user, name="x", spec=chain(1))
     run_id = 999999 if who == "unknown-run" else (await sync_to_async(services.run_start)(graph=run.graph, user=user, inputs={"task": "t"})).pk

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import httpx2
 import openai
 
+from .urlguard import GuardedTransport
+
 # Requests are spread over a few clients per connection config: httpcore's pool scans every
 # pooled connection per request, so one client with hundreds of concurrent connections burns
 # CPU quadratically. Measured (300 parallel calls held 0.5 s by the scripted server, loop thread's
@@ -43,7 +45,9 @@ class ConnectionConfig:
 
     base_url: str | None  # None: the SDK's default (https://api.openai.com/v1, or OPENAI_BASE_URL)
     api_key: str | None
-    max_retries: int = 2
+    max_retries: int = 0
+    guarded: bool = False  # a user's endpoint: every connection goes through the SSRF guard
+    allow_private: bool = False  # ... which then accepts private addresses (the operator allows it)
 
     @property
     def https(self) -> bool:
@@ -103,7 +107,12 @@ class ClientPool:
         return shards[next(self._turn) % len(shards)]
 
     def _build(self, config: ConnectionConfig, context: ssl.SSLContext) -> openai.AsyncOpenAI:
-        http = openai.DefaultAsyncHttpxClient(transport=self.transport_factory(config, context))
+        if config.guarded:  # resolves, checks and pins every connection (urlguard.py)
+            transport: httpx2.AsyncBaseTransport = GuardedTransport(allow_private=config.allow_private, verify=context,
+                                                                    limits=LIMITS)
+        else:
+            transport = self.transport_factory(config, context)
+        http = openai.DefaultAsyncHttpxClient(transport=transport)
         self.built += 1
         return openai.AsyncOpenAI(base_url=config.base_url, api_key=config.api_key or "not-needed",
                                   max_retries=config.max_retries, http_client=http)

@@ -4,37 +4,75 @@ Its HTTP clients come from a ClientPool (clients.py): by default the process's s
 running event loop, which no run closes, so one provider serves every run of a worker. A caller
 that passes its own pool owns it, and ``aclose()`` closes it. Cancelling the awaiting task
 closes the in-flight HTTP request.
+
+Whose key goes where: the operator's key (``api_key`` here, OPENAI_API_KEY) is sent only to the
+operator's endpoint (``base_url``, OpenAI's default when unset). A request for any other endpoint
+must bring its own key (a stored credential), and goes through a transport that connects only to
+addresses the guard accepts (urlguard.py): public ones, unless the operator allows private ranges.
+Provider error bodies are trimmed before they become a run's error or events.
 """
 
 from __future__ import annotations
 
 import time
 
+import httpx2
 import openai
 from openai.types.chat import ChatCompletion
 
 from .base import LLMError, LLMRequest, LLMResponse, parse_retry_after
 from .clients import ClientPool, ConnectionConfig, TransportFactory, default_transport, shared_pool
+from .urlguard import UnsafeModelURL, acheck_model_url, normalize
+
+ERROR_CHARS = 300  # of a provider's error text kept in a run's error and events
+
+
+def trimmed(text: str, limit: int = ERROR_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
 
 
 class OpenAIProvider:
     name = "openai"
 
     def __init__(self, base_url: str | None, api_key: str | None, max_retries: int = 0, *,
-                 clients: ClientPool | None = None, transport_factory: TransportFactory = default_transport) -> None:
+                 allow_private: bool = False, clients: ClientPool | None = None,
+                 transport_factory: TransportFactory = default_transport) -> None:
+        """``base_url``/``api_key``: the operator's endpoint and key. ``allow_private``: may a
+        user's endpoint be a private address (KAIZEN_ALLOW_PRIVATE_MODEL_URLS)? Retries are the
+        engine's (runtime/retries.py): the SDK's own stay off unless asked for."""
         self.base_url = base_url
         self.api_key = api_key
         self.max_retries = max_retries
+        self.allow_private = allow_private
         self.clients = clients  # None: the shared pool of whichever loop the call runs on
         self.transport_factory = transport_factory
+        self._operator_url = normalize(base_url)
+
+    def is_operator_url(self, url: str | None) -> bool:
+        return url is None or url == "" or normalize(url) == self._operator_url
+
+    def endpoint(self, request: LLMRequest) -> tuple[str | None, str | None, bool]:
+        """(base URL, key, guarded?) for ``request``: the operator's key only for the operator's URL."""
+        if self.is_operator_url(request.base_url):
+            return self.base_url, request.api_key or self.api_key, False
+        if not request.api_key:
+            raise LLMError(f"the endpoint {request.base_url!r} needs a credential: the server's key is only sent "
+                           "to the server's own endpoint", status=None, retryable=False)
+        return request.base_url, request.api_key, True
 
     def _client(self, request: LLMRequest) -> openai.AsyncOpenAI:
+        base_url, api_key, guarded = self.endpoint(request)
         pool = self.clients if self.clients is not None else shared_pool(self.transport_factory)
-        return pool.client(ConnectionConfig(request.base_url or self.base_url, request.api_key or self.api_key,
-                                            self.max_retries))
+        return pool.client(ConnectionConfig(base_url, api_key, self.max_retries, guarded=guarded,
+                                            allow_private=self.allow_private))
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         client = self._client(request)  # (timeout per request: with_options() would copy the client per call)
+        if not self.is_operator_url(request.base_url):
+            try:  # a clear, final error before any retry (the transport checks every connection)
+                await acheck_model_url(request.base_url, self.allow_private)
+            except UnsafeModelURL as exc:
+                raise LLMError(f"base_url {exc}", retryable=False) from exc
         started = time.perf_counter()
         try:
             if request.kind == "embedding":
@@ -60,11 +98,12 @@ class OpenAIProvider:
         except openai.APITimeoutError as exc:
             raise LLMError(f"timeout after {request.timeout_s}s", retryable=True) from exc
         except openai.APIStatusError as exc:
-            raise LLMError(f"HTTP {exc.status_code}: {exc.message}", status=exc.status_code,
+            raise LLMError(f"HTTP {exc.status_code}: {trimmed(exc.message)}", status=exc.status_code,
                            retryable=exc.status_code in (408, 409, 429) or exc.status_code >= 500,
                            retry_after=parse_retry_after(exc.response.headers)) from exc
         except openai.APIConnectionError as exc:
-            raise LLMError(f"connection error: {exc}", retryable=True) from exc
+            refused = isinstance(exc.__cause__, httpx2.ConnectError) and isinstance(exc.__cause__.__cause__, UnsafeModelURL)
+            raise LLMError(trimmed(f"connection error: {exc.__cause__ if refused else exc}"), retryable=not refused) from exc
         usage = completion.usage
         choice = completion.choices[0] if completion.choices else None
         return LLMResponse(

@@ -17,7 +17,9 @@ from .simulated import SimulatedProvider
 
 @functools.lru_cache(maxsize=8)  # (a new entry only when the settings change: tests do)
 def shared_providers(base_url: str | None, api_key: str | None, *, max_retries: int, simulated_latency_s: float,
-                     default: str, transport_factory: TransportFactory = default_transport) -> ProviderRegistry:
-    openai_provider = OpenAIProvider(base_url, api_key, max_retries=max_retries, transport_factory=transport_factory)
+                     default: str, allow_private: bool = False,
+                     transport_factory: TransportFactory = default_transport) -> ProviderRegistry:
+    openai_provider = OpenAIProvider(base_url, api_key, max_retries=max_retries, allow_private=allow_private,
+                                     transport_factory=transport_factory)
     simulated = SimulatedProvider(latency_s=simulated_latency_s)
     return ProviderRegistry({"openai": openai_provider, "simulated": simulated}, default)

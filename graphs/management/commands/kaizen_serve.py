@@ -1,8 +1,19 @@
 """Serve the app with Daphne; in the embedded default, also run a Celery worker in-process."""
 
+import ipaddress
+
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class Command(BaseCommand):
@@ -17,8 +28,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, no_demo, worker, **options):
         call_command("migrate", interactive=False, verbosity=0)
-        if not no_demo:
+        # The demo user (demo/demo, a superuser) exists only for one person trying the embedded mode
+        # on their own machine: never in a deployment, never when other machines can connect.
+        demo = not no_demo and settings.EMBEDDED and is_loopback(host)
+        if demo:
             call_command("kaizen_demo")
+        elif not no_demo:
+            self.stdout.write("No demo user: it is created only in the embedded mode bound to a loopback address. "
+                              "Create an account with `manage.py createsuperuser`.")
         if worker == "yes" or (worker == "auto" and settings.EMBEDDED):
             from graphs.worker import start_embedded_worker
 
@@ -31,6 +48,6 @@ class Command(BaseCommand):
         mode = "embedded (SQLite, in-process broker and channel layer)" if settings.EMBEDDED else "distributed (Redis)"
         llm = "SIMULATED (set OPENAI_BASE_URL / OPENAI_API_KEY for a real model)" if settings.KAIZEN_DEFAULT_PROVIDER == "simulated" else settings.OPENAI_BASE_URL or "api.openai.com"
         self.stdout.write(f"Kaizen Web: {mode}; LLM: {llm}")
-        self.stdout.write(f"Open http://{host}:{port}/  (log in as demo / demo)", self.style.SUCCESS)
+        self.stdout.write(f"Open http://{host}:{port}/" + ("  (log in as demo / demo)" if demo else ""), self.style.SUCCESS)
         Server(application=application, endpoints=build_endpoint_description_strings(host=host, port=port),
                verbosity=0).run()
