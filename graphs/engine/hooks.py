@@ -19,7 +19,11 @@ class HookEvent(StrEnum):
     RUN_STARTED = "run_started"
     RUN_RESUMED = "run_resumed"
     RUN_FINISHED = "run_finished"
-    PRE_NODE = "pre_node"
+    PRE_NODE = "pre_node"  # the node started (status running)
+    # The node's state changed for good in this run; data.status says to what: succeeded, failed,
+    # cancelled (in flight when the run failed, was cancelled or ran out of budget; data.error says
+    # why), or pending (it met the budget: it runs again on resume). Every state change a reload
+    # would show comes as pre_node / post_node / node_skipped / node_restored.
     POST_NODE = "post_node"
     NODE_SKIPPED = "node_skipped"
     NODE_RESTORED = "node_restored"
@@ -27,6 +31,8 @@ class HookEvent(StrEnum):
     POST_AGENT_LOOP = "post_agent_loop"
     PRE_LLM_CALL = "pre_llm_call"
     POST_LLM_CALL = "post_llm_call"
+    # An LLM call is asked again: after a transient error {attempt, error, status, wait_s, model, key}
+    # (engine retries: 429 after Retry-After, 5xx, timeouts), or a malformed answer {attempt, problem, raw}.
     LLM_RETRY = "llm_retry"
     ON_ERROR = "on_error"
     FALLBACK = "fallback"

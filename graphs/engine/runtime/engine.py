@@ -263,6 +263,8 @@ class Engine:
 
     async def _loop(self, inputs: dict[str, Any]) -> None:
         self._readiness = readiness = self._counter()
+        if self._stop is not None:  # cancelled before it started
+            return
         await self._release(readiness.initial(), inputs)
         while self._stop is None and self._running.tasks:
             batch = await self._running.next_batch()
