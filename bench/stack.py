@@ -188,7 +188,13 @@ class Kaizen:
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in DROP_ENV}
         env.update(KAIZEN_VAR_DIR=str(self.dir / "var"), OPENAI_BASE_URL=self.llm_url, OPENAI_API_KEY="bench",
-                   KAIZEN_LLM_MAX_RETRIES="0", DJANGO_DEBUG="0", PYTHONUNBUFFERED="1")
+                   KAIZEN_LLM_MAX_RETRIES="0", DJANGO_DEBUG="0", PYTHONUNBUFFERED="1",
+                   # a load test of one user: the API's per-user rates would answer 429
+                   KAIZEN_THROTTLE_USER="1000000/min", KAIZEN_THROTTLE_RUNS="1000000/min", KAIZEN_THROTTLE_ANON="1000000/min")
+        # The distributed mode is production mode: it needs its secrets, and plain http on loopback.
+        env.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnop")
+        env.setdefault("KAIZEN_ENCRYPTION_KEY", "YmVuY2gtb25seS1mZXJuZXQta2V5LTMyLWJ5dGVzISE=")
+        env.setdefault("KAIZEN_HTTPS", "0")
         if self.mode == "distributed":
             env.update(DATABASE_URL=pg_url(self.db), REDIS_URL=self.redis_url)
         env.update(extra)
@@ -202,7 +208,12 @@ class Kaizen:
         self.web = self.cleanup.spawn(f"kaizen-{self.mode}", [sys.executable, "manage.py", "kaizen_serve", "--port", str(self.port)],
                                       self.env(), log)
         wait_http(self.base + "/accounts/login/", self.web, log, 120)
-        out = subprocess.run([sys.executable, "manage.py", "drf_create_token", "demo"], cwd=ROOT, env=self.env(),
+        # The bench's own user (the demo user exists only in the embedded mode on loopback).
+        make_user = ("from django.contrib.auth import get_user_model as g; U = g(); "
+                     "U.objects.filter(username='bench').exists() or U.objects.create_user('bench', password='bench-pw-123')")
+        subprocess.run([sys.executable, "manage.py", "shell", "-c", make_user], cwd=ROOT, env=self.env(),
+                       capture_output=True, text=True, timeout=60, check=True)
+        out = subprocess.run([sys.executable, "manage.py", "drf_create_token", "bench"], cwd=ROOT, env=self.env(),
                              capture_output=True, text=True, timeout=60, check=True).stdout
         self.token = re.search(r"token (\S+)", out).group(1)
         if self.mode == "distributed" and self.workers:
