@@ -83,9 +83,10 @@ def test_sigterm_hands_the_run_to_another_worker_at_once(user, start_worker, fak
     events = list(RunEvent.objects.filter(run_id=run_id).order_by("seq"))
     handed = next(e for e in events if e.event == "run_handed_off")
     resumed = next(e for e in events if e.event == "run_resumed")
-    assert handed.seq < resumed.seq and "a@" not in handed.data["from_worker"] or True
+    assert handed.seq < resumed.seq and handed.data["from_worker"]
     took = (resumed.created_at - handed.created_at).total_seconds()
-    assert took < 10, f"resumed {took:.1f}s after the release (the lease is 30 s: it was re-sent, not swept)"
+    # (the issue asks for 2 s; the bound is generous for a loaded machine, and far below the 30 s lease)
+    assert took < 5, f"resumed {took:.1f}s after the release (the lease is 30 s: it was re-sent, not swept)"
     assert "on_error" not in names and all(e.data.get("status") != "failed" for e in events if e.event == "post_node")
     for step in range(1, 6):
         answered = fake_llm.calls(f"step {step}:", completed=True)
