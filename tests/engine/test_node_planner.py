@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from graphs.engine.validate import validate_graph
 from tests.helpers import agent, edge
 
@@ -30,16 +28,16 @@ def plan_and_run(mode="strict", **fe):
 async def test_plan_steps_run_in_parallel_and_dependencies_wait(harness):
     harness.fake.script(match="planning coordinator", reply={"steps": STEPS})
     harness.fake.script(match="STEP", latency=0.3)
-    started = time.perf_counter()
     result = await harness.run(plan_and_run(), {"task": "analyse and report"})
-    elapsed = time.perf_counter() - started
     assert result.status == "succeeded", result.error
     assert [r["id"] for r in result.outputs["results"]] == ["s1", "s2", "s3"]
-    assert 0.55 < elapsed < 1.5
+    # judged by when the fake server received each step (no wall-time bound: the machine may be loaded):
+    # s1 and s2 overlap (one after the other, the second would arrive >= 0.3 s after the first), and
+    # s3 is asked only after both were answered (>= 0.3 s after the later of them arrived)
     starts = {c["text"].split("STEP ")[1][:5]: c["at"] for c in harness.fake.calls("STEP")}
-    assert abs(starts["fetch"] - starts["write"]) < 0.2  # s1 and s2 overlap; s3 waits for both
+    assert abs(starts["fetch"] - starts["write"]) < 0.3
     report = harness.fake.calls("STEP report")[0]
-    assert report["at"] >= max(c["at"] for c in harness.fake.calls("STEP fetch") + harness.fake.calls("STEP write"))
+    assert report["at"] >= max(c["at"] for c in harness.fake.calls("STEP fetch") + harness.fake.calls("STEP write")) + 0.29
     assert "plan/" not in str(harness.checkpoints.saved["r1"].keys()) and "each/0/worker" in harness.checkpoints.saved["r1"]
 
 
