@@ -1,6 +1,6 @@
 // The graph editor: canvas, palette, inspector, toolbar; every change goes through `change` (undoable).
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges, useConnection, useNodesInitialized, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
+import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges, useConnection, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
 import { makeApi } from "./api.js";
 import { CanvasCtx, ConnectionLine, edgeTypes, nodeTypes } from "./canvas.jsx";
 import { Icon, categoryClass } from "./icons.jsx";
@@ -14,6 +14,8 @@ import { createStore, useStore } from "./store.js";
 import { copySelection, pasteInto, readClipboard } from "./clipboard.js";
 
 const EMPTY_ISSUES = { nodes: {}, edges: {}, list: [] };
+/** Above this many nodes only what is in view is mounted (React Flow's onlyRenderVisibleElements). */
+const VIRTUALIZE_ABOVE = 150;
 const TYPING = "input, textarea, select, [contenteditable='true']";
 
 /** embedded: {title, onDone(doc), onCancel()}: edits config.graph.spec in memory (a node's inline subgraph),
@@ -103,6 +105,14 @@ function EditorInner({ config, embedded }) {
   const [modal, setModal] = useState(null); // {type, ...}
   const [problemsOpen, setProblemsOpen] = useState(false);
   const [snap, setSnap] = useState(() => localStorage.getItem("kaizen-snap") !== "0");
+  const [show, setShow] = useState(() => {
+    try { return { palette: true, side: true, minimap: true, ...JSON.parse(localStorage.getItem("kaizen-panels") || "{}") }; } catch { return { palette: true, side: true, minimap: true }; }
+  });
+  const toggle = useCallback((what) => setShow((s) => {
+    const next = { ...s, [what]: !s[what] };
+    try { localStorage.setItem("kaizen-panels", JSON.stringify(next)); } catch { /* private mode */ }
+    return next;
+  }), []);
   const [saving, setSaving] = useState(false);
   const dragging = useRef(false);
   const dropCount = useRef(0);
@@ -412,12 +422,6 @@ function EditorInner({ config, embedded }) {
     return () => clearTimeout(t);
   }, [graph.rev, info.savedRev, draftKey]);
 
-  // load-to-interactive mark for bench/editor_load.py: every node measured and painted
-  const nodesReady = useNodesInitialized();
-  useEffect(() => {
-    if (nodesReady && !window.__kzReady) requestAnimationFrame(() => { window.__kzReady = performance.now(); });
-  }, [nodesReady]);
-
   const dirty = graph.rev !== info.savedRev;
   useEffect(() => {
     if (embedded) return undefined;
@@ -523,7 +527,7 @@ function EditorInner({ config, embedded }) {
 
   return (
     <CanvasCtx.Provider value={canvasCtx}>
-      <div className={`kz-editor ${panel ? "with-panel" : ""}`}>
+      <div className={`kz-editor ${panel ? "with-panel" : ""} ${show.palette ? "" : "no-palette"} ${show.side ? "" : "no-side"}`}>
         <div className="kz-toolbar" role="toolbar" aria-label="Editor">
           {embedded ? (
             <div className="kz-title">
@@ -546,6 +550,10 @@ function EditorInner({ config, embedded }) {
             <button type="button" className="btn btn-sm" onClick={() => rf.fitView({ duration: 250, padding: 0.15 })} title="Fit view (F)">Fit</button>
             <button type="button" className={`btn btn-sm ${snap ? "is-on" : ""}`} aria-pressed={snap} title="Snap to grid (G)"
               onClick={() => setSnap((s) => { localStorage.setItem("kaizen-snap", s ? "0" : "1"); return !s; })}>Snap</button>
+            <span className="kz-sep" />
+            <button type="button" className={`btn btn-sm ${show.palette ? "is-on" : ""}`} aria-pressed={show.palette} title="Show or hide the palette" onClick={() => toggle("palette")}>Palette</button>
+            <button type="button" className={`btn btn-sm ${show.side ? "is-on" : ""}`} aria-pressed={show.side} title="Show or hide the inspector" onClick={() => toggle("side")}>Inspector</button>
+            <button type="button" className={`btn btn-sm ${show.minimap ? "is-on" : ""}`} aria-pressed={show.minimap} title="Show or hide the minimap" onClick={() => toggle("minimap")}>Map</button>
             {embedded ? <>
               <span className="kz-sep" />
               <button type="button" className="btn btn-sm btn-ghost" onClick={() => setModal({ type: "help" })} title="Keyboard shortcuts (?)">?</button>
@@ -573,10 +581,10 @@ function EditorInner({ config, embedded }) {
             onNodeDragStart={onDragStart} onNodeDragStop={onDragStop} onSelectionDragStart={onDragStart} onSelectionDragStop={onDragStop}
             snapToGrid={snap} snapGrid={[20, 20]} defaultViewport={initial.viewport} fitView fitViewOptions={{ padding: 0.15, maxZoom: 1 }} minZoom={0.05} maxZoom={2}
             deleteKeyCode={modal?.type === "subgraph" ? null : ["Delete", "Backspace"]} multiSelectionKeyCode={["Control", "Meta"]} selectionKeyCode="Shift"
-            elevateNodesOnSelect={false} onMoveStart={onMoveStart} onMoveEnd={onMoveEnd}>
+            elevateNodesOnSelect={false} onMoveStart={onMoveStart} onMoveEnd={onMoveEnd} onlyRenderVisibleElements={graph.nodes.length > VIRTUALIZE_ABOVE}>
             <Background gap={20} size={1.2} />
             <Controls showInteractive={false} />
-            <MiniMap pannable zoomable nodeClassName={minimapClass} />
+            {show.minimap && <MiniMap pannable zoomable nodeClassName={minimapClass} />}
           </ReactFlow>
           <ProblemsPanel issues={issues} open={problemsOpen} setOpen={setProblemsOpen} onFocus={focusIssue} source={issueSource} />
           {graph.nodes.length <= 2 && (

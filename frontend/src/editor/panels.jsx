@@ -27,7 +27,7 @@ export function Palette({ kinds, onAdd }) {
             <div key={k.kind} className={`kz-palette-item ${categoryClass(k.category)}`} draggable data-kind={k.kind} title={k.description}
               role="button" tabIndex={0}
               onDragStart={(e) => { e.dataTransfer.setData(DND_TYPE, k.kind); e.dataTransfer.setData("text/plain", k.kind); e.dataTransfer.effectAllowed = "move"; }}
-              onDoubleClick={() => onAdd(k.kind)} onKeyDown={(e) => { if (e.key === "Enter") onAdd(k.kind); }}>
+              onClick={() => onAdd(k.kind)} onKeyDown={(e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); onAdd(k.kind); } }}>
               <span className="kz-node-icon"><Icon name={k.icon} size={15} /></span>
               <div>
                 <div className="kz-palette-title">{k.title}</div>
@@ -38,7 +38,7 @@ export function Palette({ kinds, onAdd }) {
         </section>
       ))}
       {!groups.length && <p className="muted kz-small">No kind matches.</p>}
-      <p className="kz-help kz-palette-hint">Drag onto the canvas, or double-click to add.</p>
+      <p className="kz-help kz-palette-hint">Click to add in the middle of the view, or drag onto the canvas.</p>
     </aside>
   );
 }
