@@ -1,5 +1,5 @@
 // Palette (kinds from the registry), problems list and version history.
-import { useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import { Icon, categoryClass } from "./icons.jsx";
 import { diffSummary } from "./model.js";
 
@@ -123,3 +123,17 @@ export function HistoryPanel({ api, urls, current, currentSpec, onRestore, onClo
     </div>
   );
 }
+
+/** Which side panels and the minimap are shown, remembered in this browser: [show, toggle(name)]. */
+export function usePanelPrefs() {
+  const [show, setShow] = useState(() => {
+    try { return { ...PANEL_DEFAULTS, ...JSON.parse(localStorage.getItem("kaizen-panels") || "{}") }; } catch { return PANEL_DEFAULTS; }
+  });
+  const toggle = useCallback((what) => setShow((s) => {
+    const next = { ...s, [what]: !s[what] };
+    try { localStorage.setItem("kaizen-panels", JSON.stringify(next)); } catch { /* private mode */ }
+    return next;
+  }), []);
+  return [show, toggle];
+}
+const PANEL_DEFAULTS = { palette: true, side: true, minimap: true };
