@@ -125,3 +125,41 @@ def test_the_graph_page_shows_the_diagram_read_only_and_the_viewer_lights_member
     box = diagram.locator(f'.react-flow__node[data-id="{vote["id"]}"]').bounding_box()
     assert flow["height"] > 300 and flow["y"] <= box["y"] and box["y"] + 40 <= flow["y"] + flow["height"], (flow, box)
     problems.check()
+
+
+def test_a_big_graph_mounts_only_what_is_in_view_and_edges_meet_their_ports(login_context, editor_user):
+    """Above a few hundred nodes the editor mounts the nodes in view (not all of them once to measure
+    them): the rest have an estimated size and ports until they scroll into view."""
+    from bench.editor_load import layered_graph
+
+    graph = services.graph_create(owner=editor_user, name="Big", spec=layered_graph(400, 480)).graph
+    ctx, problems = login_context(editor_user)
+    page = open_editor(ctx, graph.pk)
+    page.wait_for_selector(".react-flow__node-kaizen")
+    page.wait_for_timeout(500)
+    mounted = page.locator(".react-flow__node-kaizen").count()
+    assert 0 < mounted < 400, mounted
+    # an edge between two mounted nodes ends on its target's handle (measured, not estimated)
+    gap = page.evaluate("""() => {
+      for (const e of document.querySelectorAll('.react-flow__edge')) {
+        const id = e.getAttribute('data-id') || e.dataset.id || '';
+        const m = /^(n\\d+)\\.out>(n\\d+)\\.a$/.exec(id); if (!m) continue;
+        const h = document.querySelector(`.react-flow__handle[data-nodeid="${m[2]}"][data-handleid="a"]`); if (!h) continue;
+        const p = e.querySelector('path').getTotalLength ? e.querySelector('path') : null; if (!p) continue;
+        const end = p.getPointAtLength(p.getTotalLength()), ctm = p.getScreenCTM();
+        const r = h.getBoundingClientRect();
+        return Math.hypot(end.x * ctm.a + ctm.e - (r.x + r.width / 2), end.y * ctm.d + ctm.f - (r.y + r.height / 2));
+      } return null; }""")
+    assert gap is not None and gap < 4, gap
+    before = set(page.eval_on_selector_all(".react-flow__node-kaizen", "els => els.map((e) => e.dataset.id)"))
+    box = page.locator(".kz-canvas").bounding_box()
+    shot(page, "big-graph-opened")
+    page.mouse.move(box["x"] + box["width"] - 60, box["y"] + 8)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 60, box["y"] + 8, steps=12)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+    after = set(page.eval_on_selector_all(".react-flow__node-kaizen", "els => els.map((e) => e.dataset.id)"))
+    shot(page, "big-graph-panned")
+    assert after - before, "panning brings other nodes into view"
+    problems.check()

@@ -2,7 +2,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges, useConnection, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
 import { makeApi } from "./api.js";
-import { CanvasCtx, ConnectionLine, edgeTypes, nodeTypes } from "./canvas.jsx";
+import { CanvasCtx, ConnectionLine, edgeTypes, estimateGeometry, nodeTypes } from "./canvas.jsx";
 import { Icon, categoryClass } from "./icons.jsx";
 import { GraphSettings, NodeInspector } from "./Inspector.jsx";
 import { GraphWidgetCtx } from "./SchemaForm.jsx";
@@ -49,6 +49,17 @@ function useToasts() {
   return [toasts, toast];
 }
 
+/** A node measured for real no longer carries its estimated size and handles (estimateGeometry). */
+function dropEstimates(changes, nodes) {
+  const measured = new Set(changes.filter((c) => c.type === "dimensions").map((c) => c.id));
+  if (!measured.size) return nodes;
+  return nodes.map((n) => {
+    if (!measured.has(n.id) || !n.handles) return n;
+    const { handles: _h, width: _w, height: _ht, ...rest } = n;
+    return rest;
+  });
+}
+
 function allSamePosition(nodes) {
   const real = nodes.filter((n) => n.type !== "io");
   return real.length > 1 && real.every((n) => n.position.x === real[0].position.x && n.position.y === real[0].position.y);
@@ -65,6 +76,11 @@ function EditorInner({ config, embedded }) {
     const flow = specToFlow(config.graph.spec);
     const portCount = (n) => Math.max(1, ...Object.values(portsOf(n.data, kinds[n.data.kind], flow.meta, config.kind_defaults?.[n.data.kind])).map((l) => l.length));
     if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, portCount);
+    if (flow.nodes.length > VIRTUALIZE_ABOVE) {
+      flow.nodes = flow.nodes.map((n) => (n.type !== "kaizen" ? n : { ...n, ...estimateGeometry(n.data,
+        config.ports?.[n.id] ? serverPorts(config.ports[n.id]) : portsOf(n.data, kinds[n.data.kind], flow.meta, config.kind_defaults?.[n.data.kind]),
+        config.kind_defaults?.[n.data.kind]) }));
+    }
     return { ...flow, name: config.graph.name, rev: 0, viewport: initialViewport(flow.nodes, portCount, window.innerWidth - 232 - 340, window.innerHeight - 100) };
   }, [config, kinds]);
   const [graph, setGraph] = useState(initial);
@@ -142,7 +158,7 @@ function EditorInner({ config, embedded }) {
   const onNodesChange = useCallback((changes) => {
     if (changes.some((c) => c.type === "remove")) record("delete", 150);
     else if (!dragging.current && changes.some((c) => c.type === "position" && c.position)) record("nudge", 800);
-    update((g) => ({ ...g, nodes: applyNodeChanges(changes, g.nodes) }));
+    update((g) => ({ ...g, nodes: dropEstimates(changes, applyNodeChanges(changes, g.nodes)) }));
   }, [record, update]);
   const onEdgesChange = useCallback((changes) => {
     if (changes.some((c) => c.type === "remove")) record("delete", 150);

@@ -42,6 +42,22 @@ export function nodeWidth(title, kindName, ports, members) {
   return Math.min(480, Math.max(250, Math.ceil(w + 8)));
 }
 
+/** A node's size and handle positions as drawn (mirroring editor.css), for nodes not yet mounted: React
+ * Flow mounts every node it has not measured once, even off screen, which would cost a 2,000-node graph
+ * all its nodes at load. With these, edges to off-screen nodes are drawn from the estimate; a node is
+ * measured for real (and its estimate dropped) when it first comes into view. */
+export function estimateGeometry(data, ports, defaults) {
+  const members = memberRows(data.kind, { ...defaults, ...data.config });
+  const width = nodeWidth(data.label || "", data.kind, ports, members);
+  const top = 45 + (data.label ? 14 : 0) + 4;
+  const rows = Math.max(ports.inputs.length, ports.outputs.length);
+  const handles = [];
+  ports.inputs.forEach((p, i) => handles.push({ id: p.name, type: "target", position: "left", x: -6, y: top + i * 24 + 6.5, width: 11, height: 11 }));
+  ports.outputs.forEach((p, i) => handles.push({ id: p.name, type: "source", position: "right", x: width - 6, y: top + i * 24 + 6.5, width: 11, height: 11 }));
+  const height = top + rows * 24 + 6 + 25 + (members ? 22 + 20 * members.rows.length : 0);
+  return { width, height, handles };
+}
+
 /** A handle as plain DOM (no component, no store subscription): React Flow measures handles from the DOM
  * (.source/.target with data-handleid), so far-out nodes keep exact edge ends at a fraction of the cost. */
 function plainHandle(nodeId, type, id, position, className) {
@@ -195,8 +211,11 @@ export const IoNode = memo(function IoNode({ id, data, selected }) {
   const issues = useStore(store, (s) => s.issues.nodes[id] || NO_ISSUES);
   useRemeasure(id, portKey(ports));
   const inputs = data.io === "inputs";
+  // one column of names: as wide as the longest (abbreviated) one
+  const width = useMemo(() => Math.min(440, Math.max(200, ...(inputs ? ports.outputs : ports.inputs).map((p) =>
+    Math.ceil(24 + textWidth(abbreviate(p.name) + (inputs || p.required ? "" : "?"), "port") + 5 + textWidth(SHORT_TYPE(p.type), "tag") + 12)))), [ports, inputs]);
   return (
-    <div className={`kz-node kz-io ${inputs ? "kz-io-in" : "kz-io-out"} ${selected ? "selected" : ""} ${issues.length ? "has-issues" : ""}`} data-node-id={id}>
+    <div className={`kz-node kz-io ${inputs ? "kz-io-in" : "kz-io-out"} ${selected ? "selected" : ""} ${issues.length ? "has-issues" : ""}`} data-node-id={id} style={{ width }}>
       <div className="kz-node-head">
         <span className="kz-node-icon"><Icon name={inputs ? "log-in" : "log-out"} size={15} /></span>
         <span className="kz-node-title">{inputs ? "Inputs" : "Outputs"}</span>

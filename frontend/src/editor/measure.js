@@ -3,18 +3,22 @@
 // the same in full and in low detail (edges keep their ends), with no DOM measuring.
 
 let ctx = null;
+let current = ""; // the context's font: setting ctx.font parses the string, so only when it changes
 const fonts = {};
 const cache = new Map();
 
+const FONTS = {};
 function font(kind) {
+  if (FONTS[kind]) return FONTS[kind];
   if (!fonts.sans) {
     const root = getComputedStyle(document.documentElement);
     const sans = getComputedStyle(document.body).fontFamily || "sans-serif";
     const mono = root.getPropertyValue("--mono").trim() || "monospace";
     Object.assign(fonts, { sans, mono });
   }
-  return { title: `600 13px ${fonts.sans}`, port: `12.5px ${fonts.sans}`, tag: `10px ${fonts.mono}`, kind: `10.5px ${fonts.mono}`,
-    member: `600 11.5px ${fonts.sans}`, detail: `10.5px ${fonts.mono}` }[kind];
+  Object.assign(FONTS, { title: `600 13px ${fonts.sans}`, port: `12.5px ${fonts.sans}`, tag: `10px ${fonts.mono}`, kind: `10.5px ${fonts.mono}`,
+    member: `600 11.5px ${fonts.sans}`, detail: `10.5px ${fonts.mono}` });
+  return FONTS[kind];
 }
 
 /** Width in CSS pixels of `text` in one of the node's fonts (title, port, tag, kind, member, detail). */
@@ -23,7 +27,7 @@ export function textWidth(text, kind) {
   let w = cache.get(key);
   if (w === undefined) {
     ctx ||= document.createElement("canvas").getContext("2d");
-    ctx.font = font(kind);
+    if (current !== kind) { ctx.font = font(kind); current = kind; }
     w = Math.ceil(ctx.measureText(text).width);
     if (cache.size > 20000) cache.clear();
     cache.set(key, w);
