@@ -115,7 +115,7 @@ function EditorInner({ config, embedded }) {
   const [problemsOpen, setProblemsOpen] = useState(false);
   const [snap, setSnap] = useState(() => localStorage.getItem("kaizen-snap") !== "0");
   const toggleSnap = useCallback(() => setSnap((s) => { localStorage.setItem("kaizen-snap", s ? "0" : "1"); return !s; }), []);
-  const [show, toggle] = usePanelPrefs();
+  const [show, toggle] = usePanelPrefs(initial.nodes.length > OPEN_AT_START_ABOVE ? { minimap: false } : {});
   const [saving, setSaving] = useState(false);
   const dragging = useRef(false);
   const dropCount = useRef(0);

@@ -124,16 +124,18 @@ export function HistoryPanel({ api, urls, current, currentSpec, onRestore, onClo
   );
 }
 
-/** Which side panels and the minimap are shown, remembered in this browser: [show, toggle(name)]. */
-export function usePanelPrefs() {
-  const [show, setShow] = useState(() => {
-    try { return { ...PANEL_DEFAULTS, ...JSON.parse(localStorage.getItem("kaizen-panels") || "{}") }; } catch { return PANEL_DEFAULTS; }
-  });
+/** Which side panels and the minimap are shown: [show, toggle(name)]. What the user toggled is
+ * remembered in this browser; the rest follows `defaults` (the editor hides the minimap of a big graph
+ * by default: it redraws every node on every frame of a pan). */
+export function usePanelPrefs(defaults = {}) {
+  const [show, setShow] = useState(() => ({ ...PANEL_DEFAULTS, ...defaults, ...storedPrefs() }));
   const toggle = useCallback((what) => setShow((s) => {
-    const next = { ...s, [what]: !s[what] };
-    try { localStorage.setItem("kaizen-panels", JSON.stringify(next)); } catch { /* private mode */ }
-    return next;
+    try { localStorage.setItem("kaizen-panels", JSON.stringify({ ...storedPrefs(), [what]: !s[what] })); } catch { /* private mode */ }
+    return { ...s, [what]: !s[what] };
   }), []);
   return [show, toggle];
+}
+function storedPrefs() {
+  try { return JSON.parse(localStorage.getItem("kaizen-panels") || "{}") || {}; } catch { return {}; }
 }
 const PANEL_DEFAULTS = { palette: true, side: true, minimap: true };
