@@ -4,6 +4,7 @@ conditional UPDATEs), and the embedded worker that runs inside the web process."
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 
 from celery.signals import worker_init, worker_ready, worker_shutdown, worker_shutting_down
@@ -103,7 +104,7 @@ def start_embedded_worker() -> threading.Thread:
     def run() -> None:
         worker = app.Worker(pool="threads", concurrency=settings.KAIZEN_EMBEDDED_WORKER_THREADS,
                             loglevel="WARNING", without_heartbeat=True, without_mingle=True,
-                            without_gossip=True, hostname="embedded@%h")
+                            without_gossip=True, hostname=f"embedded@{socket.gethostname()}")
         worker.start()
 
     thread = threading.Thread(target=run, name="kaizen-embedded-worker", daemon=True)

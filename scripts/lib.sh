@@ -27,8 +27,10 @@ ensure_python_env() {
   fi
   if [ "$(cat "$VENV/.kaizen-installed" 2>/dev/null)" != "$want" ]; then
     say "installing Python packages"
-    "$PY" -m pip install -q --upgrade pip >/dev/null
-    "$PY" -m pip install -q -e "$ROOT[test]"
+    # pip's output goes to a log shown only when it fails: its warnings are noise on a working install
+    local log="$VENV/pip-install.log"
+    { "$PY" -m pip install -q --upgrade pip && "$PY" -m pip install -q -e "$ROOT[test]"; } >"$log" 2>&1 \
+      || { cat "$log" >&2; say "installing Python packages failed (log: $log)"; return 1; }
     echo "$want" > "$VENV/.kaizen-installed"
   fi
 }

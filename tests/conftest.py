@@ -55,11 +55,18 @@ def fake_llm(fake_llm_server, settings):
     fake_llm_server.reset()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _release_test_database(django_db_setup, django_db_blocker):
-    """Background threads of this process (the group-commit writer, runs' database threads) may
-    still hold idle connections to the test database when the session ends; end them so that
-    pytest-django can drop it (instead of warning that it is "being accessed by other users")."""
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, plus: background threads of this process (the group-commit
+    writer, runs' database threads) may still hold idle connections to it when the session ends; end
+    them so that pytest-django can drop it (instead of warning that it is "being accessed by other
+    users").
+
+    This wraps pytest-django's fixture instead of being a separate autouse one so that it is always
+    torn down before the database is dropped: as a separate session fixture it could run after
+    pytest-django had already put the settings back to the real database name, and then failed with
+    `database "kaizen" does not exist` at the end of `scripts/test tests/some_file.py`. Sessions with
+    no database test no longer create a test database at all."""
     yield
     from django.db import connection
 

@@ -52,6 +52,9 @@ def graph_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "graph": graph, "version": version, "spec": spec, "runs": runs,
         "versions": graph.versions.select_related("created_by")[:20],
         "spec_json": json.dumps(version.spec, indent=2),
+        # the diagram, read-only (static/build/editor's viewer, as on the run page)
+        "viewer_config": {"mode": "viewer", "spec": version.spec, "kinds": registry.describe(), "defaults": kind_defaults(),
+                          "ports": check_document(version.spec)["ports"]},
     })
 
 

@@ -438,7 +438,7 @@ def test_every_registered_kind_can_be_added_and_inspected(login_context, editor_
     page = open_editor(ctx, graph.pk)
     kinds = registry.kinds()
     for kind in kinds:
-        page.locator(f'.kz-palette-item[data-kind="{kind}"]').dblclick()
+        page.locator(f'.kz-palette-item[data-kind="{kind}"]').click()
     expect(page.locator(".react-flow__node-kaizen")).to_have_count(len(kinds))
     page.click("text=Auto-layout")
     for kind in kinds:

@@ -1,20 +1,25 @@
 // The graph editor: canvas, palette, inspector, toolbar; every change goes through `change` (undoable).
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges, useConnection, useNodesInitialized, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
+import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges, useConnection, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
 import { makeApi } from "./api.js";
-import { CanvasCtx, ConnectionLine, edgeTypes, nodeTypes } from "./canvas.jsx";
+import { CanvasCtx, ConnectionLine, edgeTypes, estimateGeometry, nodeTypes } from "./canvas.jsx";
 import { Icon, categoryClass } from "./icons.jsx";
 import { GraphSettings, NodeInspector } from "./Inspector.jsx";
 import { GraphWidgetCtx } from "./SchemaForm.jsx";
-import { LOD_ZOOM, autoLayout, estimateViewport } from "./layout.js";
+import { LOD_ZOOM, OPEN_AT_START_ABOVE, autoLayout, initialViewport } from "./layout.js";
 import { ConflictDialog, ExportDialog, HelpOverlay, ImportDialog, RunDialog } from "./modals.jsx";
 import { ERROR_HANDLE, INPUTS, OUTPUTS, connectionProblem, diffSummary, edgeId, flowToSpec, freshId, initialConfig, mapIssues, portsOf, serverPorts, specToFlow } from "./model.js";
-import { DND_TYPE, HistoryPanel, Palette, ProblemsPanel } from "./panels.jsx";
+import { DND_TYPE, HistoryPanel, Palette, ProblemsPanel, usePanelPrefs } from "./panels.jsx";
+import { useHistory } from "./history.js";
+import { useKeyboard } from "./keyboard.js";
+import { Toolbar } from "./toolbar.jsx";
+import { useDraftAutosave, useLeaveWarning, useLiveCheck } from "./persistence.js";
 import { createStore, useStore } from "./store.js";
-import { copySelection, pasteInto, readClipboard } from "./clipboard.js";
+import { copySelection, pasteInto } from "./clipboard.js";
 
 const EMPTY_ISSUES = { nodes: {}, edges: {}, list: [] };
-const TYPING = "input, textarea, select, [contenteditable='true']";
+/** Above this many nodes only what is in view is mounted (React Flow's onlyRenderVisibleElements). */
+const VIRTUALIZE_ABOVE = 150;
 
 /** embedded: {title, onDone(doc), onCancel()}: edits config.graph.spec in memory (a node's inline subgraph),
  * with no server save, draft or history; "Done" hands the document back. */
@@ -44,12 +49,15 @@ function useToasts() {
   return [toasts, toast];
 }
 
-/** Undo/redo restore the graph, not the selection: keep what is selected now (when it still exists). */
-function keepSelection(target, current) {
-  const selNodes = new Set(current.nodes.filter((n) => n.selected).map((n) => n.id));
-  const selEdges = new Set(current.edges.filter((e) => e.selected).map((e) => e.id));
-  const fix = (list, sel) => list.map((x) => (Boolean(x.selected) === sel.has(x.id) ? x : { ...x, selected: sel.has(x.id) }));
-  return { ...target, nodes: fix(target.nodes, selNodes), edges: fix(target.edges, selEdges) };
+/** A node measured for real no longer carries its estimated size and handles (estimateGeometry). */
+function dropEstimates(changes, nodes) {
+  const measured = new Set(changes.filter((c) => c.type === "dimensions").map((c) => c.id));
+  if (!measured.size) return nodes;
+  return nodes.map((n) => {
+    if (!measured.has(n.id) || !n.handles) return n;
+    const { handles: _h, width: _w, height: _ht, ...rest } = n;
+    return rest;
+  });
 }
 
 function allSamePosition(nodes) {
@@ -68,7 +76,12 @@ function EditorInner({ config, embedded }) {
     const flow = specToFlow(config.graph.spec);
     const portCount = (n) => Math.max(1, ...Object.values(portsOf(n.data, kinds[n.data.kind], flow.meta, config.kind_defaults?.[n.data.kind])).map((l) => l.length));
     if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, portCount);
-    return { ...flow, name: config.graph.name, rev: 0, viewport: estimateViewport(flow.nodes, portCount, window.innerWidth - 232 - 340, window.innerHeight - 100) };
+    if (flow.nodes.length > VIRTUALIZE_ABOVE) {
+      flow.nodes = flow.nodes.map((n) => (n.type !== "kaizen" ? n : { ...n, ...estimateGeometry(n.data,
+        config.ports?.[n.id] ? serverPorts(config.ports[n.id]) : portsOf(n.data, kinds[n.data.kind], flow.meta, config.kind_defaults?.[n.data.kind]),
+        config.kind_defaults?.[n.data.kind]) }));
+    }
+    return { ...flow, name: config.graph.name, rev: 0, viewport: initialViewport(flow.nodes, portCount, window.innerWidth - 232 - 340, window.innerHeight - 100) };
   }, [config, kinds]);
   const [graph, setGraph] = useState(initial);
   const graphRef = useRef(initial);
@@ -96,13 +109,13 @@ function EditorInner({ config, embedded }) {
     } catch { return null; }
   });
   infoRef.current = info;
-  const hist = useRef({ undo: [], redo: [], key: null, at: 0, counter: 0 });
-  const [, setHistTick] = useState(0);
   const [toasts, toast] = useToasts();
   const [panel, setPanel] = useState(null); // "history" | null
   const [modal, setModal] = useState(null); // {type, ...}
   const [problemsOpen, setProblemsOpen] = useState(false);
   const [snap, setSnap] = useState(() => localStorage.getItem("kaizen-snap") !== "0");
+  const toggleSnap = useCallback(() => setSnap((s) => { localStorage.setItem("kaizen-snap", s ? "0" : "1"); return !s; }), []);
+  const [show, toggle] = usePanelPrefs(initial.nodes.length > OPEN_AT_START_ABOVE ? { minimap: false } : {});
   const [saving, setSaving] = useState(false);
   const dragging = useRef(false);
   const dropCount = useRef(0);
@@ -123,35 +136,7 @@ function EditorInner({ config, embedded }) {
     if (JSON.stringify(prev) !== JSON.stringify(wired)) store.set({ errorWired: wired });
   }, [graph.edges, store]);
 
-  /** Remember the current graph for undo; `key` merges a burst of the same change (typing) into one step. */
-  const record = useCallback((key = null, windowMs = 1200) => {
-    const h = hist.current, now = Date.now();
-    if (key && h.key === key && now - h.at < windowMs) { h.at = now; return; }
-    h.undo.push(graphRef.current);
-    if (h.undo.length > 300) h.undo.shift();
-    h.redo = [];
-    h.key = key; h.at = now;
-    graphRef.current = { ...graphRef.current, rev: ++h.counter };
-    setHistTick((t) => t + 1);
-  }, []);
-  const change = useCallback((key, fn) => { record(key); update(fn); }, [record, update]);
-
-  const undo = useCallback(() => {
-    const h = hist.current;
-    if (!h.undo.length) return;
-    h.redo.push(graphRef.current);
-    h.key = null;
-    update((g) => keepSelection(h.undo.pop(), g));
-    setHistTick((t) => t + 1);
-  }, [update]);
-  const redo = useCallback(() => {
-    const h = hist.current;
-    if (!h.redo.length) return;
-    h.undo.push(graphRef.current);
-    h.key = null;
-    update((g) => keepSelection(h.redo.pop(), g));
-    setHistTick((t) => t + 1);
-  }, [update]);
+  const { hist, record, change, undo, redo } = useHistory(graphRef, update);
 
   const portsFor = useCallback((n, meta = graphRef.current.meta) => {
     const server = store.get().ports[n.id];
@@ -173,7 +158,7 @@ function EditorInner({ config, embedded }) {
   const onNodesChange = useCallback((changes) => {
     if (changes.some((c) => c.type === "remove")) record("delete", 150);
     else if (!dragging.current && changes.some((c) => c.type === "position" && c.position)) record("nudge", 800);
-    update((g) => ({ ...g, nodes: applyNodeChanges(changes, g.nodes) }));
+    update((g) => ({ ...g, nodes: dropEstimates(changes, applyNodeChanges(changes, g.nodes)) }));
   }, [record, update]);
   const onEdgesChange = useCallback((changes) => {
     if (changes.some((c) => c.type === "remove")) record("delete", 150);
@@ -382,49 +367,11 @@ function EditorInner({ config, embedded }) {
     }
   }, [api, urls.graph, saving, setIssues, toast, clearDraft, embedded]);
 
-  // live validation: problems show up while drawing, not only on save
-  useEffect(() => {
-    if (graph.rev === 0) return undefined;
-    const rev = graph.rev;
-    const t = setTimeout(async () => {
-      const snapshot = graphRef.current;
-      const { spec, edgeIds } = flowToSpec(snapshot);
-      try {
-        const res = await api.post(urls.check, { spec });
-        const ports = { ...store.get().ports };
-        for (const n of snapshot.nodes) if (res.ports[n.id]) ports[n.id] = { config: n.data.config, ports: serverPorts(res.ports[n.id]) };
-        store.set({ ports });
-        if (graphRef.current.rev === rev) setIssues(mapIssues(res.errors, edgeIds, graphRef.current.nodes, graphRef.current.edges), "live check");
-      } catch { /* offline: the save will tell */ }
-    }, 600);
-    return () => clearTimeout(t);
-  }, [graph.rev, api, urls.check, setIssues, store]);
-
-  // unsaved work survives a crash or a closed tab: a local draft until the next successful save
-  useEffect(() => {
-    if (!draftKey || graph.rev === info.savedRev) return undefined;
-    const t = setTimeout(() => {
-      try {
-        localStorage.setItem(draftKey, JSON.stringify({ base_version: infoRef.current.version, name: graphRef.current.name,
-          saved_at: new Date().toISOString(), spec: flowToSpec(graphRef.current).spec }));
-      } catch { /* storage full or disabled */ }
-    }, 1000);
-    return () => clearTimeout(t);
-  }, [graph.rev, info.savedRev, draftKey]);
-
-  // load-to-interactive mark for bench/editor_load.py: every node measured and painted
-  const nodesReady = useNodesInitialized();
-  useEffect(() => {
-    if (nodesReady && !window.__kzReady) requestAnimationFrame(() => { window.__kzReady = performance.now(); });
-  }, [nodesReady]);
+  useLiveCheck(graph.rev, graphRef, api, urls.check, store, setIssues);
+  useDraftAutosave(draftKey, graph.rev, info.savedRev, graphRef, infoRef);
 
   const dirty = graph.rev !== info.savedRev;
-  useEffect(() => {
-    if (embedded) return undefined;
-    const warn = (e) => { if (graphRef.current.rev !== infoRef.current.savedRev) { e.preventDefault(); e.returnValue = ""; } };
-    window.addEventListener("beforeunload", warn);
-    return () => window.removeEventListener("beforeunload", warn);
-  }, [embedded]);
+  useLeaveWarning(!embedded, graphRef, infoRef);
   useEffect(() => { if (!embedded) document.title = `${dirty ? "● " : ""}${graph.name} · Editor · Kaizen Web`; }, [dirty, graph.name, embedded]);
 
   const copy = useCallback(() => {
@@ -458,40 +405,9 @@ function EditorInner({ config, embedded }) {
 
   // ----- keyboard
   const actions = useRef({});
-  actions.current = { save, undo, redo, copy, duplicate, selectAll, clearSelection, layout, paste, modal };
-  useEffect(() => {
-    let pastedByEvent = false;
-    const onPaste = (e) => {
-      if (e.target.closest?.(TYPING) || actions.current.modal) return;
-      const payload = readClipboard(e.clipboardData?.getData("text/plain"));
-      if (payload) { e.preventDefault(); pastedByEvent = true; actions.current.paste(payload); }
-    };
-    const onKey = (e) => {
-      const a = actions.current;
-      const mod = e.ctrlKey || e.metaKey;
-      const k = e.key.toLowerCase();
-      if (a.modal?.type === "subgraph") return; // the nested editor has the keyboard
-      if (mod && k === "s") { e.preventDefault(); a.save(); return; }
-      if (e.target.closest?.(TYPING) || a.modal) return;
-      if (mod && k === "z") { e.preventDefault(); if (e.shiftKey) a.redo(); else a.undo(); }
-      else if (mod && k === "y") { e.preventDefault(); a.redo(); }
-      else if (mod && k === "c") a.copy();
-      else if (mod && k === "v") {
-        pastedByEvent = false;
-        setTimeout(() => { if (!pastedByEvent) a.paste(readClipboard(localStorage.getItem("kaizen-clipboard"))); }, 80);
-      } else if (mod && k === "d") { e.preventDefault(); a.duplicate(); }
-      else if (mod && k === "a") { e.preventDefault(); a.selectAll(); }
-      else if (mod || e.altKey) return;
-      else if (k === "f") rf.fitView({ duration: 250, padding: 0.15 });
-      else if (k === "l") a.layout();
-      else if (k === "g") setSnap((s) => { localStorage.setItem("kaizen-snap", s ? "0" : "1"); return !s; });
-      else if (e.key === "?") setModal({ type: "help" });
-      else if (k === "escape") a.clearSelection();
-    };
-    window.addEventListener("keydown", onKey);
-    document.addEventListener("paste", onPaste);
-    return () => { window.removeEventListener("keydown", onKey); document.removeEventListener("paste", onPaste); };
-  }, [rf]);
+  actions.current = { save, undo, redo, copy, duplicate, selectAll, clearSelection, layout, paste, modal, toggleSnap,
+    help: () => setModal({ type: "help" }) };
+  useKeyboard(actions, rf);
 
   // ----- derived
   const selectedNodes = graph.nodes.filter((n) => n.selected);
@@ -523,47 +439,11 @@ function EditorInner({ config, embedded }) {
 
   return (
     <CanvasCtx.Provider value={canvasCtx}>
-      <div className={`kz-editor ${panel ? "with-panel" : ""}`}>
-        <div className="kz-toolbar" role="toolbar" aria-label="Editor">
-          {embedded ? (
-            <div className="kz-title">
-              <span className="kz-graph-name">{embedded.title}</span>
-              <span className="muted kz-small">Subgraph: saved with the outer graph</span>
-            </div>
-          ) : (
-          <div className="kz-title">
-            <a href={urls.detail} className="kz-back" title="Back to the graph page">←</a>
-            <span className="kz-graph-name">{graph.name}</span>
-            <span className="badge" data-testid="version">v{info.version}</span>
-            <span className={`kz-save-state ${dirty ? "dirty" : "clean"}`} data-testid="save-state">{saving ? "Saving…" : dirty ? "Unsaved changes" : "All changes saved"}</span>
-          </div>
-          )}
-          <div className="kz-tools">
-            <button type="button" className="btn btn-sm" onClick={undo} disabled={!h.undo.length} title="Undo (Ctrl+Z)">↶ Undo</button>
-            <button type="button" className="btn btn-sm" onClick={redo} disabled={!h.redo.length} title="Redo (Ctrl+Shift+Z)">↷ Redo</button>
-            <span className="kz-sep" />
-            <button type="button" className="btn btn-sm" onClick={layout} title="Auto-layout (L)">Auto-layout</button>
-            <button type="button" className="btn btn-sm" onClick={() => rf.fitView({ duration: 250, padding: 0.15 })} title="Fit view (F)">Fit</button>
-            <button type="button" className={`btn btn-sm ${snap ? "is-on" : ""}`} aria-pressed={snap} title="Snap to grid (G)"
-              onClick={() => setSnap((s) => { localStorage.setItem("kaizen-snap", s ? "0" : "1"); return !s; })}>Snap</button>
-            {embedded ? <>
-              <span className="kz-sep" />
-              <button type="button" className="btn btn-sm btn-ghost" onClick={() => setModal({ type: "help" })} title="Keyboard shortcuts (?)">?</button>
-              <span className="kz-sep" />
-              <button type="button" className="btn btn-sm" onClick={embedded.onCancel}>Cancel</button>
-              <button type="button" className="btn btn-sm btn-primary" onClick={done}>Done</button>
-            </> : <>
-            <span className="kz-sep" />
-            <button type="button" className="btn btn-sm" onClick={() => setModal({ type: "import" })}>Import</button>
-            <button type="button" className="btn btn-sm" onClick={() => setModal({ type: "export", json: exportJson() })}>Export</button>
-            <button type="button" className={`btn btn-sm ${panel === "history" ? "is-on" : ""}`} onClick={() => setPanel(panel === "history" ? null : "history")}>History</button>
-            <button type="button" className="btn btn-sm btn-ghost" onClick={() => setModal({ type: "help" })} title="Keyboard shortcuts (?)">?</button>
-            <span className="kz-sep" />
-            <button type="button" className="btn btn-sm" onClick={() => setModal({ type: "run" })}>▶ Run</button>
-            <button type="button" className="btn btn-sm btn-primary" onClick={() => save()} disabled={saving} title="Save (Ctrl+S)">Save</button>
-            </>}
-          </div>
-        </div>
+      <div className={`kz-editor ${panel ? "with-panel" : ""} ${show.palette ? "" : "no-palette"} ${show.side ? "" : "no-side"}`}>
+        <Toolbar embedded={embedded} urls={urls} name={graph.name} version={info.version} dirty={dirty} saving={saving}
+          canUndo={h.undo.length > 0} canRedo={h.redo.length > 0} undo={undo} redo={redo} layout={layout}
+          fit={() => rf.fitView({ duration: 250, padding: 0.15 })} snap={snap} toggleSnap={toggleSnap} show={show} toggle={toggle}
+          panel={panel} setPanel={setPanel} setModal={setModal} exportJson={exportJson} save={save} done={done} />
         <Palette kinds={kindList} onAdd={(k) => addNode(k)} />
         <div className="kz-canvas" ref={canvasRef} onDragOver={onDragOver} onDrop={onDrop}>
           <ReactFlow nodes={graph.nodes} edges={graph.edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
@@ -571,12 +451,12 @@ function EditorInner({ config, embedded }) {
             onReconnect={onReconnect} onReconnectStart={onReconnectStart} onReconnectEnd={onReconnectEnd}
             isValidConnection={isValidConnection} connectionLineComponent={ConnectionLine} connectionRadius={22}
             onNodeDragStart={onDragStart} onNodeDragStop={onDragStop} onSelectionDragStart={onDragStart} onSelectionDragStop={onDragStop}
-            snapToGrid={snap} snapGrid={[20, 20]} defaultViewport={initial.viewport} fitView fitViewOptions={{ padding: 0.15, maxZoom: 1 }} minZoom={0.05} maxZoom={2}
+            snapToGrid={snap} snapGrid={[20, 20]} defaultViewport={initial.viewport} fitView={initial.nodes.length <= OPEN_AT_START_ABOVE} fitViewOptions={{ padding: 0.15, maxZoom: 1 }} minZoom={0.05} maxZoom={2}
             deleteKeyCode={modal?.type === "subgraph" ? null : ["Delete", "Backspace"]} multiSelectionKeyCode={["Control", "Meta"]} selectionKeyCode="Shift"
-            elevateNodesOnSelect={false} onMoveStart={onMoveStart} onMoveEnd={onMoveEnd}>
+            elevateNodesOnSelect={false} onMoveStart={onMoveStart} onMoveEnd={onMoveEnd} onlyRenderVisibleElements={graph.nodes.length > VIRTUALIZE_ABOVE}>
             <Background gap={20} size={1.2} />
             <Controls showInteractive={false} />
-            <MiniMap pannable zoomable nodeClassName={minimapClass} />
+            {show.minimap && <MiniMap pannable zoomable nodeClassName={minimapClass} />}
           </ReactFlow>
           <ProblemsPanel issues={issues} open={problemsOpen} setOpen={setProblemsOpen} onFocus={focusIssue} source={issueSource} />
           {graph.nodes.length <= 2 && (

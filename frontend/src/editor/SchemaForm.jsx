@@ -26,8 +26,23 @@ function unwrap(schema, root) {
   return { schema: s, nullable: false };
 }
 
+const ACRONYMS = { llm: "LLM", id: "ID", ids: "IDs", json: "JSON", url: "URL", api: "API", ttl: "TTL", k: "k", usd: "USD", sql: "SQL" };
+const UNITS = { s: "seconds", ms: "ms", usd: "USD", pct: "%", chars: "characters" };
+
+/** A label a person would write, from a field name: `llm_timeout_s` -> "LLM timeout (seconds)". */
+export function humanize(name) {
+  const words = String(name).split(/_+/).filter(Boolean);
+  let unit = "";
+  if (words.length > 1 && UNITS[words[words.length - 1]]) unit = ` (${UNITS[words.pop()]})`;
+  const text = words.map((w, i) => ACRONYMS[w.toLowerCase()] || (i === 0 ? w[0].toUpperCase() + w.slice(1) : w.toLowerCase())).join(" ");
+  return text + unit;
+}
+
+/** The schema's own title when a person wrote it; pydantic's machine-made one ("Llm Timeout S") is
+ * replaced by `humanize(name)`. */
 export function fieldTitle(name, schema) {
-  return schema.title || String(name).replace(/_/g, " ").replace(/^\w/, (c) => c.toUpperCase());
+  const machine = String(name).split("_").filter(Boolean).map((w) => w[0].toUpperCase() + w.slice(1)).join(" ");
+  return schema.title && schema.title !== machine ? schema.title : humanize(name);
 }
 
 /** Local checks of one value against its schema; server errors are merged in by the caller. */

@@ -3,6 +3,7 @@ import { createContext, memo, useContext, useEffect, useMemo, useRef, useState }
 import { BaseEdge, EdgeLabelRenderer, Handle, Position, getBezierPath, useUpdateNodeInternals } from "@xyflow/react";
 import { Icon, categoryClass } from "./icons.jsx";
 import { ERROR_HANDLE, FALLBACK_HANDLE, connectionProblem, portsOf } from "./model.js";
+import { textWidth } from "./measure.js";
 import { useStore, useStoreShallow } from "./store.js";
 
 /** kinds: name -> registry entry; defaults: kind -> default config; store: {meta, issues, statuses, ports, lod};
@@ -13,6 +14,49 @@ const NO_ISSUES = [];
 
 const SHORT = { string: "str", number: "num", integer: "int", boolean: "bool", object: "obj", list: "list", any: "any" };
 const TypeTag = ({ type }) => <span className="kz-port-type" title={type}>{SHORT[type] || type}</span>;
+
+/** A port name short enough for its side of the node, shortened at word boundaries (`_`, camelCase),
+ * never mid-word; the full name is in the tooltip. */
+export function abbreviate(name, max = 20) {
+  if (name.length <= max) return name;
+  const words = name.split(/(?<=_)|(?<=[a-z])(?=[A-Z])/);
+  let out = "";
+  for (const w of words) {
+    if ((out + w).length > max - 1) break;
+    out += w;
+  }
+  return `${(out || words[0]).replace(/_$/, "")}…`;
+}
+
+const SHORT_TYPE = (t) => ({ string: "str", number: "num", integer: "int", boolean: "bool", object: "obj" }[t] || t);
+
+/** Width that fits the title and the longest pair of port names (so nothing is truncated), the same
+ * whether the node is drawn in full or in low detail (edges keep their ends). Mirrors editor.css's
+ * paddings; text is measured in the page's fonts. */
+export function nodeWidth(title, kindName, ports, members) {
+  const side = (p, optional) => (p ? 24 + textWidth(abbreviate(p.name) + (optional && !p.required ? "?" : ""), "port") + 5 + textWidth(SHORT_TYPE(p.type), "tag") : 24);
+  let w = 20 + 26 + 16 + textWidth(title, "title") + textWidth(kindName, "kind") + 10;
+  const rows = Math.max(ports.inputs.length, ports.outputs.length);
+  for (let i = 0; i < rows; i++) w = Math.max(w, side(ports.inputs[i], true) + 8 + side(ports.outputs[i], false));
+  for (const r of members?.rows || []) w = Math.max(w, 32 + textWidth(r.name, "member") + 8 + textWidth(r.detail, "detail"));
+  return Math.min(480, Math.max(250, Math.ceil(w + 8)));
+}
+
+/** A node's size and handle positions as drawn (mirroring editor.css), for nodes not yet mounted: React
+ * Flow mounts every node it has not measured once, even off screen, which would cost a 2,000-node graph
+ * all its nodes at load. With these, edges to off-screen nodes are drawn from the estimate; a node is
+ * measured for real (and its estimate dropped) when it first comes into view. */
+export function estimateGeometry(data, ports, defaults) {
+  const members = memberRows(data.kind, { ...defaults, ...data.config });
+  const width = nodeWidth(data.label || "", data.kind, ports, members);
+  const top = 45 + (data.label ? 14 : 0) + 4;
+  const rows = Math.max(ports.inputs.length, ports.outputs.length);
+  const handles = [];
+  ports.inputs.forEach((p, i) => handles.push({ id: p.name, type: "target", position: "left", x: -6, y: top + i * 24 + 6.5, width: 11, height: 11 }));
+  ports.outputs.forEach((p, i) => handles.push({ id: p.name, type: "source", position: "right", x: width - 6, y: top + i * 24 + 6.5, width: 11, height: 11 }));
+  const height = top + rows * 24 + 6 + 25 + (members ? 22 + 20 * members.rows.length : 0);
+  return { width, height, handles };
+}
 
 /** A handle as plain DOM (no component, no store subscription): React Flow measures handles from the DOM
  * (.source/.target with data-handleid), so far-out nodes keep exact edge ends at a fraction of the cost. */
@@ -34,14 +78,14 @@ function PortRow({ nodeId, input, output, lod }) {
       <div className="kz-port kz-port-in">
         {input && <>
           <Handle type="target" position={Position.Left} id={input.name} className={`kz-handle t-${input.type}`} />
-          <span className="kz-port-name" title={`${input.name}: ${input.type}${input.description ? ` — ${input.description}` : ""}`}>{input.name}{input.required ? "" : "?"}</span>
+          <span className="kz-port-name" title={`${input.name}: ${input.type}${input.description ? ` — ${input.description}` : ""}`}>{abbreviate(input.name)}{input.required ? "" : "?"}</span>
           <TypeTag type={input.type} />
         </>}
       </div>
       <div className="kz-port kz-port-out">
         {output && <>
           <TypeTag type={output.type} />
-          <span className="kz-port-name" title={`${output.name}: ${output.type}${output.description ? ` — ${output.description}` : ""}`}>{output.name}</span>
+          <span className="kz-port-name" title={`${output.name}: ${output.type}${output.description ? ` — ${output.description}` : ""}`}>{abbreviate(output.name)}</span>
           <Handle type="source" position={Position.Right} id={output.name} className={`kz-handle t-${output.type}`} />
         </>}
       </div>
@@ -79,6 +123,35 @@ function IssueNote({ issues }) {
   );
 }
 
+/** What a consensus or fallback node is made of, as rows inside it: the voters (model, temperature,
+ * personality) or the levels in the order they are tried. `lit` names the row the run is on. */
+export function memberRows(kindName, config) {
+  if (kindName === "consensus" && Array.isArray(config?.voters)) {
+    return { title: "voters", rows: config.voters.map((v, i) => ({ key: v.name || `voter ${i + 1}`, name: v.name || `voter ${i + 1}`,
+      detail: [v.model, v.temperature !== undefined && v.temperature !== null ? `t=${v.temperature}` : null].filter(Boolean).join(" · "),
+      tip: v.persona || "" })) };
+  }
+  if (kindName === "fallback" && Array.isArray(config?.levels)) {
+    return { title: "levels, tried in order", rows: config.levels.map((l, i) => ({ key: String(i + 1), name: `${i + 1}. ${l.model || "default model"}`,
+      detail: [l.quality, l.level_timeout_s ? `${l.level_timeout_s}s` : null].filter(Boolean).join(" · "), tip: l.system_prompt || "" })) };
+  }
+  return null;
+}
+
+function MemberRows({ members, lit, lod }) {
+  return (
+    <div className="kz-members" aria-label={members.title}>
+      <div className="kz-members-title">{lod ? "\u00a0" : members.title}</div>
+      {members.rows.map((r) => (
+        <div key={r.key} className={`kz-member ${lit?.[r.key] ? `lit-${lit[r.key]}` : ""}`} data-member={r.key} title={r.tip}>
+          <span className="kz-member-name">{lod ? "\u00a0" : r.name}</span>
+          <span className="kz-member-detail">{lod ? "" : r.detail}</span>
+        </div>
+      ))}
+    </div>
+  );
+}
+
 const sameNode = (a, b) => a.id === b.id && a.data === b.data && a.selected === b.selected;
 
 /** Error/fallback handles exist only where they can matter: the selected node, nodes with an error
@@ -92,9 +165,9 @@ export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
   const { kinds, defaults, store, readOnly } = useContext(CanvasCtx);
   const kind = kinds[data.kind];
   // one subscription per node for everything the editor pushes to it
-  const { server, issues, status, wired, drawingError, lod } = useStoreShallow(store, (s) => ({
+  const { server, issues, status, wired, drawingError, lod, lit } = useStoreShallow(store, (s) => ({
     server: s.ports?.[id], issues: s.issues.nodes[id] || NO_ISSUES, status: s.statuses[id] || "",
-    wired: s.errorWired?.[id] || 0, drawingError: Boolean(s.drawingError), lod: Boolean(s.lod) }));
+    wired: s.errorWired?.[id] || 0, drawingError: Boolean(s.drawingError), lod: Boolean(s.lod), lit: s.members?.[id] }));
   // the server's ports (computed by the engine) when they are for this very config, else the local estimate
   const ports = useMemo(() => (server && server.config === data.config ? server.ports : portsOf(data, kind, {}, defaults?.[data.kind])),
     [server, data, kind, defaults]);
@@ -102,19 +175,23 @@ export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
   // zoomed far out (`lod`, set by one subscription upstream), nodes drop their labels: same size and
   // handles, far less DOM to lay out
   useRemeasure(id, `${portKey(ports)}|${showError && !readOnly}|${showFallback && !readOnly}`);
+  // (an empty config means the kind's defaults: a new consensus node shows the default voters)
+  const members = useMemo(() => memberRows(data.kind, { ...defaults?.[data.kind], ...data.config }), [data.kind, data.config, defaults]);
+  const width = useMemo(() => nodeWidth(data.label || id, data.kind, ports, members), [data.label, id, data.kind, ports, members]);
   const cls = ["kz-node", categoryClass(kind?.category), selected && "selected", issues.length && "has-issues",
     status && `run-${status}`, !kind && "unknown-kind", lod && "lod"].filter(Boolean).join(" ");
   return (
-    <div className={cls} data-node-id={id}>
+    <div className={cls} data-node-id={id} style={{ width }}>
       {!readOnly && showFallback && (lod ? plainHandle(id, "target", FALLBACK_HANDLE, "top", "kz-handle kz-fallback")
         : <Handle type="target" position={Position.Top} id={FALLBACK_HANDLE} className="kz-handle kz-fallback" title="fallback: handles another node's errors" />)}
       <div className="kz-node-head">
         <span className="kz-node-icon">{lod ? null : <Icon name={kind?.icon || "box"} size={15} />}</span>
-        <span className="kz-node-title">{data.label || id}</span>
+        <span className="kz-node-title" title={data.label || id}>{data.label || id}</span>
         {lod ? null : status ? <span className={`status status-${status}`}>{status}</span> : <span className="kz-node-kind">{data.kind}</span>}
       </div>
       {data.label && <div className="kz-node-id">{lod ? "\u00a0" : id}</div>}
       <div className="kz-ports"><PortRows nodeId={id} ports={ports} lod={lod} /></div>
+      {members && <MemberRows members={members} lit={lit} lod={lod} />}
       {!readOnly && (
         <div className="kz-node-foot">
           <span className="kz-onerror" title="Select the node, then drag its on-error handle to a fallback node">{lod ? "\u00a0" : "on error"}</span>
@@ -134,8 +211,11 @@ export const IoNode = memo(function IoNode({ id, data, selected }) {
   const issues = useStore(store, (s) => s.issues.nodes[id] || NO_ISSUES);
   useRemeasure(id, portKey(ports));
   const inputs = data.io === "inputs";
+  // one column of names: as wide as the longest (abbreviated) one
+  const width = useMemo(() => Math.min(440, Math.max(200, ...(inputs ? ports.outputs : ports.inputs).map((p) =>
+    Math.ceil(24 + textWidth(abbreviate(p.name) + (inputs || p.required ? "" : "?"), "port") + 5 + textWidth(SHORT_TYPE(p.type), "tag") + 12)))), [ports, inputs]);
   return (
-    <div className={`kz-node kz-io ${inputs ? "kz-io-in" : "kz-io-out"} ${selected ? "selected" : ""} ${issues.length ? "has-issues" : ""}`} data-node-id={id}>
+    <div className={`kz-node kz-io ${inputs ? "kz-io-in" : "kz-io-out"} ${selected ? "selected" : ""} ${issues.length ? "has-issues" : ""}`} data-node-id={id} style={{ width }}>
       <div className="kz-node-head">
         <span className="kz-node-icon"><Icon name={inputs ? "log-in" : "log-out"} size={15} /></span>
         <span className="kz-node-title">{inputs ? "Inputs" : "Outputs"}</span>

@@ -13,8 +13,10 @@ import { Viewer } from "./Viewer.jsx";
  * `defaults` is {kind: default config} (graphs.views.editor.kind_defaults), for config-derived ports;
  * `ports` is {nodeId: {inputs, outputs}} as computed by graphs.views.editor.check_spec (exact ports for
  * kinds whose ports follow their config, e.g. a router's specialists).
- * Returns {setStatuses(map), setActiveEdges(map of edge id -> bool), unmount()}; statuses use the run
- * vocabulary (pending, running, succeeded, failed, skipped, retrying ...) and style nodes via .run-<status>.
+ * Returns {setStatuses(map), setActiveEdges(map of edge id -> bool), setMembers(map), unmount()}; statuses
+ * use the run vocabulary (pending, running, succeeded, failed, skipped, retrying ...) and style nodes via
+ * .run-<status>. setMembers({nodeId: {member: state}}) lights a consensus voter (member = its name) or a
+ * fallback level (member = "1", "2" ...) with state running | succeeded | failed.
  */
 export function mountViewer(el, { spec, kinds, ports, defaults, statuses = {}, onNodeClick } = {}) {
   const exact = Object.fromEntries((spec.nodes || []).filter((n) => ports?.[n.id] && n.config)
@@ -26,6 +28,7 @@ export function mountViewer(el, { spec, kinds, ports, defaults, statuses = {}, o
   return {
     setStatuses: (map) => store.set((s) => ({ statuses: { ...s.statuses, ...map } })),
     setActiveEdges: (map) => store.set({ activeEdges: map }),
+    setMembers: (map) => store.set((s) => ({ members: { ...s.members, ...map } })),
     unmount: () => root.unmount(),
   };
 }
@@ -38,7 +41,6 @@ export function mountEditor(el, config) {
 
 window.KaizenCanvas = { mountViewer, mountEditor };
 
-window.__kzStart = performance.now();
 const cfgEl = document.getElementById("editor-config");
 const rootEl = document.getElementById("editor-root");
 if (cfgEl && rootEl) {

@@ -1,5 +1,5 @@
 // Palette (kinds from the registry), problems list and version history.
-import { useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import { Icon, categoryClass } from "./icons.jsx";
 import { diffSummary } from "./model.js";
 
@@ -27,7 +27,7 @@ export function Palette({ kinds, onAdd }) {
             <div key={k.kind} className={`kz-palette-item ${categoryClass(k.category)}`} draggable data-kind={k.kind} title={k.description}
               role="button" tabIndex={0}
               onDragStart={(e) => { e.dataTransfer.setData(DND_TYPE, k.kind); e.dataTransfer.setData("text/plain", k.kind); e.dataTransfer.effectAllowed = "move"; }}
-              onDoubleClick={() => onAdd(k.kind)} onKeyDown={(e) => { if (e.key === "Enter") onAdd(k.kind); }}>
+              onClick={() => onAdd(k.kind)} onKeyDown={(e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); onAdd(k.kind); } }}>
               <span className="kz-node-icon"><Icon name={k.icon} size={15} /></span>
               <div>
                 <div className="kz-palette-title">{k.title}</div>
@@ -38,7 +38,7 @@ export function Palette({ kinds, onAdd }) {
         </section>
       ))}
       {!groups.length && <p className="muted kz-small">No kind matches.</p>}
-      <p className="kz-help kz-palette-hint">Drag onto the canvas, or double-click to add.</p>
+      <p className="kz-help kz-palette-hint">Click to add in the middle of the view, or drag onto the canvas.</p>
     </aside>
   );
 }
@@ -123,3 +123,19 @@ export function HistoryPanel({ api, urls, current, currentSpec, onRestore, onClo
     </div>
   );
 }
+
+/** Which side panels and the minimap are shown: [show, toggle(name)]. What the user toggled is
+ * remembered in this browser; the rest follows `defaults` (the editor hides the minimap of a big graph
+ * by default: it redraws every node on every frame of a pan). */
+export function usePanelPrefs(defaults = {}) {
+  const [show, setShow] = useState(() => ({ ...PANEL_DEFAULTS, ...defaults, ...storedPrefs() }));
+  const toggle = useCallback((what) => setShow((s) => {
+    try { localStorage.setItem("kaizen-panels", JSON.stringify({ ...storedPrefs(), [what]: !s[what] })); } catch { /* private mode */ }
+    return { ...s, [what]: !s[what] };
+  }), []);
+  return [show, toggle];
+}
+function storedPrefs() {
+  try { return JSON.parse(localStorage.getItem("kaizen-panels") || "{}") || {}; } catch { return {}; }
+}
+const PANEL_DEFAULTS = { palette: true, side: true, minimap: true };

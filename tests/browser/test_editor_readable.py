@@ -1,0 +1,165 @@
+"""An editor read at a glance (issue 15 item 3): click-to-add, collapsible panels, a hideable minimap,
+titles and port names never truncated mid-word, human field labels, consensus voters and fallback
+levels as rows inside their node (lit by the run viewer), and the graph page's read-only diagram."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from graphs import services
+from graphs.pattern_templates import template_get
+from tests.browser.conftest import node, open_editor, select_node, shot
+
+pytestmark = pytest.mark.browser
+
+TRUNCATED = """(root) => [...root.querySelectorAll('.kz-node-title, .kz-port-name, .kz-member-name')]
+  .filter((el) => el.scrollWidth > el.clientWidth + 1).map((el) => el.textContent)"""
+
+
+def empty_graph(owner, name="Readable"):
+    return services.graph_create(owner=owner, name=name, spec={"schema_version": 1, "nodes": [], "edges": []}).graph
+
+
+def test_a_click_on_the_palette_adds_and_panels_and_minimap_fold_away(login_context, editor_user):
+    graph = empty_graph(editor_user)
+    ctx, problems = login_context(editor_user, viewport=(1280, 800))
+    page = open_editor(ctx, graph.pk)
+    page.locator('.kz-palette-item[data-kind="agent"]').click()
+    expect(page.locator(".react-flow__node-kaizen")).to_have_count(1)
+    page.locator('.kz-palette-item[data-kind="agent"]').press("Enter")
+    expect(page.locator(".react-flow__node-kaizen")).to_have_count(2)
+    canvas_before = page.locator(".kz-canvas").bounding_box()["width"]
+    expect(page.locator(".react-flow__minimap")).to_be_visible()
+    page.get_by_role("button", name="Palette", exact=True).click()
+    page.get_by_role("button", name="Inspector", exact=True).click()
+    page.get_by_role("button", name="Map", exact=True).click()
+    expect(page.locator(".kz-palette")).to_be_hidden()
+    expect(page.locator(".kz-side")).to_be_hidden()
+    expect(page.locator(".react-flow__minimap")).to_have_count(0)
+    assert page.locator(".kz-canvas").bounding_box()["width"] > canvas_before + 500  # the canvas takes the room
+    shot(page, "panels-folded")
+    page.reload()  # the choice is remembered
+    page.wait_for_selector(".react-flow__node-io")
+    expect(page.locator(".kz-palette")).to_be_hidden()
+    expect(page.locator(".react-flow__minimap")).to_have_count(0)
+    page.get_by_role("button", name="Palette", exact=True).click()
+    expect(page.locator(".kz-palette")).to_be_visible()
+    problems.check()
+
+
+def test_consensus_and_fallback_show_their_voters_and_levels_and_nothing_is_cut(login_context, editor_user):
+    graph = empty_graph(editor_user, "Patterns")
+    ctx, problems = login_context(editor_user, viewport=(1280, 800))
+    page = open_editor(ctx, graph.pk)
+    page.locator('.kz-palette-item[data-kind="consensus"]').click()
+    page.locator('.kz-palette-item[data-kind="fallback"]').click()
+    page.click("text=Auto-layout")
+    voters = node(page, "consensus_1").locator(".kz-member")
+    levels = node(page, "fallback_1").locator(".kz-member")
+    expect(voters.first).to_be_visible()
+    from graphs.engine.nodes.consensus import ConsensusConfig
+    from graphs.engine.nodes.fallback import FallbackConfig
+
+    default_voters = ConsensusConfig().voters
+    default_levels = FallbackConfig().levels
+    expect(voters).to_have_count(len(default_voters))
+    expect(levels).to_have_count(len(default_levels))
+    first = default_voters[0]
+    expect(voters.first).to_contain_text(first.name)
+    expect(voters.first).to_contain_text(first.model)
+    expect(voters.first).to_contain_text(f"t={first.temperature:g}")
+    expect(levels.first).to_contain_text(f"1. {default_levels[0].model}")
+    expect(levels.first).to_contain_text(default_levels[0].quality)
+    shot(page, "consensus-fallback-rows")
+    assert page.evaluate(TRUNCATED, page.locator(".react-flow__nodes").element_handle()) == []
+    # the inspector's labels are written for people, not pydantic's "Timeout S"
+    select_node(page, "consensus_1")
+    labels = page.locator(".kz-inspector label").all_inner_texts()
+    assert not any(label.strip().endswith(" S") or "Timeout S" in label for label in labels), labels
+    assert any("LLM timeout (seconds)" in label for label in labels), " | ".join(labels)
+    shot(page, "consensus-fallback-rows")
+    problems.check()
+
+
+def test_long_port_names_are_abbreviated_at_a_word_with_the_full_name_in_the_tooltip(login_context, editor_user):
+    spec = {"schema_version": 1, "inputs": {"t": {"type": "string"}}, "outputs": {"r": {"type": "string"}},
+            "edges": [{"source": "@inputs", "source_port": "t", "target": "a", "target_port": "customer_support_ticket_history"},
+                      {"source": "a", "source_port": "summarised_answer_for_the_customer", "target": "@outputs", "target_port": "r"}],
+            "nodes": [
+        {"id": "a", "kind": "agent", "label": "A rather long title for an agent that summarises", "position": {"x": 0, "y": 0},
+         "config": {"signature": {"inputs": [{"name": "customer_support_ticket_history", "type": "string"}],
+                                  "outputs": [{"name": "summarised_answer_for_the_customer", "type": "string"}]}}}]}
+    graph = services.graph_create(owner=editor_user, name="Long", spec=spec).graph
+    ctx, problems = login_context(editor_user, viewport=(1280, 800))
+    page = open_editor(ctx, graph.pk)
+    a = node(page, "a")
+    expect(a.locator(".kz-node-title")).to_have_text("A rather long title for an agent that summarises")
+    names = a.locator(".kz-port-name")
+    expect(names.nth(0)).to_have_text("customer_support…")
+    expect(names.nth(0)).to_have_attribute("title", "customer_support_ticket_history: string")
+    expect(names.nth(1)).to_have_text("summarised_answer…")
+    assert page.evaluate(TRUNCATED, page.locator(".react-flow__nodes").element_handle()) == []
+    shot(page, "long-names")
+    problems.check()
+
+
+def test_the_graph_page_shows_the_diagram_read_only_and_the_viewer_lights_members(login_context, editor_user):
+    spec = template_get("consensus").spec
+    graph = services.graph_create(owner=editor_user, name="Vote", spec=spec).graph
+    ctx, problems = login_context(editor_user, viewport=(1280, 800))
+    page = ctx.new_page()
+    page.goto(f"/graphs/{graph.pk}/")
+    diagram = page.get_by_test_id("graph-diagram")
+    expect(diagram.locator(".react-flow__node")).to_have_count(len(spec["nodes"]) + 2)
+    expect(page.locator(".kz-palette")).to_have_count(0)  # read-only: no palette, no inspector
+    vote = next(n for n in spec["nodes"] if n["kind"] == "consensus")
+    rows = diagram.locator(f'.react-flow__node[data-id="{vote["id"]}"] .kz-member')
+    expect(rows).to_have_count(len(vote["config"]["voters"]))
+    name = vote["config"]["voters"][0]["name"]
+    page.evaluate("([id, name]) => window.kaizenViewer.setMembers({[id]: {[name]: 'running'}})", [vote["id"], name])
+    expect(rows.first).to_have_class("kz-member lit-running")
+    shot(page, "graph-page-diagram")
+    # drawn, not only mounted: the canvas has the diagram's height and the node lies inside it
+    flow = diagram.locator(".react-flow").bounding_box()
+    box = diagram.locator(f'.react-flow__node[data-id="{vote["id"]}"]').bounding_box()
+    assert flow["height"] > 300 and flow["y"] <= box["y"] and box["y"] + 40 <= flow["y"] + flow["height"], (flow, box)
+    problems.check()
+
+
+def test_a_big_graph_mounts_only_what_is_in_view_and_edges_meet_their_ports(login_context, editor_user):
+    """Above a few hundred nodes the editor mounts the nodes in view (not all of them once to measure
+    them): the rest have an estimated size and ports until they scroll into view."""
+    from bench.editor_load import layered_graph
+
+    graph = services.graph_create(owner=editor_user, name="Big", spec=layered_graph(400, 480)).graph
+    ctx, problems = login_context(editor_user)
+    page = open_editor(ctx, graph.pk)
+    page.wait_for_selector(".react-flow__node-kaizen")
+    page.wait_for_timeout(500)
+    mounted = page.locator(".react-flow__node-kaizen").count()
+    assert 0 < mounted < 400, mounted
+    # an edge between two mounted nodes ends on its target's handle (measured, not estimated)
+    gap = page.evaluate("""() => {
+      for (const e of document.querySelectorAll('.react-flow__edge')) {
+        const id = e.getAttribute('data-id') || e.dataset.id || '';
+        const m = /^(n\\d+)\\.out>(n\\d+)\\.a$/.exec(id); if (!m) continue;
+        const h = document.querySelector(`.react-flow__handle[data-nodeid="${m[2]}"][data-handleid="a"]`); if (!h) continue;
+        const p = e.querySelector('path').getTotalLength ? e.querySelector('path') : null; if (!p) continue;
+        const end = p.getPointAtLength(p.getTotalLength()), ctm = p.getScreenCTM();
+        const r = h.getBoundingClientRect();
+        return Math.hypot(end.x * ctm.a + ctm.e - (r.x + r.width / 2), end.y * ctm.d + ctm.f - (r.y + r.height / 2));
+      } return null; }""")
+    assert gap is not None and gap < 4, gap
+    before = set(page.eval_on_selector_all(".react-flow__node-kaizen", "els => els.map((e) => e.dataset.id)"))
+    box = page.locator(".kz-canvas").bounding_box()
+    shot(page, "big-graph-opened")
+    page.mouse.move(box["x"] + box["width"] - 60, box["y"] + 8)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 60, box["y"] + 8, steps=12)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+    after = set(page.eval_on_selector_all(".react-flow__node-kaizen", "els => els.map((e) => e.dataset.id)"))
+    shot(page, "big-graph-panned")
+    assert after - before, "panning brings other nodes into view"
+    problems.check()
