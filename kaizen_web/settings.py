@@ -186,6 +186,7 @@ AXES_FAILURE_LIMIT = env.int("KAIZEN_LOGIN_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("KAIZEN_LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
 AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no start-up banner in the console
 # API (DRF, graphs/api/throttles.py): requests per user, per address when anonymous, and run
 # starts per user. "N/s", "N/min", "N/hour" or "N/day"; empty turns a limit off.
 KAIZEN_API_RATES = {
@@ -306,5 +307,6 @@ LOGGING = {
     "formatters": {"json": {"()": "audit.logs.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": "json"}},
     "root": {"handlers": ["console"], "level": env.str("KAIZEN_LOG_LEVEL", default="INFO")},
-    "loggers": {"django": {"level": "INFO"}, "django.channels.server": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+    "loggers": {"django": {"level": "INFO"}, "django.channels.server": {"level": "WARNING"}, "daphne": {"level": "WARNING"},
+                "axes": {"level": "WARNING"}},  # (its start-up banner is not for the console)
 }
