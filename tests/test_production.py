@@ -200,3 +200,21 @@ def test_run_start_rate_applies_to_the_page_button_too(client, user, settings):
     limited = client.post(f"/graphs/{graph.pk}/run/", {"input_task": "x", "dry_run": "1"})
     assert limited.status_code == 429 and int(limited["Retry-After"]) > 0
     assert graph.runs.count() == 1
+
+
+def test_a_throttled_request_costs_one_redis_round_trip(settings):
+    """The counter is one pipelined round trip (INCR, EXPIRE, GET), not a list of timestamps
+    read and written back: the stored value stays one small integer per window."""
+    import redis
+    from django.conf import settings as live
+
+    from graphs.api.throttles import _counts
+
+    if not live.REDIS_URL:
+        pytest.skip("needs REDIS_URL")
+    client = redis.Redis.from_url(live.REDIS_URL)
+    window = int(time.time() // 60)
+    for _ in range(50):
+        _counts("test:probe", window, 60)
+    assert client.get(f"kaizen-throttle:test:probe:{window}") == b"50"
+    assert 0 < client.ttl(f"kaizen-throttle:test:probe:{window}") <= 120
