@@ -282,8 +282,18 @@ def _final_row(run_id: int, fields: dict[str, Any]) -> dict[str, Any]:
 
 def _write_postgresql(claims: dict[int, int], events: list[RunEvent], audit: list[tuple],
                       states: dict[tuple[int, str], dict[str, Any]], finals: dict[int, dict[str, Any]]) -> set[int]:
+    params = pg_params(claims, events, audit, states, finals)
+    assert connection.get_autocommit(), "the group commit is one statement in autocommit mode"
+    with connection.cursor() as cursor:
+        cursor.execute(_GROUP_COMMIT_SQL, params)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def pg_params(claims: dict[int, int], events: list[RunEvent], audit: list[tuple],
+              states: dict[tuple[int, str], dict[str, Any]], finals: dict[int, dict[str, Any]]) -> tuple[str, ...]:
+    """The statement's five parameters: claims, events, audit rows, node states, final updates."""
     dumps = _pg_json
-    params = (
+    return (
         json.dumps([{"run_id": r, "epoch": e} for r, e in claims.items()]),
         dumps([{"run_id": e.run_id, "seq": e.seq, "event": e.event, "node_id": e.node_id,
                 "created_at": e.created_at.isoformat(), "data": e.data} for e in events]),
@@ -291,10 +301,6 @@ def _write_postgresql(claims: dict[int, int], events: list[RunEvent], audit: lis
         dumps([{"run_id": r, "node_id": n, "status": s["status"], "data": s} for (r, n), s in states.items()]),
         dumps([_final_row(r, f) for r, f in finals.items()]),
     )
-    assert connection.get_autocommit(), "the group commit is one statement in autocommit mode"
-    with connection.cursor() as cursor:
-        cursor.execute(_GROUP_COMMIT_SQL, params)
-        return {row[0] for row in cursor.fetchall()}
 
 
 WRITER = GroupCommitWriter()
