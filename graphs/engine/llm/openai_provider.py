@@ -20,8 +20,9 @@ import httpx2
 import openai
 from openai.types.chat import ChatCompletion
 
-from .base import LLMError, LLMRequest, LLMResponse, parse_retry_after
+from .base import OUTPUT_MODES, LLMError, LLMRequest, LLMResponse, parse_retry_after
 from .clients import ClientPool, ConnectionConfig, TransportFactory, default_transport, shared_pool
+from .structured import response_format
 from .urlguard import UnsafeModelURL, acheck_model_url, normalize
 
 ERROR_CHARS = 300  # of a provider's error text kept in a run's error and events
@@ -36,10 +37,14 @@ class OpenAIProvider:
 
     def __init__(self, base_url: str | None, api_key: str | None, max_retries: int = 0, *,
                  allow_private: bool = False, clients: ClientPool | None = None,
-                 transport_factory: TransportFactory = default_transport) -> None:
+                 transport_factory: TransportFactory = default_transport, output_mode: str = "json_schema") -> None:
         """``base_url``/``api_key``: the operator's endpoint and key. ``allow_private``: may a
         user's endpoint be a private address (KAIZEN_ALLOW_PRIVATE_MODEL_URLS)? Retries are the
-        engine's (runtime/retries.py): the SDK's own stay off unless asked for."""
+        engine's (runtime/retries.py): the SDK's own stay off unless asked for. ``output_mode``:
+        how answer schemas are sent when a node does not say (KAIZEN_LLM_OUTPUT_MODE, structured.py)."""
+        if output_mode not in OUTPUT_MODES:
+            raise ValueError(f"output_mode must be one of {', '.join(OUTPUT_MODES)}, not {output_mode!r}")
+        self.output_mode = output_mode
         self.base_url = base_url
         self.api_key = api_key
         self.max_retries = max_retries
@@ -84,11 +89,7 @@ class OpenAIProvider:
                     (time.perf_counter() - started) * 1000,
                     embeddings=[list(d.embedding) for d in emb.data],
                 )
-            body: dict = {"model": request.model, "messages": request.messages, "temperature": request.temperature}
-            if request.response_schema is not None:
-                body["response_format"] = {"type": "json_object"}
-            if request.max_tokens:
-                body["max_tokens"] = request.max_tokens
+            body = self.chat_body(request)
             # The SDK's own post() (its way to call any endpoint) with the SDK's ChatCompletion type,
             # rather than chat.completions.create(): create() first walks every message through its
             # TypedDict transform, some 15 % of the client's CPU per call in a 200-wide fan-out, and
@@ -114,6 +115,18 @@ class OpenAIProvider:
             completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
+
+    def chat_body(self, request: LLMRequest) -> dict:
+        """The JSON body of a chat completion request: the answer's schema as the node's (else this
+        provider's) output mode says."""
+        body: dict = {"model": request.model, "messages": request.messages, "temperature": request.temperature}
+        mode = self.output_mode if request.output_mode == "auto" else request.output_mode
+        fmt = response_format(request.response_schema, mode, request.schema_name)
+        if fmt is not None:
+            body["response_format"] = fmt
+        if request.max_tokens:
+            body["max_tokens"] = request.max_tokens
+        return body
 
     async def aclose(self) -> None:
         """Close the clients of a pool given to this provider; the shared pool stays open."""
