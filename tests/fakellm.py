@@ -94,10 +94,13 @@ def strict_problems(schema: Any, path: str = "$") -> list[str]:
 
 
 def honoured(schema: dict[str, Any]) -> Any:
-    """A value matching ``schema``: its first enum value, "ok" texts, minItems entries, bounds kept."""
+    """A value matching ``schema``: its first enum value, "ok" texts, minItems entries, bounds kept,
+    null where null is allowed (a strict schema's optional field)."""
     kind = schema.get("type")
     if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), None)
+        if "null" in kind:
+            return None
+        kind = next(iter(kind), None)
     if schema.get("enum"):
         return next((v for v in schema["enum"] if v is not None), schema["enum"][0])
     if kind == "object":
