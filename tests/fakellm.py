@@ -16,6 +16,8 @@ A schema-honouring server (vLLM, Ollama, llama.cpp, OpenAI structured outputs) a
     llm.honour_schema = True                           # every unscripted call
     llm.script(match="route", honour=True, reply={"route": "code"})  # one rule; reply's keys win
 
+    llm.no_structured_outputs.add("gpt-4")             # json_schema -> 400, as OpenAI's gpt-4 says
+
 Honouring, a request with no schema gets ``{"text": "ok"}`` (json_object) or plain ``ok``. As
 OpenAI does, a ``strict`` schema outside the strict subset is refused with a 400, honouring or not.
 """
@@ -153,6 +155,10 @@ class _Handler(BaseHTTPRequestHandler):
             if problems:  # (OpenAI's answer to a schema outside the strict subset)
                 return self._finish(record, 400, {"error": {"message": "Invalid schema for response_format: "
                                                             + "; ".join(problems), "type": "invalid_request_error"}})
+        if fmt.get("type") == "json_schema" and body.get("model") in fake.no_structured_outputs:
+            return self._finish(record, 400, {"error": {
+                "message": "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.",
+                "type": "invalid_request_error", "param": "response_format"}})
         rule = fake.rule_for(body.get("model", ""), record["text"])
         reply = rule.next_reply() if rule else None
         latency = rule.latency if rule else fake.default_latency
@@ -238,6 +244,7 @@ class FakeLLM:
         self.requests: list[dict[str, Any]] = []
         self.default_latency = 0.0
         self.honour_schema = False  # unscripted calls answer from their json_schema, not the prompt
+        self.no_structured_outputs: set[str] = set()  # models that refuse json_schema with a 400
         self._thread: threading.Thread | None = None
 
     @property
@@ -260,6 +267,7 @@ class FakeLLM:
             self.requests.clear()
             self.default_latency = 0.0
             self.honour_schema = False
+            self.no_structured_outputs.clear()
 
     def script(self, match: str | None = None, *, model: str | None = None, reply: Any = None,
                replies: list[Any] | None = None, status: int | None = None, latency: float = 0.0,

@@ -190,3 +190,21 @@ async def test_every_template_and_demo_graph_succeeds_against_a_schema_honouring
     assert chats and all(c["response_format"]["type"] == "json_schema" for c in chats)
     trouble = [e for e in harness.events.events if e["event"] in ("llm_retry", "fallback", "on_error")]
     assert trouble == []  # no refused schema, no re-ask, no fallback level: every answer was right the first time
+
+
+async def test_a_model_without_structured_outputs_is_asked_in_json_mode_and_remembered(harness):
+    """OpenAI's gpt-4 refuses json_schema with a 400: the provider asks again in JSON mode (the keys
+    are in the prompt) and asks that model in JSON mode from then on; other models keep json_schema."""
+    harness.fake.no_structured_outputs.add("gpt-4")
+    doc = {"inputs": {"task": {"type": "string"}}, "outputs": {"a": {"type": "string"}, "b": {"type": "string"}},
+           "nodes": [{"id": "first", "kind": "agent", "config": {"model": "gpt-4"}},
+                     {"id": "second", "kind": "agent", "config": {"model": "gpt-4"}},
+                     {"id": "third", "kind": "agent", "config": {"model": "gpt-4o"}}],
+           "edges": [edge("@inputs", "task", "first", "task"), edge("first", "answer", "second", "task"),
+                     edge("second", "answer", "third", "task"), edge("second", "answer", "@outputs", "a"),
+                     edge("third", "answer", "@outputs", "b")]}
+    result = await harness.run(doc, {"task": "t"})
+    assert result.status == "succeeded", result.error
+    sent = [(c["model"], (c["response_format"] or {}).get("type")) for c in harness.fake.calls()]
+    assert sent == [("gpt-4", "json_schema"), ("gpt-4", "json_object"), ("gpt-4", "json_object"), ("gpt-4o", "json_schema")]
+    assert [e["data"]["index"] for e in harness.events.events if e["event"] == "post_llm_call"] == [0, 0, 0]

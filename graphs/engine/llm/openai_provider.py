@@ -32,6 +32,14 @@ def trimmed(text: str, limit: int = ERROR_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
 
 
+def _schema_unsupported(exc: openai.BadRequestError, body: dict) -> bool:
+    """Did the endpoint refuse structured outputs as such (not our schema: that is a bug to see)?"""
+    if (body.get("response_format") or {}).get("type") != "json_schema":
+        return False
+    message = str(exc.message).lower()
+    return "not supported" in message and ("response_format" in message or "json_schema" in message)
+
+
 class OpenAIProvider:
     name = "openai"
 
@@ -45,6 +53,9 @@ class OpenAIProvider:
         if output_mode not in OUTPUT_MODES:
             raise ValueError(f"output_mode must be one of {', '.join(OUTPUT_MODES)}, not {output_mode!r}")
         self.output_mode = output_mode
+        # (endpoint, model) pairs that answered json_schema with "not supported": asked in JSON mode.
+        # Which format a model gets never changes the request digest, so workers may differ here.
+        self._no_json_schema: set[tuple[str | None, str]] = set()
         self.base_url = base_url
         self.api_key = api_key
         self.max_retries = max_retries
@@ -94,8 +105,18 @@ class OpenAIProvider:
             # rather than chat.completions.create(): create() first walks every message through its
             # TypedDict transform, some 15 % of the client's CPU per call in a 200-wide fan-out, and
             # our messages are plain JSON already. Auth, timeouts and errors are the SDK's; retries the engine's.
-            completion = await client.post("/chat/completions", body=body, cast_to=ChatCompletion,
-                                           options={"timeout": request.timeout_s})
+            try:
+                completion = await client.post("/chat/completions", body=body, cast_to=ChatCompletion,
+                                               options={"timeout": request.timeout_s})
+            except openai.BadRequestError as exc:
+                if not _schema_unsupported(exc, body):
+                    raise
+                # A model without structured outputs (OpenAI's gpt-4 and gpt-3.5-turbo say so with a
+                # 400): JSON mode instead, remembered for this endpoint and model.
+                self._json_mode_only(request)
+                body = self.chat_body(request)
+                completion = await client.post("/chat/completions", body=body, cast_to=ChatCompletion,
+                                               options={"timeout": request.timeout_s})
         except openai.APITimeoutError as exc:
             raise LLMError(f"timeout after {request.timeout_s}s", retryable=True) from exc
         except openai.APIStatusError as exc:
@@ -116,11 +137,21 @@ class OpenAIProvider:
             latency_ms=(time.perf_counter() - started) * 1000,
         )
 
+    def _endpoint_model(self, request: LLMRequest) -> tuple[str | None, str]:
+        return normalize(request.base_url) if not self.is_operator_url(request.base_url) else self._operator_url, request.model
+
+    def _json_mode_only(self, request: LLMRequest) -> None:
+        if len(self._no_json_schema) >= 1000:  # (bounded: relearnt with one refused request)
+            self._no_json_schema.clear()
+        self._no_json_schema.add(self._endpoint_model(request))
+
     def chat_body(self, request: LLMRequest) -> dict:
         """The JSON body of a chat completion request: the answer's schema as the node's (else this
-        provider's) output mode says."""
+        provider's) output mode says; JSON mode for a model that refused structured outputs."""
         body: dict = {"model": request.model, "messages": request.messages, "temperature": request.temperature}
         mode = self.output_mode if request.output_mode == "auto" else request.output_mode
+        if mode == "json_schema" and self._endpoint_model(request) in self._no_json_schema:
+            mode = "json_object"
         fmt = response_format(request.response_schema, mode, request.schema_name)
         if fmt is not None:
             body["response_format"] = fmt
