@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..memory.tiers import TierPolicy, default_memory
 from ..schema import PORT_PATTERN, FieldSpec
 from .base import NodeConfig, NodeContext, NodeKind, Signature
-from .llmjson import DEADLINE_HELP, OUTPUT_MODE_HELP, Out, answer_schema, ask, user_prompt
+from .llmjson import DEADLINE_HELP, OUTPUT_MODE_HELP, Out, ask, user_prompt
 from .registry import registry
 
 
@@ -61,12 +61,8 @@ class AgentConfig(NodeConfig):
 
 
 def output_fields(sig: Signature) -> list[Out]:
+    """The answer's fields (and so its JSON Schema, llmjson.answer_schema): the signature's outputs."""
     return [Out(f.name, f.type, f.description, f.required) for f in sig.outputs]
-
-
-def output_schema(sig: Signature) -> dict[str, Any]:
-    """The JSON Schema of the agent's answer: its signature's outputs."""
-    return answer_schema(output_fields(sig))
 
 
 @registry.register
