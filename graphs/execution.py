@@ -72,7 +72,8 @@ def build_providers() -> ProviderRegistry:
                             max_retries=settings.KAIZEN_LLM_MAX_RETRIES,
                             simulated_latency_s=settings.KAIZEN_SIMULATED_LATENCY_S,
                             default=settings.KAIZEN_DEFAULT_PROVIDER,
-                            allow_private=settings.KAIZEN_ALLOW_PRIVATE_MODEL_URLS)
+                            allow_private=settings.KAIZEN_ALLOW_PRIVATE_MODEL_URLS,
+                            output_mode=settings.KAIZEN_LLM_OUTPUT_MODE)
 
 
 def execute_run(run_id: int) -> str | None:

@@ -280,6 +280,10 @@ KAIZEN_DEFAULT_PROVIDER = "openai" if (OPENAI_BASE_URL or OPENAI_API_KEY) else "
 KAIZEN_ALLOW_PRIVATE_MODEL_URLS = env.bool("KAIZEN_ALLOW_PRIVATE_MODEL_URLS", default=False)
 KAIZEN_LLM_MAX_RETRIES = env.int("KAIZEN_LLM_MAX_RETRIES", default=0)  # the openai SDK's own; the engine retries (visibly)
 KAIZEN_SIMULATED_LATENCY_S = env.float("KAIZEN_SIMULATED_LATENCY_S", default=0.3)
+# How an answer's JSON Schema reaches the operator's endpoint when a node does not say (its
+# output_mode): json_schema (structured outputs: OpenAI, vLLM, Ollama, llama.cpp), json_object
+# (JSON mode; keys named in the prompt) or text. See graphs/engine/llm/structured.py.
+KAIZEN_LLM_OUTPUT_MODE = env.str("KAIZEN_LLM_OUTPUT_MODE", default="json_schema")
 # USD per 1M tokens, (input, output); JSON in KAIZEN_PRICES adds or overrides models.
 KAIZEN_PRICES = env.json("KAIZEN_PRICES", default={})
 KAIZEN_HEARTBEAT_S = env.float("KAIZEN_HEARTBEAT_S", default=2)

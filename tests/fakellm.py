@@ -7,7 +7,19 @@
     llm.script(status=429, headers={"Retry-After": "1"})  # error statuses carry these headers
 
 Unscripted chat calls get an answer built from the keys our agent prompt asks for, so a test
-scripts only what it checks. Every request is recorded, with whether its answer was delivered.
+scripts only what it checks. Every request is recorded, with whether its answer was delivered
+(and the ``response_format`` it asked for).
+
+A schema-honouring server (vLLM, Ollama, llama.cpp, OpenAI structured outputs) answers from the
+``json_schema`` it receives, enums included, and ignores the keys a prompt names:
+
+    llm.honour_schema = True                           # every unscripted call
+    llm.script(match="route", honour=True, reply={"route": "code"})  # one rule; reply's keys win
+
+    llm.no_structured_outputs.add("gpt-4")             # json_schema -> 400, as OpenAI's gpt-4 says
+
+Honouring, a request with no schema gets ``{"text": "ok"}`` (json_object) or plain ``ok``. As
+OpenAI does, a ``strict`` schema outside the strict subset is refused with a 400, honouring or not.
 """
 
 from __future__ import annotations
@@ -37,6 +49,7 @@ class Rule:
     completion_tokens: int | None = None
     hang: bool = False  # never answer (a timeout, from the client's side)
     headers: dict[str, str] = field(default_factory=dict)  # sent with scripted error statuses (Retry-After)
+    honour: bool = False  # answer from the request's json_schema (a dict reply overrides its keys)
     calls: int = 0
 
     def applies(self, model: str, text: str) -> bool:
@@ -52,6 +65,67 @@ def auto_answer(messages: list[dict[str, Any]]) -> dict[str, Any]:
     system = next((m.get("content", "") for m in messages if m.get("role") == "system"), "")
     keys = _KEY_LINE.findall(system)
     return {name: _SAMPLE.get(kind, "ok") for name, kind in keys} or {"answer": "ok"}
+
+
+def strict_problems(schema: Any, path: str = "$") -> list[str]:
+    """Where ``schema`` leaves OpenAI's strict subset: objects must list every property as required,
+    forbid others, and have properties; arrays need items; every part needs a type or an enum."""
+    if not isinstance(schema, dict):
+        return [f"{path}: not a schema"]
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    if kind is None and "enum" not in schema and "anyOf" not in schema:
+        return [f"{path}: no type"]
+    problems = []
+    if "object" in kinds:
+        props = schema.get("properties") or {}
+        if not props:
+            problems.append(f"{path}: object without properties")
+        if schema.get("additionalProperties") is not False:
+            problems.append(f"{path}: additionalProperties must be false")
+        if sorted(schema.get("required", [])) != sorted(props):
+            problems.append(f"{path}: every property must be required")
+        for key, sub in props.items():
+            problems += strict_problems(sub, f"{path}.{key}")
+    if "array" in kinds:
+        if "items" not in schema:
+            problems.append(f"{path}: array without items")
+        else:
+            problems += strict_problems(schema["items"], f"{path}[]")
+    return problems
+
+
+def honoured(schema: dict[str, Any]) -> Any:
+    """A value matching ``schema``: its first enum value, "ok" texts, minItems entries, bounds kept,
+    null where null is allowed (a strict schema's optional field)."""
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        if "null" in kind:
+            return None
+        kind = next(iter(kind), None)
+    if schema.get("enum"):
+        return next((v for v in schema["enum"] if v is not None), schema["enum"][0])
+    if kind == "object":
+        return {key: honoured(sub) for key, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [honoured(schema.get("items") or {"type": "string"}) for _ in range(schema.get("minItems", 0))]
+    if kind in ("number", "integer"):
+        value = 0.9 if kind == "number" else 1
+        return max(schema.get("minimum", value), min(schema.get("maximum", value), value))
+    return _SAMPLE.get({"array": "list"}.get(kind or "any", kind or "any"), "ok")
+
+
+def honoured_answer(body: dict[str, Any], reply: Any) -> str:
+    """What a schema-honouring model returns for ``body``: from its json_schema only."""
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") == "json_schema":
+        answer = honoured(fmt.get("json_schema", {}).get("schema") or {})
+        if isinstance(reply, dict) and isinstance(answer, dict):
+            answer.update({k: v for k, v in reply.items() if k in answer})
+        return json.dumps(answer)
+    if isinstance(reply, (dict, str)):
+        return reply if isinstance(reply, str) else json.dumps(reply)
+    return json.dumps({"text": "ok"}) if fmt.get("type") == "json_object" else "ok"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -75,6 +149,16 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.path.endswith("/chat/completions"):
             return self._json(404, {"error": {"message": f"no route {self.path}"}})
         record = fake.record(body, {"Authorization": self.headers.get("Authorization")})
+        fmt = body.get("response_format") or {}
+        if fmt.get("type") == "json_schema" and fmt.get("json_schema", {}).get("strict"):
+            problems = strict_problems(fmt["json_schema"].get("schema"))
+            if problems:  # (OpenAI's answer to a schema outside the strict subset)
+                return self._finish(record, 400, {"error": {"message": "Invalid schema for response_format: "
+                                                            + "; ".join(problems), "type": "invalid_request_error"}})
+        if fmt.get("type") == "json_schema" and body.get("model") in fake.no_structured_outputs:
+            return self._finish(record, 400, {"error": {
+                "message": "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.",
+                "type": "invalid_request_error", "param": "response_format"}})
         rule = fake.rule_for(body.get("model", ""), record["text"])
         reply = rule.next_reply() if rule else None
         latency = rule.latency if rule else fake.default_latency
@@ -85,7 +169,10 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(reply, int):
             return self._finish(record, reply, {"error": {"message": f"scripted {reply}", "type": "server_error"}},
                                 rule.headers if rule else None)
-        content = reply if isinstance(reply, str) else json.dumps(reply if reply is not None else auto_answer(body.get("messages", [])))
+        if rule.honour if rule else fake.honour_schema:
+            content = honoured_answer(body, reply)
+        else:
+            content = reply if isinstance(reply, str) else json.dumps(reply if reply is not None else auto_answer(body.get("messages", [])))
         prompt = rule.prompt_tokens if rule and rule.prompt_tokens is not None else max(1, len(record["text"]) // 4)
         completion = rule.completion_tokens if rule and rule.completion_tokens is not None else max(1, len(content) // 4)
         self._finish(record, 200, {
@@ -156,6 +243,8 @@ class FakeLLM:
         self.rules: list[Rule] = []
         self.requests: list[dict[str, Any]] = []
         self.default_latency = 0.0
+        self.honour_schema = False  # unscripted calls answer from their json_schema, not the prompt
+        self.no_structured_outputs: set[str] = set()  # models that refuse json_schema with a 400
         self._thread: threading.Thread | None = None
 
     @property
@@ -177,18 +266,20 @@ class FakeLLM:
             self.rules.clear()
             self.requests.clear()
             self.default_latency = 0.0
+            self.honour_schema = False
+            self.no_structured_outputs.clear()
 
     def script(self, match: str | None = None, *, model: str | None = None, reply: Any = None,
                replies: list[Any] | None = None, status: int | None = None, latency: float = 0.0,
                prompt_tokens: int | None = None, completion_tokens: int | None = None, hang: bool = False,
-               headers: dict[str, str] | None = None) -> Rule:
+               headers: dict[str, str] | None = None, honour: bool = False) -> Rule:
         """Add a rule; the first rule that applies to a request answers it."""
         seq = list(replies or [])
         if reply is not None:
             seq.append(reply)
         if status is not None:
             seq.append(status)
-        rule = Rule(match, model, seq, latency, prompt_tokens, completion_tokens, hang, dict(headers or {}))
+        rule = Rule(match, model, seq, latency, prompt_tokens, completion_tokens, hang, dict(headers or {}), honour)
         with self._lock:
             self.rules.append(rule)
         return rule
@@ -201,6 +292,7 @@ class FakeLLM:
         text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
         with self._lock:
             rec = {"n": len(self.requests) + 1, "model": body.get("model"), "text": text, "body": body,
+                   "response_format": body.get("response_format"),
                    "authorization": headers.get("Authorization"), "completed": False, "status": None,
                    "at": time.time()}
             self.requests.append(rec)

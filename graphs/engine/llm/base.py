@@ -6,7 +6,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+OutputMode = Literal["auto", "json_schema", "json_object", "text"]
+OUTPUT_MODES: tuple[str, ...] = ("json_schema", "json_object", "text")
 
 
 class LLMError(Exception):
@@ -55,6 +58,13 @@ class LLMRequest:
     temperature: float = 0.0
     max_tokens: int | None = None
     response_schema: dict[str, Any] | None = None  # JSON Schema the answer must match
+    schema_name: str = "answer"  # response_format.json_schema.name (letters, digits, _ and -)
+    # How the schema reaches the model: "json_schema" (structured outputs, the server enforces it),
+    # "json_object" (JSON mode, keys named in the prompt), "text" (no response_format at all);
+    # "auto" is the provider's own setting (KAIZEN_LLM_OUTPUT_MODE). Not part of the request digest.
+    output_mode: OutputMode = "auto"
+    # Which of the valid answers a simulated model picks (dry runs: e.g. run + voter); never sent.
+    sample_seed: str | None = None
     base_url: str | None = None
     api_key: str | None = None
     credential: str | None = None  # name of a stored key, resolved by the runtime

@@ -20,8 +20,9 @@ import httpx2
 import openai
 from openai.types.chat import ChatCompletion
 
-from .base import LLMError, LLMRequest, LLMResponse, parse_retry_after
+from .base import OUTPUT_MODES, LLMError, LLMRequest, LLMResponse, parse_retry_after
 from .clients import ClientPool, ConnectionConfig, TransportFactory, default_transport, shared_pool
+from .structured import response_format
 from .urlguard import UnsafeModelURL, acheck_model_url, normalize
 
 ERROR_CHARS = 300  # of a provider's error text kept in a run's error and events
@@ -31,15 +32,30 @@ def trimmed(text: str, limit: int = ERROR_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
 
 
+def _schema_unsupported(exc: openai.BadRequestError, body: dict) -> bool:
+    """Did the endpoint refuse structured outputs as such (not our schema: that is a bug to see)?"""
+    if (body.get("response_format") or {}).get("type") != "json_schema":
+        return False
+    message = str(exc.message).lower()
+    return "not supported" in message and ("response_format" in message or "json_schema" in message)
+
+
 class OpenAIProvider:
     name = "openai"
 
     def __init__(self, base_url: str | None, api_key: str | None, max_retries: int = 0, *,
                  allow_private: bool = False, clients: ClientPool | None = None,
-                 transport_factory: TransportFactory = default_transport) -> None:
+                 transport_factory: TransportFactory = default_transport, output_mode: str = "json_schema") -> None:
         """``base_url``/``api_key``: the operator's endpoint and key. ``allow_private``: may a
         user's endpoint be a private address (KAIZEN_ALLOW_PRIVATE_MODEL_URLS)? Retries are the
-        engine's (runtime/retries.py): the SDK's own stay off unless asked for."""
+        engine's (runtime/retries.py): the SDK's own stay off unless asked for. ``output_mode``:
+        how answer schemas are sent when a node does not say (KAIZEN_LLM_OUTPUT_MODE, structured.py)."""
+        if output_mode not in OUTPUT_MODES:
+            raise ValueError(f"output_mode must be one of {', '.join(OUTPUT_MODES)}, not {output_mode!r}")
+        self.output_mode = output_mode
+        # (endpoint, model) pairs that answered json_schema with "not supported": asked in JSON mode.
+        # Which format a model gets never changes the request digest, so workers may differ here.
+        self._no_json_schema: set[tuple[str | None, str]] = set()
         self.base_url = base_url
         self.api_key = api_key
         self.max_retries = max_retries
@@ -84,17 +100,23 @@ class OpenAIProvider:
                     (time.perf_counter() - started) * 1000,
                     embeddings=[list(d.embedding) for d in emb.data],
                 )
-            body: dict = {"model": request.model, "messages": request.messages, "temperature": request.temperature}
-            if request.response_schema is not None:
-                body["response_format"] = {"type": "json_object"}
-            if request.max_tokens:
-                body["max_tokens"] = request.max_tokens
+            body = self.chat_body(request)
             # The SDK's own post() (its way to call any endpoint) with the SDK's ChatCompletion type,
             # rather than chat.completions.create(): create() first walks every message through its
             # TypedDict transform, some 15 % of the client's CPU per call in a 200-wide fan-out, and
             # our messages are plain JSON already. Auth, timeouts and errors are the SDK's; retries the engine's.
-            completion = await client.post("/chat/completions", body=body, cast_to=ChatCompletion,
-                                           options={"timeout": request.timeout_s})
+            try:
+                completion = await client.post("/chat/completions", body=body, cast_to=ChatCompletion,
+                                               options={"timeout": request.timeout_s})
+            except openai.BadRequestError as exc:
+                if not _schema_unsupported(exc, body):
+                    raise
+                # A model without structured outputs (OpenAI's gpt-4 and gpt-3.5-turbo say so with a
+                # 400): JSON mode instead, remembered for this endpoint and model.
+                self._json_mode_only(request)
+                body = self.chat_body(request)
+                completion = await client.post("/chat/completions", body=body, cast_to=ChatCompletion,
+                                               options={"timeout": request.timeout_s})
         except openai.APITimeoutError as exc:
             raise LLMError(f"timeout after {request.timeout_s}s", retryable=True) from exc
         except openai.APIStatusError as exc:
@@ -114,6 +136,28 @@ class OpenAIProvider:
             completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
+
+    def _endpoint_model(self, request: LLMRequest) -> tuple[str | None, str]:
+        return normalize(request.base_url) if not self.is_operator_url(request.base_url) else self._operator_url, request.model
+
+    def _json_mode_only(self, request: LLMRequest) -> None:
+        if len(self._no_json_schema) >= 1000:  # (bounded: relearnt with one refused request)
+            self._no_json_schema.clear()
+        self._no_json_schema.add(self._endpoint_model(request))
+
+    def chat_body(self, request: LLMRequest) -> dict:
+        """The JSON body of a chat completion request: the answer's schema as the node's (else this
+        provider's) output mode says; JSON mode for a model that refused structured outputs."""
+        body: dict = {"model": request.model, "messages": request.messages, "temperature": request.temperature}
+        mode = self.output_mode if request.output_mode == "auto" else request.output_mode
+        if mode == "json_schema" and self._endpoint_model(request) in self._no_json_schema:
+            mode = "json_object"
+        fmt = response_format(request.response_schema, mode, request.schema_name)
+        if fmt is not None:
+            body["response_format"] = fmt
+        if request.max_tokens:
+            body["max_tokens"] = request.max_tokens
+        return body
 
     async def aclose(self) -> None:
         """Close the clients of a pool given to this provider; the shared pool stays open."""

@@ -18,8 +18,9 @@ from .simulated import SimulatedProvider
 @functools.lru_cache(maxsize=8)  # (a new entry only when the settings change: tests do)
 def shared_providers(base_url: str | None, api_key: str | None, *, max_retries: int, simulated_latency_s: float,
                      default: str, allow_private: bool = False,
-                     transport_factory: TransportFactory = default_transport) -> ProviderRegistry:
+                     transport_factory: TransportFactory = default_transport,
+                     output_mode: str = "json_schema") -> ProviderRegistry:
     openai_provider = OpenAIProvider(base_url, api_key, max_retries=max_retries, allow_private=allow_private,
-                                     transport_factory=transport_factory)
+                                     transport_factory=transport_factory, output_mode=output_mode)
     simulated = SimulatedProvider(latency_s=simulated_latency_s)
     return ProviderRegistry({"openai": openai_provider, "simulated": simulated}, default)

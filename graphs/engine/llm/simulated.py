@@ -1,7 +1,13 @@
 """A provider that answers from the requested JSON Schema, with configurable latency.
 
 Powers dry runs and the embedded default when no OpenAI endpoint is configured. Answers are
-deterministic (derived from field names and the prompt) so runs are reproducible.
+deterministic (derived from field names, the prompt and the request's ``sample_seed``) so runs
+are reproducible, and they honour the schema as a structured-outputs model would: types, required
+and nullable fields, item shapes and ``minItems``, numeric bounds, and enums. An enum value is a
+seeded choice, so a dry run of an ``llm`` router takes a valid branch and consensus voters (each
+seeded by run and voter) can disagree; "none" (a router's way to decline) is picked only when it
+is the sole value. A top-level list has two entries (at least ``minItems``), a nested one the
+fewest allowed: an invented reference such as a plan step's dependency would point at nothing.
 """
 
 from __future__ import annotations
@@ -15,26 +21,38 @@ from typing import Any
 from .base import LLMRequest, LLMResponse
 from .tokens import estimate_tokens, messages_tokens
 
+DECLINE = "none"
 
-def _sample(schema: dict[str, Any], name: str, seed: str) -> Any:
+
+def _pick(values: list[Any], key: str) -> Any:
+    choices = [v for v in values if v is not None and v != DECLINE] or values
+    return choices[int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % len(choices)]
+
+
+def _sample(schema: dict[str, Any], name: str, seed: str, choice: str, depth: int = 0, suffix: str = "") -> Any:
+    """A value for ``schema``: texts quote the prompt (``seed``), enum picks follow ``choice``."""
     kind = schema.get("type")
-    if "enum" in schema:
-        return schema["enum"][0]
+    if isinstance(kind, list):  # a nullable field: its value, not null
+        kind = next((k for k in kind if k != "null"), None)
+    if "enum" in schema and schema["enum"]:
+        return _pick(list(schema["enum"]), f"{choice}\x00{name}")
     if kind == "string":
-        return f"[simulated {name}] {seed[:80]}".strip()
+        return f"[simulated {name}{suffix}] {seed[:80]}".strip()
     if kind == "integer":
-        return int(hashlib.sha1(name.encode()).hexdigest()[:2], 16) % 10 + 1
+        value = int(hashlib.sha1(name.encode()).hexdigest()[:2], 16) % 10 + 1
+        return max(schema.get("minimum", value), min(schema.get("maximum", value), value))
     if kind == "number":
-        return 0.8
+        return max(schema.get("minimum", 0.8), min(schema.get("maximum", 0.8), 0.8))
     if kind == "boolean":
         return True
     if kind == "array":
         items = schema.get("items", {"type": "string"})
-        return [_sample(items, f"{name}_{i}", seed) for i in range(2)]
+        count = max(schema.get("minItems", 0), 2 if depth == 0 else 0)
+        return [_sample(items, name, seed, choice, depth + 1, f"{suffix} {i + 1}") for i in range(count)]
     if kind == "object":
         props = schema.get("properties", {})
-        return {key: _sample(sub, key, seed) for key, sub in props.items()}
-    return f"[simulated {name}]"
+        return {key: _sample(sub, key, seed, choice, depth, suffix) for key, sub in props.items()}
+    return f"[simulated {name}{suffix}]"
 
 
 class SimulatedProvider:
@@ -56,7 +74,8 @@ class SimulatedProvider:
         user = next((m["content"] for m in reversed(request.messages) if m["role"] == "user"), "")
         seed = " ".join(user.split())
         schema = request.response_schema or {"type": "object", "properties": {"answer": {"type": "string"}}}
-        content = json.dumps(_sample(schema, "answer", seed))
+        choice = seed if request.sample_seed is None else request.sample_seed
+        content = json.dumps(_sample(schema, "answer", seed, choice))
         return LLMResponse(
             content=content,
             model=request.model,

@@ -1,4 +1,6 @@
-"""agent: an LLM call with a typed signature; asks for JSON, validates it, re-asks when malformed."""
+"""agent: an LLM call with a typed signature; its outputs are the answer's JSON Schema (sent as
+structured outputs where the model supports them), validated, and re-asked when malformed
+(nodes/llmjson.py's loop, shared with the pattern kinds)."""
 
 from __future__ import annotations
 
@@ -6,12 +8,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..llm.base import LLMRequest
 from ..memory.tiers import TierPolicy, default_memory
 from ..schema import PORT_PATTERN, FieldSpec
-from ..types import json_schema_for, value_matches
-from .base import NodeConfig, NodeContext, NodeFailure, NodeKind, Signature
-from .llmjson import DEADLINE_HELP, load_json_object, user_prompt
+from .base import NodeConfig, NodeContext, NodeKind, Signature
+from .llmjson import DEADLINE_HELP, OUTPUT_MODE_HELP, Out, ask, user_prompt
 from .registry import registry
 
 
@@ -48,6 +48,7 @@ class AgentConfig(NodeConfig):
     base_url: str | None = Field(None, max_length=500, description="Override the OpenAI-compatible endpoint.")
     credential: str | None = Field(None, max_length=100, description="Name of a stored API key.")
     max_format_retries: int = Field(2, ge=0, le=5, description="Re-asks after malformed JSON.")
+    output_mode: Literal["auto", "json_schema", "json_object", "text"] = Field("auto", description=OUTPUT_MODE_HELP)
     llm_timeout_s: float = Field(60.0, gt=0, le=3600, description="Timeout of one LLM call.")
     llm_deadline_s: float | None = Field(None, gt=0, le=24 * 3600, description=DEADLINE_HELP)
     memory: MemoryAttachment | None = Field(None, description="Optional conversation memory, keyed by a session id input.")
@@ -59,36 +60,9 @@ class AgentConfig(NodeConfig):
         return self
 
 
-def output_schema(sig: Signature) -> dict[str, Any]:
-    props = {f.name: {**json_schema_for(f.type), "description": f.description} for f in sig.outputs}
-    required = [f.name for f in sig.outputs if f.required]
-    return {"type": "object", "properties": props, "required": required}
-
-
-def build_messages(config: AgentConfig, inputs: dict[str, Any]) -> list[dict[str, str]]:
-    fields = "\n".join(f"- {f.name} ({f.type}): {f.description}" for f in config.signature.outputs)
-    system = (
-        f"{config.system_prompt}\n\nReply with a single JSON object and nothing else. "
-        f"Its keys:\n{fields}"
-    )
-    return [{"role": "system", "content": system}, {"role": "user", "content": user_prompt(config.instructions, inputs)}]
-
-
-def parse_answer(content: str, sig: Signature) -> tuple[dict[str, Any] | None, str]:
-    """Return (outputs, "") or (None, what is wrong)."""
-    data, problem = load_json_object(content)
-    if data is None:
-        return None, problem
-    outputs: dict[str, Any] = {}
-    for f in sig.outputs:
-        if f.name not in data:
-            if f.required:
-                return None, f"missing field {f.name!r}"
-            continue
-        if not value_matches(data[f.name], f.type):
-            return None, f"field {f.name!r} must be of type {f.type}"
-        outputs[f.name] = data[f.name]
-    return outputs, ""
+def output_fields(sig: Signature) -> list[Out]:
+    """The answer's fields (and so its JSON Schema, llmjson.answer_schema): the signature's outputs."""
+    return [Out(f.name, f.type, f.description, f.required) for f in sig.outputs]
 
 
 @registry.register
@@ -115,37 +89,16 @@ class AgentNode(NodeKind):
         session = inputs.get(config.memory.session_input) if config.memory else None
         if config.memory:
             inputs = {k: v for k, v in inputs.items() if k != config.memory.session_input}
-        messages = build_messages(config, inputs)
-        prompt = messages[-1]["content"]
-        if config.memory and session:
-            history = await _load_memory(ctx, config.memory, session)
-            messages = messages[:1] + history + messages[1:]
-        schema = output_schema(config.signature)
+        prompt = user_prompt(config.instructions, inputs)
+        history = await _load_memory(ctx, config.memory, session) if config.memory and session else []
         await ctx.emit("pre_agent_loop", {"model": config.model, "provider": config.provider})
-        for attempt in range(config.max_format_retries + 1):
-            response = await ctx.llm(
-                LLMRequest(
-                    model=config.model, messages=messages, temperature=config.temperature,
-                    max_tokens=config.max_tokens, response_schema=schema, base_url=config.base_url,
-                    credential=config.credential, timeout_s=config.llm_timeout_s, deadline_s=config.llm_deadline_s,
-                    provider=config.provider,
-                )
-            )
-            outputs, problem = parse_answer(response.content, config.signature)
-            if outputs is not None:
-                if config.memory and session:
-                    await _save_memory(ctx, config.memory, session, prompt, response.content)
-                await ctx.emit("post_agent_loop", {"attempts": attempt + 1, "model": response.model})
-                return outputs
-            await ctx.emit("llm_retry", {"attempt": attempt + 1, "problem": problem, "raw": response.content[:20000]})
-            messages = messages + [
-                {"role": "assistant", "content": response.content},
-                {"role": "user", "content": f"That answer was invalid: {problem}. Reply again with only the JSON object."},
-            ]
-        raise NodeFailure(
-            f"malformed answer after {config.max_format_retries + 1} attempts: {problem}",
-            {"raw": response.content[:100000], "problem": problem},
-        )
+        answer = await ask(ctx, config, config.system_prompt, prompt, output_fields(config.signature),
+                           retries=config.max_format_retries, max_tokens=config.max_tokens, history=history,
+                           name=ctx.node_id.rsplit("/", 1)[-1])
+        if config.memory and session:
+            await _save_memory(ctx, config.memory, session, prompt, answer.response.content)
+        await ctx.emit("post_agent_loop", {"attempts": answer.attempts, "model": answer.response.model})
+        return {f.name: answer.data[f.name] for f in config.signature.outputs if f.name in answer.data}
 
 
 def _store(ctx: NodeContext) -> Any:

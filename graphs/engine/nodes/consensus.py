@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from ..schema import PORT_PATTERN, FieldSpec
 from .base import NodeConfig, NodeContext, NodeKind
-from .llmjson import ModelSettings, ask_json, gather_all, text
+from .llmjson import ModelSettings, Out, ask_json, gather_all, text
 from .registry import registry
 
 
@@ -107,11 +107,13 @@ class ConsensusNode(NodeKind):
         options = {normalise(o) for o in config.options}
         answer = await ask_json(
             ctx, voter, voter.persona, user,
-            [("decision", "string", "Your decision, short"), ("reasoning", "string", "Why"),
-             ("confidence", "number", "How sure you are, 0 to 1")],
+            [Out("decision", "string", "Your decision, short", schema={"enum": list(config.options)} if config.options else None),
+             Out("reasoning", "string", "Why"),
+             Out("confidence", "number", "How sure you are, 0 to 1", schema={"minimum": 0, "maximum": 1})],
             check=lambda d: "" if not options or normalise(d["decision"]) in options
             else f"decision must be one of {', '.join(config.options)}",
             retries=config.max_format_retries, key=f"r{number}/{voter.name}",
+            name="vote", seed=f"{ctx.run_id}/{ctx.node_id}/{voter.name}",  # (a dry run's voters may disagree)
         )
         return {"voter": voter.name, "model": voter.model, "decision": answer["decision"],
                 "reasoning": answer["reasoning"], "confidence": answer["confidence"]}

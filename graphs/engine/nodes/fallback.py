@@ -12,7 +12,7 @@ from pydantic import ConfigDict, Field, model_validator
 from ..llm.base import LLMError
 from ..schema import FieldSpec
 from .base import NodeConfig, NodeContext, NodeFailure, NodeKind, Signature
-from .llmjson import ModelSettings, ask_json, user_prompt
+from .llmjson import ModelSettings, Out, ask_json, user_prompt
 from .registry import registry
 
 EXTRA = {"quality", "level", "status", "message", "suggestions", "errors"}
@@ -80,13 +80,13 @@ class FallbackNode(NodeKind):
 
     async def run(self, ctx: NodeContext, config: FallbackConfig, inputs: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
         errors: list[dict[str, Any]] = ctx.state.scratch.setdefault("errors", [])
-        fields = [(f.name, f.type, f.description) for f in config.signature.outputs]
+        fields = [Out(f.name, f.type, f.description, f.required) for f in config.signature.outputs]
         user = user_prompt(config.instructions, inputs)
         for i, level in enumerate(config.levels[len(errors):], start=len(errors) + 1):
             try:
                 answer = await asyncio.wait_for(
-                    ask_json(ctx, level, level.system_prompt, user, fields, retries=level.max_steps - 1, key=f"L{i}",
-                             ), level.level_timeout_s)
+                    ask_json(ctx, level, level.system_prompt, user, fields, retries=level.max_steps - 1, key=f"L{i}"),
+                    level.level_timeout_s)
             except (TimeoutError, LLMError, NodeFailure) as exc:
                 message = f"timed out after {level.level_timeout_s}s" if isinstance(exc, asyncio.TimeoutError) else str(exc)
                 errors.append({"level": i, "model": level.model, "error": message})

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from ..schema import FieldSpec
 from .base import NodeConfig, NodeContext, NodeKind
-from .llmjson import ModelSettings, ask_json, text
+from .llmjson import ModelSettings, Out, ask_json, text
 from .registry import registry
 
 
@@ -22,6 +22,17 @@ class PlannerConfig(NodeConfig, ModelSettings):
     max_replans: int = Field(2, ge=0, le=5, description="Re-asks after an invalid (strict) or malformed plan.")
     system_prompt: str = Field("You are a planning coordinator. Break the task into concrete, independent steps "
                                "where possible; list a step's dependencies by id.", max_length=50_000)
+
+
+def step_list_schema() -> dict[str, Any]:
+    """The plan's steps as JSON Schema (a model answering to it can only return well-formed steps;
+    whether the plan makes sense, plan_problems says)."""
+    step = {"type": "object", "properties": {
+        "id": {"type": "string", "description": "Unique step id, e.g. s1"},
+        "description": {"type": "string", "description": "What the step does"},
+        "depends_on": {"type": "array", "items": {"type": "string"}, "description": "Ids of the steps it needs first"}},
+        "required": ["id", "description", "depends_on"]}
+    return {"items": step, "minItems": 1}
 
 
 def normalise_steps(raw: list[Any]) -> list[dict[str, Any]]:
@@ -104,8 +115,8 @@ class PlannerNode(NodeKind):
 
         answer = await ask_json(
             ctx, config, config.system_prompt, user,
-            [("steps", "list", "Steps as objects {id, description, depends_on: [ids]}")],
-            check=check, retries=config.max_replans,
+            [Out("steps", "list", "Steps as objects {id, description, depends_on: [ids]}", schema=step_list_schema())],
+            check=check, retries=config.max_replans, name="plan",
         )
         steps = normalise_steps(answer["steps"])
         problems = plan_problems(steps, config.max_plan_steps)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..llm.base import LLMRequest
 from ..schema import PORT_PATTERN, FieldSpec
 from .base import NodeConfig, NodeContext, NodeFailure, NodeKind
-from .llmjson import ModelSettings, ask_json, text
+from .llmjson import ModelSettings, Out, ask_json, text
 from .registry import registry
 
 RESERVED = {"decision", "route"}
@@ -122,8 +122,10 @@ class RouterNode(NodeKind):
         user = f"Task: {task}\n" + (f"Context: {text(context)}\n" if context is not None else "") + f"\nSpecialists:\n{menu}"
         answer = await ask_json(
             ctx, config.llm, "You route tasks to the best specialist. Answer 'none' if none fits.", user,
-            [("route", "string", f"One of: {', '.join(names)}, none"), ("reason", "string", "Why this specialist")],
+            [Out("route", "string", f"One of: {', '.join(names)}, none", schema={"enum": [*names, "none"]}),
+             Out("reason", "string", "Why this specialist")],
             check=lambda d: "" if d["route"] in (*names, "none") else f"route must be one of {', '.join(names)}, none",
+            name="route", seed=f"{ctx.run_id}/{ctx.node_id}",
         )
         return {n: (1.0 if n == answer["route"] else 0.0) for n in names}, answer["reason"]
 
