@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .nodes import registry
 from .nodes.base import NodeConfig, NodeKind
+from .nodes.registry import registry
 from .schema import INPUTS_NODE, MAX_DOCUMENT_BYTES, OUTPUTS_NODE, EdgeSpec, FieldSpec, GraphSpec
 from .types import compatible
 
@@ -47,7 +47,7 @@ def loc_path(prefix: str, loc: tuple[Any, ...]) -> str:
 @dataclass
 class CompiledNode:
     spec: Any
-    kind: NodeKind
+    kind: NodeKind[Any]
     config: NodeConfig
     inputs: dict[str, FieldSpec]
     outputs: dict[str, FieldSpec]

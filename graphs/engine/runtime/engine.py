@@ -122,6 +122,11 @@ class Engine:
                 data = {**data, "hook_errors": failures}
         await self.events.emit(self.run_id, hook_event.value, node_id, data)
 
+    def stopping(self) -> bool:
+        """Cancelled, interrupted or failed: start nothing more. (A call, not an attribute test, so
+        that a check after an ``await`` is not taken for one made before it.)"""
+        return self._stop is not None
+
     # -- control from outside -----------------------------------------------------------
     def request_cancel(self, reason: str = "cancelled by user") -> None:
         """Stop now: in-flight node tasks (and their HTTP requests) are cancelled."""
@@ -272,7 +277,7 @@ class Engine:
                 return
             ready: list[str] = []
             for nid, task in batch:  # settle them all first: their saves and events share a commit
-                if self._stop is not None:
+                if self.stopping():
                     break
                 self._running.pop(nid)
                 ready += await self._settle(nid, task)
