@@ -22,6 +22,7 @@ from typing import Any
 from ..hooks import HookContext, HookEvent, HookManager
 from ..llm.base import LLMError, ProviderRegistry
 from ..llm.pricing import PriceTable
+from ..memory.tiers import default_memory
 from ..nodes.base import NodeFailure
 from ..ports import CheckpointStore, EventSink
 from ..scheduling import Completions, DependencyCounter, gather_inputs, resolved, settled, source_value
@@ -78,6 +79,8 @@ class Engine:
         self.force_provider = force_provider
         self._credentials = credentials
         self.budget_tokens = budget_tokens if budget_tokens is not None else self.spec.settings.get("budget_tokens")
+        if memory is None and parent is None:  # the run's own, not a process-wide one (children share it)
+            memory = default_memory()
         self.memory, self.memory_owner = memory, memory_owner  # MemoryStore port for agents' memory
         self.model_override = model_override  # budget guard's switch_model: chat calls use this model
         self.parent, self.scope = parent, scope  # child engines (for_each, pev, budget) share budgets
