@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..current import CURRENT_NODE
 from ..hooks import HookContext, HookEvent, HookManager
 from ..llm.base import LLMError, ProviderRegistry
 from ..llm.pricing import PriceTable
@@ -311,6 +312,7 @@ class Engine:
         self._running.start(nid, self._execute(nid, node_inputs))
 
     async def _execute(self, nid: str, node_inputs: dict[str, Any]) -> dict[str, Any]:
+        CURRENT_NODE.set(nid)  # (this node's own task: the run loop and other nodes do not see it)
         node: CompiledNode = self.nodes[nid]
         await self.emit(HookEvent.PRE_NODE, nid, {"kind": node.spec.kind, "inputs": node_inputs, "attempt": self.states[nid].attempts})
         ctx = NodeRun(self, nid, self.states[nid])
