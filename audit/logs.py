@@ -1,18 +1,20 @@
 """Structured logs: one JSON object per line with run_id, node_id and user_id on every line.
 
-The ids live in a context variable: the request middleware binds the user (and the run a URL
-names), the run driver binds the run (``audit.hooks.attach``), and node tasks are recognised
-from the engine's coroutine, so a log line written while a node runs carries its node id.
+The ids live in context variables: the request middleware binds the user (and the run a URL
+names), the run driver binds the run (``audit.hooks.attach``), and the engine sets the node in
+each node's task (graphs/engine/current.py), so a log line written while a node runs, in
+any task or context copy it started, carries its node id.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from contextvars import ContextVar, Token
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
+
+from graphs.engine.current import CURRENT_NODE
 
 FIELDS = ("run_id", "node_id", "user_id")
 _context: ContextVar[dict[str, Any] | None] = ContextVar("kaizen_log_context", default=None)
@@ -41,23 +43,6 @@ def current() -> dict[str, Any]:
     return ctx
 
 
-def _node_of_current_task() -> str | None:
-    """The node a running engine task works for: Engine._execute(nid, ...) or a kind's run(ctx, ...)."""
-    try:
-        task = asyncio.current_task()
-    except RuntimeError:
-        return None
-    frame = getattr(task.get_coro(), "cr_frame", None) if task else None
-    if frame is None:
-        return None
-    local = frame.f_locals
-    nid = local.get("nid")
-    if isinstance(nid, str):
-        return nid
-    nid = getattr(local.get("ctx"), "node_id", None)
-    return nid if isinstance(nid, str) else None
-
-
 class ContextFilter(logging.Filter):
     """Puts run_id, node_id and user_id on every record (None when not known)."""
 
@@ -67,7 +52,7 @@ class ContextFilter(logging.Filter):
             if getattr(record, key, None) is None:
                 setattr(record, key, ctx.get(key))
         if record.node_id is None and record.run_id is not None:
-            record.node_id = _node_of_current_task()
+            record.node_id = CURRENT_NODE.get()
         return True
 
 

@@ -23,7 +23,9 @@ NODE_SECONDS = Histogram("kaizen_node_duration_seconds", "Node execution time, b
                          buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
 LLM_SECONDS = Histogram("kaizen_llm_latency_seconds", "LLM call latency, by model", ["model"],
                         buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64))
-CHECKPOINT_SECONDS = Histogram("kaizen_checkpoint_save_seconds", "Time to save (commit) one node checkpoint",
+# The engine hands a checkpoint to the store and goes on (the store commits it with the run's next
+# batch of events), so what it reports, and this measures, is the time to queue the save.
+CHECKPOINT_SECONDS = Histogram("kaizen_checkpoint_save_seconds", "Time to queue one node checkpoint for saving",
                                buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
 EVENTS = Counter("kaizen_events_published_total", "Run events stored and published, by event", ["event"])
 HOOK_DELIVERIES = Counter("kaizen_hook_deliveries_total", "Webhook delivery attempts, by outcome", ["outcome"])
@@ -40,8 +42,8 @@ def observe_hook_event(event: str, data: dict[str, Any], kind: str | None) -> No
         NODE_SECONDS.labels(kind or "unknown").observe(float(data["duration_ms"]) / 1000)
     elif event == "post_llm_call" and not data.get("replayed") and data.get("latency_ms") is not None:
         LLM_SECONDS.labels(str(data.get("model") or "unknown")).observe(float(data["latency_ms"]) / 1000)
-    elif event == "post_checkpoint_save" and data.get("save_ms") is not None:
-        CHECKPOINT_SECONDS.observe(float(data["save_ms"]) / 1000)
+    elif event == "post_checkpoint_save" and data.get("queue_ms") is not None:
+        CHECKPOINT_SECONDS.observe(float(data["queue_ms"]) / 1000)
 
 
 class DatabaseCollector(Collector):

@@ -1,7 +1,12 @@
-"""Writes to the audit store: user actions, a run's hook events, hook configuration.
+"""Writes to the audit store: user actions, a run's events, hook configuration.
 
-``record_run_events`` is on the run's hot path (called inside RunRecorder's write
-transaction): one bulk INSERT, a cached lookup of the run's graph and owner, no JSON parsing.
+A run's events reach the audit store through the group-commit writer (graphs/writer.py), on
+the run's hot path: ``run_event_rows`` turns a batch of several runs' events into audit rows (a
+cached lookup of each run's graph and owner, no JSON parsing), the writer stores them in the
+very statement that stores the events (PostgreSQL) or with ``insert_run_event_rows`` in the same
+transaction (elsewhere), and ``count_run_events`` counts what was committed for /metrics
+(``RUN_EVENT_COLUMNS`` is the rows' shape). ``record_run_events`` does all three for one run's
+batch inside the caller's transaction: tests and bench/audit_bench.py use it, the writer does not.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +49,15 @@ def ensure_bench_extra() -> None:
         import langgraph  # noqa: F401
         import langgraph.checkpoint.postgres  # noqa: F401
     except ImportError:
-        print("# installing the bench extra: pip install -e '.[bench]'", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{ROOT}[bench]"], check=True, timeout=900)
+        # Constrained by requirements.lock (its pins without the hashes, which pip refuses beside an
+        # editable install), so adding LangGraph moves none of the packages the suite was locked with.
+        print("# installing the bench extra: pip install -c <lock pins> -e '.[bench]'", file=sys.stderr)
+        lock = (ROOT / "requirements.lock").read_text().splitlines()
+        with tempfile.NamedTemporaryFile("w", suffix=".txt") as pins:
+            pins.write("\n".join(line.removesuffix(" \\") for line in lock if line[:1].isalnum()) + "\n")
+            pins.flush()
+            subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", pins.name, "-e", f"{ROOT}[bench]"],
+                           check=True, timeout=900)
 
 
 def pct(values: list[float], p: float) -> float:

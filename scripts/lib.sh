@@ -19,7 +19,9 @@ apt_install() {
 hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 
 ensure_python_env() {
-  local want; want="$(hash_of "$ROOT/pyproject.toml")"
+  # requirements.lock (scripts/lock) pins every package, transitive ones included, with hashes: two
+  # installs a week apart get the same bytes. A change to either file reinstalls.
+  local want; want="$(hash_of "$ROOT/pyproject.toml" "$ROOT/requirements.lock")"
   if [ ! -x "$PY" ]; then
     local base; base="$(command -v python3.11 || command -v python3)"
     say "creating virtualenv with $($base --version)"
@@ -29,7 +31,8 @@ ensure_python_env() {
     say "installing Python packages"
     # pip's output goes to a log shown only when it fails: its warnings are noise on a working install
     local log="$VENV/pip-install.log"
-    { "$PY" -m pip install -q --upgrade pip && "$PY" -m pip install -q -e "$ROOT[test]"; } >"$log" 2>&1 \
+    { "$PY" -m pip install -q --require-hashes -r "$ROOT/requirements.lock" \
+        && "$PY" -m pip install -q --no-deps -e "$ROOT"; } >"$log" 2>&1 \
       || { cat "$log" >&2; say "installing Python packages failed (log: $log)"; return 1; }
     echo "$want" > "$VENV/.kaizen-installed"
   fi

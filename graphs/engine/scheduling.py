@@ -155,7 +155,7 @@ class Completions(Generic[K]):
     def start(self, key: K, work: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(work)
         self.tasks[key] = task
-        task.add_done_callback(lambda _t, key=key: self._done(key))
+        task.add_done_callback(lambda _t: self._done(key))
         return task
 
     def _done(self, key: K) -> None:

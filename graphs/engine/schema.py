@@ -16,13 +16,13 @@ the handler runs with the source's inputs and its outputs stand in for the sourc
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from .types import FieldType
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 INPUTS_NODE = "@inputs"
 OUTPUTS_NODE = "@outputs"
 MAX_NODES = 2000

@@ -7,14 +7,15 @@ inputs and outputs left unfed, and cycles.
 
 from __future__ import annotations
 
+import graphlib
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from .nodes import registry
 from .nodes.base import NodeConfig, NodeKind
+from .nodes.registry import registry
 from .schema import INPUTS_NODE, MAX_DOCUMENT_BYTES, OUTPUTS_NODE, EdgeSpec, FieldSpec, GraphSpec
 from .types import compatible
 
@@ -46,7 +47,7 @@ def loc_path(prefix: str, loc: tuple[Any, ...]) -> str:
 @dataclass
 class CompiledNode:
     spec: Any
-    kind: NodeKind
+    kind: NodeKind[Any]
     config: NodeConfig
     inputs: dict[str, FieldSpec]
     outputs: dict[str, FieldSpec]
@@ -184,37 +185,23 @@ def _check_unfed(spec: GraphSpec, compiled: dict[str, CompiledNode], fed: dict[t
 
 
 def find_cycle(spec: GraphSpec) -> list[str] | None:
-    graph: dict[str, list[str]] = {}
-    for edge in spec.edges:
-        graph.setdefault(edge.source, []).append(edge.target)
-    state: dict[str, int] = {}
-    stack: list[str] = []
+    """One cycle along the edges, as node ids with the first repeated at the end, or None.
 
-    def visit(start: str) -> list[str] | None:
-        # iterative DFS: graphs can be 2,000 nodes deep
-        it_stack = [(start, iter(graph.get(start, ())))]
-        state[start] = 1
-        stack.append(start)
-        while it_stack:
-            node, it = it_stack[-1]
-            nxt = next(it, None)
-            if nxt is None:
-                state[node] = 2
-                stack.pop()
-                it_stack.pop()
-            elif state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
-            elif nxt not in state:
-                state[nxt] = 1
-                stack.append(nxt)
-                it_stack.append((nxt, iter(graph.get(nxt, ()))))
-        return None
-
-    for node in list(graph):
-        if node not in state:
-            cycle = visit(node)
-            if cycle:
-                return cycle
+    graphlib finds it (no recursion, so a 2,000-node chain is fine); the cycle is rotated to start
+    at the member whose edges come first in the document, so the message is the same every time.
+    """
+    predecessors: dict[str, set[str]] = {}
+    first_seen: dict[str, int] = {}
+    for i, edge in enumerate(spec.edges):
+        predecessors.setdefault(edge.target, set()).add(edge.source)
+        first_seen.setdefault(edge.source, i)
+    try:
+        graphlib.TopologicalSorter(predecessors).prepare()
+    except graphlib.CycleError as exc:
+        members: list[str] = exc.args[1][:-1]  # each node is an edge source of the next
+        start = min(range(len(members)), key=lambda k: first_seen.get(members[k], len(spec.edges)))
+        cycle = members[start:] + members[:start]
+        return cycle + [cycle[0]]
     return None
 
 

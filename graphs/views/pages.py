@@ -108,8 +108,11 @@ def run_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(runs, 25).get_page(request.GET.get("page"))
     template = "runs/_rows.html" if request.htmx else "runs/list.html"
     any_active = any(r.status in Run.ACTIVE for r in page.object_list)  # rows refresh while runs move
+    # the pager's links keep every filter (status, graph), only the page changes
+    kept = request.GET.copy()
+    kept.pop("page", None)
     return render(request, template, {"page": page, "statuses": Run.Status.values, "filters": request.GET,
-                                      "any_active": any_active})
+                                      "filter_query": kept.urlencode(), "any_active": any_active})
 
 
 EVENT_PAGE = 500

@@ -144,3 +144,14 @@ async def test_other_sessions_and_owners_do_not_see_the_memory(harness):
 def test_memory_config_is_validated():
     issues = validate_graph(memory_agent(max_turns=0))
     assert any(i.node == "chat" and i.path.endswith("memory.max_turns") for i in issues), issues
+
+
+async def test_without_a_memory_given_runs_share_nothing_through_the_process(harness):
+    """An engine given no memory gets one of its own (default_memory() holds no module-level
+    store): a second run in the same process does not see the first run's session."""
+    await harness.run(memory_agent(), {"question": "my name is Ada", "session": "s1"}, memory_owner=7)
+    await harness.run(memory_agent(), {"question": "what is my name?", "session": "s1"}, run_id="r2", memory_owner=7)
+    second = harness.fake.calls("what is my name?")[0]
+    assert [m["role"] for m in second["body"]["messages"]] == ["system", "user"] and "Ada" not in second["text"]
+    loads = [e["data"] for e in harness.events.events if e["event"] == "memory" and e["data"]["action"] == "load"]
+    assert [x["served_from"] for x in loads] == ["new", "new"]

@@ -132,3 +132,19 @@ def test_validation_does_not_mutate_input():
     before = copy.deepcopy(doc)
     validate_graph(doc)
     assert doc == before
+
+
+def test_cycle_names_its_members_along_the_edges_and_deep_chains_pass():
+    from graphs.engine.schema import GraphSpec
+    from graphs.engine.validate import find_cycle
+
+    def spec(edges):
+        return GraphSpec.model_validate({"nodes": [], "edges": [
+            {"source": a, "source_port": "o", "target": b, "target_port": "i"} for a, b in edges]})
+
+    # a three-node loop reached from a tail, written out of order: named from the source of its first-written edge, edge by edge
+    assert find_cycle(spec([("t", "b"), ("c", "a"), ("a", "b"), ("b", "c")])) == ["c", "a", "b", "c"]
+    assert find_cycle(spec([("x", "x")])) == ["x", "x"]
+    deep = [(f"n{i}", f"n{i + 1}") for i in range(3000)]
+    assert find_cycle(spec(deep)) is None  # no recursion limit
+    assert find_cycle(spec([*deep, ("n3000", "n2998")])) == ["n2998", "n2999", "n3000", "n2998"]

@@ -84,7 +84,7 @@ class OpenAIProvider:
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         client = self._client(request)  # (timeout per request: with_options() would copy the client per call)
-        if not self.is_operator_url(request.base_url):
+        if request.base_url is not None and not self.is_operator_url(request.base_url):
             try:  # a clear, final error before any retry (the transport checks every connection)
                 await acheck_model_url(request.base_url, self.allow_private)
             except UnsafeModelURL as exc:
@@ -126,14 +126,14 @@ class OpenAIProvider:
         except openai.APIConnectionError as exc:
             refused = isinstance(exc.__cause__, httpx2.ConnectError) and isinstance(exc.__cause__.__cause__, UnsafeModelURL)
             raise LLMError(trimmed(f"connection error: {exc.__cause__ if refused else exc}"), retryable=not refused) from exc
-        usage = completion.usage
+        chat_usage = completion.usage
         choice = completion.choices[0] if completion.choices else None
         return LLMResponse(
             content=(choice.message.content or "") if choice else "",
             model=completion.model or request.model,
             provider=self.name,
-            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            prompt_tokens=getattr(chat_usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(chat_usage, "completion_tokens", 0) or 0,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
 

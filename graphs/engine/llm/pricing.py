@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 DEFAULT_PRICES: dict[str, tuple[float, float]] = {
@@ -27,9 +28,10 @@ class PriceTable:
         return round((prompt_tokens * price_in + completion_tokens * price_out) / 1_000_000, 8)
 
     @classmethod
-    def from_mapping(cls, mapping: dict[str, object] | None) -> PriceTable:
+    def from_mapping(cls, mapping: Mapping[str, Sequence[float]] | None) -> PriceTable:
+        """From settings.KAIZEN_PRICES: model -> (USD per million prompt tokens, per million completion)."""
         table = cls()
         for model, pair in (mapping or {}).items():
-            price_in, price_out = pair  # type: ignore[misc]
+            price_in, price_out = pair
             table.prices[model] = (float(price_in), float(price_out))
         return table

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2  # the HTTP client under the openai SDK (a maintained fork of httpx)
@@ -45,7 +46,8 @@ def normalize(url: str | None) -> str:
     return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
 
 
-def check_syntax(url: str) -> None:
+def check_syntax(url: str) -> str:
+    """The URL's host name, after refusing what no model endpoint may look like."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeModelURL("must be an http(s) URL with a host")
@@ -55,6 +57,7 @@ def check_syntax(url: str) -> None:
         parts.port  # noqa: B018 (raises on a malformed port)
     except ValueError as exc:
         raise UnsafeModelURL("has an invalid port") from exc
+    return parts.hostname
 
 
 def check_addresses(host: str, addresses: list[str], allow_private: bool) -> str:
@@ -71,32 +74,32 @@ def check_addresses(host: str, addresses: list[str], allow_private: bool) -> str
     return str(next((a for a in parsed if a.version == 4), parsed[0]))  # IPv4 first, as webhooks
 
 
-def _addresses(infos: list) -> list[str]:
+def _addresses(infos: list[tuple[Any, ...]]) -> list[str]:
     return [info[4][0] for info in infos]
 
 
 def check_model_url(url: str, allow_private: bool = False) -> str:
     """Blocking check (for save and validate time): the address ``url``'s host resolves to."""
-    check_syntax(url)
+    host = check_syntax(url)
     parts = urlsplit(url)
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
                                    type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise UnsafeModelURL(f"host {parts.hostname!r} does not resolve") from exc
-    return check_addresses(parts.hostname, _addresses(infos), allow_private)
+    return check_addresses(host, _addresses(infos), allow_private)
 
 
 async def acheck_model_url(url: str, allow_private: bool = False) -> str:
     """The same check without blocking the event loop (call time)."""
-    check_syntax(url)
+    host = check_syntax(url)
     parts = urlsplit(url)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(
             parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise UnsafeModelURL(f"host {parts.hostname!r} does not resolve") from exc
-    return check_addresses(parts.hostname, _addresses(infos), allow_private)
+    return check_addresses(host, _addresses(infos), allow_private)
 
 
 class GuardedTransport(httpx2.AsyncHTTPTransport):
@@ -107,7 +110,7 @@ class GuardedTransport(httpx2.AsyncHTTPTransport):
     ``sni_hostname`` (httpcore uses it for SNI and for the certificate's host name check).
     """
 
-    def __init__(self, *, allow_private: bool = False, **kwargs) -> None:
+    def __init__(self, *, allow_private: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.allow_private = allow_private
 

@@ -267,12 +267,8 @@ class TieredMemory:
         return moves
 
 
-_DEFAULT: TieredMemory | None = None
-
-
 def default_memory() -> TieredMemory:
-    """The memory an engine uses when its runtime passes none: all tiers in this process."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = TieredMemory(HotTier(), InMemoryWarmStore(), InMemoryColdStore())
-    return _DEFAULT
+    """A new memory with every tier in this process, for an engine whose runtime passes none
+    (tests, benchmarks): it lives as long as that run. No module-level store: two runs share
+    sessions only through a memory their runtime gives both (the Django adapter's, in the app)."""
+    return TieredMemory(HotTier(), InMemoryWarmStore(), InMemoryColdStore())

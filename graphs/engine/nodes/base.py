@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -100,7 +100,13 @@ class NodeFailure(Exception):
         self.data = data or {}
 
 
-class NodeKind:
+ConfigT = TypeVar("ConfigT", bound="NodeConfig")
+
+
+class NodeKind(Generic[ConfigT]):
+    """A node kind, generic over its config: ``class JoinKind(NodeKind[JoinConfig])`` with
+    ``Config = JoinConfig``, so ``inputs``/``outputs``/``run`` take the kind's own config type."""
+
     kind: ClassVar[str]
     title: ClassVar[str]
     description: ClassVar[str]
@@ -111,16 +117,17 @@ class NodeKind:
     dynamic_inputs: ClassVar[str | None] = None
     dynamic_outputs: ClassVar[str | None] = None
 
-    def parse(self, config: dict[str, Any]) -> NodeConfig:
-        return self.Config.model_validate(config)
+    def parse(self, config: dict[str, Any]) -> ConfigT:
+        # (a ClassVar cannot name the type variable: ``Config`` is the class that ConfigT names)
+        return cast(ConfigT, self.Config.model_validate(config))
 
-    def inputs(self, config: NodeConfig) -> dict[str, FieldSpec]:
+    def inputs(self, config: ConfigT) -> dict[str, FieldSpec]:
         return {}
 
-    def outputs(self, config: NodeConfig) -> dict[str, FieldSpec]:
+    def outputs(self, config: ConfigT) -> dict[str, FieldSpec]:
         return {}
 
-    async def run(self, ctx: NodeContext, config: NodeConfig, inputs: dict[str, Any]) -> dict[str, Any]:
+    async def run(self, ctx: NodeContext, config: ConfigT, inputs: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
     @classmethod
@@ -128,7 +135,7 @@ class NodeKind:
         """The editor's view of the kind: config JSON Schema and how ports are derived."""
         static = cls()
         try:
-            default_cfg = cls.Config()
+            default_cfg = static.parse({})
             static_in = {k: v.model_dump() for k, v in static.inputs(default_cfg).items()}
             static_out = {k: v.model_dump() for k, v in static.outputs(default_cfg).items()}
         except Exception:  # config has required fields: ports come from dynamic paths only

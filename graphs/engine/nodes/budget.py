@@ -34,7 +34,7 @@ def _ports(doc: dict[str, Any]) -> dict[str, FieldSpec]:
 
 
 @registry.register
-class BudgetNode(NodeKind):
+class BudgetNode(NodeKind[BudgetConfig]):
     kind = "budget"
     title = "Budget guard"
     description = "Runs a subgraph under a USD/token budget: interrupt, or switch to a cheaper model, when spent."
@@ -42,15 +42,15 @@ class BudgetNode(NodeKind):
     icon = "wallet"
     Config = BudgetConfig
 
-    def inputs(self, config: BudgetConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def inputs(self, config: BudgetConfig) -> dict[str, FieldSpec]:
         return _ports(config.body.get("inputs", {}))
 
-    def outputs(self, config: BudgetConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def outputs(self, config: BudgetConfig) -> dict[str, FieldSpec]:
         return {**_ports(config.body.get("outputs", {})),
                 "model_switched": FieldSpec(type="boolean", description="Did the subgraph finish on the fallback model?"),
                 "spent_usd": FieldSpec(type="number", description="What the subgraph spent")}
 
-    async def run(self, ctx: NodeContext, config: BudgetConfig, inputs: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+    async def run(self, ctx: NodeContext, config: BudgetConfig, inputs: dict[str, Any]) -> dict[str, Any]:
         from ..runtime.context import BudgetExceeded  # the runtime imports the node kinds
 
         scratch = ctx.state.scratch

@@ -35,8 +35,8 @@ def _levels() -> list[Level]:
 
 class FallbackConfig(NodeConfig):
     signature: Signature = Field(default_factory=lambda: Signature(
-        inputs=[{"name": "task", "type": "string", "description": "What to do"}],  # type: ignore[list-item]
-        outputs=[{"name": "answer", "type": "string", "description": "The result"}],  # type: ignore[list-item]
+        inputs=[{"name": "task", "type": "string", "description": "What to do"}],
+        outputs=[{"name": "answer", "type": "string", "description": "The result"}],
     ))
     instructions: str = Field("", max_length=50_000, description="User prompt; {{field}} inserts an input.")
     levels: list[Level] = Field(default_factory=_levels, min_length=1, max_length=10,
@@ -56,7 +56,7 @@ class FallbackConfig(NodeConfig):
 
 
 @registry.register
-class FallbackNode(NodeKind):
+class FallbackNode(NodeKind[FallbackConfig]):
     kind = "fallback"
     title = "Fallback chain"
     description = "Tries levels (model, timeout, steps) in order; reports which level answered as quality."
@@ -66,10 +66,10 @@ class FallbackNode(NodeKind):
     dynamic_inputs = "signature.inputs"
     dynamic_outputs = "signature.outputs"
 
-    def inputs(self, config: FallbackConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def inputs(self, config: FallbackConfig) -> dict[str, FieldSpec]:
         return config.signature.input_ports()
 
-    def outputs(self, config: FallbackConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def outputs(self, config: FallbackConfig) -> dict[str, FieldSpec]:
         return {**config.signature.output_ports(),
                 "quality": FieldSpec(type="string", description="Quality of the level that answered ('none' on error)"),
                 "level": FieldSpec(type="integer", description="1-based level that answered (0 on error)"),
@@ -78,7 +78,7 @@ class FallbackNode(NodeKind):
                 "suggestions": FieldSpec(type="list", description="What to try (on error)"),
                 "errors": FieldSpec(type="list", description="Why each earlier level failed")}
 
-    async def run(self, ctx: NodeContext, config: FallbackConfig, inputs: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+    async def run(self, ctx: NodeContext, config: FallbackConfig, inputs: dict[str, Any]) -> dict[str, Any]:
         errors: list[dict[str, Any]] = ctx.state.scratch.setdefault("errors", [])
         fields = [Out(f.name, f.type, f.description, f.required) for f in config.signature.outputs]
         user = user_prompt(config.instructions, inputs)

@@ -61,7 +61,7 @@ def item_id(item: Any, index: int) -> str:
 
 
 @registry.register
-class ForEachNode(NodeKind):
+class ForEachNode(NodeKind[ForEachConfig]):
     kind = "for_each"
     title = "For each"
     description = "Runs a subgraph once per list item (parallel where independent) and collects the results."
@@ -69,16 +69,16 @@ class ForEachNode(NodeKind):
     icon = "repeat"
     Config = ForEachConfig
 
-    def inputs(self, config: ForEachConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def inputs(self, config: ForEachConfig) -> dict[str, FieldSpec]:
         return {"items": FieldSpec(type="list", description="The list to go through (e.g. a planner's steps)"),
                 "context": FieldSpec(type="any", description="Passed to the body's 'context' input", required=False)}
 
-    def outputs(self, config: ForEachConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def outputs(self, config: ForEachConfig) -> dict[str, FieldSpec]:
         return {"results": FieldSpec(type="list", description="Per item: {id, item, status, outputs}"),
                 "count": FieldSpec(type="integer", description="Items that succeeded"),
                 "failures": FieldSpec(type="list", description="Items that failed (on_item_error=collect)")}
 
-    async def run(self, ctx: NodeContext, config: ForEachConfig, inputs: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+    async def run(self, ctx: NodeContext, config: ForEachConfig, inputs: dict[str, Any]) -> dict[str, Any]:
         items = inputs["items"]
         if not isinstance(items, list):
             raise NodeFailure(f"input 'items' must be a list, got {type(items).__name__}")

@@ -31,7 +31,7 @@ class JoinConfig(NodeConfig):
 
 
 @registry.register
-class JoinNode(NodeKind):
+class JoinNode(NodeKind[JoinConfig]):
     kind = "join"
     title = "Join"
     description = "Waits for all (or the first k) incoming branches and merges their values."
@@ -44,17 +44,17 @@ class JoinNode(NodeKind):
         """The scheduler starts this node once k sources produced (first_k)."""
         return config.k if config.wait_for == "first_k" else None
 
-    def inputs(self, config: JoinConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def inputs(self, config: JoinConfig) -> dict[str, FieldSpec]:
         # Branches may be skipped (router) or still running (first_k): a join's inputs are optional.
         return {f.name: FieldSpec(type=f.type, description=f.description, required=False) for f in config.inputs}
 
-    def outputs(self, config: JoinConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def outputs(self, config: JoinConfig) -> dict[str, FieldSpec]:
         return {"merged": FieldSpec(type="object", description="Port name -> value, for branches that produced one"),
                 "values": FieldSpec(type="list", description="The values, in port order"),
                 "first": FieldSpec(type="any", description="The first value (e.g. the routed specialist's answer)"),
                 "count": FieldSpec(type="integer", description="How many branches produced a value")}
 
-    async def run(self, ctx: NodeContext, config: JoinConfig, inputs: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+    async def run(self, ctx: NodeContext, config: JoinConfig, inputs: dict[str, Any]) -> dict[str, Any]:
         merged = {f.name: inputs[f.name] for f in config.inputs if f.name in inputs}
         if config.wait_for == "first_k":
             merged = dict(list(merged.items())[: config.k])

@@ -28,7 +28,7 @@ class PEVConfig(NodeConfig, ModelSettings):
 
 
 @registry.register
-class PEVNode(NodeKind):
+class PEVNode(NodeKind[PEVConfig]):
     kind = "pev"
     title = "Plan-execute-verify"
     description = "Iterates plan -> execute -> verify until the verifier accepts (checkpointed per iteration)."
@@ -36,11 +36,11 @@ class PEVNode(NodeKind):
     icon = "refresh-cw"
     Config = PEVConfig
 
-    def inputs(self, config: PEVConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def inputs(self, config: PEVConfig) -> dict[str, FieldSpec]:
         return {"task": FieldSpec(type="string", description="What to do"),
                 "context": FieldSpec(type="any", description="Background", required=False)}
 
-    def outputs(self, config: PEVConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def outputs(self, config: PEVConfig) -> dict[str, FieldSpec]:
         return {"result": FieldSpec(type="string", description="The last (accepted) result"),
                 "verified": FieldSpec(type="boolean", description="Did the verifier accept it?"),
                 "score": FieldSpec(type="number", description="The verifier's last score"),
@@ -48,7 +48,7 @@ class PEVNode(NodeKind):
                 "iterations": FieldSpec(type="integer", description="Iterations run"),
                 "history": FieldSpec(type="list", description="Every iteration: plan, result, verdict")}
 
-    async def run(self, ctx: NodeContext, config: PEVConfig, inputs: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+    async def run(self, ctx: NodeContext, config: PEVConfig, inputs: dict[str, Any]) -> dict[str, Any]:
         from .base import NodeFailure
 
         history: list[dict[str, Any]] = ctx.state.scratch.setdefault("iterations", [])

@@ -87,7 +87,7 @@ def repair(steps: list[dict[str, Any]], max_steps: int) -> list[dict[str, Any]]:
 
 
 @registry.register
-class PlannerNode(NodeKind):
+class PlannerNode(NodeKind[PlannerConfig]):
     kind = "planner"
     title = "Planner"
     description = "PlanningAgent: turns a task into a validated plan of steps (feed it to a for-each)."
@@ -95,15 +95,15 @@ class PlannerNode(NodeKind):
     icon = "list-checks"
     Config = PlannerConfig
 
-    def inputs(self, config: PlannerConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def inputs(self, config: PlannerConfig) -> dict[str, FieldSpec]:
         return {"task": FieldSpec(type="string", description="What to plan"),
                 "context": FieldSpec(type="any", description="Background", required=False)}
 
-    def outputs(self, config: PlannerConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def outputs(self, config: PlannerConfig) -> dict[str, FieldSpec]:
         return {"steps": FieldSpec(type="list", description="Steps: {id, description, depends_on}"),
                 "plan": FieldSpec(type="object", description="{task, steps, problems}")}
 
-    async def run(self, ctx: NodeContext, config: PlannerConfig, inputs: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+    async def run(self, ctx: NodeContext, config: PlannerConfig, inputs: dict[str, Any]) -> dict[str, Any]:
         user = f"Task: {inputs['task']}\n"
         if inputs.get("context") is not None:
             user += f"Context: {text(inputs['context'])}\n"

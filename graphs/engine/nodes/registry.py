@@ -9,17 +9,17 @@ from .base import NodeKind
 
 class Registry:
     def __init__(self) -> None:
-        self._kinds: dict[str, NodeKind] = {}
+        self._kinds: dict[str, NodeKind[Any]] = {}
         self._described: list[dict[str, Any]] | None = None  # JSON Schemas are costly to build
 
-    def register(self, cls: type[NodeKind]) -> type[NodeKind]:
+    def register(self, cls: type[NodeKind[Any]]) -> type[NodeKind[Any]]:
         if cls.kind in self._kinds:
             raise ValueError(f"node kind {cls.kind!r} is already registered")
         self._kinds[cls.kind] = cls()
         self._described = None
         return cls
 
-    def get(self, kind: str) -> NodeKind | None:
+    def get(self, kind: str) -> NodeKind[Any] | None:
         return self._kinds.get(kind)
 
     def kinds(self) -> list[str]:

@@ -6,7 +6,9 @@ fed by the other ports are marked ``skipped`` by the scheduler.
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections import OrderedDict
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -18,7 +20,11 @@ from .llmjson import ModelSettings, Out, ask_json, text
 from .registry import registry
 
 RESERVED = {"decision", "route"}
-_EMBED_CACHE: dict[tuple[str, str], list[float]] = {}  # (model, text) -> vector, per process
+# Specialists' description vectors, per process, least recently used dropped beyond _EMBED_CACHED
+# (a 1,536-wide vector is ~50 kB of Python floats). It only saves a call: the requests a node makes
+# do not depend on it (see RouterNode._semantic), so a replay on another worker matches the journal.
+_EMBED_CACHE: OrderedDict[tuple[str | None, str | None, str, str], list[float]] = OrderedDict()
+_EMBED_CACHED = 256
 
 
 class Specialist(BaseModel):
@@ -99,22 +105,32 @@ class RouterNode(NodeKind):
         return {best: task, "route": best, "decision": decision}
 
     async def _semantic(self, ctx: NodeContext, config: RouterConfig, task: str) -> dict[str, float]:
+        # Two named calls, each always asking the same thing: "task" (the task alone) and, unless every
+        # description's vector is cached, "specialists" (all the descriptions). The cache decides only
+        # whether the second call is made, never what a call asks, so request digests stay stable.
         descriptions = [s.description for s in config.specialists]
-        cached = [_EMBED_CACHE.get((config.embedding_model, d)) for d in descriptions]
-        missing = [d for d, v in zip(descriptions, cached, strict=True) if v is None]
-        response = await ctx.llm(LLMRequest(model=config.embedding_model, messages=[], kind="embedding",
-                                            input_texts=[task, *missing], provider=config.llm.provider,
-                                            base_url=config.llm.base_url, credential=config.llm.credential))
-        vectors = response.embeddings or []
-        task_vec, fresh = vectors[0], dict(zip(missing, vectors[1:], strict=False))
-        if any(v is not None and len(v) != len(task_vec) for v in cached):  # another provider's vectors
-            response = await ctx.llm(LLMRequest(model=config.embedding_model, messages=[], kind="embedding",
-                                                input_texts=descriptions, provider=config.llm.provider,
-                                                base_url=config.llm.base_url, credential=config.llm.credential))
-            fresh, cached = dict(zip(descriptions, response.embeddings or [], strict=False)), [None] * len(descriptions)
-        for d, v in fresh.items():
-            _EMBED_CACHE[(config.embedding_model, d)] = v
-        return {s.name: round(cosine(task_vec, c or fresh[s.description]), 4) for s, c in zip(config.specialists, cached, strict=True)}
+        where = (config.llm.provider, config.llm.base_url, config.embedding_model)
+
+        def embed(key: str, texts: list[str]) -> Any:
+            return ctx.llm(LLMRequest(model=config.embedding_model, messages=[], kind="embedding", input_texts=texts,
+                                      provider=config.llm.provider, base_url=config.llm.base_url,
+                                      credential=config.llm.credential), key=key)
+
+        cached = [_EMBED_CACHE.get((*where, d)) for d in descriptions]
+        if all(v is not None for v in cached):
+            task_vec = ((await embed("task", [task])).embeddings or [[]])[0]
+        else:
+            task_answer, described = await asyncio.gather(embed("task", [task]), embed("specialists", descriptions))
+            task_vec, cached = (task_answer.embeddings or [[]])[0], list(described.embeddings or [])
+        if any(v is None or len(v) != len(task_vec) for v in cached):  # cached from another provider's model
+            cached = list((await embed("specialists", descriptions)).embeddings or [])
+        for d, v in zip(descriptions, cached, strict=False):
+            if v is not None:
+                _EMBED_CACHE[(*where, d)] = v
+                _EMBED_CACHE.move_to_end((*where, d))
+        while len(_EMBED_CACHE) > _EMBED_CACHED:
+            _EMBED_CACHE.popitem(last=False)
+        return {s.name: round(cosine(task_vec, v or []), 4) for s, v in zip(config.specialists, cached, strict=False)}
 
     async def _llm(self, ctx: NodeContext, config: RouterConfig, task: str, context: Any) -> tuple[dict[str, float], str]:
         names = [s.name for s in config.specialists]

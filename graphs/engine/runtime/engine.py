@@ -19,9 +19,11 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..current import CURRENT_NODE
 from ..hooks import HookContext, HookEvent, HookManager
 from ..llm.base import LLMError, ProviderRegistry
 from ..llm.pricing import PriceTable
+from ..memory.tiers import default_memory
 from ..nodes.base import NodeFailure
 from ..ports import CheckpointStore, EventSink
 from ..scheduling import Completions, DependencyCounter, gather_inputs, resolved, settled, source_value
@@ -78,6 +80,8 @@ class Engine:
         self.force_provider = force_provider
         self._credentials = credentials
         self.budget_tokens = budget_tokens if budget_tokens is not None else self.spec.settings.get("budget_tokens")
+        if memory is None and parent is None:  # the run's own, not a process-wide one (children share it)
+            memory = default_memory()
         self.memory, self.memory_owner = memory, memory_owner  # MemoryStore port for agents' memory
         self.model_override = model_override  # budget guard's switch_model: chat calls use this model
         self.parent, self.scope = parent, scope  # child engines (for_each, pev, budget) share budgets
@@ -121,6 +125,11 @@ class Engine:
             if failures:
                 data = {**data, "hook_errors": failures}
         await self.events.emit(self.run_id, hook_event.value, node_id, data)
+
+    def stopping(self) -> bool:
+        """Cancelled, interrupted or failed: start nothing more. (A call, not an attribute test, so
+        that a check after an ``await`` is not taken for one made before it.)"""
+        return self._stop is not None
 
     # -- control from outside -----------------------------------------------------------
     def request_cancel(self, reason: str = "cancelled by user") -> None:
@@ -272,7 +281,7 @@ class Engine:
                 return
             ready: list[str] = []
             for nid, task in batch:  # settle them all first: their saves and events share a commit
-                if self._stop is not None:
+                if self.stopping():
                     break
                 self._running.pop(nid)
                 ready += await self._settle(nid, task)
@@ -303,6 +312,7 @@ class Engine:
         self._running.start(nid, self._execute(nid, node_inputs))
 
     async def _execute(self, nid: str, node_inputs: dict[str, Any]) -> dict[str, Any]:
+        CURRENT_NODE.set(nid)  # (this node's own task: the run loop and other nodes do not see it)
         node: CompiledNode = self.nodes[nid]
         await self.emit(HookEvent.PRE_NODE, nid, {"kind": node.spec.kind, "inputs": node_inputs, "attempt": self.states[nid].attempts})
         ctx = NodeRun(self, nid, self.states[nid])

@@ -34,7 +34,7 @@ class RetryPolicy:
         that failed together do not come back together)."""
         if error.retry_after is not None:
             return error.retry_after + 0.1 * rng()
-        backoff = min(self.cap_s, self.base_s * 2 ** (attempt - 1))
+        backoff: float = min(self.cap_s, self.base_s * 2 ** (attempt - 1))
         return backoff / 2 + backoff / 2 * rng()
 
 

@@ -25,7 +25,8 @@ class NodeState:
     @property
     def own_cost_usd(self) -> float:
         """What this node's own LLM calls cost (nested runs' nodes hold theirs)."""
-        return round(sum(c.get("cost_usd", 0.0) for c in self.llm_calls), 8)
+        cost: float = round(sum(c.get("cost_usd", 0.0) for c in self.llm_calls), 8)
+        return cost
 
     @property
     def own_tokens(self) -> tuple[int, int]:
@@ -37,7 +38,8 @@ class NodeState:
     def cost_usd(self) -> float:
         """Including the nested runs (for-each items, guarded subgraphs) this node started."""
         nested = sum(v[0] for v in self.scratch.get("_subruns", {}).values())
-        return round(self.own_cost_usd + nested, 8)
+        cost: float = round(self.own_cost_usd + nested, 8)
+        return cost
 
     @property
     def tokens(self) -> tuple[int, int]:
