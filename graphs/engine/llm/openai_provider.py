@@ -15,6 +15,7 @@ Provider error bodies are trimmed before they become a run's error or events.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx2
 import openai
@@ -32,7 +33,7 @@ def trimmed(text: str, limit: int = ERROR_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
 
 
-def _schema_unsupported(exc: openai.BadRequestError, body: dict) -> bool:
+def _schema_unsupported(exc: openai.BadRequestError, body: dict[str, Any]) -> bool:
     """Did the endpoint refuse structured outputs as such (not our schema: that is a bug to see)?"""
     if (body.get("response_format") or {}).get("type") != "json_schema":
         return False
@@ -145,10 +146,10 @@ class OpenAIProvider:
             self._no_json_schema.clear()
         self._no_json_schema.add(self._endpoint_model(request))
 
-    def chat_body(self, request: LLMRequest) -> dict:
+    def chat_body(self, request: LLMRequest) -> dict[str, Any]:
         """The JSON body of a chat completion request: the answer's schema as the node's (else this
         provider's) output mode says; JSON mode for a model that refused structured outputs."""
-        body: dict = {"model": request.model, "messages": request.messages, "temperature": request.temperature}
+        body: dict[str, Any] = {"model": request.model, "messages": request.messages, "temperature": request.temperature}
         mode = self.output_mode if request.output_mode == "auto" else request.output_mode
         if mode == "json_schema" and self._endpoint_model(request) in self._no_json_schema:
             mode = "json_object"

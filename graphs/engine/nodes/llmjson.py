@@ -62,14 +62,23 @@ class ModelSettings(BaseModel):
 class Settings(Protocol):
     """What a question needs to know about its model: ModelSettings, or a kind's config with the same fields."""
 
-    provider: str
-    model: str
-    temperature: float
-    base_url: str | None
-    credential: str | None
-    llm_timeout_s: float
-    llm_deadline_s: float | None
-    output_mode: str
+    # (read-only: a config's narrower Literal types satisfy it)
+    @property
+    def provider(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def temperature(self) -> float: ...
+    @property
+    def base_url(self) -> str | None: ...
+    @property
+    def credential(self) -> str | None: ...
+    @property
+    def llm_timeout_s(self) -> float: ...
+    @property
+    def llm_deadline_s(self) -> float | None: ...
+    @property
+    def output_mode(self) -> str: ...
 
 
 def text(value: Any) -> str:
