@@ -1,7 +1,8 @@
 """Cancel by push: a cancel request reaches the worker running the run within milliseconds.
 
 The web process announces it after the request is committed (``Run.cancel_requested``); the
-worker running the run stops its engine at once. Distributed: one Redis PUBLISH on a channel that
+worker running the run reads that flag at once and stops its engine (the announcement only says
+"look now": the flag in the database is what cancels). Distributed: one Redis PUBLISH on a channel that
 every worker process subscribes to once (not one subscription per run). Embedded: the worker is
 in this process, so the announcement goes straight to its run loop. The database flag stays the
 truth, and the run's watcher still reads it every ``KAIZEN_CANCEL_POLL_S`` as a slow safety net
@@ -18,7 +19,13 @@ from collections.abc import Callable
 from django.conf import settings
 
 log = logging.getLogger(__name__)
-CHANNEL = "kaizen:run-cancel"
+
+
+def channel() -> str:
+    """Redis pub/sub channels ignore the database number: name the deployment's database in it,
+    so that two deployments (or test sessions) sharing one Redis never hear each other's cancels."""
+    db = settings.DATABASES["default"]
+    return f"kaizen:run-cancel:{db.get('HOST') or ''}:{db.get('PORT') or ''}:{db.get('NAME')}"
 
 _publisher = None
 _publisher_lock = threading.Lock()
@@ -34,7 +41,7 @@ def announce(run_id: int) -> None:
                     import redis
 
                     _publisher = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
-            _publisher.publish(CHANNEL, str(run_id))
+            _publisher.publish(channel(), str(run_id))
         else:
             from . import runloop
             from .execution import cancel_local
@@ -52,7 +59,7 @@ async def listen(on_cancel: Callable[[int], None]) -> None:
         client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=None)
         try:
             async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(channel())
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         try:

@@ -100,10 +100,10 @@ def _ensure_cancel_listener() -> None:
 
 
 def cancel_local(run_id: int) -> None:
-    """A cancel announced for ``run_id``: stop it now if it runs here (on the run loop)."""
+    """A cancel announced for ``run_id``: if it runs here, read its flag now (on the run loop)."""
     driver = _ACTIVE.get(run_id)
     if driver is not None and driver.engine is not None:
-        driver.engine.request_cancel("cancelled by user")
+        asyncio.ensure_future(driver.check_cancel())
 
 
 async def _execute(run_id: int) -> str | None:
@@ -225,6 +225,16 @@ class _Driver:
                 log.warning("run %s: heartbeat failed (%s); retrying", run_id, exc)
                 next_beat = now + min(0.5, settings.KAIZEN_HEARTBEAT_S)
             await asyncio.sleep(max(0.01, min(next_beat, next_poll) - loop.time()))
+
+    async def check_cancel(self) -> None:
+        """Cancel the engine if the run's cancel flag is set (the database is the truth)."""
+        run_id = self.run.pk
+        try:
+            wanted = await db(lambda: Run.objects.filter(pk=run_id, epoch=self.epoch, cancel_requested=True).exists())
+        except Exception:
+            return  # (the watcher's poll reads it again)
+        if wanted and self.engine is not None:
+            self.engine.request_cancel("cancelled by user")
 
     def _abandon(self) -> None:
         """Our claim is gone: stop the engine at once (in-flight HTTP requests are aborted)."""
