@@ -70,6 +70,9 @@ def test_run_against_an_unreachable_endpoint_says_what_to_do(user, start_worker,
     page.click("#run-error-box summary")
     assert '"endpoint": "' + url + '"' in page.text_content("#run-error-detail")
     page.screenshot(path=str(SHOTS / "run-unreachable-endpoint.png"), full_page=True)
+    page.click('[data-node-row="s1"]')  # the node's panel reads the same way
+    page.wait_for_selector("[data-testid=node-error-message]")
+    assert sentence in page.text_content("[data-testid=node-error-message]")
     assert wait_for_run(run.pk, 5).error["setting"] == "OPENAI_BASE_URL"
     # and the server said so in its log, with the run's id
     def logged():
