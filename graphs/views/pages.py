@@ -16,6 +16,7 @@ from ..adapters import node_state_summary
 from ..api.throttles import RunStartThrottle
 from ..engine.hooks import HookEvent
 from ..engine.nodes import registry
+from ..engine.runtime.context import usd
 from ..engine.schema import GraphSpec
 from ..engine.validate import check_document
 from ..models import Graph, Run
@@ -146,6 +147,7 @@ def _run_context(run: Run) -> dict:
     last_seq = selectors.run_last_seq(run)
     events = [event_for_page(e) for e in selectors.run_events_between(run, max(0, last_seq - EVENT_PAGE), last_seq)]
     return {
+        "budget_text": usd(float(run.budget_usd)) if run.budget_usd else "",
         "run": run, "nodes": nodes, "events_truncated": last_seq > EVENT_PAGE,
         "event_types": [e.value for e in HookEvent],
         "live_config": {"run_id": run.pk, "last_seq": last_seq, "status": run.status,

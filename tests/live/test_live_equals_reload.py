@@ -113,3 +113,25 @@ def test_reload_mid_run_lists_each_event_once(user, celery_worker, daphne_server
     seqs = [int(s) for s in page.eval_on_selector_all("#event-log li", "els => els.map(e => e.dataset.seq)")]
     assert seqs == list(range(1, wait_for_run(run.pk).last_seq + 1))
     assert page.text_content("#run-outputs") and page.is_hidden("[data-testid=run-error]")
+
+
+def test_budget_interruption(user, celery_worker, daphne_server, fake_llm, browser_page):
+    """A run that meets its budget is interrupted: the node that met it goes back to pending (it
+    runs again on resume), and the message shows the budget's digits."""
+    from decimal import Decimal
+
+    from tests.helpers import chain
+
+    fake_llm.script(latency=0.3, prompt_tokens=1000, completion_tokens=200)  # ~$0.00027 a call (gpt-4o-mini)
+    graph = services.graph_create(owner=user, name="budget", spec=chain(3)).graph
+    run = services.run_start(graph=graph, user=user, inputs={"task": "t"}, budget_usd=Decimal("0.0004"))
+    page = browser_page
+    page.goto(f"{daphne_server.url}/runs/{run.pk}/")
+    page.wait_for_selector('[data-testid=run-status]:text("interrupted")', timeout=30_000)
+    live, loaded = live_then_reload(page, "budget")
+    assert live == loaded
+    assert "budget of $0.0004 reached" in live["error"] and "$0.0000" not in live["error"], live["error"]
+    assert live["outputs"] is None
+    assert "pending" in live["nodes"].values() and "running" not in live["nodes"].values(), live["nodes"]
+    assert page.is_enabled("[data-testid=resume]")
+    assert page.text_content("[data-testid=run-budget]") == "budget $0.0004"
