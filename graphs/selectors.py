@@ -62,12 +62,14 @@ NODE_STATE_EVENTS = {"pre_node": "running", "llm_retry": "retrying", "node_skipp
                      "post_node": None, "node_restored": None}
 
 
-def run_node_statuses_from_events(run: Run) -> dict[str, str]:
+def run_node_statuses_from_events(run: Run, upto: int | None = None) -> dict[str, str]:
     """Each node's state as its events tell it (the same fold run_live.js makes live): a node in
     flight has no saved state yet, but its pre_node event says it runs."""
     statuses: dict[str, str] = {}
-    rows = (RunEvent.objects.filter(run=run, event__in=[*NODE_STATE_EVENTS, "run_resumed"])
-            .order_by("seq").values_list("node_id", "event", "data__status"))
+    qs = RunEvent.objects.filter(run=run, event__in=[*NODE_STATE_EVENTS, "run_resumed"])
+    if upto is not None:
+        qs = qs.filter(seq__lte=upto)
+    rows = qs.order_by("seq").values_list("node_id", "event", "data__status")
     for node_id, event, status in rows:
         if event == "run_resumed":  # a new claim: what was in flight before runs again or is restored
             statuses = {n: s for n, s in statuses.items() if s not in ("running", "retrying")}

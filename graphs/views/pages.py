@@ -122,29 +122,31 @@ def _natural(node_id: str) -> list[tuple[int, int | str]]:
 
 def _run_context(run: Run) -> dict:
     spec = GraphSpec.model_validate(run.version.spec)
+    # The seq first, then the states: they are at least as new as the events the page lists (a
+    # state and its events commit together), and the stream's later events only move them on.
+    last_seq = selectors.run_last_seq(run)
     states = selectors.run_node_states(run)
+    # A node in flight has no saved state yet: its events say it runs (as run_live.js shows it).
+    in_flight = {nid: status for nid, status in selectors.run_node_statuses_from_events(run, last_seq).items()
+                 if status in ("running", "retrying")} if run.status in Run.ACTIVE else {}
     # Nodes of inline subgraphs (for-each items, budget guards, PEV), named <node>/<key>/<child>,
     # go below their top-level node in natural order (item 2 before item 10), as run_live.js does.
     nested: dict[str, list[str]] = {}
-    for nid in sorted((i for i in states if "/" in i), key=_natural):
+    for nid in sorted({i for i in [*states, *in_flight] if "/" in i}, key=_natural):
         nested.setdefault(nid.split("/", 1)[0], []).append(nid)
     nested_kinds = selectors.run_nested_node_kinds(run) if nested else {}
     nodes = []
     for n in spec.nodes:
         nodes.append({"id": n.id, "kind": n.kind, "label": n.label or n.id, "depth": 0,
-                      **node_state_summary(states[n.id] if n.id in states else {})})
+                      **node_state_summary(states.get(n.id, {}))})
         for nid in nested.get(n.id, []):
             nodes.append({"id": nid, "kind": nested_kinds.get(nid, ""), "label": nid.rsplit("/", 1)[-1],
-                          "depth": min(nid.count("/") // 2, 3), **node_state_summary(states[nid])})
-    if run.status in Run.ACTIVE:
-        # a node in flight has no saved state yet: its events say it runs (as run_live.js shows it)
-        for nid, status in selectors.run_node_statuses_from_events(run).items():
-            for n in nodes:
-                if n["id"] == nid and n["status"] == "pending" and status in ("running", "retrying"):
-                    n["status"] = status
+                          "depth": min(nid.count("/") // 2, 3), **node_state_summary(states.get(nid, {}))})
+    for n in nodes:
+        if n["status"] == "pending" and n["id"] in in_flight:
+            n["status"] = in_flight[n["id"]]
     # The page lists events up to the seq it was rendered at, and the websocket sends those after
     # it: no event is listed twice, none is missed (the bound is the same number for both).
-    last_seq = selectors.run_last_seq(run)
     events = [event_for_page(e) for e in selectors.run_events_between(run, max(0, last_seq - EVENT_PAGE), last_seq)]
     return {
         "budget_text": usd(float(run.budget_usd)) if run.budget_usd else "",
