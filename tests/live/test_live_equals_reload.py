@@ -135,3 +135,26 @@ def test_budget_interruption(user, celery_worker, daphne_server, fake_llm, brows
     assert "pending" in live["nodes"].values() and "running" not in live["nodes"].values(), live["nodes"]
     assert page.is_enabled("[data-testid=resume]")
     assert page.text_content("[data-testid=run-budget]") == "budget $0.0004"
+
+
+def test_mid_run_load_shows_nested_nodes_in_flight(user, celery_worker, daphne_server, fake_llm, browser_page):
+    """A for-each item's node in flight has no saved state yet: a page loaded then still lists it, running."""
+    fake_llm.script(match="ITEM", latency=30)
+    body = {"inputs": {"item": {"type": "string"}}, "outputs": {"answer": {"type": "string"}},
+            "nodes": [agent("worker", ["item"], ["answer"], instructions="ITEM {{item}}")],
+            "edges": [edge("@inputs", "item", "worker", "item"), edge("worker", "answer", "@outputs", "answer")]}
+    spec = {"schema_version": 1, "inputs": {"items": {"type": "list"}}, "outputs": {"results": {"type": "list"}},
+            "nodes": [{"id": "each", "kind": "for_each", "config": {"body": body}, "position": {"x": 0, "y": 0}}],
+            "edges": [edge("@inputs", "items", "each", "items"), edge("each", "results", "@outputs", "results")]}
+    graph = services.graph_create(owner=user, name="nested", spec=spec).graph
+    run = services.run_start(graph=graph, user=user, inputs={"items": ["alpha", "beta"]})
+    page = browser_page
+    page.goto(f"{daphne_server.url}/runs/{run.pk}/")
+    page.wait_for_selector('[data-node-row="each/1/worker"][data-state="running"]', timeout=15_000)
+    page.reload()
+    states = page.eval_on_selector_all("[data-node-row]", "els => els.map(e => [e.dataset.nodeRow, e.dataset.state])")
+    assert states == [["each", "running"], ["each/0/worker", "running"], ["each/1/worker", "running"]], states
+    page.click("[data-testid=cancel]")
+    page.wait_for_selector('[data-testid=run-status]:text("cancelled")', timeout=15_000)
+    live, loaded = live_then_reload(page, "nested-cancel")
+    assert live == loaded, (live, loaded)
