@@ -158,3 +158,26 @@ def test_mid_run_load_shows_nested_nodes_in_flight(user, celery_worker, daphne_s
     page.wait_for_selector('[data-testid=run-status]:text("cancelled")', timeout=15_000)
     live, loaded = live_then_reload(page, "nested-cancel")
     assert live == loaded, (live, loaded)
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_run_then_resumed_elsewhere(user, start_worker, daphne_server, fake_llm, browser_page):
+    """A worker dies with a node in flight; another takes the run over and finishes it. The page that
+    watched it all ends as a fresh load shows it (nothing left "running" from the dead claim)."""
+    from tests.helpers import chain
+
+    fake_llm.script(match="step 2", latency=3)
+    fake_llm.script(latency=0.2)
+    first = start_worker("w1")
+    graph = services.graph_create(owner=user, name="takeover", spec=chain(3)).graph
+    run = services.run_start(graph=graph, user=user, inputs={"task": "t"})
+    page = browser_page
+    page.goto(f"{daphne_server.url}/runs/{run.pk}/")
+    page.wait_for_selector('[data-node-row="s2"][data-state="running"]', timeout=20_000)
+    first.kill()
+    start_worker("w2")
+    page.wait_for_selector('[data-testid=run-status]:text("succeeded")', timeout=60_000)
+    live, loaded = live_then_reload(page, "takeover")
+    assert live == loaded, (live, loaded)
+    assert live["nodes"] == {"s1": "succeeded", "s2": "succeeded", "s3": "succeeded"}
+    assert any("run_resumed" in e for e in live["events"])
