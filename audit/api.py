@@ -115,7 +115,7 @@ class AuditEntriesView(APIView):
 
     @extend_schema(responses=EntrySerializer(many=True))
     def get(self, request: Request) -> Response:
-        f = selectors.AuditFilter.from_params(request.query_params)
+        f = selectors.AuditFilter.from_params(request.query_params, default_show="all")  # (the page opens on people)
         qs = selectors.filter_entries(selectors.entries_visible(request.user), f)
         try:
             page = int(request.query_params.get("page", 1))

@@ -22,6 +22,15 @@ USER_EVENTS = ["graph.created", "graph.saved", "graph.restored", "graph.deleted"
                "run.resumed", "credential.added", "credential.rotated", "user.login", "hook.created", "hook.updated",
                "hook.deleted", "alert.slow_node", "alert.error"]
 EVENT_CHOICES = USER_EVENTS + [e.value for e in HookEvent]
+# What the log opens on: what people did and how runs ended. The engine's step-by-step events
+# (checkpoints, LLM calls, node starts) are one choice away ("show").
+OUTCOME_EVENTS = ["run_finished", "on_error", "interrupted", "cancelled"]
+VIEWS = {
+    "": ("People and outcomes", USER_EVENTS + OUTCOME_EVENTS),  # (a run or node filter: all its events)
+    "llm": ("LLM calls", ["pre_llm_call", "post_llm_call", "llm_retry"]),
+    "checkpoints": ("Checkpoints", ["pre_checkpoint_save", "post_checkpoint_save", "node_restored"]),
+    "all": ("Everything", None),
+}
 STATUS_CHOICES = ["succeeded", "failed", "running", "retrying", "skipped", "interrupted", "cancelled"]
 
 
@@ -44,14 +53,23 @@ class AuditFilter:
     event: str = ""
     status: str = ""
     q: str = ""
+    show: str = ""  # a key of VIEWS; "" is people's actions and run outcomes
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> AuditFilter:
-        return cls(**{k: str(params.get(k, "")).strip()[:200] for k in cls.__dataclass_fields__})
+    def from_params(cls, params: Mapping[str, Any], default_show: str = "") -> AuditFilter:
+        """Without a ``show``, the page opens on people and outcomes (``default_show``; exports
+        take everything)."""
+        f = cls(**{k: str(params.get(k, "")).strip()[:200] for k in cls.__dataclass_fields__})
+        if "show" not in params:
+            f.show = default_show
+        if f.show not in VIEWS:
+            f.show = ""
+        return f
 
     def as_params(self) -> dict[str, str]:
-        """The non-empty filters, for URLs (pagination, export links)."""
-        return {k: v for k, v in asdict(self).items() if v}
+        """The non-empty filters, for URLs (pagination, export links); ``show`` always, so that an
+        export takes what the page shows."""
+        return {k: v for k, v in asdict(self).items() if v or k == "show"}
 
 
 def _when(text: str, end: bool = False) -> datetime | None:
@@ -97,8 +115,12 @@ def filter_entries(qs: QuerySet[AuditEntry], f: AuditFilter) -> QuerySet[AuditEn
             qs = qs.filter(**{column: number}) if number is not None else qs.none()
     if f.node:
         qs = qs.filter(node_id=f.node)
-    if f.event:
+    if f.event:  # one event asked for by name: whichever view it belongs to
         qs = qs.filter(event=f.event)
+    elif f.show or not (f.run or f.node):  # (the default view of one run or node is all of its events)
+        events = VIEWS.get(f.show, VIEWS[""])[1]
+        if events is not None:
+            qs = qs.filter(event__in=events)
     if f.status:
         qs = qs.filter(status=f.status)
     if f.q:
@@ -200,3 +222,19 @@ def _p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))] if ordered else 0.0
 
+
+
+def object_names(entries: list[AuditEntry]) -> dict[tuple[str, int], str]:
+    """Names of the graphs and runs a page of entries talks about, fetched in two queries:
+    ("graph", 6) -> "Support triage", ("run", 5) -> "Run #5 of Support triage". An object deleted
+    since has no name (the entry shows its id)."""
+    from graphs.models import Graph, Run
+
+    graph_ids = {e.graph_id for e in entries if e.graph_id}
+    run_ids = {e.run_id for e in entries if e.run_id}
+    names: dict[tuple[str, int], str] = {}
+    for pk, name in Graph.objects.filter(pk__in=graph_ids).values_list("pk", "name"):
+        names["graph", pk] = name
+    for pk, graph_id in Run.objects.filter(pk__in=run_ids).values_list("pk", "graph_id"):
+        names["run", pk] = f"Run #{pk}" + (f" of {names['graph', graph_id]}" if ("graph", graph_id) in names else "")
+    return names

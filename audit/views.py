@@ -26,8 +26,8 @@ EXPORT_COLUMNS = ["id", "timestamp", "actor_id", "actor_name", "object_type", "o
                   "node_id", "event", "status", "summary"]
 
 
-def _filtered(request: HttpRequest) -> tuple[AuditFilter, object]:
-    f = AuditFilter.from_params(request.GET)
+def _filtered(request: HttpRequest, default_show: str = "") -> tuple[AuditFilter, object]:
+    f = AuditFilter.from_params(request.GET, default_show)
     return f, selectors.filter_entries(selectors.entries_visible(request.user), f)
 
 
@@ -41,7 +41,13 @@ def entry_list(request: HttpRequest) -> HttpResponse:
         page = 1
     rows, has_next = selectors.entries_page(qs.select_related("actor"), page)
     params = f.as_params()
+    names = selectors.object_names(rows)
+    for e in rows:  # objects by name, with a link while they exist
+        e.graph_name = names.get(("graph", e.graph_id))
+        e.run_name = names.get(("run", e.run_id))
     ctx = {
+        "views": [(key, label) for key, (label, _events) in selectors.VIEWS.items()],
+        "filtered": any(v for k, v in params.items() if k != "show"),
         "entries": rows, "page": page, "has_next": has_next, "filters": f, "query": urlencode(params),
         "prev_url": "?" + urlencode({**params, "page": page - 1}) if page > 1 else "",
         "next_url": "?" + urlencode({**params, "page": page + 1}) if has_next else "",
@@ -64,7 +70,7 @@ def entry_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _export_rows(request: HttpRequest) -> Iterator[tuple]:
-    _f, qs = _filtered(request)
+    _f, qs = _filtered(request, default_show="all")  # (the page's links say which view)
     # jsonb comes back as text and goes out as text: no parse/serialise round trip per row
     return (qs.order_by("-id").annotate(data_text=Cast("data", TextField()))
             .values_list(*EXPORT_COLUMNS, "data_text").iterator(chunk_size=5000))

@@ -66,6 +66,14 @@ def claim(run_id: int, owner: str) -> int | None:
     return row[0] if row else None
 
 
+def log_run_error(run_id: int, error: dict[str, Any]) -> None:
+    """A failed run is a WARNING in the server's log, with what a person needs to act on it (the
+    page shows the same message)."""
+    where = {k: error[k] for k in ("node", "endpoint", "model", "setting", "kind") if error.get(k)}
+    log.warning("run %s failed: %s%s", run_id, error.get("message", error.get("type", "error")),
+                "".join(f" {k}={v}" for k, v in where.items()), extra={"run_id": run_id})
+
+
 def build_providers() -> ProviderRegistry:
     """The process's shared providers (built once per configuration; runs never close them)."""
     return shared_providers(settings.OPENAI_BASE_URL or None, settings.OPENAI_API_KEY or None,
@@ -164,6 +172,8 @@ class _Driver:
                 if not self.task.done():
                     raise
                 result = self.task.result()  # (cancelled for a handoff: raises below)
+            if result.status == Run.Status.FAILED and result.error:
+                log_run_error(run.pk, result.error)
             fields = {
                 "status": result.status, "outputs": result.outputs, "error": result.error,
                 "cost_usd": Decimal(str(result.cost_usd)), "prompt_tokens": result.prompt_tokens,

@@ -49,3 +49,30 @@ def run_last_seq(run: Run) -> int:
     if run.status not in Run.ACTIVE:
         return run.last_seq
     return RunEvent.objects.filter(run=run).order_by("-seq").values_list("seq", flat=True).first() or 0
+
+
+def run_events_between(run: Run, after: int, upto: int) -> QuerySet[RunEvent]:
+    """Events with after < seq <= upto, in order (a page's list, bounded by the seq it renders at)."""
+    return RunEvent.objects.filter(run=run, seq__gt=after, seq__lte=upto).order_by("seq")
+
+
+# Node events that change a node's state, and the state each one leaves it in (post_node and
+# node_restored carry theirs in data.status).
+NODE_STATE_EVENTS = {"pre_node": "running", "llm_retry": "retrying", "node_skipped": "skipped",
+                     "post_node": None, "node_restored": None}
+
+
+def run_node_statuses_from_events(run: Run, upto: int | None = None) -> dict[str, str]:
+    """Each node's state as its events tell it (the same fold run_live.js makes live): a node in
+    flight has no saved state yet, but its pre_node event says it runs."""
+    statuses: dict[str, str] = {}
+    qs = RunEvent.objects.filter(run=run, event__in=[*NODE_STATE_EVENTS, "run_resumed"])
+    if upto is not None:
+        qs = qs.filter(seq__lte=upto)
+    rows = qs.order_by("seq").values_list("node_id", "event", "data__status")
+    for node_id, event, status in rows:
+        if event == "run_resumed":  # a new claim: what was in flight before runs again or is restored
+            statuses = {n: s for n, s in statuses.items() if s not in ("running", "retrying")}
+        elif node_id:
+            statuses[node_id] = NODE_STATE_EVENTS[event] or status or "succeeded"
+    return statuses

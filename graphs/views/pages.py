@@ -7,7 +7,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -16,6 +16,7 @@ from ..adapters import node_state_summary
 from ..api.throttles import RunStartThrottle
 from ..engine.hooks import HookEvent
 from ..engine.nodes import registry
+from ..engine.runtime.context import usd
 from ..engine.schema import GraphSpec
 from ..engine.validate import check_document
 from ..models import Graph, Run
@@ -124,35 +125,61 @@ def _natural(node_id: str) -> list[tuple[int, int | str]]:
 
 def _run_context(run: Run) -> dict:
     spec = GraphSpec.model_validate(run.version.spec)
+    # The seq first, then the states: they are at least as new as the events the page lists (a
+    # state and its events commit together), and the stream's later events only move them on.
+    last_seq = selectors.run_last_seq(run)
     states = selectors.run_node_states(run)
+    # A node in flight has no saved state yet: its events say it runs (as run_live.js shows it).
+    in_flight = {nid: status for nid, status in selectors.run_node_statuses_from_events(run, last_seq).items()
+                 if status in ("running", "retrying")} if run.status in Run.ACTIVE else {}
     # Nodes of inline subgraphs (for-each items, budget guards, PEV), named <node>/<key>/<child>,
     # go below their top-level node in natural order (item 2 before item 10), as run_live.js does.
     nested: dict[str, list[str]] = {}
-    for nid in sorted((i for i in states if "/" in i), key=_natural):
+    for nid in sorted({i for i in [*states, *in_flight] if "/" in i}, key=_natural):
         nested.setdefault(nid.split("/", 1)[0], []).append(nid)
     nested_kinds = selectors.run_nested_node_kinds(run) if nested else {}
     nodes = []
     for n in spec.nodes:
         nodes.append({"id": n.id, "kind": n.kind, "label": n.label or n.id, "depth": 0,
-                      **node_state_summary(states[n.id] if n.id in states else {})})
+                      **node_state_summary(states.get(n.id, {}))})
         for nid in nested.get(n.id, []):
             nodes.append({"id": nid, "kind": nested_kinds.get(nid, ""), "label": nid.rsplit("/", 1)[-1],
-                          "depth": min(nid.count("/") // 2, 3), **node_state_summary(states[nid])})
-    last_seq = selectors.run_last_seq(run)
-    events = list(selectors.run_events_after(run, max(0, last_seq - EVENT_PAGE), EVENT_PAGE))
+                          "depth": min(nid.count("/") // 2, 3), **node_state_summary(states.get(nid, {}))})
+    for n in nodes:
+        if n["status"] == "pending" and n["id"] in in_flight:
+            n["status"] = in_flight[n["id"]]
+    # The page lists events up to the seq it was rendered at, and the websocket sends those after
+    # it: no event is listed twice, none is missed (the bound is the same number for both).
+    events = [event_for_page(e) for e in selectors.run_events_between(run, max(0, last_seq - EVENT_PAGE), last_seq)]
     return {
-        "run": run, "nodes": nodes, "events": events, "events_truncated": last_seq > EVENT_PAGE,
+        "budget_text": usd(float(run.budget_usd)) if run.budget_usd else "",
+        "run": run, "nodes": nodes, "events_truncated": last_seq > EVENT_PAGE,
         "event_types": [e.value for e in HookEvent],
-        "outputs_json": json.dumps(run.outputs, indent=2) if run.outputs is not None else "",
-        "error_json": json.dumps(run.error, indent=2) if run.error else "",
         "live_config": {"run_id": run.pk, "last_seq": last_seq, "status": run.status,
                         "started_at": run.started_at.isoformat() if run.started_at else None,
                         "spec": run.version.spec, "kinds": registry.describe(), "defaults": kind_defaults(),
                         "ports": check_document(run.version.spec)["ports"],
                         "statuses": {n["id"]: n["status"] for n in nodes if not n["depth"]},
                         "cost_usd": float(run.cost_usd), "tokens": run.total_tokens,
-                        "budget_usd": float(run.budget_usd) if run.budget_usd else None},
+                        "budget_usd": float(run.budget_usd) if run.budget_usd else None,
+                        "events": events,
+                        # drawn by run_live.js exactly as a live run_finished event draws them
+                        "final": {"status": run.status, "outputs": run.outputs, "error": run.error}
+                        if run.status not in Run.ACTIVE else None},
     }
+
+
+# What the event log shows of an event's data (run_live.js summarize()); the rest (prompts,
+# inputs) stays out of the page and is one click away in a node's panel.
+EVENT_KEYS = ("status", "message", "type", "model", "cost_usd", "prompt_tokens", "completion_tokens", "route",
+              "level", "quality", "truncated", "bytes", "error", "replayed", "attempt", "kind", "endpoint", "setting",
+              "reason", "handler", "wait_s", "problem")
+
+
+def event_for_page(e) -> dict:
+    data = e.data if isinstance(e.data, dict) else {}
+    return {"seq": e.seq, "event": e.event, "node_id": e.node_id or None, "ts": e.created_at.isoformat(),
+            "data": {k: data[k] for k in EVENT_KEYS if k in data}}
 
 
 @login_required
@@ -184,7 +211,10 @@ def run_node(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
 @login_required
 @require_POST
 def run_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Cancel or Resume. The run page posts with fetch (Accept: application/json) and stays where
+    it is, its events telling what follows; a plain form post redirects back to the page."""
     run = _run(request, pk)
+    wants_json = "application/json" in request.headers.get("Accept", "")
     try:
         if action == "cancel":
             services.run_cancel(run=run, user=request.user)
@@ -193,5 +223,9 @@ def run_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
                 return limited
             services.run_resume(run=run, user=request.user)
     except services.ServiceError as exc:
+        if wants_json:
+            return JsonResponse({"ok": False, "error": str(exc)}, status=409)
         messages.error(request, str(exc))
+    if wants_json:
+        return JsonResponse({"ok": True})
     return redirect("run-detail", pk=pk)

@@ -57,8 +57,17 @@
     if (d.truncated) return "(large payload, " + d.bytes + " bytes)";
     if (ev.event === "post_llm_call" && d.cost_usd !== undefined) return d.model + " · " + (d.prompt_tokens + d.completion_tokens) + " tok · $" + Number(d.cost_usd).toFixed(6);
     if (ev.event === "on_error") return d.message || "";
-    if (ev.event === "run_finished") return d.status;
-    if (ev.event === "decision") return d.choice ? "→ " + d.choice : "";
+    if (ev.event === "post_node") return d.status + (d.error && d.error.message && d.status !== "succeeded" ? ": " + d.error.message : "");
+    if (ev.event === "llm_retry") return "attempt " + d.attempt + (d.error ? ": " + d.error : d.problem ? ": " + d.problem : "");
+    if (ev.event === "node_skipped") return d.reason || "";
+    if (ev.event === "run_finished") return d.status + (d.error && d.error.message ? ": " + d.error.message : "");
+    if (ev.event === "interrupted" || ev.event === "cancelled") return d.message || "";
+    if (ev.event === "fallback") return "→ " + d.handler + (d.error ? " (" + d.error + ")" : "");
+    if (ev.event === "decision") {  // a router's route, or a fallback chain's level
+      if (d.route !== undefined) return "→ " + (d.route === null ? "no route" : d.route);
+      if (d.level !== undefined) return "level " + d.level + (d.model ? " · " + d.model : "") + (d.quality ? " · " + d.quality : "");
+      return "";
+    }
     return "";
   }
 
@@ -168,11 +177,41 @@
     if (bar && cfg.budget_usd) bar.value = Math.min(totals.cost, cfg.budget_usd);
   }
 
+  // The run's outputs (a succeeded run's only: a failed run has none) and its error (the message as
+  // text, the raw detail folded away). Drawn from run_finished live, and from the same fields on load.
+  function renderFinal(d) {
+    const outBox = document.getElementById("run-outputs-box");
+    const showOutputs = d.status === "succeeded" && d.outputs != null;
+    document.getElementById("run-outputs").textContent = showOutputs ? JSON.stringify(sortedKeys(d.outputs), null, 2) : "";
+    outBox.hidden = !showOutputs;
+    const errBox = document.getElementById("run-error-box");
+    const err = d.error;
+    errBox.hidden = !err;
+    document.querySelector("[data-testid=run-error-message]").textContent = err ? (err.message || err.type || "error") : "";
+    document.getElementById("run-error-detail").textContent = err ? JSON.stringify(sortedKeys(err), null, 2) : "";
+  }
+
+  // The database (jsonb) keeps object keys in its own order: sort them so live and load read alike.
+  function sortedKeys(value) {
+    if (Array.isArray(value)) return value.map(sortedKeys);
+    if (value && typeof value === "object") return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortedKeys(value[k])]));
+    return value;
+  }
+
+  // A new claim (resume, handoff): what was in flight under the old one runs again or is restored.
+  function resetInFlight() {
+    for (const row of root.querySelectorAll("[data-node-row]")) {
+      if (row.dataset.state === "running" || row.dataset.state === "retrying") setNode(row.dataset.nodeRow, "pending");
+    }
+  }
+
   function apply(ev) {
     const d = ev.data || {};
     switch (ev.event) {
       case "run_started": case "run_resumed":
+        if (ev.event === "run_resumed") resetInFlight();
         setRunStatus("running");
+        renderFinal({ status: "running" });
         if (!cfg.started_at) cfg.started_at = ev.ts;
         break;
       case "pre_node": setNode(ev.node_id, "running", { attempt: d.attempt, kind: d.kind }); break;
@@ -199,8 +238,7 @@
           const secs = (Date.parse(ev.ts) - Date.parse(cfg.started_at)) / 1000;
           document.querySelector("[data-testid=run-duration]").textContent = secs.toFixed(2) + " s";
         }
-        const out = document.getElementById("run-outputs");
-        if (out && d.outputs) { out.textContent = JSON.stringify(d.outputs, null, 2); out.closest("section").hidden = false; }
+        renderFinal(d);
         break;
     }
   }
@@ -244,7 +282,36 @@
       for (const li of log.children) li.hidden = !visible({ node_id: li.dataset.node || null, event: li.dataset.event });
     });
   }
-  for (const li of log.children) li.hidden = false;
+  // Cancel and Resume without leaving the page: the events that follow tell what happened.
+  for (const form of document.querySelectorAll("form[data-run-action]")) {
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const button = form.querySelector("button");
+      const note = document.getElementById("run-action-error");
+      button.disabled = true;
+      note.hidden = true;
+      try {
+        const resp = await fetch(form.action, { method: "POST", body: new FormData(form), headers: { Accept: "application/json" }, credentials: "same-origin" });
+        if (!resp.ok) {
+          let text = resp.statusText;
+          try { text = (await resp.json()).error || text; } catch (_) { text = (await resp.text()) || text; }
+          note.textContent = text; note.hidden = false;
+          syncActions(root.dataset.status);
+        } else if (form.action.endsWith("/resume/")) {  // the stream closed when the run ended: listen again
+          finished = false;
+          if (!socket || socket.readyState > 1) connect();
+        }
+      } catch (err) {
+        note.textContent = "could not reach the server: " + err.message; note.hidden = false;
+        syncActions(root.dataset.status);
+      }
+    });
+  }
+
+  // The page's events (up to the seq it was rendered at) listed as live ones are; the node rows,
+  // status and totals come rendered from the same state the events built.
+  for (const ev of cfg.events || []) appendEvent(ev);
+  if (cfg.final) renderFinal(cfg.final);
   log.scrollTop = log.scrollHeight;
   connect();
 })();

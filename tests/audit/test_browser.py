@@ -25,7 +25,7 @@ def test_filter_the_audit_page_and_open_an_entry(seeded, audit_page):
     page = audit_page
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{page.base_url}/audit/")
+    page.goto(f"{page.base_url}/audit/?show=all")  # (node events: not in the default view)
     assert page.locator(".audit-table tbody tr").count() >= 8
     page.evaluate("window.__marker = 1")  # survives only if the page is not reloaded
     page.select_option("select[name=event]", "on_error")

@@ -35,18 +35,18 @@ def test_filters_combine(alice, entries):
     failed = {e.pk for e in mine if e.status == "failed" and e.event == "on_error"}
     assert set(_ids(alice.get("/audit/", {"status": "failed", "event": "on_error"}))) == failed
     today = entries[0].timestamp.date().isoformat()
-    on_today = set(_ids(alice.get("/audit/", {"start": today, "end": today, "graph": "10"})))
+    on_today = set(_ids(alice.get("/audit/", {"start": today, "end": today, "graph": "10", "show": "all"})))
     assert on_today == {e.pk for e in mine if e.timestamp.date().isoformat() == today}
-    assert _ids(alice.get("/audit/", {"q": "step 3", "user": "alice"})) == [entries[3].pk]
-    assert _ids(alice.get("/audit/", {"q": "step 3", "user": "bob"})) == []
+    assert _ids(alice.get("/audit/", {"q": "step 3", "user": "alice", "show": "all"})) == [entries[3].pk]
+    assert _ids(alice.get("/audit/", {"q": "step 3", "user": "bob", "show": "all"})) == []
     assert _ids(alice.get("/audit/", {"run": "not-a-number"})) == []
 
 
 def test_free_text_is_case_insensitive_and_literal(alice, user):
     hit = make_entry(owner_id=user.pk, summary="Budget at 50% after step_2", node_id="Planner")
     make_entry(owner_id=user.pk, summary="budget at 500 after stepX2")
-    assert _ids(alice.get("/audit/", {"q": "50% AFTER STEP_2"})) == [hit.pk]
-    assert _ids(alice.get("/audit/", {"q": "planner"})) == [hit.pk]  # node ids are searched too
+    assert _ids(alice.get("/audit/", {"q": "50% AFTER STEP_2", "show": "all"})) == [hit.pk]
+    assert _ids(alice.get("/audit/", {"q": "planner", "show": "all"})) == [hit.pk]  # node ids are searched too
 
 
 def test_htmx_request_returns_only_the_rows_and_filters_stay_in_the_links(alice, entries):

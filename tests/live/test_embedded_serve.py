@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, free_port
-from tests.live.test_run_page_browser import CHROMIUM_ARGS, SHOTS
+from tests.live.conftest import CHROMIUM_ARGS, SHOTS
 
 pytestmark = pytest.mark.browser
 

@@ -14,14 +14,20 @@ OUTPUT_MODES: tuple[str, ...] = ("json_schema", "json_object", "text")
 
 class LLMError(Exception):
     """A provider call failed (HTTP error, timeout, refused); ``retryable`` hints transience, and
-    ``retry_after`` is how long the provider asked us to wait (a 429's Retry-After), in seconds."""
+    ``retry_after`` is how long the provider asked us to wait (a 429's Retry-After), in seconds.
+
+    ``detail`` says where and what, for people and pages (the engine stays free of any web
+    framework, so it travels as data): ``endpoint`` (the base URL called), ``model``, ``kind``
+    (connect, timeout, http), ``setting`` (what to change: OPENAI_BASE_URL, or the node's
+    base_url), ``reason`` (the short cause) and ``raw`` (the library's own text)."""
 
     def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
-                 retry_after: float | None = None):
+                 retry_after: float | None = None, detail: dict[str, Any] | None = None):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
         self.retry_after = retry_after
+        self.detail = detail or {}
 
 
 def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:

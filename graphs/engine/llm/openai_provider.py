@@ -14,6 +14,8 @@ Provider error bodies are trimmed before they become a run's error or events.
 
 from __future__ import annotations
 
+import socket
+import ssl
 import time
 from typing import Any
 
@@ -39,6 +41,34 @@ def _schema_unsupported(exc: openai.BadRequestError, body: dict[str, Any]) -> bo
         return False
     message = str(exc.message).lower()
     return "not supported" in message and ("response_format" in message or "json_schema" in message)
+
+
+OPENAI_DEFAULT_URL = "https://api.openai.com/v1"  # the SDK's, when OPENAI_BASE_URL is unset
+
+
+def connect_reason(error: BaseException) -> str:
+    """The short cause of a failed connection ("connection refused", "host not found"), from the
+    innermost exception the SDK wraps."""
+    texts: list[str] = []
+    exc: BaseException | None = error
+    while exc is not None and len(texts) < 8:
+        if isinstance(exc, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(exc, socket.gaierror):
+            return "host not found"
+        if isinstance(exc, ssl.SSLError):
+            return "TLS handshake failed"
+        texts.append(str(exc).lower())
+        exc = exc.__cause__ or exc.__context__
+    text = " ".join(texts)
+    for needle, reason in (("refused", "connection refused"), ("name or service not known", "host not found"),
+                           ("nodename nor servname", "host not found"), ("temporary failure in name resolution", "host not found"),
+                           ("no route to host", "no route to host"), ("network is unreachable", "network unreachable"),
+                           ("certificate", "TLS certificate rejected"), ("ssl", "TLS handshake failed"),
+                           ("timed out", "connection timed out"), ("reset by peer", "connection reset")):
+        if needle in text:
+            return reason
+    return "connection failed"
 
 
 class OpenAIProvider:
@@ -83,6 +113,12 @@ class OpenAIProvider:
         return pool.client(ConnectionConfig(base_url, api_key, self.max_retries, guarded=guarded,
                                             allow_private=self.allow_private))
 
+    def _where(self, request: LLMRequest) -> dict[str, str]:
+        """The endpoint a request goes to and the setting that names it, for errors people can act on."""
+        if self.is_operator_url(request.base_url):
+            return {"endpoint": self.base_url or OPENAI_DEFAULT_URL, "setting": "OPENAI_BASE_URL", "model": request.model}
+        return {"endpoint": request.base_url or "", "setting": "the node's base_url", "model": request.model}
+
     async def complete(self, request: LLMRequest) -> LLMResponse:
         client = self._client(request)  # (timeout per request: with_options() would copy the client per call)
         if request.base_url is not None and not self.is_operator_url(request.base_url):
@@ -119,14 +155,25 @@ class OpenAIProvider:
                 completion = await client.post("/chat/completions", body=body, cast_to=ChatCompletion,
                                                options={"timeout": request.timeout_s})
         except openai.APITimeoutError as exc:
-            raise LLMError(f"timeout after {request.timeout_s}s", retryable=True) from exc
+            where = self._where(request)
+            raise LLMError(f"timeout after {request.timeout_s}s: {where['endpoint']} ({where['setting']}) did not answer "
+                           f"for model {request.model}", retryable=True,
+                           detail={**where, "kind": "timeout", "reason": "timeout"}) from exc
         except openai.APIStatusError as exc:
+            where = self._where(request)
             raise LLMError(f"HTTP {exc.status_code}: {trimmed(exc.message)}", status=exc.status_code,
                            retryable=exc.status_code in (408, 409, 429) or exc.status_code >= 500,
-                           retry_after=parse_retry_after(exc.response.headers)) from exc
+                           retry_after=parse_retry_after(exc.response.headers),
+                           detail={**where, "kind": "http", "reason": f"HTTP {exc.status_code}"}) from exc
         except openai.APIConnectionError as exc:
             refused = isinstance(exc.__cause__, httpx2.ConnectError) and isinstance(exc.__cause__.__cause__, UnsafeModelURL)
-            raise LLMError(trimmed(f"connection error: {exc.__cause__ if refused else exc}"), retryable=not refused) from exc
+            if refused:
+                raise LLMError(trimmed(f"connection error: {exc.__cause__}"), retryable=False) from exc
+            where = self._where(request)
+            reason = connect_reason(exc)
+            raise LLMError(f"could not connect to {where['endpoint']} ({where['setting']}): {reason} (model {request.model})",
+                           retryable=True, detail={**where, "kind": "connect", "reason": reason,
+                                                   "raw": trimmed(f"{exc}: {exc.__cause__ or ''}")}) from exc
         chat_usage = completion.usage
         choice = completion.choices[0] if completion.choices else None
         return LLMResponse(

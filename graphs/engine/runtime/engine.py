@@ -523,7 +523,7 @@ def _error_dict(exc: BaseException) -> dict[str, Any]:
         data.update(exc.data)
         data.setdefault("type", "node_failure")
     elif isinstance(exc, LLMError):
-        data.update({"type": "llm_error", "status": exc.status, "retryable": exc.retryable})
+        data.update({"type": "llm_error", "status": exc.status, "retryable": exc.retryable, **exc.detail})
     else:
         data["traceback"] = "".join(traceback.format_exception(exc))[-4000:]
     return data

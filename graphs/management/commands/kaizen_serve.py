@@ -99,6 +99,11 @@ class Command(BaseCommand):
         mode = "embedded (SQLite, in-process broker and channel layer)" if settings.EMBEDDED else "distributed (Redis)"
         llm = "SIMULATED (set OPENAI_BASE_URL / OPENAI_API_KEY for a real model)" if settings.KAIZEN_DEFAULT_PROVIDER == "simulated" else settings.OPENAI_BASE_URL or "api.openai.com"
         self.stdout.write(f"Kaizen Web: {mode}; LLM: {llm}")
+        from graphs import endpoint_check
+
+        if problem := endpoint_check.check(timeout_s=2.0):
+            self.stdout.write(f"Warning: the model endpoint is unreachable: {problem}. Runs will fail until it is; "
+                              "set OPENAI_BASE_URL (and OPENAI_API_KEY) to one that answers.", self.style.WARNING)
         shown = f"[{host}]" if ":" in host else host
 
         def ready() -> None:
