@@ -56,17 +56,23 @@ def hint_for(api_key: str) -> str:
 
 
 @transaction.atomic
-def credential_set(*, owner, name: str, api_key: str, base_url: str = "") -> tuple[Credential, bool]:
-    """Create a credential, or rotate the key of an existing one. Returns (credential, created)."""
+def credential_set(*, owner, name: str, api_key: str, base_url: str = "", workspace: Any = None) -> tuple[Credential, bool]:
+    """Create a credential in ``workspace`` (``owner``'s personal one when not given), or rotate
+    the key of an existing one. Returns (credential, created)."""
+    if workspace is None:
+        from workspaces.services import ensure_personal_workspace
+
+        workspace = ensure_personal_workspace(owner)
     token = _fernet().encrypt(api_key.encode())
     credential, created = Credential.objects.select_for_update().get_or_create(
-        owner=owner, name=name, defaults={"encrypted_key": token, "hint": hint_for(api_key), "base_url": base_url})
+        workspace=workspace, name=name,
+        defaults={"owner": owner, "encrypted_key": token, "hint": hint_for(api_key), "base_url": base_url})
     if not created:
         credential.encrypted_key, credential.hint, credential.rotated_at = token, hint_for(api_key), timezone.now()
         if base_url:
             credential.base_url = base_url
         credential.save()
-    audit("credential.added" if created else "credential.rotated", actor=owner, object_type="credential", object_id=credential.pk, owner_id=owner.pk, summary=f"{name} ({credential.hint})")
+    audit("credential.added" if created else "credential.rotated", actor=owner, object_type="credential", object_id=credential.pk, owner_id=owner.pk, workspace_id=workspace.pk, summary=f"{name} ({credential.hint})")
     return credential, created
 
 
@@ -78,11 +84,11 @@ def credential_secret(credential: Credential) -> str | None:
 
 
 def credential_resolver(run: Any, recorder: Any) -> Callable[[str], Awaitable[str | None]]:
-    """Async lookup of the graph owner's key by name, on the run's database thread."""
-    owner_id = run.graph.owner_id
+    """Async lookup of a key by name in the run's workspace, on the run's database thread."""
+    workspace_id = run.graph.workspace_id
 
     def lookup(name: str) -> str | None:
-        credential = Credential.objects.filter(owner_id=owner_id, name=name).first()
+        credential = Credential.objects.filter(workspace_id=workspace_id, name=name).first()
         return credential_secret(credential) if credential else None
 
     async def resolve(name: str) -> str | None:

@@ -155,7 +155,7 @@ class _Driver:
                 budget_usd=float(run.budget_usd) if run.budget_usd is not None else None,
                 force_provider="simulated" if run.dry_run else None,
                 credentials=credential_resolver(run, recorder),
-                memory=build_memory(fence=(run.pk, self.epoch)), memory_owner=run.created_by_id,  # fenced memory writes
+                memory=build_memory(fence=(run.pk, self.epoch)), memory_owner=run.graph.workspace_id,  # fenced memory writes; a workspace's sessions
                 hooks=audit_hooks.attach(audit_hooks.HookManager(), run),  # audit: user hooks, metrics, log context
             )
         except GraphInvalid as exc:

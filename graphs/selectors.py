@@ -1,28 +1,28 @@
-"""Reads, with access rules: a user sees their own graphs and runs; staff see all."""
+"""Reads. Who may see what is workspaces.permissions' answer (membership and role, never staff)."""
 
 from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from workspaces.permissions import graphs_visible_to, may, runs_visible_to
+
 from .models import Graph, GraphVersion, Run, RunEvent
 
 
-def graphs_visible(user) -> QuerySet[Graph]:
-    qs = Graph.objects.select_related("owner")
-    return qs if user.is_staff else qs.filter(owner=user)
+def graphs_visible(user, action: str = "view") -> QuerySet[Graph]:
+    return graphs_visible_to(user, action)
 
 
-def runs_visible(user) -> QuerySet[Run]:
-    qs = Run.objects.select_related("graph", "version", "created_by")
-    return qs if user.is_staff else qs.filter(graph__owner=user)
+def runs_visible(user, action: str = "view") -> QuerySet[Run]:
+    return runs_visible_to(user, action)
 
 
 def can_see_graph(user, graph: Graph) -> bool:
-    return user.is_authenticated and (user.is_staff or graph.owner_id == user.pk)
+    return may(user, "view", graph)
 
 
 def can_see_run(user, run: Run) -> bool:
-    return user.is_authenticated and (user.is_staff or run.graph.owner_id == user.pk)
+    return may(user, "view", run)
 
 
 def graph_latest(graph: Graph) -> GraphVersion:

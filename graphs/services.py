@@ -52,9 +52,14 @@ def _check_spec(spec: Any) -> dict[str, Any]:
 
 
 @transaction.atomic
-def graph_create(*, owner, name: str, spec: dict[str, Any], description: str = "") -> GraphVersion:
+def graph_create(*, owner, name: str, spec: dict[str, Any], description: str = "", workspace: Any = None) -> GraphVersion:
+    """A new graph in ``workspace`` (the creator's personal workspace when not given)."""
+    if workspace is None:
+        from workspaces.services import ensure_personal_workspace
+
+        workspace = ensure_personal_workspace(owner)
     clean = _check_spec(spec)
-    graph = Graph.objects.create(owner=owner, name=name, description=description, latest_version=1)
+    graph = Graph.objects.create(workspace=workspace, owner=owner, name=name, description=description, latest_version=1)
     audit("graph.created", actor=owner, graph=graph, summary=name, data={"version": 1})
     return GraphVersion.objects.create(graph=graph, number=1, spec=clean, created_by=owner, message="created")
 

@@ -203,7 +203,7 @@ def _recordset(columns: str) -> str:
 # holds: the events, their audit copy, the latest node states and the checkpoint history (the
 # node-level states among them: mid-node journal saves only update NodeState). The rows travel
 # as JSON arrays; PostgreSQL unpacks them (jsonb_to_recordset) in C.
-_AUDIT_TYPES = {"timestamp": "timestamptz", "actor_id": "bigint", "owner_id": "bigint", "graph_id": "bigint",
+_AUDIT_TYPES = {"timestamp": "timestamptz", "actor_id": "bigint", "owner_id": "bigint", "workspace_id": "bigint", "graph_id": "bigint",
                 "run_id": "bigint", "data": "jsonb"}
 _AUDIT_COLUMNS = ", ".join(RUN_EVENT_COLUMNS)
 #

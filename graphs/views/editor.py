@@ -6,13 +6,16 @@ import copy
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from .. import selectors, services
+from workspaces.current import current_workspace
+from workspaces.permissions import check, get_for
+
+from .. import services
 from ..api.parsers import bounded_loads
 from ..api.serializers import GraphSerializer
 from ..demo import DEMO_GRAPHS
@@ -75,9 +78,8 @@ def editor_config(request: HttpRequest, graph: Graph) -> dict:
 
 @login_required
 def graph_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    graph = get_object_or_404(Graph.objects.select_related("owner"), pk=pk)
-    if not selectors.can_see_graph(request.user, graph):
-        raise Http404  # as a missing one: ids cannot be enumerated
+    # 404 outside the user's workspaces (as a missing one), 403 for a member who may not edit
+    graph = get_for(request.user, Graph.objects.select_related("owner"), pk, "edit")
     return render(request, "graphs/editor.html", {"graph": graph, "config": editor_config(request, graph)})
 
 
@@ -86,11 +88,12 @@ def graph_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def graph_new(request: HttpRequest) -> HttpResponse:
     """GET: choose empty or a template; POST: create the graph and open it in the editor."""
     templates = _templates()
+    workspace = check(request.user, "edit", current_workspace(request))
     if request.method == "GET":
-        return render(request, "graphs/new.html", {"templates": templates})
+        return render(request, "graphs/new.html", {"templates": templates, "workspace": workspace})
     chosen = next((t for t in templates if t["key"] == request.POST.get("template", "empty")), templates[0])
     name = (request.POST.get("name") or "").strip()[:200] or ("Untitled graph" if chosen["key"] == "empty" else chosen["name"])
-    version = services.graph_create(owner=request.user, name=name, spec=copy.deepcopy(chosen["spec"]),
+    version = services.graph_create(owner=request.user, workspace=workspace, name=name, spec=copy.deepcopy(chosen["spec"]),
                                     description="" if chosen["key"] == "empty" else chosen["description"])
     return redirect("graph-edit", pk=version.graph.pk)
 

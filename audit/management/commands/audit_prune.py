@@ -23,7 +23,7 @@ from django.utils import timezone
 from audit import append_only, conf
 from audit.models import AuditEntry
 
-FIELDS = ["id", "timestamp", "actor_id", "actor_name", "owner_id", "object_type", "object_id", "graph_id", "run_id",
+FIELDS = ["id", "timestamp", "actor_id", "actor_name", "owner_id", "workspace_id", "object_type", "object_id", "graph_id", "run_id",
           "node_id", "event", "status", "summary", "data"]
 
 

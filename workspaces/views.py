@@ -1,0 +1,113 @@
+"""Pages: the header's workspace switcher, the list of one's workspaces, a workspace's members
+(admins add people by username or email and change roles with htmx)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import services
+from .current import choose, current_workspace
+from .models import Membership, Role, Workspace
+from .permissions import get_for, may
+
+
+def context(request: HttpRequest) -> dict:
+    """Template context: the user's workspaces and the current one (the header's switcher)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or request.path.startswith(("/api/", "/admin/")):
+        return {}
+    current = current_workspace(request)
+    memberships = list(Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name"))
+    return {"current_workspace": current, "workspace_memberships": memberships}
+
+
+@login_required
+@require_POST
+def switch(request: HttpRequest) -> HttpResponse:
+    raw = request.POST.get("workspace", "")
+    workspace = get_for(request.user, Workspace, int(raw) if raw.isdigit() and len(raw) < 19 else 0)
+    choose(request, workspace)
+    response = redirect(request.POST.get("next") if _local(request.POST.get("next")) else "graph-list")
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = request.POST.get("next") if _local(request.POST.get("next")) else "/"
+    return response
+
+
+def _local(url: str | None) -> bool:
+    return bool(url) and url.startswith("/") and not url.startswith("//") and "\\" not in url
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def workspace_list(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        name = (request.POST.get("name") or "").strip()
+        if not name:
+            messages.error(request, "a workspace needs a name")
+        else:
+            workspace = services.workspace_create(user=request.user, name=name)
+            choose(request, workspace)
+            return redirect("workspace-members", pk=workspace.pk)
+    memberships = Membership.objects.filter(user=request.user).select_related("workspace").order_by("workspace__name")
+    return render(request, "workspaces/list.html", {"memberships": memberships})
+
+
+def _members_panel(request: HttpRequest, workspace: Workspace, error: str = "", status: int = 200) -> HttpResponse:
+    members = workspace.memberships.select_related("user").order_by("-role", "user__username")
+    return render(request, "workspaces/_members.html", {
+        "workspace": workspace, "members": members, "roles": Role.choices, "error": error,
+        "is_admin": may(request.user, "members", workspace),
+    }, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def members(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: the members (any member sees them). POST: an admin adds one (``who``, ``role``)."""
+    workspace = get_for(request.user, Workspace, pk, "view" if request.method == "GET" else "members")
+    error = ""
+    if request.method == "POST":
+        try:
+            services.member_add(workspace=workspace, by=request.user, who=request.POST.get("who", ""),
+                                role=request.POST.get("role", Role.VIEWER))
+        except services.MembershipError as exc:
+            error = str(exc)
+        if not request.htmx:
+            if error:
+                messages.error(request, error)
+            return redirect("workspace-members", pk=pk)
+    if request.htmx:
+        return _members_panel(request, workspace, error)  # (htmx swaps 2xx only: errors come back as 200)
+    members_ = workspace.memberships.select_related("user").order_by("-role", "user__username")
+    return render(request, "workspaces/members.html", {
+        "workspace": workspace, "members": members_, "roles": Role.choices, "error": error,
+        "is_admin": may(request.user, "members", workspace),
+    })
+
+
+@login_required
+@require_POST
+def member_action(request: HttpRequest, pk: int, member_id: int, action: str) -> HttpResponse:
+    workspace = get_for(request.user, Workspace, pk, "members")
+    membership = get_for(request.user, Membership.objects.filter(workspace=workspace), member_id, "members")
+    error = ""
+    try:
+        if action == "role":
+            services.member_set_role(membership=membership, by=request.user, role=request.POST.get("role", ""))
+        elif action == "remove":
+            services.member_remove(membership=membership, by=request.user)
+        else:
+            return HttpResponse("unknown action", status=404)
+    except services.MembershipError as exc:
+        error = str(exc)
+    if request.htmx:
+        return _members_panel(request, workspace, error)
+    if error:
+        messages.error(request, error)
+    return redirect("workspace-members", pk=pk)
+
