@@ -31,6 +31,7 @@ from audit import hooks as audit_hooks
 
 from . import runloop
 from .adapters import HandedOff, RunRecorder
+from .connections import connection_resolver
 from .credentials import credential_resolver
 from .dbthreads import db, db_retrying
 from .engine.llm import PriceTable, ProviderRegistry
@@ -155,6 +156,7 @@ class _Driver:
                 budget_usd=float(run.budget_usd) if run.budget_usd is not None else None,
                 force_provider="simulated" if run.dry_run else None,
                 credentials=credential_resolver(run, recorder),
+                connections=connection_resolver(run, recorder),  # name -> (base URL, key): the engine sees an Endpoint
                 memory=build_memory(fence=(run.pk, self.epoch)), memory_owner=run.graph.workspace_id,  # fenced memory writes; a workspace's sessions
                 hooks=audit_hooks.attach(audit_hooks.HookManager(), run),  # audit: user hooks, metrics, log context
             )

@@ -57,10 +57,13 @@ def base_url_issues(spec: Any) -> list[Issue]:
     return issues
 
 
-def with_endpoint_issues(result: dict[str, Any], spec: Any) -> dict[str, Any]:
+def with_endpoint_issues(result: dict[str, Any], spec: Any, workspace: Any = None) -> dict[str, Any]:
     """A check_document() result, with the endpoint issues added once the graph is otherwise valid
-    (the validate endpoint and the editor's live check)."""
+    (the validate endpoint and the editor's live check); with a ``workspace``, also the
+    connections and models it does not offer."""
     if result["valid"]:
-        issues = base_url_issues(spec)
+        from .connections import connection_issues
+
+        issues = base_url_issues(spec) or (connection_issues(spec, workspace) if workspace is not None else [])
         result.update(valid=not issues, errors=[i.to_dict() for i in issues])
     return result

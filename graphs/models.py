@@ -195,3 +195,27 @@ class MemoryRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workspace", "session_id"], name="memory_workspace_session_unique")]
+
+
+class Connection(models.Model):
+    """A workspace's named model endpoint: an OpenAI-compatible base URL, the stored credential
+    whose key is sent there (none: no key), the models it offers and optional price overrides.
+    Node configs name it (``connection``); the worker resolves it at run time (graphs/connections.py).
+    The operator's OPENAI_BASE_URL and key are the built-in "default" connection, never a row."""
+
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="connections")
+    name = models.CharField(max_length=100)
+    base_url = models.CharField(max_length=500)
+    credential = models.ForeignKey(Credential, null=True, blank=True, on_delete=models.PROTECT, related_name="connections")
+    model_names = models.JSONField(default=list, blank=True)  # the models it offers ([]: any name)
+    prices = models.JSONField(default=dict, blank=True)  # model -> [USD per 1M prompt, per 1M completion tokens]
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="connection_workspace_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -115,7 +115,12 @@ def get_for(user: Any, qs: QuerySet | type[Model], pk: Any = None, action: str =
     404 for a missing object or one outside the user's workspaces, 403 for a role too low."""
     base = qs if isinstance(qs, QuerySet) else qs._default_manager.all()
     if pk is not None:
-        lookup["pk"] = pk
+        try:  # ids from URLs and forms: anything but a sensible integer is simply not there
+            lookup["pk"] = int(pk)
+        except (TypeError, ValueError):
+            raise Http404(f"No {base.model._meta.object_name} matches the given query.") from None
+        if not 0 < lookup["pk"] < 2**63:
+            raise Http404(f"No {base.model._meta.object_name} matches the given query.")
     obj = scoped(user, base, "view").filter(**lookup).first()
     if obj is None:
         raise Http404(f"No {base.model._meta.object_name} matches the given query.")

@@ -111,3 +111,50 @@ def member_action(request: HttpRequest, pk: int, member_id: int, action: str) ->
         messages.error(request, error)
     return redirect("workspace-members", pk=pk)
 
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def connections(request: HttpRequest, pk: int) -> HttpResponse:
+    """A workspace's model connections and stored keys. Members with the editor role see them;
+    admins add connections and keys (POST ``form=connection|credential``) and delete them."""
+    import json
+
+    from graphs.connections import ConnectionError_, connection_delete, connection_save, connections_offered, credential_delete
+    from graphs.credentials import credential_set
+    from graphs.models import Connection, Credential
+
+    workspace = get_for(request.user, Workspace, pk, "edit" if request.method == "GET" else "connections")
+    errors: list[str] = []
+    if request.method == "POST":
+        form = request.POST.get("form")
+        try:
+            if form == "connection":
+                try:
+                    prices = json.loads(request.POST.get("prices") or "{}")
+                except ValueError:
+                    raise ConnectionError_("prices: not JSON") from None
+                models = [m.strip() for m in request.POST.get("models", "").replace("\n", ",").split(",") if m.strip()]
+                connection_save(workspace=workspace, user=request.user, data={
+                    "name": request.POST.get("name", ""), "base_url": request.POST.get("base_url", ""),
+                    "credential": request.POST.get("credential") or None, "models": models, "prices": prices})
+            elif form == "credential":
+                name, key = request.POST.get("name", "").strip(), request.POST.get("api_key", "").strip()
+                if not name or not key or len(name) > 100 or len(key) > 4000:
+                    raise ConnectionError_("a key needs a name (up to 100 characters) and the key itself")
+                credential_set(owner=request.user, workspace=workspace, name=name, api_key=key)
+            elif form == "delete-connection":
+                connection_delete(connection=get_for(request.user, Connection.objects.filter(workspace=workspace),
+                                                     request.POST.get("id", "0"), "connections"), user=request.user)
+            elif form == "delete-credential":
+                credential_delete(get_for(request.user, Credential.objects.filter(workspace=workspace),
+                                          request.POST.get("id", "0"), "credentials"))
+        except ConnectionError_ as exc:
+            errors = [f"{i.path}: {i.message}" if i.path else i.message for i in exc.issues]
+        if not errors:
+            return redirect("workspace-connections", pk=pk)
+    return render(request, "workspaces/connections.html", {
+        "workspace": workspace, "connections": connections_offered(workspace), "errors": errors, "form": request.POST,
+        "credentials": Credential.objects.filter(workspace=workspace).order_by("name"),
+        "is_admin": may(request.user, "connections", workspace),
+    }, status=400 if errors else 200)

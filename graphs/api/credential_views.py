@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from workspaces.current import current_workspace
 from workspaces.permissions import get_for, may
 
+from ..connections import ConnectionError_, credential_delete
 from ..credentials import credential_set
 from ..models import Credential
 from .serializers import StrictSerializer
@@ -72,5 +73,9 @@ class CredentialDetailView(APIView):
 
     def delete(self, request: Request, name: str) -> Response:
         workspace = current_workspace(request)
-        get_for(request.user, Credential, action="credentials", workspace=workspace, name=name).delete()
+        credential = get_for(request.user, Credential, action="credentials", workspace=workspace, name=name)
+        try:
+            credential_delete(credential)
+        except ConnectionError_ as exc:
+            return Response({"detail": str(exc), "errors": [i.to_dict() for i in exc.issues]}, status=exc.status)
         return Response(status=status.HTTP_204_NO_CONTENT)

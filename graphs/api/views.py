@@ -133,7 +133,7 @@ class GraphValidateView(APIView):
     @extend_schema(request=None, responses=None)
     def post(self, request: Request) -> Response:
         spec = request.data.get("spec", request.data) if isinstance(request.data, dict) else request.data
-        return Response(with_endpoint_issues(check_document(spec), spec))  # {valid, errors, ports: {node: {inputs, outputs}}}
+        return Response(with_endpoint_issues(check_document(spec), spec, explicit_workspace(request)))  # {valid, errors, ports: {node: {inputs, outputs}}}
 
 
 class RunListView(APIView):

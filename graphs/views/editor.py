@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from workspaces.current import current_workspace
+from workspaces.current import current_workspace, explicit_workspace
 from workspaces.permissions import check, get_for
 
 from .. import services
@@ -49,10 +49,11 @@ def kind_defaults() -> dict[str, dict[str, Any]]:
     return out
 
 
-def check_spec(spec: Any) -> dict[str, Any]:
+def check_spec(spec: Any, workspace: Any = None) -> dict[str, Any]:
     """Validation issues plus every valid node's ports, computed by the engine from its config,
-    and the model endpoints the server would refuse to call (as the API's validate endpoint)."""
-    return with_endpoint_issues(check_document(spec), spec)
+    and the model endpoints the server would refuse to call (as the API's validate endpoint);
+    with a ``workspace``, the connections and models it does not offer."""
+    return with_endpoint_issues(check_document(spec), spec, workspace)
 
 
 def editor_config(request: HttpRequest, graph: Graph) -> dict:
@@ -69,8 +70,10 @@ def editor_config(request: HttpRequest, graph: Graph) -> dict:
             "graph": reverse("api-graph", args=[graph.pk]),
             "versions": reverse("api-graph-versions", args=[graph.pk]),
             "runs": reverse("api-graph-runs", args=[graph.pk]),
-            "validate": reverse("api-graph-validate"),
-            "check": reverse("graph-check"),
+            "validate": reverse("api-graph-validate") + f"?workspace={graph.workspace_id}",
+            "check": reverse("graph-check") + f"?workspace={graph.workspace_id}",
+            # the workspace's model connections and their models (the inspector's dropdowns)
+            "connections": reverse("api-connections") + f"?workspace={graph.workspace_id}",
             "detail": reverse("graph-detail", args=[graph.pk]),
         },
     }
@@ -108,4 +111,4 @@ def graph_check(request: HttpRequest) -> JsonResponse:
         body = bounded_loads(request.body)
     except ValueError:
         return JsonResponse({"detail": "not JSON", "errors": []}, status=400)
-    return JsonResponse(check_spec(body.get("spec") if isinstance(body, dict) else None))
+    return JsonResponse(check_spec(body.get("spec") if isinstance(body, dict) else None, explicit_workspace(request)))

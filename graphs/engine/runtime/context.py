@@ -8,7 +8,8 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..llm.base import LLMRequest, LLMResponse
+from ..llm.base import LLMRequest, LLMResponse, is_default_connection
+from ..llm.pricing import PriceTable
 from ..nodes.base import NodeFailure
 from .retry import call_with_retries
 from .state import NodeState
@@ -121,7 +122,16 @@ class NodeRun:
         engine.budget_check()
         provider_name = engine.force_provider or request.provider
         provider = engine.providers.get(provider_name)
-        if request.credential:
+        prices = engine.prices.prices
+        if not is_default_connection(request.connection):
+            # a connection's endpoint and key, resolved by the run driver (the operator's key never)
+            endpoint = await engine.resolve_connection(request.connection or "")
+            if endpoint is None:
+                raise NodeFailure(f"unknown connection {request.connection!r}: define it on the workspace's "
+                                  "Connections page, or pick another in the node's settings")
+            request.base_url, request.api_key, request.credential = endpoint.base_url, endpoint.api_key, None
+            prices = {**prices, **endpoint.prices}
+        elif request.credential:
             request.api_key = await engine.resolve_credential(request.credential)
             if request.api_key is None:
                 raise NodeFailure(f"unknown credential {request.credential!r}")
@@ -130,8 +140,9 @@ class NodeRun:
         response = await call_with_retries(provider, request, deadline=self._node_deadline(),
                                            before_attempt=self._before_attempt,
                                            on_retry=lambda data: self.emit("llm_retry", {**data, "key": key}))
-        cost = engine.prices.cost(response.model if response.model in engine.prices.prices else request.model,
-                                  response.prompt_tokens, response.completion_tokens)
+        table = engine.prices if prices is engine.prices.prices else PriceTable(dict(prices), engine.prices.fallback)
+        cost = table.cost(response.model if response.model in prices else request.model,
+                          response.prompt_tokens, response.completion_tokens)
         journal.append({"key": key, "digest": digest, "response": response.to_dict(), "cost_usd": cost})
         engine.account(cost, response.prompt_tokens, response.completion_tokens)
         # Journal the answer. The commit runs in the background; the next LLM call anywhere in the
