@@ -27,7 +27,7 @@ from graphs.models import Connection, Credential, Graph, MemoryRecord, Run, RunE
 from graphs.pattern_templates import TEMPLATES
 from graphs.services import graph_create, run_start
 from tests.helpers import chain
-from workspaces.models import Membership, Role
+from workspaces.models import Membership
 
 from .conftest import ROLES
 
