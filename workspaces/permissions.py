@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model, QuerySet
+from django.db.models import Model, OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from .models import Membership, Role
@@ -76,13 +76,17 @@ def _path(model: type[Model]) -> str:
         raise ValueError(f"{model._meta.label} has no workspace") from None
 
 
+def _ref(model: type[Model]) -> str:
+    """The lookup that names the workspace id of ``model``'s rows."""
+    path = _path(model)
+    return path if path.endswith("_id") or path == "pk" else f"{path}_id"
+
+
 def scoped(user: Any, qs: QuerySet | type[Model], action: str = "view") -> QuerySet:
     """``qs`` (or all of a model) narrowed to the workspaces where ``user`` may do ``action``."""
     if not isinstance(qs, QuerySet):
         qs = qs._default_manager.all()
-    path = _path(qs.model)
-    lookup = path if path.endswith("_id") or path == "pk" else f"{path}_id"
-    return qs.filter(**{f"{lookup}__in": workspace_ids(user, action)})
+    return qs.filter(**{f"{_ref(qs.model)}__in": workspace_ids(user, action)})
 
 
 def workspace_id_of(obj: Model) -> int | None:
@@ -112,19 +116,26 @@ def check(user: Any, action: str, obj: Model) -> Model:
 
 def get_for(user: Any, qs: QuerySet | type[Model], pk: Any = None, action: str = "view", **lookup: Any) -> Any:
     """The object (by ``pk`` or ``lookup``) if visible to ``user`` and ``action`` is allowed:
-    404 for a missing object or one outside the user's workspaces, 403 for a role too low."""
+    404 for a missing object or one outside the user's workspaces, 403 for a role too low.
+    One query: the caller's role in the object's workspace comes with the object."""
     base = qs if isinstance(qs, QuerySet) else qs._default_manager.all()
+    missing = Http404(f"No {base.model._meta.object_name} matches the given query.")
     if pk is not None:
         try:  # ids from URLs and forms: anything but a sensible integer is simply not there
             lookup["pk"] = int(pk)
         except (TypeError, ValueError):
-            raise Http404(f"No {base.model._meta.object_name} matches the given query.") from None
+            raise missing from None
         if not 0 < lookup["pk"] < 2**63:
-            raise Http404(f"No {base.model._meta.object_name} matches the given query.")
-    obj = scoped(user, base, "view").filter(**lookup).first()
+            raise missing
+    if user is None or not user.is_authenticated:
+        raise missing
+    role = Membership.objects.filter(user_id=user.pk, workspace_id=OuterRef(_ref(base.model))).values("role")[:1]
+    obj = base.filter(**lookup).annotate(kaizen_role=Subquery(role)).filter(kaizen_role__isnull=False).first()
     if obj is None:
-        raise Http404(f"No {base.model._meta.object_name} matches the given query.")
-    return check(user, action, obj)
+        raise missing
+    if obj.kaizen_role < need(action):
+        raise PermissionDenied(f"your role in this workspace may not {action} this")
+    return obj
 
 
 def graphs_visible_to(user: Any, action: str = "view") -> QuerySet:
