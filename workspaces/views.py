@@ -22,7 +22,9 @@ def context(request: HttpRequest) -> dict:
         return {}
     current = current_workspace(request)
     memberships = list(Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name"))
-    return {"current_workspace": current, "workspace_memberships": memberships}
+    role = next((m.role for m in memberships if m.workspace_id == current.pk), None)
+    return {"current_workspace": current, "workspace_memberships": memberships,
+            "workspace_can_edit": role is not None and role >= Role.EDITOR}
 
 
 @login_required
