@@ -172,6 +172,28 @@ def _holders(value: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
             yield from _holders(child, f"{path}[{i}]")
 
 
+def _legacy_credential_issues(nodes: list[Any], workspace: Any) -> list[Issue]:
+    """An old-style ``base_url`` may only name a credential stored for that URL."""
+    from .credentials import credential_fits
+    from .model_urls import _base_urls
+
+    issues = []
+    for i, node in enumerate(nodes):
+        if not isinstance(node, dict):
+            continue
+        node_id = node.get("id") if isinstance(node.get("id"), str) else None
+        for path, holder, url in _base_urls(node.get("config"), f"nodes[{i}].config"):
+            name = holder.get("credential")
+            if not isinstance(name, str) or not name:
+                continue
+            credential = Credential.objects.filter(workspace=workspace, name=name).first()
+            if credential is not None and not credential_fits(credential, url):
+                issues.append(Issue(path.removesuffix(".base_url") + ".credential",
+                                    f"the key {name!r} was not stored for {url}: a key only goes to the URL it was "
+                                    "stored for; pick a model connection instead", node_id))
+    return issues
+
+
 def connection_issues(spec: Any, workspace: Any) -> list[Issue]:
     """Connections a graph names that its workspace does not have, and models they do not offer."""
     nodes = spec.get("nodes") if isinstance(spec, dict) else None
@@ -182,10 +204,10 @@ def connection_issues(spec: Any, workspace: Any) -> list[Issue]:
         if isinstance(node, dict):
             node_id = node.get("id") if isinstance(node.get("id"), str) else None
             found += [(p, h, node_id) for p, h in _holders(node.get("config"), f"nodes[{i}].config")]
+    issues = _legacy_credential_issues(nodes, workspace)
     if not found:
-        return []
+        return issues
     have = {c.name: c for c in Connection.objects.filter(workspace=workspace, name__in={h["connection"] for _, h, _ in found})}
-    issues = []
     for path, holder, node_id in found:
         connection = have.get(holder["connection"])
         if connection is None:

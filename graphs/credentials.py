@@ -83,15 +83,29 @@ def credential_secret(credential: Credential) -> str | None:
         return None
 
 
+def credential_fits(credential: Credential, base_url: str | None) -> bool:
+    """May ``credential``'s key go to ``base_url``? To the operator's endpoint (or none named)
+    always; to any other only if the key was stored for that URL."""
+    from .engine.llm.urlguard import normalize
+
+    if not base_url or normalize(base_url) == normalize(settings.OPENAI_BASE_URL or None):
+        return True
+    return bool(credential.base_url) and normalize(credential.base_url) == normalize(base_url)
+
+
 def credential_resolver(run: Any, recorder: Any) -> Callable[[str], Awaitable[str | None]]:
-    """Async lookup of a key by name in the run's workspace, on the run's database thread."""
+    """Async lookup of a key by name in the run's workspace, on the run's database thread. For an
+    old-style node ``base_url`` other than the operator's, only a key stored for that very URL
+    (``Credential.base_url``) is given: a workspace's editors cannot send its keys elsewhere."""
     workspace_id = run.graph.workspace_id
 
-    def lookup(name: str) -> str | None:
+    def lookup(name: str, base_url: str | None) -> str | None:
         credential = Credential.objects.filter(workspace_id=workspace_id, name=name).first()
-        return credential_secret(credential) if credential else None
+        if credential is None or not credential_fits(credential, base_url):
+            return None
+        return credential_secret(credential)
 
-    async def resolve(name: str) -> str | None:
-        return await recorder.db(lookup, name)
+    async def resolve(name: str, base_url: str | None = None) -> str | None:
+        return await recorder.db(lookup, name, base_url)
 
     return resolve

@@ -198,3 +198,28 @@ def test_the_worker_resolves_a_connection_and_the_operator_key_stays_home(user, 
     Connection.objects.filter(name="keyed").delete()
     gone = Run.objects.create(graph=keyed.graph, version=keyed.version, created_by=user, inputs={"task": "t"})
     assert execute_run(gone.pk) == "failed" and "unknown connection" in json.dumps(Run.objects.get(pk=gone.pk).error)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_editor_cannot_send_the_workspaces_key_to_a_url_of_their_own(user, django_user_model, fake_llm, other_server, settings):
+    """Old-style nodes (free-text base_url + credential) keep working, but a key only goes to the
+    URL it was stored for: an editor naming the admin's key beside their own URL gets a 400 at save
+    time and a failed node at run time, and their server never sees the key."""
+    settings.KAIZEN_LLM_MAX_RETRIES = 0
+    settings.KAIZEN_ALLOW_PRIVATE_MODEL_URLS = True
+    workspace = workspace_of(user)
+    credential_set(owner=user, workspace=workspace, name="team-key", api_key="sk-team-only-0123456789",
+                   base_url="https://8.8.8.8/v1")
+    editor = django_user_model.objects.create_user("eve", password="pw-eve-12345")
+    Membership.objects.create(workspace=workspace, user=editor, role=Role.EDITOR)
+    saved = api_for(editor).post("/api/graphs/", {"name": "exfil", "spec": chain(1, base_url=other_server.base_url,
+                                 credential="team-key")}, format="json", HTTP_X_KAIZEN_WORKSPACE=str(workspace.pk))
+    assert saved.status_code == 400 and saved.json()["errors"][0]["path"] == "spec.nodes[0].config.credential"
+    graph = graph_create(owner=user, workspace=workspace, name="stored before the check", spec=chain(1)).graph
+    from graphs.models import GraphVersion
+
+    version = GraphVersion.objects.create(graph=graph, number=2, spec=chain(1, base_url=other_server.base_url, credential="team-key"))
+    run = Run.objects.create(graph=graph, version=version, created_by=editor, inputs={"task": "t"})
+    assert execute_run(run.pk) == "failed"
+    assert "not one stored for this base_url" in json.dumps(Run.objects.get(pk=run.pk).error)
+    assert other_server.seen == []

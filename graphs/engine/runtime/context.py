@@ -132,9 +132,10 @@ class NodeRun:
             request.base_url, request.api_key, request.credential = endpoint.base_url, endpoint.api_key, None
             prices = {**prices, **endpoint.prices}
         elif request.credential:
-            request.api_key = await engine.resolve_credential(request.credential)
+            request.api_key = await engine.resolve_credential(request.credential, request.base_url)
             if request.api_key is None:
-                raise NodeFailure(f"unknown credential {request.credential!r}")
+                raise NodeFailure(f"unknown credential {request.credential!r}, or not one stored for this base_url "
+                                  "(a key only goes to the URL it was stored for): pick a model connection instead")
         await self.emit("pre_llm_call", {"index": index, "key": key, "model": request.model, "provider": provider.name,
                                           "messages": request.messages})
         response = await call_with_retries(provider, request, deadline=self._node_deadline(),

@@ -33,7 +33,8 @@ from ..validate import CompiledNode, compile_graph
 from .context import BudgetExceeded, NodeRun
 from .state import FINISHED, NodeState, RunResult
 
-CredentialResolver = Callable[[str], Awaitable[str | None]]
+# (name, the base URL the key would go to) -> the key, or None (no such key, or not one for that URL)
+CredentialResolver = Callable[[str, str | None], Awaitable[str | None]]
 # name -> the connection's endpoint and key (None: no such connection in the run's workspace)
 ConnectionResolver = Callable[[str], Awaitable[Endpoint | None]]
 
@@ -208,8 +209,8 @@ class Engine:
         )
         return await engine.run(inputs)
 
-    async def resolve_credential(self, name: str) -> str | None:
-        return await self._credentials(name) if self._credentials else None
+    async def resolve_credential(self, name: str, base_url: str | None = None) -> str | None:
+        return await self._credentials(name, base_url) if self._credentials else None
 
     async def resolve_connection(self, name: str) -> Endpoint | None:
         return await self._connections(name) if self._connections else None
