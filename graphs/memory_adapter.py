@@ -301,7 +301,7 @@ def build_memory(fence: tuple[Any, int] | None = None) -> TieredMemory:
 
 
 def optimize_memory() -> list[tuple[Any, str, str]]:
-    """The periodic optimisation (graphs/worker.py runs it in every worker, embedded included):
+    """The periodic optimisation (graphs/runner/worker.py runs it in every worker, embedded included):
     this process's batched hot-tier accesses are counted, idle sessions demoted per their policy."""
     return asyncio.run(build_memory().optimize())
 

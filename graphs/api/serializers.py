@@ -4,8 +4,8 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from ..adapters import node_state_summary
 from ..models import Graph, GraphVersion, Run, RunEvent
+from ..selectors import node_state_summary
 
 
 class StrictSerializer(serializers.Serializer):

@@ -12,11 +12,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from .. import selectors, services
-from ..adapters import node_state_summary
 from ..api.throttles import RunStartThrottle
 from ..engine.hooks import HookEvent
+from ..engine.money import usd
 from ..engine.nodes import registry
-from ..engine.runtime.context import usd
 from ..engine.schema import GraphSpec
 from ..engine.validate import check_document
 from ..models import Graph, Run
@@ -141,10 +140,10 @@ def _run_context(run: Run) -> dict:
     nodes = []
     for n in spec.nodes:
         nodes.append({"id": n.id, "kind": n.kind, "label": n.label or n.id, "depth": 0,
-                      **node_state_summary(states.get(n.id, {}))})
+                      **selectors.node_state_summary(states.get(n.id, {}))})
         for nid in nested.get(n.id, []):
             nodes.append({"id": nid, "kind": nested_kinds.get(nid, ""), "label": nid.rsplit("/", 1)[-1],
-                          "depth": min(nid.count("/") // 2, 3), **node_state_summary(states.get(nid, {}))})
+                          "depth": min(nid.count("/") // 2, 3), **selectors.node_state_summary(states.get(nid, {}))})
     for n in nodes:
         if n["status"] == "pending" and n["id"] in in_flight:
             n["status"] = in_flight[n["id"]]
