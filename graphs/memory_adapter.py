@@ -306,7 +306,7 @@ def optimize_memory() -> list[tuple[Any, str, str]]:
     return asyncio.run(build_memory().optimize())
 
 
-def memory_sessions(owner_id: int) -> list[dict[str, Any]]:
+def memory_sessions(owner_id: int | None) -> list[dict[str, Any]]:
     """Per session of a user: which tier holds it, access counts, turns (for the API/page)."""
     rows = MemoryRecord.objects.filter(owner_id=owner_id).order_by("-updated_at")
     return [{"session_id": r.session_id, "tier": r.tier, "access_count": r.access_count,

@@ -203,6 +203,7 @@ class RunRecorder:
             waiters, self._waiters = self._waiters, []
             final, self._final = self._final, None
             try:
+                assert self.epoch is not None, "load() reads the claim's epoch"
                 await WRITER.submit(self.run_id, self.epoch, events, states, final)
             except BaseException as exc:
                 # Fenced out, or a batch the database refused for its data: either way nothing
