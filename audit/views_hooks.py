@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from graphs.engine.hooks import HookEvent
 from graphs.models import Graph
+from kaizen_web.htmx import HtmxHttpRequest
 from workspaces.permissions import get_for
 
 from . import selectors, services
@@ -54,7 +55,7 @@ def _panel(request: HttpRequest, graph: Graph, form: HookForm | None = None, sec
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def graph_hooks(request: HttpRequest, graph_id: int) -> HttpResponse:
+def graph_hooks(request: HtmxHttpRequest, graph_id: int) -> HttpResponse:
     graph = _graph(request, graph_id, "view" if request.method == "GET" else "edit")
     if request.method == "GET":
         return _panel(request, graph)
@@ -69,7 +70,7 @@ def graph_hooks(request: HttpRequest, graph_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def hook_action(request: HttpRequest, graph_id: int, hook_id: int, action: str) -> HttpResponse:
+def hook_action(request: HtmxHttpRequest, graph_id: int, hook_id: int, action: str) -> HttpResponse:
     graph = _graph(request, graph_id, "edit")
     hook = get_object_or_404(GraphHook, pk=hook_id, graph=graph)
     if action == "toggle":

@@ -24,14 +24,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
-from audit.services import record_action as audit
-
 from .credentials import credential_secret
 from .engine.llm.base import DEFAULT_CONNECTION, Endpoint, is_default_connection
 from .engine.llm.pricing import DEFAULT_PRICES
 from .engine.llm.urlguard import UnsafeModelURL, check_model_url
 from .engine.validate import Issue
+from .model_urls import _base_urls, base_url_issues
 from .models import Connection, Credential
+from .signals import action as audit
 
 NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 MAX_MODELS = 200
@@ -127,7 +127,7 @@ def default_models() -> list[str]:
 def public(connection: Connection) -> dict[str, Any]:
     """What the API and the editor see of a connection (never a key)."""
     return {"id": connection.pk, "name": connection.name, "base_url": connection.base_url,
-            "credential": connection.credential.name if connection.credential_id else None,
+            "credential": connection.credential.name if connection.credential is not None else None,
             "models": connection.model_names, "prices": connection.prices, "builtin": False}
 
 
@@ -149,7 +149,7 @@ def connection_resolver(run: Any, recorder: Any) -> Callable[[str], Awaitable[En
         connection = Connection.objects.filter(workspace_id=workspace_id, name=name).select_related("credential").first()
         if connection is None:
             return None
-        key = credential_secret(connection.credential) if connection.credential_id else None
+        key = credential_secret(connection.credential) if connection.credential is not None else None
         prices = {m: (float(p[0]), float(p[1])) for m, p in (connection.prices or {}).items()}
         return Endpoint(base_url=connection.base_url, api_key=key, prices=prices)
 
@@ -175,7 +175,7 @@ def _holders(value: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
 def _legacy_credential_issues(nodes: list[Any], workspace: Any) -> list[Issue]:
     """An old-style ``base_url`` may only name a credential stored for that URL."""
     from .credentials import credential_fits
-    from .model_urls import _base_urls
+
 
     issues = []
     for i, node in enumerate(nodes):
@@ -216,3 +216,13 @@ def connection_issues(spec: Any, workspace: Any) -> list[Issue]:
             issues.append(Issue(f"{path}.model", f"{holder['model']!r} is not offered by {connection.name!r} "
                                                  f"({', '.join(connection.model_names[:10])})", node_id))
     return issues
+
+
+def with_endpoint_issues(result: dict[str, Any], spec: Any, workspace: Any = None) -> dict[str, Any]:
+    """A check_document() result, with the endpoint issues added once the graph is otherwise valid
+    (the validate endpoint and the editor's live check); with a ``workspace``, also the
+    connections and models it does not offer."""
+    if result["valid"]:
+        issues = base_url_issues(spec) or (connection_issues(spec, workspace) if workspace is not None else [])
+        result.update(valid=not issues, errors=[i.to_dict() for i in issues])
+    return result

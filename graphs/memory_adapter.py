@@ -301,15 +301,15 @@ def build_memory(fence: tuple[Any, int] | None = None) -> TieredMemory:
 
 
 def optimize_memory() -> list[tuple[Any, str, str]]:
-    """The periodic optimisation (graphs/worker.py runs it in every worker, embedded included):
+    """The periodic optimisation (graphs/runner/worker.py runs it in every worker, embedded included):
     this process's batched hot-tier accesses are counted, idle sessions demoted per their policy."""
     return asyncio.run(build_memory().optimize())
 
 
-def memory_sessions(workspace_id: int) -> list[dict[str, Any]]:
+def memory_sessions(workspace_id: int | None) -> list[dict[str, Any]]:
     """Per session of a workspace: which tier holds it, access counts, turns (for the API/page)."""
     owner_id = workspace_id  # (the memory tiers' "owner" of a session is its workspace)
-    rows = MemoryRecord.objects.filter(workspace_id=workspace_id).order_by("-updated_at")
+    rows = MemoryRecord.objects.filter(workspace_id=workspace_id or 0).order_by("-updated_at")
     return [{"session_id": r.session_id, "tier": r.tier, "access_count": r.access_count,
              "last_access_at": r.last_access_at.isoformat() if r.last_access_at else None,
              "turns": len(r.turns or []), "version": r.version,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 
-from workspaces.permissions import graphs_visible_to, may, runs_visible_to
+from workspaces.permissions import get_for, graphs_visible_to, may, runs_visible_to
 
+from .engine.state import NodeState as EngineNodeState
 from .models import Graph, GraphVersion, Run, RunEvent
 
 
@@ -76,3 +79,19 @@ def run_node_statuses_from_events(run: Run, upto: int | None = None) -> dict[str
         elif node_id:
             statuses[node_id] = NODE_STATE_EVENTS[event] or status or "succeeded"
     return statuses
+
+
+def graph_or_404(user, pk: int, action: str = "view") -> Graph:
+    """The graph ``pk`` if ``user`` may do ``action`` on it; 404 outside their workspaces, as a
+    missing one (ids cannot be enumerated); 403 for a member whose role is too low."""
+    return get_for(user, Graph, pk, action)
+
+
+def node_state_summary(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored node state (NodeState.data), as the API and the run page show it."""
+    state = EngineNodeState.from_dict(data)
+    prompt, completion = state.tokens
+    return {"status": state.status, "attempts": state.attempts, "duration_ms": state.duration_ms,
+            "cost_usd": state.cost_usd, "prompt_tokens": prompt, "completion_tokens": completion,
+            "error": state.error, "outputs": state.outputs, "recovered_by": state.recovered_by,
+            "llm_calls": len(state.llm_calls)}

@@ -9,6 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from kaizen_web.htmx import HtmxHttpRequest
+
 from . import services
 from .current import choose, current_workspace
 from .models import Membership, Role, Workspace
@@ -29,19 +31,20 @@ def context(request: HttpRequest) -> dict:
 
 @login_required
 @require_POST
-def switch(request: HttpRequest) -> HttpResponse:
-    raw = request.POST.get("workspace", "")
-    workspace = get_for(request.user, Workspace, int(raw) if raw.isdigit() and len(raw) < 19 else 0)
+def switch(request: HtmxHttpRequest) -> HttpResponse:
+    workspace = get_for(request.user, Workspace, request.POST.get("workspace", ""))
     choose(request, workspace)
-    response = redirect(request.POST.get("next") if _local(request.POST.get("next")) else "graph-list")
+    wanted = request.POST.get("next") or ""
+    target = wanted if _local(wanted) else "/"
     if request.htmx:
         response = HttpResponse(status=204)
-        response["HX-Redirect"] = request.POST.get("next") if _local(request.POST.get("next")) else "/"
-    return response
+        response["HX-Redirect"] = target
+        return response
+    return redirect(target)
 
 
-def _local(url: str | None) -> bool:
-    return bool(url) and url.startswith("/") and not url.startswith("//") and "\\" not in url
+def _local(url: str) -> bool:
+    return url.startswith("/") and not url.startswith("//") and "\\" not in url
 
 
 @login_required
@@ -55,11 +58,11 @@ def workspace_list(request: HttpRequest) -> HttpResponse:
             workspace = services.workspace_create(user=request.user, name=name)
             choose(request, workspace)
             return redirect("workspace-members", pk=workspace.pk)
-    memberships = Membership.objects.filter(user=request.user).select_related("workspace").order_by("workspace__name")
+    memberships = Membership.objects.filter(user_id=request.user.pk or 0).select_related("workspace").order_by("workspace__name")
     return render(request, "workspaces/list.html", {"memberships": memberships})
 
 
-def _members_panel(request: HttpRequest, workspace: Workspace, error: str = "", status: int = 200) -> HttpResponse:
+def _members_panel(request: HtmxHttpRequest, workspace: Workspace, error: str = "", status: int = 200) -> HttpResponse:
     members = workspace.memberships.select_related("user").order_by("-role", "user__username")
     return render(request, "workspaces/_members.html", {
         "workspace": workspace, "members": members, "roles": Role.choices, "error": error,
@@ -69,7 +72,7 @@ def _members_panel(request: HttpRequest, workspace: Workspace, error: str = "", 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def members(request: HttpRequest, pk: int) -> HttpResponse:
+def members(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """GET: the members (any member sees them). POST: an admin adds one (``who``, ``role``)."""
     workspace = get_for(request.user, Workspace, pk, "view" if request.method == "GET" else "members")
     error = ""
@@ -94,7 +97,7 @@ def members(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def member_action(request: HttpRequest, pk: int, member_id: int, action: str) -> HttpResponse:
+def member_action(request: HtmxHttpRequest, pk: int, member_id: int, action: str) -> HttpResponse:
     workspace = get_for(request.user, Workspace, pk, "members")
     membership = get_for(request.user, Membership.objects.filter(workspace=workspace), member_id, "members")
     error = ""
@@ -117,7 +120,7 @@ def member_action(request: HttpRequest, pk: int, member_id: int, action: str) ->
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def connections(request: HttpRequest, pk: int) -> HttpResponse:
+def connections(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """A workspace's model connections and stored keys. Members with the editor role see them;
     admins add connections and keys (POST ``form=connection|credential``) and delete them."""
     import json

@@ -4,7 +4,7 @@ its guard (a trigger) is lifted for this one statement, inside the migration's t
 
 from django.db import migrations, models
 
-from audit import append_only
+from kaizen_web import append_only
 
 FILL = """UPDATE audit_auditentry SET workspace_id = (
     SELECT w.id FROM workspaces_workspace w WHERE w.personal_for_id = audit_auditentry.owner_id)

@@ -14,10 +14,10 @@ from workspaces.current import current_workspace, explicit_workspace
 from workspaces.permissions import check, get_for
 
 from .. import selectors, services
+from ..connections import with_endpoint_issues
 from ..engine.nodes import registry
 from ..engine.schema import GraphSpec
 from ..engine.validate import check_document
-from ..model_urls import with_endpoint_issues
 from ..models import Graph, Run, RunEvent
 from .serializers import (
     GraphCreateSerializer,

@@ -18,11 +18,11 @@ from workspaces.permissions import check, get_for
 from .. import services
 from ..api.parsers import bounded_loads
 from ..api.serializers import GraphSerializer
+from ..connections import with_endpoint_issues
 from ..demo import DEMO_GRAPHS
 from ..engine.nodes import registry
 from ..engine.schema import MAX_DOCUMENT_BYTES
 from ..engine.validate import check_document
-from ..model_urls import with_endpoint_issues
 from ..models import Graph
 from ..pattern_templates import TEMPLATES
 
@@ -43,7 +43,9 @@ def kind_defaults() -> dict[str, dict[str, Any]]:
     out = {}
     for name in registry.kinds():
         try:
-            out[name] = registry.get(name).Config().model_dump(mode="json")
+            kind = registry.get(name)
+            if kind is not None:
+                out[name] = kind.Config().model_dump(mode="json")
         except Exception:  # noqa: BLE001 - kinds with required config fields have no default
             continue
     return out
