@@ -38,6 +38,7 @@ from .engine.llm.shared import shared_providers
 from .engine.ports import ClaimLost
 from .engine.runtime import Engine
 from .engine.validate import GraphInvalid
+from .mcp_servers import mcp_resolver
 from .memory_adapter import build_memory
 from .models import Checkpoint, Run
 
@@ -155,6 +156,7 @@ class _Driver:
                 budget_usd=float(run.budget_usd) if run.budget_usd is not None else None,
                 force_provider="simulated" if run.dry_run else None,
                 credentials=credential_resolver(run, recorder),
+                mcp_resolver=mcp_resolver(run, recorder), tools_allow_private=settings.KAIZEN_TOOLS_ALLOW_PRIVATE,
                 memory=build_memory(fence=(run.pk, self.epoch)), memory_owner=run.created_by_id,  # fenced memory writes
                 hooks=audit_hooks.attach(audit_hooks.HookManager(), run),  # audit: user hooks, metrics, log context
             )

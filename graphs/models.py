@@ -167,6 +167,22 @@ class Credential(models.Model):
         constraints = [models.UniqueConstraint(fields=["owner", "name"], name="credential_owner_name_unique")]
 
 
+class McpServer(models.Model):
+    """A named connection to an MCP server over streamable HTTP: agents enable its tools by the
+    connection's name. Its auth header's secret is a stored Credential (named, never copied here)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mcp_servers")
+    name = models.CharField(max_length=100)
+    url = models.CharField(max_length=500)
+    credential = models.CharField(max_length=100, blank=True, default="")  # name of the owner's Credential
+    auth_header = models.CharField(max_length=100, blank=True, default="Authorization")
+    auth_value = models.CharField(max_length=300, blank=True, default="Bearer {{secret}}")  # {{secret}}: the key
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="mcp_server_owner_name_unique")]
+
+
 class MemoryRecord(models.Model):
     """Cold tier of conversation memory: one row per (owner, session), shared across runs."""
 

@@ -1,0 +1,85 @@
+"""MCP server connections: a user's named servers (URL, auth header from a stored credential),
+resolved by name for a run's tools, and listed for the editor through the SSRF guard.
+
+Owned like credentials (graphs/credentials.py): by a user, looked up with the graph owner's id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.db import transaction
+
+from audit.services import record_action as audit
+
+from .credentials import credential_secret
+from .engine.tools import McpEndpoint, McpToolInfo, list_tools
+from .engine.tools.base import ToolConfigError
+from .engine.tools.mcp import McpError
+from .models import Credential, McpServer
+
+SECRET = "{{secret}}"
+
+
+class McpServerError(Exception):
+    """The connection cannot be used (unknown credential, unreachable, refused address)."""
+
+
+def endpoint_for(server: McpServer) -> McpEndpoint:
+    """The server's URL and headers, its secret resolved (never returned to a browser)."""
+    headers: dict[str, str] = {}
+    secrets: list[str] = []
+    if server.credential:
+        credential = Credential.objects.filter(owner_id=server.owner_id, name=server.credential).first()
+        secret = credential_secret(credential) if credential else None
+        if secret is None:
+            raise McpServerError(f"MCP server {server.name!r}: unknown credential {server.credential!r}")
+        value = server.auth_value or SECRET
+        headers[server.auth_header or "Authorization"] = value.replace(SECRET, secret) if SECRET in value else secret
+        secrets.append(secret)
+    return McpEndpoint(server.name, server.url, headers, secrets)
+
+
+def mcp_resolver(run: Any, recorder: Any) -> Callable[[str], Awaitable[McpEndpoint | None]]:
+    """Async lookup of the graph owner's MCP connections by name, on the run's database thread."""
+    owner_id = run.graph.owner_id
+
+    def lookup(name: str) -> McpEndpoint | None:
+        server = McpServer.objects.filter(owner_id=owner_id, name=name).first()
+        if server is None:
+            return None
+        try:
+            return endpoint_for(server)
+        except McpServerError as exc:
+            raise ToolConfigError(str(exc)) from exc
+
+    async def resolve(name: str) -> McpEndpoint | None:
+        return await recorder.db(lookup, name)
+
+    return resolve
+
+
+@transaction.atomic
+def mcp_server_set(*, owner: Any, name: str, url: str, credential: str = "", auth_header: str = "Authorization",
+                   auth_value: str = "Bearer {{secret}}") -> tuple[McpServer, bool]:
+    server, created = McpServer.objects.select_for_update().update_or_create(
+        owner=owner, name=name, defaults={"url": url, "credential": credential, "auth_header": auth_header,
+                                          "auth_value": auth_value})
+    audit("mcp_server.added" if created else "mcp_server.changed", actor=owner, object_type="mcp_server",
+          object_id=server.pk, owner_id=owner.pk, summary=f"{name} ({url})")
+    return server, created
+
+
+def mcp_server_tools(server: McpServer) -> list[McpToolInfo]:
+    """The server's tools with their schemas, asked now (through the SSRF guard)."""
+    endpoint = endpoint_for(server)
+    try:
+        return async_to_sync(list_tools)(endpoint, allow_private=settings.KAIZEN_TOOLS_ALLOW_PRIVATE, timeout_s=20)
+    except McpError as exc:
+        message = str(exc)
+        for secret in endpoint.secrets:
+            message = message.replace(secret, "[redacted]")
+        raise McpServerError(message) from exc
