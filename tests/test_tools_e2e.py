@@ -127,3 +127,45 @@ def test_a_non_idempotent_call_in_flight_interrupts_the_run_and_resume_asks_retr
     assert len(tool_api.calls("/orders")) == 1, "a skipped call is not made"
     skipped = RunEvent.objects.filter(run_id=run_id, event="post_tool_call", data__status="skipped")
     assert skipped.count() == 1
+
+
+# -- the templates that use tools --------------------------------------------------------------
+def test_the_parallel_template_fetches_with_its_http_tools(api_client, celery_worker, fake_llm, tool_api):
+    """The user points the fetchers' tool at their own endpoint (here the local API); each fetcher
+    calls it, the five calls overlap, and the transforms read what was fetched."""
+    from graphs.pattern_templates import DEMO_URL, SOURCES
+    from tests.test_templates_e2e import run_template
+
+    def own_endpoint(spec):
+        for node in spec["nodes"]:
+            for tool in node["config"].get("tools", []):
+                tool["url"] = tool["url"].replace(DEMO_URL.split("/api/")[0], tool_api.url)
+
+    for src in SOURCES:
+        fake_llm.script(f"Fetch from {src}", replies=[ToolCalls(("fetch_page", {"title": f"{src}_report"})),
+                                                      {"data": f"{src} data fetched"}])
+    run = wait_for_run(run_template(api_client, "parallel-pipeline", {"request": "last week"}, spec_change=own_endpoint), 60)
+    assert run.status == "succeeded", run.error
+    fetched = sorted(r["path"].rsplit("/", 1)[-1] for r in tool_api.requests if "/page/summary/" in r["path"])
+    assert fetched == sorted(f"{src}_report" for src in SOURCES)
+    for src in SOURCES:
+        final = fake_llm.calls(f"Fetch from {src}")[-1]
+        assert f"About {src}_report." in json.dumps(final["body"]["messages"])
+    assert RunEvent.objects.filter(run_id=run.pk, event="post_tool_call", data__status="ok").count() == len(SOURCES)
+
+
+def test_the_research_template_uses_its_mcp_server(api_client, user, celery_worker, fake_llm, mcp_test_server):
+    from graphs.mcp_servers import mcp_server_set
+    from graphs.pattern_templates import MCP_SERVER
+    from tests.test_templates_e2e import run_template
+
+    mcp_server_set(owner=user, name=MCP_SERVER, url=mcp_test_server.url)
+    mcp_test_server.calls.clear()
+    fake_llm.script("Research this topic", replies=[ToolCalls(("search", {"query": "remote work", "limit": 2})),
+                                                    {"notes": "remote work helps focus", "sources": ["docs"]}])
+    run = wait_for_run(run_template(api_client, "research-with-tools", {"topic": "remote work"}), 60)
+    assert run.status == "succeeded", run.error
+    assert ("search", {"query": "remote work", "limit": 2}) in mcp_test_server.calls
+    assert run.outputs["sources"] == ["docs"] and run.outputs["brief"]
+    researcher = fake_llm.calls("Research this topic")
+    assert {t["function"]["name"] for t in researcher[0]["body"]["tools"]} == {"search", "fetch_page"}

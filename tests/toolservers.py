@@ -52,7 +52,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(200, {"slow": True})
         if path == "/big":
             return self._answer(200, {"data": "x" * int(query.get("n", "100000"))})
-        if path.startswith("/page/"):
+        if "/page/" in path:  # (shaped like the templates' demo endpoint: .../page/summary/<title>)
             return self._answer(200, {"title": path.rsplit("/", 1)[-1], "extract": f"About {path.rsplit('/', 1)[-1]}."})
         self._answer(404, {"error": "no such path"})
 
