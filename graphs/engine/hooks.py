@@ -35,7 +35,8 @@ class HookEvent(StrEnum):
     # (engine retries: 429 after Retry-After, 5xx, timeouts), or a malformed answer {attempt, problem, raw}.
     LLM_RETRY = "llm_retry"
     # A tool call: pre {tool, key, kind, arguments, idempotent, method/url or server}; post {tool, key,
-    # status (ok, error, skipped), duration_ms, bytes, error, http_status, result (a preview), replayed}.
+    # status (ok, error, skipped), duration_ms, bytes, error, http_status, cut (answer cut at the size
+    # limit), result (a preview), replayed}.
     # Credentials' secrets never appear: headers are not recorded and results are redacted.
     PRE_TOOL_CALL = "pre_tool_call"
     POST_TOOL_CALL = "post_tool_call"

@@ -155,6 +155,7 @@ def _run_context(run: Run) -> dict:
         "budget_text": usd(float(run.budget_usd)) if run.budget_usd else "",
         "run": run, "nodes": nodes, "events_truncated": last_seq > EVENT_PAGE,
         "event_types": [e.value for e in HookEvent],
+        "tool_interrupted": run.status == Run.Status.INTERRUPTED and (run.error or {}).get("type") == "tool_interrupted",
         "live_config": {"run_id": run.pk, "last_seq": last_seq, "status": run.status,
                         "started_at": run.started_at.isoformat() if run.started_at else None,
                         "spec": run.version.spec, "kinds": registry.describe(), "defaults": kind_defaults(),
@@ -173,7 +174,8 @@ def _run_context(run: Run) -> dict:
 # inputs) stays out of the page and is one click away in a node's panel.
 EVENT_KEYS = ("status", "message", "type", "model", "cost_usd", "prompt_tokens", "completion_tokens", "route",
               "level", "quality", "truncated", "bytes", "error", "replayed", "attempt", "kind", "endpoint", "setting",
-              "reason", "handler", "wait_s", "problem")
+              "reason", "handler", "wait_s", "problem",
+              "tool", "duration_ms", "http_status", "method", "url", "server", "arguments", "cut")
 
 
 def event_for_page(e) -> dict:
@@ -221,7 +223,8 @@ def run_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         elif action == "resume":
             if limited := _too_many_runs(request):
                 return limited
-            services.run_resume(run=run, user=request.user)
+            decision = request.POST.get("tool_call")  # a run interrupted during a tool call: retry or skip it
+            services.run_resume(run=run, user=request.user, tool_call=decision if decision in ("retry", "skip") else None)
     except services.ServiceError as exc:
         if wants_json:
             return JsonResponse({"ok": False, "error": str(exc)}, status=409)

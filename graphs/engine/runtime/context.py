@@ -228,6 +228,6 @@ class NodeRun:
         self.engine.save_soon(self.node_id, self.state.to_dict())
         await self.emit("post_tool_call", {"tool": tool.name, "key": key, "status": result.status,
                                            "duration_ms": round(ms, 2), "bytes": result.bytes, "error": result.error,
-                                           "http_status": result.http_status, "truncated": result.truncated,
+                                           "http_status": result.http_status, "cut": result.truncated,
                                            "result": result.content[:PREVIEW_CHARS]})
         return result
