@@ -53,8 +53,8 @@ class AgentConfig(NodeConfig):
     llm_timeout_s: float = Field(60.0, gt=0, le=3600, description="Timeout of one LLM call.")
     llm_deadline_s: float | None = Field(None, gt=0, le=24 * 3600, description=DEADLINE_HELP)
     memory: MemoryAttachment | None = Field(None, description="Optional conversation memory, keyed by a session id input.")
-    tools: list[ToolSpec] = Field(default_factory=list, max_length=32,
-                                  description="Tools the model may call: HTTP requests, MCP servers' tools.")
+    tools: list[ToolSpec] = Field(default_factory=list, max_length=32, json_schema_extra={"x-kaizen-widget": "tools"},
+                                  description="Tools the model may call: HTTP requests (JSON), MCP servers' tools (tick them below).")
     max_tool_rounds: int = Field(5, ge=1, le=50, description="Rounds of tool calls before the model must answer.")
 
     @model_validator(mode="after")
