@@ -1,4 +1,4 @@
-"""The source document's eight autonomy patterns as ready-to-run graph templates.
+"""The source document's eight autonomy patterns, and an agent researching with tools, as ready-to-run graph templates.
 
 Each template is a graph document built only from registered node kinds; ``tests`` validate
 every one and run each through a worker (tests/test_templates_e2e.py).

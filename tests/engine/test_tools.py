@@ -264,3 +264,30 @@ async def test_big_answers_are_cut_at_the_limit(tool_api):
 
     result = await tool.call({}, ToolEnv(none, allow_private=True))
     assert result.truncated and result.bytes == 1000 and "[cut at 1000 bytes]" in result.content
+
+
+async def test_a_tool_call_cut_off_inside_a_for_each_item_interrupts_the_run_naming_the_nested_node(harness, tool_api):
+    body = agent_graph([http_tool(ORDER, tool_api.url)])
+    body["inputs"] = {"item": {"type": "string"}}
+    body["edges"][0] = edge("@inputs", "item", "helper", "task")
+    doc = {"inputs": {"items": {"type": "list"}}, "outputs": {"results": {"type": "list"}},
+           "nodes": [{"id": "each", "kind": "for_each", "config": {"body": body}}],
+           "edges": [edge("@inputs", "items", "each", "items"), edge("each", "results", "@outputs", "results")]}
+    tool_api.order_delay = 3
+    harness.fake.script("order", replies=[ToolCalls(("place_order", {"item": "tea"})), {"answer": "ordered"}])
+    engine = harness.engine(doc, tools_allow_private=True)
+    task = asyncio.ensure_future(engine.run({"items": ["order tea"]}))
+    for _ in range(400):
+        if tool_api.calls("/orders"):
+            break
+        await asyncio.sleep(0.025)
+    engine.request_cancel("worker died")
+    assert (await task).status == "cancelled"
+    tool_api.order_delay = 0
+    resumed = await harness.run(doc, {"items": ["order tea"]}, tools_allow_private=True)
+    assert resumed.status == "interrupted", resumed.error
+    assert resumed.error["type"] == "tool_interrupted" and resumed.error["node"] == "each/0/helper"
+    harness.checkpoints.saved["r1"]["each/0/helper"]["tool_calls"][0]["resolution"] = "skip"
+    done = await harness.run(doc, {"items": ["order tea"]}, tools_allow_private=True)
+    assert done.status == "succeeded", done.error
+    assert len(tool_api.calls("/orders")) == 1

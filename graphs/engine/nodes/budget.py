@@ -51,7 +51,7 @@ class BudgetNode(NodeKind[BudgetConfig]):
                 "spent_usd": FieldSpec(type="number", description="What the subgraph spent")}
 
     async def run(self, ctx: NodeContext, config: BudgetConfig, inputs: dict[str, Any]) -> dict[str, Any]:
-        from ..runtime.context import BudgetExceeded  # the runtime imports the node kinds
+        from ..runtime.context import BudgetExceeded, raise_tool_interruption  # the runtime imports the node kinds
 
         scratch = ctx.state.scratch
         scope = f"{ctx.node_id}/main"
@@ -71,6 +71,8 @@ class BudgetNode(NodeKind[BudgetConfig]):
             if result.status == "succeeded":
                 await ctx.emit("budget", {"status": "within budget", "spent_usd": result.cost_usd, "model_switched": switched})
                 return {**result.outputs, "model_switched": switched, "spent_usd": result.cost_usd}
+            if result.status == "interrupted":
+                raise_tool_interruption(err)
             if result.status != "interrupted" or err.get("type") != "budget":
                 raise NodeFailure(f"subgraph {result.status}: {err.get('message', '')}", {"error": err})
             ours = err.get("scope") == scope

@@ -121,7 +121,7 @@ class ForEachNode(NodeKind[ForEachConfig]):
 
     async def _item(self, ctx: NodeContext, config: ForEachConfig, body_inputs: set[str], item: Any, i: int, sid: str,
                     inputs: dict[str, Any], done: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        from ..runtime.context import BudgetExceeded  # the runtime imports the node kinds
+        from ..runtime.context import BudgetExceeded, raise_tool_interruption  # the runtime imports the node kinds
 
         value = item.get(config.item_field) if config.item_field and isinstance(item, dict) else item
         child_inputs: dict[str, Any] = {config.item_input: value}
@@ -132,6 +132,8 @@ class ForEachNode(NodeKind[ForEachConfig]):
         if "dependencies" in body_inputs and isinstance(item, dict):
             child_inputs["dependencies"] = [done[str(d)]["outputs"] for d in item.get("depends_on") or [] if str(d) in done]
         result = await ctx.subgraph(config.body, child_inputs, key=f"{i}")
+        if result.status == "interrupted":
+            raise_tool_interruption(result.error)
         if result.status == "interrupted" and (result.error or {}).get("type") == "budget":
             err = result.error or {}
             raise BudgetExceeded(err.get("spent", 0.0), err.get("budget", 0.0), err.get("scope", ""), err.get("unit", "usd"))

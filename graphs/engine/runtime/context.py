@@ -50,6 +50,12 @@ class ToolInterrupted(Exception):
         self.node, self.tool, self.key, self.arguments = node, tool, key, arguments
 
 
+def raise_tool_interruption(error: dict[str, Any] | None) -> None:
+    """A nested run (for-each item, guarded subgraph) stopped during a tool call: so does this node."""
+    if error and error.get("type") == "tool_interrupted":
+        raise ToolInterrupted(error.get("node", ""), error.get("tool", ""), error.get("key", ""), error.get("arguments") or {})
+
+
 def request_digest(request: LLMRequest) -> str:
     key = json.dumps([request.model, request.messages, request.temperature, request.kind, request.input_texts],
                      sort_keys=True, ensure_ascii=False)
@@ -200,8 +206,7 @@ class NodeRun:
                     "error: this call was skipped by the user after the run stopped during it; its outcome is unknown",
                     status="skipped", error="skipped by the user"), 0.0)
             if not entry.get("idempotent") and decision != "retry":
-                scope = self.engine.scope
-                raise ToolInterrupted(f"{scope}/{self.node_id}" if scope else self.node_id, tool.name, key, arguments)
+                raise ToolInterrupted(self._full_id(), tool.name, key, arguments)
         problem = check_arguments(tool, arguments)
         if problem:  # (no call: the model is told, deterministically, and asks again)
             await self.emit("post_tool_call", {"tool": tool.name, "key": key, "status": "error", "error": problem, "bytes": 0})
@@ -221,6 +226,16 @@ class NodeRun:
         except ToolConfigError as exc:
             result = ToolResult.failed(str(exc))
         return await self._tool_done(tool, key, entry, result, (time.perf_counter() - started) * 1000)
+
+    def _full_id(self) -> str:
+        """The node's id as its checkpoint is stored: nested runs' scopes first (``each/0/helper``)."""
+        scopes: list[str] = []
+        engine: Engine | None = self.engine
+        while engine is not None:
+            if engine.scope:
+                scopes.append(engine.scope)
+            engine = engine.parent
+        return "/".join([*reversed(scopes), self.node_id])
 
     async def _tool_done(self, tool: Tool, key: str, entry: dict[str, Any], result: ToolResult, ms: float) -> ToolResult:
         entry.update(status="done", result=result.to_dict(), duration_ms=round(ms, 2))
