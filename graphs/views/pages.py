@@ -201,13 +201,24 @@ def run_node(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
     calls = []
     for call in state.get("llm_calls", []):
         messages_ = prompts.get(call.get("key"))
-        prompt = "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages_) if messages_ else ""
+        prompt = "\n\n".join(_message_text(m) for m in messages_) if messages_ else ""
         calls.append({**call, "prompt": prompt})
     dump = lambda v: json.dumps(v, indent=2, ensure_ascii=False) if v else ""  # noqa: E731
     return render(request, "runs/_node.html", {
-        "node_id": node_id, "state": state, "calls": calls, "inputs_json": dump(state.get("inputs")) or "{}",
+        "node_id": node_id, "state": state, "calls": calls, "tool_calls": [{**c, "arguments_json": json.dumps(c.get("arguments", {}), ensure_ascii=False)}
+                       for c in state.get("tool_calls", [])], "inputs_json": dump(state.get("inputs")) or "{}",
         "outputs_json": dump(state.get("outputs")), "error_json": dump(state.get("error")),
     })
+
+
+def _message_text(message: dict) -> str:
+    """A chat message as the panel shows it: an assistant's tool calls, a tool's answer by call id."""
+    head = f"[{message.get('role')}" + (f" {message['tool_call_id']}" if message.get("tool_call_id") else "") + "]"
+    body = message.get("content") or ""
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        body += f"\n→ {function.get('name')}({function.get('arguments')}) [{call.get('id')}]"
+    return f"{head}\n{body.strip()}"
 
 
 @login_required

@@ -47,6 +47,11 @@ def test_tool_calls_show_live_in_the_event_log(user, celery_worker, daphne_serve
     assert any("search(" in t and "MCP docs" in t for t in pre), pre
     assert any("get_weather · ok 200 · " in t and " ms · " in t for t in post) and any("search · ok" in t for t in post), post
     assert secret not in page.content()
+    page.click('[data-node-row="helper"]')  # the node's panel: its tool calls with their answers
+    page.wait_for_selector("[data-testid=node-tool-call]")
+    panel = page.text_content("#node-detail")
+    assert 'get_weather({"city": "Kyoto"})' in panel and "sunny in Kyoto" in panel and "→ search(" in panel
+    assert secret not in page.content()
     page.screenshot(path=str(SHOTS / "run-tool-calls.png"), full_page=True)
     assert page.csp_errors == []
 

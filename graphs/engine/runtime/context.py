@@ -213,7 +213,7 @@ class NodeRun:
             return ToolResult.failed(problem)
         await self._before_attempt()
         if entry is None:
-            entry = {"key": key, "digest": digest, "tool": tool.name}
+            entry = {"key": key, "digest": digest, "tool": tool.name, "arguments": arguments}
             journal.append(entry)
         entry.update(status="started", idempotent=tool.idempotent)
         if not tool.idempotent:
