@@ -13,13 +13,12 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
 
-from audit.services import record_action as audit
-
 from .credentials import credential_secret
 from .engine.tools import McpEndpoint, McpToolInfo, list_tools
 from .engine.tools.base import ToolConfigError
 from .engine.tools.mcp import McpError
 from .models import Credential, McpServer
+from .signals import action as audit
 
 SECRET = "{{secret}}"
 

@@ -10,7 +10,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from ..money import BudgetExceeded
 from ..schema import FieldSpec
+from ..tools.base import raise_tool_interruption
 from .base import NodeConfig, NodeContext, NodeFailure, NodeKind
 from .for_each import check_body, default_body
 from .registry import registry
@@ -51,7 +53,6 @@ class BudgetNode(NodeKind[BudgetConfig]):
                 "spent_usd": FieldSpec(type="number", description="What the subgraph spent")}
 
     async def run(self, ctx: NodeContext, config: BudgetConfig, inputs: dict[str, Any]) -> dict[str, Any]:
-        from ..runtime.context import BudgetExceeded, raise_tool_interruption  # the runtime imports the node kinds
 
         scratch = ctx.state.scratch
         scope = f"{ctx.node_id}/main"

@@ -4,56 +4,63 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..llm.base import LLMRequest, LLMResponse
 from ..nodes.base import NodeFailure
-from ..tools import Tool, ToolConfigError, ToolEnv, ToolResult, build_tools, call_digest, check_arguments
-from ..tools.base import PREVIEW_CHARS
+from ..state import NodeState
+from ..tools import McpResolver, Tool, ToolConfigError, ToolEnv, ToolResult, build_tools, call_digest, check_arguments
+from ..tools.base import PREVIEW_CHARS, ToolInterrupted
 from .retry import call_with_retries
-from .state import NodeState
 
 if TYPE_CHECKING:
-    from .engine import Engine
-    from .state import RunResult
+    from ..llm.base import ProviderRegistry
+    from ..llm.pricing import PriceTable
+    from ..state import RunResult
+    from ..validate import CompiledNode
 
 
-def usd(amount: float) -> str:
-    """Dollars with meaningful digits at any size: 0.00012 reads "0.00012", not "0.0000"; at
-    least two decimals, three significant digits below a cent, trailing zeros dropped past two."""
-    if amount == 0:
-        return "0.00"
-    digits = max(2, min(10, 2 - math.floor(math.log10(abs(amount)))))
-    text = f"{amount:.{digits}f}"
-    head, _, tail = text.partition(".")
-    return head + "." + (tail.rstrip("0") or "0").ljust(2, "0")
+class RunHost(Protocol):
+    """What a node's context asks of the run executing it (the Engine, in engine.py, which
+    imports this module: this protocol keeps the import one way)."""
 
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def nodes(self) -> dict[str, CompiledNode]: ...
+    @property
+    def providers(self) -> ProviderRegistry: ...
+    @property
+    def prices(self) -> PriceTable: ...
+    @property
+    def force_provider(self) -> str | None: ...
+    @property
+    def model_override(self) -> str | None: ...
+    @property
+    def memory(self) -> Any: ...
+    @property
+    def memory_owner(self) -> Any: ...
 
-class BudgetExceeded(Exception):
-    def __init__(self, spent: float, budget: float, scope: str = "", unit: str = "usd") -> None:
-        if unit == "tokens":
-            super().__init__(f"token budget of {budget:.0f} reached (used {spent:.0f})")
-        else:
-            super().__init__(f"budget of ${usd(budget)} reached (spent ${usd(spent)})")
-        self.spent, self.budget, self.scope, self.unit = spent, budget, scope, unit
-
-
-class ToolInterrupted(Exception):
-    """A tool call that is not idempotent was in flight when the run stopped (a worker died): it is
-    not repeated blindly. The run stops ``interrupted`` naming the call; Resume retries or skips it."""
-
-    def __init__(self, node: str, tool: str, key: str, arguments: dict[str, Any]) -> None:
-        super().__init__(f"the call {tool}({json.dumps(arguments, ensure_ascii=False)[:300]}) of node {node} was in flight "
-                         "when the run stopped, and it is not idempotent: resume to retry it or skip it")
-        self.node, self.tool, self.key, self.arguments = node, tool, key, arguments
-
-
-def raise_tool_interruption(error: dict[str, Any] | None) -> None:
-    """A nested run (for-each item, guarded subgraph) stopped during a tool call: so does this node."""
-    if error and error.get("type") == "tool_interrupted":
-        raise ToolInterrupted(error.get("node", ""), error.get("tool", ""), error.get("key", ""), error.get("arguments") or {})
+    async def emit(self, event: str, node_id: str | None, data: dict[str, Any]) -> None: ...
+    async def save_now(self, nid: str, state: dict[str, Any]) -> None: ...
+    def save_soon(self, nid: str, state: dict[str, Any]) -> None: ...
+    async def saves_settled(self) -> None: ...
+    async def ensure_current(self) -> None: ...
+    def budget_check(self) -> None: ...
+    def account(self, cost: float, prompt_tokens: int, completion_tokens: int) -> None: ...
+    async def resolve_credential(self, name: str) -> str | None: ...
+    # tools: MCP connections (the run driver's resolver) and the SSRF setting; children share them
+    @property
+    def mcp_resolver(self) -> McpResolver | None: ...
+    @property
+    def tools_allow_private(self) -> bool: ...
+    @property
+    def scope(self) -> str: ...  # a nested run's namespace within its parent ("each/0")
+    @property
+    def parent(self) -> Any: ...  # the enclosing run's host, or None
+    async def child(self, document: Any, *, prefix: str, inputs: dict[str, Any], budget_usd: float | None = None,
+                    budget_tokens: int | None = None, model_override: str | None = None) -> RunResult: ...
 
 
 def request_digest(request: LLMRequest) -> str:
@@ -66,7 +73,7 @@ class NodeRun:
     """One execution of one node. A call replays the journal entry with its key (the call's
     position, unless the node names its calls so that parallel calls replay correctly)."""
 
-    def __init__(self, engine: Engine, node_id: str, state: NodeState) -> None:
+    def __init__(self, engine: RunHost, node_id: str, state: NodeState) -> None:
         self.engine = engine
         self.run_id = engine.run_id
         self.node_id = node_id
@@ -172,8 +179,8 @@ class NodeRun:
         """Credentials, MCP connections and the SSRF setting for this node's tools (secrets used
         are remembered here, so that results are redacted of them)."""
         if self._tool_env is None:
-            root = self.engine.root
-            self._tool_env = ToolEnv(self.engine.resolve_credential, root.mcp_resolver, root.tools_allow_private)
+            engine = self.engine
+            self._tool_env = ToolEnv(engine.resolve_credential, engine.mcp_resolver, engine.tools_allow_private)
         return self._tool_env
 
     async def tools(self, specs: list[Any]) -> list[Tool]:
@@ -230,7 +237,7 @@ class NodeRun:
     def _full_id(self) -> str:
         """The node's id as its checkpoint is stored: nested runs' scopes first (``each/0/helper``)."""
         scopes: list[str] = []
-        engine: Engine | None = self.engine
+        engine: Any = self.engine
         while engine is not None:
             if engine.scope:
                 scopes.append(engine.scope)

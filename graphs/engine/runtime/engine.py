@@ -24,15 +24,17 @@ from ..hooks import HookContext, HookEvent, HookManager
 from ..llm.base import LLMError, ProviderRegistry
 from ..llm.pricing import PriceTable
 from ..memory.tiers import default_memory
+from ..money import BudgetExceeded
 from ..nodes.base import NodeFailure
 from ..ports import CheckpointStore, EventSink
 from ..scheduling import Completions, DependencyCounter, gather_inputs, resolved, settled, source_value
 from ..schema import INPUTS_NODE, OUTPUTS_NODE
+from ..state import FINISHED, NodeState, RunResult
 from ..tools import McpResolver
+from ..tools.base import ToolInterrupted
 from ..types import value_matches
 from ..validate import CompiledNode, compile_graph
-from .context import BudgetExceeded, NodeRun, ToolInterrupted
-from .state import FINISHED, NodeState, RunResult
+from .context import NodeRun
 
 CredentialResolver = Callable[[str], Awaitable[str | None]]
 
@@ -206,6 +208,7 @@ class Engine:
             hooks=self.hooks, prices=self.prices, budget_usd=budget_usd, force_provider=self.force_provider,
             credentials=self._credentials, memory=self.memory, memory_owner=self.memory_owner,
             budget_tokens=budget_tokens, model_override=model_override or self.model_override, parent=self, scope=prefix,
+            mcp_resolver=self.mcp_resolver, tools_allow_private=self.tools_allow_private,
         )
         return await engine.run(inputs)
 

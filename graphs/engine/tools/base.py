@@ -178,3 +178,19 @@ def whole_placeholder(value: str) -> str | None:
     """The name when ``value`` is exactly one placeholder (``"{{limit}}"``), else None."""
     match = _PLACEHOLDER.fullmatch(value.strip())
     return match.group(1) if match else None
+
+
+class ToolInterrupted(Exception):
+    """A tool call that is not idempotent was in flight when the run stopped (a worker died): it is
+    not repeated blindly. The run stops ``interrupted`` naming the call; Resume retries or skips it."""
+
+    def __init__(self, node: str, tool: str, key: str, arguments: dict[str, Any]) -> None:
+        super().__init__(f"the call {tool}({json.dumps(arguments, ensure_ascii=False)[:300]}) of node {node} was in flight "
+                         "when the run stopped, and it is not idempotent: resume to retry it or skip it")
+        self.node, self.tool, self.key, self.arguments = node, tool, key, arguments
+
+
+def raise_tool_interruption(error: dict[str, Any] | None) -> None:
+    """A nested run (for-each item, guarded subgraph) stopped during a tool call: so does this node."""
+    if error and error.get("type") == "tool_interrupted":
+        raise ToolInterrupted(error.get("node", ""), error.get("tool", ""), error.get("key", ""), error.get("arguments") or {})
