@@ -193,7 +193,7 @@ def _decide_tool_call(run: Run, decision: str | None) -> None:
     state = NodeState.objects.select_for_update().filter(run=run, node_id=error.get("node")).first()
     entries = (state.data.get("tool_calls") or []) if state else []
     entry = next((e for e in entries if e.get("key") == error.get("key") and e.get("status") == "started"), None)
-    if entry is None:
+    if entry is None or state is None:
         return  # (already settled)
     entry["resolution"] = decision
     NodeState.objects.filter(pk=state.pk).update(data=state.data)

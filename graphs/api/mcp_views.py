@@ -47,7 +47,7 @@ class McpServerOutSerializer(serializers.ModelSerializer):
 class McpServerListView(APIView):
     @extend_schema(responses=McpServerOutSerializer(many=True))
     def get(self, request: Request) -> Response:
-        servers = McpServer.objects.filter(owner=request.user).order_by("name")
+        servers = McpServer.objects.filter(owner_id=request.user.pk).order_by("name")
         return Response(McpServerOutSerializer(servers, many=True).data)
 
     @extend_schema(request=McpServerInSerializer, responses={201: McpServerOutSerializer})
@@ -60,7 +60,7 @@ class McpServerListView(APIView):
 
 class McpServerDetailView(APIView):
     def delete(self, request: Request, name: str) -> Response:
-        get_object_or_404(McpServer, owner=request.user, name=name).delete()
+        get_object_or_404(McpServer, owner_id=request.user.pk, name=name).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -68,7 +68,7 @@ class McpServerToolsView(APIView):
     """The server's tools and their argument schemas, asked now."""
 
     def get(self, request: Request, name: str) -> Response:
-        server = get_object_or_404(McpServer, owner=request.user, name=name)
+        server = get_object_or_404(McpServer, owner_id=request.user.pk, name=name)
         try:
             tools = mcp_server_tools(server)
         except McpServerError as exc:
