@@ -23,7 +23,8 @@ from drf_spectacular.generators import SchemaGenerator
 from audit.models import AuditEntry, GraphHook
 from graphs.connections import connection_save
 from graphs.credentials import credential_set
-from graphs.models import Connection, Credential, Graph, MemoryRecord, Run, RunEvent
+from graphs.mcp_servers import mcp_server_set
+from graphs.models import Connection, Credential, Graph, McpServer, MemoryRecord, Run, RunEvent
 from graphs.pattern_templates import TEMPLATES
 from graphs.services import graph_create, run_start
 from tests.helpers import chain
@@ -55,6 +56,10 @@ NEEDS = {
     ("GET", "/api/connections/{id}/"): "edit",
     ("PUT", "/api/connections/{id}/"): "connections",
     ("DELETE", "/api/connections/{id}/"): "connections",
+    ("GET", "/api/mcp-servers/"): "edit",
+    ("POST", "/api/mcp-servers/"): "connections",
+    ("DELETE", "/api/mcp-servers/{name}/"): "connections",
+    ("GET", "/api/mcp-servers/{name}/tools/"): "edit",
     ("POST", "/api/templates/{slug}/instantiate/"): "edit",
 }
 LEAST = {"view": "viewer", "run": "runner", "edit": "editor", "delete": "admin", "credentials": "admin", "connections": "admin"}
@@ -83,6 +88,7 @@ def body_for(method: str, path: str, team) -> dict[str, Any] | None:
         ("PUT", "/api/credentials/{name}/"): {"api_key": "sk-rotated-0123456789"},
         ("POST", "/api/connections/"): {"name": "another", "base_url": "https://8.8.4.4/v1"},
         ("PUT", "/api/connections/{id}/"): {"base_url": "https://1.1.1.1/v1"},
+        ("POST", "/api/mcp-servers/"): {"name": "another-mcp", "url": "https://8.8.4.4/mcp"},
         ("POST", "/api/templates/{slug}/instantiate/"): {"name": "from template"},
     }.get((method, path))
 
@@ -101,6 +107,8 @@ def data(team, settings):
     connection = connection_save(workspace=ws, user=admin, data={"name": f"{MARK}-conn", "base_url": "https://8.8.8.8/v1",
                                                                  "credential": credential.name, "models": [f"{MARK}-model"]})
     MemoryRecord.objects.create(workspace=ws, session_id=f"{MARK}-session", turns=[{"user": MARK}])
+    # named like the credential ({name} in both paths); its address is refused, so listing its tools asks nobody
+    mcp_server_set(owner=admin, workspace=ws, name=credential.name, url="https://127.0.0.1:9/mcp")
     doomed = graph_create(owner=admin, workspace=ws, name=f"{MARK} doomed", spec=chain(1)).graph
     entry = AuditEntry.objects.filter(workspace_id=ws.pk).order_by("-id").first()
     return {"pk:graphs": team.graph.pk, "pk:runs": run.pk, "pk:connections": connection.pk, "number": 1, "seq": 1,
@@ -132,6 +140,7 @@ def team_state(team) -> list:
         list(GraphHook.objects.filter(graph__workspace=ws).order_by("pk").values_list("pk", "enabled", "url", "name")),
         list(Credential.objects.filter(workspace=ws).order_by("pk").values_list("pk", "name", "hint", "rotated_at")),
         list(Connection.objects.filter(workspace=ws).order_by("pk").values_list("pk", "name", "base_url")),
+        list(McpServer.objects.filter(workspace=ws).order_by("pk").values_list("pk", "name", "url")),
         list(Membership.objects.filter(workspace=ws).order_by("pk").values_list("user_id", "role")),
         list(MemoryRecord.objects.filter(workspace=ws).values_list("session_id", "version")),
         AuditEntry.objects.filter(workspace_id=ws.pk).count(),
@@ -166,7 +175,9 @@ def test_api_matrix(team, data, who):
                                   content_type="application/json", **header)
         code = response.status_code
         line = f"{who} {method} {template} -> {code}"
-        assert code < 500, line + f": {response.content[:300]!r}"
+        # listing an MCP server's tools asks the server: its (refused) address answers 502, by design
+        refused_upstream = code == 502 and template == "/api/mcp-servers/{name}/tools/"
+        assert code < 500 or refused_upstream, line + f": {response.content[:300]!r}"
         if who in ("outsider", "anonymous"):
             if 200 <= code < 300 and revealed(response):
                 problems.append(line + " reveals the team's data")
