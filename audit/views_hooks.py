@@ -15,7 +15,6 @@ from kaizen_web.htmx import HtmxHttpRequest
 
 from . import selectors, services
 from .models import GraphHook, HookDelivery
-from .urlguard import UnsafeURL, check_webhook_url
 
 
 class HookForm(forms.Form):
@@ -27,23 +26,14 @@ class HookForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if data.get("kind") == GraphHook.Kind.WEBHOOK and not data.get("url"):
-            self.add_error("url", "a webhook needs a URL")
-        elif data.get("url"):
-            try:
-                check_webhook_url(data["url"])
-            except UnsafeURL as exc:
-                self.add_error("url", str(exc))
-        if data.get("kind") == GraphHook.Kind.SLOW_NODE and not data.get("threshold_ms"):
-            self.add_error("threshold_ms", "a slow-node alert needs a threshold")
+        for field, message in services.hook_issues(kind=data.get("kind"), url=data.get("url") or "",
+                                                   threshold_ms=data.get("threshold_ms")).items():
+            self.add_error(field, message)
         return data
 
 
 def _graph(request: HttpRequest, graph_id: int) -> Graph:
-    graph = get_object_or_404(Graph, pk=graph_id)
-    if not graph_selectors.can_see_graph(request.user, graph):
-        raise Http404  # as a missing one: ids cannot be enumerated
-    return graph
+    return graph_selectors.graph_or_404(request.user, graph_id)
 
 
 def _panel(request: HttpRequest, graph: Graph, form: HookForm | None = None, secret: str = "", status: int = 200) -> HttpResponse:

@@ -85,7 +85,7 @@ def run_node_statuses_from_events(run: Run, upto: int | None = None) -> dict[str
 
 def graph_or_404(user, pk: int) -> Graph:
     """The graph ``pk`` if ``user`` may see it; 404 otherwise, as a missing one (ids cannot be enumerated)."""
-    graph = get_object_or_404(Graph, pk=pk)
+    graph = get_object_or_404(Graph.objects.select_related("owner"), pk=pk)
     if not can_see_graph(user, graph):
         raise Http404("No Graph matches the given query.")
     return graph

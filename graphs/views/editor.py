@@ -6,9 +6,9 @@ import copy
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
@@ -77,9 +77,7 @@ def editor_config(request: HttpRequest, graph: Graph) -> dict:
 
 @login_required
 def graph_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    graph = get_object_or_404(Graph.objects.select_related("owner"), pk=pk)
-    if not selectors.can_see_graph(request.user, graph):
-        raise Http404  # as a missing one: ids cannot be enumerated
+    graph = selectors.graph_or_404(request.user, pk)
     return render(request, "graphs/editor.html", {"graph": graph, "config": editor_config(request, graph)})
 
 

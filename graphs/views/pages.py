@@ -25,10 +25,7 @@ from .editor import kind_defaults
 
 
 def _graph(request: HttpRequest, pk: int) -> Graph:
-    graph = get_object_or_404(Graph, pk=pk)
-    if not selectors.can_see_graph(request.user, graph):
-        raise Http404  # as a missing one: ids cannot be enumerated
-    return graph
+    return selectors.graph_or_404(request.user, pk)
 
 
 def _run(request: HttpRequest, pk: int) -> Run:
