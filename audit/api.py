@@ -19,7 +19,6 @@ from workspaces.current import explicit_workspace
 
 from . import selectors, services
 from .models import AuditEntry, GraphHook, HookDelivery
-from .urlguard import UnsafeURL, check_webhook_url
 
 HOOK_EVENTS = [e.value for e in HookEvent]
 
@@ -32,22 +31,13 @@ class HookSerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "name", "url", "events", "threshold_ms", "enabled", "created_at"]
         read_only_fields = ["id", "created_at"]
 
-    def validate_url(self, value: str) -> str:
-        if value:
-            try:
-                check_webhook_url(value)
-            except UnsafeURL as exc:
-                raise serializers.ValidationError(str(exc)) from None
-        return value
-
     def validate(self, attrs):
-        kind = attrs.get("kind", getattr(self.instance, "kind", None))
-        url = attrs.get("url", getattr(self.instance, "url", ""))
-        threshold = attrs.get("threshold_ms", getattr(self.instance, "threshold_ms", None))
-        if kind == GraphHook.Kind.WEBHOOK and not url:
-            raise serializers.ValidationError({"url": "a webhook needs a URL"})
-        if kind == GraphHook.Kind.SLOW_NODE and not threshold:
-            raise serializers.ValidationError({"threshold_ms": "a slow-node alert needs a threshold in ms"})
+        issues = services.hook_issues(kind=attrs.get("kind", getattr(self.instance, "kind", None)),
+                                      url=attrs.get("url", getattr(self.instance, "url", "")),
+                                      threshold_ms=attrs.get("threshold_ms", getattr(self.instance, "threshold_ms", None)),
+                                      check_url="url" in attrs)
+        if issues:
+            raise serializers.ValidationError(issues)
         return attrs
 
 

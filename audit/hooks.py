@@ -61,7 +61,7 @@ class RunHooks:
         event = ctx.event.value
         if event == "pre_node" and ctx.agent_id:
             self.kinds[ctx.agent_id] = str(ctx.metadata.get("kind", ""))
-        metrics.observe_hook_event(event, ctx.metadata, self.kinds.get(ctx.agent_id or ""))
+        metrics.observe_hook_event(event, ctx.metadata, ctx.metadata.get("kind") or self.kinds.get(ctx.agent_id or ""))
         if self.configs is None:
             self.configs = await asyncio.get_running_loop().run_in_executor(self._pool(), self._load)
         for hook in self.configs:
@@ -104,7 +104,7 @@ class RunHooks:
             duration = data.get("duration_ms")
             if duration is not None and float(duration) > hook.threshold_ms:
                 alert = {"duration_ms": duration, "threshold_ms": hook.threshold_ms,
-                         "kind": self.kinds.get(ctx.agent_id or ""), "status": data.get("status")}
+                         "kind": data.get("kind") or self.kinds.get(ctx.agent_id or ""), "status": data.get("status")}
                 log.warning("slow node %s: %s ms > %s ms", ctx.agent_id, duration, hook.threshold_ms,
                             extra={"node_id": ctx.agent_id, "duration_ms": duration})
                 self._submit(self._alert, hook, "alert.slow_node", ctx, alert, f"{duration} ms > {hook.threshold_ms} ms")

@@ -17,7 +17,7 @@ import threading
 from collections import Counter as Tally
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,19 +28,19 @@ from graphs.signals import EventCopy
 
 from . import logs, metrics
 from .models import AuditEntry, GraphHook
+from .urlguard import UnsafeURL, check_webhook_url
 
 _STATUS_OF = {"on_error": "failed", "pre_node": "running", "llm_retry": "retrying", "interrupted": "interrupted",
               "cancelled": "cancelled", "node_skipped": "skipped", "run_started": "running", "run_resumed": "running"}
 
 
 @dataclass
-class _RunInfo:
+class _RunInfo:  # (what never changes for a run: a per-process copy cannot disagree with another's)
     graph_id: int | None
     owner_id: int | None
     workspace_id: int | None
     actor_id: int | None
     actor_name: str
-    kinds: dict[str, str] = field(default_factory=dict)  # node id -> kind, learnt from pre_node
 
 
 _runs: OrderedDict[int, _RunInfo] = OrderedDict()
@@ -118,10 +118,8 @@ def run_event_rows(events_by_run: Mapping[int, Iterable[Any]]) -> list[tuple]:
         info = _run_info(run_id)
         for ev in events:
             data = ev.data
-            if ev.event == "pre_node" and ev.node_id:
-                info.kinds[ev.node_id] = data.get("kind", "")
-            elif ev.event == "post_node" and ev.node_id in info.kinds:
-                data = {**data, "node_kind": info.kinds[ev.node_id]}
+            if ev.event == "post_node" and data.get("kind"):  # (the event names its node's kind: no state here)
+                data = {**data, "node_kind": data["kind"]}
             rows.append((ev.created_at, info.actor_id, info.actor_name, info.owner_id, info.workspace_id, "run", str(run_id), info.graph_id,
                          run_id, ev.node_id, ev.event, str(data.get("status") or _STATUS_OF.get(ev.event, ""))[:16],
                          _summary(ev.event, data), data))
@@ -192,6 +190,23 @@ def record_action(event: str, *, actor: Any = None, graph: Any = None, run: Any 
         run_id=run.pk if run is not None else None, node_id=node_id, event=event, status=status,
         summary=_cut(summary), data=clean,
     )
+
+
+def hook_issues(*, kind: str | None, url: str, threshold_ms: int | None, check_url: bool = True) -> dict[str, str]:
+    """What is wrong with a hook's settings (field -> message): the one rule for the API's
+    serializer and the graph page's form. ``check_url``: resolve the URL and refuse private
+    addresses (when it is new: an unchanged URL is not checked again on every edit)."""
+    if kind == GraphHook.Kind.WEBHOOK and not url:
+        return {"url": "a webhook needs a URL"}
+    issues: dict[str, str] = {}
+    if url and check_url:
+        try:
+            check_webhook_url(url)
+        except UnsafeURL as exc:
+            issues["url"] = str(exc)
+    if kind == GraphHook.Kind.SLOW_NODE and not threshold_ms:
+        issues["threshold_ms"] = "a slow-node alert needs a threshold in ms"
+    return issues
 
 
 @transaction.atomic

@@ -15,7 +15,6 @@ from workspaces.permissions import get_for
 
 from . import selectors, services
 from .models import GraphHook, HookDelivery
-from .urlguard import UnsafeURL, check_webhook_url
 
 
 class HookForm(forms.Form):
@@ -27,15 +26,9 @@ class HookForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if data.get("kind") == GraphHook.Kind.WEBHOOK and not data.get("url"):
-            self.add_error("url", "a webhook needs a URL")
-        elif data.get("url"):
-            try:
-                check_webhook_url(data["url"])
-            except UnsafeURL as exc:
-                self.add_error("url", str(exc))
-        if data.get("kind") == GraphHook.Kind.SLOW_NODE and not data.get("threshold_ms"):
-            self.add_error("threshold_ms", "a slow-node alert needs a threshold")
+        for field, message in services.hook_issues(kind=data.get("kind"), url=data.get("url") or "",
+                                                   threshold_ms=data.get("threshold_ms")).items():
+            self.add_error(field, message)
         return data
 
 

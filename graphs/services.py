@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from . import dispatch
 from .engine.schema import GraphSpec
-from .engine.validate import Issue, validate_graph
+from .engine.validate import Issue, input_issues, validate_graph
 from .model_urls import base_url_issues
 from .models import Checkpoint, Graph, GraphVersion, NodeState, Run, RunEvent
 from .signals import action as audit
@@ -129,19 +129,8 @@ def _enqueue_on_commit(run: Run, task_id: str | None = None) -> None:
 
 
 def _run_input_issues(spec: dict[str, Any], inputs: Any) -> list[Issue]:
-    from .engine.types import value_matches
-
-    if not isinstance(inputs, dict):
-        return [Issue("inputs", "must be an object")]
     declared = GraphSpec.model_validate({"inputs": spec.get("inputs") or {}}).inputs  # (stored specs are valid)
-    issues = [Issue(f"inputs.{k}", "unknown input") for k in inputs if k not in declared]
-    for name, field in declared.items():
-        if name not in inputs:
-            if field.required:
-                issues.append(Issue(f"inputs.{name}", "this input is required"))
-        elif not value_matches(inputs[name], field.type):
-            issues.append(Issue(f"inputs.{name}", f"must be {field.type}"))
-    return issues
+    return input_issues(declared, inputs)
 
 
 @transaction.atomic

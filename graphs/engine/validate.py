@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import graphlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 from .nodes.base import NodeConfig, NodeKind
 from .nodes.registry import registry
 from .schema import INPUTS_NODE, MAX_DOCUMENT_BYTES, OUTPUTS_NODE, EdgeSpec, FieldSpec, GraphSpec
-from .types import compatible
+from .types import compatible, value_matches
 
 
 @dataclass
@@ -42,6 +43,21 @@ def loc_path(prefix: str, loc: tuple[Any, ...]) -> str:
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path
+
+
+def input_issues(declared: Mapping[str, FieldSpec], inputs: Any, *, extra_ok: bool = False) -> list[Issue]:
+    """A run's inputs against its graph's declared inputs: the one rule, checked by the API before
+    a run is queued (graphs/services.py) and by the engine when the run starts."""
+    if not isinstance(inputs, dict):
+        return [Issue("inputs", "must be an object")]
+    issues = [] if extra_ok else [Issue(f"inputs.{k}", "unknown input") for k in inputs if k not in declared]
+    for name, field in declared.items():
+        if name not in inputs:
+            if field.required:
+                issues.append(Issue(f"inputs.{name}", "this input is required"))
+        elif not value_matches(inputs[name], field.type):
+            issues.append(Issue(f"inputs.{name}", f"must be {field.type}"))
+    return issues
 
 
 @dataclass

@@ -24,7 +24,7 @@ def test_events_are_copied_with_their_context(user):
         RunEvent(run=run, seq=2, event="post_llm_call", node_id="s1", created_at=now,
                  data={"model": "gpt-x", "prompt_tokens": 3, "completion_tokens": 4, "cost_usd": 0.5, "answer": "hi there"}),
         RunEvent(run=run, seq=3, event="on_error", node_id="s1", created_at=now, data={"type": "llm_error", "message": "503"}),
-        RunEvent(run=run, seq=4, event="post_node", node_id="s1", created_at=now, data={"status": "failed", "duration_ms": 9}),
+        RunEvent(run=run, seq=4, event="post_node", node_id="s1", created_at=now, data={"kind": "agent", "status": "failed", "duration_ms": 9}),
     ]
     RunEvent.objects.bulk_create(events)
     record_run_events(run.pk, events)
@@ -33,4 +33,31 @@ def test_events_are_copied_with_their_context(user):
                                                   ("post_node", "failed")]
     assert {(r.graph_id, r.owner_id, r.actor_id, r.actor_name, r.node_id) for r in rows} == {(graph.pk, user.pk, user.pk, "alice", "s1")}
     assert rows[1].summary == "gpt-x 3+4 tokens $0.5: hi there" and rows[2].summary == "llm_error: 503"
-    assert rows[3].data == {"status": "failed", "duration_ms": 9, "node_kind": "agent"}
+    assert rows[3].data == {"kind": "agent", "status": "failed", "duration_ms": 9, "node_kind": "agent"}
+
+
+def test_a_resuming_workers_post_node_rows_name_the_kind(user):
+    """A node started on one worker and finished on another: the second process never saw its
+    pre_node, yet its post_node row names the kind (the event carries it; no per-process memory)."""
+    import asyncio
+
+    from audit import services as audit_services
+    from graphs.engine.llm import ProviderRegistry
+    from graphs.engine.llm.simulated import SimulatedProvider
+    from graphs.engine.ports import MemoryCheckpointStore, MemoryEventSink
+    from graphs.engine.runtime import Engine
+
+    graph = services.graph_create(owner=user, name="g", spec=chain(1)).graph
+    run = services.run_start(graph=graph, user=user, inputs={"task": "t"})
+    sink = MemoryEventSink()
+    engine = Engine(chain(1), run_id=str(run.pk), providers=ProviderRegistry({"simulated": SimulatedProvider()}, "simulated"),
+                    checkpoints=MemoryCheckpointStore(), events=sink)
+    assert asyncio.run(engine.run({"task": "t"})).status == "succeeded"
+    post = next(e for e in sink.events if e["event"] == "post_node")
+    audit_services._runs.clear()  # this process knows nothing of the run yet
+    event = RunEvent(run=run, seq=1, event="post_node", node_id="s1", created_at=datetime.now(UTC), data=post["data"])
+    RunEvent.objects.bulk_create([event])
+    record_run_events(run.pk, [event])
+    row = AuditEntry.objects.get(run_id=run.pk, event="post_node")
+    assert row.data["node_kind"] == "agent"
+

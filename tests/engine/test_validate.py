@@ -148,3 +148,34 @@ def test_cycle_names_its_members_along_the_edges_and_deep_chains_pass():
     deep = [(f"n{i}", f"n{i + 1}") for i in range(3000)]
     assert find_cycle(spec(deep)) is None  # no recursion limit
     assert find_cycle(spec([*deep, ("n3000", "n2998")])) == ["n2998", "n2999", "n3000", "n2998"]
+
+
+def test_run_inputs_have_one_rule_for_the_api_and_the_engine():
+    """graphs/services.py (before a run is queued) and the engine (when it starts) both ask
+    ``input_issues``; the engine tolerates inputs the graph does not declare."""
+    import asyncio
+
+    from graphs.engine.llm import ProviderRegistry
+    from graphs.engine.llm.simulated import SimulatedProvider
+    from graphs.engine.ports import MemoryCheckpointStore, MemoryEventSink
+    from graphs.engine.runtime import Engine
+    from graphs.engine.schema import FieldSpec
+    from graphs.engine.validate import input_issues
+    from tests.helpers import chain
+
+    declared = {"topic": FieldSpec(type="string"), "n": FieldSpec(type="integer", required=False)}
+    assert input_issues(declared, {"topic": "x"}) == []
+    assert [(i.path, i.message) for i in input_issues(declared, {"n": "3", "extra": 1})] == [
+        ("inputs.extra", "unknown input"), ("inputs.topic", "this input is required"), ("inputs.n", "must be integer")]
+    assert input_issues(declared, {"topic": "x", "extra": 1}, extra_ok=True) == []
+    assert [i.path for i in input_issues(declared, [])] == ["inputs"]
+
+    def run(inputs):
+        engine = Engine(chain(1), run_id="r", providers=ProviderRegistry({"simulated": SimulatedProvider()}, "simulated"),
+                        checkpoints=MemoryCheckpointStore(), events=MemoryEventSink())
+        return asyncio.run(engine.run(inputs))
+
+    assert run({"task": "t", "extra": 1}).status == "succeeded"
+    failed = run({"task": 3})
+    assert failed.status == "failed" and failed.error["path"] == "inputs.task"
+    assert failed.error["message"] == "run inputs.task: must be string"

@@ -33,7 +33,7 @@ from ..state import FINISHED, NodeState, RunResult
 from ..tools import McpResolver
 from ..tools.base import ToolInterrupted
 from ..types import value_matches
-from ..validate import CompiledNode, compile_graph
+from ..validate import CompiledNode, compile_graph, input_issues
 from .context import NodeRun
 
 # (name, the base URL the key would go to) -> the key, or None (no such key, or not one for that URL)
@@ -260,12 +260,8 @@ class Engine:
             raise
 
     def _check_inputs(self, inputs: dict[str, Any]) -> None:
-        for name, field in self.spec.inputs.items():
-            if name not in inputs:
-                if field.required:
-                    raise _Stop("failed", {"type": "input", "message": f"missing run input {name!r}", "path": f"inputs.{name}"})
-            elif not value_matches(inputs[name], field.type):
-                raise _Stop("failed", {"type": "input", "message": f"run input {name!r} must be {field.type}", "path": f"inputs.{name}"})
+        for issue in input_issues(self.spec.inputs, inputs, extra_ok=True)[:1]:
+            raise _Stop("failed", {"type": "input", "message": f"run {issue.path}: {issue.message}", "path": issue.path})
 
     def _resolved(self, nid: str) -> dict[str, Any] | None:
         """Outputs a node stands for: its own, or those of the handler that recovered it."""
@@ -474,7 +470,7 @@ class Engine:
         state = self.states[nid]
         prompt, completion = state.tokens
         await self.emit(HookEvent.POST_NODE, nid, {
-            "status": state.status, "outputs": state.outputs, "duration_ms": state.duration_ms,
+            "kind": self.nodes[nid].spec.kind, "status": state.status, "outputs": state.outputs, "duration_ms": state.duration_ms,
             "cost_usd": state.cost_usd, "prompt_tokens": prompt, "completion_tokens": completion,
             "error": error or state.error,
         })
