@@ -62,6 +62,11 @@ class NodeRun:
         """Persist this node's progress (``state.scratch``) now; a resumed node sees it again."""
         await self.engine.save_now(self.node_id, self.state.to_dict())
 
+    def human_answer(self) -> dict[str, Any] | None:
+        """The answer people gave this node, if any (kept on the root engine by full node id)."""
+        scope = self.engine.scope
+        return self.engine.root.answers.get(f"{scope}/{self.node_id}" if scope else self.node_id)
+
     @property
     def memory(self) -> Any:
         """The run's conversation MemoryStore (None when the runtime has none)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ..current import CURRENT_NODE
@@ -24,7 +24,7 @@ from ..hooks import HookContext, HookEvent, HookManager
 from ..llm.base import LLMError, ProviderRegistry
 from ..llm.pricing import PriceTable
 from ..memory.tiers import default_memory
-from ..nodes.base import NodeFailure
+from ..nodes.base import NodeFailure, WaitForHuman
 from ..ports import CheckpointStore, EventSink
 from ..scheduling import Completions, DependencyCounter, gather_inputs, resolved, settled, source_value
 from ..schema import INPUTS_NODE, OUTPUTS_NODE
@@ -64,6 +64,7 @@ class Engine:
         model_override: str | None = None,
         parent: Engine | None = None,
         scope: str = "",
+        answers: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
         self.spec, self.nodes = compile_graph(document)
         self.run_id = run_id
@@ -86,6 +87,8 @@ class Engine:
         self.model_override = model_override  # budget guard's switch_model: chat calls use this model
         self.parent, self.scope = parent, scope  # child engines (for_each, pev, budget) share budgets
         self.root: Engine = parent.root if parent is not None else self
+        # (on the root) people's answers to human nodes, by full node id (``<node>/<key>/<child>``)
+        self.answers: Mapping[str, dict[str, Any]] = answers or {}
         self.spent_usd = 0.0
         self.spent_prompt = self.spent_completion = 0
         self.states: dict[str, NodeState] = {}
@@ -202,7 +205,11 @@ class Engine:
             credentials=self._credentials, memory=self.memory, memory_owner=self.memory_owner,
             budget_tokens=budget_tokens, model_override=model_override or self.model_override, parent=self, scope=prefix,
         )
-        return await engine.run(inputs)
+        result = await engine.run(inputs)
+        if result.status == "waiting":
+            raise NodeFailure("a human node inside a subgraph cannot wait for an answer: put it in the top-level graph",
+                              {"type": "human_in_subgraph"})
+        return result
 
     async def resolve_credential(self, name: str) -> str | None:
         return await self._credentials(name) if self._credentials else None
@@ -415,6 +422,9 @@ class Engine:
             await self._checkpoint(nid)
             await self._post_node(nid)
             return self._settled_now(nid) + [n for p in await self._recover_parent(nid) for n in self._settled_now(p)]
+        if isinstance(exc, WaitForHuman):
+            await self._park(nid, exc.request)
+            return []
         if isinstance(exc, BudgetExceeded):
             state.status = "pending"  # not a failure: it runs again when resumed with more budget
             await self.save_now(nid, state.to_dict())
@@ -433,6 +443,19 @@ class Engine:
             self._start(handler, dict(state.inputs))
             return []
         raise _Stop("failed", {**state.error, "node": nid, "message": f"node {nid} failed: {state.error['message']}"})
+
+    async def _park(self, nid: str, request: dict[str, Any]) -> None:
+        """A human node waits for its answer: its dependents stay unreleased (the branches not
+        behind it run on); its request and since when it waits are checkpointed, so a timeout
+        counts from the first time it waited, whichever worker resumes the run."""
+        state = self.states[nid]
+        since = (state.scratch.get("human") or {}).get("since") or time.time()
+        timeout = request.get("timeout_s")
+        state.status = "waiting"
+        state.scratch["human"] = {**request, "since": since, "due_at": since + timeout if timeout else None}
+        await self._checkpoint(nid)
+        await self.emit(HookEvent.NODE_WAITING, nid, state.scratch["human"])
+        await self._post_node(nid)
 
     async def _recover_parent(self, nid: str) -> list[str]:
         """A handler succeeded: every node up its fallback chain now stands for its outputs."""
@@ -493,6 +516,9 @@ class Engine:
         stop = self._stop
         status = stop.status if stop else "succeeded"
         error = stop.error if stop else None
+        waiting = [nid for nid, s in self.states.items() if s.status == "waiting"]
+        if status == "succeeded" and waiting:
+            return await self._park_run(waiting, outputs)
         if status == "succeeded":
             missing = [n for n, f in self.spec.outputs.items() if f.required and n not in outputs]
             if missing:
@@ -507,6 +533,17 @@ class Engine:
         await self.emit(HookEvent.RUN_FINISHED, None, {"status": status, "outputs": outputs, "error": error,
                                                        "cost_usd": result.cost_usd,
                                                        "prompt_tokens": prompt, "completion_tokens": completion})
+        return result
+
+
+    async def _park_run(self, waiting: list[str], outputs: dict[str, Any]) -> RunResult:
+        """Nothing more can run until people answer: the run parks (no run_finished)."""
+        prompt, completion = self.spent_prompt, self.spent_completion
+        result = RunResult("waiting", outputs, None, round(self.spent_usd, 8), prompt, completion,
+                           {nid: s.to_dict() for nid, s in self.states.items()})
+        await self.emit(HookEvent.RUN_WAITING, None, {
+            "status": "waiting", "waiting": [{"node": nid, **self.states[nid].scratch.get("human", {})} for nid in waiting],
+            "cost_usd": result.cost_usd, "prompt_tokens": prompt, "completion_tokens": completion})
         return result
 
 
