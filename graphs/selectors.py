@@ -76,3 +76,29 @@ def run_node_statuses_from_events(run: Run, upto: int | None = None) -> dict[str
         elif node_id:
             statuses[node_id] = NODE_STATE_EVENTS[event] or status or "succeeded"
     return statuses
+
+
+def can_run_graph(user, graph: Graph) -> bool:
+    """May start runs of the graph (today: whoever may see it: its owner, or staff)."""
+    return can_see_graph(user, graph)
+
+
+def can_answer_run(user, run: Run) -> bool:
+    """May answer the run's human nodes: whoever may run its graph (the one rule to change when
+    workspaces give people roles)."""
+    return can_run_graph(user, run.graph)
+
+
+def runs_waiting_for(user) -> QuerySet[Run]:
+    """Runs parked on a human node that ``user`` may answer (the "Waiting for you" filter)."""
+    return runs_visible(user).filter(status=Run.Status.WAITING)
+
+
+def run_waiting_nodes(run: Run) -> dict[str, dict]:
+    """Human nodes of the run that wait for an answer now: node id -> their request (question,
+    inputs, form, due_at), from their checkpoints. Answered ones are left out."""
+    if run.status not in (Run.Status.WAITING, Run.Status.RUNNING):
+        return {}
+    answered = set(run.answers.values_list("node_id", flat=True))
+    rows = run.node_states.filter(status="waiting").values_list("node_id", "data")
+    return {nid: (data.get("scratch") or {}).get("human") or {} for nid, data in rows if nid not in answered}

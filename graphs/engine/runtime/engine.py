@@ -228,10 +228,16 @@ class Engine:
         self.spent_prompt = sum(s.own_tokens[0] for s in every)
         self.spent_completion = sum(s.own_tokens[1] for s in every)
         kept = [nid for nid, s in self.states.items() if s.status != "pending"]
-        if restored:
+        # A re-run or fork starts from states copied from another run, each marked with its origin
+        # (graphs/fork.py): its first claim is a start, not a resume.
+        forked = bool(restored) and all("origin" in data for data in restored.values())
+        if restored and not forked:
             await self.emit(HookEvent.RUN_RESUMED, None, {"restored_nodes": kept, "spent_usd": self.spent_usd})
         else:
-            await self.emit(HookEvent.RUN_STARTED, None, {"inputs": inputs, "nodes": len(self.nodes)})
+            started: dict[str, Any] = {"inputs": inputs, "nodes": len(self.nodes)}
+            if forked:
+                started["reused_nodes"] = kept
+            await self.emit(HookEvent.RUN_STARTED, None, started)
         for nid in kept:
             await self.emit(HookEvent.NODE_RESTORED, nid, {"status": self.states[nid].status})
         try:
