@@ -112,7 +112,13 @@
     } else {
       const schema = req.form || {};
       const required = new Set(schema.required || []);
-      for (const [name, prop] of Object.entries(schema.properties || {})) {
+      // (the stored schema's keys come back in the database's order: the required fields first, as
+      // listed, then the others by name; "x-order" in the schema wins when given)
+      const props = schema.properties || {};
+      const order = Array.isArray(schema["x-order"]) ? schema["x-order"].filter((n) => n in props)
+        : [...(schema.required || []).filter((n) => n in props), ...Object.keys(props).filter((n) => !required.has(n)).sort()];
+      for (const name of [...order, ...Object.keys(props).filter((n) => !order.includes(n))]) {
+        const prop = props[name];
         const f = field(name, prop || {}, required.has(name));
         fields.push(f);
         form.append(f.wrap);

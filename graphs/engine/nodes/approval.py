@@ -31,7 +31,7 @@ class ApprovalNode(HumanKind[ApprovalConfig]):
     kind = "approval"
     title = "Approval"
     description = "Waits for a person to approve or reject (with a comment); the reject port can lead to its own branch."
-    icon = "check"
+    icon = "check-circle"
     Config = ApprovalConfig
     dynamic_inputs = "inputs"
 

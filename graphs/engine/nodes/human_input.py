@@ -56,7 +56,7 @@ class InputNode(HumanKind[InputConfig]):
     kind = "input"
     title = "Human input"
     description = "Waits for a person to fill in a form (from a JSON Schema); the answer's fields come out on the ports."
-    icon = "form"
+    icon = "message-square"
     Config = InputConfig
     dynamic_inputs = "inputs"
 
