@@ -117,3 +117,23 @@ def test_others_cannot_answer(user, other_user, celery_worker, fake_llm):
     response = stranger.post(f"/api/runs/{run_id}/answer/", {"node": "approve", "answer": {"action": "approve"}}, format="json")
     assert response.status_code == 404
     assert Run.objects.get(pk=run_id).status == "waiting"
+
+
+def test_an_answer_given_while_other_branches_still_run_is_not_lost(user, celery_worker, fake_llm):
+    """The handshake: the answer is stored while the run is still running (the side branch takes
+    its time); the worker parks the run, finds the answer and re-enqueues it at once."""
+    from graphs.models import NodeState
+
+    fake_llm.script(match="side:", latency=3.0)
+    client, run_id = start_run(user, approval_graph(), {"task": "t"})
+    wait_until(lambda: NodeState.objects.filter(run_id=run_id, node_id="approve", status="waiting").exists(), 60,
+               message="the approval waits")
+    assert Run.objects.get(pk=run_id).status == "running", "the side branch is still running"
+    answered = client.post(f"/api/runs/{run_id}/answer/", {"node": "approve", "answer": {"action": "approve", "comment": ""}},
+                           format="json")
+    assert answered.status_code == 202, answered.data
+    run = wait_for_run(run_id, 60)
+    assert run.status == "succeeded" and run.outputs["published"] == "ok", run.error
+    names = list(RunEvent.objects.filter(run_id=run_id).values_list("event", flat=True))
+    assert names.count("run_waiting") == 1 and names.count("run_resumed") == 1 and names[-1] == "run_finished"
+    assert_contiguous_events(run_id)
