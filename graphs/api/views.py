@@ -136,6 +136,8 @@ class RunListView(APIView):
     @extend_schema(responses=RunSerializer(many=True))
     def get(self, request: Request) -> Response:
         runs = selectors.runs_visible(request.user)
+        if request.query_params.get("waiting") == "me":  # parked on a human node this user may answer
+            runs = selectors.runs_waiting_for(request.user)
         if request.query_params.get("status"):
             runs = runs.filter(status=request.query_params["status"])
         return Response(RunSerializer(runs[:200], many=True, context={"with_nodes": False}).data)
