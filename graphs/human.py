@@ -75,7 +75,7 @@ def run_answer(*, run: Run, node_id: str, answer: Any, user: Any) -> HumanAnswer
                   summary=f"{node_id}: {_summary(answer)}", data={"node": node_id, "answer": answer})
     except IntegrityError:
         raise ServiceError(f"node {node_id} of run {run.pk} was answered already", status=409) from None
-    requeue_if_waiting(run.pk)  # after the commit: see the handshake above
+    transaction.on_commit(lambda: requeue_if_waiting(run.pk))  # after the commit (see the handshake above)
     return given
 
 
@@ -115,7 +115,7 @@ def human_timeouts(now=None) -> list[tuple[int, str]]:
                       data={"node": state.node_id, "answer": answer})
         except IntegrityError:
             continue  # a person (or another sweeper) was first
-        requeue_if_waiting(run.pk)
+        transaction.on_commit(lambda pk=run.pk: requeue_if_waiting(pk))
         taken.append((run.pk, state.node_id))
     if taken:
         log.info("human nodes timed out: %s", taken)
