@@ -79,8 +79,8 @@ def input_graph():
     schema = {"type": "object", "required": ["name", "age"], "properties": {
         "name": {"type": "string", "minLength": 1, "title": "Name"}, "age": {"type": "integer", "minimum": 0, "title": "Age"}}}
     return {"inputs": {}, "outputs": {"greeting": {"type": "string"}},
-            "nodes": [{"id": "ask", "kind": "input", "config": {"question": "Who are you?", "schema": schema}},
-                      agent("greet", ["name"], ["greeting"], instructions="greet: {{name}}")],
+            "nodes": [{"id": "ask", "kind": "input", "position": {"x": 300, "y": 0}, "config": {"question": "Who are you?", "schema": schema}},
+                      agent("greet", ["name"], ["greeting"], x=650, instructions="greet: {{name}}")],
             "edges": [edge("ask", "name", "greet", "name"), edge("greet", "greeting", "@outputs", "greeting")]}
 
 

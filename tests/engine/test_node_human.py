@@ -9,11 +9,12 @@ from tests.helpers import agent, edge
 
 def approval_graph(**approval):
     """@inputs.task -> draft -> approve -> publish (approved) | revise (rejected); side runs beside it."""
-    nodes = [agent("draft", ["task"], ["text"], instructions="draft: {{task}}"),
-             {"id": "approve", "kind": "approval", "config": {"inputs": [{"name": "subject", "type": "string"}], **approval}},
-             agent("publish", ["text"], ["result"], instructions="publish: {{text}}"),
-             agent("revise", ["text"], ["result"], instructions="revise: {{text}}"),
-             agent("side", ["task"], ["note"], instructions="side: {{task}}")]
+    nodes = [agent("draft", ["task"], ["text"], x=300, instructions="draft: {{task}}"),
+             {"id": "approve", "kind": "approval", "position": {"x": 600, "y": 0},
+              "config": {"inputs": [{"name": "subject", "type": "string"}], **approval}},
+             agent("publish", ["text"], ["result"], x=950, y=-140, instructions="publish: {{text}}"),
+             agent("revise", ["text"], ["result"], x=950, y=140, instructions="revise: {{text}}"),
+             agent("side", ["task"], ["note"], x=600, y=300, instructions="side: {{task}}")]
     edges = [edge("@inputs", "task", "draft", "task"), edge("draft", "text", "approve", "subject"),
              edge("approve", "approved", "publish", "text"), edge("approve", "rejected", "revise", "text"),
              edge("@inputs", "task", "side", "task"),
