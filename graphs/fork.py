@@ -21,13 +21,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import record_action as audit
-
-from .engine.runtime.state import FINISHED
+from .engine.state import FINISHED
 from .engine.types import value_matches
 from .engine.validate import GraphInvalid, Issue, compile_graph
 from .models import Checkpoint, GraphVersion, NodeState, Run
 from .services import ServiceError, _enqueue_on_commit, _run_input_issues
+from .signals import action as audit
 
 
 def downstream_of(spec: dict[str, Any], node_id: str) -> set[str]:

@@ -15,18 +15,18 @@ conditional UPDATE, so only one of them re-enqueues the run.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit.services import record_action as audit
-
 from .engine.nodes import registry
 from .engine.validate import Issue
 from .models import HumanAnswer, NodeState, Run
 from .services import ServiceError, _enqueue_on_commit
+from .signals import action as audit
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def _human_kind(run: Run, node_id: str) -> tuple[Any, Any]:
     """The node's kind and parsed config, from the version the run executes."""
     spec = next((n for n in run.version.spec.get("nodes", []) if n.get("id") == node_id), None)
     kind = registry.get(spec["kind"]) if spec else None
-    if kind is None or not getattr(kind, "human", False):
+    if spec is None or kind is None or not getattr(kind, "human", False):
         raise ServiceError(f"node {node_id!r} is not a human node of this run", [Issue("node", "not a human node")], status=404)
     return kind, kind.parse(spec.get("config") or {})
 
@@ -115,7 +115,7 @@ def human_timeouts(now=None) -> list[tuple[int, str]]:
                       data={"node": state.node_id, "answer": answer})
         except IntegrityError:
             continue  # a person (or another sweeper) was first
-        transaction.on_commit(lambda pk=run.pk: requeue_if_waiting(pk))
+        transaction.on_commit(functools.partial(requeue_if_waiting, run.pk))
         taken.append((run.pk, state.node_id))
     if taken:
         log.info("human nodes timed out: %s", taken)

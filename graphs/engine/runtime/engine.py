@@ -24,14 +24,15 @@ from ..hooks import HookContext, HookEvent, HookManager
 from ..llm.base import LLMError, ProviderRegistry
 from ..llm.pricing import PriceTable
 from ..memory.tiers import default_memory
+from ..money import BudgetExceeded
 from ..nodes.base import NodeFailure, WaitForHuman
 from ..ports import CheckpointStore, EventSink
 from ..scheduling import Completions, DependencyCounter, gather_inputs, resolved, settled, source_value
 from ..schema import INPUTS_NODE, OUTPUTS_NODE
+from ..state import FINISHED, NodeState, RunResult
 from ..types import value_matches
 from ..validate import CompiledNode, compile_graph
-from .context import BudgetExceeded, NodeRun
-from .state import FINISHED, NodeState, RunResult
+from .context import NodeRun
 
 CredentialResolver = Callable[[str], Awaitable[str | None]]
 
@@ -210,6 +211,10 @@ class Engine:
             raise NodeFailure("a human node inside a subgraph cannot wait for an answer: put it in the top-level graph",
                               {"type": "human_in_subgraph"})
         return result
+
+    def human_answer(self, node_id: str) -> dict[str, Any] | None:
+        """People's answer to a human node of this (possibly nested) run, by its full node id."""
+        return self.root.answers.get(f"{self.scope}/{node_id}" if self.scope else node_id)
 
     async def resolve_credential(self, name: str) -> str | None:
         return await self._credentials(name) if self._credentials else None
