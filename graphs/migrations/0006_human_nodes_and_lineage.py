@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('graphs', '0003_append_only_guards'),
+        ('graphs', '0005_model_connections'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
