@@ -25,7 +25,7 @@ from . import logs, metrics
 
 log = logging.getLogger(__name__)
 DEFAULT_WEBHOOK_EVENTS = frozenset({"run_finished", "on_error"})
-_LAST = (HookEvent.RUN_FINISHED,)
+_LAST = (HookEvent.RUN_FINISHED, HookEvent.RUN_WAITING)  # the worker lets go of the run after either
 
 __all__ = ["HookManager", "attach"]
 

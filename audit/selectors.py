@@ -20,11 +20,11 @@ from .models import AuditEntry, GraphHook
 
 USER_EVENTS = ["graph.created", "graph.saved", "graph.restored", "graph.deleted", "run.started", "run.cancelled",
                "run.resumed", "credential.added", "credential.rotated", "user.login", "hook.created", "hook.updated",
-               "hook.deleted", "alert.slow_node", "alert.error"]
+               "hook.deleted", "alert.slow_node", "alert.error", "run.answered", "run.answer_timeout", "run.rerun", "run.forked"]
 EVENT_CHOICES = USER_EVENTS + [e.value for e in HookEvent]
 # What the log opens on: what people did and how runs ended. The engine's step-by-step events
 # (checkpoints, LLM calls, node starts) are one choice away ("show").
-OUTCOME_EVENTS = ["run_finished", "on_error", "interrupted", "cancelled"]
+OUTCOME_EVENTS = ["run_finished", "on_error", "interrupted", "cancelled", "run_waiting"]
 VIEWS = {
     "": ("People and outcomes", USER_EVENTS + OUTCOME_EVENTS),  # (a run or node filter: all its events)
     "llm": ("LLM calls", ["pre_llm_call", "post_llm_call", "llm_retry"]),

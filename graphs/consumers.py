@@ -94,7 +94,7 @@ class RunEventsConsumer(AsyncJsonWebsocketConsumer):
     async def _send(self, events: list[dict]) -> None:
         await self.send_json({"type": "events", "events": events})
         self.last_seq = events[-1]["seq"]
-        self.finished = events[-1]["event"] == "run_finished"
+        self.finished = events[-1]["event"] in ("run_finished", "run_waiting")  # (parked: quiet until answered)
 
     async def _catch_up(self, until: int | None = None) -> None:
         while True:

@@ -67,9 +67,13 @@ class Run(models.Model):
         FAILED = "failed"
         INTERRUPTED = "interrupted"
         CANCELLED = "cancelled"
+        # Parked: a human node waits for an answer. No worker, no lease; an answer (or its
+        # timeout) puts it back to queued. The sweeper leaves it alone.
+        WAITING = "waiting"
 
     RESUMABLE = (Status.FAILED, Status.INTERRUPTED, Status.CANCELLED)
     ACTIVE = (Status.QUEUED, Status.RUNNING)
+    FORKABLE = (Status.SUCCEEDED, Status.FAILED, Status.INTERRUPTED, Status.CANCELLED)
 
     graph = models.ForeignKey(Graph, on_delete=models.CASCADE, related_name="runs")
     version = models.ForeignKey(GraphVersion, on_delete=models.PROTECT, related_name="runs")
@@ -101,6 +105,11 @@ class Run(models.Model):
     stalled_claims = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
     last_seq = models.PositiveBigIntegerField(default=0)
+    # Lineage: a run re-run or forked from a node of another run reuses that run's recorded
+    # results upstream of the node; ``fork_edits`` says what was changed (inputs, outputs, version).
+    forked_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="forks")
+    forked_from_node = models.CharField(max_length=200, blank=True, default="")
+    fork_edits = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -159,6 +168,31 @@ class RunEvent(AppendOnly):
     class Meta:
         ordering = ["seq"]
         constraints = [models.UniqueConstraint(fields=["run", "seq"], name="run_event_seq_unique")]
+
+
+class HumanAnswer(models.Model):
+    """A person's answer to a human node (approval, input) of a run, or the default action taken
+    when its timeout lapsed (``source`` timeout, no user). One per node and run: the first wins."""
+
+    class Source(models.TextChoices):
+        USER = "user"
+        TIMEOUT = "timeout"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="answers")
+    node_id = models.CharField(max_length=200)
+    answer = models.JSONField()
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.USER)
+    answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    answered_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["run", "node_id"], name="human_answer_once")]
+
+    def for_engine(self) -> dict:
+        """What the node sees (graphs/engine/nodes/human.py)."""
+        return {"answer": self.answer, "source": self.source, "at": self.answered_at.isoformat(),
+                "by": self.answered_by.get_username() if self.answered_by else None}
 
 
 class Credential(models.Model):

@@ -95,3 +95,29 @@ def node_state_summary(data: dict[str, Any]) -> dict[str, Any]:
             "cost_usd": state.cost_usd, "prompt_tokens": prompt, "completion_tokens": completion,
             "error": state.error, "outputs": state.outputs, "recovered_by": state.recovered_by,
             "llm_calls": len(state.llm_calls)}
+
+
+def can_run_graph(user, graph: Graph) -> bool:
+    """May start runs of the graph: the workspace's runners, editors and admins."""
+    return may(user, "run", graph)
+
+
+def can_answer_run(user, run: Run) -> bool:
+    """May answer the run's human nodes: whoever may run its graph (the one rule to change when
+    workspaces give people roles)."""
+    return can_run_graph(user, run.graph)
+
+
+def runs_waiting_for(user) -> QuerySet[Run]:
+    """Runs parked on a human node that ``user`` may answer (the "Waiting for you" filter)."""
+    return runs_visible(user, "run").filter(status=Run.Status.WAITING)
+
+
+def run_waiting_nodes(run: Run) -> dict[str, dict]:
+    """Human nodes of the run that wait for an answer now: node id -> their request (question,
+    inputs, form, due_at), from their checkpoints. Answered ones are left out."""
+    if run.status not in (Run.Status.WAITING, Run.Status.RUNNING):
+        return {}
+    answered = set(run.answers.values_list("node_id", flat=True))
+    rows = run.node_states.filter(status="waiting").values_list("node_id", "data")
+    return {nid: (data.get("scratch") or {}).get("human") or {} for nid, data in rows if nid not in answered}

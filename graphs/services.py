@@ -163,12 +163,16 @@ def run_cancel(*, run: Run, user: Any = None) -> Run:
         status=Run.Status.CANCELLED, finished_at=now, error={"type": "cancelled", "message": "cancelled before it started"}
     ):
         pass
+    elif Run.objects.filter(pk=run.pk, status=Run.Status.WAITING).update(
+        status=Run.Status.CANCELLED, finished_at=now, error={"type": "cancelled", "message": "cancelled while waiting for an answer"}
+    ):
+        pass  # a parked run has no worker to tell
     elif Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(cancel_requested=True):
         from .cancel import announce
 
         transaction.on_commit(lambda: announce(run.pk))  # its worker stops it within milliseconds
     else:
-        raise ServiceError(f"run {run.pk} is {run.status}; only queued or running runs can be cancelled", status=409)
+        raise ServiceError(f"run {run.pk} is {run.status}; only queued, running or waiting runs can be cancelled", status=409)
     run.refresh_from_db()
     audit("run.cancelled", actor=user, run=run, status=run.status)
     return run

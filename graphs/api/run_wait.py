@@ -29,7 +29,8 @@ from django.http import HttpRequest, JsonResponse
 from ..events import run_group
 
 MAX_WAIT_S = 60.0
-FINAL = frozenset({"succeeded", "failed", "interrupted", "cancelled"})
+# (and "waiting": the run is parked on a human node; the caller learns it now, not in days)
+FINAL = frozenset({"succeeded", "failed", "interrupted", "cancelled", "waiting"})
 
 
 def parse_wait(raw: str) -> float | None:
@@ -105,7 +106,7 @@ async def _listen(layer, channel: str, finished: asyncio.Future[dict[str, Any]])
     while True:
         message = await layer.receive(channel)
         for event in message.get("events", ()):
-            if event.get("event") == "run_finished" and not event.get("node_id") and not finished.done():
+            if event.get("event") in ("run_finished", "run_waiting") and not event.get("node_id") and not finished.done():
                 finished.set_result(event.get("data") or {})
 
 

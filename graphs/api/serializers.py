@@ -83,7 +83,16 @@ class RunSerializer(serializers.ModelSerializer):
         model = Run
         fields = ["id", "graph", "version", "status", "dry_run", "inputs", "outputs", "error", "cost_usd", "budget_usd",
                   "tokens", "created_by", "created_at", "started_at", "finished_at", "celery_task_id",
-                  "cancel_requested", "last_seq", "nodes"]
+                  "cancel_requested", "last_seq", "nodes", "waiting", "forked_from", "forked_from_node", "fork_edits"]
+
+    waiting = serializers.SerializerMethodField(help_text="Human nodes waiting for an answer: node -> question, inputs, form")
+
+    def get_waiting(self, run: Run):
+        if run.status != Run.Status.WAITING:
+            return None
+        from ..selectors import run_waiting_nodes
+
+        return run_waiting_nodes(run)
 
     def get_tokens(self, run: Run):
         return {"prompt": run.prompt_tokens, "completion": run.completion_tokens, "total": run.total_tokens}
@@ -108,3 +117,16 @@ class RunEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = RunEvent
         fields = ["seq", "event", "node_id", "created_at", "data"]
+
+
+class AnswerSerializer(serializers.Serializer):
+    node = serializers.CharField(max_length=200, help_text="The waiting human node's id")
+    answer = serializers.JSONField(help_text="approval: {action: approve|reject, comment}; input: an object valid for its form's JSON Schema")
+
+
+class ForkSerializer(serializers.Serializer):
+    node = serializers.CharField(max_length=200, help_text="Re-run this node and everything after it")
+    inputs = serializers.JSONField(required=False, help_text="Other graph inputs (default: the source run's)")
+    outputs = serializers.JSONField(required=False, help_text="{node: {port: value}}: edited outputs of nodes before the fork point")
+    version = serializers.IntegerField(required=False, min_value=1, max_value=2**31,
+                                       help_text="A newer version of the graph whose part before the fork point is unchanged")

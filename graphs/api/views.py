@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -20,6 +21,8 @@ from ..engine.schema import GraphSpec
 from ..engine.validate import check_document
 from ..models import Graph, Run, RunEvent
 from .serializers import (
+    AnswerSerializer,
+    ForkSerializer,
     GraphCreateSerializer,
     GraphSaveSerializer,
     GraphSerializer,
@@ -140,6 +143,8 @@ class RunListView(APIView):
     @extend_schema(responses=RunSerializer(many=True))
     def get(self, request: Request) -> Response:
         runs = in_workspace(request, selectors.runs_visible(request.user))
+        if request.query_params.get("waiting") == "me":  # parked on a human node this user may answer
+            runs = runs.filter(pk__in=selectors.runs_waiting_for(request.user).values("pk"))
         if request.query_params.get("status"):
             runs = runs.filter(status=request.query_params["status"])
         return Response(RunSerializer(runs[:200], many=True, context={"with_nodes": False}).data)
@@ -189,6 +194,45 @@ class RunResumeView(APIView):
         run = run_for(request, pk, "run")
         run = services.run_resume(run=run, user=request.user, **valid(ResumeSerializer, request))
         return Response(RunSerializer(run, context={"with_nodes": False}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RunAnswerView(APIView):
+    """Answer a waiting human node (approval, input): 202, the run resumes; 400 with the field
+    path for an answer its form refuses; 409 if the node is not waiting or was answered."""
+
+    @extend_schema(request=AnswerSerializer, responses=RunSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        from ..human import run_answer
+
+        run = run_for(request, pk)
+        if not selectors.can_answer_run(request.user, run):
+            raise Http404("No Run matches the given query.")
+        data = valid(AnswerSerializer, request)
+        run_answer(run=run, node_id=data["node"], answer=data["answer"], user=request.user)
+        run.refresh_from_db()
+        return Response(RunSerializer(run, context={"with_nodes": False}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RunForkView(APIView):
+    """``rerun/`` {node}: a new run of the same version that reuses this run's results before the
+    node; ``fork/`` {node, inputs?, outputs?, version?}: the same with edits (graphs/fork.py)."""
+
+    throttle_classes = [*APIView.throttle_classes, RunStartThrottle]
+    edits = True
+
+    @extend_schema(request=ForkSerializer, responses={202: RunSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        from ..fork import run_fork
+
+        run = run_for(request, pk)
+        if not selectors.can_run_graph(request.user, run.graph):
+            raise Http404("No Run matches the given query.")
+        data = valid(ForkSerializer, request)
+        if not self.edits:
+            data = {"node": data["node"]}
+        new = run_fork(run=run, node_id=data.pop("node"), user=request.user, **data)
+        return Response({"id": new.pk, "status": new.status, "url": f"/runs/{new.pk}/", "forked_from": run.pk},
+                        status=status.HTTP_202_ACCEPTED)
 
 
 class GraphSchemaView(APIView):

@@ -19,6 +19,11 @@ class HookEvent(StrEnum):
     RUN_STARTED = "run_started"
     RUN_RESUMED = "run_resumed"
     RUN_FINISHED = "run_finished"
+    # Every branch that could run has finished and a human node waits for an answer: the run
+    # parks (status waiting, no worker). data.waiting lists the nodes with their forms.
+    RUN_WAITING = "run_waiting"
+    NODE_WAITING = "node_waiting"  # a human node waits: data is its request (form, question, due_at)
+    HUMAN_ANSWERED = "human_answered"  # a human node took its answer: {answer, by, at, source}
     PRE_NODE = "pre_node"  # the node started (status running)
     # The node's state changed for good in this run; data.status says to what: succeeded, failed,
     # cancelled (in flight when the run failed, was cancelled or ran out of budget; data.error says

@@ -11,7 +11,7 @@ FINISHED = {"succeeded", "skipped"}
 
 @dataclass
 class NodeState:
-    status: str = "pending"  # pending running succeeded failed skipped cancelled
+    status: str = "pending"  # pending running succeeded failed skipped cancelled waiting (a human node)
     inputs: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     error: dict[str, Any] | None = None
@@ -74,7 +74,7 @@ class NodeState:
 
 @dataclass
 class RunResult:
-    status: str  # succeeded failed interrupted cancelled
+    status: str  # succeeded failed interrupted cancelled waiting (parked: a human node waits)
     outputs: dict[str, Any]
     error: dict[str, Any] | None
     cost_usd: float

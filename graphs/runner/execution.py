@@ -38,7 +38,7 @@ from ..engine.runtime import Engine
 from ..engine.validate import GraphInvalid
 from ..mcp_servers import mcp_resolver
 from ..memory_adapter import build_memory
-from ..models import Checkpoint, Run
+from ..models import Checkpoint, HumanAnswer, Run
 from . import runloop
 from .adapters import HandedOff, RunRecorder
 from .dbthreads import db, db_retrying
@@ -149,6 +149,8 @@ class _Driver:
     async def drive(self) -> str:
         run, recorder = self.run, self.recorder
         providers = build_providers()
+        answers = await db(lambda: {a.node_id: a.for_engine()
+                                    for a in HumanAnswer.objects.filter(run_id=run.pk).select_related("answered_by")})
         try:
             self.engine = Engine(
                 run.version.spec, run_id=str(run.pk), providers=providers, checkpoints=recorder, events=recorder,
@@ -160,6 +162,7 @@ class _Driver:
                 mcp_resolver=mcp_resolver(run, recorder), tools_allow_private=settings.KAIZEN_TOOLS_ALLOW_PRIVATE,
                 memory=build_memory(fence=(run.pk, self.epoch)), memory_owner=run.graph.workspace_id,  # fenced memory writes; a workspace's sessions
                 hooks=signals.observe_run(HookManager(), run),  # audit: user hooks, metrics, log context
+                answers=answers,  # people's answers to human nodes (graphs/human.py)
             )
         except GraphInvalid as exc:
             await recorder.finish(status=Run.Status.FAILED, finished_at=timezone.now(),
@@ -196,12 +199,18 @@ class _Driver:
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
-        fields.update(finished_at=timezone.now(), cancel_requested=False, lease_owner="", lease_expires_at=None)
+        parked = fields["status"] == Run.Status.WAITING  # a human node waits: no worker, no lease from here
+        fields.update(finished_at=None if parked else timezone.now(), cancel_requested=False, lease_owner="", lease_expires_at=None)
         try:
             if not await recorder.finish(**fields):
                 return "lost"
         except ClaimLost as exc:
             return await self._lost(exc)
+        if parked:  # committed: an answer given meanwhile wakes it now (the handshake in graphs/human.py)
+            from ..human import requeue_if_answered
+
+            waiting = [nid for nid, s in result.nodes.items() if s.get("status") == "waiting"]
+            await db_retrying(requeue_if_answered, run.pk, waiting)
         return fields["status"]
 
     async def _lost(self, exc: BaseException) -> str:

@@ -17,4 +17,7 @@ def run_execute(run_id: int) -> str | None:
 
 @shared_task(ignore_result=True, name=RUNS_SWEEP)
 def runs_sweep_task() -> list[int]:
+    from ..human import human_timeouts
+
+    human_timeouts()
     return runs_sweep()

@@ -17,12 +17,14 @@ _stop = threading.Event()
 
 
 def sweeper_loop(interval: float) -> None:
+    from ..human import human_timeouts
     from ..services import runs_sweep
 
     while not _stop.wait(interval):
         try:
             close_old_connections()
             runs_sweep()
+            human_timeouts()  # waiting human nodes past their timeout take their default action
         except Exception:
             log.exception("sweep failed")
 

@@ -101,6 +101,8 @@ def graph_run(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def run_list(request: HtmxHttpRequest) -> HttpResponse:
     runs = selectors.runs_visible(request.user).filter(graph__workspace=current_workspace(request))
+    if request.GET.get("waiting") == "me":  # "Waiting for you": parked runs this user may answer
+        runs = runs.filter(pk__in=selectors.runs_waiting_for(request.user).values("pk"))
     if request.GET.get("status"):
         runs = runs.filter(status=request.GET["status"])
     if request.GET.get("graph"):
@@ -123,7 +125,7 @@ def _natural(node_id: str) -> list[tuple[int, int | str]]:
     return [(0, int(part)) if part.isdigit() else (1, part) for part in node_id.split("/")]
 
 
-def _run_context(run: Run) -> dict:
+def _run_context(run: Run, user=None) -> dict:
     spec = GraphSpec.model_validate(run.version.spec)
     # The seq first, then the states: they are at least as new as the events the page lists (a
     # state and its events commit together), and the stream's later events only move them on.
@@ -151,7 +153,11 @@ def _run_context(run: Run) -> dict:
     # The page lists events up to the seq it was rendered at, and the websocket sends those after
     # it: no event is listed twice, none is missed (the bound is the same number for both).
     events = [event_for_page(e) for e in selectors.run_events_between(run, max(0, last_seq - EVENT_PAGE), last_seq)]
+    may_answer = selectors.can_answer_run(user, run) if user is not None else False
+    waiting = selectors.run_waiting_nodes(run)
     return {
+        "waiting": waiting, "may_answer": may_answer,
+        "forks": list(run.forks.order_by("id").values("id", "forked_from_node", "fork_edits")[:50]),
         "budget_text": usd(float(run.budget_usd)) if run.budget_usd else "",
         "run": run, "nodes": nodes, "events_truncated": last_seq > EVENT_PAGE,
         "event_types": [e.value for e in HookEvent],
@@ -164,6 +170,8 @@ def _run_context(run: Run) -> dict:
                         "cost_usd": float(run.cost_usd), "tokens": run.total_tokens,
                         "budget_usd": float(run.budget_usd) if run.budget_usd else None,
                         "events": events,
+                        # human nodes waiting for an answer (run_human.js draws their forms)
+                        "waiting": waiting, "may_answer": may_answer,
                         # drawn by run_live.js exactly as a live run_finished event draws them
                         "final": {"status": run.status, "outputs": run.outputs, "error": run.error}
                         if run.status not in Run.ACTIVE else None},
@@ -186,7 +194,7 @@ def event_for_page(e) -> dict:
 
 @login_required
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return render(request, "runs/detail.html", _run_context(_run(request, pk)))
+    return render(request, "runs/detail.html", _run_context(_run(request, pk), request.user))
 
 
 @login_required
@@ -204,8 +212,11 @@ def run_node(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
         prompt = "\n\n".join(_message_text(m) for m in messages_) if messages_ else ""
         calls.append({**call, "prompt": prompt})
     dump = lambda v: json.dumps(v, indent=2, ensure_ascii=False) if v else ""  # noqa: E731
+    top_level = "/" not in node_id and any(n.get("id") == node_id for n in run.version.spec.get("nodes", []))
     return render(request, "runs/_node.html", {
-        "node_id": node_id, "state": state, "calls": calls, "tool_calls": [{**c, "arguments_json": json.dumps(c.get("arguments", {}), ensure_ascii=False)}
+        "run": run, "forkable": top_level and run.status in Run.FORKABLE and selectors.can_run_graph(request.user, run.graph),
+        "run_inputs_json": json.dumps(run.inputs, indent=2, ensure_ascii=False), "node_id": node_id, "state": state, "calls": calls,
+        "tool_calls": [{**c, "arguments_json": json.dumps(c.get("arguments", {}), ensure_ascii=False)}
                        for c in state.get("tool_calls", [])], "inputs_json": dump(state.get("inputs")) or "{}",
         "outputs_json": dump(state.get("outputs")), "error_json": dump(state.get("error")),
     })

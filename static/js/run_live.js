@@ -69,6 +69,8 @@
     if (ev.event === "llm_retry") return "attempt " + d.attempt + (d.error ? ": " + d.error : d.problem ? ": " + d.problem : "");
     if (ev.event === "node_skipped") return d.reason || "";
     if (ev.event === "run_finished") return d.status + (d.error && d.error.message ? ": " + d.error.message : "");
+    if (ev.event === "node_waiting") return d.question || "";
+    if (ev.event === "human_answered") return (d.answer && d.answer.action ? d.answer.action + " " : "") + (d.by ? "by " + d.by : d.source === "timeout" ? "(timeout: default action)" : "");
     if (ev.event === "interrupted" || ev.event === "cancelled") return d.message || "";
     if (ev.event === "fallback") return "→ " + d.handler + (d.error ? " (" + d.error + ")" : "");
     if (ev.event === "decision") {  // a router's route, or a fallback chain's level
@@ -174,7 +176,7 @@
   function syncActions(status) {
     const cancel = document.querySelector("[data-testid=cancel]");
     const resume = document.querySelector("[data-testid=resume]");
-    if (cancel) cancel.disabled = !(status === "queued" || status === "running");
+    if (cancel) cancel.disabled = !(status === "queued" || status === "running" || status === "waiting");
     if (resume) resume.disabled = !(status === "failed" || status === "interrupted" || status === "cancelled");
     for (const b of document.querySelectorAll("#tool-decision button")) b.disabled = status !== "interrupted";
   }
@@ -244,7 +246,22 @@
           cost: "$" + Number(d.cost_usd || 0).toFixed(6),
         });
         break;
+      case "node_waiting": {
+        const human = window.KaizenHuman;
+        if (!human) break;
+        if (d.truncated && d.url) fetch(d.url, { credentials: "same-origin" }).then((r) => r.json()).then((full) => human.show(ev.node_id, full.data));
+        else human.show(ev.node_id, d);
+        break;
+      }
+      case "human_answered":
+        if (window.KaizenHuman) window.KaizenHuman.answered(ev.node_id, d.by);
+        break;
+      case "run_waiting":  // parked: nothing runs until someone answers
+        setRunStatus("waiting");
+        if (window.KaizenHuman) window.KaizenHuman.refresh();
+        break;
       case "run_finished":
+        if (window.KaizenHuman) window.KaizenHuman.clear();
         setRunStatus(d.status);
         totals.cost = d.cost_usd || totals.cost; totals.tokens = (d.prompt_tokens || 0) + (d.completion_tokens || 0); renderTotals();
         finished = true;
@@ -276,6 +293,7 @@
     socket.onclose = (e) => {
       if (e.code === 4403 || e.code === 4404) { setIndicator("error", e.code === 4403 ? "no access" : "not found"); return; }
       if (finished && e.wasClean) { setIndicator("done", "finished"); return; }
+      if (root.dataset.status === "waiting" && e.wasClean) { setIndicator("done", "waiting"); return; }
       attempts += 1;
       const delay = Math.min(10000, 250 * 2 ** Math.min(attempts, 6)) * (0.75 + Math.random() / 2);
       setIndicator("reconnecting", "reconnecting in " + (delay / 1000).toFixed(1) + " s");

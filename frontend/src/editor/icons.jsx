@@ -45,6 +45,6 @@ export function categoryClass(category) {
   const s = String(category || "");
   let h = 0;
   for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) >>> 0;
-  const known = { agents: 0, control: 1, flow: 1, reliability: 2, planning: 3, memory: 4, tools: 5 };
+  const known = { agents: 0, control: 1, flow: 1, reliability: 2, planning: 3, human: 3, memory: 4, tools: 5 };
   return `cat-${s in known ? known[s] : h % 6}`;
 }

@@ -94,6 +94,10 @@ class NodeContext(Protocol):
                        budget_tokens: int | None = None, model_override: str | None = None) -> RunResult:
         """Run an inline graph as a child run (namespaced ``<node>/<key>/...``; budgets nest)."""
 
+    def human_answer(self) -> dict[str, Any] | None:
+        """The answer a person gave this node (human nodes), or None: then the node raises
+        ``WaitForHuman`` and the run parks until someone answers."""
+
     @property
     def memory(self) -> Any:
         """The run's conversation MemoryStore (ports.MemoryStore), or None."""
@@ -109,6 +113,16 @@ class NodeFailure(Exception):
     def __init__(self, message: str, data: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.data = data or {}
+
+
+class WaitForHuman(Exception):
+    """A human node has no answer yet: it settles as ``waiting`` (its dependents wait), the
+    branches not behind it run on, and then the run parks. ``request`` (the form, the question,
+    the timeout) lands in the node's ``node_waiting`` event and its checkpoint."""
+
+    def __init__(self, request: dict[str, Any]) -> None:
+        super().__init__("waiting for a person to answer")
+        self.request = request
 
 
 ConfigT = TypeVar("ConfigT", bound="NodeConfig")

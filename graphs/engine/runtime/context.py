@@ -61,6 +61,7 @@ class RunHost(Protocol):
     def scope(self) -> str: ...  # a nested run's namespace within its parent ("each/0")
     @property
     def parent(self) -> Any: ...  # the enclosing run's host, or None
+    def human_answer(self, node_id: str) -> dict[str, Any] | None: ...
     async def child(self, document: Any, *, prefix: str, inputs: dict[str, Any], budget_usd: float | None = None,
                     budget_tokens: int | None = None, model_override: str | None = None) -> RunResult: ...
 
@@ -89,6 +90,10 @@ class NodeRun:
     async def checkpoint(self) -> None:
         """Persist this node's progress (``state.scratch``) now; a resumed node sees it again."""
         await self.engine.save_now(self.node_id, self.state.to_dict())
+
+    def human_answer(self) -> dict[str, Any] | None:
+        """The answer people gave this node, if any (kept on the root engine by full node id)."""
+        return self.engine.human_answer(self.node_id)
 
     @property
     def dry_run(self) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ..current import CURRENT_NODE
@@ -25,7 +25,7 @@ from ..llm.base import Endpoint, LLMError, ProviderRegistry
 from ..llm.pricing import PriceTable
 from ..memory.tiers import default_memory
 from ..money import BudgetExceeded
-from ..nodes.base import NodeFailure
+from ..nodes.base import NodeFailure, WaitForHuman
 from ..ports import CheckpointStore, EventSink
 from ..scheduling import Completions, DependencyCounter, gather_inputs, resolved, settled, source_value
 from ..schema import INPUTS_NODE, OUTPUTS_NODE
@@ -73,6 +73,7 @@ class Engine:
         scope: str = "",
         mcp_resolver: McpResolver | None = None,
         tools_allow_private: bool = False,
+        answers: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
         self.spec, self.nodes = compile_graph(document)
         self.run_id = run_id
@@ -98,6 +99,8 @@ class Engine:
         self.root: Engine = parent.root if parent is not None else self
         # tools: MCP connections by name (the run driver's resolver) and the SSRF guard's setting
         self.mcp_resolver, self.tools_allow_private = mcp_resolver, tools_allow_private
+        # (on the root) people's answers to human nodes, by full node id (``<node>/<key>/<child>``)
+        self.answers: Mapping[str, dict[str, Any]] = answers or {}
         self.spent_usd = 0.0
         self.spent_prompt = self.spent_completion = 0
         self.states: dict[str, NodeState] = {}
@@ -215,7 +218,15 @@ class Engine:
             budget_tokens=budget_tokens, model_override=model_override or self.model_override, parent=self, scope=prefix,
             mcp_resolver=self.mcp_resolver, tools_allow_private=self.tools_allow_private,
         )
-        return await engine.run(inputs)
+        result = await engine.run(inputs)
+        if result.status == "waiting":
+            raise NodeFailure("a human node inside a subgraph cannot wait for an answer: put it in the top-level graph",
+                              {"type": "human_in_subgraph"})
+        return result
+
+    def human_answer(self, node_id: str) -> dict[str, Any] | None:
+        """People's answer to a human node of this (possibly nested) run, by its full node id."""
+        return self.root.answers.get(f"{self.scope}/{node_id}" if self.scope else node_id)
 
     async def resolve_credential(self, name: str, base_url: str | None = None) -> str | None:
         return await self._credentials(name, base_url) if self._credentials else None
@@ -237,10 +248,16 @@ class Engine:
         self.spent_prompt = sum(s.own_tokens[0] for s in every)
         self.spent_completion = sum(s.own_tokens[1] for s in every)
         kept = [nid for nid, s in self.states.items() if s.status != "pending"]
-        if restored:
+        # A re-run or fork starts from states copied from another run, each marked with its origin
+        # (graphs/fork.py): its first claim is a start, not a resume.
+        forked = bool(restored) and all("origin" in data for data in restored.values())
+        if restored and not forked:
             await self.emit(HookEvent.RUN_RESUMED, None, {"restored_nodes": kept, "spent_usd": self.spent_usd})
         else:
-            await self.emit(HookEvent.RUN_STARTED, None, {"inputs": inputs, "nodes": len(self.nodes)})
+            started: dict[str, Any] = {"inputs": inputs, "nodes": len(self.nodes)}
+            if forked:
+                started["reused_nodes"] = kept
+            await self.emit(HookEvent.RUN_STARTED, None, started)
         for nid in kept:
             await self.emit(HookEvent.NODE_RESTORED, nid, {"status": self.states[nid].status})
         try:
@@ -427,6 +444,9 @@ class Engine:
             await self._checkpoint(nid)
             await self._post_node(nid)
             return self._settled_now(nid) + [n for p in await self._recover_parent(nid) for n in self._settled_now(p)]
+        if isinstance(exc, WaitForHuman):
+            await self._park(nid, exc.request)
+            return []
         if isinstance(exc, BudgetExceeded):
             state.status = "pending"  # not a failure: it runs again when resumed with more budget
             await self.save_now(nid, state.to_dict())
@@ -452,6 +472,19 @@ class Engine:
             self._start(handler, dict(state.inputs))
             return []
         raise _Stop("failed", {**state.error, "node": nid, "message": f"node {nid} failed: {state.error['message']}"})
+
+    async def _park(self, nid: str, request: dict[str, Any]) -> None:
+        """A human node waits for its answer: its dependents stay unreleased (the branches not
+        behind it run on); its request and since when it waits are checkpointed, so a timeout
+        counts from the first time it waited, whichever worker resumes the run."""
+        state = self.states[nid]
+        since = (state.scratch.get("human") or {}).get("since") or time.time()
+        timeout = request.get("timeout_s")
+        state.status = "waiting"
+        state.scratch["human"] = {**request, "since": since, "due_at": since + timeout if timeout else None}
+        await self._checkpoint(nid)
+        await self.emit(HookEvent.NODE_WAITING, nid, state.scratch["human"])
+        await self._post_node(nid)
 
     async def _recover_parent(self, nid: str) -> list[str]:
         """A handler succeeded: every node up its fallback chain now stands for its outputs."""
@@ -512,6 +545,9 @@ class Engine:
         stop = self._stop
         status = stop.status if stop else "succeeded"
         error = stop.error if stop else None
+        waiting = [nid for nid, s in self.states.items() if s.status == "waiting"]
+        if status == "succeeded" and waiting:
+            return await self._park_run(waiting, outputs)
         if status == "succeeded":
             missing = [n for n, f in self.spec.outputs.items() if f.required and n not in outputs]
             if missing:
@@ -526,6 +562,17 @@ class Engine:
         await self.emit(HookEvent.RUN_FINISHED, None, {"status": status, "outputs": outputs, "error": error,
                                                        "cost_usd": result.cost_usd,
                                                        "prompt_tokens": prompt, "completion_tokens": completion})
+        return result
+
+
+    async def _park_run(self, waiting: list[str], outputs: dict[str, Any]) -> RunResult:
+        """Nothing more can run until people answer: the run parks (no run_finished)."""
+        prompt, completion = self.spent_prompt, self.spent_completion
+        result = RunResult("waiting", outputs, None, round(self.spent_usd, 8), prompt, completion,
+                           {nid: s.to_dict() for nid, s in self.states.items()})
+        await self.emit(HookEvent.RUN_WAITING, None, {
+            "status": "waiting", "waiting": [{"node": nid, **self.states[nid].scratch.get("human", {})} for nid in waiting],
+            "cost_usd": result.cost_usd, "prompt_tokens": prompt, "completion_tokens": completion})
         return result
 
 
