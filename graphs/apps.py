@@ -7,3 +7,6 @@ class GraphsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import run_delete, worker  # noqa: F401  (deleting a run opens its events' guard; Celery worker signals)
+        from .api import auth_cache
+
+        auth_cache.connect_signals()  # (revoked credentials: every process's cached callers re-checked)

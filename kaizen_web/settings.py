@@ -194,6 +194,10 @@ KAIZEN_API_RATES = {
     "anon": env.str("KAIZEN_THROTTLE_ANON", default="120/min") or None,
     "runs": env.str("KAIZEN_THROTTLE_RUNS", default="120/min") or None,
 }
+# The API's fast path (graphs/api/fast.py) remembers who a token is for this long (0: never);
+# a revoked token or a deactivated user is refused at once anyway (graphs/api/auth_cache.py).
+KAIZEN_AUTH_CACHE_S = env.float("KAIZEN_AUTH_CACHE_S", default=10.0)
+KAIZEN_FAST_API = env.bool("KAIZEN_FAST_API", default=True)  # 0: every API request through DRF (to compare)
 if REDIS_URL:  # throttle counters shared by every web process
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
                           "KEY_PREFIX": "kaizen-cache"}}
