@@ -175,8 +175,9 @@ class Kaizen:
     ``workers`` Celery processes) or ``embedded`` (kaizen_serve on SQLite in a temp dir)."""
 
     def __init__(self, cleanup: Cleanup, mode: str, llm_url: str, redis_url: str, *, workers: int = 2,
-                 concurrency: int = 8, tag: str = "") -> None:
+                 concurrency: int = 8, tag: str = "", extra_env: dict[str, str] | None = None) -> None:
         self.cleanup, self.mode, self.llm_url, self.redis_url = cleanup, mode, llm_url, redis_url
+        self.extra_env = extra_env or {}
         self.workers, self.concurrency = workers, concurrency
         self.dir = cleanup.tempdir(f"kaizen-{mode}{tag}")
         self.db = f"kaizen_bench_cmp_{os.getpid()}{tag}" if mode == "distributed" else None
@@ -197,6 +198,7 @@ class Kaizen:
         env.setdefault("KAIZEN_HTTPS", "0")
         if self.mode == "distributed":
             env.update(DATABASE_URL=pg_url(self.db), REDIS_URL=self.redis_url)
+        env.update(self.extra_env)
         env.update(extra)
         return env
 
