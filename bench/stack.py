@@ -322,11 +322,15 @@ class N8n:
         with httpx.Client(base_url=self.base, timeout=30) as http:
             deadline = time.monotonic() + 120
             while True:  # /healthz answers "n8n is starting up" (200, HTML) before the REST API is up
-                r = http.post("/rest/owner/setup", json=owner)
-                if r.headers.get("content-type", "").startswith("application/json"):
-                    break
+                try:
+                    r = http.post("/rest/owner/setup", json=owner)
+                    if r.headers.get("content-type", "").startswith("application/json"):
+                        break
+                    problem = f"{r.status_code} {r.text[:300]}"
+                except httpx.TransportError as exc:  # (a loaded machine: it may reset a connection while starting)
+                    problem = repr(exc)
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"n8n REST API not up: {r.status_code} {r.text[:300]}")
+                    raise RuntimeError(f"n8n REST API not up: {problem}")
                 time.sleep(0.5)
             r.raise_for_status()
             r = http.post("/rest/workflows", json={**N8N_WORKFLOW, "active": False})

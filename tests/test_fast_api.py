@@ -44,12 +44,15 @@ class Recorder:
         return getattr(self.app, name)
 
 
-async def call(app, method: str, path: str, body=None, token: str | None = None, content_type="application/json"):
+async def call(app, method: str, path: str, body=None, token: str | None = None, content_type="application/json",
+               cookie: str | None = None):
     path, _, query = path.partition("?")
     raw = body if isinstance(body, bytes) else (b"" if body is None else json.dumps(body).encode())
     headers = [(b"host", b"127.0.0.1:8000")]
     if token is not None:
         headers.append((b"authorization", f"Token {token}".encode()))
+    if cookie is not None:
+        headers.append((b"cookie", f"sessionid={cookie}".encode()))
     if method == "POST":
         headers += [(b"content-type", content_type.encode()), (b"content-length", str(len(raw)).encode())]
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
@@ -163,6 +166,20 @@ async def test_no_or_bad_credentials_are_drfs(apps, world):
         answer = await call(fast, "GET", path, token=token)
         assert recorder.calls == before + 1 and answer[0] in (401, 403)  # (DRF: 403 when no scheme was tried)
         same(await call(django_app, "GET", path, token=token), answer)
+
+
+async def test_a_session_cookie_beside_a_token_is_drfs(apps, world, other_user):
+    """DRF tries the session first (and then wants a CSRF token for a POST): such requests go to it."""
+    from tests.conftest import session_cookie
+
+    django_app, fast, recorder = apps
+    cookie = await sync_to_async(session_cookie)(other_user)
+    for method, path, body in (("GET", f"/api/runs/{world['queued']}/", None),
+                               ("POST", f"/api/graphs/{world['graph']}/runs/", {"inputs": {"task": "t"}})):
+        before = recorder.calls
+        answer = await call(fast, method, path, body, token=world["token"], cookie=cookie)
+        assert recorder.calls == before + 1 and answer[0] in (403, 404)  # (other_user's session: not their run)
+        same(await call(django_app, method, path, body, token=world["token"], cookie=cookie), answer)
 
 
 async def test_throttles_count_both_ways_and_answer_429(apps, world, settings):

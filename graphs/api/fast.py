@@ -11,7 +11,7 @@ then one thread hop for the database work (the same service, ``services.run_star
 queries as the DRF views), and the same security headers (Django's own middleware classes).
 
 Everything else goes to Django unchanged, so that its answer is the reference: no or another kind
-of credentials (a session: CSRF applies), a header DRF refuses, a disallowed host, plain http where
+of credentials, a session cookie (DRF's session authentication comes first, CSRF with it), a header DRF refuses, a disallowed host, plain http where
 https is required, a body that is not a plain JSON object of the usual fields (every validation
 error is DRF's own), a body over the upload limit, NUL characters. Such requests are handed over
 before anything was counted, so no throttle counts twice. tests/test_fast_api.py sends the same
@@ -76,6 +76,8 @@ class FastRoutes:
     async def answer(self, route: tuple[str, int], scope, body: bytes) -> HttpResponse:
         kind, pk = route
         request = ASGIRequest(scope, io.BytesIO(body))
+        if settings.SESSION_COOKIE_NAME in request.COOKIES:
+            raise Delegate  # (DRF's session authentication comes first: that user, with CSRF)
         try:
             request.get_host()
         except DisallowedHost:
@@ -102,7 +104,7 @@ class FastRoutes:
             async def read() -> tuple[int, Any, Any]:
                 return await sync_to_async(_read_run, thread_sensitive=False)(pk, user)
 
-            status, payload, _ = await long_poll(pk, wait or 0.0, read)
+            status, payload, _ = await long_poll(pk, wait or 0.0, read, look_first=False)
             return self.respond(request, status, payload, ALLOW[kind])
         status, payload = await sync_to_async(_start_run, thread_sensitive=False)(pk, user, data)
         return self.respond(request, status, payload, ALLOW[kind])

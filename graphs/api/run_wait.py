@@ -48,16 +48,18 @@ def bad_wait_body() -> dict[str, Any]:
 
 
 async def long_poll(pk: int, wait: float, read: Callable[[], Awaitable[tuple[int, Any, Any]]],
-                    release: Callable[[], Awaitable[None]] | None = None) -> tuple[int, Any, Any]:
+                    release: Callable[[], Awaitable[None]] | None = None, *, look_first: bool = True) -> tuple[int, Any, Any]:
     """Read the run (``read()`` -> (status code, body dict, anything)); while it is live, wait up
     to ``wait`` seconds for its end as above, then read again. Returns the last read, its body
     completed from the run_finished event if the row was still behind it. ``release`` gives back
-    the database connection before the sleep."""
+    the database connection before the sleep. ``look_first=False`` subscribes before the first
+    read (one read fewer for a run that is still live, as a run just started is)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    answer = await read()
-    if not _live(answer) or wait == 0:
-        return answer
+    if look_first or wait == 0:
+        answer = await read()
+        if not _live(answer) or wait == 0:
+            return answer
     layer = get_channel_layer()
     group, channel = run_group(pk), await layer.new_channel()
     finished: asyncio.Future[dict[str, Any]] = loop.create_future()
