@@ -103,7 +103,9 @@ def section_fullstack(rep: Report, cleanup, args) -> None:
     if args.baseline:
         modes.insert(1, ("distributed", "kaizen-distributed-before", {"KAIZEN_WEB_PROCESSES": "1", "KAIZEN_FAST_API": "0"}))
     for mode, name, extra in modes:
-        k = stack.Kaizen(cleanup, mode, llm, args.redis_url, workers=2, extra_env=extra, tag=name.removeprefix(f"kaizen-{mode}").replace("-", "_")).start()
+        redis_url = stack.private_redis(cleanup) if name == "kaizen-distributed-before" else args.redis_url
+        k = stack.Kaizen(cleanup, mode, llm, redis_url, workers=2, extra_env=extra,
+                         tag=name.removeprefix(f"kaizen-{mode}").replace("-", "_")).start()
         systems[name] = k
         for case, spec in (("no-llm", shapes.no_llm_graph()), ("2-agent", shapes.two_agent_chain())):
             graphs[(name, case)] = asyncio.run(load.kaizen_create_graph(k.base, k.token, spec, f"bench {case}"))

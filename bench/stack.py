@@ -170,6 +170,17 @@ def fake_llm(cleanup: Cleanup, latency: float) -> str:
     return f"http://127.0.0.1:{port}/v1"
 
 
+def private_redis(cleanup: Cleanup) -> str:
+    """A Redis server of the bench's own (no persistence), for a second distributed stack: two
+    stacks on one Redis database would share the Celery queue and the channel groups."""
+    port = free_port()
+    log = cleanup.tempdir("redis") / "redis.log"
+    proc = cleanup.spawn("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                   "--appendonly", "no"], dict(os.environ), log)
+    wait_log(log, "Ready to accept connections", proc, 20)
+    return f"redis://127.0.0.1:{port}/0"
+
+
 class Kaizen:
     """Kaizen Web as a user runs it: ``distributed`` (PostgreSQL + Redis, Daphne via kaizen_serve,
     ``workers`` Celery processes) or ``embedded`` (kaizen_serve on SQLite in a temp dir)."""
