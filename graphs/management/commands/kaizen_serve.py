@@ -24,15 +24,18 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 
-def claim_port(host: str, port: int) -> socket.socket:
+def claim_port(host: str, port: int, shared: bool = False) -> socket.socket:
     """Bind and listen now, and hand the socket to Daphne: no window in which another process can
-    take the port between a check and the real bind. Raises CommandError with one sentence."""
+    take the port between a check and the real bind. Raises CommandError with one sentence.
+    ``shared``: with SO_REUSEPORT, for the web processes' own sockets on the same port."""
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host.strip("[]"), port))
-        sock.listen(128)
+        sock.listen(1024)
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
@@ -84,18 +87,19 @@ class Command(BaseCommand):
         parser.add_argument("--no-request-log", action="store_true", help="do not print a line per request")
         parser.add_argument("--processes", type=int, default=None,
                             help="web processes sharing the port (default: KAIZEN_WEB_PROCESSES; one in the embedded mode)")
-        parser.add_argument("--serve-fd", type=int, default=None, help=argparse.SUPPRESS)  # (a child: serve this socket)
+        parser.add_argument("--serve-child", action="store_true", help=argparse.SUPPRESS)  # (one of several web processes)
         parser.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)  # (a child: say ready here)
 
-    def handle(self, *args, host, port, no_demo, worker, no_request_log, processes, serve_fd, ready_fd, **options):
-        if serve_fd is not None:
-            return self.serve_child(serve_fd, ready_fd, no_request_log)
+    def handle(self, *args, host, port, no_demo, worker, no_request_log, processes, serve_child, ready_fd, **options):
+        if serve_child:
+            return self.serve_child(host, port, ready_fd, no_request_log)
         processes = processes or settings.KAIZEN_WEB_PROCESSES
         if processes > 1 and settings.EMBEDDED:
             self.stdout.write("The embedded mode serves from one process (its worker, broker and channel layer live in it); "
                               "set DATABASE_URL and REDIS_URL for more.", self.style.WARNING)
             processes = 1
-        sock = claim_port(host, port)
+        many = processes > 1 and ":" not in host  # (Twisted's fd: endpoint adopts IPv4 sockets only)
+        sock = claim_port(host, port, shared=many)
         console = sys.stdout  # (the Celery worker redirects sys.stdout to its logger once it starts)
         call_command("migrate", interactive=False, verbosity=0)
         # The demo user (demo/demo, a superuser) exists only for one person trying the embedded mode
@@ -128,8 +132,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Open http://{shown}:{port}/  ({login}Ctrl+C stops)", self.style.SUCCESS)
             self.stdout.flush()
 
-        if processes > 1 and sock.family == socket.AF_INET:
-            return self.serve_many(sock, processes, ready, no_request_log)
+        if many:
+            return self.serve_many(sock, host, port, processes, ready, no_request_log)
         if sock.family == socket.AF_INET:
             endpoints = build_endpoint_description_strings(file_descriptor=sock.fileno())
         else:  # Twisted's fd: parser adopts IPv4 sockets only; IPv6 binds again (the check above still ran)
@@ -138,18 +142,26 @@ class Command(BaseCommand):
         Server(application=application, endpoints=endpoints, verbosity=0, ready_callable=ready,
                action_logger=None if no_request_log else RequestLog(console)).run()
 
-    def serve_many(self, sock: socket.socket, processes: int, ready, quiet: bool, timeout: float = 120) -> None:
-        """``processes`` Daphne processes accepting on the one socket this process bound; this one
-        starts them, says ready once all are, restarts one that dies, and stops them on SIGINT/SIGTERM."""
+    def serve_many(self, sock: socket.socket, host: str, port: int, processes: int, ready, quiet: bool,
+                   timeout: float = 120) -> None:
+        """``processes`` Daphne processes, each listening on a socket of its own on the same port
+        (SO_REUSEPORT: the kernel spreads new connections evenly over them; one socket shared by
+        all let whichever process woke first accept a whole burst of connections, and keep-alive
+        clients then stayed on it). This process claimed the port with ``sock`` (also
+        SO_REUSEPORT); it closes it once every child listens, says ready, restarts a child that
+        dies, and stops them on SIGINT/SIGTERM."""
         from django.db import connections
 
-        connections.close_all()  # (this process serves nothing itself)
+        for conn in connections.all():  # (this process serves nothing itself: no connection, no pool kept)
+            conn.close()
+            if hasattr(conn, "close_pool"):
+                conn.close_pool()
         ready_r, ready_w = os.pipe()
-        command = [sys.executable, str(settings.BASE_DIR / "manage.py"), "kaizen_serve", "--serve-fd", str(sock.fileno()),
-                   "--ready-fd", str(ready_w), *(["--no-request-log"] if quiet else [])]
+        command = [sys.executable, str(settings.BASE_DIR / "manage.py"), "kaizen_serve", "--serve-child", "--host", host,
+                   "--port", str(port), "--ready-fd", str(ready_w), *(["--no-request-log"] if quiet else [])]
 
         def spawn() -> subprocess.Popen:
-            return subprocess.Popen(command, pass_fds=(sock.fileno(), ready_w), stdin=subprocess.DEVNULL)
+            return subprocess.Popen(command, pass_fds=(ready_w,), stdin=subprocess.DEVNULL)
 
         children = [spawn() for _ in range(processes)]
         stopping: list[int] = []
@@ -166,6 +178,7 @@ class Command(BaseCommand):
                     raise CommandError("a web process did not start; see the lines above")
                 if select.select([ready_r], [], [], 0.2)[0]:
                     heard += len(os.read(ready_r, processes))
+            sock.close()  # (every child listens: the claim's socket must not take a share of connections)
             if not stopping:
                 self.stdout.write(f"{processes} web processes: {', '.join(str(c.pid) for c in children)}")
                 ready()
@@ -186,13 +199,14 @@ class Command(BaseCommand):
                     child.kill()
                     child.wait(5)
 
-    def serve_child(self, fd: int, ready_fd: int | None, quiet: bool) -> None:
-        """One of several web processes: Daphne on the inherited listening socket."""
+    def serve_child(self, host: str, port: int, ready_fd: int | None, quiet: bool) -> None:
+        """One of several web processes: Daphne on a socket of its own (SO_REUSEPORT) on the port."""
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
 
         from kaizen_web.asgi import application
 
+        sock = claim_port(host, port, shared=True)
         said: list[bool] = []
 
         def ready() -> None:
@@ -201,8 +215,8 @@ class Command(BaseCommand):
                 os.write(ready_fd, b"1")
                 os.close(ready_fd)
 
-        Server(application=application, endpoints=build_endpoint_description_strings(file_descriptor=fd), verbosity=0,
-               ready_callable=ready, action_logger=None if quiet else RequestLog(sys.stdout, pid=True)).run()
+        Server(application=application, endpoints=build_endpoint_description_strings(file_descriptor=sock.fileno()),
+               verbosity=0, ready_callable=ready, action_logger=None if quiet else RequestLog(sys.stdout, pid=True)).run()
 
     def start_worker(self, timeout: float = 60) -> None:
         """Start the in-process worker and wait until it is ready, so its banner comes before the URL."""
