@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -73,15 +73,18 @@ async def user_for(header: str, key: bytes, epoch: bytes | None) -> Any | None:
 
 def _authenticate(header: str) -> Any | None:
     from django.http import HttpRequest
-    from rest_framework.authentication import SessionAuthentication
+    from rest_framework.authentication import BaseAuthentication, SessionAuthentication
     from rest_framework.exceptions import APIException
+    from rest_framework.request import Request
     from rest_framework.settings import api_settings
 
-    request = HttpRequest()  # (a bare request carrying the one header)
-    request.META["HTTP_AUTHORIZATION"] = header
+    bare = HttpRequest()  # (a request carrying the one header)
+    bare.META["HTTP_AUTHORIZATION"] = header
+    request = Request(bare)
     close_old_connections()
     try:
-        for auth_class in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
+        classes = cast("list[type[BaseAuthentication]]", api_settings.DEFAULT_AUTHENTICATION_CLASSES)  # (imported by DRF)
+        for auth_class in classes:
             if issubclass(auth_class, SessionAuthentication):
                 continue
             try:

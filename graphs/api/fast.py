@@ -23,7 +23,6 @@ from __future__ import annotations
 import io
 import json
 import re
-from types import SimpleNamespace
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -54,7 +53,7 @@ class FastRoutes:
 
     def __init__(self, django_app) -> None:
         self.django = django_app
-        self._headers = None
+        self._headers: list[Any] | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or (route := _route(scope)) is None or _header(scope, b"authorization") is None:
@@ -64,9 +63,10 @@ class FastRoutes:
             length = _header(scope, b"content-length")
             if length is None or not length.isdigit() or int(length) > (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0):
                 return await self.django(scope, receive, send)
-            body = await _read_body(receive)
-            if body is None:
+            read = await _read_body(receive)
+            if read is None:
                 return  # (the client went away)
+            body = read
         try:
             response = await self.answer(route, scope, body)
         except Delegate:
@@ -97,15 +97,13 @@ class FastRoutes:
         user = await self.caller(request, ("user", "runs") if kind == "start" else ("user",), ALLOW[kind])
         if isinstance(user, HttpResponse):
             return user
-        from audit.logs import bind
-
-        bind(user_id=user.pk, **({"run_id": pk} if kind == "read" else {}))
         if kind == "read":
             async def read() -> tuple[int, Any, Any]:
                 return await sync_to_async(_read_run, thread_sensitive=False)(pk, user)
 
             status, payload, _ = await long_poll(pk, wait or 0.0, read, look_first=False)
             return self.respond(request, status, payload, ALLOW[kind])
+        assert data is not None
         status, payload = await sync_to_async(_start_run, thread_sensitive=False)(pk, user, data)
         return self.respond(request, status, payload, ALLOW[kind])
 
@@ -137,6 +135,7 @@ class FastRoutes:
 
             exc = Throttled(wait)
             drf = exception_handler(exc, {})
+            assert drf is not None  # (DRF answers every APIException)
             response = self.respond(request, drf.status_code, drf.data, allow)
             response["Retry-After"] = drf["Retry-After"]
             return response
@@ -232,12 +231,12 @@ def _not_found(model: str) -> dict[str, Any]:
 
 def _read_run(pk: int, user) -> tuple[int, Any, None]:
     from .serializers import node_summaries, run_body
-    from .views import run_for
+    from .views import run_seen_by
 
     close_old_connections()
     try:
         try:
-            run = run_for(SimpleNamespace(user=user), pk)  # (the DRF view's query and access rule)
+            run = run_seen_by(user, pk)  # (the DRF view's query and access rule)
         except Http404:
             return 404, _not_found("Run"), None
         return 200, run_body(run, node_summaries(run)), None
@@ -246,14 +245,13 @@ def _read_run(pk: int, user) -> tuple[int, Any, None]:
 
 
 def _start_run(pk: int, user, data: dict[str, Any]) -> tuple[int, Any]:
-    from .. import services
+    from .. import selectors, services
     from .errors import service_error_body
-    from .views import graph_for
 
     close_old_connections()
     try:
         try:
-            graph = graph_for(SimpleNamespace(user=user), pk)
+            graph = selectors.graph_or_404(user, pk)  # (as the DRF view's graph_for)
         except Http404:
             return 404, _not_found("Graph")
         try:

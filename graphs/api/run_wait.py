@@ -71,8 +71,8 @@ async def long_poll(pk: int, wait: float, read: Callable[[], Awaitable[tuple[int
             return answer
         if release is not None:
             await release()  # (no database connection is held while the request sleeps)
-        await asyncio.wait({finished, listener}, timeout=max(0.0, deadline - loop.time()),
-                           return_when=asyncio.FIRST_COMPLETED)
+        waiting: set[asyncio.Future[Any]] = {finished, listener}
+        await asyncio.wait(waiting, timeout=max(0.0, deadline - loop.time()), return_when=asyncio.FIRST_COMPLETED)
     finally:
         listener.cancel()  # (a cancelled receive also unsubscribes the channel)
         with contextlib.suppress(BaseException):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -66,7 +67,7 @@ async def acounts(keys: list[tuple[str, int, int]], extra_get: str | None = None
     return counts, (out[-1] if extra_get else None)
 
 
-_aredis: dict[int, object] = {}
+_aredis: dict[int, Any] = {}
 
 
 def _aclient():
@@ -112,7 +113,7 @@ class _SlidingWindow(BaseThrottle):
     def allow_request(self, request, view) -> bool:
         rate = settings.KAIZEN_API_RATES.get(self.scope)
         ident = self.ident(request) if rate else None
-        if ident is None:
+        if rate is None or ident is None:
             return True
         wait = over_limit(rate, time.time(), lambda window, period: _counts(f"{self.scope}:{ident}", window, period))
         if wait is None:

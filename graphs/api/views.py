@@ -32,16 +32,17 @@ from .throttles import RunStartThrottle
 
 # Another user's object answers exactly as a missing one (404, never 403): ids cannot be enumerated.
 def graph_for(request: Request, pk: int) -> Graph:
-    graph = get_object_or_404(Graph, pk=pk)
-    if not selectors.can_see_graph(request.user, graph):
-        raise Http404("No Graph matches the given query.")
-    return graph
+    return selectors.graph_or_404(request.user, pk)
 
 
 def run_for(request: Request, pk: int) -> Run:
+    return run_seen_by(request.user, pk)
+
+
+def run_seen_by(user, pk: int) -> Run:
     # one query for the run, its graph, its version's number and its creator (never the spec)
     run = get_object_or_404(Run.objects.select_related("graph", "version", "created_by").defer("version__spec"), pk=pk)
-    if not selectors.can_see_run(request.user, run):
+    if not selectors.can_see_run(user, run):
         raise Http404("No Run matches the given query.")
     return run
 
