@@ -97,11 +97,18 @@ def section_fullstack(rep: Report, cleanup, args) -> None:
     llm = stack.fake_llm(cleanup, 0.0)
     systems: dict[str, object] = {}
     graphs: dict[tuple[str, str], int] = {}
-    for mode in ("distributed", "embedded"):
-        k = stack.Kaizen(cleanup, mode, llm, args.redis_url, workers=2).start()
-        systems[f"kaizen-{mode}"] = k
+    # kaizen-distributed: KAIZEN_WEB_PROCESSES web processes (default one per core) with the API's
+    # fast path; --baseline adds the same stack as it was before both: one web process, DRF only.
+    modes = [("distributed", "kaizen-distributed", {}), ("embedded", "kaizen-embedded", {})]
+    if args.baseline:
+        modes.insert(1, ("distributed", "kaizen-distributed-before", {"KAIZEN_WEB_PROCESSES": "1", "KAIZEN_FAST_API": "0"}))
+    for mode, name, extra in modes:
+        redis_url = stack.private_redis(cleanup) if name == "kaizen-distributed-before" else args.redis_url
+        k = stack.Kaizen(cleanup, mode, llm, redis_url, workers=2, extra_env=extra,
+                         tag=name.removeprefix(f"kaizen-{mode}").replace("-", "_")).start()
+        systems[name] = k
         for case, spec in (("no-llm", shapes.no_llm_graph()), ("2-agent", shapes.two_agent_chain())):
-            graphs[(mode, case)] = asyncio.run(load.kaizen_create_graph(k.base, k.token, spec, f"bench {case}"))
+            graphs[(name, case)] = asyncio.run(load.kaizen_create_graph(k.base, k.token, spec, f"bench {case}"))
     if not args.no_n8n:
         try:
             systems["n8n"] = stack.N8n(cleanup).start()
@@ -115,8 +122,13 @@ def section_fullstack(rep: Report, cleanup, args) -> None:
         if system == "n8n":
             res = load.n8n_load(target.webhook, runs, clients, limit)
         else:
-            mode = system.split("-", 1)[1]
-            res = load.kaizen_load(target.base, target.token, graphs[(mode, case)], runs, clients, limit)
+            spies = profile(args, target, f"{system}-{case}") if round_ == 0 and system == "kaizen-distributed" else []
+            try:
+                res = load.kaizen_load(target.base, target.token, graphs[(system, case)], runs, clients, limit)
+            finally:
+                for spy in spies:
+                    spy.send_signal(2)  # (py-spy writes its samples on SIGINT)
+                    spy.wait(60)
         if round_ < 0:
             return  # warm-up
         lat = res.latencies
@@ -125,7 +137,7 @@ def section_fullstack(rep: Report, cleanup, args) -> None:
                 p99_ms=pct(lat, 99) * 1000 if lat else None, gets_per_run=(res.gets / max(1, len(res.latencies) + len(res.failures)))
                 if system != "n8n" else None, first_failure=res.failures[0] if res.failures else None)
 
-    cases = [("no-llm", [s for s in systems]), ("2-agent", [s for s in systems if s != "n8n"])]
+    cases = [("no-llm", list(systems)), ("2-agent", [s for s in systems if s != "n8n"])]
     for case, names in cases:
         for name in names:
             measure(name, case, -1, clients)
@@ -138,6 +150,25 @@ def section_fullstack(rep: Report, cleanup, args) -> None:
         rep.notes.append(f"n8n executions saved in its database: {saved}")
     for s in systems.values():
         s.stop()
+
+
+def profile(args, target, label: str) -> list[subprocess.Popen]:
+    """py-spy (the bench extra) on the web processes and the workers of ``target`` while a
+    measurement runs: collapsed stacks into --profile DIR, one file per process group."""
+    if not args.profile:
+        return []
+    import shutil
+
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    out = Path(args.profile)
+    out.mkdir(parents=True, exist_ok=True)
+    spies = []
+    for name, proc in [("web", target.web), *((f"worker{i}", p) for i, p in enumerate(target.worker_procs))]:
+        spies.append(subprocess.Popen([spy, "record", "--pid", str(proc.pid), "--subprocesses", "--idle", "--rate", "50",
+                                       "--format", "raw", "--output", str(out / f"{label}-{name}.txt")],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    time.sleep(1.0)  # (attached before the load starts)
+    return spies
 
 
 # --- nodes -------------------------------------------------------------------------------------
@@ -341,14 +372,14 @@ def table(rep: Report, args) -> None:
     med = rep.median
     n8n = med("fullstack", "no-llm", "n8n", "runs_per_s")
     for case in ("no-llm", "2-agent"):
-        for system in ("kaizen-distributed", "kaizen-embedded", "n8n"):
+        for system in ("kaizen-distributed", "kaizen-distributed-before", "kaizen-embedded", "n8n"):
             rps = med("fullstack", case, system, "runs_per_s")
             p99 = med("fullstack", case, system, "p99_ms")
             rps_t = rps_ok = p99_t = p99_ok = None
-            if system != "n8n" and n8n:
+            if system.startswith("kaizen") and system != "kaizen-distributed-before" and n8n:
                 factor = 4 if case == "no-llm" else 1
                 rps_t, rps_ok = f">= {factor}x n8n ({factor * n8n:.1f})", rps is not None and rps >= factor * n8n
-            if system != "n8n" and case == "no-llm":
+            if system in ("kaizen-distributed", "kaizen-embedded") and case == "no-llm":
                 p99_t, p99_ok = "< 150 ms", p99 is not None and p99 < 150
             summary("fullstack", case, system, "runs_per_s", rps_t, rps_ok)
             summary("fullstack", case, system, "p50_ms")
@@ -418,6 +449,9 @@ def parse_args(argv=None):
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs (servers' and workers' logs) for a look")
     parser.add_argument("--max-db-conns", type=int, default=30,
                         help="stop the concurrent-runs measurement when a worker holds more connections (shared server)")
+    parser.add_argument("--baseline", action="store_true",
+                        help="fullstack: also the distributed stack with one web process and no API fast path (before issue 13's last part)")
+    parser.add_argument("--profile", metavar="DIR", help="fullstack: py-spy the distributed web and worker processes in round 0 (collapsed stacks into DIR)")
     parser.add_argument("--runs", type=int, help="runs per fullstack measurement (20 clients)")
     parser.add_argument("--node-sizes", help="comma-separated node counts for the nodes section")
     parser.add_argument("--fanout-sizes", help="comma-separated numbers of parallel 1 s calls")
@@ -460,6 +494,7 @@ def meta(args) -> dict:
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     return {"commit": commit, "python": sys.version.split()[0], "cpus": os.cpu_count(), "load1": os.getloadavg()[0],
+            "web_processes": int(os.environ.get("KAIZEN_WEB_PROCESSES") or 0) or os.cpu_count(),
             "langgraph": v("langgraph"), "langgraph-checkpoint-postgres": v("langgraph-checkpoint-postgres"),
             "n8n": stack.N8N_VERSION, "sections": args.only, "quick": args.quick, "rounds": args.rounds}
 

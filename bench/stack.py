@@ -170,13 +170,25 @@ def fake_llm(cleanup: Cleanup, latency: float) -> str:
     return f"http://127.0.0.1:{port}/v1"
 
 
+def private_redis(cleanup: Cleanup) -> str:
+    """A Redis server of the bench's own (no persistence), for a second distributed stack: two
+    stacks on one Redis database would share the Celery queue and the channel groups."""
+    port = free_port()
+    log = cleanup.tempdir("redis") / "redis.log"
+    proc = cleanup.spawn("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                   "--appendonly", "no"], dict(os.environ), log)
+    wait_log(log, "Ready to accept connections", proc, 20)
+    return f"redis://127.0.0.1:{port}/0"
+
+
 class Kaizen:
     """Kaizen Web as a user runs it: ``distributed`` (PostgreSQL + Redis, Daphne via kaizen_serve,
     ``workers`` Celery processes) or ``embedded`` (kaizen_serve on SQLite in a temp dir)."""
 
     def __init__(self, cleanup: Cleanup, mode: str, llm_url: str, redis_url: str, *, workers: int = 2,
-                 concurrency: int = 8, tag: str = "") -> None:
+                 concurrency: int = 8, tag: str = "", extra_env: dict[str, str] | None = None) -> None:
         self.cleanup, self.mode, self.llm_url, self.redis_url = cleanup, mode, llm_url, redis_url
+        self.extra_env = extra_env or {}
         self.workers, self.concurrency = workers, concurrency
         self.dir = cleanup.tempdir(f"kaizen-{mode}{tag}")
         self.db = f"kaizen_bench_cmp_{os.getpid()}{tag}" if mode == "distributed" else None
@@ -197,6 +209,7 @@ class Kaizen:
         env.setdefault("KAIZEN_HTTPS", "0")
         if self.mode == "distributed":
             env.update(DATABASE_URL=pg_url(self.db), REDIS_URL=self.redis_url)
+        env.update(self.extra_env)
         env.update(extra)
         return env
 
@@ -320,11 +333,15 @@ class N8n:
         with httpx.Client(base_url=self.base, timeout=30) as http:
             deadline = time.monotonic() + 120
             while True:  # /healthz answers "n8n is starting up" (200, HTML) before the REST API is up
-                r = http.post("/rest/owner/setup", json=owner)
-                if r.headers.get("content-type", "").startswith("application/json"):
-                    break
+                try:
+                    r = http.post("/rest/owner/setup", json=owner)
+                    if r.headers.get("content-type", "").startswith("application/json"):
+                        break
+                    problem = f"{r.status_code} {r.text[:300]}"
+                except httpx.TransportError as exc:  # (a loaded machine: it may reset a connection while starting)
+                    problem = repr(exc)
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"n8n REST API not up: {r.status_code} {r.text[:300]}")
+                    raise RuntimeError(f"n8n REST API not up: {problem}")
                 time.sleep(0.5)
             r.raise_for_status()
             r = http.post("/rest/workflows", json={**N8N_WORKFLOW, "active": False})

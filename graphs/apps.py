@@ -7,4 +7,7 @@ class GraphsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import run_delete  # noqa: F401  (deleting a run opens its events' guard)
+        from .api import auth_cache
         from .runner import tasks, worker  # noqa: F401  (the run tasks, by their names in graphs/dispatch.py; Celery worker signals)
+
+        auth_cache.connect_signals()  # (revoked credentials: every process's cached callers re-checked)

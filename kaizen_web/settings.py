@@ -6,6 +6,7 @@
   and the channels_redis layer; any number of `celery -A kaizen_web worker` processes.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -196,6 +197,14 @@ KAIZEN_API_RATES = {
     "anon": env.str("KAIZEN_THROTTLE_ANON", default="120/min") or None,
     "runs": env.str("KAIZEN_THROTTLE_RUNS", default="120/min") or None,
 }
+# The API's fast path (graphs/api/fast.py) remembers who a token is for this long (0: never);
+# a revoked token or a deactivated user is refused at once anyway (graphs/api/auth_cache.py).
+KAIZEN_AUTH_CACHE_S = env.float("KAIZEN_AUTH_CACHE_S", default=10.0)
+# Web (Daphne) processes `manage.py kaizen_serve` starts on one listening socket: one per core in
+# the distributed mode (the channel layer and the database are shared through Redis and
+# PostgreSQL); always one in the embedded mode (its worker, broker and channel layer live inside).
+KAIZEN_WEB_PROCESSES = env.int("KAIZEN_WEB_PROCESSES", default=0) or (1 if EMBEDDED else (os.cpu_count() or 1))
+KAIZEN_FAST_API = env.bool("KAIZEN_FAST_API", default=True)  # 0: every API request through DRF (to compare)
 if REDIS_URL:  # throttle counters shared by every web process
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
                           "KEY_PREFIX": "kaizen-cache"}}

@@ -64,3 +64,90 @@ def test_the_url_comes_last_after_the_worker_banner_then_one_line_per_request(tm
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_distributed_serve_runs_several_web_processes_that_share_runs_and_streams(user, celery_worker, fake_llm, tmp_path):
+    """KAIZEN_WEB_PROCESSES=2: requests are answered by both processes (the request log names the
+    pid), and every websocket, whichever process holds it, streams a run's every event (published
+    by the worker through the Redis channel layer); a long-poll answers when the run ends."""
+    import asyncio
+    import json
+    import threading
+
+    from django.db import connection
+    from rest_framework.authtoken.models import Token
+    from websockets.asyncio.client import connect
+
+    from graphs import services
+    from tests.conftest import session_cookie, worker_env
+    from tests.helpers import chain
+
+    if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
+        pytest.skip("needs DATABASE_URL=postgres://... and REDIS_URL (scripts/test sets them)")
+    port, base = free_port(), None
+    env = worker_env(connection.settings_dict["NAME"], fake_llm.base_url, KAIZEN_WEB_PROCESSES="2", KAIZEN_VAR_DIR=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "manage.py", "kaizen_serve", "--port", str(port), "--no-demo"], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
+
+    def wait_for(predicate, what: str, timeout: float = 120):
+        deadline = time.monotonic() + timeout
+        while not (found := predicate()):
+            assert time.monotonic() < deadline and proc.poll() is None, f"no {what}:\n{''.join(lines)}"
+            time.sleep(0.1)
+        return found
+
+    def pids_of(text: str) -> set[str]:
+        return {m.group(1) for line in list(lines) if text in line and (m := re.search(r"\[(\d+)\]$", line.strip()))}
+
+    try:
+        wait_for(lambda: any(line.startswith("Open http://") for line in lines), "URL")
+        pids = set(wait_for(lambda: next((re.findall(r"\d+", line) for line in lines if "web processes:" in line), None),
+                            "process list")[1:])
+        assert len(pids) == 2
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):  # (a new connection each: the kernel gives each to whichever process accepts first)
+            with urllib.request.urlopen(f"{base}/api/node-kinds/", timeout=30) as res:
+                assert res.status == 200
+            if pids_of("GET /api/node-kinds/") == pids:
+                break
+        assert pids_of("GET /api/node-kinds/") == pids
+
+        fake_llm.script(latency=0.3)
+        graph = services.graph_create(owner=user, name="g", spec=chain(3)).graph
+        token, cookie = Token.objects.create(user=user).key, session_cookie(user)
+        run = services.run_start(graph=graph, user=user, inputs={"task": "t"})
+        path = f"/ws/runs/{run.pk}/"
+
+        async def stream(ws) -> list[int]:
+            seqs = []
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                seqs += [e["seq"] for e in frame["events"]]
+                if frame["events"][-1]["event"] == "run_finished":
+                    return seqs
+
+        async def watch() -> tuple[list[list[int]], dict]:
+            sockets = []
+            try:
+                while pids_of(f"WS connected {path}") != pids:  # (sockets on both processes)
+                    assert len(sockets) < 40, "every websocket went to one process"
+                    sockets.append(await connect(f"ws://127.0.0.1:{port}{path}?after=0", origin=base,
+                                                 additional_headers={"Cookie": f"sessionid={cookie}"}))
+                    await asyncio.sleep(0.05)
+                request = urllib.request.Request(f"{base}/api/runs/{run.pk}/?wait=60", headers={"Authorization": f"Token {token}"})
+                waited = asyncio.ensure_future(asyncio.to_thread(lambda: json.load(urllib.request.urlopen(request, timeout=90))))
+                return list(await asyncio.gather(*(stream(ws) for ws in sockets))), await waited
+            finally:
+                for ws in sockets:
+                    await ws.close()
+
+        streams, final = asyncio.run(watch())
+        assert final["status"] == "succeeded"
+        for seqs in streams:
+            assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) > 3
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -29,10 +29,14 @@ def _flatten(detail: Any, prefix: str = "") -> list[dict[str, Any]]:
     return [{"path": prefix, "message": str(detail)}]
 
 
+def service_error_body(exc: ServiceError) -> dict[str, Any]:
+    errors = [{"path": i.path, "message": i.message, "node": i.node, "edge": i.edge} for i in exc.issues]
+    return {"detail": str(exc), "errors": errors, **exc.extra}
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
-        errors = [{"path": i.path, "message": i.message, "node": i.node, "edge": i.edge} for i in exc.issues]
-        return Response({"detail": str(exc), "errors": errors, **exc.extra}, status=exc.status)
+        return Response(service_error_body(exc), status=exc.status)
     response = drf_handler(exc, context)
     if response is None:
         return None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -42,6 +43,48 @@ def parse_wait(raw: str) -> float | None:
     return wait if math.isfinite(wait) and 0 <= wait <= MAX_WAIT_S else None
 
 
+def bad_wait_body() -> dict[str, Any]:
+    message = f"must be a number of seconds from 0 to {MAX_WAIT_S:g}"
+    return {"detail": f"wait {message}", "errors": [{"path": "wait", "message": message}]}
+
+
+async def long_poll(pk: int, wait: float, read: Callable[[], Awaitable[tuple[int, Any, Any]]],
+                    release: Callable[[], Awaitable[None]] | None = None, *, look_first: bool = True) -> tuple[int, Any, Any]:
+    """Read the run (``read()`` -> (status code, body dict, anything)); while it is live, wait up
+    to ``wait`` seconds for its end as above, then read again. Returns the last read, its body
+    completed from the run_finished event if the row was still behind it. ``release`` gives back
+    the database connection before the sleep. ``look_first=False`` subscribes before the first
+    read (one read fewer for a run that is still live, as a run just started is)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    if look_first or wait == 0:
+        answer = await read()
+        if not _live(answer) or wait == 0:
+            return answer
+    layer = get_channel_layer()
+    group, channel = run_group(pk), await layer.new_channel()
+    finished: asyncio.Future[dict[str, Any]] = loop.create_future()
+    await layer.group_add(group, channel)
+    listener = asyncio.ensure_future(_listen(layer, channel, finished))
+    try:
+        answer = await read()  # subscribed: nothing can slip by now
+        if not _live(answer):
+            return answer
+        if release is not None:
+            await release()  # (no database connection is held while the request sleeps)
+        waiting: set[asyncio.Future[Any]] = {finished, listener}
+        await asyncio.wait(waiting, timeout=max(0.0, deadline - loop.time()), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        listener.cancel()  # (a cancelled receive also unsubscribes the channel)
+        with contextlib.suppress(BaseException):
+            await listener
+        await layer.group_discard(group, channel)
+    answer = await read()
+    if finished.done() and _live(answer):
+        _take_final_fields(answer[1], finished.result())
+    return answer
+
+
 def waitable(view):
     """Wrap a DRF run-detail view (``as_view()``) so that it honours ``?wait=``."""
     sync_view = sync_to_async(view)
@@ -52,35 +95,13 @@ def waitable(view):
             return await sync_view(request, pk=pk, **kwargs)
         wait = parse_wait(raw)
         if wait is None:
-            message = f"must be a number of seconds from 0 to {MAX_WAIT_S:g}"
-            return JsonResponse({"detail": f"wait {message}", "errors": [{"path": "wait", "message": message}]}, status=400)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        response = await sync_view(request, pk=pk, **kwargs)
-        if not _live(response) or wait == 0:
-            return response
-        layer = get_channel_layer()
-        group, channel = run_group(pk), await layer.new_channel()
-        finished: asyncio.Future[dict[str, Any]] = loop.create_future()
-        await layer.group_add(group, channel)
-        listener = asyncio.ensure_future(_listen(layer, channel, finished))
-        try:
-            response = await sync_view(request, pk=pk, **kwargs)  # subscribed: nothing can slip by now
-            if not _live(response):
-                return response
-            await _release_connection()  # (no database connection is held while the request sleeps)
-            waiting: set[asyncio.Future[Any]] = {finished, listener}
-            await asyncio.wait(waiting, timeout=max(0.0, deadline - loop.time()),
-                               return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            listener.cancel()  # (a cancelled receive also unsubscribes the channel)
-            with contextlib.suppress(BaseException):
-                await listener
-            await layer.group_discard(group, channel)
-        response = await sync_view(request, pk=pk, **kwargs)
-        if finished.done() and _live(response):
-            _take_final_fields(response, finished.result())
-        return response
+            return JsonResponse(bad_wait_body(), status=400)
+
+        async def read() -> tuple[int, Any, Any]:
+            response = await sync_view(request, pk=pk, **kwargs)
+            return response.status_code, getattr(response, "data", None), response
+
+        return (await long_poll(pk, wait, read, _release_connection))[2]
 
     run_detail.cls = view.cls  # (drf-spectacular documents the wrapped view)
     run_detail.initkwargs = view.initkwargs
@@ -96,8 +117,8 @@ def _release_connection() -> None:
         connection.close()
 
 
-def _live(response) -> bool:
-    return response.status_code == 200 and response.data.get("status") not in FINAL
+def _live(answer: tuple[int, Any, Any]) -> bool:
+    return answer[0] == 200 and answer[1].get("status") not in FINAL
 
 
 async def _listen(layer, channel: str, finished: asyncio.Future[dict[str, Any]]) -> None:
@@ -110,10 +131,9 @@ async def _listen(layer, channel: str, finished: asyncio.Future[dict[str, Any]])
                 finished.set_result(event.get("data") or {})
 
 
-def _take_final_fields(response, data: dict[str, Any]) -> None:
+def _take_final_fields(body: dict[str, Any], data: dict[str, Any]) -> None:
     if data.get("truncated"):  # (a preview only: the row will say; keep what it says now)
         return
-    body = response.data
     body["status"] = data.get("status", body["status"])
     for key in ("outputs", "error", "cost_usd"):
         if key in data:

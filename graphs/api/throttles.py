@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -47,6 +48,53 @@ def _counts(key: str, window: int, period: int) -> tuple[int, int]:
     return cache.incr(current), int(cache.get(previous) or 0)
 
 
+async def acounts(keys: list[tuple[str, int, int]], extra_get: str | None = None) -> tuple[list[tuple[int, int]], bytes | None]:
+    """``_counts`` for several (key, window, period) at once, from async code: on Redis one round
+    trip for all of them (plus a GET of ``extra_get`` in the same pipeline); else the local cache
+    (the embedded mode: in-process, no I/O). Returns the counts and the extra key's value."""
+    if not settings.REDIS_URL:
+        return [_counts(*k) for k in keys], None
+    pipe = _aclient().pipeline(transaction=False)
+    for key, window, period in keys:
+        current = f"kaizen-throttle:{key}:{window}"
+        pipe.incr(current)
+        pipe.expire(current, 2 * period, nx=True)
+        pipe.get(f"kaizen-throttle:{key}:{window - 1}")
+    if extra_get:
+        pipe.get(extra_get)
+    out = await pipe.execute()
+    counts = [(int(out[i]), int(out[i + 2] or 0)) for i in range(0, 3 * len(keys), 3)]
+    return counts, (out[-1] if extra_get else None)
+
+
+_aredis: dict[int, Any] = {}
+
+
+def _aclient():
+    """An asyncio Redis client per event loop (a connection pool is bound to its loop)."""
+    import asyncio
+
+    import redis.asyncio
+
+    loop = id(asyncio.get_running_loop())
+    client = _aredis.get(loop)
+    if client is None:
+        client = _aredis[loop] = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+    return client
+
+
+def over_limit(rate: str, now: float, counts_for) -> float | None:
+    """Seconds to wait if this request goes over ``rate`` (None: allowed). ``counts_for(window,
+    period)`` counts the request and returns (this window's count, the previous window's)."""
+    limit, period = parse_rate(rate)
+    window = int(now // period)
+    elapsed = (now - window * period) / period
+    current, previous = counts_for(window, period)
+    if previous * (1 - elapsed) + current <= limit:
+        return None
+    return (window + 1) * period - now  # (a safe bound: by then this window's count is the weighted one)
+
+
 def parse_rate(rate: str) -> tuple[int, int]:
     """'120/min' -> (120, 60); periods: s, m, h, d (any word starting with them)."""
     num, period = rate.split("/")
@@ -67,14 +115,10 @@ class _SlidingWindow(BaseThrottle):
         ident = self.ident(request) if rate else None
         if rate is None or ident is None:
             return True
-        limit, period = parse_rate(rate)
-        now = time.time()
-        window = int(now // period)
-        elapsed = (now - window * period) / period
-        current, previous = _counts(f"{self.scope}:{ident}", window, period)
-        if previous * (1 - elapsed) + current <= limit:
+        wait = over_limit(rate, time.time(), lambda window, period: _counts(f"{self.scope}:{ident}", window, period))
+        if wait is None:
             return True
-        self._wait = (window + 1) * period - now  # (a safe bound: by then this window's count is the weighted one)
+        self._wait = wait
         return False
 
     def wait(self) -> float:
@@ -105,3 +149,19 @@ class RunStartThrottle(UserThrottle):
     """Starting and resuming runs costs model calls: its own, lower rate per user."""
 
     scope = "runs"
+
+
+async def athrottle(scopes: tuple[str, ...], ident: str, extra_get: str | None = None) -> tuple[float | None, bytes | None]:
+    """The throttles of ``scopes`` for a signed-in caller, from async code (the ASGI fast path,
+    graphs/api/fast.py): every scope counted as DRF's check_throttles counts them, in one round
+    trip. Returns (seconds to wait if any scope is over its rate, else None; ``extra_get``'s value)."""
+    now = time.time()
+    plan = []
+    for scope in scopes:
+        if rate := settings.KAIZEN_API_RATES.get(scope):
+            period = parse_rate(rate)[1]
+            plan.append((scope, rate, int(now // period), period))
+    counts, extra = await acounts([(f"{scope}:{ident}", window, period) for scope, _, window, period in plan], extra_get)
+    waits = [over_limit(rate, now, lambda _w, _p, c=c: c) for (_, rate, _, _), c in zip(plan, counts, strict=True)]
+    found = [max(1.0, w) for w in waits if w is not None]  # (as _SlidingWindow.wait)
+    return (max(found) if found else None), extra

@@ -42,8 +42,12 @@ def graph_for(request: Request, pk: int, action: str = "view") -> Graph:
 
 
 def run_for(request: Request, pk: int, action: str = "view") -> Run:
+    return run_seen_by(request.user, pk, action)
+
+
+def run_seen_by(user, pk: int, action: str = "view") -> Run:
     # one query for the run, its graph, its version's number and its creator (never the spec)
-    return get_for(request.user, Run.objects.select_related("graph", "version", "created_by").defer("version__spec"), pk, action)
+    return get_for(user, Run.objects.select_related("graph", "version", "created_by").defer("version__spec"), pk, action)
 
 
 def in_workspace(request: Request, qs):
