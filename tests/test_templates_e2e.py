@@ -196,14 +196,18 @@ def test_fallback_all_levels_failing_gives_a_structured_error(api_client, celery
     assert run.outputs["status"] == "error" and run.outputs["suggestions"] and "answer" not in run.outputs
 
 
-def test_parallel_five_one_second_branches_finish_well_under_two_seconds(api_client, celery_worker, fake_llm):
+def test_parallel_five_one_second_branches_run_at_once(api_client, celery_worker, fake_llm):
     fake_llm.script(match="Fetch from", latency=1.0)
     run = wait_for_run(run_template(api_client, "parallel-pipeline", {"request": "last week"}), 30)
     assert run.status == "succeeded", run.error
     fetches = [e for e in events(run.pk) if e.node_id.startswith("fetch_") and e.event in ("pre_node", "post_node")]
+    # concurrency, not wall time (no absolute time on a loaded machine): every branch had started
+    # before any finished, and together they took well under five sequential 1 s calls
+    last_start = max(e.seq for e in fetches if e.event == "pre_node")
+    first_end = min(e.seq for e in fetches if e.event == "post_node")
+    assert len(fetches) == 10 and last_start < first_end, [(e.event, e.node_id) for e in fetches]
     branches = (max(e.created_at for e in fetches) - min(e.created_at for e in fetches)).total_seconds()
-    assert branches < 1.6, f"the five 1 s fetch branches took {branches:.2f}s"
-    assert (run.finished_at - run.started_at).total_seconds() < 3.0
+    assert branches < 4.5, f"the five 1 s fetch branches took {branches:.2f}s: they ran one after another"
     order = [(e.event, e.node_id) for e in events(run.pk)]
     validator_start = order.index(("pre_node", "validator"))
     assert all(order.index(("post_node", f"transform_{s}")) < validator_start
