@@ -88,6 +88,13 @@ def _summary(event: str, data: dict[str, Any]) -> str:
         return _cut(f"{get('model')} via {get('provider')}")
     if event == "pre_node":
         return _cut(f"{get('kind')} attempt {get('attempt')}")
+    if event == "pre_tool_call":
+        target = f"{get('method')} {get('url')}" if get("url") else f"MCP {get('server')}"
+        return _cut(f"{get('tool')} ({target}) {json.dumps(get('arguments') or {}, ensure_ascii=False)}")
+    if event == "post_tool_call":
+        if get("replayed"):
+            return _cut(f"{get('tool')} {get('status')} (replayed from checkpoint)")
+        return _cut(f"{get('tool')} {get('status')} in {get('duration_ms')} ms, {get('bytes')} bytes {get('error') or ''}".strip())
     if event == "run_finished":
         err = (get("error") or {}).get("message", "") if isinstance(get("error"), dict) else ""
         return _cut(f"{get('status')}, ${get('cost_usd')}, {(get('prompt_tokens') or 0) + (get('completion_tokens') or 0)} tokens {err}".strip())

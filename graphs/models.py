@@ -178,6 +178,24 @@ class Credential(models.Model):
         constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="credential_workspace_name_unique")]
 
 
+class McpServer(models.Model):
+    """A named connection to an MCP server over streamable HTTP: agents enable its tools by the
+    connection's name. Its auth header's secret is a stored Credential of the same workspace (named,
+    never copied here). It belongs to a workspace (names are unique there); ``owner`` is who added it."""
+
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="mcp_servers")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mcp_servers")
+    name = models.CharField(max_length=100)
+    url = models.CharField(max_length=500)
+    credential = models.CharField(max_length=100, blank=True, default="")  # name of a Credential of the workspace
+    auth_header = models.CharField(max_length=100, blank=True, default="Authorization")
+    auth_value = models.CharField(max_length=300, blank=True, default="Bearer {{secret}}")  # {{secret}}: the key
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="mcp_server_workspace_name_unique")]
+
+
 class MemoryRecord(models.Model):
     """Cold tier of conversation memory: one row per (workspace, session), shared across its runs."""
 

@@ -1,4 +1,4 @@
-"""The source document's eight autonomy patterns as ready-to-run graph templates.
+"""The source document's eight autonomy patterns, and an agent researching with tools, as ready-to-run graph templates.
 
 Each template is a graph document built only from registered node kinds; ``tests`` validate
 every one and run each through a worker (tests/test_templates_e2e.py).
@@ -164,13 +164,23 @@ FALLBACK = graph(
 )
 
 SOURCES = ["api1", "api2", "api3", "database", "s3_bucket"]
+# A public demo endpoint the fetchers call (no key needed); change the tool's URL to fetch your own sources.
+DEMO_URL = "https://en.wikipedia.org/api/rest_v1/page/summary/{{title}}"
+
+
+def fetch_tool(name: str = "fetch_page", url: str = DEMO_URL) -> dict[str, Any]:
+    """An HTTP GET tool on the demo endpoint (templates' fetchers and researchers use it)."""
+    return {"type": "http", "name": name, "method": "GET", "url": url, "timeout_s": 15, "max_response_bytes": 50_000,
+            "description": "Fetch the summary of an encyclopedia page by its title (use underscores for spaces).",
+            "parameters": [{"name": "title", "type": "string", "description": "Page title, e.g. Remote_work"}]}
 
 
 def _parallel() -> dict[str, Any]:
     nodes, edges = [], []
     for i, src in enumerate(SOURCES):
-        nodes.append(agent(f"fetch_{src}", f"Fetch {src}", 1, i, [("source", "string")], [("data", "string")],
-                           f"You fetch data from the source {src}.", instructions=f"Fetch from {src}: {{{{source}}}}"))
+        nodes.append(agent(f"fetch_{src}", f"Fetch {src} (HTTP tool)", 1, i, [("source", "string")], [("data", "string")],
+                           f"You fetch data from the source {src} with your tool, then report what it returned.",
+                           instructions=f"Fetch from {src}: {{{{source}}}}", tools=[fetch_tool()], max_tool_rounds=2))
         nodes.append(agent(f"transform_{src}", f"Transform {src}", 2, i, [("data", "string")], [("dataset", "string")],
                            "You transform a fetched dataset."))
         edges += [edge("@inputs", "request", f"fetch_{src}", "source"), edge(f"fetch_{src}", "data", f"transform_{src}", "data"),
@@ -182,8 +192,9 @@ def _parallel() -> dict[str, Any]:
                     "You write a short report.")]
     edges += [edge("join", "values", "validator", "datasets"), edge("validator", "data", "reporter", "validated_data"),
               edge("reporter", "summary", "@outputs", "summary"), edge("validator", "status", "@outputs", "validation")]
-    return graph("Fetch five sources in parallel, transform each in parallel, then validate (after all transforms) "
-                 "and report: independent work overlaps, dependencies are respected.",
+    return graph("Fetch five sources in parallel (each fetcher calls an HTTP tool: a public demo URL you can change), "
+                 "transform each in parallel, then validate (after all transforms) and report: independent work "
+                 "overlaps, dependencies are respected.",
                  {"request": {"type": "string", "description": "What to fetch"}},
                  {"summary": {"type": "string"}, "validation": {"type": "string"}}, nodes, edges)
 
@@ -205,6 +216,26 @@ OBSERVABLE = graph(
      edge("writer", "", "writer_fallback", "", kind="error"), edge("writer", "report", "@outputs", "report")],
 )
 
+MCP_SERVER = "research-docs"  # the MCP server connection the research template expects (POST /api/mcp-servers/)
+
+RESEARCH = graph(
+    "A researcher agent gathers facts with tools: an MCP server's search tool (add a connection named "
+    f"'{MCP_SERVER}' pointing at your MCP server) and an HTTP tool on a public encyclopedia; it may call them "
+    "in parallel, over several rounds. A writer turns its notes into a brief. Every call shows as "
+    "pre_tool_call / post_tool_call on the run page.",
+    {"topic": {"type": "string", "description": "What to research, e.g. remote work"}},
+    {"brief": {"type": "string"}, "sources": {"type": "list"}},
+    [agent("researcher", "Researcher (MCP + HTTP tools)", 1, 1, [("topic", "string")],
+           [("notes", "string"), ("sources", "list")],
+           "You research with your tools before answering: search the documentation server, fetch encyclopedia "
+           "pages, and list the sources you used.", instructions="Research this topic: {{topic}}",
+           tools=[{"type": "mcp", "server": MCP_SERVER, "tools": ["search"]}, fetch_tool()], max_tool_rounds=4),
+     agent("writer", "Brief writer", 2, 1, [("notes", "string")], [("brief", "string")],
+           "You write a balanced one-paragraph brief from research notes.")],
+    [edge("@inputs", "topic", "researcher", "topic"), edge("researcher", "notes", "writer", "notes"),
+     edge("writer", "brief", "@outputs", "brief"), edge("researcher", "sources", "@outputs", "sources")],
+)
+
 TEMPLATES: list[Template] = [
     Template("hierarchical-planning", "Hierarchical planning", "A planner splits the task; a semantic router sends each step to a specialist.", HIERARCHICAL),
     Template("consensus", "Consensus building", "Three differently-minded agents vote until 2 of 3 agree.", CONSENSUS),
@@ -214,6 +245,7 @@ TEMPLATES: list[Template] = [
     Template("multi-level-fallback", "Multi-level fallback", "gpt-4, then gpt-3.5-turbo, then llama3, then a helpful error.", FALLBACK),
     Template("parallel-pipeline", "Parallel execution", "Five sources fetched and transformed in parallel, then validated and reported.", PARALLEL),
     Template("observable-system", "Observable system", "An analysis pipeline whose hook events show performance, errors and an audit trail.", OBSERVABLE),
+    Template("research-with-tools", "Research with tools", f"An agent researches with an MCP server ('{MCP_SERVER}') and an HTTP tool, then a writer briefs.", RESEARCH),
 ]
 BY_SLUG = {t.slug: t for t in TEMPLATES}
 

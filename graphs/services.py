@@ -20,7 +20,7 @@ from . import dispatch
 from .engine.schema import GraphSpec
 from .engine.validate import Issue, validate_graph
 from .model_urls import base_url_issues
-from .models import Checkpoint, Graph, GraphVersion, Run, RunEvent
+from .models import Checkpoint, Graph, GraphVersion, NodeState, Run, RunEvent
 from .signals import action as audit
 
 log = logging.getLogger(__name__)
@@ -185,8 +185,30 @@ def run_cancel(*, run: Run, user: Any = None) -> Run:
     return run
 
 
+def _decide_tool_call(run: Run, decision: str | None) -> None:
+    """A run interrupted during a non-idempotent tool call resumes only with the user's decision,
+    written into the node's journal entry (the engine reads it when the node runs again)."""
+    error = run.error or {}
+    if run.status != Run.Status.INTERRUPTED or error.get("type") != "tool_interrupted":
+        if decision:
+            raise ServiceError("tool_call: the run was not interrupted during a tool call", [Issue("tool_call", "not expected")])
+        return
+    if not decision:
+        raise ServiceError(f"the run stopped during the call {error.get('tool')} of node {error.get('node')}: resume with "
+                           "tool_call 'retry' (make the call again) or 'skip' (go on without its result)",
+                           [Issue("tool_call", "required: retry or skip")], extra={"tool_call": error})
+    state = NodeState.objects.select_for_update().filter(run=run, node_id=error.get("node")).first()
+    entries = (state.data.get("tool_calls") or []) if state else []
+    entry = next((e for e in entries if e.get("key") == error.get("key") and e.get("status") == "started"), None)
+    if entry is None or state is None:
+        return  # (already settled)
+    entry["resolution"] = decision
+    NodeState.objects.filter(pk=state.pk).update(data=state.data)
+
+
 @transaction.atomic
-def run_resume(*, run: Run, user: Any = None, budget_usd: Decimal | None = None) -> Run:
+def run_resume(*, run: Run, user: Any = None, budget_usd: Decimal | None = None, tool_call: str | None = None) -> Run:
+    _decide_tool_call(Run.objects.select_for_update().get(pk=run.pk), tool_call)
     fields: dict[str, Any] = {"status": Run.Status.QUEUED, "cancel_requested": False, "error": None,
                               "finished_at": None, "enqueued_at": timezone.now(), "claims": 0, "stalled_claims": 0}
     if budget_usd is not None:
@@ -194,7 +216,7 @@ def run_resume(*, run: Run, user: Any = None, budget_usd: Decimal | None = None)
     if not Run.objects.filter(pk=run.pk, status__in=Run.RESUMABLE).update(**fields):
         raise ServiceError(f"run {run.pk} is {run.status}; only failed, interrupted or cancelled runs resume", status=409)
     run.refresh_from_db()
-    audit("run.resumed", actor=user, run=run, status=run.status, data={"budget_usd": budget_usd})
+    audit("run.resumed", actor=user, run=run, status=run.status, data={"budget_usd": budget_usd, "tool_call": tool_call})
     _enqueue_on_commit(run)
     return run
 

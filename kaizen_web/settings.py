@@ -280,6 +280,9 @@ KAIZEN_DEFAULT_PROVIDER = "openai" if (OPENAI_BASE_URL or OPENAI_API_KEY) else "
 # come with a stored credential and resolve to public addresses, unless this is set ("1": a local
 # Ollama or vLLM on a private address); see graphs/engine/llm/urlguard.py.
 KAIZEN_ALLOW_PRIVATE_MODEL_URLS = env.bool("KAIZEN_ALLOW_PRIVATE_MODEL_URLS", default=False)
+# Agents' tools (HTTP requests, MCP servers) may reach only public addresses, unless this is set
+# ("1": tools on the operator's private network); see graphs/engine/tools/.
+KAIZEN_TOOLS_ALLOW_PRIVATE = env.bool("KAIZEN_TOOLS_ALLOW_PRIVATE", default=False)
 KAIZEN_LLM_MAX_RETRIES = env.int("KAIZEN_LLM_MAX_RETRIES", default=0)  # the openai SDK's own; the engine retries (visibly)
 KAIZEN_SIMULATED_LATENCY_S = env.float("KAIZEN_SIMULATED_LATENCY_S", default=0.3)
 # How an answer's JSON Schema reaches the operator's endpoint when a node does not say (its

@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # The suite's webhook receivers listen on 127.0.0.1, which the SSRF guard refuses by default
 # (tests/audit/test_urlguard.py turns it back on); worker processes inherit this.
 os.environ.setdefault("KAIZEN_WEBHOOK_ALLOW_PRIVATE", "1")
+# Likewise the tool servers (tests/toolservers.py) for agents' tools; tests of the guard turn it off.
+os.environ.setdefault("KAIZEN_TOOLS_ALLOW_PRIVATE", "1")
 # API rate limits high enough that no test trips them (tests/test_production.py sets its own);
 # the environment reaches worker and server subprocesses, the fixture below this process.
 TEST_API_RATES = {"user": "100000/min", "anon": "100000/min", "runs": "100000/min"}
@@ -40,6 +42,33 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def fake_llm_server():
     server = FakeLLM().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def tool_api_server():
+    from tests.toolservers import ToolAPI
+
+    server = ToolAPI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def tool_api(tool_api_server):
+    """A small HTTP API for HTTP tools (records every request), reset for this test."""
+    tool_api_server.reset()
+    yield tool_api_server
+    tool_api_server.reset()
+
+
+@pytest.fixture(scope="session")
+def mcp_test_server():
+    """An MCP server (the mcp SDK's MCPServer) over streamable HTTP on 127.0.0.1."""
+    from tests.toolservers import McpTestServer
+
+    server = McpTestServer().start()
     yield server
     server.stop()
 

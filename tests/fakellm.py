@@ -18,6 +18,10 @@ A schema-honouring server (vLLM, Ollama, llama.cpp, OpenAI structured outputs) a
 
     llm.no_structured_outputs.add("gpt-4")             # json_schema -> 400, as OpenAI's gpt-4 says
 
+A reply may be the model asking for tool calls (the request's ``tools`` are recorded in its body):
+
+    llm.script(match="weather", replies=[ToolCalls(("get_weather", {"city": "Paris"})), {"answer": "sunny"}])
+
 Honouring, a request with no schema gets ``{"text": "ok"}`` (json_object) or plain ``ok``. As
 OpenAI does, a ``strict`` schema outside the strict subset is refused with a 400, honouring or not.
 """
@@ -37,6 +41,20 @@ from typing import Any
 
 _KEY_LINE = re.compile(r"^- ([A-Za-z_][A-Za-z0-9_]*) \((\w+)\)", re.M)
 _SAMPLE = {"string": "ok", "number": 0.9, "integer": 1, "boolean": True, "object": {}, "list": [], "any": "ok"}
+
+
+class ToolCalls:
+    """A scripted answer that calls tools: ``ToolCalls(("name", {args}), ...)`` (parallel calls when
+    several); an argument given as a str is sent as-is (a model's malformed arguments)."""
+
+    def __init__(self, *calls: tuple[str, dict[str, Any] | str], content: str | None = None) -> None:
+        self.calls, self.content = list(calls), content
+
+    def message(self, n: int) -> dict[str, Any]:
+        return {"role": "assistant", "content": self.content, "tool_calls": [
+            {"id": f"call_{n}_{i}", "type": "function",
+             "function": {"name": name, "arguments": args if isinstance(args, str) else json.dumps(args)}}
+            for i, (name, args) in enumerate(self.calls)]}
 
 
 @dataclass
@@ -169,6 +187,14 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(reply, int):
             return self._finish(record, reply, {"error": {"message": f"scripted {reply}", "type": "server_error"}},
                                 rule.headers if rule else None)
+        if isinstance(reply, ToolCalls):
+            message = reply.message(record["n"])
+            return self._finish(record, 200, {
+                "id": f"chatcmpl-{record['n']}", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model"),
+                "choices": [{"index": 0, "finish_reason": "tool_calls", "message": message}],
+                "usage": {"prompt_tokens": max(1, len(record["text"]) // 4), "completion_tokens": 10, "total_tokens": 0},
+            })
         if rule.honour if rule else fake.honour_schema:
             content = honoured_answer(body, reply)
         else:
@@ -289,7 +315,7 @@ class FakeLLM:
             return next((r for r in self.rules if r.applies(model, text)), None)
 
     def record(self, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
-        text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+        text = "\n".join(str(m.get("content") or "") for m in body.get("messages", []))
         with self._lock:
             rec = {"n": len(self.requests) + 1, "model": body.get("model"), "text": text, "body": body,
                    "response_format": body.get("response_format"),

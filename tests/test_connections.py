@@ -14,8 +14,8 @@ from graphs.credentials import credential_set
 from graphs.engine.llm import LLMError
 from graphs.engine.llm.base import LLMRequest
 from graphs.engine.llm.openai_provider import OpenAIProvider
-from graphs.runner.execution import execute_run
 from graphs.models import Connection, Run
+from graphs.runner.execution import execute_run
 from graphs.services import graph_create
 from tests.helpers import chain
 from tests.test_model_endpoints import OPERATOR_KEY, REFUSED, Recorder

@@ -9,7 +9,7 @@ import pytest
 
 from graphs.demo import RESEARCH_BRIEF
 from graphs.models import RunEvent
-from graphs.pattern_templates import ETL_STEPS, TEMPLATES
+from graphs.pattern_templates import ETL_STEPS, MCP_SERVER, TEMPLATES
 from tests.helpers import wait_for_run
 from tests.test_templates_e2e import run_graph, run_template
 
@@ -32,12 +32,15 @@ def test_demo_graph_succeeds_against_a_schema_honouring_server(api_client, celer
 
 
 INPUTS = {"task": "Analyse engagement data and build a dashboard", "steps": ETL_STEPS[:2], "question": "hello",
-          "session_id": "customer_1", "request": "last week"}
+          "session_id": "customer_1", "request": "last week", "topic": "remote work"}
 
 
 @pytest.mark.parametrize("template", TEMPLATES, ids=lambda t: t.slug)
 def test_every_template_succeeds_through_a_worker_against_a_schema_honouring_server(
-        api_client, celery_worker, fake_llm, template):
+        api_client, user, celery_worker, fake_llm, mcp_test_server, template):
+    from graphs.mcp_servers import mcp_server_set
+
+    mcp_server_set(owner=user, name=MCP_SERVER, url=mcp_test_server.url)  # (the research template's connection)
     fake_llm.honour_schema = True
     inputs = {k: v for k, v in INPUTS.items() if k in template.spec["inputs"]}
     run = wait_for_run(run_template(api_client, template.slug, inputs), 60)

@@ -80,9 +80,9 @@ def test_memory_page_lists_sessions_with_their_tier(client, user):
 def test_management_command_loads_templates_for_a_user(user):
     out = io.StringIO()
     call_command("kaizen_templates", "--user", user.username, stdout=out)
-    assert Graph.objects.filter(owner=user).count() == 8
+    assert Graph.objects.filter(owner=user).count() == len(TEMPLATES) == 9
     call_command("kaizen_templates", "--user", user.username, "--slug", "consensus", stdout=out)
-    assert Graph.objects.filter(owner=user).count() == 8 and "exists" in out.getvalue()
+    assert Graph.objects.filter(owner=user).count() == 9 and "exists" in out.getvalue()
 
 
 # -- end to end, one per pattern -------------------------------------------------------------

@@ -43,6 +43,7 @@ WORKSPACE_PATH: dict[str, str] = {
     "graphs.runevent": "run__graph__workspace",
     "graphs.credential": "workspace",
     "graphs.connection": "workspace",
+    "graphs.mcpserver": "workspace",
     "graphs.memoryrecord": "workspace",
     "audit.auditentry": "workspace_id",
     "audit.graphhook": "graph__workspace",

@@ -42,6 +42,8 @@ class RunCreateSerializer(StrictSerializer):
 
 class ResumeSerializer(StrictSerializer):
     budget_usd = serializers.DecimalField(required=False, max_digits=12, decimal_places=6, min_value=Decimal("0.000001"))
+    # A run interrupted during a tool call that is not idempotent: make the call again, or skip it.
+    tool_call = serializers.ChoiceField(choices=["retry", "skip"], required=False)
 
 
 class GraphVersionSerializer(serializers.ModelSerializer):

@@ -28,10 +28,13 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),  # script in a file: CSP-safe
 ]
 
-from . import memory_views, template_views  # noqa: E402  (pattern templates and memory, issue 3)
+from . import mcp_views, memory_views, template_views  # noqa: E402  (pattern templates and memory, issue 3)
 
 urlpatterns += [
     path("templates/", template_views.TemplateListView.as_view(), name="api-templates"),
     path("templates/<slug:slug>/instantiate/", template_views.TemplateInstantiateView.as_view(), name="api-template-instantiate"),
     path("memory/", memory_views.MemorySessionsView.as_view(), name="api-memory"),
+    path("mcp-servers/", mcp_views.McpServerListView.as_view(), name="api-mcp-servers"),
+    path("mcp-servers/<str:name>/", mcp_views.McpServerDetailView.as_view(), name="api-mcp-server"),
+    path("mcp-servers/<str:name>/tools/", mcp_views.McpServerToolsView.as_view(), name="api-mcp-server-tools"),
 ]

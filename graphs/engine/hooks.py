@@ -34,6 +34,12 @@ class HookEvent(StrEnum):
     # An LLM call is asked again: after a transient error {attempt, error, status, wait_s, model, key}
     # (engine retries: 429 after Retry-After, 5xx, timeouts), or a malformed answer {attempt, problem, raw}.
     LLM_RETRY = "llm_retry"
+    # A tool call: pre {tool, key, kind, arguments, idempotent, method/url or server}; post {tool, key,
+    # status (ok, error, skipped), duration_ms, bytes, error, http_status, cut (answer cut at the size
+    # limit), result (a preview), replayed}.
+    # Credentials' secrets never appear: headers are not recorded and results are redacted.
+    PRE_TOOL_CALL = "pre_tool_call"
+    POST_TOOL_CALL = "post_tool_call"
     ON_ERROR = "on_error"
     FALLBACK = "fallback"
     PRE_CHECKPOINT_SAVE = "pre_checkpoint_save"

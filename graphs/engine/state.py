@@ -20,6 +20,7 @@ class NodeState:
     finished_at: float | None = None
     recovered_by: str | None = None  # the error handler whose outputs stand in for ours
     llm_calls: list[dict[str, Any]] = field(default_factory=list)  # the replay journal
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # tools' journal: {key, digest, status, result}
     scratch: dict[str, Any] = field(default_factory=dict)  # kinds' own resumable progress
 
     @property
@@ -66,7 +67,7 @@ class NodeState:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
     def reset_for_rerun(self) -> None:
-        """Keep the LLM journal and scratch; everything else starts over."""
+        """Keep the LLM and tool journals and scratch; everything else starts over."""
         self.status, self.outputs, self.error, self.recovered_by = "pending", {}, None, None
         self.started_at = self.finished_at = None
 

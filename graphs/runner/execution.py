@@ -36,6 +36,7 @@ from ..engine.llm.shared import shared_providers
 from ..engine.ports import ClaimLost
 from ..engine.runtime import Engine
 from ..engine.validate import GraphInvalid
+from ..mcp_servers import mcp_resolver
 from ..memory_adapter import build_memory
 from ..models import Checkpoint, Run
 from . import runloop
@@ -156,6 +157,7 @@ class _Driver:
                 force_provider="simulated" if run.dry_run else None,
                 credentials=credential_resolver(run, recorder),
                 connections=connection_resolver(run, recorder),  # name -> (base URL, key): the engine sees an Endpoint
+                mcp_resolver=mcp_resolver(run, recorder), tools_allow_private=settings.KAIZEN_TOOLS_ALLOW_PRIVATE,
                 memory=build_memory(fence=(run.pk, self.epoch)), memory_owner=run.graph.workspace_id,  # fenced memory writes; a workspace's sessions
                 hooks=signals.observe_run(HookManager(), run),  # audit: user hooks, metrics, log context
             )

@@ -155,6 +155,7 @@ def _run_context(run: Run) -> dict:
         "budget_text": usd(float(run.budget_usd)) if run.budget_usd else "",
         "run": run, "nodes": nodes, "events_truncated": last_seq > EVENT_PAGE,
         "event_types": [e.value for e in HookEvent],
+        "tool_interrupted": run.status == Run.Status.INTERRUPTED and (run.error or {}).get("type") == "tool_interrupted",
         "live_config": {"run_id": run.pk, "last_seq": last_seq, "status": run.status,
                         "started_at": run.started_at.isoformat() if run.started_at else None,
                         "spec": run.version.spec, "kinds": registry.describe(), "defaults": kind_defaults(),
@@ -173,7 +174,8 @@ def _run_context(run: Run) -> dict:
 # inputs) stays out of the page and is one click away in a node's panel.
 EVENT_KEYS = ("status", "message", "type", "model", "cost_usd", "prompt_tokens", "completion_tokens", "route",
               "level", "quality", "truncated", "bytes", "error", "replayed", "attempt", "kind", "endpoint", "setting",
-              "reason", "handler", "wait_s", "problem")
+              "reason", "handler", "wait_s", "problem",
+              "tool", "duration_ms", "http_status", "method", "url", "server", "arguments", "cut")
 
 
 def event_for_page(e) -> dict:
@@ -199,13 +201,24 @@ def run_node(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
     calls = []
     for call in state.get("llm_calls", []):
         messages_ = prompts.get(call.get("key"))
-        prompt = "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages_) if messages_ else ""
+        prompt = "\n\n".join(_message_text(m) for m in messages_) if messages_ else ""
         calls.append({**call, "prompt": prompt})
     dump = lambda v: json.dumps(v, indent=2, ensure_ascii=False) if v else ""  # noqa: E731
     return render(request, "runs/_node.html", {
-        "node_id": node_id, "state": state, "calls": calls, "inputs_json": dump(state.get("inputs")) or "{}",
+        "node_id": node_id, "state": state, "calls": calls, "tool_calls": [{**c, "arguments_json": json.dumps(c.get("arguments", {}), ensure_ascii=False)}
+                       for c in state.get("tool_calls", [])], "inputs_json": dump(state.get("inputs")) or "{}",
         "outputs_json": dump(state.get("outputs")), "error_json": dump(state.get("error")),
     })
+
+
+def _message_text(message: dict) -> str:
+    """A chat message as the panel shows it: an assistant's tool calls, a tool's answer by call id."""
+    head = f"[{message.get('role')}" + (f" {message['tool_call_id']}" if message.get("tool_call_id") else "") + "]"
+    body = message.get("content") or ""
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        body += f"\n→ {function.get('name')}({function.get('arguments')}) [{call.get('id')}]"
+    return f"{head}\n{body.strip()}"
 
 
 @login_required
@@ -221,7 +234,8 @@ def run_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         elif action == "resume":
             if limited := _too_many_runs(request):
                 return limited
-            services.run_resume(run=run, user=request.user)
+            decision = request.POST.get("tool_call")  # a run interrupted during a tool call: retry or skip it
+            services.run_resume(run=run, user=request.user, tool_call=decision if decision in ("retry", "skip") else None)
     except services.ServiceError as exc:
         if wants_json:
             return JsonResponse({"ok": False, "error": str(exc)}, status=409)

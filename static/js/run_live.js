@@ -56,6 +56,14 @@
     const d = ev.data || {};
     if (d.truncated) return "(large payload, " + d.bytes + " bytes)";
     if (ev.event === "post_llm_call" && d.cost_usd !== undefined) return d.model + " · " + (d.prompt_tokens + d.completion_tokens) + " tok · $" + Number(d.cost_usd).toFixed(6);
+    if (ev.event === "pre_tool_call") {  // what the agent asked for, and where it goes (never a secret)
+      return d.tool + "(" + JSON.stringify(d.arguments || {}) + ")" + (d.url ? " · " + d.method + " " + d.url : d.server ? " · MCP " + d.server : "");
+    }
+    if (ev.event === "post_tool_call") {
+      if (d.replayed) return d.tool + " · " + d.status + " · replayed from checkpoint";
+      return d.tool + " · " + d.status + (d.http_status ? " " + d.http_status : "") + (d.duration_ms != null ? " · " + Math.round(d.duration_ms) + " ms" : "")
+        + (d.bytes != null ? " · " + d.bytes + " B" : "") + (d.cut ? " (cut)" : "") + (d.error ? " · " + d.error : "");
+    }
     if (ev.event === "on_error") return d.message || "";
     if (ev.event === "post_node") return d.status + (d.error && d.error.message && d.status !== "succeeded" ? ": " + d.error.message : "");
     if (ev.event === "llm_retry") return "attempt " + d.attempt + (d.error ? ": " + d.error : d.problem ? ": " + d.problem : "");
@@ -168,6 +176,7 @@
     const resume = document.querySelector("[data-testid=resume]");
     if (cancel) cancel.disabled = !(status === "queued" || status === "running");
     if (resume) resume.disabled = !(status === "failed" || status === "interrupted" || status === "cancelled");
+    for (const b of document.querySelectorAll("#tool-decision button")) b.disabled = status !== "interrupted";
   }
 
   function renderTotals() {
@@ -189,6 +198,11 @@
     errBox.hidden = !err;
     document.querySelector("[data-testid=run-error-message]").textContent = err ? (err.message || err.type || "error") : "";
     document.getElementById("run-error-detail").textContent = err ? JSON.stringify(sortedKeys(err), null, 2) : "";
+    // interrupted during a tool call that is not idempotent: Resume asks whether to retry or skip it
+    const toolCall = d.status === "interrupted" && err && err.type === "tool_interrupted";
+    document.getElementById("tool-decision").hidden = !toolCall;
+    document.getElementById("resume-form").hidden = toolCall;
+    document.getElementById("tool-decision-call").textContent = toolCall ? err.tool + " was in flight:" : "";
   }
 
   // The database (jsonb) keeps object keys in its own order: sort them so live and load read alike.
@@ -286,12 +300,13 @@
   for (const form of document.querySelectorAll("form[data-run-action]")) {
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
-      const button = form.querySelector("button");
+      const button = e.submitter || form.querySelector("button");
+      const body = new FormData(form, e.submitter);  // (before the button is disabled: a disabled submitter is left out)
       const note = document.getElementById("run-action-error");
       button.disabled = true;
       note.hidden = true;
       try {
-        const resp = await fetch(form.action, { method: "POST", body: new FormData(form), headers: { Accept: "application/json" }, credentials: "same-origin" });
+        const resp = await fetch(form.action, { method: "POST", body, headers: { Accept: "application/json" }, credentials: "same-origin" });
         if (!resp.ok) {
           let text = resp.statusText;
           try { text = (await resp.json()).error || text; } catch (_) { text = (await resp.text()) || text; }
@@ -299,6 +314,7 @@
           syncActions(root.dataset.status);
         } else if (form.action.endsWith("/resume/")) {  // the stream closed when the run ended: listen again
           finished = false;
+          if (form.id === "tool-decision") { form.hidden = true; document.getElementById("resume-form").hidden = false; }
           if (!socket || socket.readyState > 1) connect();
         }
       } catch (err) {

@@ -15,7 +15,7 @@ from graphs.engine.validate import validate_graph
 from graphs.pattern_templates import ETL_STEPS, TEMPLATES
 
 INPUTS = {"task": "Analyse engagement data and build a dashboard", "steps": ETL_STEPS, "question": "hello",
-          "session_id": "dry", "request": "last week"}
+          "session_id": "dry", "request": "last week", "topic": "remote work"}
 
 
 def test_every_pattern_kind_is_registered_and_describes_itself():
@@ -24,8 +24,8 @@ def test_every_pattern_kind_is_registered_and_describes_itself():
         assert kind["config_schema"]["type"] == "object" and kind["description"]
 
 
-def test_eight_templates_with_unique_slugs_and_readable_layouts():
-    assert len(TEMPLATES) == 8 and len({t.slug for t in TEMPLATES}) == 8
+def test_nine_templates_with_unique_slugs_and_readable_layouts():
+    assert len(TEMPLATES) == 9 and len({t.slug for t in TEMPLATES}) == 9
     for t in TEMPLATES:
         assert validate_graph(t.spec) == [], t.slug
         positions = [(n["position"]["x"], n["position"]["y"]) for n in t.spec["nodes"]]

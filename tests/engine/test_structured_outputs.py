@@ -13,7 +13,8 @@ from graphs.engine.llm.openai_provider import OpenAIProvider
 from graphs.engine.llm.structured import json_schema_format, response_format
 from graphs.engine.memory import HotTier, InMemoryColdStore, InMemoryWarmStore, TieredMemory
 from graphs.engine.runtime.context import request_digest
-from graphs.pattern_templates import ETL_STEPS, TEMPLATES
+from graphs.engine.tools import McpEndpoint
+from graphs.pattern_templates import ETL_STEPS, MCP_SERVER, TEMPLATES
 from tests.fakellm import strict_problems
 from tests.helpers import edge
 
@@ -180,10 +181,15 @@ async def test_the_server_refuses_a_strict_schema_outside_the_subset(harness):
 
 @pytest.mark.parametrize("spec", [pytest.param(t.spec, id=t.slug) for t in TEMPLATES]
                          + [pytest.param(spec, id=name) for name, _d, spec in DEMO_GRAPHS])
-async def test_every_template_and_demo_graph_succeeds_against_a_schema_honouring_server(harness, spec):
+async def test_every_template_and_demo_graph_succeeds_against_a_schema_honouring_server(harness, spec, mcp_test_server):
     harness.fake.honour_schema = True
     inputs = {k: v for k, v in INPUTS.items() if k in spec["inputs"]}
-    engine = harness.engine(spec, memory=TieredMemory(HotTier(), InMemoryWarmStore(), InMemoryColdStore()), memory_owner=1)
+
+    async def mcp_servers(name):  # (the research template's MCP connection: the suite's MCP server)
+        return McpEndpoint(name, mcp_test_server.url) if name == MCP_SERVER else None
+
+    engine = harness.engine(spec, memory=TieredMemory(HotTier(), InMemoryWarmStore(), InMemoryColdStore()), memory_owner=1,
+                            mcp_resolver=mcp_servers, tools_allow_private=True)
     result = await engine.run(inputs)
     assert result.status == "succeeded", result.error
     chats = [c for c in harness.fake.calls() if c["body"].get("messages")]

@@ -1,6 +1,7 @@
 // A form generated from a pydantic JSON Schema ($defs/$ref, anyOf-null, enums, arrays of objects).
 // The server's schema is the single source of truth; field errors come from local checks and the server.
 import { createContext, useContext, useState } from "react";
+import { McpPicker } from "./ToolsField.jsx";
 
 /** (title, doc, onChange) => void: opens the nested subgraph editor (provided by the Editor). */
 export const GraphWidgetCtx = createContext(null);
@@ -136,6 +137,20 @@ function GraphField({ title, value, onChange, path, errors }) {
   );
 }
 
+/** An agent's tools: the list as JSON (HTTP tools), and MCP servers' tools picked one by one. */
+function ToolsField({ title, schema, value, onChange, id, problem, path }) {
+  const [version, setVersion] = useState(0);  // the JSON text is rebuilt when the picker changes the list
+  return (
+    <div className={`field kz-field ${problem ? "has-error" : ""}`} data-field={path}>
+      <label htmlFor={id}>{title}</label>
+      <JsonField key={version} value={value} onChange={onChange} id={id} />
+      {schema.description && <span className="kz-help">{schema.description}</span>}
+      <Err msg={problem} />
+      <McpPicker value={value} onChange={(v) => { onChange(v.length ? v : undefined); setVersion(version + 1); }} />
+    </div>
+  );
+}
+
 function ScalarInput({ schema, value, onChange, nullable, id, name, dflt, parent, widget }) {
   const shown = dflt !== undefined ? dflt : schema.default;
   const placeholder = shown != null ? String(shown) : nullable ? "(none)" : "";
@@ -208,6 +223,9 @@ export function SchemaField({ name, schema: raw, root, value, onChange, required
   let control;
   if (schema["x-kaizen-widget"] === "graph") {
     return <GraphField title={title} value={value ?? dflt} onChange={onChange} path={path} errors={errors} />;
+  }
+  if (schema["x-kaizen-widget"] === "tools") {
+    return <ToolsField title={title} schema={schema} value={value ?? dflt} onChange={onChange} id={id} problem={problem} path={path} />;
   }
   if (schema.type === "object" && schema.properties) {
     return (

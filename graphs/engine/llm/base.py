@@ -60,7 +60,7 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
 @dataclass
 class LLMRequest:
     model: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]  # chat messages; tool rounds add assistant tool_calls and "tool" replies
     temperature: float = 0.0
     max_tokens: int | None = None
     response_schema: dict[str, Any] | None = None  # JSON Schema the answer must match
@@ -82,6 +82,9 @@ class LLMRequest:
     provider: str = "default"
     kind: str = "chat"  # "chat" or "embedding"
     input_texts: list[str] = field(default_factory=list)  # for embeddings
+    # Tools the model may call: OpenAI ``tools`` entries ({"type": "function", "function": {name,
+    # description, parameters}}); not part of the request digest (the messages carry what was called).
+    tools: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,8 @@ class LLMResponse:
     completion_tokens: int = 0
     latency_ms: float = 0.0
     embeddings: list[list[float]] | None = None
+    # The model's tool calls instead of (or beside) an answer: [{"id", "name", "arguments": {...}}]
+    tool_calls: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

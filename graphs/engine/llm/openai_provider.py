@@ -14,6 +14,7 @@ Provider error bodies are trimmed before they become a run's error or events.
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import time
@@ -44,6 +45,28 @@ def _schema_unsupported(exc: openai.BadRequestError, body: dict[str, Any]) -> bo
 
 
 OPENAI_DEFAULT_URL = "https://api.openai.com/v1"  # the SDK's, when OPENAI_BASE_URL is unset
+
+
+def parse_tool_calls(calls: Any) -> list[dict[str, Any]] | None:
+    """The model's function calls as plain data: [{"id", "name", "arguments"}]; arguments that are
+    not a JSON object stay text under ``arguments_error`` (the tool loop tells the model)."""
+    if not calls:
+        return None
+    parsed = []
+    for call in calls:
+        function = getattr(call, "function", None)
+        if function is None:
+            continue
+        raw = function.arguments or "{}"
+        try:
+            arguments = json.loads(raw)
+        except ValueError:
+            arguments = None
+        entry: dict[str, Any] = {"id": call.id, "name": function.name, "arguments": arguments if isinstance(arguments, dict) else {}}
+        if not isinstance(arguments, dict):
+            entry["arguments_error"] = trimmed(raw)
+        parsed.append(entry)
+    return parsed or None
 
 
 def connect_reason(error: BaseException) -> str:
@@ -187,6 +210,7 @@ class OpenAIProvider:
         choice = completion.choices[0] if completion.choices else None
         return LLMResponse(
             content=(choice.message.content or "") if choice else "",
+            tool_calls=parse_tool_calls(choice.message.tool_calls) if choice else None,
             model=completion.model or request.model,
             provider=self.name,
             prompt_tokens=getattr(chat_usage, "prompt_tokens", 0) or 0,
@@ -218,6 +242,8 @@ class OpenAIProvider:
             body["response_format"] = fmt
         if request.max_tokens:
             body["max_tokens"] = request.max_tokens
+        if request.tools:
+            body["tools"] = request.tools
         return body
 
     async def aclose(self) -> None:

@@ -71,7 +71,7 @@ class SimulatedProvider:
             tokens = sum(estimate_tokens(t) for t in request.input_texts)
             return LLMResponse("", request.model, self.name, tokens, 0,
                                (time.perf_counter() - started) * 1000, embeddings=vectors)
-        user = next((m["content"] for m in reversed(request.messages) if m["role"] == "user"), "")
+        user = next((m["content"] for m in reversed(request.messages) if m["role"] == "user"), "") or ""
         seed = " ".join(user.split())
         schema = request.response_schema or {"type": "object", "properties": {"answer": {"type": "string"}}}
         choice = seed if request.sample_seed is None else request.sample_seed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 _WORD = re.compile(r"\w+|[^\w\s]")
 
@@ -16,5 +17,5 @@ def estimate_tokens(text: str) -> int:
     return max(1, math.ceil(len(pieces) * 1.3 + text.count("\n") * 0.5))
 
 
-def messages_tokens(messages: list[dict[str, str]]) -> int:
-    return sum(estimate_tokens(m.get("content", "")) + 4 for m in messages) + 2
+def messages_tokens(messages: list[dict[str, Any]]) -> int:
+    return sum(estimate_tokens(m.get("content") or "") + 4 for m in messages) + 2

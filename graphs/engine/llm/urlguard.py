@@ -60,17 +60,19 @@ def check_syntax(url: str) -> str:
     return parts.hostname
 
 
-def check_addresses(host: str, addresses: list[str], allow_private: bool) -> str:
-    """The address to connect to, after checking all of them; UnsafeModelURL if any is refused."""
+PRIVATE_HINT = "the operator can allow private model endpoints with KAIZEN_ALLOW_PRIVATE_MODEL_URLS=1"
+
+
+def check_addresses(host: str, addresses: list[str], allow_private: bool, hint: str = PRIVATE_HINT) -> str:
+    """The address to connect to, after checking all of them; UnsafeModelURL if any is refused.
+    ``hint`` says which setting allows private addresses (model endpoints, tools)."""
     if not addresses:
         raise UnsafeModelURL(f"host {host!r} does not resolve")
     parsed = [ipaddress.ip_address(a.split("%")[0]) for a in addresses]
     if not allow_private:
         for address in parsed:
             if not address.is_global or address.is_multicast:
-                raise UnsafeModelURL(
-                    f"host {host!r} is a private, loopback or reserved address ({address}); the operator "
-                    "can allow private model endpoints with KAIZEN_ALLOW_PRIVATE_MODEL_URLS=1")
+                raise UnsafeModelURL(f"host {host!r} is a private, loopback or reserved address ({address}); {hint}")
     return str(next((a for a in parsed if a.version == 4), parsed[0]))  # IPv4 first, as webhooks
 
 
@@ -78,7 +80,7 @@ def _addresses(infos: list[tuple[Any, ...]]) -> list[str]:
     return [info[4][0] for info in infos]
 
 
-def check_model_url(url: str, allow_private: bool = False) -> str:
+def check_model_url(url: str, allow_private: bool = False, hint: str = PRIVATE_HINT) -> str:
     """Blocking check (for save and validate time): the address ``url``'s host resolves to."""
     host = check_syntax(url)
     parts = urlsplit(url)
@@ -87,10 +89,10 @@ def check_model_url(url: str, allow_private: bool = False) -> str:
                                    type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise UnsafeModelURL(f"host {parts.hostname!r} does not resolve") from exc
-    return check_addresses(host, _addresses(infos), allow_private)
+    return check_addresses(host, _addresses(infos), allow_private, hint)
 
 
-async def acheck_model_url(url: str, allow_private: bool = False) -> str:
+async def acheck_model_url(url: str, allow_private: bool = False, hint: str = PRIVATE_HINT) -> str:
     """The same check without blocking the event loop (call time)."""
     host = check_syntax(url)
     parts = urlsplit(url)
@@ -99,7 +101,7 @@ async def acheck_model_url(url: str, allow_private: bool = False) -> str:
             parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise UnsafeModelURL(f"host {parts.hostname!r} does not resolve") from exc
-    return check_addresses(host, _addresses(infos), allow_private)
+    return check_addresses(host, _addresses(infos), allow_private, hint)
 
 
 class GuardedTransport(httpx2.AsyncHTTPTransport):
@@ -110,17 +112,18 @@ class GuardedTransport(httpx2.AsyncHTTPTransport):
     ``sni_hostname`` (httpcore uses it for SNI and for the certificate's host name check).
     """
 
-    def __init__(self, *, allow_private: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, allow_private: bool = False, hint: str = PRIVATE_HINT, what: str = "model endpoint",
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.allow_private = allow_private
+        self.allow_private, self.hint, self.what = allow_private, hint, what
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         url = request.url
         host = url.host
         try:
-            address = await acheck_model_url(str(url), self.allow_private)
+            address = await acheck_model_url(str(url), self.allow_private, self.hint)
         except UnsafeModelURL as exc:
-            raise httpx2.ConnectError(f"refused model endpoint: {exc}", request=request) from exc
+            raise httpx2.ConnectError(f"refused {self.what}: {exc}", request=request) from exc
         if "host" not in request.headers:
             request.headers["Host"] = url.netloc.decode("ascii")
         if url.scheme == "https":

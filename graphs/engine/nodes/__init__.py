@@ -1,6 +1,6 @@
 """Node kinds. Importing this package registers every kind."""
 
-from . import agent, budget, consensus, fallback, for_each, join, pev, planner, router  # noqa: F401  (registers)
+from . import agent, budget, consensus, fallback, for_each, join, pev, planner, router, tool  # noqa: F401  (registers)
 from .base import NodeConfig, NodeContext, NodeFailure, NodeKind, Signature, SignatureField
 from .registry import registry
 

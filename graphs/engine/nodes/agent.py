@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..memory.tiers import TierPolicy, default_memory
 from ..schema import PORT_PATTERN, FieldSpec
+from ..tools import ToolSpec
 from .base import NodeConfig, NodeContext, NodeKind, Signature
 from .llmjson import (
     BASE_URL_HELP,
@@ -63,6 +64,9 @@ class AgentConfig(NodeConfig):
     llm_timeout_s: float = Field(60.0, gt=0, le=3600, description="Timeout of one LLM call.")
     llm_deadline_s: float | None = Field(None, gt=0, le=24 * 3600, description=DEADLINE_HELP)
     memory: MemoryAttachment | None = Field(None, description="Optional conversation memory, keyed by a session id input.")
+    tools: list[ToolSpec] = Field(default_factory=list, max_length=32, json_schema_extra={"x-kaizen-widget": "tools"},
+                                  description="Tools the model may call: HTTP requests (JSON), MCP servers' tools (tick them below).")
+    max_tool_rounds: int = Field(5, ge=1, le=50, description="Rounds of tool calls before the model must answer.")
 
     @model_validator(mode="after")
     def _memory_port(self) -> AgentConfig:
@@ -102,10 +106,12 @@ class AgentNode(NodeKind[AgentConfig]):
             inputs = {k: v for k, v in inputs.items() if k != config.memory.session_input}
         prompt = user_prompt(config.instructions, inputs)
         history = await _load_memory(ctx, config.memory, session) if config.memory and session else []
-        await ctx.emit("pre_agent_loop", {"model": config.model, "provider": config.provider})
+        tools = await ctx.tools(config.tools) if config.tools and not ctx.dry_run else None
+        await ctx.emit("pre_agent_loop", {"model": config.model, "provider": config.provider,
+                                          **({"tools": [t.name for t in tools]} if tools else {})})
         answer = await ask(ctx, config, config.system_prompt, prompt, output_fields(config.signature),
                            retries=config.max_format_retries, max_tokens=config.max_tokens, history=history,
-                           name=ctx.node_id.rsplit("/", 1)[-1])
+                           name=ctx.node_id.rsplit("/", 1)[-1], tools=tools, max_tool_rounds=config.max_tool_rounds)
         if config.memory and session:
             await _save_memory(ctx, config.memory, session, prompt, answer.response.content)
         await ctx.emit("post_agent_loop", {"attempts": answer.attempts, "model": answer.response.model})

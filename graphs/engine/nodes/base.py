@@ -12,6 +12,7 @@ from ..types import FieldType
 
 if TYPE_CHECKING:
     from ..state import RunResult
+    from ..tools import Tool, ToolResult
 
 
 class NodeConfig(BaseModel):
@@ -72,6 +73,16 @@ class NodeContext(Protocol):
 
     async def emit(self, event: str, data: dict[str, Any]) -> None:
         """Record a hook event for this node."""
+
+    async def tools(self, specs: list[Any]) -> list[Tool]:
+        """Callable tools for tool configs (tools.ToolSpec); NodeFailure if one cannot be used."""
+
+    async def tool(self, tool: Tool, arguments: dict[str, Any], key: str) -> ToolResult:
+        """Call a tool once: journaled (replayed on resume, never made twice), with events."""
+
+    @property
+    def dry_run(self) -> bool:
+        """The run is a dry run: models are simulated and no tool touches the world."""
 
     async def checkpoint(self) -> None:
         """Persist the node's progress kept in ``state.scratch`` (resumable multi-step nodes)."""

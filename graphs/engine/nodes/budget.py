@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 
 from ..money import BudgetExceeded
 from ..schema import FieldSpec
+from ..tools.base import raise_tool_interruption
 from .base import NodeConfig, NodeContext, NodeFailure, NodeKind
 from .for_each import check_body, default_body
 from .registry import registry
@@ -71,6 +72,8 @@ class BudgetNode(NodeKind[BudgetConfig]):
             if result.status == "succeeded":
                 await ctx.emit("budget", {"status": "within budget", "spent_usd": result.cost_usd, "model_switched": switched})
                 return {**result.outputs, "model_switched": switched, "spent_usd": result.cost_usd}
+            if result.status == "interrupted":
+                raise_tool_interruption(err)
             if result.status != "interrupted" or err.get("type") != "budget":
                 raise NodeFailure(f"subgraph {result.status}: {err.get('message', '')}", {"error": err})
             ours = err.get("scope") == scope

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 from ..money import BudgetExceeded
 from ..scheduling import Completions, DependencyCounter
 from ..schema import PORT_PATTERN, FieldSpec
+from ..tools.base import raise_tool_interruption
 from .base import NodeConfig, NodeContext, NodeFailure, NodeKind
 from .registry import registry
 
@@ -132,6 +133,8 @@ class ForEachNode(NodeKind[ForEachConfig]):
         if "dependencies" in body_inputs and isinstance(item, dict):
             child_inputs["dependencies"] = [done[str(d)]["outputs"] for d in item.get("depends_on") or [] if str(d) in done]
         result = await ctx.subgraph(config.body, child_inputs, key=f"{i}")
+        if result.status == "interrupted":
+            raise_tool_interruption(result.error)
         if result.status == "interrupted" and (result.error or {}).get("type") == "budget":
             err = result.error or {}
             raise BudgetExceeded(err.get("spent", 0.0), err.get("budget", 0.0), err.get("scope", ""), err.get("unit", "usd"))

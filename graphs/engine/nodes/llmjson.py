@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..llm.base import LLMRequest, LLMResponse, OutputMode
+from ..tools import Tool, ToolResult, openai_tool
 from ..types import json_schema_for, value_matches
 from .base import NodeContext, NodeFailure
 
@@ -163,16 +164,20 @@ async def ask(ctx: NodeContext, settings: Settings, persona: str, user: str, fie
               check: Check | None = None, retries: int = 2, key: str | None = None, model: str | None = None,
               temperature: float | None = None, max_tokens: int | None = None,
               history: list[dict[str, str]] | None = None, name: str = "answer",
-              seed: str | None = None) -> Answer:
+              seed: str | None = None, tools: list[Tool] | None = None, max_tool_rounds: int = 0) -> Answer:
     """Ask for a JSON object with ``fields``; re-ask up to ``retries`` times, then NodeFailure.
     ``key`` names the calls (needed when a node makes calls in parallel); ``history`` goes between
     the system prompt and the question; ``name`` names the schema; ``seed`` picks a simulated
-    model's answer (dry runs)."""
-    messages = [{"role": "system", "content": system_prompt(persona, fields)}, *(history or []),
-                {"role": "user", "content": user}]
+    model's answer (dry runs). With ``tools``, the model may call them for up to ``max_tool_rounds``
+    rounds (the calls of one round run in parallel, each journaled) before it must answer."""
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(persona, fields)}, *(history or []),
+                                      {"role": "user", "content": user}]
     schema = answer_schema(fields)
+    offered = [openai_tool(t) for t in tools or []]
     problem, content = "", ""
-    for attempt in range(retries + 1):
+    attempt = rounds = calls = 0
+    while True:
+        offer = offered if offered and rounds < max_tool_rounds else None
         response = await ctx.llm(
             LLMRequest(model=model or settings.model, messages=messages,
                        temperature=settings.temperature if temperature is None else temperature,
@@ -180,20 +185,51 @@ async def ask(ctx: NodeContext, settings: Settings, persona: str, user: str, fie
                        output_mode=settings.output_mode, sample_seed=seed,
                        base_url=settings.base_url, credential=settings.credential, connection=settings.connection,
                        timeout_s=settings.llm_timeout_s, deadline_s=settings.llm_deadline_s,
-                       provider=settings.provider),
-            key=f"{key}/{attempt}" if key else None,
+                       provider=settings.provider, tools=offer),
+            key=f"{key}/{calls}" if key else None,
         )
+        calls += 1
+        if response.tool_calls and offer:
+            rounds += 1
+            messages = messages + [assistant_tool_calls(response)]
+            results = await gather_all([_run_tool_call(ctx, tools or [], call, f"{key or 'tools'}/{rounds}/{i}")
+                                        for i, call in enumerate(response.tool_calls)])
+            messages += [{"role": "tool", "tool_call_id": call["id"], "content": result.content}
+                         for call, result in zip(response.tool_calls, results, strict=True)]
+            continue
         content = response.content
         data, problem = parse_json(content, fields, check)
+        if response.tool_calls and not content:
+            problem = "no more tool calls are allowed: answer now"
         if data is not None:
             return Answer(data, response, attempt + 1)
         await ctx.emit("llm_retry", {"attempt": attempt + 1, "key": key, "problem": problem, "raw": content[:20000]})
+        attempt += 1
+        if attempt > retries:
+            break
         messages = messages + [
             {"role": "assistant", "content": content},
             {"role": "user", "content": f"That answer was invalid: {problem}. Reply again with only the JSON object."},
         ]
     raise NodeFailure(f"malformed answer after {retries + 1} attempts: {problem}",
                       {"raw": content[:100000], "problem": problem, "key": key})
+
+
+def assistant_tool_calls(response: LLMResponse) -> dict[str, Any]:
+    """The assistant's turn that asked for tool calls, as the model expects to see it again."""
+    return {"role": "assistant", "content": response.content or None,
+            "tool_calls": [{"id": c["id"], "type": "function",
+                            "function": {"name": c["name"], "arguments": json.dumps(c["arguments"], ensure_ascii=False)}}
+                           for c in response.tool_calls or []]}
+
+
+async def _run_tool_call(ctx: NodeContext, tools: list[Tool], call: dict[str, Any], key: str) -> ToolResult:
+    tool = next((t for t in tools if t.name == call["name"]), None)
+    if tool is None:
+        return ToolResult.failed(f"unknown tool {call['name']!r}; the tools are: {', '.join(t.name for t in tools)}")
+    if "arguments_error" in call:
+        return ToolResult.failed(f"the arguments must be a JSON object, not {call['arguments_error']!r}")
+    return await ctx.tool(tool, call["arguments"], key)
 
 
 async def ask_json(ctx: NodeContext, settings: Settings, persona: str, user: str, fields: Fields,

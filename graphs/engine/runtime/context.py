@@ -11,6 +11,8 @@ from ..llm.base import Endpoint, LLMRequest, LLMResponse, is_default_connection
 from ..llm.pricing import PriceTable
 from ..nodes.base import NodeFailure
 from ..state import NodeState
+from ..tools import McpResolver, Tool, ToolConfigError, ToolEnv, ToolResult, build_tools, call_digest, check_arguments
+from ..tools.base import PREVIEW_CHARS, ToolInterrupted
 from .retry import call_with_retries
 
 if TYPE_CHECKING:
@@ -50,6 +52,15 @@ class RunHost(Protocol):
     def account(self, cost: float, prompt_tokens: int, completion_tokens: int) -> None: ...
     async def resolve_credential(self, name: str, base_url: str | None = None) -> str | None: ...
     async def resolve_connection(self, name: str) -> Endpoint | None: ...
+    # tools: MCP connections (the run driver's resolver) and the SSRF setting; children share them
+    @property
+    def mcp_resolver(self) -> McpResolver | None: ...
+    @property
+    def tools_allow_private(self) -> bool: ...
+    @property
+    def scope(self) -> str: ...  # a nested run's namespace within its parent ("each/0")
+    @property
+    def parent(self) -> Any: ...  # the enclosing run's host, or None
     async def child(self, document: Any, *, prefix: str, inputs: dict[str, Any], budget_usd: float | None = None,
                     budget_tokens: int | None = None, model_override: str | None = None) -> RunResult: ...
 
@@ -70,6 +81,7 @@ class NodeRun:
         self.node_id = node_id
         self.state = state
         self._call_index = 0
+        self._tool_env: ToolEnv | None = None
 
     async def emit(self, event: str, data: dict[str, Any]) -> None:
         await self.engine.emit(event, self.node_id, data)
@@ -77,6 +89,10 @@ class NodeRun:
     async def checkpoint(self) -> None:
         """Persist this node's progress (``state.scratch``) now; a resumed node sees it again."""
         await self.engine.save_now(self.node_id, self.state.to_dict())
+
+    @property
+    def dry_run(self) -> bool:
+        return self.engine.force_provider == "simulated"
 
     @property
     def memory(self) -> Any:
@@ -170,3 +186,83 @@ class NodeRun:
             "cost_usd": cost, "latency_ms": round(response.latency_ms, 2), "answer": response.content,
         })
         return response
+
+    # -- tools ------------------------------------------------------------------------------
+    def tool_env(self) -> ToolEnv:
+        """Credentials, MCP connections and the SSRF setting for this node's tools (secrets used
+        are remembered here, so that results are redacted of them)."""
+        if self._tool_env is None:
+            engine = self.engine
+            self._tool_env = ToolEnv(engine.resolve_credential, engine.mcp_resolver, engine.tools_allow_private)
+        return self._tool_env
+
+    async def tools(self, specs: list[Any]) -> list[Tool]:
+        """Callable tools for the node's tool configs (an MCP entry lists its server's tools)."""
+        try:
+            return await build_tools(specs, self.tool_env())
+        except ToolConfigError as exc:
+            raise NodeFailure(str(exc), {"type": "tool_config"}) from exc
+
+    async def tool(self, tool: Tool, arguments: dict[str, Any], key: str) -> ToolResult:
+        """Call a tool once, journaled like an LLM call: a recorded result (same key, tool and
+        arguments) is replayed, never fetched again. A non-idempotent call is recorded as started,
+        durably, before it is made: found started on resume, it stops the run (ToolInterrupted)
+        unless the user chose to retry or skip it."""
+        digest = call_digest(tool.name, arguments)
+        journal = self.state.tool_calls
+        entry = next((c for c in journal if c.get("key") == key), None)
+        if entry is not None and entry.get("digest") != digest:
+            entry["key"] = "~" + key  # the node asked something else this time
+            entry = None
+        if entry is not None and entry.get("status") == "done":
+            result = ToolResult.from_dict(entry["result"])
+            await self.emit("post_tool_call", {"tool": tool.name, "key": key, "status": result.status, "replayed": True,
+                                               "bytes": result.bytes, "error": result.error})
+            return result
+        if entry is not None:  # started and never finished: in flight when the run stopped
+            decision = entry.pop("resolution", None)
+            if decision == "skip":
+                return await self._tool_done(tool, key, entry, ToolResult(
+                    "error: this call was skipped by the user after the run stopped during it; its outcome is unknown",
+                    status="skipped", error="skipped by the user"), 0.0)
+            if not entry.get("idempotent") and decision != "retry":
+                raise ToolInterrupted(self._full_id(), tool.name, key, arguments)
+        problem = check_arguments(tool, arguments)
+        if problem:  # (no call: the model is told, deterministically, and asks again)
+            await self.emit("post_tool_call", {"tool": tool.name, "key": key, "status": "error", "error": problem, "bytes": 0})
+            return ToolResult.failed(problem)
+        await self._before_attempt()
+        if entry is None:
+            entry = {"key": key, "digest": digest, "tool": tool.name, "arguments": arguments}
+            journal.append(entry)
+        entry.update(status="started", idempotent=tool.idempotent)
+        if not tool.idempotent:
+            await self.checkpoint()  # durable before the world is touched
+        await self.emit("pre_tool_call", {"tool": tool.name, "key": key, "kind": tool.kind, "arguments": arguments,
+                                          "idempotent": tool.idempotent, **tool.describe_call(arguments)})
+        started = time.perf_counter()
+        try:
+            result = await tool.call(arguments, self.tool_env())
+        except ToolConfigError as exc:
+            result = ToolResult.failed(str(exc))
+        return await self._tool_done(tool, key, entry, result, (time.perf_counter() - started) * 1000)
+
+    def _full_id(self) -> str:
+        """The node's id as its checkpoint is stored: nested runs' scopes first (``each/0/helper``)."""
+        scopes: list[str] = []
+        engine: Any = self.engine
+        while engine is not None:
+            if engine.scope:
+                scopes.append(engine.scope)
+            engine = engine.parent
+        return "/".join([*reversed(scopes), self.node_id])
+
+    async def _tool_done(self, tool: Tool, key: str, entry: dict[str, Any], result: ToolResult, ms: float) -> ToolResult:
+        entry.update(status="done", result=result.to_dict(), duration_ms=round(ms, 2))
+        # The next LLM call anywhere in the run waits for this save (saves_settled), as for LLM answers.
+        self.engine.save_soon(self.node_id, self.state.to_dict())
+        await self.emit("post_tool_call", {"tool": tool.name, "key": key, "status": result.status,
+                                           "duration_ms": round(ms, 2), "bytes": result.bytes, "error": result.error,
+                                           "http_status": result.http_status, "cut": result.truncated,
+                                           "result": result.content[:PREVIEW_CHARS]})
+        return result

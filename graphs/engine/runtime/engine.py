@@ -30,6 +30,8 @@ from ..ports import CheckpointStore, EventSink
 from ..scheduling import Completions, DependencyCounter, gather_inputs, resolved, settled, source_value
 from ..schema import INPUTS_NODE, OUTPUTS_NODE
 from ..state import FINISHED, NodeState, RunResult
+from ..tools import McpResolver
+from ..tools.base import ToolInterrupted
 from ..types import value_matches
 from ..validate import CompiledNode, compile_graph
 from .context import NodeRun
@@ -69,6 +71,8 @@ class Engine:
         model_override: str | None = None,
         parent: Engine | None = None,
         scope: str = "",
+        mcp_resolver: McpResolver | None = None,
+        tools_allow_private: bool = False,
     ) -> None:
         self.spec, self.nodes = compile_graph(document)
         self.run_id = run_id
@@ -92,6 +96,8 @@ class Engine:
         self.model_override = model_override  # budget guard's switch_model: chat calls use this model
         self.parent, self.scope = parent, scope  # child engines (for_each, pev, budget) share budgets
         self.root: Engine = parent.root if parent is not None else self
+        # tools: MCP connections by name (the run driver's resolver) and the SSRF guard's setting
+        self.mcp_resolver, self.tools_allow_private = mcp_resolver, tools_allow_private
         self.spent_usd = 0.0
         self.spent_prompt = self.spent_completion = 0
         self.states: dict[str, NodeState] = {}
@@ -207,6 +213,7 @@ class Engine:
             hooks=self.hooks, prices=self.prices, budget_usd=budget_usd, force_provider=self.force_provider,
             credentials=self._credentials, connections=self._connections, memory=self.memory, memory_owner=self.memory_owner,
             budget_tokens=budget_tokens, model_override=model_override or self.model_override, parent=self, scope=prefix,
+            mcp_resolver=self.mcp_resolver, tools_allow_private=self.tools_allow_private,
         )
         return await engine.run(inputs)
 
@@ -430,6 +437,13 @@ class Engine:
             error = {"type": "budget", "message": str(exc), "node": nid, "unit": exc.unit, "scope": exc.scope,
                      "spent_usd": self.spent_usd, "budget_usd": exc.budget if exc.unit == "usd" else self.budget_usd,
                      "spent": exc.spent, "budget": exc.budget}
+            await self._post_node(nid, error)
+            raise _Stop("interrupted", error)
+        if isinstance(exc, ToolInterrupted):
+            state.status = "pending"  # runs again on resume, which says whether to retry or skip the call
+            await self.save_now(nid, state.to_dict())
+            error = {"type": "tool_interrupted", "message": str(exc), "node": exc.node, "tool": exc.tool,
+                     "key": exc.key, "arguments": exc.arguments}
             await self._post_node(nid, error)
             raise _Stop("interrupted", error)
         state.status, state.error = "failed", _error_dict(exc)

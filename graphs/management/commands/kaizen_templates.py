@@ -9,7 +9,7 @@ from graphs.services import graph_create
 
 
 class Command(BaseCommand):
-    help = "Create graphs from the eight autonomy-pattern templates for a user (skips names the user already has)."
+    help = "Create graphs from the pattern templates (the eight autonomy patterns and research with tools) for a user (skips names the user already has)."
 
     def add_arguments(self, parser):
         parser.add_argument("--user", default="demo", help="Username that will own the graphs (default: demo).")
