@@ -40,6 +40,7 @@ from .engine.runtime import Engine
 from .engine.validate import GraphInvalid
 from .memory_adapter import build_memory
 from .models import Checkpoint, Run
+from .token_relay import TokenRelay
 
 log = logging.getLogger(__name__)
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
@@ -81,7 +82,7 @@ def build_providers() -> ProviderRegistry:
                             simulated_latency_s=settings.KAIZEN_SIMULATED_LATENCY_S,
                             default=settings.KAIZEN_DEFAULT_PROVIDER,
                             allow_private=settings.KAIZEN_ALLOW_PRIVATE_MODEL_URLS,
-                            output_mode=settings.KAIZEN_LLM_OUTPUT_MODE)
+                            output_mode=settings.KAIZEN_LLM_OUTPUT_MODE, stream=settings.KAIZEN_LLM_STREAM)
 
 
 def execute_run(run_id: int) -> str | None:
@@ -141,6 +142,7 @@ class _Driver:
     def __init__(self, run: Run, owner: str, epoch: int) -> None:
         self.run, self.owner, self.epoch = run, owner, epoch
         self.recorder = RunRecorder(run.pk, epoch)
+        self.tokens = TokenRelay(run.pk)  # streamed answers to the run's page (never stored)
         self.engine: Engine | None = None
         self.task: asyncio.Task[Any] | None = None
         self.handoff: asyncio.Event = asyncio.Event()
@@ -157,6 +159,7 @@ class _Driver:
                 credentials=credential_resolver(run, recorder),
                 memory=build_memory(fence=(run.pk, self.epoch)), memory_owner=run.created_by_id,  # fenced memory writes
                 hooks=audit_hooks.attach(audit_hooks.HookManager(), run),  # audit: user hooks, metrics, log context
+                token_sink=self.tokens,
             )
         except GraphInvalid as exc:
             await recorder.finish(status=Run.Status.FAILED, finished_at=timezone.now(),
@@ -193,6 +196,7 @@ class _Driver:
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
+            await self.tokens.close()
         fields.update(finished_at=timezone.now(), cancel_requested=False, lease_owner="", lease_expires_at=None)
         try:
             if not await recorder.finish(**fields):

@@ -284,6 +284,10 @@ KAIZEN_SIMULATED_LATENCY_S = env.float("KAIZEN_SIMULATED_LATENCY_S", default=0.3
 # output_mode): json_schema (structured outputs: OpenAI, vLLM, Ollama, llama.cpp), json_object
 # (JSON mode; keys named in the prompt) or text. See graphs/engine/llm/structured.py.
 KAIZEN_LLM_OUTPUT_MODE = env.str("KAIZEN_LLM_OUTPUT_MODE", default="json_schema")
+# Chat completions stream their answers (the run page shows the text growing; the stored
+# post_llm_call keeps the final text either way). 0: one answer per request.
+KAIZEN_LLM_STREAM = env.bool("KAIZEN_LLM_STREAM", default=True)
+KAIZEN_TOKEN_FLUSH_S = env.float("KAIZEN_TOKEN_FLUSH_S", default=0.05)  # streamed text is sent this often per run
 # USD per 1M tokens, (input, output); JSON in KAIZEN_PRICES adds or overrides models.
 KAIZEN_PRICES = env.json("KAIZEN_PRICES", default={})
 KAIZEN_HEARTBEAT_S = env.float("KAIZEN_HEARTBEAT_S", default=2)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol
@@ -79,6 +79,9 @@ class LLMRequest:
     provider: str = "default"
     kind: str = "chat"  # "chat" or "embedding"
     input_texts: list[str] = field(default_factory=list)  # for embeddings
+    # Gets each piece of the answer's text as it streams (the runtime's token sink); never sent,
+    # not part of the request digest. A provider that does not stream never calls it.
+    on_text: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass

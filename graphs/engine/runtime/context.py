@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..llm.base import LLMRequest, LLMResponse
@@ -42,6 +43,29 @@ def request_digest(request: LLMRequest) -> str:
     key = json.dumps([request.model, request.messages, request.temperature, request.kind, request.input_texts],
                      sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+class StreamedText:
+    """One LLM call's answer as it streams, to the engine's token sink: each piece with its offset
+    in the current attempt's text (a retry starts again at 0). Nothing once the engine is finished."""
+
+    def __init__(self, engine: Engine, node_id: str, key: str) -> None:
+        self.engine, self.node_id, self.key = engine, node_id, key
+        self.offset = 0
+
+    def piece(self, text: str) -> None:
+        sink = self.engine.token_sink
+        if sink is None or self.engine.root._fatal is not None:
+            return
+        sink.tokens(self.node_id, self.key, self.offset, text)
+        self.offset += len(text)
+
+    def before(self, check: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        async def before_attempt() -> None:
+            await check()
+            self.offset = 0
+
+        return before_attempt
 
 
 class NodeRun:
@@ -127,8 +151,12 @@ class NodeRun:
                 raise NodeFailure(f"unknown credential {request.credential!r}")
         await self.emit("pre_llm_call", {"index": index, "key": key, "model": request.model, "provider": provider.name,
                                           "messages": request.messages})
+        before_attempt: Callable[[], Awaitable[None]] = self._before_attempt
+        if engine.token_sink is not None and request.kind == "chat":
+            stream = StreamedText(engine, self.node_id, key)
+            request.on_text, before_attempt = stream.piece, stream.before(self._before_attempt)
         response = await call_with_retries(provider, request, deadline=self._node_deadline(),
-                                           before_attempt=self._before_attempt,
+                                           before_attempt=before_attempt,
                                            on_retry=lambda data: self.emit("llm_retry", {**data, "key": key}))
         cost = engine.prices.cost(response.model if response.model in engine.prices.prices else request.model,
                                   response.prompt_tokens, response.completion_tokens)

@@ -25,7 +25,7 @@ from ..llm.base import LLMError, ProviderRegistry
 from ..llm.pricing import PriceTable
 from ..memory.tiers import default_memory
 from ..nodes.base import NodeFailure
-from ..ports import CheckpointStore, EventSink
+from ..ports import CheckpointStore, EventSink, TokenSink
 from ..scheduling import Completions, DependencyCounter, gather_inputs, resolved, settled, source_value
 from ..schema import INPUTS_NODE, OUTPUTS_NODE
 from ..types import value_matches
@@ -64,6 +64,7 @@ class Engine:
         model_override: str | None = None,
         parent: Engine | None = None,
         scope: str = "",
+        token_sink: TokenSink | None = None,
     ) -> None:
         self.spec, self.nodes = compile_graph(document)
         self.run_id = run_id
@@ -74,6 +75,7 @@ class Engine:
             checkpoints = CachedStore(checkpoints)
         self.checkpoints = checkpoints
         self.events = events
+        self.token_sink = token_sink  # streamed answers, ephemeral (the run page shows them growing)
         self.hooks = hooks or HookManager()
         self.prices = prices or PriceTable()
         self.budget_usd = budget_usd if budget_usd is not None else self.spec.settings.get("budget_usd")
@@ -193,7 +195,7 @@ class Engine:
         """Run an inline graph inside this run (for-each bodies, budget-guarded subgraphs).
 
         A lost claim or failed save inside it finishes this run too: the error is raised here."""
-        from .nested import NamespacedEvents, NamespacedStore
+        from .nested import NamespacedEvents, NamespacedStore, NamespacedTokens
 
         engine = Engine(
             document, run_id=self.run_id, providers=self.providers,
@@ -201,6 +203,7 @@ class Engine:
             hooks=self.hooks, prices=self.prices, budget_usd=budget_usd, force_provider=self.force_provider,
             credentials=self._credentials, memory=self.memory, memory_owner=self.memory_owner,
             budget_tokens=budget_tokens, model_override=model_override or self.model_override, parent=self, scope=prefix,
+            token_sink=NamespacedTokens(self.token_sink, prefix) if self.token_sink is not None else None,
         )
         return await engine.run(inputs)
 
