@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "axes",
     "graphs",
     "audit",
+    "apitokens",
 ]
 
 MIDDLEWARE = [
@@ -193,6 +194,7 @@ KAIZEN_API_RATES = {
     "user": env.str("KAIZEN_THROTTLE_USER", default="1200/min") or None,
     "anon": env.str("KAIZEN_THROTTLE_ANON", default="120/min") or None,
     "runs": env.str("KAIZEN_THROTTLE_RUNS", default="120/min") or None,
+    "token": env.str("KAIZEN_THROTTLE_TOKEN", default="600/min") or None,  # per personal access token
 }
 if REDIS_URL:  # throttle counters shared by every web process
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
@@ -229,15 +231,18 @@ else:
 
 # --- REST framework ----------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Personal access tokens first: a bad token answers 401 with WWW-Authenticate (DRF asks the
+    # first class). DRF's own tokens were moved into them (apitokens/migrations/0002).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apitokens.auth.PersonalAccessTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # JSON nested deeper than graphs.api.parsers.MAX_DEPTH is refused before parsing (400)
     "DEFAULT_PARSER_CLASSES": ["graphs.api.parsers.BoundedJSONParser", "rest_framework.parsers.FormParser",
                                "rest_framework.parsers.MultiPartParser"],
-    "DEFAULT_THROTTLE_CLASSES": ["graphs.api.throttles.UserThrottle", "graphs.api.throttles.AnonThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["graphs.api.throttles.UserThrottle", "graphs.api.throttles.AnonThrottle",
+                                 "graphs.api.throttles.TokenThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "graphs.api.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",

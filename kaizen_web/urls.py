@@ -8,5 +8,6 @@ urlpatterns = [
     path("api/", include("graphs.api.urls")),
     path("audit/", include("audit.urls")),
     path("metrics", include("audit.metrics_urls")),
+    path("", include("apitokens.urls")),
     path("", include("graphs.views.urls")),
 ]

@@ -105,3 +105,14 @@ class RunStartThrottle(UserThrottle):
     """Starting and resuming runs costs model calls: its own, lower rate per user."""
 
     scope = "runs"
+
+
+class TokenThrottle(_SlidingWindow):
+    """Per personal access token (apitokens): one user's CI token cannot use up their interactive
+    rate, and a leaked token is bounded on its own. Session requests are not counted here."""
+
+    scope = "token"
+
+    def ident(self, request) -> str | None:
+        auth = getattr(request, "auth", None)
+        return str(auth.pk) if getattr(auth, "is_personal_access_token", False) else None
