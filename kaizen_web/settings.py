@@ -293,6 +293,7 @@ KAIZEN_LLM_OUTPUT_MODE = env.str("KAIZEN_LLM_OUTPUT_MODE", default="json_schema"
 # post_llm_call keeps the final text either way). 0: one answer per request.
 KAIZEN_LLM_STREAM = env.bool("KAIZEN_LLM_STREAM", default=True)
 KAIZEN_TOKEN_FLUSH_S = env.float("KAIZEN_TOKEN_FLUSH_S", default=0.05)  # streamed text is sent this often per run
+KAIZEN_TOKEN_STREAM_MAX_CHARS = env.int("KAIZEN_TOKEN_STREAM_MAX_CHARS", default=100_000)  # per call, to the page
 # USD per 1M tokens, (input, output); JSON in KAIZEN_PRICES adds or overrides models.
 KAIZEN_PRICES = env.json("KAIZEN_PRICES", default={})
 KAIZEN_HEARTBEAT_S = env.float("KAIZEN_HEARTBEAT_S", default=2)

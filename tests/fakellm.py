@@ -22,7 +22,7 @@ Honouring, a request with no schema gets ``{"text": "ok"}`` (json_object) or pla
 OpenAI does, a ``strict`` schema outside the strict subset is refused with a 400, honouring or not.
 
 A request with ``stream: true`` gets its answer as server-sent events (``chat.completion.chunk``s
-of ``chunk_chars`` characters, tool calls in pieces, the usage last when asked for), with
+of ``chunk_chars`` characters, at most MAX_CHUNKS of them, tool calls in pieces, the usage last when asked for), with
 ``chunk_delay`` seconds between chunks (per rule or for every call); the record counts the chunks
 sent and notes ``aborted_at`` when the client went away mid-stream:
 
@@ -43,6 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 _KEY_LINE = re.compile(r"^- ([A-Za-z_][A-Za-z0-9_]*) \((\w+)\)", re.M)
+MAX_CHUNKS = 500  # of a streamed answer: a long one comes in bigger pieces
 _SAMPLE = {"string": "ok", "number": 0.9, "integer": 1, "boolean": True, "object": {}, "list": [], "any": "ok"}
 
 
@@ -366,7 +367,8 @@ class FakeLLM:
             return {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
         out = [chunk({"role": "assistant", "content": ""})]
-        text, size = message.get("content") or "", max(1, self.chunk_chars)
+        text = message.get("content") or ""
+        size = max(1, self.chunk_chars, len(text) // MAX_CHUNKS)
         out += [chunk({"content": text[i:i + size]}) for i in range(0, len(text), size)]
         for index, call in enumerate(message.get("tool_calls") or ()):
             args = call["function"].get("arguments", "")

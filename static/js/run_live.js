@@ -209,7 +209,7 @@
   // (never stored, never replayed). Each piece says where it starts in the attempt's text: 0 again
   // is a retry starting over; a piece past the end follows a dropped frame (marked with "…").
   // A call's stream ends with its post_llm_call; the panel then shows the stored call instead.
-  const streams = new Map();  // node id -> Map(key -> text)
+  const streams = new Map();  // node id -> Map(key -> {text, end: the offset after the last piece})
   const ended = new Set();  // node id + "\u0000" + key: calls whose answer is stored
   const STREAM_MAX = 200000;
 
@@ -217,10 +217,13 @@
     if (ended.has(c.node_id + "\u0000" + c.key)) return;  // (a late frame)
     if (!streams.has(c.node_id)) streams.set(c.node_id, new Map());
     const calls = streams.get(c.node_id);
-    const text = calls.get(c.key) || "";
-    let next = c.offset <= text.length ? text.slice(0, c.offset) + c.text : text + " … " + c.text;
-    if (next.length > STREAM_MAX) next = next.slice(0, STREAM_MAX);
-    calls.set(c.key, next);
+    const s = calls.get(c.key) || { text: "", end: 0 };
+    if (c.offset === 0) s.text = c.text;  // the start (again, if a retry started over)
+    else if (c.offset === s.end) s.text += c.text;
+    else s.text += " … " + c.text;  // (joined mid-answer, or a frame was dropped)
+    s.end = c.offset + c.text.length;
+    if (s.text.length > STREAM_MAX) s.text = s.text.slice(0, STREAM_MAX);
+    calls.set(c.key, s);
     renderStreams(c.node_id);
   }
 
@@ -236,12 +239,13 @@
     for (const block of box.querySelectorAll("[data-stream-key]")) {
       if (!calls.has(block.dataset.streamKey)) block.remove();
     }
-    for (const [key, text] of calls) {
+    for (const [key, { text }] of calls) {
       let block = box.querySelector('[data-stream-key="' + CSS.escape(key) + '"]');
       if (!block) {
         block = el("div", "stream");
         block.dataset.streamKey = key;
-        const head = el("h4", null, "LLM call " + key + " ");
+        // (named like the stored calls: "#0" is the node's first call)
+        const head = el("h4", null, "LLM call " + (/^#\d+$/.test(key) ? Number(key.slice(1)) + 1 : key) + " ");
         head.append(el("span", "muted", "streaming…"));
         const pre = el("pre", "code");
         pre.dataset.testid = "stream-text";

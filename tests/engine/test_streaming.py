@@ -180,3 +180,15 @@ def _chunks(payload):
     fake = FakeLLM.__new__(FakeLLM)  # (no server: only its chunking)
     fake.chunk_chars = 4
     return fake.chunks(payload, include_usage=True)
+
+
+async def test_a_dry_run_streams_its_simulated_answer_too():
+    from graphs.engine.llm.simulated import SimulatedProvider
+
+    sink = MemoryTokenSink()
+    events = MemoryEventSink()
+    engine = Engine(chain(1), run_id="dry", providers=ProviderRegistry({"simulated": SimulatedProvider(0.05)}, "simulated"),
+                    checkpoints=MemoryCheckpointStore(), events=events, token_sink=sink)
+    result = await engine.run({"task": "t"})
+    assert result.status == "succeeded"
+    assert len(sink.pieces) > 1 and sink.text("s1") == post_llm_calls(events)[0]["data"]["answer"]
