@@ -176,6 +176,47 @@ def stream_comparison(doc: dict, fake: FakeLLM, rounds: int, answer_chars: int) 
               f"{statistics.median(r[1] for r in rows):>16.3f} {statistics.median(r[2] for r in rows):>16.3f}")
     on, off = (statistics.median(r[1] for r in results[s]) for s in (True, False))
     print(f"\nstreaming on / off, median p50 ms/node: {on / off:.3f} (target <= 1.10)")
+    client_cpu(doc, rounds, answer_chars)
+
+
+def client_cpu(doc: dict, rounds: int, answer_chars: int) -> None:
+    """The client side's CPU per node (engine + openai SDK, in memory, a token sink as the worker
+    has), streamed and not, interleaved: CPU time is less at the mercy of a loaded machine than wall time.
+    The scripted server runs in its own process (its CPU is not counted)."""
+    from graphs.engine.ports import MemoryTokenSink
+
+    server = subprocess.Popen([sys.executable, "-c", "import sys, threading; from tests.fakellm import FakeLLM; "
+                               f"f = FakeLLM().start(); n = {answer_chars}; "
+                               "n and f.script(reply={'result': ('lorem ipsum ' * (n // 12 + 1))[:n]}); "
+                               "print(f.base_url, flush=True); threading.Event().wait()"],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        base_url = server.stdout.readline().strip()
+        cpu: dict[bool, list[float]] = {False: [], True: []}
+
+        async def once(stream: bool) -> float:
+            provider = OpenAIProvider(base_url, "bench", max_retries=0, stream=stream)
+            providers = ProviderRegistry({"openai": provider}, "openai")
+            engine = Engine(doc, run_id="cpu", providers=providers, checkpoints=MemoryCheckpointStore(),
+                            events=MemoryEventSink(), token_sink=MemoryTokenSink())
+            started = time.process_time()
+            result = await engine.run({"task": "t"})
+            assert result.status == "succeeded", result.error
+            return (time.process_time() - started) * 1000 / len(engine.nodes)
+
+        async def measure() -> None:
+            await once(False)
+            await once(True)  # warm-up: clients, imports
+            for r in range(max(rounds, 3)):
+                for stream in ((False, True) if r % 2 == 0 else (True, False)):
+                    cpu[stream].append(await once(stream))
+
+        asyncio.run(measure())
+    finally:
+        server.terminate()
+    on, off = statistics.median(cpu[True]), statistics.median(cpu[False])
+    print(f"client CPU per node (engine + SDK, in memory), median of {len(cpu[True])}: streaming off {off:.3f} ms, "
+          f"on {on:.3f} ms, on / off {on / off:.3f}")
 
 
 def main() -> None:

@@ -143,7 +143,9 @@ def run_benchmark(args, port: int, run_ids: list[int], cookie: str, processes: i
                                 cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for ids, ph in shares]
     for w in workers:
         assert w.stdout.readline().strip() == "READY"
-    t0 = time.time() + 0.5  # (each emitter first reads where its run's sequence stands)
+    # (each emitter first reads where its run's sequence stands; streamed text is not replayed, so
+    # the tokens row also gives every consumer time to have joined its run's group after accepting)
+    t0 = time.time() + (2.0 if mode == "tokens" else 0.5)
     for w in workers:
         w.stdin.write(f"{t0}\n")
         w.stdin.flush()
