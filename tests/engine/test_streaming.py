@@ -192,3 +192,43 @@ async def test_a_dry_run_streams_its_simulated_answer_too():
     result = await engine.run({"task": "t"})
     assert result.status == "succeeded"
     assert len(sink.pieces) > 1 and sink.text("s1") == post_llm_calls(events)[0]["data"]["answer"]
+
+
+async def test_a_server_that_ignores_stream_is_read_as_one_answer():
+    """Some OpenAI-compatible servers answer ``stream: true`` with a plain JSON completion."""
+    import json as _json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from graphs.engine.llm.base import LLMRequest
+    from graphs.engine.llm.clients import ClientPool
+    from graphs.engine.llm.openai_provider import OpenAIProvider
+
+    class Plain(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = _json.dumps({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+                                "choices": [{"index": 0, "finish_reason": "stop",
+                                             "message": {"role": "assistant", "content": '{"result": "plain"}'}}],
+                                "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Plain)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    provider = OpenAIProvider(f"http://127.0.0.1:{server.server_address[1]}/v1", "k", clients=ClientPool())
+    pieces = []
+    try:
+        answer = await provider.complete(LLMRequest(model="m", messages=[{"role": "user", "content": "hi"}],
+                                                    on_text=pieces.append))
+    finally:
+        await provider.aclose()
+        server.shutdown()
+    assert answer.content == '{"result": "plain"}' and (answer.prompt_tokens, answer.completion_tokens) == (3, 4)
+    assert pieces == ['{"result": "plain"}']

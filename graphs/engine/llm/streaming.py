@@ -4,7 +4,8 @@ The request asks for ``stream: true`` with ``stream_options: {"include_usage": t
 chunk then carries the usage); each piece of answer text goes to ``on_text`` as it arrives, and
 the chunks are assembled into one ``ChatCompletion``: content, refusal, finish reason, usage and
 tool calls (their deltas joined by index: id and name come first, the arguments in pieces), so
-whatever reads a completion reads a streamed one alike.
+whatever reads a completion reads a streamed one alike. A server that ignores ``stream`` and
+answers with one JSON body is read as such (its text goes to ``on_text`` in one piece).
 
 Chunks are read as plain dicts (``AsyncStream[object]``): building a pydantic model per chunk
 would cost more CPU than the rest of the call. Leaving the ``async with`` (an error, a
@@ -13,6 +14,7 @@ cancellation) closes the response at once, so a cancelled run aborts its stream.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -92,6 +94,13 @@ async def stream_chat(client: openai.AsyncOpenAI, body: dict[str, Any], timeout_
                                stream=True, stream_cls=openai.AsyncStream[object])
     assembler = CompletionAssembler()
     async with stream:
+        if "text/event-stream" not in stream.response.headers.get("content-type", ""):
+            # A server that ignores ``stream`` (some OpenAI-compatible ones do) answers in one piece.
+            completion = ChatCompletion.construct(**json.loads(await stream.response.aread()))
+            text = completion.choices[0].message.content if completion.choices else None
+            if text and on_text is not None:
+                on_text(text)
+            return completion
         async for chunk in stream:
             text = assembler.add(chunk)
             if text and on_text is not None:
