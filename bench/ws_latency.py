@@ -6,7 +6,7 @@ PostgreSQL + Redis (channels_redis pub/sub) + a Daphne process on loopback, and 
 client per run in a process of its own. Each run has a RunRecorder (the engine's event sink:
 store, commit, then publish) emitting ``rate`` events/s, in emitting processes shaped like
 workers. Every setup is a row: how many emitting processes, whether their runs share the
-process's run loop (graphs/runloop.py, as workers run them) or get a loop each (the earlier
+process's run loop (graphs/runner/runloop.py, as workers run them) or get a loop each (the earlier
 design), and whether the runs' events are spread evenly over time or aligned (all runs emit at
 the same instants); a ``tokens`` row streams answer text through the run's TokenRelay instead
 (ephemeral, coalesced every 50 ms). Latency = client receipt time - emit time (same clock). Prints p50/p95/p99,
@@ -38,7 +38,7 @@ def pct(values, p):
 
 async def emitter(run_id: int, rate: float, seconds: float, start: float) -> int:
     """Emit ``rate`` events/s from ``start`` (a time.time() instant) on."""
-    from graphs.adapters import RunRecorder
+    from graphs.runner.adapters import RunRecorder
 
     recorder = RunRecorder(run_id)
     await recorder.load(str(run_id))
@@ -54,7 +54,7 @@ async def token_emitter(run_id: int, rate: float, seconds: float, start: float) 
     """Stream ``rate`` pieces of answer text/s through the run's TokenRelay (as a worker relays a
     streaming LLM call: coalesced every KAIZEN_TOKEN_FLUSH_S, never stored); each piece is its
     emit time."""
-    from graphs.token_relay import TokenRelay
+    from graphs.runner.token_relay import TokenRelay
 
     relay = TokenRelay(run_id)
     count, offset = int(rate * seconds), 0
@@ -116,13 +116,13 @@ def emitters_main(run_ids: list[int], rate: float, seconds: float, mode: str, ph
     print("READY", flush=True)
     t0 = float(sys.stdin.readline())  # every emitting process starts at the same instant
     if mode in ("worker", "tokens"):  # as a worker runs them: a thread each (Celery's pool), all on the process's run loop
-        from graphs import runloop
+        from graphs.runner import runloop
 
         emit = token_emitter if mode == "tokens" else emitter
 
         def one(rid: int, ph: float) -> int:
             return runloop.run(emit(rid, rate, seconds, t0 + ph))
-    else:  # "threads": a thread and an event loop per run (how workers ran runs before graphs/runloop.py)
+    else:  # "threads": a thread and an event loop per run (how workers ran runs before graphs/runner/runloop.py)
         def one(rid: int, ph: float) -> int:
             return asyncio.run(emitter(rid, rate, seconds, t0 + ph))
     with ThreadPoolExecutor(len(run_ids)) as pool:
@@ -168,7 +168,7 @@ def print_table(rows: list[tuple]) -> None:
         where = {"worker": "run loop", "tokens": "tokens"}.get(mode, "loop per run")
         print(f"{procs:>18} {where:>14} {phase:>8} {runs:>5} {rate:>9.0f} {emitted:>8} {received:>9} {per_s:>15.0f} "
               f"{p50:>7.1f} {p95:>7.1f} {p99:>7.1f} {top:>7.1f} {complete:>5}/{runs}")
-    print("\nRows 'tokens': streamed answer text (graphs/token_relay.py: pieces coalesced per run every "
+    print("\nRows 'tokens': streamed answer text (graphs/runner/token_relay.py: pieces coalesced per run every "
           "KAIZEN_TOKEN_FLUSH_S, 50 ms, then channels_redis -> Daphne -> client; not stored), 'ev/s' = pieces/s; "
           "the latency includes the coalescing wait.")
     print("\nLatency: emit in a run's recorder (an emitting process, as a worker) -> stored -> committed -> channels_redis "

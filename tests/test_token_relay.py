@@ -1,4 +1,4 @@
-"""graphs/token_relay.py: streamed pieces coalesced per node and call into one channel message
+"""graphs/runner/token_relay.py: streamed pieces coalesced per node and call into one channel message
 per interval, offsets kept, a retry's restart and the per-call cap honoured; nothing stored."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import asyncio
 from channels.layers import InMemoryChannelLayer
 
 from graphs.events import run_group
-from graphs.token_relay import TokenRelay
+from graphs.runner.token_relay import TokenRelay
 
 
 async def listening(run_id: int):

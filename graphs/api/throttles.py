@@ -65,7 +65,7 @@ class _SlidingWindow(BaseThrottle):
     def allow_request(self, request, view) -> bool:
         rate = settings.KAIZEN_API_RATES.get(self.scope)
         ident = self.ident(request) if rate else None
-        if ident is None:
+        if rate is None or ident is None:
             return True
         limit, period = parse_rate(rate)
         now = time.time()
@@ -115,4 +115,6 @@ class TokenThrottle(_SlidingWindow):
 
     def ident(self, request) -> str | None:
         auth = getattr(request, "auth", None)
-        return str(auth.pk) if getattr(auth, "is_personal_access_token", False) else None
+        if auth is None or not getattr(auth, "is_personal_access_token", False):
+            return None
+        return str(auth.pk)

@@ -18,7 +18,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from .events import run_group
+from ..events import run_group
 
 log = logging.getLogger(__name__)
 
