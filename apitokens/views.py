@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.contrib.auth.models import User
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+
+from kaizen_web.htmx import HtmxHttpRequest
 
 from . import services
 from .models import PersonalAccessToken
@@ -16,14 +20,18 @@ from .models import PersonalAccessToken
 EXPIRY_CHOICES = [("", "never"), ("7", "in 7 days"), ("30", "in 30 days"), ("90", "in 90 days"), ("365", "in a year")]
 
 
-def _render(request: HttpRequest, **extra) -> HttpResponse:
-    context = {"tokens": PersonalAccessToken.objects.filter(user=request.user), "expiry_choices": EXPIRY_CHOICES, **extra}
+def _user(request: HtmxHttpRequest) -> User:
+    return cast(User, request.user)  # (every view here is login_required)
+
+
+def _render(request: HtmxHttpRequest, **extra: object) -> HttpResponse:
+    context = {"tokens": PersonalAccessToken.objects.filter(user=_user(request)), "expiry_choices": EXPIRY_CHOICES, **extra}
     template = "apitokens/_tokens.html" if request.htmx else "apitokens/tokens.html"
     return render(request, template, context, status=400 if extra.get("error") else 200)
 
 
 @login_required
-def token_list(request: HttpRequest) -> HttpResponse:
+def token_list(request: HtmxHttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _render(request)
     days = request.POST.get("expires_in", "")
@@ -41,8 +49,8 @@ def token_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    token = PersonalAccessToken.objects.filter(pk=pk, user=request.user).first()
+def token_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    token = PersonalAccessToken.objects.filter(pk=pk, user=_user(request)).first()
     if token is None:  # another user's token is as missing as a made-up id
         raise Http404
     services.token_revoke(token=token, user=request.user)
