@@ -31,6 +31,7 @@ class AuditEntry(models.Model):
                               db_constraint=False, db_index=False, related_name="+")
     actor_name = models.CharField(max_length=150, blank=True, default="")
     owner_id = models.BigIntegerField(null=True, blank=True)
+    workspace_id = models.BigIntegerField(null=True, blank=True)  # who may read it: that workspace's members
     object_type = models.CharField(max_length=20)  # graph, run, credential, user, hook
     object_id = models.CharField(max_length=64, blank=True, default="")
     graph_id = models.BigIntegerField(null=True, blank=True)
@@ -48,6 +49,7 @@ class AuditEntry(models.Model):
         indexes = [
             # every list is "newest first" (ORDER BY id DESC) under one equality filter
             models.Index(fields=["owner_id", "-id"], name="audit_owner_id"),
+            models.Index(fields=["workspace_id", "-id"], name="audit_workspace_id"),
             models.Index(fields=["graph_id", "-id"], name="audit_graph_id"),
             models.Index(fields=["run_id", "-id"], name="audit_run_id"),
             models.Index(fields=["actor", "-id"], name="audit_actor_id"),

@@ -37,6 +37,7 @@ _STATUS_OF = {"on_error": "failed", "pre_node": "running", "llm_retry": "retryin
 class _RunInfo:
     graph_id: int | None
     owner_id: int | None
+    workspace_id: int | None
     actor_id: int | None
     actor_name: str
     kinds: dict[str, str] = field(default_factory=dict)  # node id -> kind, learnt from pre_node
@@ -56,8 +57,8 @@ def _run_info(run_id: int) -> _RunInfo:
     from graphs.models import Run
 
     row = (Run.objects.filter(pk=run_id)
-           .values_list("graph_id", "graph__owner_id", "created_by_id", "created_by__username").first())
-    info = _RunInfo(*row) if row else _RunInfo(None, None, None, "")
+           .values_list("graph_id", "graph__owner_id", "graph__workspace_id", "created_by_id", "created_by__username").first())
+    info = _RunInfo(*row) if row else _RunInfo(None, None, None, None, "")
     info.actor_name = info.actor_name or ""
     with _runs_lock:
         _runs[run_id] = info
@@ -114,7 +115,7 @@ def run_event_rows(events_by_run: Mapping[int, Iterable[Any]]) -> list[tuple]:
                 info.kinds[ev.node_id] = data.get("kind", "")
             elif ev.event == "post_node" and ev.node_id in info.kinds:
                 data = {**data, "node_kind": info.kinds[ev.node_id]}
-            rows.append((ev.created_at, info.actor_id, info.actor_name, info.owner_id, "run", str(run_id), info.graph_id,
+            rows.append((ev.created_at, info.actor_id, info.actor_name, info.owner_id, info.workspace_id, "run", str(run_id), info.graph_id,
                          run_id, ev.node_id, ev.event, str(data.get("status") or _STATUS_OF.get(ev.event, ""))[:16],
                          _summary(ev.event, data), data))
     return rows
@@ -126,9 +127,9 @@ def count_run_events(rows: list[tuple]) -> None:
     metrics.events_counted(Tally(r[at] for r in rows))
 
 
-RUN_EVENT_COLUMNS = ("timestamp", "actor_id", "actor_name", "owner_id", "object_type", "object_id", "graph_id", "run_id",
+RUN_EVENT_COLUMNS = ("timestamp", "actor_id", "actor_name", "owner_id", "workspace_id", "object_type", "object_id", "graph_id", "run_id",
                      "node_id", "event", "status", "summary", "data")
-_PG_TYPES = {"timestamp": "timestamptz", "actor_id": "bigint", "owner_id": "bigint", "graph_id": "bigint",
+_PG_TYPES = {"timestamp": "timestamptz", "actor_id": "bigint", "owner_id": "bigint", "workspace_id": "bigint", "graph_id": "bigint",
              "run_id": "bigint", "data": "jsonb"}
 
 
@@ -162,8 +163,9 @@ def _actor(actor: Any) -> tuple[int | None, str]:
 
 def record_action(event: str, *, actor: Any = None, graph: Any = None, run: Any = None, object_type: str = "",
                   object_id: Any = "", owner_id: int | None = None, node_id: str = "", status: str = "",
-                  summary: str = "", data: dict[str, Any] | None = None) -> AuditEntry:
+                  summary: str = "", data: dict[str, Any] | None = None, workspace_id: int | None = None) -> AuditEntry:
     """Store one user action. ``actor`` defaults to the signed-in user of the current request.
+    ``workspace_id`` (whose members may read the entry) is the graph's when a graph or run is given.
 
     Called inside the service's transaction, so a rolled-back action leaves no entry.
     """
@@ -174,10 +176,11 @@ def record_action(event: str, *, actor: Any = None, graph: Any = None, run: Any 
         object_type, object_id = object_type or "run", object_id or run.pk
     if graph is not None:
         graph_id, owner_id = graph.pk, graph.owner_id if owner_id is None else owner_id
+        workspace_id = graph.workspace_id if workspace_id is None else workspace_id
         object_type, object_id = object_type or "graph", object_id or graph.pk
     clean = json.loads(json.dumps(data or {}, default=str))
     return AuditEntry.objects.create(
-        timestamp=datetime.now(UTC), actor_id=actor_id, actor_name=actor_name, owner_id=owner_id,
+        timestamp=datetime.now(UTC), actor_id=actor_id, actor_name=actor_name, owner_id=owner_id, workspace_id=workspace_id,
         object_type=object_type or "system", object_id=str(object_id), graph_id=graph_id,
         run_id=run.pk if run is not None else None, node_id=node_id, event=event, status=status,
         summary=_cut(summary), data=clean,

@@ -20,6 +20,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from kaizen_web.htmx import HtmxHttpRequest
+from workspaces.current import current_workspace
 
 from . import conf, metrics, selectors
 from .models import AuditEntry
@@ -31,7 +32,8 @@ EXPORT_COLUMNS = ["id", "timestamp", "actor_id", "actor_name", "object_type", "o
 
 def _filtered(request: HttpRequest, default_show: str = "") -> tuple[AuditFilter, QuerySet[AuditEntry]]:
     f = AuditFilter.from_params(request.GET, default_show)
-    return f, selectors.filter_entries(selectors.entries_visible(request.user), f)
+    # pages and exports show the current workspace's log (the header's switcher)
+    return f, selectors.filter_entries(selectors.entries_visible(request.user, current_workspace(request)), f)
 
 
 @login_required
@@ -148,19 +150,22 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         days = min(max(int(request.GET.get("days", 30)), 1), 365)
     except ValueError:
         days = 30
-    figures = selectors.dashboard_figures(request.user, days)
+    figures = selectors.dashboard_figures(request.user, days, current_workspace(request))
     return render(request, "audit/dashboard.html", {"figures": figures, "days": days, "day_choices": [7, 30, 90]})
 
 
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """Prometheus text: for staff sessions, or a scraper sending ``KAIZEN_METRICS_TOKEN`` as a
-    bearer token. The figures are every user's together, so nobody else sees them."""
-    if not getattr(request.user, "is_staff", False):
-        token = conf.get("KAIZEN_METRICS_TOKEN")
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not token or not given or not hmac.compare_digest(given.encode(), token.encode()):
-            hint = "send Authorization: Bearer <KAIZEN_METRICS_TOKEN>" if token else "set KAIZEN_METRICS_TOKEN to scrape"
-            return HttpResponse(f"metrics are for staff or a bearer token ({hint})\n", status=401, content_type="text/plain")
-    body, content_type = metrics.render()
+    """Prometheus text. A scraper sending ``KAIZEN_METRICS_TOKEN`` as a bearer token gets the whole
+    deployment's figures; a signed-in user (staff too: no back door) only their workspaces' runs,
+    tokens and cost."""
+    token = conf.get("KAIZEN_METRICS_TOKEN")
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if token and given and hmac.compare_digest(given.encode(), token.encode()):
+        body, content_type = metrics.render()
+        return HttpResponse(body, content_type=content_type)
+    if not request.user.is_authenticated:
+        hint = "send Authorization: Bearer <KAIZEN_METRICS_TOKEN>" if token else "set KAIZEN_METRICS_TOKEN to scrape"
+        return HttpResponse(f"metrics are for members or a bearer token ({hint})\n", status=401, content_type="text/plain")
+    body, content_type = metrics.render(request.user)
     return HttpResponse(body, content_type=content_type)

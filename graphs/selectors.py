@@ -1,33 +1,31 @@
-"""Reads, with access rules: a user sees their own graphs and runs; staff see all."""
+"""Reads. Who may see what is workspaces.permissions' answer (membership and role, never staff)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import Http404
-from django.shortcuts import get_object_or_404
+
+from workspaces.permissions import get_for, graphs_visible_to, may, runs_visible_to
 
 from .engine.state import NodeState as EngineNodeState
 from .models import Graph, GraphVersion, Run, RunEvent
 
 
-def graphs_visible(user) -> QuerySet[Graph]:
-    qs = Graph.objects.select_related("owner")
-    return qs if user.is_staff else qs.filter(owner=user)
+def graphs_visible(user, action: str = "view") -> QuerySet[Graph]:
+    return graphs_visible_to(user, action)
 
 
-def runs_visible(user) -> QuerySet[Run]:
-    qs = Run.objects.select_related("graph", "version", "created_by")
-    return qs if user.is_staff else qs.filter(graph__owner=user)
+def runs_visible(user, action: str = "view") -> QuerySet[Run]:
+    return runs_visible_to(user, action)
 
 
 def can_see_graph(user, graph: Graph) -> bool:
-    return user.is_authenticated and (user.is_staff or graph.owner_id == user.pk)
+    return may(user, "view", graph)
 
 
 def can_see_run(user, run: Run) -> bool:
-    return user.is_authenticated and (user.is_staff or run.graph.owner_id == user.pk)
+    return may(user, "view", run)
 
 
 def graph_latest(graph: Graph) -> GraphVersion:
@@ -83,12 +81,10 @@ def run_node_statuses_from_events(run: Run, upto: int | None = None) -> dict[str
     return statuses
 
 
-def graph_or_404(user, pk: int) -> Graph:
-    """The graph ``pk`` if ``user`` may see it; 404 otherwise, as a missing one (ids cannot be enumerated)."""
-    graph = get_object_or_404(Graph, pk=pk)
-    if not can_see_graph(user, graph):
-        raise Http404("No Graph matches the given query.")
-    return graph
+def graph_or_404(user, pk: int, action: str = "view") -> Graph:
+    """The graph ``pk`` if ``user`` may do ``action`` on it; 404 outside their workspaces, as a
+    missing one (ids cannot be enumerated); 403 for a member whose role is too low."""
+    return get_for(user, Graph, pk, action)
 
 
 def node_state_summary(data: dict[str, Any]) -> dict[str, Any]:

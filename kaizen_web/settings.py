@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "channels",
     "axes",
+    "workspaces",
     "graphs",
     "audit",
     "apitokens",
@@ -113,6 +114,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "graphs.views.context.kaizen",
+                "workspaces.views.context",
             ],
         },
     }

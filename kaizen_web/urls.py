@@ -9,5 +9,6 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("metrics", include("audit.metrics_urls")),
     path("", include("apitokens.urls")),
+    path("workspaces/", include("workspaces.urls")),
     path("", include("graphs.views.urls")),
 ]

@@ -54,12 +54,13 @@ class GraphVersionSerializer(serializers.ModelSerializer):
 
 class GraphSerializer(serializers.ModelSerializer):
     owner: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
+    workspace: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(read_only=True)
     version = serializers.IntegerField(source="latest_version")
     spec = serializers.SerializerMethodField()
 
     class Meta:
         model = Graph
-        fields = ["id", "name", "description", "owner", "version", "created_at", "updated_at", "spec"]
+        fields = ["id", "name", "description", "workspace", "owner", "version", "created_at", "updated_at", "spec"]
 
     def get_spec(self, graph: Graph):
         if not self.context.get("with_spec", True):

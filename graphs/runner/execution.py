@@ -28,6 +28,7 @@ from django.db import connection
 from django.utils import timezone
 
 from .. import cancel, dispatch, signals
+from ..connections import connection_resolver
 from ..credentials import credential_resolver
 from ..engine.hooks import HookManager
 from ..engine.llm import PriceTable, ProviderRegistry
@@ -156,7 +157,8 @@ class _Driver:
                 budget_usd=float(run.budget_usd) if run.budget_usd is not None else None,
                 force_provider="simulated" if run.dry_run else None,
                 credentials=credential_resolver(run, recorder),
-                memory=build_memory(fence=(run.pk, self.epoch)), memory_owner=run.created_by_id,  # fenced memory writes
+                connections=connection_resolver(run, recorder),  # name -> (base URL, key): the engine sees an Endpoint
+                memory=build_memory(fence=(run.pk, self.epoch)), memory_owner=run.graph.workspace_id,  # fenced memory writes; a workspace's sessions
                 hooks=signals.observe_run(HookManager(), run),  # audit: user hooks, metrics, log context
                 token_sink=self.tokens,
             )

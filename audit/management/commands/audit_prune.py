@@ -24,7 +24,7 @@ from audit import conf
 from audit.models import AuditEntry
 from kaizen_web import append_only
 
-FIELDS = ["id", "timestamp", "actor_id", "actor_name", "owner_id", "object_type", "object_id", "graph_id", "run_id",
+FIELDS = ["id", "timestamp", "actor_id", "actor_name", "owner_id", "workspace_id", "object_type", "object_id", "graph_id", "run_id",
           "node_id", "event", "status", "summary", "data"]
 
 

@@ -23,7 +23,7 @@ RESERVED = {"decision", "route"}
 # Specialists' description vectors, per process, least recently used dropped beyond _EMBED_CACHED
 # (a 1,536-wide vector is ~50 kB of Python floats). It only saves a call: the requests a node makes
 # do not depend on it (see RouterNode._semantic), so a replay on another worker matches the journal.
-_EMBED_CACHE: OrderedDict[tuple[str | None, str | None, str, str], list[float]] = OrderedDict()
+_EMBED_CACHE: OrderedDict[tuple[str | None, str | None, str | None, str, str], list[float]] = OrderedDict()
 _EMBED_CACHED = 256
 
 
@@ -109,12 +109,12 @@ class RouterNode(NodeKind[RouterConfig]):
         # description's vector is cached, "specialists" (all the descriptions). The cache decides only
         # whether the second call is made, never what a call asks, so request digests stay stable.
         descriptions = [s.description for s in config.specialists]
-        where = (config.llm.provider, config.llm.base_url, config.embedding_model)
+        where = (config.llm.provider, config.llm.connection, config.llm.base_url, config.embedding_model)
 
         def embed(key: str, texts: list[str]) -> Any:
             return ctx.llm(LLMRequest(model=config.embedding_model, messages=[], kind="embedding", input_texts=texts,
                                       provider=config.llm.provider, base_url=config.llm.base_url,
-                                      credential=config.llm.credential), key=key)
+                                      credential=config.llm.credential, connection=config.llm.connection), key=key)
 
         cached = [_EMBED_CACHE.get((*where, d)) for d in descriptions]
         if all(v is not None for v in cached):

@@ -8,7 +8,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..llm.base import LLMRequest, LLMResponse
+from ..llm.base import Endpoint, LLMRequest, LLMResponse, is_default_connection
+from ..llm.pricing import PriceTable
 from ..nodes.base import NodeFailure
 from ..state import NodeState
 from .retry import call_with_retries
@@ -51,7 +52,8 @@ class RunHost(Protocol):
     async def ensure_current(self) -> None: ...
     def budget_check(self) -> None: ...
     def account(self, cost: float, prompt_tokens: int, completion_tokens: int) -> None: ...
-    async def resolve_credential(self, name: str) -> str | None: ...
+    async def resolve_credential(self, name: str, base_url: str | None = None) -> str | None: ...
+    async def resolve_connection(self, name: str) -> Endpoint | None: ...
     async def child(self, document: Any, *, prefix: str, inputs: dict[str, Any], budget_usd: float | None = None,
                     budget_tokens: int | None = None, model_override: str | None = None) -> RunResult: ...
 
@@ -163,10 +165,20 @@ class NodeRun:
         engine.budget_check()
         provider_name = engine.force_provider or request.provider
         provider = engine.providers.get(provider_name)
-        if request.credential:
-            request.api_key = await engine.resolve_credential(request.credential)
+        prices = engine.prices.prices
+        if not is_default_connection(request.connection):
+            # a connection's endpoint and key, resolved by the run driver (the operator's key never)
+            endpoint = await engine.resolve_connection(request.connection or "")
+            if endpoint is None:
+                raise NodeFailure(f"unknown connection {request.connection!r}: define it on the workspace's "
+                                  "Connections page, or pick another in the node's settings")
+            request.base_url, request.api_key, request.credential = endpoint.base_url, endpoint.api_key, None
+            prices = {**prices, **endpoint.prices}
+        elif request.credential:
+            request.api_key = await engine.resolve_credential(request.credential, request.base_url)
             if request.api_key is None:
-                raise NodeFailure(f"unknown credential {request.credential!r}")
+                raise NodeFailure(f"unknown credential {request.credential!r}, or not one stored for this base_url "
+                                  "(a key only goes to the URL it was stored for): pick a model connection instead")
         await self.emit("pre_llm_call", {"index": index, "key": key, "model": request.model, "provider": provider.name,
                                           "messages": request.messages})
         before_attempt: Callable[[], Awaitable[None]] = self._before_attempt
@@ -176,8 +188,9 @@ class NodeRun:
         response = await call_with_retries(provider, request, deadline=self._node_deadline(),
                                            before_attempt=before_attempt,
                                            on_retry=lambda data: self.emit("llm_retry", {**data, "key": key}))
-        cost = engine.prices.cost(response.model if response.model in engine.prices.prices else request.model,
-                                  response.prompt_tokens, response.completion_tokens)
+        table = engine.prices if prices is engine.prices.prices else PriceTable(dict(prices), engine.prices.fallback)
+        cost = table.cost(response.model if response.model in prices else request.model,
+                          response.prompt_tokens, response.completion_tokens)
         journal.append({"key": key, "digest": digest, "response": response.to_dict(), "cost_usd": cost})
         engine.account(cost, response.prompt_tokens, response.completion_tokens)
         # Journal the answer. The commit runs in the background; the next LLM call anywhere in the
