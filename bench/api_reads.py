@@ -47,7 +47,7 @@ async def hammer(url: str, token: str, clients: int, seconds: float) -> tuple[in
             assert response.status_code == 200, response.text
             latencies.append(time.perf_counter() - started)
 
-    async with httpx.AsyncClient(headers={"Authorization": f"Token {token}"}, timeout=30) as http:
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
         await asyncio.gather(*(one(http) for _ in range(clients)))
     return len(latencies), latencies
 
@@ -77,14 +77,15 @@ def main() -> None:
 
     setup_django()
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
 
     from graphs import services
     from graphs.models import Run
     from tests.helpers import chain
 
     user, _ = get_user_model().objects.get_or_create(username="apibench")
-    token, _ = Token.objects.get_or_create(user=user)
+    from apitokens.services import token_create
+
+    _row, token = token_create(user=user, name="api_reads bench")
     graph = services.graph_create(owner=user, name="api bench", spec=chain(2)).graph
     run = Run.objects.create(graph=graph, version=graph.versions.first(), created_by=user, status="succeeded",
                              outputs={"result": "ok"})
@@ -95,10 +96,10 @@ def main() -> None:
             daphne = start_daphne(port, {"KAIZEN_DB_POOL_MAX": "0"} if setup == "nopool" else {})
             try:
                 url = f"http://127.0.0.1:{port}/api/runs/{run.pk}/"
-                asyncio.run(hammer(url, token.key, args.clients, 1.0))  # warm up
+                asyncio.run(hammer(url, token, args.clients, 1.0))  # warm up
                 cpu0 = cpu_seconds(daphne.pid)
                 started = time.perf_counter()
-                count, latencies = asyncio.run(hammer(url, token.key, args.clients, args.seconds))
+                count, latencies = asyncio.run(hammer(url, token, args.clients, args.seconds))
                 wall = time.perf_counter() - started
                 cpu = cpu_seconds(daphne.pid) - cpu0
                 latencies.sort()

@@ -6,7 +6,8 @@
 2. the worker's code path (execute_run) with PostgreSQL checkpoints and events, zero-latency LLM;
 3. through Celery: a real worker process, Redis broker, PostgreSQL; the LLM is the zero-latency
    simulated provider, then the real openai SDK over HTTP against the scripted server with zero
-   latency (the SDK's own CPU per call is in that row);
+   latency (the SDK's own CPU per call is in that row), its answers streamed (the default) and not;
+   ``--stream-rounds N`` measures only that row, streamed and not, interleaved N rounds each;
 4. a 200-wide fan-out of LLM calls with 1 s latency, over HTTP through the openai SDK.
 Needs PostgreSQL and Redis (scripts/test starts them); uses database `kaizen_bench`.
 """
@@ -123,9 +124,10 @@ def pg_in_process(doc: dict) -> tuple[float, list[float]]:
     return wall, gaps_ms(node_finish_times(run.pk))
 
 
-def through_celery(doc: dict, fake: FakeLLM, dry_run: bool = False) -> tuple[float, list[float]]:
+def through_celery(doc: dict, fake: FakeLLM, dry_run: bool = False, stream: bool = True) -> tuple[float, list[float]]:
     """A real worker process runs the graph; dry_run uses the zero-latency simulated provider
-    (no HTTP), else the openai SDK against the scripted server."""
+    (no HTTP), else the openai SDK against the scripted server, its answers streamed or not
+    (KAIZEN_LLM_STREAM)."""
     import redis
     from django.conf import settings
 
@@ -133,7 +135,8 @@ def through_celery(doc: dict, fake: FakeLLM, dry_run: bool = False) -> tuple[flo
     from graphs.models import Run
 
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
-    env = dict(os.environ, OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="bench", KAIZEN_LLM_MAX_RETRIES="0")
+    env = dict(os.environ, OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="bench", KAIZEN_LLM_MAX_RETRIES="0",
+               KAIZEN_LLM_STREAM="1" if stream else "0")
     log = open("/tmp/kaizen-bench-worker.log", "w")
     worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "kaizen_web", "worker", "--pool=threads",
                                "--concurrency=2", "--loglevel=WARNING", "--without-gossip", "--without-mingle",
@@ -153,13 +156,87 @@ def through_celery(doc: dict, fake: FakeLLM, dry_run: bool = False) -> tuple[flo
         worker.wait(10)
 
 
+def stream_comparison(doc: dict, fake: FakeLLM, rounds: int, answer_chars: int) -> None:
+    """The HTTP row with streaming off and on, interleaved (off, on, on, off, ...): medians of the
+    per-round p50 gap, and the ratio."""
+    results: dict[bool, list[tuple[float, float, float]]] = {False: [], True: []}
+    for r in range(rounds):
+        for stream in ((False, True) if r % 2 == 0 else (True, False)):
+            wall, g = through_celery(doc, fake, stream=stream)
+            results[stream].append((wall, statistics.median(g), pct(g, 95)))
+            print(f"round {r + 1} stream={'on' if stream else 'off'}: wall {wall:.3f} s, p50 {results[stream][-1][1]:.3f} "
+                  f"ms/node, load {os.getloadavg()[0]:.1f}", flush=True)
+    answer = f"{answer_chars}-character answers" if answer_chars else "short answers"
+    print(f"\n{'chain, Celery+Redis+PG, openai SDK/HTTP':<44} {'rounds':>6} {'wall s med':>11} {'ms/node p50 med':>16} "
+          f"{'ms/node p95 med':>16}   ({answer}, {fake.chunk_chars} characters per chunk)")
+    print("-" * 100)
+    for stream in (False, True):
+        rows = results[stream]
+        print(f"{'streaming ' + ('on' if stream else 'off'):<44} {len(rows):>6} {statistics.median(r[0] for r in rows):>11.3f} "
+              f"{statistics.median(r[1] for r in rows):>16.3f} {statistics.median(r[2] for r in rows):>16.3f}")
+    on, off = (statistics.median(r[1] for r in results[s]) for s in (True, False))
+    print(f"\nstreaming on / off, median p50 ms/node: {on / off:.3f} (target <= 1.10)")
+    client_cpu(doc, rounds, answer_chars)
+
+
+def client_cpu(doc: dict, rounds: int, answer_chars: int) -> None:
+    """The client side's CPU per node (engine + openai SDK, in memory, a token sink as the worker
+    has), streamed and not, interleaved: CPU time is less at the mercy of a loaded machine than wall time.
+    The scripted server runs in its own process (its CPU is not counted)."""
+    from graphs.engine.ports import MemoryTokenSink
+
+    server = subprocess.Popen([sys.executable, "-c", "import sys, threading; from tests.fakellm import FakeLLM; "
+                               f"f = FakeLLM().start(); n = {answer_chars}; "
+                               "n and f.script(reply={'result': ('lorem ipsum ' * (n // 12 + 1))[:n]}); "
+                               "print(f.base_url, flush=True); threading.Event().wait()"],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        base_url = server.stdout.readline().strip()
+        cpu: dict[bool, list[float]] = {False: [], True: []}
+
+        async def once(stream: bool) -> float:
+            provider = OpenAIProvider(base_url, "bench", max_retries=0, stream=stream)
+            providers = ProviderRegistry({"openai": provider}, "openai")
+            engine = Engine(doc, run_id="cpu", providers=providers, checkpoints=MemoryCheckpointStore(),
+                            events=MemoryEventSink(), token_sink=MemoryTokenSink())
+            started = time.process_time()
+            result = await engine.run({"task": "t"})
+            assert result.status == "succeeded", result.error
+            return (time.process_time() - started) * 1000 / len(engine.nodes)
+
+        async def measure() -> None:
+            await once(False)
+            await once(True)  # warm-up: clients, imports
+            for r in range(max(rounds, 3)):
+                for stream in ((False, True) if r % 2 == 0 else (True, False)):
+                    cpu[stream].append(await once(stream))
+
+        asyncio.run(measure())
+    finally:
+        server.terminate()
+    on, off = statistics.median(cpu[True]), statistics.median(cpu[False])
+    print(f"client CPU per node (engine + SDK, in memory), median of {len(cpu[True])}: streaming off {off:.3f} ms, "
+          f"on {on:.3f} ms, on / off {on / off:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--nodes", type=int, default=200)
     parser.add_argument("--skip-celery", action="store_true")
+    parser.add_argument("--stream-rounds", type=int, default=0,
+                        help="only the HTTP row, streamed and not (KAIZEN_LLM_STREAM=1/0), interleaved this many rounds each")
+    parser.add_argument("--answer-chars", type=int, default=0,
+                        help="scripted answers of this many characters (default: the short automatic answer)")
     args = parser.parse_args()
     n = args.nodes
     fake = FakeLLM().start()
+    if args.answer_chars:
+        fake.script(reply={"result": ("lorem ipsum " * (args.answer_chars // 12 + 1))[:args.answer_chars]})
+    if args.stream_rounds:
+        setup_django()
+        stream_comparison(chain(n), fake, args.stream_rounds, args.answer_chars)
+        fake.stop()
+        return
     sim = ProviderRegistry({"simulated": SimulatedProvider(0.0)}, "simulated")
     rows = []
 
@@ -179,6 +256,8 @@ def main() -> None:
         rows.append((f"chain {n}, Celery+Redis+PG, zero-latency LLM", wall, statistics.median(g), pct(g, 95), None))
         wall, g = through_celery(chain(n), fake)
         rows.append((f"chain {n}, Celery+Redis+PG, openai SDK/HTTP", wall, statistics.median(g), pct(g, 95), None))
+        wall, g = through_celery(chain(n), fake, stream=False)
+        rows.append(("  the same, KAIZEN_LLM_STREAM=0", wall, statistics.median(g), pct(g, 95), None))
 
     fake.stop()
     # The 1 s LLM lives in its own process, as a real endpoint would (not sharing our GIL).

@@ -226,7 +226,7 @@ class Kaizen:
                      "U.objects.filter(username='bench').exists() or U.objects.create_user('bench', password='bench-pw-123')")
         subprocess.run([sys.executable, "manage.py", "shell", "-c", make_user], cwd=ROOT, env=self.env(),
                        capture_output=True, text=True, timeout=60, check=True)
-        out = subprocess.run([sys.executable, "manage.py", "drf_create_token", "bench"], cwd=ROOT, env=self.env(),
+        out = subprocess.run([sys.executable, "manage.py", "kaizen_token", "bench"], cwd=ROOT, env=self.env(),
                              capture_output=True, text=True, timeout=60, check=True).stdout
         self.token = re.search(r"token (\S+)", out).group(1)
         if self.mode == "distributed" and self.workers:

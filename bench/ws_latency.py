@@ -8,7 +8,8 @@ store, commit, then publish) emitting ``rate`` events/s, in emitting processes s
 workers. Every setup is a row: how many emitting processes, whether their runs share the
 process's run loop (graphs/runner/runloop.py, as workers run them) or get a loop each (the earlier
 design), and whether the runs' events are spread evenly over time or aligned (all runs emit at
-the same instants). Latency = client receipt time - emit time (same clock). Prints p50/p95/p99,
+the same instants); a ``tokens`` row streams answer text through the run's TokenRelay instead
+(ephemeral, coalesced every 50 ms). Latency = client receipt time - emit time (same clock). Prints p50/p95/p99,
 events/s delivered, and whether every client ended with the complete contiguous sequence.
 """
 
@@ -49,6 +50,23 @@ async def emitter(run_id: int, rate: float, seconds: float, start: float) -> int
     return count
 
 
+async def token_emitter(run_id: int, rate: float, seconds: float, start: float) -> int:
+    """Stream ``rate`` pieces of answer text/s through the run's TokenRelay (as a worker relays a
+    streaming LLM call: coalesced every KAIZEN_TOKEN_FLUSH_S, never stored); each piece is its
+    emit time."""
+    from graphs.runner.token_relay import TokenRelay
+
+    relay = TokenRelay(run_id)
+    count, offset = int(rate * seconds), 0
+    for i in range(count):
+        await asyncio.sleep(max(0.0, start + i / rate - time.time()))
+        piece = f"{time.time():.6f};"
+        relay.tokens("n0", "#0", offset, piece)
+        offset += len(piece)
+    await relay.close()
+    return count
+
+
 async def client(url: str, cookie: str, origin: str, expected: int, latencies: list, result: dict, ready: asyncio.Event):
     from websockets.asyncio.client import connect
 
@@ -61,6 +79,12 @@ async def client(url: str, cookie: str, origin: str, expected: int, latencies: l
             except TimeoutError:
                 break
             now = time.time()
+            if frame["type"] == "tokens":  # streamed text: every piece is its emit time
+                for chunk in frame["chunks"]:
+                    for piece in chunk["text"].split(";")[:-1]:
+                        latencies.append((now - float(piece)) * 1000)
+                        seqs.append(len(seqs) + 1)
+                continue
             for msg in frame["events"]:
                 latencies.append((now - msg["data"]["t"]) * 1000)
                 seqs.append(msg["seq"])
@@ -91,11 +115,13 @@ def emitters_main(run_ids: list[int], rate: float, seconds: float, mode: str, ph
     setup_django()
     print("READY", flush=True)
     t0 = float(sys.stdin.readline())  # every emitting process starts at the same instant
-    if mode == "worker":  # as a worker runs them: a thread each (Celery's pool), all on the process's run loop
+    if mode in ("worker", "tokens"):  # as a worker runs them: a thread each (Celery's pool), all on the process's run loop
         from graphs.runner import runloop
 
+        emit = token_emitter if mode == "tokens" else emitter
+
         def one(rid: int, ph: float) -> int:
-            return runloop.run(emitter(rid, rate, seconds, t0 + ph))
+            return runloop.run(emit(rid, rate, seconds, t0 + ph))
     else:  # "threads": a thread and an event loop per run (how workers ran runs before graphs/runner/runloop.py)
         def one(rid: int, ph: float) -> int:
             return asyncio.run(emitter(rid, rate, seconds, t0 + ph))
@@ -117,7 +143,9 @@ def run_benchmark(args, port: int, run_ids: list[int], cookie: str, processes: i
                                 cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for ids, ph in shares]
     for w in workers:
         assert w.stdout.readline().strip() == "READY"
-    t0 = time.time() + 0.5  # (each emitter first reads where its run's sequence stands)
+    # (each emitter first reads where its run's sequence stands; streamed text is not replayed, so
+    # the tokens row also gives every consumer time to have joined its run's group after accepting)
+    t0 = time.time() + (2.0 if mode == "tokens" else 0.5)
     for w in workers:
         w.stdin.write(f"{t0}\n")
         w.stdin.flush()
@@ -137,9 +165,12 @@ def print_table(rows: list[tuple]) -> None:
           f"{'ev/s delivered':>15} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} {'complete':>9}")
     print("-" * 139)
     for (procs, mode, phase, runs, rate, emitted, received, per_s, p50, p95, p99, top, complete) in rows:
-        where = "run loop" if mode == "worker" else "loop per run"
+        where = {"worker": "run loop", "tokens": "tokens"}.get(mode, "loop per run")
         print(f"{procs:>18} {where:>14} {phase:>8} {runs:>5} {rate:>9.0f} {emitted:>8} {received:>9} {per_s:>15.0f} "
               f"{p50:>7.1f} {p95:>7.1f} {p99:>7.1f} {top:>7.1f} {complete:>5}/{runs}")
+    print("\nRows 'tokens': streamed answer text (graphs/runner/token_relay.py: pieces coalesced per run every "
+          "KAIZEN_TOKEN_FLUSH_S, 50 ms, then channels_redis -> Daphne -> client; not stored), 'ev/s' = pieces/s; "
+          "the latency includes the coalescing wait.")
     print("\nLatency: emit in a run's recorder (an emitting process, as a worker) -> stored -> committed -> channels_redis "
           "(pub/sub) -> Daphne -> websocket client (another process).\nTarget: p99 < 100 ms, every client's final "
           "sequence complete.")
@@ -150,11 +181,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--rate", type=float, default=20)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--setups", default="1:worker:spread,2:worker:spread,1:worker:aligned,1:threads:spread",
+    parser.add_argument("--setups", default="1:worker:spread,2:worker:spread,1:worker:aligned,1:threads:spread,1:tokens:spread",
                         help="comma-separated processes:mode:phases. processes = emitting processes (as workers); mode "
                              "= worker (a thread per run waiting on the process's run loop, as execute_run does) or "
                              "threads (a thread and an event loop per run, the earlier design); phases = spread "
-                             "(events evenly over time) or aligned (every run emits at the same instants)")
+                             "(events evenly over time) or aligned (every run emits at the same instants); mode tokens: each run "
+                             "streams answer text (pieces at --rate per run) instead of storing events")
     parser.add_argument("--clients", help=argparse.SUPPRESS)
     parser.add_argument("--emit", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -5,7 +5,8 @@ arrives on the stream too; the consumer drops anything at or below the last seq 
 the client sees each seq once, in order. A gap in the stream (channels_redis is at-most-once)
 is filled from the database, and so is a silent tail: while the run is live, a consumer that has
 heard nothing for TAIL_CHECK_S looks in the database itself, so a dropped last message cannot
-leave a client waiting. Frames carry batches: {"type": "events", "events": [...]}.
+leave a client waiting. Frames carry batches: {"type": "events", "events": [...]}. Streamed LLM
+answers come as {"type": "tokens", "chunks": [{node_id, key, offset, text}]}: live only, never stored.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ class RunEventsConsumer(AsyncJsonWebsocketConsumer):
         # connections in its own thread, so stream messages skip the hop.
         if message["type"] == "run.events":
             await self.run_events(message)
+        elif message["type"] == "run.tokens":
+            await self.run_tokens(message)
         else:
             await super().dispatch(message)
 
@@ -90,6 +93,10 @@ class RunEventsConsumer(AsyncJsonWebsocketConsumer):
                 fresh = [e for e in fresh if e["seq"] > self.last_seq]
             if fresh and fresh[0]["seq"] == self.last_seq + 1:
                 await self._send(fresh)
+
+    async def run_tokens(self, message: dict) -> None:
+        """Streamed answer text: ephemeral, passed on as it comes (no seq, never replayed)."""
+        await self.send_json({"type": "tokens", "chunks": message["chunks"]})
 
     async def _send(self, events: list[dict]) -> None:
         await self.send_json({"type": "events", "events": events})

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "workspaces",
     "graphs",
     "audit",
+    "apitokens",
 ]
 
 MIDDLEWARE = [
@@ -196,6 +197,7 @@ KAIZEN_API_RATES = {
     "user": env.str("KAIZEN_THROTTLE_USER", default="1200/min") or None,
     "anon": env.str("KAIZEN_THROTTLE_ANON", default="120/min") or None,
     "runs": env.str("KAIZEN_THROTTLE_RUNS", default="120/min") or None,
+    "token": env.str("KAIZEN_THROTTLE_TOKEN", default="600/min") or None,  # per personal access token
 }
 # The API's fast path (graphs/api/fast.py) remembers who a token is for this long (0: never);
 # a revoked token or a deactivated user is refused at once anyway (graphs/api/auth_cache.py).
@@ -240,15 +242,18 @@ else:
 
 # --- REST framework ----------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Personal access tokens first: a bad token answers 401 with WWW-Authenticate (DRF asks the
+    # first class). DRF's own tokens were moved into them (apitokens/migrations/0002).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apitokens.auth.PersonalAccessTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # JSON nested deeper than graphs.api.parsers.MAX_DEPTH is refused before parsing (400)
     "DEFAULT_PARSER_CLASSES": ["graphs.api.parsers.BoundedJSONParser", "rest_framework.parsers.FormParser",
                                "rest_framework.parsers.MultiPartParser"],
-    "DEFAULT_THROTTLE_CLASSES": ["graphs.api.throttles.UserThrottle", "graphs.api.throttles.AnonThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["graphs.api.throttles.UserThrottle", "graphs.api.throttles.AnonThrottle",
+                                 "graphs.api.throttles.TokenThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "graphs.api.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
@@ -298,6 +303,11 @@ KAIZEN_SIMULATED_LATENCY_S = env.float("KAIZEN_SIMULATED_LATENCY_S", default=0.3
 # output_mode): json_schema (structured outputs: OpenAI, vLLM, Ollama, llama.cpp), json_object
 # (JSON mode; keys named in the prompt) or text. See graphs/engine/llm/structured.py.
 KAIZEN_LLM_OUTPUT_MODE = env.str("KAIZEN_LLM_OUTPUT_MODE", default="json_schema")
+# Chat completions stream their answers (the run page shows the text growing; the stored
+# post_llm_call keeps the final text either way). 0: one answer per request.
+KAIZEN_LLM_STREAM = env.bool("KAIZEN_LLM_STREAM", default=True)
+KAIZEN_TOKEN_FLUSH_S = env.float("KAIZEN_TOKEN_FLUSH_S", default=0.05)  # streamed text is sent this often per run
+KAIZEN_TOKEN_STREAM_MAX_CHARS = env.int("KAIZEN_TOKEN_STREAM_MAX_CHARS", default=100_000)  # per call, to the page
 # USD per 1M tokens, (input, output); JSON in KAIZEN_PRICES adds or overrides models.
 KAIZEN_PRICES = env.json("KAIZEN_PRICES", default={})
 KAIZEN_HEARTBEAT_S = env.float("KAIZEN_HEARTBEAT_S", default=2)

@@ -23,7 +23,7 @@ os.environ.setdefault("KAIZEN_WEBHOOK_ALLOW_PRIVATE", "1")
 os.environ.setdefault("KAIZEN_TOOLS_ALLOW_PRIVATE", "1")
 # API rate limits high enough that no test trips them (tests/test_production.py sets its own);
 # the environment reaches worker and server subprocesses, the fixture below this process.
-TEST_API_RATES = {"user": "100000/min", "anon": "100000/min", "runs": "100000/min"}
+TEST_API_RATES = {"user": "100000/min", "anon": "100000/min", "runs": "100000/min", "token": "100000/min"}
 for _scope, _rate in TEST_API_RATES.items():
     os.environ.setdefault(f"KAIZEN_THROTTLE_{_scope.upper()}", _rate)
 

@@ -24,6 +24,13 @@ A reply may be the model asking for tool calls (the request's ``tools`` are reco
 
 Honouring, a request with no schema gets ``{"text": "ok"}`` (json_object) or plain ``ok``. As
 OpenAI does, a ``strict`` schema outside the strict subset is refused with a 400, honouring or not.
+
+A request with ``stream: true`` gets its answer as server-sent events (``chat.completion.chunk``s
+of ``chunk_chars`` characters, at most MAX_CHUNKS of them, tool calls in pieces, the usage last when asked for), with
+``chunk_delay`` seconds between chunks (per rule or for every call); the record counts the chunks
+sent and notes ``aborted_at`` when the client went away mid-stream:
+
+    llm.script(match="essay", chunk_delay=0.1)         # slow tokens
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 _KEY_LINE = re.compile(r"^- ([A-Za-z_][A-Za-z0-9_]*) \((\w+)\)", re.M)
+MAX_CHUNKS = 500  # of a streamed answer: a long one comes in bigger pieces
 _SAMPLE = {"string": "ok", "number": 0.9, "integer": 1, "boolean": True, "object": {}, "list": [], "any": "ok"}
 
 
@@ -68,6 +76,7 @@ class Rule:
     hang: bool = False  # never answer (a timeout, from the client's side)
     headers: dict[str, str] = field(default_factory=dict)  # sent with scripted error statuses (Retry-After)
     honour: bool = False  # answer from the request's json_schema (a dict reply overrides its keys)
+    chunk_delay: float = 0.0  # a streamed answer's pause between chunks (after the first)
     calls: int = 0
 
     def applies(self, model: str, text: str) -> bool:
@@ -201,12 +210,51 @@ class _Handler(BaseHTTPRequestHandler):
             content = reply if isinstance(reply, str) else json.dumps(reply if reply is not None else auto_answer(body.get("messages", [])))
         prompt = rule.prompt_tokens if rule and rule.prompt_tokens is not None else max(1, len(record["text"]) // 4)
         completion = rule.completion_tokens if rule and rule.completion_tokens is not None else max(1, len(content) // 4)
-        self._finish(record, 200, {
+        payload = {
             "id": f"chatcmpl-{record['n']}", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model"),
             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
             "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
-        })
+        }
+        if body.get("stream"):
+            return self._stream(record, payload, body, rule.chunk_delay if rule else fake.chunk_delay)
+        self._finish(record, 200, payload)
+
+    def _stream(self, record: dict[str, Any], payload: dict[str, Any], body: dict[str, Any], delay: float) -> None:
+        """The answer as server-sent events, as OpenAI streams it: a chunk per piece of text
+        (``chunk_chars`` each, ``delay`` s apart), tool calls in pieces, the finish reason, the usage
+        (if ``stream_options.include_usage``), then ``[DONE]``. A client that goes away stops it."""
+        fake = self.server.fake
+        if self._client_gone():
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        record["status"], record["chunks"] = 200, 0
+        for chunk in fake.chunks(payload, include_usage=(body.get("stream_options") or {}).get("include_usage", False)):
+            if record["chunks"] and delay and self._wait(delay):
+                record["aborted_at"] = time.time()
+                return
+            if not self._sse(chunk):
+                record["aborted_at"] = time.time()
+                return
+            record["chunks"] += 1
+        if self._sse("[DONE]") and self._write(b"0\r\n\r\n"):
+            record["completed"] = True
+
+    def _sse(self, data: Any) -> bool:
+        text = data if isinstance(data, str) else json.dumps(data)
+        event = f"data: {text}\n\n".encode()
+        return self._write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
+
+    def _write(self, data: bytes) -> bool:
+        try:
+            self.wfile.write(data)
+            self.wfile.flush()
+            return True
+        except OSError:  # the client closed the connection (a cancel, a timeout)
+            return False
 
     def _wait(self, seconds: float) -> bool:
         """Sleep, but notice a client that disconnects meanwhile; True if it is gone.
@@ -271,6 +319,8 @@ class FakeLLM:
         self.default_latency = 0.0
         self.honour_schema = False  # unscripted calls answer from their json_schema, not the prompt
         self.no_structured_outputs: set[str] = set()  # models that refuse json_schema with a 400
+        self.chunk_chars = 4  # characters of answer per streamed chunk (about a token)
+        self.chunk_delay = 0.0  # pause between streamed chunks, unless a rule says
         self._thread: threading.Thread | None = None
 
     @property
@@ -294,18 +344,21 @@ class FakeLLM:
             self.default_latency = 0.0
             self.honour_schema = False
             self.no_structured_outputs.clear()
+            self.chunk_chars, self.chunk_delay = 4, 0.0
 
     def script(self, match: str | None = None, *, model: str | None = None, reply: Any = None,
                replies: list[Any] | None = None, status: int | None = None, latency: float = 0.0,
                prompt_tokens: int | None = None, completion_tokens: int | None = None, hang: bool = False,
-               headers: dict[str, str] | None = None, honour: bool = False) -> Rule:
-        """Add a rule; the first rule that applies to a request answers it."""
+               headers: dict[str, str] | None = None, honour: bool = False, chunk_delay: float = 0.0) -> Rule:
+        """Add a rule; the first rule that applies to a request answers it. ``latency``: before the
+        answer (its first chunk, streamed); ``chunk_delay``: between a streamed answer's chunks."""
         seq = list(replies or [])
         if reply is not None:
             seq.append(reply)
         if status is not None:
             seq.append(status)
-        rule = Rule(match, model, seq, latency, prompt_tokens, completion_tokens, hang, dict(headers or {}), honour)
+        rule = Rule(match, model, seq, latency, prompt_tokens, completion_tokens, hang, dict(headers or {}), honour,
+                    chunk_delay)
         with self._lock:
             self.rules.append(rule)
         return rule
@@ -328,6 +381,31 @@ class FakeLLM:
         with self._lock:
             return [r for r in self.requests if (match is None or match in r["text"])
                     and (completed is None or r["completed"] == completed)]
+
+    def chunks(self, payload: dict[str, Any], include_usage: bool) -> list[dict[str, Any]]:
+        """``payload`` (a chat.completion) as the chat.completion.chunk list a streaming server sends."""
+        head = {"id": payload["id"], "object": "chat.completion.chunk", "created": payload["created"],
+                "model": payload["model"]}
+        choice = payload["choices"][0]
+        message = choice["message"]
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+        out = [chunk({"role": "assistant", "content": ""})]
+        text = message.get("content") or ""
+        size = max(1, self.chunk_chars, len(text) // MAX_CHUNKS)
+        out += [chunk({"content": text[i:i + size]}) for i in range(0, len(text), size)]
+        for index, call in enumerate(message.get("tool_calls") or ()):
+            args = call["function"].get("arguments", "")
+            out.append(chunk({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                                              "function": {"name": call["function"]["name"], "arguments": ""}}]}))
+            out += [chunk({"tool_calls": [{"index": index, "function": {"arguments": args[i:i + size * 4]}}]})
+                    for i in range(0, len(args), size * 4)]
+        out.append(chunk({}, choice.get("finish_reason") or "stop"))
+        if include_usage:
+            out.append({**head, "choices": [], "usage": payload["usage"]})
+        return out
 
     @staticmethod
     def embed(text: str, dim: int = 32) -> list[float]:

@@ -22,9 +22,9 @@ from channels.layers import get_channel_layer
 from django.db import connection
 from django.test import AsyncClient
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from apitokens.services import token_create
 from graphs import services
 from graphs.events import run_group
 from graphs.models import Run
@@ -40,7 +40,7 @@ GET_RUN_MAX = 3
 
 def token_client(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_create(user=user, name='test')[1]}")
     return client
 
 
@@ -163,7 +163,7 @@ def start_and_wait(base: str, token: str, spec: dict) -> tuple[dict, int]:
 
 def test_wait_through_daphne_and_a_worker_distributed(user, daphne_server, celery_worker, fake_llm):
     fake_llm.script(match="step 2", reply={"result": "done"}, latency=0.3)
-    token = Token.objects.create(user=user).key
+    token = token_create(user=user, name="test")[1]
     body, polls = start_and_wait(daphne_server.url, token, chain(2))
     assert body["status"] == "succeeded" and body["outputs"] == {"result": "done"}, body
     assert polls == 1
@@ -181,7 +181,7 @@ def test_waiting_requests_hold_no_database_connection(user, fake_llm, transactio
         pytest.skip("needs PostgreSQL and Redis")
     graph = services.graph_create(owner=user, name="g", spec=chain(1)).graph
     run = Run.objects.create(graph=graph, version=graph.versions.first(), created_by=user)
-    token = Token.objects.create(user=user).key
+    token = token_create(user=user, name="test")[1]
     server = DaphneProcess(worker_env(connection.settings_dict["NAME"], fake_llm.base_url, KAIZEN_DB_POOL_MAX="2",
                                       KAIZEN_DB_POOL_MIN="1", KAIZEN_DB_POOL_TIMEOUT_S="3"), tmp_path)
     try:
@@ -223,7 +223,7 @@ def test_wait_through_the_embedded_server(fake_llm_server, tmp_path):
         subprocess.run([sys.executable, "manage.py", "shell", "-c",
                         "from django.contrib.auth.models import User; User.objects.create_user('waiter', password='pw-123456')"],
                        cwd=ROOT, env=env, check=True, capture_output=True)
-        made = subprocess.run([sys.executable, "manage.py", "drf_create_token", "waiter"], cwd=ROOT, env=env, check=True,
+        made = subprocess.run([sys.executable, "manage.py", "kaizen_token", "waiter"], cwd=ROOT, env=env, check=True,
                               capture_output=True, text=True)
         token = made.stdout.split()[2]
         body, polls = start_and_wait(base, token, chain(2))

@@ -126,6 +126,8 @@ def connect_signals() -> None:
     from django.db.models.signals import post_delete, post_save
     from rest_framework.authtoken.models import Token
 
-    for model in (Token, get_user_model()):
+    from apitokens.models import PersonalAccessToken
+
+    for model in (Token, PersonalAccessToken, get_user_model()):
         post_save.connect(bump_epoch, sender=model, dispatch_uid=f"kaizen-auth-epoch-save-{model.__name__}")
         post_delete.connect(bump_epoch, sender=model, dispatch_uid=f"kaizen-auth-epoch-delete-{model.__name__}")

@@ -77,7 +77,7 @@ class FastRoutes:
         kind, pk = route
         request = ASGIRequest(scope, io.BytesIO(body))
         if settings.SESSION_COOKIE_NAME in request.COOKIES:
-            raise Delegate  # (DRF's session authentication comes first: that user, with CSRF)
+            raise Delegate  # (a browser's request: DRF's, with its session and CSRF rules)
         try:
             request.get_host()
         except DisallowedHost:
@@ -147,7 +147,7 @@ class FastRoutes:
         content = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
         response = HttpResponse(content, status=status, content_type="application/json")
         if drf:
-            response["Vary"] = "Accept, Cookie"  # (DRF's session authentication reads the session first)
+            response["Vary"] = "Accept"  # (DRF's renderer; the token authenticates first, the session is never read)
         if allow:
             response["Allow"] = allow
         for middleware in self.header_middleware():

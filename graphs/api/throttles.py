@@ -165,3 +165,14 @@ async def athrottle(scopes: tuple[str, ...], ident: str, extra_get: str | None =
     waits = [over_limit(rate, now, lambda _w, _p, c=c: c) for (_, rate, _, _), c in zip(plan, counts, strict=True)]
     found = [max(1.0, w) for w in waits if w is not None]  # (as _SlidingWindow.wait)
     return (max(found) if found else None), extra
+class TokenThrottle(_SlidingWindow):
+    """Per personal access token (apitokens): one user's CI token cannot use up their interactive
+    rate, and a leaked token is bounded on its own. Session requests are not counted here."""
+
+    scope = "token"
+
+    def ident(self, request) -> str | None:
+        auth = getattr(request, "auth", None)
+        if auth is None or not getattr(auth, "is_personal_access_token", False):
+            return None
+        return str(auth.pk)

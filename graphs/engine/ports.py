@@ -34,6 +34,16 @@ class EventSink(Protocol):
         """Record one hook event (ordered per run)."""
 
 
+class TokenSink(Protocol):
+    """Where an LLM call's answer goes while it streams: ephemeral (never stored, may be dropped;
+    the journal and ``post_llm_call`` keep the final text). Called on the run's event loop for
+    every piece; it must not block or raise."""
+
+    def tokens(self, node_id: str, key: str, offset: int, text: str) -> None:
+        """``text`` continues call ``key`` of ``node_id`` at character ``offset`` of the current
+        attempt's answer (0 again: a retry started over)."""
+
+
 class MemoryStore(Protocol):
     """Conversation memory keyed by (owner, session id), shared across runs (engine.memory.TieredMemory)."""
 
@@ -74,3 +84,21 @@ class MemoryEventSink:
 
     def names(self, node_id: str | None = None) -> list[str]:
         return [e["event"] for e in self.events if node_id is None or e["node_id"] == node_id]
+
+
+class MemoryTokenSink:
+    """Collects streamed pieces per (node, call key): for tests."""
+
+    def __init__(self) -> None:
+        self.pieces: list[tuple[str, str, int, str]] = []
+
+    def tokens(self, node_id: str, key: str, offset: int, text: str) -> None:
+        self.pieces.append((node_id, key, offset, text))
+
+    def text(self, node_id: str, key: str = "#0") -> str:
+        """The latest attempt's streamed text of one call."""
+        out = ""
+        for nid, k, offset, piece in self.pieces:
+            if (nid, k) == (node_id, key):
+                out = out[:offset] + piece
+        return out

@@ -42,6 +42,7 @@ from ..models import Checkpoint, HumanAnswer, Run
 from . import runloop
 from .adapters import HandedOff, RunRecorder
 from .dbthreads import db, db_retrying
+from .token_relay import TokenRelay
 
 log = logging.getLogger(__name__)
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
@@ -83,7 +84,7 @@ def build_providers() -> ProviderRegistry:
                             simulated_latency_s=settings.KAIZEN_SIMULATED_LATENCY_S,
                             default=settings.KAIZEN_DEFAULT_PROVIDER,
                             allow_private=settings.KAIZEN_ALLOW_PRIVATE_MODEL_URLS,
-                            output_mode=settings.KAIZEN_LLM_OUTPUT_MODE)
+                            output_mode=settings.KAIZEN_LLM_OUTPUT_MODE, stream=settings.KAIZEN_LLM_STREAM)
 
 
 def execute_run(run_id: int) -> str | None:
@@ -142,6 +143,7 @@ class _Driver:
     def __init__(self, run: Run, owner: str, epoch: int) -> None:
         self.run, self.owner, self.epoch = run, owner, epoch
         self.recorder = RunRecorder(run.pk, epoch)
+        self.tokens = TokenRelay(run.pk)  # streamed answers to the run's page (never stored)
         self.engine: Engine | None = None
         self.task: asyncio.Task[Any] | None = None
         self.handoff: asyncio.Event = asyncio.Event()
@@ -163,6 +165,7 @@ class _Driver:
                 memory=build_memory(fence=(run.pk, self.epoch)), memory_owner=run.graph.workspace_id,  # fenced memory writes; a workspace's sessions
                 hooks=signals.observe_run(HookManager(), run),  # audit: user hooks, metrics, log context
                 answers=answers,  # people's answers to human nodes (graphs/human.py)
+                token_sink=self.tokens,
             )
         except GraphInvalid as exc:
             await recorder.finish(status=Run.Status.FAILED, finished_at=timezone.now(),
@@ -199,6 +202,7 @@ class _Driver:
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
+            await self.tokens.close()
         parked = fields["status"] == Run.Status.WAITING  # a human node waits: no worker, no lease from here
         fields.update(finished_at=None if parked else timezone.now(), cancel_requested=False, lease_owner="", lease_expires_at=None)
         try:

@@ -221,11 +221,84 @@
     }
   }
 
+  // Streamed answers of the calls in flight, per node and call key: ephemeral "tokens" frames
+  // (never stored, never replayed). Each piece says where it starts in the attempt's text: 0 again
+  // is a retry starting over; a piece past the end follows a dropped frame (marked with "…").
+  // A call's stream ends with its post_llm_call; the panel then shows the stored call instead.
+  const streams = new Map();  // node id -> Map(key -> {text, end: the offset after the last piece})
+  const ended = new Set();  // node id + "\u0000" + key: calls whose answer is stored
+  const STREAM_MAX = 200000;
+
+  function onTokens(c) {
+    if (ended.has(c.node_id + "\u0000" + c.key)) return;  // (a late frame)
+    if (!streams.has(c.node_id)) streams.set(c.node_id, new Map());
+    const calls = streams.get(c.node_id);
+    const s = calls.get(c.key) || { text: "", end: 0 };
+    if (c.offset === 0) s.text = c.text;  // the start (again, if a retry started over)
+    else if (c.offset === s.end) s.text += c.text;
+    else s.text += " … " + c.text;  // (joined mid-answer, or a frame was dropped)
+    s.end = c.offset + c.text.length;
+    if (s.text.length > STREAM_MAX) s.text = s.text.slice(0, STREAM_MAX);
+    calls.set(c.key, s);
+    renderStreams(c.node_id);
+  }
+
+  function openPanel(nodeId) {
+    const box = document.querySelector("#node-detail [data-live-calls]");
+    return box && box.dataset.liveCalls === nodeId ? box : null;
+  }
+
+  function renderStreams(nodeId) {
+    const box = openPanel(nodeId);
+    if (!box) return;
+    const calls = streams.get(nodeId) || new Map();
+    for (const block of box.querySelectorAll("[data-stream-key]")) {
+      if (!calls.has(block.dataset.streamKey)) block.remove();
+    }
+    for (const [key, { text }] of calls) {
+      let block = box.querySelector('[data-stream-key="' + CSS.escape(key) + '"]');
+      if (!block) {
+        block = el("div", "stream");
+        block.dataset.streamKey = key;
+        // (named like the stored calls: "#0" is the node's first call)
+        const head = el("h4", null, "LLM call " + (/^#\d+$/.test(key) ? Number(key.slice(1)) + 1 : key) + " ");
+        head.append(el("span", "muted", "streaming…"));
+        const pre = el("pre", "code");
+        pre.dataset.testid = "stream-text";
+        block.append(head, pre);
+        box.append(block);
+      }
+      const pre = block.querySelector("pre");
+      const follow = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+      pre.textContent = text;
+      if (follow) pre.scrollTop = pre.scrollHeight;
+    }
+  }
+
+  // The open panel again from the server (a call's answer stored, the node done).
+  function refreshPanel(nodeId) {
+    if (!openPanel(nodeId) || !window.htmx) return;
+    const path = nodeId.split("/").map(encodeURIComponent).join("/");
+    window.htmx.ajax("GET", "/runs/" + cfg.run_id + "/nodes/" + path + "/", { target: "#node-detail" });
+  }
+
+  function endStream(nodeId, key) {
+    ended.add(nodeId + "\u0000" + key);
+    const calls = streams.get(nodeId);
+    if (calls) calls.delete(key);
+    refreshPanel(nodeId);
+  }
+
+  document.addEventListener("htmx:afterSwap", (e) => {
+    const box = e.target && e.target.querySelector && e.target.querySelector("[data-live-calls]");
+    if (box) renderStreams(box.dataset.liveCalls);
+  });
+
   function apply(ev) {
     const d = ev.data || {};
     switch (ev.event) {
       case "run_started": case "run_resumed":
-        if (ev.event === "run_resumed") resetInFlight();
+        if (ev.event === "run_resumed") { resetInFlight(); streams.clear(); ended.clear(); }
         setRunStatus("running");
         renderFinal({ status: "running" });
         if (!cfg.started_at) cfg.started_at = ev.ts;
@@ -235,11 +308,13 @@
       case "node_skipped": setNode(ev.node_id, "skipped"); break;
       case "node_restored": setNode(ev.node_id, d.status || "succeeded"); break;
       case "post_llm_call":
+        if (ev.node_id && d.key !== undefined) endStream(ev.node_id, d.key);
         if (d.cost_usd !== undefined && !d.replayed) {
           totals.cost += d.cost_usd; totals.tokens += (d.prompt_tokens || 0) + (d.completion_tokens || 0); renderTotals();
         }
         break;
       case "post_node":
+        if (streams.delete(ev.node_id)) refreshPanel(ev.node_id);
         setNode(ev.node_id, d.status, {
           duration: d.duration_ms != null ? Math.round(d.duration_ms) + " ms" : null,
           tokens: (d.prompt_tokens || 0) + (d.completion_tokens || 0),
@@ -289,6 +364,7 @@
     socket.onmessage = (msg) => {
       const data = JSON.parse(msg.data);
       if (data.type === "events") data.events.forEach(onEvent);
+      else if (data.type === "tokens") data.chunks.forEach(onTokens);
     };
     socket.onclose = (e) => {
       if (e.code === 4403 || e.code === 4404) { setIndicator("error", e.code === 4403 ? "no access" : "not found"); return; }

@@ -26,13 +26,18 @@ def headers(user):
     return {"Cookie": f"sessionid={session_cookie(user)}"} if user else {}
 
 
-async def collect(server, run_id, user, after=0, stop_after=None, timeout=30):
-    """Events received until run_finished (or ``stop_after`` events, then disconnect)."""
+async def collect(server, run_id, user, after=0, stop_after=None, timeout=30, tokens=None):
+    """Events received until run_finished (or ``stop_after`` events, then disconnect); streamed
+    answers' frames go to ``tokens`` (as (events received so far, chunk)) when given."""
     got = []
     async with connect(ws_url(server, run_id, after), additional_headers=await sync_to_async(headers)(user),
                        origin=server.url, max_size=None) as ws:
         while True:
             frame = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+            if frame["type"] == "tokens":
+                if tokens is not None:
+                    tokens.extend((len(got), chunk) for chunk in frame["chunks"])
+                continue
             assert frame["type"] == "events"
             got.extend(frame["events"])
             if got[-1]["event"] == "run_finished" or (stop_after and len(got) >= stop_after):
@@ -156,3 +161,26 @@ async def test_node_id_is_the_same_over_the_websocket_and_the_events_api(user, c
     by_event = {event: node for _seq, event, node in shapes[0]}
     assert by_event["run_started"] is None and by_event["run_finished"] is None and one["node_id"] is None
     assert {node for _seq, event, node in shapes[0] if event == "pre_node"} == {"s1", "s2"}
+
+
+async def test_streamed_answers_arrive_as_ephemeral_frames_before_the_call_ends(user, celery_worker, daphne_server, fake_llm):
+    """The worker streams the answer; its text reaches the websocket in coalesced "tokens" frames
+    before the call's post_llm_call, pieced together by offset it is the stored answer, and
+    nothing of it is stored as an event."""
+    fake_llm.script(match="step 1", reply={"result": "word " * 40}, chunk_delay=0.03)
+    run = await sync_to_async(start)(user, chain(1), {"task": "t"})
+    tokens = []
+    got = await collect(daphne_server, run.pk, user, tokens=tokens)
+    (post,) = [e for e in got if e["event"] == "post_llm_call"]
+    post_at = got.index(post)
+    assert tokens and all(c["node_id"] == "s1" and c["key"] == "#0" for _n, c in tokens)
+    assert tokens[0][0] <= post_at, "text arrived before the call's answer was stored"
+    text = ""
+    for _n, c in tokens:
+        assert c["offset"] <= len(text), "no gap (nothing dropped on loopback)"
+        text = text[:c["offset"]] + c["text"]
+    assert text == post["data"]["answer"]
+    frames_per_chunk = len(tokens) / fake_llm.calls("step 1")[0]["chunks"]
+    assert frames_per_chunk < 1, "pieces are coalesced"
+    stored = await sync_to_async(lambda: set(RunEvent.objects.filter(run_id=run.pk).values_list("event", flat=True)))()
+    assert not {"tokens", "run.tokens"} & stored

@@ -15,8 +15,9 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
+
+from apitokens.services import token_create
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -85,6 +86,6 @@ schema = _load()
           suppress_health_check=list(HealthCheck))
 def test_no_server_error(case, api_data):
     team = api_data
-    token, _ = Token.objects.get_or_create(user=team.members["admin"])
-    case.call_and_validate(headers={"Authorization": f"Token {token.key}", "X-Kaizen-Workspace": str(team.workspace.pk)},
+    _row, token = token_create(user=team.members["admin"], name="schemathesis")
+    case.call_and_validate(headers={"Authorization": f"Bearer {token}", "X-Kaizen-Workspace": str(team.workspace.pk)},
                            checks=[not_a_server_error])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol
@@ -85,6 +85,9 @@ class LLMRequest:
     # Tools the model may call: OpenAI ``tools`` entries ({"type": "function", "function": {name,
     # description, parameters}}); not part of the request digest (the messages carry what was called).
     tools: list[dict[str, Any]] | None = None
+    # Gets each piece of the answer's text as it streams (the runtime's token sink); never sent,
+    # not part of the request digest. A provider that does not stream never calls it.
+    on_text: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from openai.types.chat import ChatCompletion
 
 from .base import OUTPUT_MODES, LLMError, LLMRequest, LLMResponse, is_default_connection, parse_retry_after
 from .clients import ClientPool, ConnectionConfig, TransportFactory, default_transport, shared_pool
+from .streaming import stream_chat
 from .structured import response_format
 from .urlguard import UnsafeModelURL, acheck_model_url, normalize
 
@@ -99,14 +100,17 @@ class OpenAIProvider:
 
     def __init__(self, base_url: str | None, api_key: str | None, max_retries: int = 0, *,
                  allow_private: bool = False, clients: ClientPool | None = None,
-                 transport_factory: TransportFactory = default_transport, output_mode: str = "json_schema") -> None:
+                 transport_factory: TransportFactory = default_transport, output_mode: str = "json_schema",
+                 stream: bool = True) -> None:
         """``base_url``/``api_key``: the operator's endpoint and key. ``allow_private``: may a
         user's endpoint be a private address (KAIZEN_ALLOW_PRIVATE_MODEL_URLS)? Retries are the
         engine's (runtime/retries.py): the SDK's own stay off unless asked for. ``output_mode``:
-        how answer schemas are sent when a node does not say (KAIZEN_LLM_OUTPUT_MODE, structured.py)."""
+        how answer schemas are sent when a node does not say (KAIZEN_LLM_OUTPUT_MODE, structured.py).
+        ``stream``: ask for streamed answers (streaming.py); the text reaches ``request.on_text``."""
         if output_mode not in OUTPUT_MODES:
             raise ValueError(f"output_mode must be one of {', '.join(OUTPUT_MODES)}, not {output_mode!r}")
         self.output_mode = output_mode
+        self.stream = stream  # chat completions stream their answer (KAIZEN_LLM_STREAM)
         # (endpoint, model) pairs that answered json_schema with "not supported": asked in JSON mode.
         # Which format a model gets never changes the request digest, so workers may differ here.
         self._no_json_schema: set[tuple[str | None, str]] = set()
@@ -175,8 +179,7 @@ class OpenAIProvider:
             # TypedDict transform, some 15 % of the client's CPU per call in a 200-wide fan-out, and
             # our messages are plain JSON already. Auth, timeouts and errors are the SDK's; retries the engine's.
             try:
-                completion = await client.post("/chat/completions", body=body, cast_to=ChatCompletion,
-                                               options={"timeout": request.timeout_s})
+                completion = await self._chat(client, body, request)
             except openai.BadRequestError as exc:
                 if not _schema_unsupported(exc, body):
                     raise
@@ -184,8 +187,7 @@ class OpenAIProvider:
                 # 400): JSON mode instead, remembered for this endpoint and model.
                 self._json_mode_only(request)
                 body = self.chat_body(request)
-                completion = await client.post("/chat/completions", body=body, cast_to=ChatCompletion,
-                                               options={"timeout": request.timeout_s})
+                completion = await self._chat(client, body, request)
         except openai.APITimeoutError as exc:
             where = self._where(request)
             raise LLMError(f"timeout after {request.timeout_s}s: {where['endpoint']} ({where['setting']}) did not answer "
@@ -206,6 +208,10 @@ class OpenAIProvider:
             raise LLMError(f"could not connect to {where['endpoint']} ({where['setting']}): {reason} (model {request.model})",
                            retryable=True, detail={**where, "kind": "connect", "reason": reason,
                                                    "raw": trimmed(f"{exc}: {exc.__cause__ or ''}")}) from exc
+        except openai.APIError as exc:  # an error event in the middle of a stream
+            where = self._where(request)
+            raise LLMError(f"the stream broke off: {trimmed(exc.message)}", retryable=True,
+                           detail={**where, "kind": "http", "reason": "stream error"}) from exc
         chat_usage = completion.usage
         choice = completion.choices[0] if completion.choices else None
         return LLMResponse(
@@ -217,6 +223,14 @@ class OpenAIProvider:
             completion_tokens=getattr(chat_usage, "completion_tokens", 0) or 0,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
+
+    async def _chat(self, client: openai.AsyncOpenAI, body: dict[str, Any], request: LLMRequest) -> ChatCompletion:
+        """One chat completion: streamed (KAIZEN_LLM_STREAM, on by default), each piece of text
+        to ``request.on_text`` as it arrives, or in one answer; the same ChatCompletion either way."""
+        if self.stream:
+            return await stream_chat(client, body, request.timeout_s, request.on_text)
+        return await client.post("/chat/completions", body=body, cast_to=ChatCompletion,
+                                 options={"timeout": request.timeout_s})
 
     def _guarded(self, request: LLMRequest) -> bool:
         return not is_default_connection(request.connection) or (

@@ -19,8 +19,8 @@ from .simulated import SimulatedProvider
 def shared_providers(base_url: str | None, api_key: str | None, *, max_retries: int, simulated_latency_s: float,
                      default: str, allow_private: bool = False,
                      transport_factory: TransportFactory = default_transport,
-                     output_mode: str = "json_schema") -> ProviderRegistry:
+                     output_mode: str = "json_schema", stream: bool = True) -> ProviderRegistry:
     openai_provider = OpenAIProvider(base_url, api_key, max_retries=max_retries, allow_private=allow_private,
-                                     transport_factory=transport_factory, output_mode=output_mode)
+                                     transport_factory=transport_factory, output_mode=output_mode, stream=stream)
     simulated = SimulatedProvider(latency_s=simulated_latency_s)
     return ProviderRegistry({"openai": openai_provider, "simulated": simulated}, default)

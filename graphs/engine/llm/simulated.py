@@ -8,6 +8,7 @@ seeded choice, so a dry run of an ``llm`` router takes a valid branch and consen
 seeded by run and voter) can disagree; "none" (a router's way to decline) is picked only when it
 is the sole value. A top-level list has two entries (at least ``minItems``), a nested one the
 fewest allowed: an invented reference such as a plan step's dependency would point at nothing.
+With a token sink (``request.on_text``) the answer is streamed in pieces over the latency.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .base import LLMRequest, LLMResponse
 from .tokens import estimate_tokens, messages_tokens
 
 DECLINE = "none"
+STREAM_PIECE = 8  # characters per streamed piece (with a token sink and some latency)
 
 
 def _pick(values: list[Any], key: str) -> Any:
@@ -64,7 +66,8 @@ class SimulatedProvider:
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         started = time.perf_counter()
-        if self.latency_s:
+        streams = request.on_text is not None and request.kind == "chat" and self.latency_s > 0
+        if self.latency_s and not streams:
             await asyncio.sleep(self.latency_s)
         if request.kind == "embedding":
             vectors = [self._embed(text) for text in request.input_texts]
@@ -76,6 +79,8 @@ class SimulatedProvider:
         schema = request.response_schema or {"type": "object", "properties": {"answer": {"type": "string"}}}
         choice = seed if request.sample_seed is None else request.sample_seed
         content = json.dumps(_sample(schema, "answer", seed, choice))
+        if streams:  # a dry run's answer grows on the run page as a model's would, over the same latency
+            await self._stream(content, request)
         return LLMResponse(
             content=content,
             model=request.model,
@@ -84,6 +89,14 @@ class SimulatedProvider:
             completion_tokens=estimate_tokens(content),
             latency_ms=(time.perf_counter() - started) * 1000,
         )
+
+    async def _stream(self, content: str, request: LLMRequest) -> None:
+        assert request.on_text is not None
+        pieces = [content[i:i + STREAM_PIECE] for i in range(0, len(content), STREAM_PIECE)] or [""]
+        pause = self.latency_s / len(pieces)
+        for piece in pieces:
+            await asyncio.sleep(pause)
+            request.on_text(piece)
 
     def _embed(self, text: str) -> list[float]:
         # Bag of hashed words: similar texts get similar vectors, good enough for dry runs.

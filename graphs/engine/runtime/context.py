@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..llm.base import Endpoint, LLMRequest, LLMResponse, is_default_connection
@@ -18,6 +19,7 @@ from .retry import call_with_retries
 if TYPE_CHECKING:
     from ..llm.base import ProviderRegistry
     from ..llm.pricing import PriceTable
+    from ..ports import TokenSink
     from ..state import RunResult
     from ..validate import CompiledNode
 
@@ -42,6 +44,8 @@ class RunHost(Protocol):
     def memory(self) -> Any: ...
     @property
     def memory_owner(self) -> Any: ...
+    @property
+    def token_sink(self) -> TokenSink | None: ...
 
     async def emit(self, event: str, node_id: str | None, data: dict[str, Any]) -> None: ...
     async def save_now(self, nid: str, state: dict[str, Any]) -> None: ...
@@ -70,6 +74,30 @@ def request_digest(request: LLMRequest) -> str:
     key = json.dumps([request.model, request.messages, request.temperature, request.kind, request.input_texts],
                      sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+class StreamedText:
+    """One LLM call's answer as it streams, to the engine's token sink: each piece with its offset
+    in the current attempt's text (a retry starts again at 0). (An engine that finishes hard
+    cancels its node tasks, so their streams stop with them.)"""
+
+    def __init__(self, engine: RunHost, node_id: str, key: str) -> None:
+        self.engine, self.node_id, self.key = engine, node_id, key
+        self.offset = 0
+
+    def piece(self, text: str) -> None:
+        sink = self.engine.token_sink
+        if sink is None:
+            return
+        sink.tokens(self.node_id, self.key, self.offset, text)
+        self.offset += len(text)
+
+    def before(self, check: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        async def before_attempt() -> None:
+            await check()
+            self.offset = 0
+
+        return before_attempt
 
 
 class NodeRun:
@@ -174,8 +202,12 @@ class NodeRun:
                                   "(a key only goes to the URL it was stored for): pick a model connection instead")
         await self.emit("pre_llm_call", {"index": index, "key": key, "model": request.model, "provider": provider.name,
                                           "messages": request.messages})
+        before_attempt: Callable[[], Awaitable[None]] = self._before_attempt
+        if engine.token_sink is not None and request.kind == "chat":
+            stream = StreamedText(engine, self.node_id, key)
+            request.on_text, before_attempt = stream.piece, stream.before(self._before_attempt)
         response = await call_with_retries(provider, request, deadline=self._node_deadline(),
-                                           before_attempt=self._before_attempt,
+                                           before_attempt=before_attempt,
                                            on_retry=lambda data: self.emit("llm_retry", {**data, "key": key}))
         table = engine.prices if prices is engine.prices.prices else PriceTable(dict(prices), engine.prices.fallback)
         cost = table.cost(response.model if response.model in prices else request.model,

@@ -26,7 +26,7 @@ from ..llm.pricing import PriceTable
 from ..memory.tiers import default_memory
 from ..money import BudgetExceeded
 from ..nodes.base import NodeFailure, WaitForHuman
-from ..ports import CheckpointStore, EventSink
+from ..ports import CheckpointStore, EventSink, TokenSink
 from ..scheduling import Completions, DependencyCounter, gather_inputs, resolved, settled, source_value
 from ..schema import INPUTS_NODE, OUTPUTS_NODE
 from ..state import FINISHED, NodeState, RunResult
@@ -74,6 +74,7 @@ class Engine:
         mcp_resolver: McpResolver | None = None,
         tools_allow_private: bool = False,
         answers: Mapping[str, dict[str, Any]] | None = None,
+        token_sink: TokenSink | None = None,
     ) -> None:
         self.spec, self.nodes = compile_graph(document)
         self.run_id = run_id
@@ -84,6 +85,7 @@ class Engine:
             checkpoints = CachedStore(checkpoints)
         self.checkpoints = checkpoints
         self.events = events
+        self.token_sink = token_sink  # streamed answers, ephemeral (the run page shows them growing)
         self.hooks = hooks or HookManager()
         self.prices = prices or PriceTable()
         self.budget_usd = budget_usd if budget_usd is not None else self.spec.settings.get("budget_usd")
@@ -208,7 +210,7 @@ class Engine:
         """Run an inline graph inside this run (for-each bodies, budget-guarded subgraphs).
 
         A lost claim or failed save inside it finishes this run too: the error is raised here."""
-        from .nested import NamespacedEvents, NamespacedStore
+        from .nested import NamespacedEvents, NamespacedStore, NamespacedTokens
 
         engine = Engine(
             document, run_id=self.run_id, providers=self.providers,
@@ -217,6 +219,7 @@ class Engine:
             credentials=self._credentials, connections=self._connections, memory=self.memory, memory_owner=self.memory_owner,
             budget_tokens=budget_tokens, model_override=model_override or self.model_override, parent=self, scope=prefix,
             mcp_resolver=self.mcp_resolver, tools_allow_private=self.tools_allow_private,
+            token_sink=NamespacedTokens(self.token_sink, prefix) if self.token_sink is not None else None,
         )
         result = await engine.run(inputs)
         if result.status == "waiting":

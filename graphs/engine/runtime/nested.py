@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..ports import CheckpointStore, EventSink
+from ..ports import CheckpointStore, EventSink, TokenSink
 
 # A child run's own start/finish are reported as sub-run events; its interrupt/cancel is the parent's business.
 _RENAMED = {"run_started": "subrun_started", "run_resumed": "subrun_started", "run_finished": "subrun_finished"}
@@ -40,6 +40,14 @@ class NamespacedEvents:
             return
         event = _RENAMED.get(event, event)
         await self.inner.emit(run_id, event, f"{self.prefix}/{node_id}" if node_id else self.prefix, data)
+
+
+class NamespacedTokens:
+    def __init__(self, inner: TokenSink, prefix: str) -> None:
+        self.inner, self.prefix = inner, prefix + "/"
+
+    def tokens(self, node_id: str, key: str, offset: int, text: str) -> None:
+        self.inner.tokens(self.prefix + node_id, key, offset, text)
 
 
 class CachedStore:
