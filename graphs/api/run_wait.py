@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -55,35 +56,53 @@ def waitable(view):
             return JsonResponse({"detail": f"wait {message}", "errors": [{"path": "wait", "message": message}]}, status=400)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
+        latest = await sync_view(request, pk=pk, **kwargs)
+        if not _live(latest) or wait == 0:
+            return latest
+
+        async def still_live() -> bool:
+            nonlocal latest
+            latest = await sync_view(request, pk=pk, **kwargs)
+            return _live(latest)
+
+        finished = await wait_for_run_end(pk, deadline - loop.time(), still_live)
+        if finished is None:
+            return latest
         response = await sync_view(request, pk=pk, **kwargs)
-        if not _live(response) or wait == 0:
-            return response
-        layer = get_channel_layer()
-        group, channel = run_group(pk), await layer.new_channel()
-        finished: asyncio.Future[dict[str, Any]] = loop.create_future()
-        await layer.group_add(group, channel)
-        listener = asyncio.ensure_future(_listen(layer, channel, finished))
-        try:
-            response = await sync_view(request, pk=pk, **kwargs)  # subscribed: nothing can slip by now
-            if not _live(response):
-                return response
-            await _release_connection()  # (no database connection is held while the request sleeps)
-            await asyncio.wait({finished, listener}, timeout=max(0.0, deadline - loop.time()),
-                               return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            listener.cancel()  # (a cancelled receive also unsubscribes the channel)
-            with contextlib.suppress(BaseException):
-                await listener
-            await layer.group_discard(group, channel)
-        response = await sync_view(request, pk=pk, **kwargs)
-        if finished.done() and _live(response):
-            _take_final_fields(response, finished.result())
+        if finished and _live(response):
+            _take_final_fields(response, finished)
         return response
 
     run_detail.cls = view.cls  # (drf-spectacular documents the wrapped view)
     run_detail.initkwargs = view.initkwargs
     run_detail.csrf_exempt = True
     return run_detail
+
+
+async def wait_for_run_end(run_id: int, timeout: float, still_live: Callable[[], Awaitable[bool]]) -> dict[str, Any] | None:
+    """Sleep until run ``run_id`` ends or ``timeout`` seconds pass, woken by its ``run_finished``
+    event on the run's channel group (no polling). ``still_live`` reads the run once subscribed
+    (an end committed in between is not missed). Returns None if that read found it ended, else
+    the ``run_finished`` event's data, or {} on timeout. (Also used by webhook triggers' wait mode.)"""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    layer = get_channel_layer()
+    group, channel = run_group(run_id), await layer.new_channel()
+    finished: asyncio.Future[dict[str, Any]] = loop.create_future()
+    await layer.group_add(group, channel)
+    listener = asyncio.ensure_future(_listen(layer, channel, finished))
+    try:
+        if not await still_live():  # subscribed: nothing can slip by now
+            return None
+        await _release_connection()  # (no database connection is held while the request sleeps)
+        await asyncio.wait({finished, listener}, timeout=max(0.0, deadline - loop.time()),
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        listener.cancel()  # (a cancelled receive also unsubscribes the channel)
+        with contextlib.suppress(BaseException):
+            await listener
+        await layer.group_discard(group, channel)
+    return finished.result() if finished.done() else {}
 
 
 @sync_to_async

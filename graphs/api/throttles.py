@@ -53,6 +53,19 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(num), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
 
 
+def over_rate(key: str, rate: str) -> float | None:
+    """Count one request against ``rate`` ("N/period") for ``key``; None if it is within the
+    rate, else the seconds to wait (Retry-After). Also used per webhook trigger (triggers/)."""
+    limit, period = parse_rate(rate)
+    now = time.time()
+    window = int(now // period)
+    elapsed = (now - window * period) / period
+    current, previous = _counts(key, window, period)
+    if previous * (1 - elapsed) + current <= limit:
+        return None
+    return max(1.0, (window + 1) * period - now)  # (a safe bound: by then this window's count is the weighted one)
+
+
 class _SlidingWindow(BaseThrottle):
     scope: str
 
@@ -67,14 +80,10 @@ class _SlidingWindow(BaseThrottle):
         ident = self.ident(request) if rate else None
         if ident is None:
             return True
-        limit, period = parse_rate(rate)
-        now = time.time()
-        window = int(now // period)
-        elapsed = (now - window * period) / period
-        current, previous = _counts(f"{self.scope}:{ident}", window, period)
-        if previous * (1 - elapsed) + current <= limit:
+        wait = over_rate(f"{self.scope}:{ident}", rate)
+        if wait is None:
             return True
-        self._wait = (window + 1) * period - now  # (a safe bound: by then this window's count is the weighted one)
+        self._wait = wait
         return False
 
     def wait(self) -> float:
