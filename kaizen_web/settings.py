@@ -218,6 +218,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # distributed setup, a thread of the in-process worker in the embedded default.
 CELERY_BEAT_SCHEDULER = "triggers.beat:Scheduler"
 CELERY_TIMEZONE = "UTC"
+CELERY_RESULT_EXPIRES = None  # (no results are stored: no nightly cleanup entry for beat to install)
 KAIZEN_EMBEDDED_BEAT = env.bool("KAIZEN_EMBEDDED_BEAT", default=True)
 # How often beat looks for changed schedules at the latest (seconds): a new schedule's first firing
 # waits at most this long.
