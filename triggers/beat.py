@@ -4,6 +4,7 @@ beat process reads the same ones), with two additions for our own entries:
 * each message carries ``sent_at`` (evaluated when beat sends it), from which the task derives the
   firing it stands for (triggers/timing.py ``firing_for``): messages from several beat processes
   for one firing name the same firing, and the unique (schedule, fire_at) row starts one run;
+* a first schedule made while beat runs is noticed at once (see ``Scheduler.setup_schedule``);
 * an interval entry's ``last_run_at`` is set to the firing time, not to the moment beat woke, so
   firings stay on ``anchor + k * interval`` instead of drifting later by beat's latency each time.
 
@@ -22,6 +23,7 @@ from datetime import timedelta
 from celery.beat import BeatLazyFunc
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
+from django_celery_beat.models import PeriodicTasks
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,13 @@ _PERIOD_S = {"microseconds": 1e-6, "seconds": 1, "minutes": 60, "hours": 3600, "
 
 class Scheduler(DatabaseScheduler):
     Entry = Entry
+
+    def setup_schedule(self):
+        # DatabaseScheduler sees a change only against a stored timestamp (`ts > (last or ts)`):
+        # with none yet, the first schedule ever made would wait for its 5-minute full sync.
+        if PeriodicTasks.last_change() is None:
+            PeriodicTasks.update_changed()
+        super().setup_schedule()
 
 
 _beat: threading.Thread | None = None

@@ -160,6 +160,7 @@ def _timing_changed(schedule: Schedule, fields: dict[str, Any]) -> bool:
 
 @transaction.atomic
 def schedule_create(*, graph: Graph, user: Any, **fields: Any) -> Schedule:
+    fields = {"timezone": "UTC", **fields}
     if problems := schedule_problems(fields):
         raise ServiceError("the schedule is invalid", _issues(problems))
     schedule = Schedule.objects.create(graph=graph, created_by=user, anchor=_anchor(),

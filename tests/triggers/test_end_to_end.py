@@ -81,6 +81,7 @@ def assert_on_the_grid(firings, anchor: datetime, every: float) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_two_beats_and_two_workers_start_one_run_per_firing(user, start_worker, fake_llm, tmp_path):
     from django.db import connection
 
@@ -116,6 +117,7 @@ def test_two_beats_and_two_workers_start_one_run_per_firing(user, start_worker, 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_a_schedule_fires_on_time_in_the_embedded_default(tmp_path):
     """`manage.py kaizen_serve` as scripts/serve starts it (no DATABASE_URL, no REDIS_URL): the
     in-process worker runs beat too; nothing else is started."""
@@ -146,7 +148,7 @@ def test_a_schedule_fires_on_time_in_the_embedded_default(tmp_path):
             with urllib.request.urlopen(request, timeout=30) as response:
                 return json.loads(response.read())["firings"]
 
-        done = wait_until(lambda: (f := firings()) if len(f) >= 4 else None, timeout=90, interval=0.5, message="four firings")
+        done = wait_until(lambda: f if len(f := firings()) >= 4 else None, timeout=90, interval=0.5, message="four firings")
     finally:
         server.terminate()
         try:
