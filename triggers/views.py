@@ -21,7 +21,8 @@ from .models import Schedule, WebhookTrigger
 
 def _panel(request: HttpRequest, graph, *, secret: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
            form: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
-    schedules = [{"s": s, "describe": services.describe(s), "next": selectors.next_firings(s, 3),
+    schedules = [{"s": s, "describe": services.describe(s), "next": [(t.isoformat(), t.strftime("%a %-d %b %H:%M:%S"))
+                                                                       for t in selectors.next_firings(s, 3)],
                   "inputs_json": json.dumps(s.inputs) if s.inputs else ""}
                  for s in selectors.schedules_for_graph(graph)]
     triggers = [{"t": t, "url": request.build_absolute_uri(t.path),
