@@ -6,4 +6,4 @@ class TriggersConfig(AppConfig):
     verbose_name = "Triggers and schedules"
 
     def ready(self) -> None:
-        from . import beat  # noqa: F401  (the embedded worker also runs beat: worker_ready)
+        from . import beat, signals  # noqa: F401  (the embedded worker also runs beat: worker_ready)

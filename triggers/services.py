@@ -192,9 +192,7 @@ def schedule_update(*, schedule: Schedule, user: Any, **fields: Any) -> Schedule
 def schedule_delete(*, schedule: Schedule, user: Any) -> None:
     audit("schedule.deleted", graph=schedule.graph, actor=user, object_type="schedule", object_id=schedule.pk,
           summary=schedule.name or describe(schedule), data=schedule_public(schedule))
-    if schedule.periodic_task is not None:
-        schedule.periodic_task.delete()
-    schedule.delete()
+    schedule.delete()  # (its beat row goes with it: signals.py)
 
 
 def _anchor() -> datetime:

@@ -128,3 +128,28 @@ def test_a_disabled_or_deleted_schedule_starts_nothing(graph, user):
     assert services.schedule_fire(schedule_id=schedule.pk, sent_at=at(schedule, 60.5)) == "gone"
     assert services.schedule_fire(schedule_id=999999, sent_at=at(schedule, 60.5)) == "gone"
     assert Run.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_deleting_the_graph_removes_the_beat_rows(user):
+    graph = graph_services.graph_create(owner=user, name="short-lived", spec=chain(1)).graph
+    schedule = services.schedule_create(graph=graph, user=user, kind="interval", interval_s=60, inputs={"task": "x"})
+    graph_services.graph_delete(graph=graph, user=user)
+    assert not Schedule.objects.exists() and not PeriodicTask.objects.filter(pk=schedule.periodic_task_id).exists()
+
+
+@pytest.mark.django_db
+def test_beat_keeps_interval_firings_on_the_grid(graph, user):
+    """Beat's entry for an interval schedule records the firing time it just sent, not the moment
+    it woke: the next one is due one interval after the firing, so lateness never accumulates."""
+    from triggers.beat import Entry
+
+    schedule = services.schedule_create(graph=graph, user=user, kind="interval", interval_s=10, inputs={"task": "x"})
+    model = PeriodicTask.objects.get(pk=schedule.periodic_task_id)
+    entry = Entry(model)
+    assert entry.is_due().is_due  # (first firing: at the anchor)
+    woke = schedule.anchor + timedelta(seconds=20.7)  # beat woke 0.7 s late for the firing at +20 s
+    entry._default_now = lambda: woke
+    after = next(entry)
+    assert after.last_run_at == schedule.anchor + timedelta(seconds=20)
+    assert "sent_at" in after.kwargs and isinstance(after.kwargs["sent_at"](), float)  # (evaluated when beat sends)
