@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -133,7 +133,7 @@ def schedule_problems(fields: dict[str, Any]) -> dict[str, str]:
     return problems
 
 
-def _sync_periodic_task(schedule: Schedule) -> None:
+def _sync_periodic_task(schedule: Schedule, restart: bool = True) -> None:
     """Keep the django-celery-beat row that beat reads in step with the schedule (saved through
     the model, so beat processes notice the change)."""
     task = schedule.periodic_task or PeriodicTask(name=f"kaizen-schedule-{schedule.pk}", task=FIRE_TASK)
@@ -147,7 +147,8 @@ def _sync_periodic_task(schedule: Schedule) -> None:
     else:
         task.interval, _ = IntervalSchedule.objects.get_or_create(every=schedule.interval_s, period=IntervalSchedule.SECONDS)
         task.crontab, task.start_time = None, schedule.anchor
-    task.last_run_at = None  # (a changed timing starts afresh: beat recomputes from start_time / now)
+    if restart:  # (a new timing starts afresh: beat recomputes from start_time / now)
+        task.last_run_at = None
     task.save()
     if schedule.periodic_task_id != task.pk:
         schedule.periodic_task = task
@@ -163,7 +164,7 @@ def schedule_create(*, graph: Graph, user: Any, **fields: Any) -> Schedule:
     fields = {"timezone": "UTC", **fields}
     if problems := schedule_problems(fields):
         raise ServiceError("the schedule is invalid", _issues(problems))
-    schedule = Schedule.objects.create(graph=graph, created_by=user, anchor=_anchor(),
+    schedule = Schedule.objects.create(graph=graph, created_by=user, anchor=_anchor(fields),
                                        **{k: v for k, v in fields.items() if k in SCHEDULE_FIELDS})
     _sync_periodic_task(schedule)
     audit("schedule.created", graph=graph, actor=user, object_type="schedule", object_id=schedule.pk,
@@ -176,13 +177,14 @@ def schedule_update(*, schedule: Schedule, user: Any, **fields: Any) -> Schedule
     merged = {**schedule_public(schedule), **fields}
     if problems := schedule_problems(merged):
         raise ServiceError("the schedule is invalid", _issues(problems))
-    if _timing_changed(schedule, fields):
-        schedule.anchor = _anchor()
+    timing_changed = _timing_changed(schedule, fields)
+    if timing_changed:
+        schedule.anchor = _anchor(merged)
     for key, value in fields.items():
         if key in SCHEDULE_FIELDS:
             setattr(schedule, key, value)
     schedule.save()
-    _sync_periodic_task(schedule)
+    _sync_periodic_task(schedule, restart=timing_changed)
     audit("schedule.updated", graph=schedule.graph, actor=user, object_type="schedule", object_id=schedule.pk,
           summary=schedule.name or describe(schedule), data=schedule_public(schedule))
     return schedule
@@ -195,8 +197,11 @@ def schedule_delete(*, schedule: Schedule, user: Any) -> None:
     schedule.delete()  # (its beat row goes with it: signals.py)
 
 
-def _anchor() -> datetime:
-    return timezone.now().replace(microsecond=0)
+def _anchor(fields: dict[str, Any]) -> datetime:
+    """Interval firings fall on anchor + k * interval; the first is one interval after the schedule
+    is made (as Celery's own interval schedules), not at once."""
+    every = fields.get("interval_s") if fields.get("kind") == Schedule.Kind.INTERVAL else 0
+    return timezone.now().replace(microsecond=0) + timedelta(seconds=every or 0)
 
 
 def _issues(problems: dict[str, str]):
