@@ -13,8 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from graphs.api.views import graph_for
 from graphs.engine.hooks import HookEvent
+from graphs.selectors import graph_or_404
 
 from . import selectors, services
 from .models import AuditEntry, GraphHook, HookDelivery
@@ -73,11 +73,11 @@ def _valid(request: Request, instance=None, partial=False) -> dict:
 class GraphHooksView(APIView):
     @extend_schema(responses=HookSerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:
-        return Response(HookSerializer(selectors.hooks_for_graph(graph_for(request, pk)), many=True).data)
+        return Response(HookSerializer(selectors.hooks_for_graph(graph_or_404(request.user, pk)), many=True).data)
 
     @extend_schema(request=HookSerializer, responses={201: HookSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        graph = graph_for(request, pk)
+        graph = graph_or_404(request.user, pk)
         hook = services.hook_create(graph=graph, user=request.user, **_valid(request))
         # the only response that ever carries the secret: the receiver needs it to verify signatures
         return Response({**HookSerializer(hook).data, "secret": hook.signing_secret}, status=status.HTTP_201_CREATED)
@@ -85,7 +85,7 @@ class GraphHooksView(APIView):
 
 class GraphHookDetailView(APIView):
     def _hook(self, request: Request, pk: int, hook_id: int) -> GraphHook:
-        return get_object_or_404(GraphHook, pk=hook_id, graph=graph_for(request, pk))
+        return get_object_or_404(GraphHook, pk=hook_id, graph=graph_or_404(request.user, pk))
 
     @extend_schema(responses=HookSerializer)
     def get(self, request: Request, pk: int, hook_id: int) -> Response:
@@ -106,7 +106,7 @@ class GraphHookDetailView(APIView):
 class GraphHookDeliveriesView(APIView):
     @extend_schema(responses=DeliverySerializer(many=True))
     def get(self, request: Request, pk: int, hook_id: int) -> Response:
-        hook = get_object_or_404(GraphHook, pk=hook_id, graph=graph_for(request, pk))
+        hook = get_object_or_404(GraphHook, pk=hook_id, graph=graph_or_404(request.user, pk))
         return Response(DeliverySerializer(hook.deliveries.all()[:200], many=True).data)
 
 

@@ -102,7 +102,7 @@ class GraphHook(models.Model):
         return f"{self.get_kind_display()} #{self.pk} on graph {self.graph_id}"
 
     def save(self, *args, **kwargs):
-        from graphs.credentials import encrypt_text
+        from kaizen_web.crypto import encrypt_text
 
         if not self.secret.startswith(ENCRYPTED_PREFIX):
             self.secret = ENCRYPTED_PREFIX + encrypt_text(self.secret)
@@ -111,7 +111,7 @@ class GraphHook(models.Model):
     @property
     def signing_secret(self) -> str:
         """The plain HMAC key (rows written before encryption hold it as is)."""
-        from graphs.credentials import decrypt_text
+        from kaizen_web.crypto import decrypt_text
 
         if self.secret.startswith(ENCRYPTED_PREFIX):
             return decrypt_text(self.secret.removeprefix(ENCRYPTED_PREFIX)) or ""

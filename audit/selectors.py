@@ -224,7 +224,7 @@ def _p95(values: list[float]) -> float:
 
 
 
-def object_names(entries: list[AuditEntry]) -> dict[tuple[str, int], str]:
+def object_names(entries: list[AuditEntry]) -> dict[tuple[str, int | None], str]:
     """Names of the graphs and runs a page of entries talks about, fetched in two queries:
     ("graph", 6) -> "Support triage", ("run", 5) -> "Run #5 of Support triage". An object deleted
     since has no name (the entry shows its id)."""
@@ -232,7 +232,7 @@ def object_names(entries: list[AuditEntry]) -> dict[tuple[str, int], str]:
 
     graph_ids = {e.graph_id for e in entries if e.graph_id}
     run_ids = {e.run_id for e in entries if e.run_id}
-    names: dict[tuple[str, int], str] = {}
+    names: dict[tuple[str, int | None], str] = {}
     for pk, name in Graph.objects.filter(pk__in=graph_ids).values_list("pk", "name"):
         names["graph", pk] = name
     for pk, graph_id in Run.objects.filter(pk__in=run_ids).values_list("pk", "graph_id"):

@@ -1,7 +1,8 @@
 """Writes to the audit store: user actions, a run's events, hook configuration.
 
-A run's events reach the audit store through the group-commit writer (graphs/writer.py), on
-the run's hot path: ``run_event_rows`` turns a batch of several runs' events into audit rows (a
+A run's events reach the audit store through the group-commit writer (graphs/runner/writer.py),
+on the run's hot path, as ``RUN_EVENT_COPY`` (subscribed in apps.py through graphs/signals.py, the
+one door graphs publishes through): ``run_event_rows`` turns a batch of several runs' events into audit rows (a
 cached lookup of each run's graph and owner, no JSON parsing), the writer stores them in the
 very statement that stores the events (PostgreSQL) or with ``insert_run_event_rows`` in the same
 transaction (elsewhere), and ``count_run_events`` counts what was committed for /metrics
@@ -22,6 +23,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+
+from graphs.signals import EventCopy
 
 from . import logs, metrics
 from .models import AuditEntry, GraphHook
@@ -125,6 +128,8 @@ def count_run_events(rows: list[tuple]) -> None:
 
 RUN_EVENT_COLUMNS = ("timestamp", "actor_id", "actor_name", "owner_id", "object_type", "object_id", "graph_id", "run_id",
                      "node_id", "event", "status", "summary", "data")
+_PG_TYPES = {"timestamp": "timestamptz", "actor_id": "bigint", "owner_id": "bigint", "graph_id": "bigint",
+             "run_id": "bigint", "data": "jsonb"}
 
 
 def insert_run_event_rows(rows: list[tuple]) -> None:
@@ -207,3 +212,7 @@ def hook_public(hook: GraphHook) -> dict[str, Any]:
     """What may be shown or logged about a hook: everything but its secret."""
     return {"id": hook.pk, "kind": hook.kind, "name": hook.name, "url": hook.url, "events": hook.events,
             "threshold_ms": hook.threshold_ms, "enabled": hook.enabled}
+
+
+RUN_EVENT_COPY = EventCopy(table=AuditEntry._meta.db_table, columns=RUN_EVENT_COLUMNS, pg_types=_PG_TYPES,
+                           rows=run_event_rows, insert=insert_run_event_rows, committed=count_run_events)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextvars import Token
+from typing import Any
+
 from celery.signals import task_postrun, task_prerun
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
@@ -19,7 +22,7 @@ def _user_logged_in(sender, request, user, **kwargs) -> None:
 
 
 # Worker lines logged around a run (claim, errors) carry its id too; the driver binds it again inside.
-_task_tokens: dict[str, object] = {}
+_task_tokens: dict[str, Token[Any]] = {}
 
 
 @task_prerun.connect(dispatch_uid="audit_task_prerun")

@@ -12,28 +12,31 @@ from itertools import islice
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
 from django.core.handlers.asgi import ASGIRequest
-from django.db.models import TextField
+from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
+from kaizen_web.htmx import HtmxHttpRequest
+
 from . import conf, metrics, selectors
+from .models import AuditEntry
 from .selectors import AuditFilter
 
 EXPORT_COLUMNS = ["id", "timestamp", "actor_id", "actor_name", "object_type", "object_id", "graph_id", "run_id",
                   "node_id", "event", "status", "summary"]
 
 
-def _filtered(request: HttpRequest, default_show: str = "") -> tuple[AuditFilter, object]:
+def _filtered(request: HttpRequest, default_show: str = "") -> tuple[AuditFilter, QuerySet[AuditEntry]]:
     f = AuditFilter.from_params(request.GET, default_show)
     return f, selectors.filter_entries(selectors.entries_visible(request.user), f)
 
 
 @login_required
 @require_GET
-def entry_list(request: HttpRequest) -> HttpResponse:
+def entry_list(request: HtmxHttpRequest) -> HttpResponse:
     f, qs = _filtered(request)
     try:
         page = min(max(int(request.GET.get("page", 1)), 1), selectors.MAX_PAGE)
@@ -43,14 +46,13 @@ def entry_list(request: HttpRequest) -> HttpResponse:
     params = f.as_params()
     names = selectors.object_names(rows)
     for e in rows:  # objects by name, with a link while they exist
-        e.graph_name = names.get(("graph", e.graph_id))
-        e.run_name = names.get(("run", e.run_id))
+        vars(e).update(graph_name=names.get(("graph", e.graph_id)), run_name=names.get(("run", e.run_id)))
     ctx = {
         "views": [(key, label) for key, (label, _events) in selectors.VIEWS.items()],
         "filtered": any(v for k, v in params.items() if k != "show"),
         "entries": rows, "page": page, "has_next": has_next, "filters": f, "query": urlencode(params),
-        "prev_url": "?" + urlencode({**params, "page": page - 1}) if page > 1 else "",
-        "next_url": "?" + urlencode({**params, "page": page + 1}) if has_next else "",
+        "prev_url": "?" + urlencode({**params, "page": str(page - 1)}) if page > 1 else "",
+        "next_url": "?" + urlencode({**params, "page": str(page + 1)}) if has_next else "",
         "events": selectors.EVENT_CHOICES, "statuses": selectors.STATUS_CHOICES,
     }
     template = "audit/_rows.html" if request.htmx and request.htmx.target == "audit-rows" else "audit/list.html"

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from graphs import selectors as graph_selectors
 from graphs.engine.hooks import HookEvent
 from graphs.models import Graph
+from kaizen_web.htmx import HtmxHttpRequest
 
 from . import selectors, services
 from .models import GraphHook, HookDelivery
@@ -57,7 +58,7 @@ def _panel(request: HttpRequest, graph: Graph, form: HookForm | None = None, sec
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def graph_hooks(request: HttpRequest, graph_id: int) -> HttpResponse:
+def graph_hooks(request: HtmxHttpRequest, graph_id: int) -> HttpResponse:
     graph = _graph(request, graph_id)
     if request.method == "GET":
         return _panel(request, graph)
@@ -72,7 +73,7 @@ def graph_hooks(request: HttpRequest, graph_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def hook_action(request: HttpRequest, graph_id: int, hook_id: int, action: str) -> HttpResponse:
+def hook_action(request: HtmxHttpRequest, graph_id: int, hook_id: int, action: str) -> HttpResponse:
     graph = _graph(request, graph_id)
     hook = get_object_or_404(GraphHook, pk=hook_id, graph=graph)
     if action == "toggle":

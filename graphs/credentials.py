@@ -3,52 +3,16 @@ sent back to a browser (the API shows a name and a hint such as "sk-…a1b2").""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import record_action as audit
+from kaizen_web.crypto import InvalidToken, fernet
 
 from .models import Credential
-
-
-def _derived(secret_key: str) -> bytes:
-    return base64.urlsafe_b64encode(hashlib.sha256(f"kaizen-credentials:{secret_key}".encode()).digest())
-
-
-def _fernet() -> MultiFernet:
-    """Encrypts with the first key, decrypts with any: rotation without losing what is stored.
-
-    KAIZEN_ENCRYPTION_KEY is a comma-separated list of Fernet keys, newest first. Unset, the key is
-    derived from SECRET_KEY, and from each of SECRET_KEY_FALLBACKS for reading (Django's own way to
-    rotate SECRET_KEY). ``manage.py kaizen_rotate_keys`` re-encrypts everything with the first key.
-    """
-    keys = [k.strip().encode() for k in settings.KAIZEN_ENCRYPTION_KEY.split(",") if k.strip()]
-    if not keys:
-        keys = [_derived(k) for k in [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]]
-    return MultiFernet([Fernet(k) for k in keys])
-
-
-def rotate_token(token: bytes) -> bytes:
-    """The same secret, encrypted with the current first key (InvalidToken if no key reads it)."""
-    return _fernet().rotate(token)
-
-
-def encrypt_text(text: str) -> str:
-    return _fernet().encrypt(text.encode()).decode()
-
-
-def decrypt_text(token: str) -> str | None:
-    try:
-        return _fernet().decrypt(token.encode()).decode()
-    except InvalidToken:
-        return None
+from .signals import action as audit
 
 
 def hint_for(api_key: str) -> str:
@@ -58,7 +22,7 @@ def hint_for(api_key: str) -> str:
 @transaction.atomic
 def credential_set(*, owner, name: str, api_key: str, base_url: str = "") -> tuple[Credential, bool]:
     """Create a credential, or rotate the key of an existing one. Returns (credential, created)."""
-    token = _fernet().encrypt(api_key.encode())
+    token = fernet().encrypt(api_key.encode())
     credential, created = Credential.objects.select_for_update().get_or_create(
         owner=owner, name=name, defaults={"encrypted_key": token, "hint": hint_for(api_key), "base_url": base_url})
     if not created:
@@ -72,7 +36,7 @@ def credential_set(*, owner, name: str, api_key: str, base_url: str = "") -> tup
 
 def credential_secret(credential: Credential) -> str | None:
     try:
-        return _fernet().decrypt(bytes(credential.encrypted_key)).decode()
+        return fernet().decrypt(bytes(credential.encrypted_key)).decode()
     except InvalidToken:  # encrypted under another key: unusable, never crash the run here
         return None
 

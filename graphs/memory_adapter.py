@@ -301,12 +301,12 @@ def build_memory(fence: tuple[Any, int] | None = None) -> TieredMemory:
 
 
 def optimize_memory() -> list[tuple[Any, str, str]]:
-    """The periodic optimisation (graphs/worker.py runs it in every worker, embedded included):
+    """The periodic optimisation (graphs/runner/worker.py runs it in every worker, embedded included):
     this process's batched hot-tier accesses are counted, idle sessions demoted per their policy."""
     return asyncio.run(build_memory().optimize())
 
 
-def memory_sessions(owner_id: int) -> list[dict[str, Any]]:
+def memory_sessions(owner_id: int | None) -> list[dict[str, Any]]:
     """Per session of a user: which tier holds it, access counts, turns (for the API/page)."""
     rows = MemoryRecord.objects.filter(owner_id=owner_id).order_by("-updated_at")
     return [{"session_id": r.session_id, "tier": r.tier, "access_count": r.access_count,

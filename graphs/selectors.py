@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from typing import Any
 
+from django.db.models import QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from .engine.state import NodeState as EngineNodeState
 from .models import Graph, GraphVersion, Run, RunEvent
 
 
@@ -76,3 +81,21 @@ def run_node_statuses_from_events(run: Run, upto: int | None = None) -> dict[str
         elif node_id:
             statuses[node_id] = NODE_STATE_EVENTS[event] or status or "succeeded"
     return statuses
+
+
+def graph_or_404(user, pk: int) -> Graph:
+    """The graph ``pk`` if ``user`` may see it; 404 otherwise, as a missing one (ids cannot be enumerated)."""
+    graph = get_object_or_404(Graph, pk=pk)
+    if not can_see_graph(user, graph):
+        raise Http404("No Graph matches the given query.")
+    return graph
+
+
+def node_state_summary(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored node state (NodeState.data), as the API and the run page show it."""
+    state = EngineNodeState.from_dict(data)
+    prompt, completion = state.tokens
+    return {"status": state.status, "attempts": state.attempts, "duration_ms": state.duration_ms,
+            "cost_usd": state.cost_usd, "prompt_tokens": prompt, "completion_tokens": completion,
+            "error": state.error, "outputs": state.outputs, "recovered_by": state.recovered_by,
+            "llm_calls": len(state.llm_calls)}

@@ -16,12 +16,12 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from audit.services import record_action as audit
-
+from . import dispatch
 from .engine.schema import GraphSpec
 from .engine.validate import Issue, validate_graph
 from .model_urls import base_url_issues
 from .models import Checkpoint, Graph, GraphVersion, Run, RunEvent
+from .signals import action as audit
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +137,10 @@ def graph_restore(*, graph: Graph, user, number: int) -> GraphVersion:
 def _enqueue_on_commit(run: Run, task_id: str | None = None) -> None:
     """Send the run's message once the transaction commits. A run started with its task id
     already stored (run_start) needs no UPDATE after the send."""
-    from .tasks import run_execute
-
     def send() -> None:
-        result = run_execute.apply_async(args=[run.pk], task_id=task_id)
+        sent = dispatch.send_run(run.pk, task_id)
         if task_id is None:
-            Run.objects.filter(pk=run.pk).update(celery_task_id=result.id or "")
+            Run.objects.filter(pk=run.pk).update(celery_task_id=sent)
 
     transaction.on_commit(send)
 

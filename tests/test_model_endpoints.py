@@ -20,8 +20,8 @@ from graphs.credentials import credential_set
 from graphs.engine.llm import LLMError, LLMRequest
 from graphs.engine.llm.openai_provider import ERROR_CHARS, OpenAIProvider
 from graphs.engine.llm.urlguard import GuardedTransport, UnsafeModelURL, check_model_url, normalize
-from graphs.execution import execute_run
 from graphs.models import Graph, GraphVersion, Run, RunEvent
+from graphs.runner.execution import execute_run
 from tests.helpers import chain
 
 OPERATOR_KEY = "sk-operator-secret-0123456789"

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from graphs.api.views import graph_for
+from graphs.selectors import graph_or_404
 from graphs.services import ServiceError
 
 from . import selectors, services
@@ -57,11 +57,11 @@ def _checked_trigger(fields: dict[str, Any]) -> dict[str, Any]:
 
 class TriggerListView(APIView):
     def get(self, request: Request, pk: int) -> Response:
-        graph = graph_for(request, pk)
+        graph = graph_or_404(request.user, pk)
         return Response([trigger_data(request, t) for t in selectors.triggers_for_graph(graph)])
 
     def post(self, request: Request, pk: int) -> Response:
-        graph = graph_for(request, pk)
+        graph = graph_or_404(request.user, pk)
         trigger, secret = services.trigger_create(graph=graph, user=request.user,
                                                   **_checked_trigger(_fields(request, TRIGGER_INPUT)))
         return Response(trigger_data(request, trigger, secret), status=status.HTTP_201_CREATED)
@@ -69,7 +69,7 @@ class TriggerListView(APIView):
 
 class TriggerDetailView(APIView):
     def _trigger(self, request: Request, pk: int, tid: int) -> WebhookTrigger:
-        return get_object_or_404(WebhookTrigger, pk=tid, graph=graph_for(request, pk))
+        return get_object_or_404(WebhookTrigger, pk=tid, graph=graph_or_404(request.user, pk))
 
     def get(self, request: Request, pk: int, tid: int) -> Response:
         return Response(trigger_data(request, self._trigger(request, pk, tid)))
@@ -87,25 +87,25 @@ class TriggerDetailView(APIView):
 
 class TriggerRegenerateView(APIView):
     def post(self, request: Request, pk: int, tid: int) -> Response:
-        trigger = get_object_or_404(WebhookTrigger, pk=tid, graph=graph_for(request, pk))
+        trigger = get_object_or_404(WebhookTrigger, pk=tid, graph=graph_or_404(request.user, pk))
         secret = services.trigger_regenerate_secret(trigger=trigger, user=request.user)
         return Response(trigger_data(request, trigger, secret))
 
 
 class ScheduleListView(APIView):
     def get(self, request: Request, pk: int) -> Response:
-        graph = graph_for(request, pk)
+        graph = graph_or_404(request.user, pk)
         return Response([schedule_data(s) for s in selectors.schedules_for_graph(graph)])
 
     def post(self, request: Request, pk: int) -> Response:
-        graph = graph_for(request, pk)
+        graph = graph_or_404(request.user, pk)
         schedule = services.schedule_create(graph=graph, user=request.user, **_fields(request, SCHEDULE_INPUT))
         return Response(schedule_data(schedule), status=status.HTTP_201_CREATED)
 
 
 class ScheduleDetailView(APIView):
     def _schedule(self, request: Request, pk: int, sid: int) -> Schedule:
-        return get_object_or_404(Schedule, pk=sid, graph=graph_for(request, pk))
+        return get_object_or_404(Schedule, pk=sid, graph=graph_or_404(request.user, pk))
 
     def get(self, request: Request, pk: int, sid: int) -> Response:
         schedule = self._schedule(request, pk, sid)

@@ -9,7 +9,7 @@ import hmac
 import secrets as _random
 from collections.abc import Mapping
 
-from graphs.credentials import decrypt_text, encrypt_text
+from kaizen_web.crypto import decrypt_text, encrypt_text
 
 from .models import WebhookTrigger
 

@@ -19,6 +19,7 @@ import math
 import threading
 import time
 from datetime import timedelta
+from typing import Any
 
 from celery.beat import BeatLazyFunc
 from celery.signals import worker_ready, worker_shutdown
@@ -63,7 +64,7 @@ class Scheduler(DatabaseScheduler):
         super().setup_schedule()
 
 
-_beat: threading.Thread | None = None
+_beat: Any = None  # (celery.beat's _Threaded)
 _beat_lock = threading.Lock()
 
 

@@ -64,7 +64,7 @@ def _start(trigger: WebhookTrigger, inputs: dict[str, Any], call: dict[str, Any]
 
 @sync_to_async
 def _read(run_id: int) -> dict[str, Any]:
-    return Run.objects.filter(pk=run_id).values("status", "outputs", "error").first() or {}
+    return dict(Run.objects.filter(pk=run_id).values("status", "outputs", "error").first() or {})
 
 
 @sync_to_async

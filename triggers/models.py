@@ -29,7 +29,7 @@ class WebhookTrigger(models.Model):
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id)
     auth = models.CharField(max_length=8, choices=Auth.choices, default=Auth.TOKEN)
     # Token mode keeps only a SHA-256 of the token; HMAC mode needs the key itself, kept encrypted
-    # with the credentials' keys (graphs/credentials.py). Either is shown once, when made.
+    # with the credentials' keys (kaizen_web/crypto.py). Either is shown once, when made.
     token_sha256 = models.CharField(max_length=64, blank=True, default="")
     encrypted_secret = models.TextField(blank=True, default="")
     secret_hint = models.CharField(max_length=12, blank=True, default="")

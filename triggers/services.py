@@ -14,9 +14,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from audit.services import record_action as audit
 from graphs.models import Graph, Run
 from graphs.services import ServiceError, published_version_missing, run_start
+from graphs.signals import action as audit
 
 from . import timing
 from .auth import new_secret, store_secret

@@ -7,19 +7,20 @@ import json
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from graphs.api.views import graph_for
+from graphs.selectors import graph_or_404
 from graphs.services import ServiceError
+from kaizen_web.htmx import HtmxHttpRequest
 
 from . import selectors, services
 from .forms import trigger_problems
 from .models import Schedule, WebhookTrigger
 
 
-def _panel(request: HttpRequest, graph, *, secret: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+def _panel(request: HtmxHttpRequest, graph, *, secret: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
            form: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
     schedules = [{"s": s, "describe": services.describe(s), "next": [(t.isoformat(), t.strftime("%a %-d %b %H:%M:%S"))
                                                                        for t in selectors.next_firings(s, 3)],
@@ -42,7 +43,7 @@ def _input_names(graph) -> list[str]:
     return sorted(version or {})
 
 
-def _done(request: HttpRequest, graph, **kwargs: Any) -> HttpResponse:
+def _done(request: HtmxHttpRequest, graph, **kwargs: Any) -> HttpResponse:
     return _panel(request, graph, **kwargs) if request.htmx else redirect("graph-detail", pk=graph.pk)
 
 
@@ -103,8 +104,8 @@ def _schedule_fields(post) -> tuple[dict[str, Any], dict[str, str]]:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def graph_triggers(request: HttpRequest, pk: int) -> HttpResponse:
-    graph = graph_for(request, pk)
+def graph_triggers(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    graph = graph_or_404(request.user, pk)
     if request.method == "GET":
         return _panel(request, graph)
     fields, problems = _trigger_fields(request.POST)
@@ -116,8 +117,8 @@ def graph_triggers(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def trigger_action(request: HttpRequest, pk: int, tid: int, action: str) -> HttpResponse:
-    graph = graph_for(request, pk)
+def trigger_action(request: HtmxHttpRequest, pk: int, tid: int, action: str) -> HttpResponse:
+    graph = graph_or_404(request.user, pk)
     trigger = get_object_or_404(WebhookTrigger, pk=tid, graph=graph)
     secret = None
     if action == "toggle":
@@ -140,8 +141,8 @@ def trigger_action(request: HttpRequest, pk: int, tid: int, action: str) -> Http
 
 @login_required
 @require_POST
-def graph_schedules(request: HttpRequest, pk: int) -> HttpResponse:
-    graph = graph_for(request, pk)
+def graph_schedules(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    graph = graph_or_404(request.user, pk)
     fields, problems = _schedule_fields(request.POST)
     if problems:
         return _panel(request, graph, errors={f"schedule.{k}": v for k, v in problems.items()}, form=request.POST)
@@ -151,8 +152,8 @@ def graph_schedules(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def schedule_action(request: HttpRequest, pk: int, sid: int, action: str) -> HttpResponse:
-    graph = graph_for(request, pk)
+def schedule_action(request: HtmxHttpRequest, pk: int, sid: int, action: str) -> HttpResponse:
+    graph = graph_or_404(request.user, pk)
     schedule = get_object_or_404(Schedule, pk=sid, graph=graph)
     try:
         if action == "toggle":

@@ -33,7 +33,7 @@ class CredentialOutSerializer(serializers.ModelSerializer):
 class CredentialListView(APIView):
     @extend_schema(responses=CredentialOutSerializer(many=True))
     def get(self, request: Request) -> Response:
-        return Response(CredentialOutSerializer(Credential.objects.filter(owner=request.user).order_by("name"), many=True).data)
+        return Response(CredentialOutSerializer(Credential.objects.filter(owner_id=request.user.pk).order_by("name"), many=True).data)
 
     @extend_schema(request=CredentialInSerializer, responses={201: CredentialOutSerializer})
     def post(self, request: Request) -> Response:

@@ -95,8 +95,8 @@ async def wait_for_run_end(run_id: int, timeout: float, still_live: Callable[[],
         if not await still_live():  # subscribed: nothing can slip by now
             return None
         await _release_connection()  # (no database connection is held while the request sleeps)
-        await asyncio.wait({finished, listener}, timeout=max(0.0, deadline - loop.time()),
-                           return_when=asyncio.FIRST_COMPLETED)
+        waiting: set[asyncio.Future[Any]] = {finished, listener}
+        await asyncio.wait(waiting, timeout=max(0.0, deadline - loop.time()), return_when=asyncio.FIRST_COMPLETED)
     finally:
         listener.cancel()  # (a cancelled receive also unsubscribes the channel)
         with contextlib.suppress(BaseException):

@@ -32,10 +32,7 @@ from .throttles import RunStartThrottle
 
 # Another user's object answers exactly as a missing one (404, never 403): ids cannot be enumerated.
 def graph_for(request: Request, pk: int) -> Graph:
-    graph = get_object_or_404(Graph, pk=pk)
-    if not selectors.can_see_graph(request.user, graph):
-        raise Http404("No Graph matches the given query.")
-    return graph
+    return selectors.graph_or_404(request.user, pk)
 
 
 def run_for(request: Request, pk: int) -> Run:

@@ -40,7 +40,9 @@ def kind_defaults() -> dict[str, dict[str, Any]]:
     out = {}
     for name in registry.kinds():
         try:
-            out[name] = registry.get(name).Config().model_dump(mode="json")
+            kind = registry.get(name)
+            if kind is not None:
+                out[name] = kind.Config().model_dump(mode="json")
         except Exception:  # noqa: BLE001 - kinds with required config fields have no default
             continue
     return out

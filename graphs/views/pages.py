@@ -11,12 +11,13 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from kaizen_web.htmx import HtmxHttpRequest
+
 from .. import selectors, services
-from ..adapters import node_state_summary
 from ..api.throttles import RunStartThrottle
 from ..engine.hooks import HookEvent
+from ..engine.money import usd
 from ..engine.nodes import registry
-from ..engine.runtime.context import usd
 from ..engine.schema import GraphSpec
 from ..engine.validate import check_document
 from ..models import Graph, Run
@@ -113,7 +114,7 @@ def graph_publish(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def run_list(request: HttpRequest) -> HttpResponse:
+def run_list(request: HtmxHttpRequest) -> HttpResponse:
     runs = selectors.runs_visible(request.user)
     if request.GET.get("status"):
         runs = runs.filter(status=request.GET["status"])
@@ -153,12 +154,12 @@ def _run_context(run: Run) -> dict:
         nested.setdefault(nid.split("/", 1)[0], []).append(nid)
     nested_kinds = selectors.run_nested_node_kinds(run) if nested else {}
     nodes = []
-    for n in spec.nodes:
-        nodes.append({"id": n.id, "kind": n.kind, "label": n.label or n.id, "depth": 0,
-                      **node_state_summary(states.get(n.id, {}))})
-        for nid in nested.get(n.id, []):
+    for node in spec.nodes:
+        nodes.append({"id": node.id, "kind": node.kind, "label": node.label or node.id, "depth": 0,
+                      **selectors.node_state_summary(states.get(node.id, {}))})
+        for nid in nested.get(node.id, []):
             nodes.append({"id": nid, "kind": nested_kinds.get(nid, ""), "label": nid.rsplit("/", 1)[-1],
-                          "depth": min(nid.count("/") // 2, 3), **node_state_summary(states.get(nid, {}))})
+                          "depth": min(nid.count("/") // 2, 3), **selectors.node_state_summary(states.get(nid, {}))})
     for n in nodes:
         if n["status"] == "pending" and n["id"] in in_flight:
             n["status"] = in_flight[n["id"]]

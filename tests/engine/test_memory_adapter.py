@@ -122,7 +122,7 @@ def test_demotion_follows_each_sessions_own_policy(user, other_user):
 
 def test_every_worker_runs_the_optimisation_periodically(user, settings):
     """The worker_ready handler (real Celery workers and the embedded one alike) starts the loop."""
-    from graphs import worker
+    from graphs.runner import worker
 
     settings.KAIZEN_MEMORY_OPTIMIZE_S, settings.KAIZEN_SWEEP_S = 0.05, 0
     MemoryRecord.objects.create(owner=user, session_id="idle", tier="hot", access_count=9,

@@ -35,8 +35,8 @@ class MemoryAttachment(BaseModel):
 class AgentConfig(NodeConfig):
     signature: Signature = Field(
         default_factory=lambda: Signature(
-            inputs=[{"name": "task", "type": "string", "description": "What to do"}],  # type: ignore[list-item]
-            outputs=[{"name": "answer", "type": "string", "description": "The result"}],  # type: ignore[list-item]
+            inputs=[{"name": "task", "type": "string", "description": "What to do"}],
+            outputs=[{"name": "answer", "type": "string", "description": "The result"}],
         )
     )
     provider: Literal["default", "openai", "simulated"] = "default"
@@ -66,7 +66,7 @@ def output_fields(sig: Signature) -> list[Out]:
 
 
 @registry.register
-class AgentNode(NodeKind):
+class AgentNode(NodeKind[AgentConfig]):
     kind = "agent"
     title = "Agent"
     description = "Calls an LLM with a typed signature: inputs in, validated JSON outputs out."
@@ -76,16 +76,16 @@ class AgentNode(NodeKind):
     dynamic_inputs = "signature.inputs"
     dynamic_outputs = "signature.outputs"
 
-    def inputs(self, config: AgentConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def inputs(self, config: AgentConfig) -> dict[str, FieldSpec]:
         ports = config.signature.input_ports()
         if config.memory:
             ports[config.memory.session_input] = FieldSpec(type="string", description="Conversation session id")
         return ports
 
-    def outputs(self, config: AgentConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def outputs(self, config: AgentConfig) -> dict[str, FieldSpec]:
         return config.signature.output_ports()
 
-    async def run(self, ctx: NodeContext, config: AgentConfig, inputs: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+    async def run(self, ctx: NodeContext, config: AgentConfig, inputs: dict[str, Any]) -> dict[str, Any]:
         session = inputs.get(config.memory.session_input) if config.memory else None
         if config.memory:
             inputs = {k: v for k, v in inputs.items() if k != config.memory.session_input}

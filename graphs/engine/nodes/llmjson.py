@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..llm.base import LLMRequest, LLMResponse
+from ..llm.base import LLMRequest, LLMResponse, OutputMode
 from ..types import json_schema_for, value_matches
 from .base import NodeContext, NodeFailure
 
@@ -78,7 +78,7 @@ class Settings(Protocol):
     @property
     def llm_deadline_s(self) -> float | None: ...
     @property
-    def output_mode(self) -> str: ...
+    def output_mode(self) -> OutputMode: ...
 
 
 def text(value: Any) -> str:
@@ -118,7 +118,7 @@ def load_json_object(content: str) -> tuple[dict[str, Any] | None, str]:
         raw = raw.strip("`").removeprefix("json").strip()
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         return None, f"not valid JSON ({exc.msg} at char {exc.pos})"
     if not isinstance(data, dict):
         return None, "the answer must be a JSON object"

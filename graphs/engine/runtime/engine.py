@@ -24,14 +24,15 @@ from ..hooks import HookContext, HookEvent, HookManager
 from ..llm.base import LLMError, ProviderRegistry
 from ..llm.pricing import PriceTable
 from ..memory.tiers import default_memory
+from ..money import BudgetExceeded
 from ..nodes.base import NodeFailure
 from ..ports import CheckpointStore, EventSink
 from ..scheduling import Completions, DependencyCounter, gather_inputs, resolved, settled, source_value
 from ..schema import INPUTS_NODE, OUTPUTS_NODE
+from ..state import FINISHED, NodeState, RunResult
 from ..types import value_matches
 from ..validate import CompiledNode, compile_graph
-from .context import BudgetExceeded, NodeRun
-from .state import FINISHED, NodeState, RunResult
+from .context import NodeRun
 
 CredentialResolver = Callable[[str], Awaitable[str | None]]
 
