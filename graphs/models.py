@@ -28,6 +28,8 @@ class Graph(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, default="")
     latest_version = models.PositiveIntegerField(default=0)
+    # The version triggers and schedules run ("production"); saving a draft never changes it.
+    published_version = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

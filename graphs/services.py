@@ -94,6 +94,30 @@ def graph_save(*, graph: Graph, user, spec: dict[str, Any], base_version: int | 
 
 
 @transaction.atomic
+def graph_publish(*, graph: Graph, user, number: int | None) -> Graph:
+    """Make version ``number`` the one triggers and schedules run (None: unpublish)."""
+    locked = Graph.objects.select_for_update().get(pk=graph.pk)
+    if number is not None and not GraphVersion.objects.filter(graph=locked, number=number).exists():
+        raise ServiceError(f"version {number} does not exist", [Issue("number", "no such version")], status=404)
+    before = locked.published_version
+    locked.published_version = number
+    locked.save(update_fields=["published_version", "updated_at"])
+    summary = f"published version {number}" if number is not None else "unpublished"
+    audit("graph.published", actor=user, graph=locked, summary=summary, data={"version": number, "before": before})
+    graph.published_version = number
+    return locked
+
+
+def published_version_missing(graph: Graph) -> ServiceError:
+    """What a trigger or a schedule answers for a graph with no published version: what to do."""
+    return ServiceError(
+        f"graph {graph.pk} ({graph.name}) has no published version, and triggers and schedules run only the "
+        f"published one. Open the graph in the editor, pick a saved version in its history and Publish it "
+        f"(or POST /api/graphs/{graph.pk}/versions/<n>/publish/).", status=409,
+        extra={"graph": graph.pk, "latest_version": graph.latest_version})
+
+
+@transaction.atomic
 def graph_delete(*, graph: Graph, user) -> None:
     """Delete a graph and its versions. Runs keep a graph (their versions, events and audit trail
     refer to it), so a graph with runs is refused with a 409 that says what to do instead."""

@@ -81,10 +81,12 @@ INSTALLED_APPS = [
     "django_htmx",
     "channels",
     "axes",
+    "django_celery_beat",
     "workspaces",
     "graphs",
     "audit",
     "apitokens",
+    "triggers",
 ]
 
 MIDDLEWARE = [
@@ -225,6 +227,18 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Schedules (triggers/): beat reads them from the database; `celery -A kaizen_web beat` in the
+# distributed setup, a thread of the in-process worker in the embedded default.
+CELERY_BEAT_SCHEDULER = "triggers.beat:Scheduler"
+CELERY_TIMEZONE = "UTC"
+CELERY_RESULT_EXPIRES = None  # (no results are stored: no nightly cleanup entry for beat to install)
+KAIZEN_EMBEDDED_BEAT = env.bool("KAIZEN_EMBEDDED_BEAT", default=True)
+# How often beat looks for changed schedules at the latest (seconds): a new schedule's first firing
+# waits at most this long.
+KAIZEN_BEAT_MAX_INTERVAL_S = env.float("KAIZEN_BEAT_MAX_INTERVAL_S", default=5)
+# The skip policy skips a firing that starts later than this after its time (at most half the gap
+# to the next firing); the run-once policy starts it anyway, once.
+KAIZEN_SCHEDULE_GRACE_S = env.float("KAIZEN_SCHEDULE_GRACE_S", default=60)
 
 # --- Channels ----------------------------------------------------------------------------
 if REDIS_URL:

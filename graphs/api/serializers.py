@@ -63,7 +63,8 @@ class GraphSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Graph
-        fields = ["id", "name", "description", "workspace", "owner", "version", "created_at", "updated_at", "spec"]
+        fields = ["id", "name", "description", "workspace", "owner", "version", "published_version", "created_at", "updated_at", "spec"]
+        read_only_fields = ["published_version"]
 
     def get_spec(self, graph: Graph):
         if not self.context.get("with_spec", True):

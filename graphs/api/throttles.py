@@ -83,6 +83,12 @@ def _aclient():
     return client
 
 
+def over_rate(key: str, rate: str) -> float | None:
+    """Count one request against ``rate`` ("N/period") for ``key``: None if within it, else the
+    seconds to wait (Retry-After). Also used per webhook trigger (triggers/)."""
+    return over_limit(rate, time.time(), lambda window, period: _counts(key, window, period))
+
+
 def over_limit(rate: str, now: float, counts_for) -> float | None:
     """Seconds to wait if this request goes over ``rate`` (None: allowed). ``counts_for(window,
     period)`` counts the request and returns (this window's count, the previous window's)."""

@@ -99,6 +99,20 @@ def graph_run(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def graph_publish(request: HttpRequest, pk: int) -> HttpResponse:
+    """Publish a saved version (triggers and schedules run it); the page's Versions list posts here."""
+    graph = _graph(request, pk, "edit")
+    number = request.POST.get("number", "")
+    try:
+        services.graph_publish(graph=graph, user=request.user, number=int(number) if number.isdigit() and len(number) < 10 else -1)
+        messages.success(request, f"Version {number} is published: triggers and schedules run it.")
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    return redirect("graph-detail", pk=pk)
+
+
+@login_required
 def run_list(request: HtmxHttpRequest) -> HttpResponse:
     runs = selectors.runs_visible(request.user).filter(graph__workspace=current_workspace(request))
     if request.GET.get("waiting") == "me":  # "Waiting for you": parked runs this user may answer

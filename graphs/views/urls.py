@@ -6,6 +6,7 @@ urlpatterns = [
     path("", pages.graph_list, name="graph-list"),
     path("graphs/<int:pk>/", pages.graph_detail, name="graph-detail"),
     path("graphs/<int:pk>/run/", pages.graph_run, name="graph-run"),
+    path("graphs/<int:pk>/publish/", pages.graph_publish, name="graph-publish"),
     path("runs/", pages.run_list, name="run-list"),
     path("runs/<int:pk>/", pages.run_detail, name="run-detail"),
     path("runs/<int:pk>/nodes/<path:node_id>/", pages.run_node, name="run-node"),  # nested ids: each/0/worker

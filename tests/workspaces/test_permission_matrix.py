@@ -20,6 +20,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 
+from apitokens.models import PersonalAccessToken
+from apitokens.services import token_create
 from audit.models import AuditEntry, GraphHook
 from graphs.connections import connection_save
 from graphs.credentials import credential_set
@@ -28,6 +30,8 @@ from graphs.models import Connection, Credential, Graph, McpServer, MemoryRecord
 from graphs.pattern_templates import TEMPLATES
 from graphs.services import graph_create, run_start
 from tests.helpers import chain
+from triggers.models import Schedule, WebhookTrigger
+from triggers.services import schedule_create, trigger_create
 from workspaces.models import Membership
 
 from .conftest import ROLES
@@ -56,6 +60,18 @@ NEEDS = {
     ("GET", "/api/connections/{id}/"): "edit",
     ("PUT", "/api/connections/{id}/"): "connections",
     ("DELETE", "/api/connections/{id}/"): "connections",
+    ("POST", "/api/graphs/{id}/versions/{number}/publish/"): "edit",
+    ("POST", "/api/graphs/{id}/unpublish/"): "edit",
+    ("POST", "/api/graphs/{id}/triggers/"): "edit",
+    ("PATCH", "/api/graphs/{id}/triggers/{tid}/"): "edit",
+    ("DELETE", "/api/graphs/{id}/triggers/{tid}/"): "edit",
+    ("POST", "/api/graphs/{id}/triggers/{tid}/regenerate/"): "edit",
+    ("POST", "/api/graphs/{id}/schedules/"): "edit",
+    ("PATCH", "/api/graphs/{id}/schedules/{sid}/"): "edit",
+    ("DELETE", "/api/graphs/{id}/schedules/{sid}/"): "edit",
+    ("POST", "/api/runs/{id}/answer/"): "run",
+    ("POST", "/api/runs/{id}/rerun/"): "run",
+    ("POST", "/api/runs/{id}/fork/"): "run",
     ("GET", "/api/mcp-servers/"): "edit",
     ("POST", "/api/mcp-servers/"): "connections",
     ("DELETE", "/api/mcp-servers/{name}/"): "connections",
@@ -88,6 +104,10 @@ def body_for(method: str, path: str, team) -> dict[str, Any] | None:
         ("PUT", "/api/credentials/{name}/"): {"api_key": "sk-rotated-0123456789"},
         ("POST", "/api/connections/"): {"name": "another", "base_url": "https://8.8.4.4/v1"},
         ("PUT", "/api/connections/{id}/"): {"base_url": "https://1.1.1.1/v1"},
+        ("POST", "/api/graphs/{id}/triggers/"): {"name": "another trigger"},
+        ("PATCH", "/api/graphs/{id}/triggers/{tid}/"): {"enabled": False},
+        ("POST", "/api/graphs/{id}/schedules/"): {"name": "another schedule", "kind": "interval", "interval_s": 3600},
+        ("PATCH", "/api/graphs/{id}/schedules/{sid}/"): {"enabled": False},
         ("POST", "/api/mcp-servers/"): {"name": "another-mcp", "url": "https://8.8.4.4/mcp"},
         ("POST", "/api/templates/{slug}/instantiate/"): {"name": "from template"},
     }.get((method, path))
@@ -109,10 +129,13 @@ def data(team, settings):
     MemoryRecord.objects.create(workspace=ws, session_id=f"{MARK}-session", turns=[{"user": MARK}])
     # named like the credential ({name} in both paths); its address is refused, so listing its tools asks nobody
     mcp_server_set(owner=admin, workspace=ws, name=credential.name, url="https://127.0.0.1:9/mcp")
+    trigger, _secret = trigger_create(graph=team.graph, user=admin, name=f"{MARK} trigger")
+    schedule = schedule_create(graph=team.graph, user=admin, name=f"{MARK} schedule", kind="interval", interval_s=3600)
     doomed = graph_create(owner=admin, workspace=ws, name=f"{MARK} doomed", spec=chain(1)).graph
     entry = AuditEntry.objects.filter(workspace_id=ws.pk).order_by("-id").first()
     return {"pk:graphs": team.graph.pk, "pk:runs": run.pk, "pk:connections": connection.pk, "number": 1, "seq": 1,
-            "hook_id": hook.pk, "name": credential.name, "slug": TEMPLATES[0].slug, "doomed": doomed.pk,
+            "hook_id": hook.pk, "tid": trigger.pk, "sid": schedule.pk, "public_id": trigger.public_id,
+            "pk:tokens": token_create(user=admin, name=f"{MARK} token")[0].pk, "name": credential.name, "slug": TEMPLATES[0].slug, "doomed": doomed.pk,
             "workspace": ws.pk, "entry": entry.pk, "member_id": Membership.objects.get(workspace=ws, user=admin).pk,
             "graph_id": team.graph.pk, "node_id": "s1"}
 
@@ -141,9 +164,14 @@ def team_state(team) -> list:
         list(Credential.objects.filter(workspace=ws).order_by("pk").values_list("pk", "name", "hint", "rotated_at")),
         list(Connection.objects.filter(workspace=ws).order_by("pk").values_list("pk", "name", "base_url")),
         list(McpServer.objects.filter(workspace=ws).order_by("pk").values_list("pk", "name", "url")),
+        list(WebhookTrigger.objects.filter(graph__workspace=ws).order_by("pk").values_list("pk", "name", "enabled")),
+        list(Schedule.objects.filter(graph__workspace=ws).order_by("pk").values_list("pk", "name", "enabled")),
+        list(Graph.objects.filter(workspace=ws).order_by("pk").values_list("pk", "published_version")),
+        list(PersonalAccessToken.objects.filter(user__in=team.members.values()).order_by("pk").values_list("pk", "revoked_at")),
         list(Membership.objects.filter(workspace=ws).order_by("pk").values_list("user_id", "role")),
         list(MemoryRecord.objects.filter(workspace=ws).values_list("session_id", "version")),
-        AuditEntry.objects.filter(workspace_id=ws.pk).count(),
+        # (a refused call of the team's public trigger URL is audited there, by design: not a change)
+        AuditEntry.objects.filter(workspace_id=ws.pk).exclude(event="trigger.called", status="refused").count(),
     ]
 
 
@@ -220,7 +248,8 @@ def fill_page(route: str, ids: dict[str, Any]) -> str:
         name = match.group(2)
         if name == "pk":
             section = route.split("/")[0]
-            key = {"graphs": "pk:graphs", "runs": "pk:runs", "workspaces": "workspace", "audit": "entry"}.get(section)
+            key = {"graphs": "pk:graphs", "runs": "pk:runs", "workspaces": "workspace", "audit": "entry",
+                   "settings": "pk:tokens"}.get(section)
             assert key, f"the matrix does not know whose <pk> the page {route} takes"
             return str(ids[key])
         if name == "action":
@@ -250,7 +279,8 @@ def test_pages_matrix(team, data, who):
                 problems.append(line + " reveals the team's data")
             if who == "anonymous" and 200 <= code < 300 and name not in ("metrics",):
                 problems.append(line + " (anonymous: the login page expected)")
-            names_object = "<" in route.replace("<slug:slug>", "")  # (a template's slug is nobody's object)
+            # (a template's slug is nobody's object; a trigger's URL is public, its secret is the key: 401)
+            names_object = "<" in route.replace("<slug:slug>", "").replace("<str:public_id>", "")
             if who == "outsider" and names_object and code not in (404, 405):
                 problems.append(line + " (another workspace's object must answer 404)")
     assert not problems, "\n".join(problems)

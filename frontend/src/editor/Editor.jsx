@@ -103,7 +103,7 @@ function EditorInner({ config, embedded }) {
   useEffect(() => { store.set({ drawingError }); }, [drawingError, store]);
   const issues = useStore(store, (s) => s.issues);
   const [issueSource, setIssueSource] = useState(null);
-  const [info, setInfo] = useState({ version: config.graph.version, savedRev: 0 });
+  const [info, setInfo] = useState({ version: config.graph.version, savedRev: 0, published: config.graph.published_version ?? null });
   const infoRef = useRef(info);
   const savedSpec = useRef(config.graph.spec);
   const draftKey = embedded ? null : `kaizen-draft-${config.graph.id}`;
@@ -403,6 +403,15 @@ function EditorInner({ config, embedded }) {
     } catch (e) { toast(`Restore failed: ${e.message}`, "error"); }
   }, [api, urls.versions, loadSpec, setIssues, toast]);
 
+  // Publish: triggers and schedules run the published version; saving a draft never changes it.
+  const publish = useCallback(async (number) => {
+    try {
+      const res = await api.post(`${urls.versions}${number}/publish/`);
+      setInfo((i) => ({ ...i, published: res.published_version }));
+      toast(`Published version ${number}: triggers and schedules run it now`, "ok");
+    } catch (e) { toast(`Publish failed: ${e.message}`, "error"); }
+  }, [api, urls.versions, toast]);
+
   const focusIssue = useCallback((i) => {
     const id = i.node || (i.edge && graphRef.current.edges.find((e) => e.id === i.edge)?.target);
     if (!id) return;
@@ -473,7 +482,7 @@ function EditorInner({ config, embedded }) {
         <aside className="kz-side">
           {panel === "history" ? (
             <HistoryPanel api={api} urls={urls} current={info.version} currentSpec={() => flowToSpec(graphRef.current).spec}
-              onRestore={restore} onClose={() => setPanel(null)} />
+              published={info.published} onPublish={publish} onRestore={restore} onClose={() => setPanel(null)} />
           ) : sel ? (
             <GraphWidgetCtx.Provider value={openSubgraph}><ConnectionsCtx.Provider value={connections}>
             <NodeInspector key={sel.id} node={sel} kind={kinds[sel.data.kind]} defaults={defaults[sel.data.kind]} issues={issues.nodes[sel.id]}

@@ -75,7 +75,7 @@ function ago(iso) {
   return new Date(iso).toLocaleString();
 }
 
-export function HistoryPanel({ api, urls, current, currentSpec, onRestore, onClose }) {
+export function HistoryPanel({ api, urls, current, currentSpec, published, onPublish, onRestore, onClose }) {
   const [versions, setVersions] = useState(null);
   const [picked, setPicked] = useState(null);
   const [err, setErr] = useState(null);
@@ -93,7 +93,7 @@ export function HistoryPanel({ api, urls, current, currentSpec, onRestore, onClo
     <div className="kz-inspector kz-history">
       <div className="kz-inspector-head">
         <span className="kz-node-icon"><Icon name="clock" size={18} /></span>
-        <div><div className="kz-inspector-title">Version history</div><div className="muted kz-small">Every save is a version.</div></div>
+        <div><div className="kz-inspector-title">Version history</div><div className="muted kz-small">Every save is a version; triggers and schedules run the published one{published ? ` (v${published})` : " (none yet)"}.</div></div>
         <button type="button" className="btn btn-ghost btn-sm kz-close" onClick={onClose} title="Close">✕</button>
       </div>
       {err && <div className="kz-issue-box">{err}</div>}
@@ -103,6 +103,7 @@ export function HistoryPanel({ api, urls, current, currentSpec, onRestore, onClo
           <li key={v.number} className={picked?.number === v.number ? "picked" : ""}>
             <button type="button" onClick={() => pick(v)} data-version={v.number}>
               <strong>v{v.number}</strong>{v.number === current && <span className="badge">current</span>}
+              {v.number === published && <span className="badge badge-ok" data-testid="published-version">published</span>}
               <span className="muted"> · {v.created_by || "—"} · {ago(v.created_at)}</span>
               {v.message && <div className="kz-small">{v.message}</div>}
             </button>
@@ -113,6 +114,10 @@ export function HistoryPanel({ api, urls, current, currentSpec, onRestore, onClo
                     <div className="kz-small muted">Compared with the canvas, v{v.number} has:</div>
                     <ul className="kz-diff">{picked.diff.map((l) => <li key={l}>{l}</li>)}</ul>
                     <button type="button" className="btn btn-primary btn-sm" onClick={() => onRestore(v.number)}>Restore v{v.number} as a new version</button>
+                    {v.number !== published && (
+                      <button type="button" className="btn btn-sm" data-testid="publish-version" title="Triggers and schedules will run this version"
+                        onClick={() => onPublish(v.number)}>Publish v{v.number}</button>
+                    )}
                   </>
                 )}
               </div>
