@@ -22,7 +22,7 @@ def instantiate(*, user, slug: str, name: str | None = None):
     if template is None:
         raise Http404(f"no template {slug!r}")
     return services.graph_create(owner=user, name=name or template.name, description=template.description,
-                                 spec=template.spec)
+                                 spec=template.unplaced())
 
 
 class TemplateListView(APIView):

@@ -54,7 +54,7 @@ def test_consensus_and_fallback_show_their_voters_and_levels_and_nothing_is_cut(
     page = open_editor(ctx, graph.pk)
     page.locator('.kz-palette-item[data-kind="consensus"]').click()
     page.locator('.kz-palette-item[data-kind="fallback"]').click()
-    page.click("text=Auto-layout")
+    page.click("text=Tidy")
     voters = node(page, "consensus_1").locator(".kz-member")
     levels = node(page, "fallback_1").locator(".kz-member")
     expect(voters.first).to_be_visible()

@@ -2,7 +2,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges, useConnection, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
 import { makeApi } from "./api.js";
-import { CanvasCtx, ConnectionLine, edgeTypes, estimateGeometry, nodeTypes } from "./canvas.jsx";
+import { CanvasCtx, ConnectionLine, edgeTypes, estimateGeometry, estimatedSize, nodeTypes } from "./canvas.jsx";
 import { Icon, categoryClass } from "./icons.jsx";
 import { GraphSettings, NodeInspector } from "./Inspector.jsx";
 import { GraphWidgetCtx } from "./SchemaForm.jsx";
@@ -65,6 +65,9 @@ function allSamePosition(nodes) {
   return real.length > 1 && real.every((n) => n.position.x === real[0].position.x && n.position.y === real[0].position.y);
 }
 
+/** The canvas's size at load: the window less the palette and the inspector (as editor.css lays them out). */
+const startView = () => ({ width: window.innerWidth - 232 - 340, height: window.innerHeight - 100 });
+
 function EditorInner({ config, embedded }) {
   const rf = useReactFlow();
   const api = useMemo(() => makeApi(config.csrf_token), [config.csrf_token]);
@@ -75,7 +78,8 @@ function EditorInner({ config, embedded }) {
   const initial = useMemo(() => {
     const flow = specToFlow(config.graph.spec);
     const portCount = (n) => Math.max(1, ...Object.values(portsOf(n.data, kinds[n.data.kind], flow.meta, config.kind_defaults?.[n.data.kind])).map((l) => l.length));
-    if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, portCount);
+    // a graph with no layout of its own (a template) is tidied for this canvas at once
+    if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, (n) => estimatedSize(n, kinds, flow.meta, config.kind_defaults), startView());
     if (flow.nodes.length > VIRTUALIZE_ABOVE) {
       flow.nodes = flow.nodes.map((n) => (n.type !== "kaizen" ? n : { ...n, ...estimateGeometry(n.data,
         config.ports?.[n.id] ? serverPorts(config.ports[n.id]) : portsOf(n.data, kinds[n.data.kind], flow.meta, config.kind_defaults?.[n.data.kind]),
@@ -303,11 +307,16 @@ function EditorInner({ config, embedded }) {
   const setDescription = useCallback((description) => change("desc", (g) => ({ ...g, meta: { ...g.meta, description } })), [change]);
 
   // ----- whole-graph operations
-  const portCount = useCallback((n) => { const p = portsFor(n); return Math.max(1, p.inputs.length, p.outputs.length); }, [portsFor]);
+  const sizeOf = useCallback((n) => estimatedSize(n, kinds, graphRef.current.meta, defaults, n.type === "kaizen" ? portsFor(n) : null), [kinds, defaults, portsFor]);
+  const canvasView = useCallback(() => {
+    const r = canvasRef.current?.getBoundingClientRect();
+    return r && r.width > 0 ? { width: r.width, height: r.height } : startView();
+  }, []);
+  // "Tidy": dagre, left to right or top to bottom, whichever Fit shows larger on this canvas
   const layout = useCallback(() => {
-    change(null, (g) => ({ ...g, nodes: autoLayout(g.nodes, g.edges, portCount) }));
+    change(null, (g) => ({ ...g, nodes: autoLayout(g.nodes, g.edges, sizeOf, canvasView()) }));
     setTimeout(() => rf.fitView({ duration: 250, padding: 0.15, ...(embedded ? { maxZoom: 1 } : {}) }), 30);
-  }, [change, portCount, rf, embedded]);
+  }, [change, sizeOf, canvasView, rf, embedded]);
   const selectAll = useCallback(() => update((g) => ({ ...g, nodes: g.nodes.map((n) => (n.selected ? n : { ...n, selected: true })) })), [update]);
   const clearSelection = useCallback(() => update((g) => ({ ...g,
     nodes: g.nodes.some((n) => n.selected) ? g.nodes.map((n) => (n.selected ? { ...n, selected: false } : n)) : g.nodes,
@@ -317,7 +326,7 @@ function EditorInner({ config, embedded }) {
   const loadSpec = useCallback((spec, { clean = false, version, name } = {}) => {
     record(null);
     const flow = specToFlow(spec);
-    if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, (n) => Math.max(1, ...Object.values(portsOf(n.data, kinds[n.data.kind], flow.meta, defaults[n.data.kind])).map((l) => l.length)));
+    if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, (n) => estimatedSize(n, kinds, flow.meta, defaults), canvasView());
     update((g) => ({ ...g, ...flow, name: name ?? g.name }));
     if (clean) {
       savedSpec.current = spec;
@@ -325,7 +334,7 @@ function EditorInner({ config, embedded }) {
       setInfo((i) => ({ ...i, version: version ?? i.version, savedRev: graphRef.current.rev }));
     }
     setTimeout(() => rf.fitView({ padding: 0.15 }), 50);
-  }, [record, update, kinds, defaults, rf, clearDraft]);
+  }, [record, update, kinds, defaults, rf, clearDraft, canvasView]);
 
   const save = useCallback(async ({ base } = {}) => {
     if (embedded) return false; // a subgraph is saved with its outer graph
