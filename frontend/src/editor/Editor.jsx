@@ -6,7 +6,7 @@ import { CanvasCtx, ConnectionLine, edgeTypes, estimateGeometry, estimatedSize, 
 import { Icon, categoryClass } from "./icons.jsx";
 import { GraphSettings, NodeInspector } from "./Inspector.jsx";
 import { GraphWidgetCtx } from "./SchemaForm.jsx";
-import { LOD_ZOOM, OPEN_AT_START_ABOVE, autoLayout, initialViewport } from "./layout.js";
+import { FIT_PADDING, LOD_ZOOM, OPEN_AT_START_ABOVE, autoLayout, initialViewport } from "./layout.js";
 import { ConflictDialog, ExportDialog, HelpOverlay, ImportDialog, RunDialog } from "./modals.jsx";
 import { ERROR_HANDLE, INPUTS, OUTPUTS, connectionProblem, diffSummary, edgeId, flowToSpec, freshId, initialConfig, mapIssues, portsOf, serverPorts, specToFlow } from "./model.js";
 import { DND_TYPE, HistoryPanel, Palette, ProblemsPanel, usePanelPrefs } from "./panels.jsx";
@@ -315,7 +315,7 @@ function EditorInner({ config, embedded }) {
   // "Tidy": dagre, left to right or top to bottom, whichever Fit shows larger on this canvas
   const layout = useCallback(() => {
     change(null, (g) => ({ ...g, nodes: autoLayout(g.nodes, g.edges, sizeOf, canvasView()) }));
-    setTimeout(() => rf.fitView({ duration: 250, padding: 0.15, ...(embedded ? { maxZoom: 1 } : {}) }), 30);
+    setTimeout(() => rf.fitView({ duration: 250, padding: FIT_PADDING, ...(embedded ? { maxZoom: 1 } : {}) }), 30);
   }, [change, sizeOf, canvasView, rf, embedded]);
   const selectAll = useCallback(() => update((g) => ({ ...g, nodes: g.nodes.map((n) => (n.selected ? n : { ...n, selected: true })) })), [update]);
   const clearSelection = useCallback(() => update((g) => ({ ...g,
@@ -333,7 +333,7 @@ function EditorInner({ config, embedded }) {
       clearDraft();
       setInfo((i) => ({ ...i, version: version ?? i.version, savedRev: graphRef.current.rev }));
     }
-    setTimeout(() => rf.fitView({ padding: 0.15 }), 50);
+    setTimeout(() => rf.fitView({ padding: FIT_PADDING }), 50);
   }, [record, update, kinds, defaults, rf, clearDraft, canvasView]);
 
   const save = useCallback(async ({ base } = {}) => {
@@ -451,7 +451,7 @@ function EditorInner({ config, embedded }) {
       <div className={`kz-editor ${panel ? "with-panel" : ""} ${show.palette ? "" : "no-palette"} ${show.side ? "" : "no-side"}`}>
         <Toolbar embedded={embedded} urls={urls} name={graph.name} version={info.version} dirty={dirty} saving={saving}
           canUndo={h.undo.length > 0} canRedo={h.redo.length > 0} undo={undo} redo={redo} layout={layout}
-          fit={() => rf.fitView({ duration: 250, padding: 0.15 })} snap={snap} toggleSnap={toggleSnap} show={show} toggle={toggle}
+          fit={() => rf.fitView({ duration: 250, padding: FIT_PADDING })} snap={snap} toggleSnap={toggleSnap} show={show} toggle={toggle}
           panel={panel} setPanel={setPanel} setModal={setModal} exportJson={exportJson} save={save} done={done} />
         <Palette kinds={kindList} onAdd={(k) => addNode(k)} />
         <div className="kz-canvas" ref={canvasRef} onDragOver={onDragOver} onDrop={onDrop}>
@@ -460,7 +460,7 @@ function EditorInner({ config, embedded }) {
             onReconnect={onReconnect} onReconnectStart={onReconnectStart} onReconnectEnd={onReconnectEnd}
             isValidConnection={isValidConnection} connectionLineComponent={ConnectionLine} connectionRadius={22}
             onNodeDragStart={onDragStart} onNodeDragStop={onDragStop} onSelectionDragStart={onDragStart} onSelectionDragStop={onDragStop}
-            snapToGrid={snap} snapGrid={[20, 20]} defaultViewport={initial.viewport} fitView={initial.nodes.length <= OPEN_AT_START_ABOVE} fitViewOptions={{ padding: 0.15, maxZoom: 1 }} minZoom={0.05} maxZoom={2}
+            snapToGrid={snap} snapGrid={[20, 20]} defaultViewport={initial.viewport} fitView={initial.nodes.length <= OPEN_AT_START_ABOVE} fitViewOptions={{ padding: FIT_PADDING, maxZoom: 1 }} minZoom={0.05} maxZoom={2}
             deleteKeyCode={modal?.type === "subgraph" ? null : ["Delete", "Backspace"]} multiSelectionKeyCode={["Control", "Meta"]} selectionKeyCode="Shift"
             elevateNodesOnSelect={false} onMoveStart={onMoveStart} onMoveEnd={onMoveEnd} onlyRenderVisibleElements={graph.nodes.length > VIRTUALIZE_ABOVE}>
             <Background gap={20} size={1.2} />

@@ -39,7 +39,7 @@ export function nodeWidth(title, kindName, ports, members) {
   const rows = Math.max(ports.inputs.length, ports.outputs.length);
   for (let i = 0; i < rows; i++) w = Math.max(w, side(ports.inputs[i], true) + 8 + side(ports.outputs[i], false));
   for (const r of members?.rows || []) w = Math.max(w, 32 + textWidth(r.name, "member") + 8 + textWidth(r.detail, "detail"));
-  return Math.min(480, Math.max(250, Math.ceil(w + 8)));
+  return Math.min(480, Math.max(200, Math.ceil(w + 8)));
 }
 
 /** A node's size and handle positions as drawn (mirroring editor.css), for nodes not yet mounted: React

@@ -70,3 +70,6 @@ export function initialViewport(nodes, portCount, width, height) {
   const y = (y1 - y0) * zoom < h ? (h - (y1 - y0) * zoom) / 2 - y0 * zoom : 40 - y0 * zoom;
   return { x: 40 - x0 * zoom, y, zoom };
 }
+
+/** Fit's margin (a fraction of the graph's size): small, so a fitted graph is drawn as large as it can be. */
+export const FIT_PADDING = 0.06;
