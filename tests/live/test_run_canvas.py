@@ -48,9 +48,9 @@ def members_graph() -> dict:
 def test_voters_levels_and_phases_light_up_as_they_run(user, celery_worker, daphne_server, fake_llm, browser_page):
     fake_llm.honour_schema = True
     fake_llm.script(match="CAREFUL voter", latency=0.3, honour=True, reply={"decision": "yes"})
-    fake_llm.script(match="BOLD voter", latency=4.0, honour=True, reply={"decision": "yes"})
+    fake_llm.script(match="BOLD voter", latency=8.0, honour=True, reply={"decision": "yes"})
     fake_llm.script(model="broken-model", status=400)
-    fake_llm.script(model="backup-model", latency=4.0, honour=True)
+    fake_llm.script(model="backup-model", latency=8.0, honour=True)
     fake_llm.script(match="You verify results strictly", latency=0.5, honour=True,
                     replies=[{"passed": False, "score": 0.1, "feedback": "more detail"}, {"passed": True, "score": 1.0}])
     fake_llm.script(latency=0.3, honour=True)
@@ -64,7 +64,7 @@ def test_voters_levels_and_phases_light_up_as_they_run(user, celery_worker, daph
     lit = page.evaluate(LIT)
     assert lit["chain/1"] == "lit-failed", lit  # level 1 refused: tried, failed, level 2 in flight
     page.locator("#run-canvas").screenshot(path=str(SHOTS / "run-canvas-members-live.png"))
-    page.wait_for_selector('[data-testid=run-status]:text("succeeded")', timeout=40_000)
+    page.wait_for_selector('[data-testid=run-status]:text("succeeded")', timeout=90_000)
     live = page.evaluate(LIT)
     assert live == {"vote/careful": "lit-succeeded", "vote/bold": "lit-succeeded", "chain/1": "lit-failed",
                     "chain/2": "lit-succeeded", "pev/plan": "lit-succeeded", "pev/execute": "lit-succeeded",
@@ -104,8 +104,8 @@ def expand(page, node_id):
 
 
 def test_for_each_and_budget_expand_into_their_nested_nodes_live(user, celery_worker, daphne_server, fake_llm, browser_page):
-    fake_llm.script(match="ITEM", latency=3.0)
-    fake_llm.script(match="GUARDED", latency=3.0)
+    fake_llm.script(match="ITEM", latency=8.0)  # (long enough to see them in flight on a loaded machine)
+    fake_llm.script(match="GUARDED", latency=8.0)
     fake_llm.script(latency=0.2)
     graph = services.graph_create(owner=user, name="nested canvas", spec=nested_graph()).graph
     run = services.run_start(graph=graph, user=user, inputs={"items": ["a", "b", "c"], "task": "t"})
@@ -115,7 +115,7 @@ def test_for_each_and_budget_expand_into_their_nested_nodes_live(user, celery_wo
     for node_id in ("each", "guard"):
         expand(page, node_id)
     # the subgraphs' nodes are drawn under their node, lit from the nested nodes' events
-    page.wait_for_selector('#run-canvas .react-flow__node[data-id="each::worker"] .kz-node.run-running', timeout=20_000)
+    page.wait_for_selector('#run-canvas .react-flow__node[data-id="each::worker"] .kz-node.run-running', timeout=60_000)
     page.wait_for_selector('#run-canvas .react-flow__node[data-id="guard::inner"] .kz-node.run-running', timeout=10_000)
     state = page.evaluate(CANVAS)
     assert state["guard::check"] == ["", ""], state  # not started yet
@@ -130,7 +130,7 @@ def test_for_each_and_budget_expand_into_their_nested_nodes_live(user, celery_wo
         for b in boxes[i + 1:]:
             assert a[3] <= b[1] or b[3] <= a[1] or a[4] <= b[2] or b[4] <= a[2], (a, b)
     canvas.screenshot(path=str(SHOTS / "run-canvas-nested-live.png"))
-    page.wait_for_selector('[data-testid=run-status]:text("succeeded")', timeout=40_000)
+    page.wait_for_selector('[data-testid=run-status]:text("succeeded")', timeout=90_000)
     page.wait_for_selector('#run-canvas .react-flow__node[data-id="guard::check"] .kz-node.run-succeeded', timeout=5_000)
     live = page.evaluate(CANVAS)
     assert live["each::worker"] == ["run-succeeded", "3 items · 3 succeeded"], live

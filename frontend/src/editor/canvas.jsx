@@ -210,7 +210,9 @@ export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
   useRemeasure(id, `${portKey(ports)}|${showError && !readOnly}|${showFallback && !readOnly}`);
   // (an empty config means the kind's defaults: a new consensus node shows the default voters)
   const members = useMemo(() => memberRows(data.kind, { ...defaults?.[data.kind], ...data.config }), [data.kind, data.config, defaults]);
-  const width = useMemo(() => nodeWidth(data.label || id, data.kind, ports, members) + (canExpand ? 26 : 0), [data.label, id, data.kind, ports, members, canExpand]);
+  // (read-only, the head's right side is a run status badge: room for the widest, "succeeded")
+  const width = useMemo(() => nodeWidth(data.label || id, readOnly ? "succeeded" : data.kind, ports, members) + (readOnly ? 30 : 0) + (canExpand ? 26 : 0),
+    [data.label, id, data.kind, ports, members, canExpand, readOnly]);
   const cls = ["kz-node", categoryClass(kind?.category), selected && "selected", issues.length && "has-issues",
     status && `run-${status}`, !kind && "unknown-kind", lod && "lod"].filter(Boolean).join(" ");
   return (
