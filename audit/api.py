@@ -13,8 +13,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from graphs.api.views import graph_for
 from graphs.engine.hooks import HookEvent
+from graphs.selectors import graph_or_404
+from workspaces.current import explicit_workspace
 
 from . import selectors, services
 from .models import AuditEntry, GraphHook, HookDelivery
@@ -73,19 +74,19 @@ def _valid(request: Request, instance=None, partial=False) -> dict:
 class GraphHooksView(APIView):
     @extend_schema(responses=HookSerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:
-        return Response(HookSerializer(selectors.hooks_for_graph(graph_for(request, pk)), many=True).data)
+        return Response(HookSerializer(selectors.hooks_for_graph(graph_or_404(request.user, pk)), many=True).data)
 
     @extend_schema(request=HookSerializer, responses={201: HookSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        graph = graph_for(request, pk)
+        graph = graph_or_404(request.user, pk, "edit")
         hook = services.hook_create(graph=graph, user=request.user, **_valid(request))
         # the only response that ever carries the secret: the receiver needs it to verify signatures
         return Response({**HookSerializer(hook).data, "secret": hook.signing_secret}, status=status.HTTP_201_CREATED)
 
 
 class GraphHookDetailView(APIView):
-    def _hook(self, request: Request, pk: int, hook_id: int) -> GraphHook:
-        return get_object_or_404(GraphHook, pk=hook_id, graph=graph_for(request, pk))
+    def _hook(self, request: Request, pk: int, hook_id: int, action: str = "view") -> GraphHook:
+        return get_object_or_404(GraphHook, pk=hook_id, graph=graph_or_404(request.user, pk, action))
 
     @extend_schema(responses=HookSerializer)
     def get(self, request: Request, pk: int, hook_id: int) -> Response:
@@ -93,20 +94,20 @@ class GraphHookDetailView(APIView):
 
     @extend_schema(request=HookSerializer, responses=HookSerializer)
     def patch(self, request: Request, pk: int, hook_id: int) -> Response:
-        hook = self._hook(request, pk, hook_id)
+        hook = self._hook(request, pk, hook_id, "edit")
         hook = services.hook_update(hook=hook, user=request.user, **_valid(request, hook, partial=True))
         return Response(HookSerializer(hook).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int, hook_id: int) -> Response:
-        services.hook_delete(hook=self._hook(request, pk, hook_id), user=request.user)
+        services.hook_delete(hook=self._hook(request, pk, hook_id, "edit"), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class GraphHookDeliveriesView(APIView):
     @extend_schema(responses=DeliverySerializer(many=True))
     def get(self, request: Request, pk: int, hook_id: int) -> Response:
-        hook = get_object_or_404(GraphHook, pk=hook_id, graph=graph_for(request, pk))
+        hook = get_object_or_404(GraphHook, pk=hook_id, graph=graph_or_404(request.user, pk))
         return Response(DeliverySerializer(hook.deliveries.all()[:200], many=True).data)
 
 
@@ -116,7 +117,7 @@ class AuditEntriesView(APIView):
     @extend_schema(responses=EntrySerializer(many=True))
     def get(self, request: Request) -> Response:
         f = selectors.AuditFilter.from_params(request.query_params, default_show="all")  # (the page opens on people)
-        qs = selectors.filter_entries(selectors.entries_visible(request.user), f)
+        qs = selectors.filter_entries(selectors.entries_visible(request.user, explicit_workspace(request)), f)
         try:
             page = int(request.query_params.get("page", 1))
             if not 1 <= page <= selectors.MAX_PAGE:

@@ -8,7 +8,15 @@ class AuditConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from . import append_only, signals  # noqa: F401  (login and worker log context)
+        from graphs import signals as published
+        from kaizen_web import append_only
 
+        from . import hooks, services, signals  # noqa: F401  (login and worker log context)
+
+        # Audit hears graphs through graphs/signals.py only: people's actions, every run's engine
+        # hooks, and the copy of run events the group commit stores with them.
+        published.on_action(services.record_action)
+        published.on_run(hooks.attach)
+        published.copy_events_to(services.RUN_EVENT_COPY)
         # SQLite drops a table's triggers when a migration rebuilds it: put the log's guards back.
         post_migrate.connect(append_only.ensure_guards, dispatch_uid="audit_append_only_guards")

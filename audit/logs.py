@@ -51,8 +51,9 @@ class ContextFilter(logging.Filter):
         for key in FIELDS:
             if getattr(record, key, None) is None:
                 setattr(record, key, ctx.get(key))
-        if record.node_id is None and record.run_id is not None:
-            record.node_id = CURRENT_NODE.get()
+        fields = vars(record)
+        if fields.get("node_id") is None and fields.get("run_id") is not None:
+            fields["node_id"] = CURRENT_NODE.get()
         return True
 
 

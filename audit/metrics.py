@@ -51,12 +51,15 @@ class DatabaseCollector(Collector):
 
     ttl_s = 10.0
 
-    def __init__(self) -> None:
+    def __init__(self, user: Any = None) -> None:
+        self.user = user  # None: the whole deployment's; a user: their workspaces' (never cached)
         self._lock = threading.Lock()
         self._cached: tuple[float, list[Any]] | None = None
 
     def collect(self):
         with self._lock:
+            if self.user is not None:
+                return self._families()
             if self._cached is None or time.monotonic() - self._cached[0] > self.ttl_s:
                 self._cached = (time.monotonic(), self._families())
             return list(self._cached[1])
@@ -65,12 +68,12 @@ class DatabaseCollector(Collector):
         from . import selectors
 
         runs = GaugeMetricFamily("kaizen_runs", "Runs in the database, by status", labels=["status"])
-        for status, n in selectors.runs_by_status().items():
+        for status, n in selectors.runs_by_status(self.user).items():
             runs.add_metric([status], n)
         tokens = CounterMetricFamily("kaizen_llm_tokens", "LLM tokens used, by model and type", labels=["model", "type"])
         cost = CounterMetricFamily("kaizen_llm_cost_usd", "LLM cost in USD, by model", labels=["model"])
         calls = CounterMetricFamily("kaizen_llm_calls", "LLM calls made (not replayed), by model", labels=["model"])
-        for row in selectors.llm_usage_by_model():
+        for row in selectors.llm_usage_by_model(user=self.user):
             tokens.add_metric([row["model"], "prompt"], row["prompt_tokens"])
             tokens.add_metric([row["model"], "completion"], row["completion_tokens"])
             cost.add_metric([row["model"]], row["cost_usd"])
@@ -81,8 +84,13 @@ class DatabaseCollector(Collector):
 _database = DatabaseCollector()
 
 
-def render() -> tuple[bytes, str]:
-    """The /metrics body: this process's (or all processes') instruments plus database figures."""
+def render(user: Any = None) -> tuple[bytes, str]:
+    """The /metrics body: this process's (or all processes') instruments plus database figures;
+    for a ``user``, only the database figures of their workspaces."""
+    if user is not None:
+        db_registry = CollectorRegistry()
+        db_registry.register(DatabaseCollector(user))
+        return generate_latest(db_registry), CONTENT_TYPE_LATEST
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

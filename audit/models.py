@@ -31,6 +31,7 @@ class AuditEntry(models.Model):
                               db_constraint=False, db_index=False, related_name="+")
     actor_name = models.CharField(max_length=150, blank=True, default="")
     owner_id = models.BigIntegerField(null=True, blank=True)
+    workspace_id = models.BigIntegerField(null=True, blank=True)  # who may read it: that workspace's members
     object_type = models.CharField(max_length=20)  # graph, run, credential, user, hook
     object_id = models.CharField(max_length=64, blank=True, default="")
     graph_id = models.BigIntegerField(null=True, blank=True)
@@ -48,6 +49,7 @@ class AuditEntry(models.Model):
         indexes = [
             # every list is "newest first" (ORDER BY id DESC) under one equality filter
             models.Index(fields=["owner_id", "-id"], name="audit_owner_id"),
+            models.Index(fields=["workspace_id", "-id"], name="audit_workspace_id"),
             models.Index(fields=["graph_id", "-id"], name="audit_graph_id"),
             models.Index(fields=["run_id", "-id"], name="audit_run_id"),
             models.Index(fields=["actor", "-id"], name="audit_actor_id"),
@@ -102,7 +104,7 @@ class GraphHook(models.Model):
         return f"{self.get_kind_display()} #{self.pk} on graph {self.graph_id}"
 
     def save(self, *args, **kwargs):
-        from graphs.credentials import encrypt_text
+        from kaizen_web.crypto import encrypt_text
 
         if not self.secret.startswith(ENCRYPTED_PREFIX):
             self.secret = ENCRYPTED_PREFIX + encrypt_text(self.secret)
@@ -111,7 +113,7 @@ class GraphHook(models.Model):
     @property
     def signing_secret(self) -> str:
         """The plain HMAC key (rows written before encryption hold it as is)."""
-        from graphs.credentials import decrypt_text
+        from kaizen_web.crypto import decrypt_text
 
         if self.secret.startswith(ENCRYPTED_PREFIX):
             return decrypt_text(self.secret.removeprefix(ENCRYPTED_PREFIX)) or ""

@@ -34,12 +34,13 @@ VIEWS = {
 STATUS_CHOICES = ["succeeded", "failed", "running", "retrying", "skipped", "interrupted", "cancelled"]
 
 
-def entries_visible(user) -> QuerySet[AuditEntry]:
-    """Staff see every entry; anyone else the entries about objects they own."""
-    qs = AuditEntry.objects.all()
-    if not user.is_authenticated:
-        return qs.none()
-    return qs if user.is_staff else qs.filter(owner_id=user.pk)
+def entries_visible(user, workspace=None) -> QuerySet[AuditEntry]:
+    """The entries of the workspaces ``user`` is a member of (staff included: no back door),
+    narrowed to ``workspace`` when given."""
+    from workspaces.permissions import scoped
+
+    qs = scoped(user, AuditEntry)
+    return qs.filter(workspace_id=workspace.pk) if workspace is not None else qs
 
 
 @dataclass
@@ -178,9 +179,9 @@ def runs_by_status(user=None) -> dict[str, int]:
     return dict(qs.order_by().values_list("status").annotate(n=Count("id")))
 
 
-def llm_usage_by_model(since: datetime | None = None) -> list[dict[str, Any]]:
+def llm_usage_by_model(since: datetime | None = None, user=None) -> list[dict[str, Any]]:
     # replayed calls were paid for once, when first made; rows without the key are real calls
-    qs = AuditEntry.objects.filter(Q(data__replayed__isnull=True) | Q(data__replayed=False), event="post_llm_call")
+    qs = (entries_visible(user) if user is not None else AuditEntry.objects).filter(Q(data__replayed__isnull=True) | Q(data__replayed=False), event="post_llm_call")
     if since:
         qs = qs.filter(timestamp__gte=since)
     rows = (qs.annotate(model=KeyTextTransform("model", "data")).order_by().values("model")
@@ -189,16 +190,18 @@ def llm_usage_by_model(since: datetime | None = None) -> list[dict[str, Any]]:
     return [{**r, "model": r["model"] or "unknown"} for r in rows]
 
 
-def dashboard_figures(user, days: int = 30) -> dict[str, Any]:
-    """Runs per day, cost per day by model, p95 node latency by kind and error rate per day."""
+def dashboard_figures(user, days: int = 30, workspace=None) -> dict[str, Any]:
+    """Runs per day, cost per day by model, p95 node latency by kind and error rate per day (of
+    ``workspace`` when given, else of every workspace ``user`` is a member of)."""
     from graphs.selectors import runs_visible
 
     since = timezone.now() - timedelta(days=days)
-    per_day = (runs_visible(user).filter(created_at__gte=since).annotate(day=TruncDate("created_at")).order_by()
+    runs_qs = runs_visible(user) if workspace is None else runs_visible(user).filter(graph__workspace=workspace)
+    per_day = (runs_qs.filter(created_at__gte=since).annotate(day=TruncDate("created_at")).order_by()
                .values("day").annotate(total=Count("id"), failed=Count("id", filter=Q(status="failed")),
                                        finished=Count("id", filter=Q(status__in=["succeeded", "failed"]))))
     runs = sorted(per_day, key=lambda r: r["day"])
-    entries = entries_visible(user).filter(timestamp__gte=since)
+    entries = entries_visible(user, workspace).filter(timestamp__gte=since)
     cost_rows = (entries.filter(event="post_llm_call").annotate(day=TruncDate("timestamp"), model=KeyTextTransform("model", "data"))
                  .order_by().values("day", "model").annotate(cost=Sum(_num("cost_usd"))))
     cost: dict[str, dict[str, float]] = {}
@@ -224,7 +227,7 @@ def _p95(values: list[float]) -> float:
 
 
 
-def object_names(entries: list[AuditEntry]) -> dict[tuple[str, int], str]:
+def object_names(entries: list[AuditEntry]) -> dict[tuple[str, int | None], str]:
     """Names of the graphs and runs a page of entries talks about, fetched in two queries:
     ("graph", 6) -> "Support triage", ("run", 5) -> "Run #5 of Support triage". An object deleted
     since has no name (the entry shows its id)."""
@@ -232,7 +235,7 @@ def object_names(entries: list[AuditEntry]) -> dict[tuple[str, int], str]:
 
     graph_ids = {e.graph_id for e in entries if e.graph_id}
     run_ids = {e.run_id for e in entries if e.run_id}
-    names: dict[tuple[str, int], str] = {}
+    names: dict[tuple[str, int | None], str] = {}
     for pk, name in Graph.objects.filter(pk__in=graph_ids).values_list("pk", "name"):
         names["graph", pk] = name
     for pk, graph_id in Run.objects.filter(pk__in=run_ids).values_list("pk", "graph_id"):

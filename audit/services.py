@@ -1,7 +1,8 @@
 """Writes to the audit store: user actions, a run's events, hook configuration.
 
-A run's events reach the audit store through the group-commit writer (graphs/writer.py), on
-the run's hot path: ``run_event_rows`` turns a batch of several runs' events into audit rows (a
+A run's events reach the audit store through the group-commit writer (graphs/runner/writer.py),
+on the run's hot path, as ``RUN_EVENT_COPY`` (subscribed in apps.py through graphs/signals.py, the
+one door graphs publishes through): ``run_event_rows`` turns a batch of several runs' events into audit rows (a
 cached lookup of each run's graph and owner, no JSON parsing), the writer stores them in the
 very statement that stores the events (PostgreSQL) or with ``insert_run_event_rows`` in the same
 transaction (elsewhere), and ``count_run_events`` counts what was committed for /metrics
@@ -23,6 +24,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
+from graphs.signals import EventCopy
+
 from . import logs, metrics
 from .models import AuditEntry, GraphHook
 
@@ -34,6 +37,7 @@ _STATUS_OF = {"on_error": "failed", "pre_node": "running", "llm_retry": "retryin
 class _RunInfo:
     graph_id: int | None
     owner_id: int | None
+    workspace_id: int | None
     actor_id: int | None
     actor_name: str
     kinds: dict[str, str] = field(default_factory=dict)  # node id -> kind, learnt from pre_node
@@ -53,8 +57,8 @@ def _run_info(run_id: int) -> _RunInfo:
     from graphs.models import Run
 
     row = (Run.objects.filter(pk=run_id)
-           .values_list("graph_id", "graph__owner_id", "created_by_id", "created_by__username").first())
-    info = _RunInfo(*row) if row else _RunInfo(None, None, None, "")
+           .values_list("graph_id", "graph__owner_id", "graph__workspace_id", "created_by_id", "created_by__username").first())
+    info = _RunInfo(*row) if row else _RunInfo(None, None, None, None, "")
     info.actor_name = info.actor_name or ""
     with _runs_lock:
         _runs[run_id] = info
@@ -111,7 +115,7 @@ def run_event_rows(events_by_run: Mapping[int, Iterable[Any]]) -> list[tuple]:
                 info.kinds[ev.node_id] = data.get("kind", "")
             elif ev.event == "post_node" and ev.node_id in info.kinds:
                 data = {**data, "node_kind": info.kinds[ev.node_id]}
-            rows.append((ev.created_at, info.actor_id, info.actor_name, info.owner_id, "run", str(run_id), info.graph_id,
+            rows.append((ev.created_at, info.actor_id, info.actor_name, info.owner_id, info.workspace_id, "run", str(run_id), info.graph_id,
                          run_id, ev.node_id, ev.event, str(data.get("status") or _STATUS_OF.get(ev.event, ""))[:16],
                          _summary(ev.event, data), data))
     return rows
@@ -123,8 +127,10 @@ def count_run_events(rows: list[tuple]) -> None:
     metrics.events_counted(Tally(r[at] for r in rows))
 
 
-RUN_EVENT_COLUMNS = ("timestamp", "actor_id", "actor_name", "owner_id", "object_type", "object_id", "graph_id", "run_id",
+RUN_EVENT_COLUMNS = ("timestamp", "actor_id", "actor_name", "owner_id", "workspace_id", "object_type", "object_id", "graph_id", "run_id",
                      "node_id", "event", "status", "summary", "data")
+_PG_TYPES = {"timestamp": "timestamptz", "actor_id": "bigint", "owner_id": "bigint", "workspace_id": "bigint", "graph_id": "bigint",
+             "run_id": "bigint", "data": "jsonb"}
 
 
 def insert_run_event_rows(rows: list[tuple]) -> None:
@@ -157,8 +163,9 @@ def _actor(actor: Any) -> tuple[int | None, str]:
 
 def record_action(event: str, *, actor: Any = None, graph: Any = None, run: Any = None, object_type: str = "",
                   object_id: Any = "", owner_id: int | None = None, node_id: str = "", status: str = "",
-                  summary: str = "", data: dict[str, Any] | None = None) -> AuditEntry:
+                  summary: str = "", data: dict[str, Any] | None = None, workspace_id: int | None = None) -> AuditEntry:
     """Store one user action. ``actor`` defaults to the signed-in user of the current request.
+    ``workspace_id`` (whose members may read the entry) is the graph's when a graph or run is given.
 
     Called inside the service's transaction, so a rolled-back action leaves no entry.
     """
@@ -169,10 +176,11 @@ def record_action(event: str, *, actor: Any = None, graph: Any = None, run: Any 
         object_type, object_id = object_type or "run", object_id or run.pk
     if graph is not None:
         graph_id, owner_id = graph.pk, graph.owner_id if owner_id is None else owner_id
+        workspace_id = graph.workspace_id if workspace_id is None else workspace_id
         object_type, object_id = object_type or "graph", object_id or graph.pk
     clean = json.loads(json.dumps(data or {}, default=str))
     return AuditEntry.objects.create(
-        timestamp=datetime.now(UTC), actor_id=actor_id, actor_name=actor_name, owner_id=owner_id,
+        timestamp=datetime.now(UTC), actor_id=actor_id, actor_name=actor_name, owner_id=owner_id, workspace_id=workspace_id,
         object_type=object_type or "system", object_id=str(object_id), graph_id=graph_id,
         run_id=run.pk if run is not None else None, node_id=node_id, event=event, status=status,
         summary=_cut(summary), data=clean,
@@ -207,3 +215,7 @@ def hook_public(hook: GraphHook) -> dict[str, Any]:
     """What may be shown or logged about a hook: everything but its secret."""
     return {"id": hook.pk, "kind": hook.kind, "name": hook.name, "url": hook.url, "events": hook.events,
             "threshold_ms": hook.threshold_ms, "enabled": hook.enabled}
+
+
+RUN_EVENT_COPY = EventCopy(table=AuditEntry._meta.db_table, columns=RUN_EVENT_COLUMNS, pg_types=_PG_TYPES,
+                           rows=run_event_rows, insert=insert_run_event_rows, committed=count_run_events)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextvars import Token
+from typing import Any
+
 from celery.signals import task_postrun, task_prerun
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
@@ -11,15 +14,18 @@ from . import logs
 
 @receiver(user_logged_in, dispatch_uid="audit_user_logged_in")
 def _user_logged_in(sender, request, user, **kwargs) -> None:
+    from workspaces.models import Workspace
+
     from .services import record_action
 
     ip = request.META.get("REMOTE_ADDR", "") if request is not None else ""
+    personal = Workspace.objects.filter(personal_for=user).values_list("pk", flat=True).first()
     record_action("user.login", actor=user, object_type="user", object_id=user.pk, owner_id=user.pk,
-                  status="succeeded", summary=f"{user.get_username()} signed in", data={"ip": ip})
+                  workspace_id=personal, status="succeeded", summary=f"{user.get_username()} signed in", data={"ip": ip})
 
 
 # Worker lines logged around a run (claim, errors) carry its id too; the driver binds it again inside.
-_task_tokens: dict[str, object] = {}
+_task_tokens: dict[str, Token[Any]] = {}
 
 
 @task_prerun.connect(dispatch_uid="audit_task_prerun")

@@ -41,7 +41,7 @@ def check_webhook_url(url: str) -> str:
                                    type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise UnsafeURL(f"host {parts.hostname!r} does not resolve") from exc
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if not private_allowed():
         for address in addresses:
             if not address.is_global or address.is_multicast:
@@ -51,12 +51,12 @@ def check_webhook_url(url: str) -> str:
     return str(next((a for a in addresses if a.version == 4), addresses[0]))
 
 
-def pinned(url: str) -> tuple[str, dict[str, str], dict[str, str]]:
+def pinned(url: str) -> tuple[str, dict[str, str], dict[str, str | None]]:
     """(URL with the checked address for its host, headers, httpx extensions) for one delivery."""
     parts = urlsplit(url)
     address = check_webhook_url(url)
     host = f"[{address}]" if ":" in address else address
     netloc = host + (f":{parts.port}" if parts.port else "")
     headers = {"Host": parts.netloc}
-    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    extensions: dict[str, str | None] = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
     return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")), headers, extensions

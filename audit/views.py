@@ -12,28 +12,33 @@ from itertools import islice
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
 from django.core.handlers.asgi import ASGIRequest
-from django.db.models import TextField
+from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
+from kaizen_web.htmx import HtmxHttpRequest
+from workspaces.current import current_workspace
+
 from . import conf, metrics, selectors
+from .models import AuditEntry
 from .selectors import AuditFilter
 
 EXPORT_COLUMNS = ["id", "timestamp", "actor_id", "actor_name", "object_type", "object_id", "graph_id", "run_id",
                   "node_id", "event", "status", "summary"]
 
 
-def _filtered(request: HttpRequest, default_show: str = "") -> tuple[AuditFilter, object]:
+def _filtered(request: HttpRequest, default_show: str = "") -> tuple[AuditFilter, QuerySet[AuditEntry]]:
     f = AuditFilter.from_params(request.GET, default_show)
-    return f, selectors.filter_entries(selectors.entries_visible(request.user), f)
+    # pages and exports show the current workspace's log (the header's switcher)
+    return f, selectors.filter_entries(selectors.entries_visible(request.user, current_workspace(request)), f)
 
 
 @login_required
 @require_GET
-def entry_list(request: HttpRequest) -> HttpResponse:
+def entry_list(request: HtmxHttpRequest) -> HttpResponse:
     f, qs = _filtered(request)
     try:
         page = min(max(int(request.GET.get("page", 1)), 1), selectors.MAX_PAGE)
@@ -43,14 +48,13 @@ def entry_list(request: HttpRequest) -> HttpResponse:
     params = f.as_params()
     names = selectors.object_names(rows)
     for e in rows:  # objects by name, with a link while they exist
-        e.graph_name = names.get(("graph", e.graph_id))
-        e.run_name = names.get(("run", e.run_id))
+        vars(e).update(graph_name=names.get(("graph", e.graph_id)), run_name=names.get(("run", e.run_id)))
     ctx = {
         "views": [(key, label) for key, (label, _events) in selectors.VIEWS.items()],
         "filtered": any(v for k, v in params.items() if k != "show"),
         "entries": rows, "page": page, "has_next": has_next, "filters": f, "query": urlencode(params),
-        "prev_url": "?" + urlencode({**params, "page": page - 1}) if page > 1 else "",
-        "next_url": "?" + urlencode({**params, "page": page + 1}) if has_next else "",
+        "prev_url": "?" + urlencode({**params, "page": str(page - 1)}) if page > 1 else "",
+        "next_url": "?" + urlencode({**params, "page": str(page + 1)}) if has_next else "",
         "events": selectors.EVENT_CHOICES, "statuses": selectors.STATUS_CHOICES,
     }
     template = "audit/_rows.html" if request.htmx and request.htmx.target == "audit-rows" else "audit/list.html"
@@ -146,19 +150,22 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         days = min(max(int(request.GET.get("days", 30)), 1), 365)
     except ValueError:
         days = 30
-    figures = selectors.dashboard_figures(request.user, days)
+    figures = selectors.dashboard_figures(request.user, days, current_workspace(request))
     return render(request, "audit/dashboard.html", {"figures": figures, "days": days, "day_choices": [7, 30, 90]})
 
 
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """Prometheus text: for staff sessions, or a scraper sending ``KAIZEN_METRICS_TOKEN`` as a
-    bearer token. The figures are every user's together, so nobody else sees them."""
-    if not getattr(request.user, "is_staff", False):
-        token = conf.get("KAIZEN_METRICS_TOKEN")
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not token or not given or not hmac.compare_digest(given.encode(), token.encode()):
-            hint = "send Authorization: Bearer <KAIZEN_METRICS_TOKEN>" if token else "set KAIZEN_METRICS_TOKEN to scrape"
-            return HttpResponse(f"metrics are for staff or a bearer token ({hint})\n", status=401, content_type="text/plain")
-    body, content_type = metrics.render()
+    """Prometheus text. A scraper sending ``KAIZEN_METRICS_TOKEN`` as a bearer token gets the whole
+    deployment's figures; a signed-in user (staff too: no back door) only their workspaces' runs,
+    tokens and cost."""
+    token = conf.get("KAIZEN_METRICS_TOKEN")
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if token and given and hmac.compare_digest(given.encode(), token.encode()):
+        body, content_type = metrics.render()
+        return HttpResponse(body, content_type=content_type)
+    if not request.user.is_authenticated:
+        hint = "send Authorization: Bearer <KAIZEN_METRICS_TOKEN>" if token else "set KAIZEN_METRICS_TOKEN to scrape"
+        return HttpResponse(f"metrics are for members or a bearer token ({hint})\n", status=401, content_type="text/plain")
+    body, content_type = metrics.render(request.user)
     return HttpResponse(body, content_type=content_type)

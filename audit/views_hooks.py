@@ -8,9 +8,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from graphs import selectors as graph_selectors
 from graphs.engine.hooks import HookEvent
 from graphs.models import Graph
+from kaizen_web.htmx import HtmxHttpRequest
+from workspaces.permissions import get_for
 
 from . import selectors, services
 from .models import GraphHook, HookDelivery
@@ -38,11 +39,8 @@ class HookForm(forms.Form):
         return data
 
 
-def _graph(request: HttpRequest, graph_id: int) -> Graph:
-    graph = get_object_or_404(Graph, pk=graph_id)
-    if not graph_selectors.can_see_graph(request.user, graph):
-        raise Http404  # as a missing one: ids cannot be enumerated
-    return graph
+def _graph(request: HttpRequest, graph_id: int, action: str = "view") -> Graph:
+    return get_for(request.user, Graph, graph_id, action)  # 404 as a missing one outside the user's workspaces
 
 
 def _panel(request: HttpRequest, graph: Graph, form: HookForm | None = None, secret: str = "", status: int = 200) -> HttpResponse:
@@ -57,8 +55,8 @@ def _panel(request: HttpRequest, graph: Graph, form: HookForm | None = None, sec
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def graph_hooks(request: HttpRequest, graph_id: int) -> HttpResponse:
-    graph = _graph(request, graph_id)
+def graph_hooks(request: HtmxHttpRequest, graph_id: int) -> HttpResponse:
+    graph = _graph(request, graph_id, "view" if request.method == "GET" else "edit")
     if request.method == "GET":
         return _panel(request, graph)
     form = HookForm(request.POST)
@@ -72,8 +70,8 @@ def graph_hooks(request: HttpRequest, graph_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def hook_action(request: HttpRequest, graph_id: int, hook_id: int, action: str) -> HttpResponse:
-    graph = _graph(request, graph_id)
+def hook_action(request: HtmxHttpRequest, graph_id: int, hook_id: int, action: str) -> HttpResponse:
+    graph = _graph(request, graph_id, "edit")
     hook = get_object_or_404(GraphHook, pk=hook_id, graph=graph)
     if action == "toggle":
         services.hook_update(hook=hook, user=request.user, enabled=not hook.enabled)

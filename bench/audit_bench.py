@@ -59,7 +59,13 @@ def seed(rows: int) -> None:
     rng = random.Random(6)
     start = datetime.now(UTC) - timedelta(days=30)
     step = timedelta(days=30) / rows
-    columns = ["timestamp", "actor_id", "actor_name", "owner_id", "object_type", "object_id", "graph_id", "run_id",
+    from workspaces.models import Membership, Role
+    from workspaces.services import ensure_personal_workspace
+
+    workspace_of = {u.pk: ensure_personal_workspace(u).pk for u in users}  # whose members read the rows
+    for ws in workspace_of.values():  # user0 reads every workspace (staff alone is no back door any more)
+        Membership.objects.get_or_create(workspace_id=ws, user=users[0], defaults={"role": Role.VIEWER})
+    columns = ["timestamp", "actor_id", "actor_name", "owner_id", "workspace_id", "object_type", "object_id", "graph_id", "run_id",
                "node_id", "event", "status", "summary", "data"]
     t0 = time.perf_counter()
     raw = connection.connection if connection.connection else (connection.ensure_connection() or connection.connection)
@@ -88,7 +94,7 @@ def seed(rows: int) -> None:
                 summary = f"llm_error: upstream {rng.choice([500, 502, 503])} at step {i}"
                 data = {"type": "llm_error", "message": summary}
             ts = start + step * i
-            copy.write_row((ts, owner.pk, owner.username, owner.pk, "run", str(run), graph, run, node, event, status,
+            copy.write_row((ts, owner.pk, owner.username, owner.pk, workspace_of[owner.pk], "run", str(run), graph, run, node, event, status,
                             summary, json.dumps(data)))
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE audit_auditentry")  # hint bits and visibility map, as a settled table has
@@ -185,7 +191,7 @@ def main() -> None:
     day = (datetime.now(UTC) - timedelta(days=3)).date().isoformat()
     run = str(AuditEntry.objects.filter(owner_id=User.objects.get(username="user7").pk).values_list("run_id", flat=True).first())
     cases = [
-        ("no filter (staff)", staff, {}),
+        ("no filter (member of every workspace)", staff, {}),
         ("no filter (user: own objects)", user, {}),
         ("user", staff, {"user": "user3"}),
         ("graph", user, {"graph": "8"}),

@@ -110,7 +110,7 @@ def pg_in_process(doc: dict) -> tuple[float, list[float]]:
     from django.db import transaction
 
     from graphs import services
-    from graphs.execution import execute_run
+    from graphs.runner.execution import execute_run
 
     graph, user = db_run(doc)
     with transaction.atomic():

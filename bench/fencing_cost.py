@@ -41,15 +41,17 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from audit.services import run_event_rows
-    from graphs import services, writer
+    from audit.services import RUN_EVENT_COPY, run_event_rows
+    from graphs import services
     from graphs.models import Run, RunEvent
+    from graphs.runner import writer
     from tests.helpers import chain
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
     graph = services.graph_create(owner=user, name="fencing", spec=chain(1)).graph
     run = Run.objects.create(graph=graph, version=graph.versions.get(), inputs={}, created_by=user)
-    fenced_sql, old_sql = writer._GROUP_COMMIT_SQL, unfenced(writer._GROUP_COMMIT_SQL)
+    fenced_sql = writer.group_commit_sql(RUN_EVENT_COPY)
+    old_sql = unfenced(fenced_sql)
     assert "held" not in old_sql and "held" in fenced_sql
     seq = 0
     timings: dict[str, list[float]] = {"fenced": [], "unfenced": []}
@@ -69,7 +71,7 @@ def main() -> None:
         kind = "fenced" if i % 2 == 0 else "unfenced"
         events, audit, states = batch()
         started = time.perf_counter()
-        params = writer.pg_params({run.pk: run.epoch}, events, audit, states, {})
+        params = writer.pg_params({run.pk: run.epoch}, events, audit, states, {}, RUN_EVENT_COPY)
         with connection.cursor() as cursor:
             cursor.execute(fenced_sql if kind == "fenced" else old_sql, params if kind == "fenced" else params[1:4])
         timings[kind].append((time.perf_counter() - started) * 1000)

@@ -170,13 +170,13 @@ def kaizen_llm_fanout(n: int, base_url: str) -> float:
 
 
 def kaizen_pg_time(doc: dict[str, Any]) -> float:
-    """The worker's code path (graphs.execution.execute_run) with PostgreSQL checkpoints and
+    """The worker's code path (graphs.runner.execution.execute_run) with PostgreSQL checkpoints and
     events, in this process (Django set up on the bench database); start-to-finish of execute_run."""
     from django.contrib.auth import get_user_model
     from django.db import transaction
 
     from graphs import services
-    from graphs.execution import execute_run
+    from graphs.runner.execution import execute_run
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
     graph = services.graph_create(owner=user, name="bench", spec=doc).graph

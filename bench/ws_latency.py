@@ -6,7 +6,7 @@ PostgreSQL + Redis (channels_redis pub/sub) + a Daphne process on loopback, and 
 client per run in a process of its own. Each run has a RunRecorder (the engine's event sink:
 store, commit, then publish) emitting ``rate`` events/s, in emitting processes shaped like
 workers. Every setup is a row: how many emitting processes, whether their runs share the
-process's run loop (graphs/runloop.py, as workers run them) or get a loop each (the earlier
+process's run loop (graphs/runner/runloop.py, as workers run them) or get a loop each (the earlier
 design), and whether the runs' events are spread evenly over time or aligned (all runs emit at
 the same instants). Latency = client receipt time - emit time (same clock). Prints p50/p95/p99,
 events/s delivered, and whether every client ended with the complete contiguous sequence.
@@ -37,7 +37,7 @@ def pct(values, p):
 
 async def emitter(run_id: int, rate: float, seconds: float, start: float) -> int:
     """Emit ``rate`` events/s from ``start`` (a time.time() instant) on."""
-    from graphs.adapters import RunRecorder
+    from graphs.runner.adapters import RunRecorder
 
     recorder = RunRecorder(run_id)
     await recorder.load(str(run_id))
@@ -92,11 +92,11 @@ def emitters_main(run_ids: list[int], rate: float, seconds: float, mode: str, ph
     print("READY", flush=True)
     t0 = float(sys.stdin.readline())  # every emitting process starts at the same instant
     if mode == "worker":  # as a worker runs them: a thread each (Celery's pool), all on the process's run loop
-        from graphs import runloop
+        from graphs.runner import runloop
 
         def one(rid: int, ph: float) -> int:
             return runloop.run(emitter(rid, rate, seconds, t0 + ph))
-    else:  # "threads": a thread and an event loop per run (how workers ran runs before graphs/runloop.py)
+    else:  # "threads": a thread and an event loop per run (how workers ran runs before graphs/runner/runloop.py)
         def one(rid: int, ph: float) -> int:
             return asyncio.run(emitter(rid, rate, seconds, t0 + ph))
     with ThreadPoolExecutor(len(run_ids)) as pool:

@@ -6,4 +6,5 @@ class GraphsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import run_delete, worker  # noqa: F401  (deleting a run opens its events' guard; Celery worker signals)
+        from . import run_delete  # noqa: F401  (deleting a run opens its events' guard)
+        from .runner import tasks, worker  # noqa: F401  (the run tasks, by their names in graphs/dispatch.py; Celery worker signals)

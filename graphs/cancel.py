@@ -29,6 +29,12 @@ def channel() -> str:
 
 _publisher = None
 _publisher_lock = threading.Lock()
+_here: list[Callable[[int], None]] = []  # embedded: the worker of this process (graphs/runner/execution.py)
+
+
+def listen_here(on_cancel: Callable[[int], None]) -> None:
+    """Embedded mode: announcements go straight to ``on_cancel`` (the worker in this process)."""
+    _here[:] = [on_cancel]
 
 
 def announce(run_id: int) -> None:
@@ -43,10 +49,8 @@ def announce(run_id: int) -> None:
                     _publisher = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
             _publisher.publish(channel(), str(run_id))
         else:
-            from . import runloop
-            from .execution import cancel_local
-
-            runloop.call_soon(cancel_local, run_id)
+            for on_cancel in _here:
+                on_cancel(run_id)
     except Exception:
         log.warning("could not announce the cancel of run %s; its worker's poll will see it", run_id, exc_info=True)
 

@@ -3,52 +3,17 @@ sent back to a browser (the API shows a name and a hint such as "sk-…a1b2").""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import record_action as audit
+from kaizen_web.crypto import InvalidToken, fernet
 
 from .models import Credential
-
-
-def _derived(secret_key: str) -> bytes:
-    return base64.urlsafe_b64encode(hashlib.sha256(f"kaizen-credentials:{secret_key}".encode()).digest())
-
-
-def _fernet() -> MultiFernet:
-    """Encrypts with the first key, decrypts with any: rotation without losing what is stored.
-
-    KAIZEN_ENCRYPTION_KEY is a comma-separated list of Fernet keys, newest first. Unset, the key is
-    derived from SECRET_KEY, and from each of SECRET_KEY_FALLBACKS for reading (Django's own way to
-    rotate SECRET_KEY). ``manage.py kaizen_rotate_keys`` re-encrypts everything with the first key.
-    """
-    keys = [k.strip().encode() for k in settings.KAIZEN_ENCRYPTION_KEY.split(",") if k.strip()]
-    if not keys:
-        keys = [_derived(k) for k in [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]]
-    return MultiFernet([Fernet(k) for k in keys])
-
-
-def rotate_token(token: bytes) -> bytes:
-    """The same secret, encrypted with the current first key (InvalidToken if no key reads it)."""
-    return _fernet().rotate(token)
-
-
-def encrypt_text(text: str) -> str:
-    return _fernet().encrypt(text.encode()).decode()
-
-
-def decrypt_text(token: str) -> str | None:
-    try:
-        return _fernet().decrypt(token.encode()).decode()
-    except InvalidToken:
-        return None
+from .signals import action as audit
 
 
 def hint_for(api_key: str) -> str:
@@ -56,36 +21,56 @@ def hint_for(api_key: str) -> str:
 
 
 @transaction.atomic
-def credential_set(*, owner, name: str, api_key: str, base_url: str = "") -> tuple[Credential, bool]:
-    """Create a credential, or rotate the key of an existing one. Returns (credential, created)."""
-    token = _fernet().encrypt(api_key.encode())
+def credential_set(*, owner, name: str, api_key: str, base_url: str = "", workspace: Any = None) -> tuple[Credential, bool]:
+    """Create a credential in ``workspace`` (``owner``'s personal one when not given), or rotate
+    the key of an existing one. Returns (credential, created)."""
+    if workspace is None:
+        from workspaces.services import ensure_personal_workspace
+
+        workspace = ensure_personal_workspace(owner)
+    token = fernet().encrypt(api_key.encode())
     credential, created = Credential.objects.select_for_update().get_or_create(
-        owner=owner, name=name, defaults={"encrypted_key": token, "hint": hint_for(api_key), "base_url": base_url})
+        workspace=workspace, name=name,
+        defaults={"owner": owner, "encrypted_key": token, "hint": hint_for(api_key), "base_url": base_url})
     if not created:
         credential.encrypted_key, credential.hint, credential.rotated_at = token, hint_for(api_key), timezone.now()
         if base_url:
             credential.base_url = base_url
         credential.save()
-    audit("credential.added" if created else "credential.rotated", actor=owner, object_type="credential", object_id=credential.pk, owner_id=owner.pk, summary=f"{name} ({credential.hint})")
+    audit("credential.added" if created else "credential.rotated", actor=owner, object_type="credential", object_id=credential.pk, owner_id=owner.pk, workspace_id=workspace.pk, summary=f"{name} ({credential.hint})")
     return credential, created
 
 
 def credential_secret(credential: Credential) -> str | None:
     try:
-        return _fernet().decrypt(bytes(credential.encrypted_key)).decode()
+        return fernet().decrypt(bytes(credential.encrypted_key)).decode()
     except InvalidToken:  # encrypted under another key: unusable, never crash the run here
         return None
 
 
-def credential_resolver(run: Any, recorder: Any) -> Callable[[str], Awaitable[str | None]]:
-    """Async lookup of the graph owner's key by name, on the run's database thread."""
-    owner_id = run.graph.owner_id
+def credential_fits(credential: Credential, base_url: str | None) -> bool:
+    """May ``credential``'s key go to ``base_url``? To the operator's endpoint (or none named)
+    always; to any other only if the key was stored for that URL."""
+    from .engine.llm.urlguard import normalize
 
-    def lookup(name: str) -> str | None:
-        credential = Credential.objects.filter(owner_id=owner_id, name=name).first()
-        return credential_secret(credential) if credential else None
+    if not base_url or normalize(base_url) == normalize(settings.OPENAI_BASE_URL or None):
+        return True
+    return bool(credential.base_url) and normalize(credential.base_url) == normalize(base_url)
 
-    async def resolve(name: str) -> str | None:
-        return await recorder.db(lookup, name)
+
+def credential_resolver(run: Any, recorder: Any) -> Callable[[str, str | None], Awaitable[str | None]]:
+    """Async lookup of a key by name in the run's workspace, on the run's database thread. For an
+    old-style node ``base_url`` other than the operator's, only a key stored for that very URL
+    (``Credential.base_url``) is given: a workspace's editors cannot send its keys elsewhere."""
+    workspace_id = run.graph.workspace_id
+
+    def lookup(name: str, base_url: str | None) -> str | None:
+        credential = Credential.objects.filter(workspace_id=workspace_id, name=name).first()
+        if credential is None or not credential_fits(credential, base_url):
+            return None
+        return credential_secret(credential)
+
+    async def resolve(name: str, base_url: str | None = None) -> str | None:
+        return await recorder.db(lookup, name, base_url)
 
     return resolve

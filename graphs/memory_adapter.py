@@ -104,32 +104,32 @@ class _Sql:
 
     def peek(self, fenced: bool) -> str:
         return (f"SELECT version, tier, access_count, {self.fence(fenced, lock=False)} FROM {T} "
-                "WHERE owner_id = %(owner)s AND session_id = %(session)s")
+                "WHERE workspace_id = %(owner)s AND session_id = %(session)s")
 
     def touch(self, fenced: bool) -> str:
         count = "(CASE WHEN m.last_access_at >= %(cutoff)s AND m.access_count > 0 THEN m.access_count + 1 ELSE 1 END)"
         tier = (f"CASE WHEN m.tier = 'hot' OR {count} >= %(hot_at)s THEN 'hot' "
                 f"WHEN m.tier = 'warm' OR {count} >= %(warm_at)s THEN 'warm' ELSE 'cold' END")
-        return (f"INSERT INTO {T} AS m (owner_id, session_id, turns, access_count, last_access_at, tier, version, policy, updated_at) "
+        return (f"INSERT INTO {T} AS m (workspace_id, session_id, turns, access_count, last_access_at, tier, version, policy, updated_at) "
                 f"SELECT %(owner)s, %(session)s, '[]'{self.jsonb}, 1, %(now)s, %(first_tier)s, 0, %(policy)s{self.jsonb}, %(now)s "
                 f"WHERE {self.fence(fenced)} "
-                f"ON CONFLICT (owner_id, session_id) DO UPDATE SET access_count = {count}, "
+                f"ON CONFLICT (workspace_id, session_id) DO UPDATE SET access_count = {count}, "
                 f"last_access_at = excluded.last_access_at, tier = {tier}, policy = excluded.policy "
                 "RETURNING version, tier, access_count, CASE WHEN version = %(known)s THEN NULL ELSE turns END")
 
     def append(self, fenced: bool, keep_policy: bool) -> str:
         policy = "m.policy" if keep_policy else "excluded.policy"
-        return (f"INSERT INTO {T} AS m (owner_id, session_id, turns, access_count, last_access_at, tier, version, policy, updated_at) "
+        return (f"INSERT INTO {T} AS m (workspace_id, session_id, turns, access_count, last_access_at, tier, version, policy, updated_at) "
                 f"SELECT %(owner)s, %(session)s, %(turns)s{self.jsonb}, 0, %(now)s, 'cold', 1, %(policy)s{self.jsonb}, %(now)s "
                 f"WHERE {self.fence(fenced)} "
-                f"ON CONFLICT (owner_id, session_id) DO UPDATE SET turns = {self.appended}, version = m.version + 1, "
+                f"ON CONFLICT (workspace_id, session_id) DO UPDATE SET turns = {self.appended}, version = m.version + 1, "
                 f"policy = {policy}, updated_at = excluded.updated_at "
                 "RETURNING version, tier, access_count, turns")
 
     def add_accesses(self) -> str:
         return (f"UPDATE {T} SET access_count = access_count + %(n)s, "
                 "last_access_at = CASE WHEN last_access_at IS NULL OR last_access_at < %(at)s THEN %(at)s ELSE last_access_at END "
-                "WHERE owner_id = %(owner)s AND session_id = %(session)s")
+                "WHERE workspace_id = %(owner)s AND session_id = %(session)s")
 
 
 _SQL: dict[str, _Sql] = {}
@@ -145,7 +145,7 @@ def _sql() -> _Sql:
 
 
 class DatabaseColdStore:
-    """One MemoryRecord per (owner, session); runs without an owner keep no cold memory.
+    """One MemoryRecord per (owner, session): the owner is the run's workspace (graphs/execution.py).
 
     ``fence=(run_id, epoch)``: every write is conditional on that claim of the run being current."""
 
@@ -240,7 +240,7 @@ def demote_idle(now: float) -> list[tuple[Any, str, str]]:
     so a session accessed meanwhile keeps its tier."""
     moves = []
     moment = datetime.fromtimestamp(now, UTC)
-    candidates = MemoryRecord.objects.filter(tier__in=["warm", "hot"]).values_list("pk", "owner_id", "session_id", "tier",
+    candidates = MemoryRecord.objects.filter(tier__in=["warm", "hot"]).values_list("pk", "workspace_id", "session_id", "tier",
                                                                                   "last_access_at", "policy")
     for pk, owner, session_id, tier, last, policy in candidates.iterator(chunk_size=1000):
         idle_after = timedelta(seconds=TierPolicy.from_dict(policy).demote_after_seconds)
@@ -301,14 +301,15 @@ def build_memory(fence: tuple[Any, int] | None = None) -> TieredMemory:
 
 
 def optimize_memory() -> list[tuple[Any, str, str]]:
-    """The periodic optimisation (graphs/worker.py runs it in every worker, embedded included):
+    """The periodic optimisation (graphs/runner/worker.py runs it in every worker, embedded included):
     this process's batched hot-tier accesses are counted, idle sessions demoted per their policy."""
     return asyncio.run(build_memory().optimize())
 
 
-def memory_sessions(owner_id: int) -> list[dict[str, Any]]:
-    """Per session of a user: which tier holds it, access counts, turns (for the API/page)."""
-    rows = MemoryRecord.objects.filter(owner_id=owner_id).order_by("-updated_at")
+def memory_sessions(workspace_id: int | None) -> list[dict[str, Any]]:
+    """Per session of a workspace: which tier holds it, access counts, turns (for the API/page)."""
+    owner_id = workspace_id  # (the memory tiers' "owner" of a session is its workspace)
+    rows = MemoryRecord.objects.filter(workspace_id=workspace_id or 0).order_by("-updated_at")
     return [{"session_id": r.session_id, "tier": r.tier, "access_count": r.access_count,
              "last_access_at": r.last_access_at.isoformat() if r.last_access_at else None,
              "turns": len(r.turns or []), "version": r.version,

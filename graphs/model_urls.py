@@ -55,12 +55,3 @@ def base_url_issues(spec: Any) -> list[Issue]:
             except UnsafeModelURL as exc:
                 issues.append(Issue(path, f"base_url {exc}", node_id))
     return issues
-
-
-def with_endpoint_issues(result: dict[str, Any], spec: Any) -> dict[str, Any]:
-    """A check_document() result, with the endpoint issues added once the graph is otherwise valid
-    (the validate endpoint and the editor's live check)."""
-    if result["valid"]:
-        issues = base_url_issues(spec)
-        result.update(valid=not issues, errors=[i.to_dict() for i in issues])
-    return result

@@ -22,6 +22,8 @@ class AppendOnly(models.Model):
 
 
 class Graph(models.Model):
+    # The workspace owns the graph (and so its runs and hooks); ``owner`` is who created it.
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="graphs")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="graphs")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, default="")
@@ -31,10 +33,17 @@ class Graph(models.Model):
 
     class Meta:
         ordering = ["-updated_at"]
-        indexes = [models.Index(fields=["owner", "-updated_at"])]
+        indexes = [models.Index(fields=["owner", "-updated_at"]), models.Index(fields=["workspace", "-updated_at"], name="graph_workspace_updated")]
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        if self.workspace_id is None and self.owner_id is not None:  # (services pass the current workspace)
+            from workspaces.services import ensure_personal_workspace
+
+            self.workspace = ensure_personal_workspace(self.owner)
+        super().save(*args, **kwargs)
 
 
 class GraphVersion(AppendOnly):
@@ -153,8 +162,10 @@ class RunEvent(AppendOnly):
 
 
 class Credential(models.Model):
-    """An API key, encrypted at rest (Fernet); the browser only ever sees its name and hint."""
+    """An API key, encrypted at rest (Fernet); the browser only ever sees its name and hint. It
+    belongs to a workspace (names are unique there); ``owner`` is who stored it."""
 
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="credentials")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credentials")
     name = models.CharField(max_length=100)
     encrypted_key = models.BinaryField()
@@ -164,13 +175,13 @@ class Credential(models.Model):
     rotated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="credential_owner_name_unique")]
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="credential_workspace_name_unique")]
 
 
 class MemoryRecord(models.Model):
-    """Cold tier of conversation memory: one row per (owner, session), shared across runs."""
+    """Cold tier of conversation memory: one row per (workspace, session), shared across its runs."""
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memories")
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="memories")
     session_id = models.CharField(max_length=200)
     turns = models.JSONField(default=list)
     access_count = models.PositiveIntegerField(default=0)
@@ -183,4 +194,28 @@ class MemoryRecord(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["owner", "session_id"], name="memory_owner_session_unique")]
+        constraints = [models.UniqueConstraint(fields=["workspace", "session_id"], name="memory_workspace_session_unique")]
+
+
+class Connection(models.Model):
+    """A workspace's named model endpoint: an OpenAI-compatible base URL, the stored credential
+    whose key is sent there (none: no key), the models it offers and optional price overrides.
+    Node configs name it (``connection``); the worker resolves it at run time (graphs/connections.py).
+    The operator's OPENAI_BASE_URL and key are the built-in "default" connection, never a row."""
+
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="connections")
+    name = models.CharField(max_length=100)
+    base_url = models.CharField(max_length=500)
+    credential = models.ForeignKey(Credential, null=True, blank=True, on_delete=models.PROTECT, related_name="connections")
+    model_names = models.JSONField(default=list, blank=True)  # the models it offers ([]: any name)
+    prices = models.JSONField(default=dict, blank=True)  # model -> [USD per 1M prompt, per 1M completion tokens]
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="connection_workspace_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.db.models.signals import post_delete, pre_delete
 from django.dispatch import receiver
 
-from audit import append_only
+from kaizen_web import append_only
 
 from .models import Run
 

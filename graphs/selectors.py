@@ -1,30 +1,32 @@
-"""Reads, with access rules: a user sees their own graphs and runs; staff see all."""
+"""Reads. Who may see what is workspaces.permissions' answer (membership and role, never staff)."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from workspaces.permissions import get_for, graphs_visible_to, may, runs_visible_to
+
+from .engine.state import NodeState as EngineNodeState
 from .models import Graph, GraphVersion, Run, RunEvent
 
 
-def graphs_visible(user) -> QuerySet[Graph]:
-    qs = Graph.objects.select_related("owner")
-    return qs if user.is_staff else qs.filter(owner=user)
+def graphs_visible(user, action: str = "view") -> QuerySet[Graph]:
+    return graphs_visible_to(user, action)
 
 
-def runs_visible(user) -> QuerySet[Run]:
-    qs = Run.objects.select_related("graph", "version", "created_by")
-    return qs if user.is_staff else qs.filter(graph__owner=user)
+def runs_visible(user, action: str = "view") -> QuerySet[Run]:
+    return runs_visible_to(user, action)
 
 
 def can_see_graph(user, graph: Graph) -> bool:
-    return user.is_authenticated and (user.is_staff or graph.owner_id == user.pk)
+    return may(user, "view", graph)
 
 
 def can_see_run(user, run: Run) -> bool:
-    return user.is_authenticated and (user.is_staff or run.graph.owner_id == user.pk)
+    return may(user, "view", run)
 
 
 def graph_latest(graph: Graph) -> GraphVersion:
@@ -78,6 +80,22 @@ def run_node_statuses_from_events(run: Run, upto: int | None = None) -> dict[str
         elif node_id:
             statuses[node_id] = NODE_STATE_EVENTS[event] or status or "succeeded"
     return statuses
+
+
+def graph_or_404(user, pk: int, action: str = "view") -> Graph:
+    """The graph ``pk`` if ``user`` may do ``action`` on it; 404 outside their workspaces, as a
+    missing one (ids cannot be enumerated); 403 for a member whose role is too low."""
+    return get_for(user, Graph, pk, action)
+
+
+def node_state_summary(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored node state (NodeState.data), as the API and the run page show it."""
+    state = EngineNodeState.from_dict(data)
+    prompt, completion = state.tokens
+    return {"status": state.status, "attempts": state.attempts, "duration_ms": state.duration_ms,
+            "cost_usd": state.cost_usd, "prompt_tokens": prompt, "completion_tokens": completion,
+            "error": state.error, "outputs": state.outputs, "recovered_by": state.recovered_by,
+            "llm_calls": len(state.llm_calls)}
 
 
 MEMBER_EVENTS = ("pre_llm_call", "post_llm_call", "fallback", "decision", "post_node", "run_resumed")

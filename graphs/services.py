@@ -16,12 +16,12 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from audit.services import record_action as audit
-
+from . import dispatch
 from .engine.schema import GraphSpec
 from .engine.validate import Issue, validate_graph
 from .model_urls import base_url_issues
 from .models import Checkpoint, Graph, GraphVersion, Run, RunEvent
+from .signals import action as audit
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +44,24 @@ class StaleVersion(ServiceError):
     status = 409
 
 
-def _check_spec(spec: Any) -> dict[str, Any]:
-    issues = validate_graph(spec) or base_url_issues(spec)
+def _check_spec(spec: Any, workspace: Any = None) -> dict[str, Any]:
+    from .connections import connection_issues
+
+    issues = validate_graph(spec) or base_url_issues(spec) or (connection_issues(spec, workspace) if workspace else [])
     if issues:
         raise ServiceError("the graph is invalid", [Issue(f"spec.{i.path}".rstrip("."), i.message, i.node, i.edge) for i in issues])
     return GraphSpec.model_validate(spec).model_dump(mode="json")
 
 
 @transaction.atomic
-def graph_create(*, owner, name: str, spec: dict[str, Any], description: str = "") -> GraphVersion:
-    clean = _check_spec(spec)
-    graph = Graph.objects.create(owner=owner, name=name, description=description, latest_version=1)
+def graph_create(*, owner, name: str, spec: dict[str, Any], description: str = "", workspace: Any = None) -> GraphVersion:
+    """A new graph in ``workspace`` (the creator's personal workspace when not given)."""
+    if workspace is None:
+        from workspaces.services import ensure_personal_workspace
+
+        workspace = ensure_personal_workspace(owner)
+    clean = _check_spec(spec, workspace)
+    graph = Graph.objects.create(workspace=workspace, owner=owner, name=name, description=description, latest_version=1)
     audit("graph.created", actor=owner, graph=graph, summary=name, data={"version": 1})
     return GraphVersion.objects.create(graph=graph, number=1, spec=clean, created_by=owner, message="created")
 
@@ -63,7 +70,7 @@ def graph_create(*, owner, name: str, spec: dict[str, Any], description: str = "
 def graph_save(*, graph: Graph, user, spec: dict[str, Any], base_version: int | None = None,
                name: str | None = None, description: str | None = None, message: str = "") -> GraphVersion:
     """Store a new version. Invalid specs and stale bases raise; the last good version stays."""
-    clean = _check_spec(spec)
+    clean = _check_spec(spec, graph.workspace)
     locked = Graph.objects.select_for_update().get(pk=graph.pk)
     if base_version is not None and base_version != locked.latest_version:
         latest = locked.versions.select_related("created_by").get(number=locked.latest_version)
@@ -113,12 +120,10 @@ def graph_restore(*, graph: Graph, user, number: int) -> GraphVersion:
 def _enqueue_on_commit(run: Run, task_id: str | None = None) -> None:
     """Send the run's message once the transaction commits. A run started with its task id
     already stored (run_start) needs no UPDATE after the send."""
-    from .tasks import run_execute
-
     def send() -> None:
-        result = run_execute.apply_async(args=[run.pk], task_id=task_id)
+        sent = dispatch.send_run(run.pk, task_id)
         if task_id is None:
-            Run.objects.filter(pk=run.pk).update(celery_task_id=result.id or "")
+            Run.objects.filter(pk=run.pk).update(celery_task_id=sent)
 
     transaction.on_commit(send)
 

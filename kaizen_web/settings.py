@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "channels",
     "axes",
+    "workspaces",
     "graphs",
     "audit",
 ]
@@ -112,6 +113,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "graphs.views.context.kaizen",
+                "workspaces.views.context",
             ],
         },
     }
@@ -200,8 +202,8 @@ if REDIS_URL:  # throttle counters shared by every web process
 
 # --- Celery ------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
-# Embedded: kombu's memory transport, woken by every put instead of polling (graphs/broker.py).
-CELERY_BROKER_TRANSPORT = None if REDIS_URL else "graphs.broker:Transport"
+# Embedded: kombu's memory transport, woken by every put instead of polling (graphs/runner/broker.py).
+CELERY_BROKER_TRANSPORT = None if REDIS_URL else "graphs.runner.broker:Transport"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600} if REDIS_URL else {}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -225,7 +227,7 @@ if REDIS_URL:
                     "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]}}
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "graphs.layers.ThreadSafeInMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "graphs.runner.layers.ThreadSafeInMemoryChannelLayer"}}
 
 # --- REST framework ----------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -298,7 +300,7 @@ KAIZEN_EMBEDDED_WORKER_THREADS = env.int("KAIZEN_EMBEDDED_WORKER_THREADS", defau
 # group-commit writer has its own connection): the bound on a worker's connections.
 KAIZEN_WORKER_DB_THREADS = env.int("KAIZEN_WORKER_DB_THREADS", default=4)
 # A worker process frozen inside a transaction (SIGSTOP, a swapped-out VM) must not hold row locks
-# for long: PostgreSQL ends its sessions idle in a transaction after this (see graphs/worker.py).
+# for long: PostgreSQL ends its sessions idle in a transaction after this (see graphs/runner/worker.py).
 KAIZEN_DB_IDLE_IN_TRANSACTION_S = env.float("KAIZEN_DB_IDLE_IN_TRANSACTION_S", default=5)
 # On SIGTERM a worker gives its runs this long to finish their in-flight calls, then hands them off.
 KAIZEN_SHUTDOWN_GRACE_S = env.float("KAIZEN_SHUTDOWN_GRACE_S", default=10)

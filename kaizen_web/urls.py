@@ -8,5 +8,6 @@ urlpatterns = [
     path("api/", include("graphs.api.urls")),
     path("audit/", include("audit.urls")),
     path("metrics", include("audit.metrics_urls")),
+    path("workspaces/", include("workspaces.urls")),
     path("", include("graphs.views.urls")),
 ]

@@ -1,4 +1,4 @@
-"""The embedded broker (graphs/broker.py): kombu's memory transport, woken by puts and acks
+"""The embedded broker (graphs/runner/broker.py): kombu's memory transport, woken by puts and acks
 instead of polling. Real kombu connections, producer and consumer on different threads."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import threading
 
 from kombu import Connection, Exchange, Queue
 
-from graphs.broker import Transport
+from graphs.runner.broker import Transport
 
 
 def consumer_setup(name: str):

@@ -11,11 +11,11 @@ from django.db import connection, transaction
 
 from audit.models import AuditEntry
 from graphs import services
-from graphs.adapters import RunRecorder
 from graphs.engine.ports import ClaimLost
-from graphs.execution import execute_run
 from graphs.models import Checkpoint, NodeState, Run, RunEvent
-from graphs.writer import WRITER, GroupCommitWriter, _Job
+from graphs.runner.adapters import RunRecorder
+from graphs.runner.execution import execute_run
+from graphs.runner.writer import WRITER, GroupCommitWriter, _Job
 from tests.helpers import chain
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -158,7 +158,7 @@ def test_recorder_stops_for_good_once_fenced_out(run):
 
 
 def test_a_claim_takes_a_new_epoch_and_is_exclusive(run):
-    from graphs.execution import claim
+    from graphs.runner.execution import claim
 
     first = claim(run.pk, "w1")
     assert first == run.epoch + 1

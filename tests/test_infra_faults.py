@@ -97,7 +97,7 @@ def test_queued_runs_are_resent_as_soon_as_the_broker_is_back(user, start_worker
     """Redis killed (without persistence) with runs queued in it: once it is back, the sweeper
     sees the broker lost its data and re-sends them at once (the requeue delay is 120 s here)."""
     from graphs import services
-    from graphs.tasks import run_execute
+    from graphs.runner.tasks import run_execute
     from kaizen_web.celery import app
 
     broker = PrivateRedis().start()

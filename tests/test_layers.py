@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 
-from graphs.layers import ThreadSafeInMemoryChannelLayer
+from graphs.runner.layers import ThreadSafeInMemoryChannelLayer
 
 
 def test_a_publish_from_another_threads_loop_wakes_the_receiver_at_once():

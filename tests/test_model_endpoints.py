@@ -20,8 +20,8 @@ from graphs.credentials import credential_set
 from graphs.engine.llm import LLMError, LLMRequest
 from graphs.engine.llm.openai_provider import ERROR_CHARS, OpenAIProvider
 from graphs.engine.llm.urlguard import GuardedTransport, UnsafeModelURL, check_model_url, normalize
-from graphs.execution import execute_run
 from graphs.models import Graph, GraphVersion, Run, RunEvent
+from graphs.runner.execution import execute_run
 from tests.helpers import chain
 
 OPERATOR_KEY = "sk-operator-secret-0123456789"
@@ -216,7 +216,7 @@ def test_worker_sends_the_users_key_to_their_endpoint_never_the_operators(user, 
     settings.OPENAI_API_KEY = OPERATOR_KEY
     settings.KAIZEN_LLM_MAX_RETRIES = 0
     settings.KAIZEN_ALLOW_PRIVATE_MODEL_URLS = True  # (the recorder listens on 127.0.0.1)
-    credential_set(owner=user, name="mine", api_key="sk-users-own-key")
+    credential_set(owner=user, name="mine", api_key="sk-users-own-key", base_url=other_server.base_url)
 
     theirs = _run_of(user, chain(1, base_url=other_server.base_url, credential="mine"))
     assert execute_run(theirs.pk) == "succeeded", Run.objects.get(pk=theirs.pk).error["traceback"]
@@ -236,8 +236,9 @@ def test_worker_sends_the_users_key_to_their_endpoint_never_the_operators(user, 
 def test_worker_refuses_metadata_address_and_trims_errors(user, fake_llm, other_server, settings):
     settings.KAIZEN_LLM_MAX_RETRIES = 0
     settings.KAIZEN_ALLOW_PRIVATE_MODEL_URLS = False
-    credential_set(owner=user, name="mine", api_key="sk-users-own-key")
-    metadata = _run_of(user, chain(1, base_url="http://169.254.169.254/latest", credential="mine"))
+    credential_set(owner=user, name="mine", api_key="sk-users-own-key", base_url=other_server.base_url)
+    credential_set(owner=user, name="meta", api_key="sk-users-own-key", base_url="http://169.254.169.254/latest")
+    metadata = _run_of(user, chain(1, base_url="http://169.254.169.254/latest", credential="meta"))
     assert execute_run(metadata.pk) == "failed"
     assert "private, loopback or reserved" in json.dumps(Run.objects.get(pk=metadata.pk).error)
     local = _run_of(user, chain(1, base_url=other_server.base_url, credential="mine"))

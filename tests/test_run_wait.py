@@ -117,7 +117,7 @@ async def test_wait_is_woken_by_the_run_finished_event_redis_layer(user):
 
 @pytest.mark.django_db(transaction=True)
 async def test_wait_is_woken_by_the_run_finished_event_in_memory_layer(user, settings):
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "graphs.layers.ThreadSafeInMemoryChannelLayer"}}
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "graphs.runner.layers.ThreadSafeInMemoryChannelLayer"}}
     body, status = await _finish_by_event_only(user)
     assert status == 200 and body["status"] == "succeeded" and body["outputs"] == {"result": "from the event"}
     assert not get_channel_layer().groups, "the waiter left its group"

@@ -1,4 +1,4 @@
-"""Runs executed by a worker's threads share the process's run loop (graphs/runloop.py)."""
+"""Runs executed by a worker's threads share the process's run loop (graphs/runner/runloop.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from graphs import runloop
+from graphs.runner import runloop
 
 
 def test_runs_from_worker_threads_share_one_loop_and_overlap():

@@ -1,4 +1,4 @@
-"""A worker's runs share its provider clients (graphs/execution.py build_providers): executed
+"""A worker's runs share its provider clients (graphs/runner/execution.py build_providers): executed
 in-process on the run loop, against PostgreSQL and the scripted LLM server over HTTP."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import threading
 
 import pytest
 
-from graphs import runloop
 from graphs.engine.llm import LLMRequest
 from graphs.engine.llm.clients import SHARDS, shared_pool
-from graphs.execution import build_providers, execute_run
 from graphs.models import Graph, GraphVersion, Run
+from graphs.runner import runloop
+from graphs.runner.execution import build_providers, execute_run
 from tests.helpers import chain, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)

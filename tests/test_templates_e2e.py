@@ -69,7 +69,7 @@ def test_new_from_template_on_the_graph_list_page(client, user):
 
 @pytest.mark.django_db
 def test_memory_page_lists_sessions_with_their_tier(client, user):
-    MemoryRecord.objects.create(owner=user, session_id="customer_9", turns=[{"user": "a", "assistant": "b"}],
+    MemoryRecord.objects.create(workspace=user.personal_workspace, session_id="customer_9", turns=[{"user": "a", "assistant": "b"}],
                                 access_count=4, tier="warm")
     client.force_login(user)
     page = client.get("/memory/").content.decode()
@@ -165,7 +165,7 @@ def test_memory_promotes_a_session_and_the_api_shows_its_tier(api_client, user, 
         assert run.status == "succeeded", run.error
     third = fake_llm.calls("Still there?")[0]
     assert "Hello Ada" in third["text"] and "What is my name?" in third["text"]
-    record = MemoryRecord.objects.get(owner=user, session_id="customer_123")
+    record = MemoryRecord.objects.get(workspace=user.personal_workspace, session_id="customer_123")
     assert record.tier == "warm" and record.access_count == 3 and len(record.turns) == 3
     sessions = api_client.get("/api/memory/").data
     assert [(s["session_id"], s["tier"], s["access_count"]) for s in sessions] == [("customer_123", "warm", 3)]

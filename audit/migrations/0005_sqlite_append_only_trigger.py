@@ -1,10 +1,10 @@
 """SQLite (the embedded default): triggers refuse UPDATE and DELETE on audit entries, as the
-PostgreSQL trigger of 0002 does; the retention command's permit (audit/append_only.py) is the
+PostgreSQL trigger of 0002 does; the retention command's permit (kaizen_web/append_only.py) is the
 one way through. Nothing to do on PostgreSQL."""
 
 from django.db import migrations
 
-from audit import append_only
+from kaizen_web import append_only
 
 
 def forwards(apps, schema_editor):

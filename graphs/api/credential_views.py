@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from django.shortcuts import get_object_or_404
+from django.core.exceptions import PermissionDenied
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from workspaces.current import current_workspace
+from workspaces.permissions import get_for, may
+
+from ..connections import ConnectionError_, credential_delete
 from ..credentials import credential_set
 from ..models import Credential
 from .serializers import StrictSerializer
@@ -30,28 +34,48 @@ class CredentialOutSerializer(serializers.ModelSerializer):
         fields = ["name", "hint", "base_url", "created_at", "rotated_at"]
 
 
+def _workspace(request: Request, action: str):
+    """The request's workspace (X-Kaizen-Workspace or ?workspace=, else the session's), if the
+    caller's role there allows ``action``."""
+    workspace = current_workspace(request)
+    if not may(request.user, action, workspace):
+        raise PermissionDenied(f"your role in workspace {workspace.pk} may not do this")
+    return workspace
+
+
 class CredentialListView(APIView):
+    """The current workspace's credentials (editors list them to pick one; admins store them)."""
+
     @extend_schema(responses=CredentialOutSerializer(many=True))
     def get(self, request: Request) -> Response:
-        return Response(CredentialOutSerializer(Credential.objects.filter(owner=request.user).order_by("name"), many=True).data)
+        workspace = _workspace(request, "edit")
+        return Response(CredentialOutSerializer(Credential.objects.filter(workspace=workspace).order_by("name"), many=True).data)
 
     @extend_schema(request=CredentialInSerializer, responses={201: CredentialOutSerializer})
     def post(self, request: Request) -> Response:
+        workspace = _workspace(request, "credentials")
         data = CredentialInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        credential, created = credential_set(owner=request.user, **data.validated_data)
+        credential, created = credential_set(owner=request.user, workspace=workspace, **data.validated_data)
         return Response(CredentialOutSerializer(credential).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class CredentialDetailView(APIView):
     @extend_schema(request=CredentialRotateSerializer, responses=CredentialOutSerializer)
     def put(self, request: Request, name: str) -> Response:
-        get_object_or_404(Credential, owner=request.user, name=name)
+        workspace = current_workspace(request)
+        get_for(request.user, Credential, action="credentials", workspace=workspace, name=name)
         data = CredentialRotateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        credential, _ = credential_set(owner=request.user, name=name, api_key=data.validated_data["api_key"])
+        credential, _ = credential_set(owner=request.user, workspace=workspace, name=name,
+                                       api_key=data.validated_data["api_key"])
         return Response(CredentialOutSerializer(credential).data)
 
     def delete(self, request: Request, name: str) -> Response:
-        get_object_or_404(Credential, owner=request.user, name=name).delete()
+        workspace = current_workspace(request)
+        credential = get_for(request.user, Credential, action="credentials", workspace=workspace, name=name)
+        try:
+            credential_delete(credential)
+        except ConnectionError_ as exc:
+            return Response({"detail": str(exc), "errors": [i.to_dict() for i in exc.issues]}, status=exc.status)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -68,7 +68,8 @@ def waitable(view):
             if not _live(response):
                 return response
             await _release_connection()  # (no database connection is held while the request sleeps)
-            await asyncio.wait({finished, listener}, timeout=max(0.0, deadline - loop.time()),
+            waiting: set[asyncio.Future[Any]] = {finished, listener}
+            await asyncio.wait(waiting, timeout=max(0.0, deadline - loop.time()),
                                return_when=asyncio.FIRST_COMPLETED)
         finally:
             listener.cancel()  # (a cancelled receive also unsubscribes the channel)

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from rest_framework import serializers
 
-from ..adapters import node_state_summary
 from ..models import Graph, GraphVersion, Run, RunEvent
+from ..selectors import node_state_summary
 
 
 class StrictSerializer(serializers.Serializer):
@@ -44,7 +45,7 @@ class ResumeSerializer(StrictSerializer):
 
 
 class GraphVersionSerializer(serializers.ModelSerializer):
-    created_by = serializers.StringRelatedField()
+    created_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
 
     class Meta:
         model = GraphVersion
@@ -52,13 +53,14 @@ class GraphVersionSerializer(serializers.ModelSerializer):
 
 
 class GraphSerializer(serializers.ModelSerializer):
-    owner = serializers.StringRelatedField()
+    owner: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
+    workspace: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(read_only=True)
     version = serializers.IntegerField(source="latest_version")
     spec = serializers.SerializerMethodField()
 
     class Meta:
         model = Graph
-        fields = ["id", "name", "description", "owner", "version", "created_at", "updated_at", "spec"]
+        fields = ["id", "name", "description", "workspace", "owner", "version", "created_at", "updated_at", "spec"]
 
     def get_spec(self, graph: Graph):
         if not self.context.get("with_spec", True):
@@ -67,9 +69,9 @@ class GraphSerializer(serializers.ModelSerializer):
 
 
 class RunSerializer(serializers.ModelSerializer):
-    graph = serializers.PrimaryKeyRelatedField(read_only=True)
+    graph: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(read_only=True)
     version = serializers.IntegerField(source="version.number")
-    created_by = serializers.StringRelatedField()
+    created_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
     tokens = serializers.SerializerMethodField()
     nodes = serializers.SerializerMethodField()
     cost_usd = serializers.FloatField()

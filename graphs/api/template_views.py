@@ -8,6 +8,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from workspaces.current import current_workspace
+from workspaces.permissions import check
+
 from .. import services
 from ..pattern_templates import TEMPLATES, template_get
 
@@ -16,13 +19,14 @@ class InstantiateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
 
 
-def instantiate(*, user, slug: str, name: str | None = None):
-    """Create a graph owned by ``user`` from a template; returns its first GraphVersion."""
+def instantiate(*, user, slug: str, name: str | None = None, workspace=None):
+    """Create a graph by ``user`` in ``workspace`` (their personal one when not given) from a
+    template; returns its first GraphVersion."""
     template = template_get(slug)
     if template is None:
         raise Http404(f"no template {slug!r}")
     return services.graph_create(owner=user, name=name or template.name, description=template.description,
-                                 spec=template.unplaced())
+                                 spec=template.unplaced(), workspace=workspace)
 
 
 class TemplateListView(APIView):
@@ -34,7 +38,8 @@ class TemplateInstantiateView(APIView):
     def post(self, request: Request, slug: str) -> Response:
         data = InstantiateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        version = instantiate(user=request.user, slug=slug, name=data.validated_data.get("name"))
+        workspace = check(request.user, "edit", current_workspace(request))
+        version = instantiate(user=request.user, slug=slug, name=data.validated_data.get("name"), workspace=workspace)
         graph = version.graph
         return Response({"id": graph.pk, "version": version.number, "name": graph.name, "description": graph.description,
                          "template": slug}, status=status.HTTP_201_CREATED)

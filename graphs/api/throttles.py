@@ -65,7 +65,7 @@ class _SlidingWindow(BaseThrottle):
     def allow_request(self, request, view) -> bool:
         rate = settings.KAIZEN_API_RATES.get(self.scope)
         ident = self.ident(request) if rate else None
-        if ident is None:
+        if rate is None or ident is None:
             return True
         limit, period = parse_rate(rate)
         now = time.time()

@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import credential_views, views
+from . import connection_views, credential_views, views
 from .run_wait import waitable
 
 urlpatterns = [
@@ -18,6 +18,8 @@ urlpatterns = [
     path("runs/<int:pk>/events/<int:seq>/", views.RunEventDetailView.as_view(), name="api-run-event"),
     path("runs/<int:pk>/cancel/", views.RunCancelView.as_view(), name="api-run-cancel"),
     path("runs/<int:pk>/resume/", views.RunResumeView.as_view(), name="api-run-resume"),
+    path("connections/", connection_views.ConnectionListView.as_view(), name="api-connections"),
+    path("connections/<int:pk>/", connection_views.ConnectionDetailView.as_view(), name="api-connection"),
     path("credentials/", credential_views.CredentialListView.as_view(), name="api-credentials"),
     path("credentials/<str:name>/", credential_views.CredentialDetailView.as_view(), name="api-credential"),
     path("schema/graph/", views.GraphSchemaView.as_view(), name="api-graph-schema"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -11,11 +10,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from workspaces.current import current_workspace, explicit_workspace
+from workspaces.permissions import check, get_for
+
 from .. import selectors, services
+from ..connections import with_endpoint_issues
 from ..engine.nodes import registry
 from ..engine.schema import GraphSpec
 from ..engine.validate import check_document
-from ..model_urls import with_endpoint_issues
 from ..models import Graph, Run, RunEvent
 from .serializers import (
     GraphCreateSerializer,
@@ -30,20 +32,23 @@ from .serializers import (
 from .throttles import RunStartThrottle
 
 
-# Another user's object answers exactly as a missing one (404, never 403): ids cannot be enumerated.
-def graph_for(request: Request, pk: int) -> Graph:
-    graph = get_object_or_404(Graph, pk=pk)
-    if not selectors.can_see_graph(request.user, graph):
-        raise Http404("No Graph matches the given query.")
-    return graph
+# An object outside the caller's workspaces answers exactly as a missing one (404, never 403):
+# ids cannot be enumerated. A member whose role is too low for ``action`` gets 403.
+def graph_for(request: Request, pk: int, action: str = "view") -> Graph:
+    return get_for(request.user, Graph, pk, action)
 
 
-def run_for(request: Request, pk: int) -> Run:
+def run_for(request: Request, pk: int, action: str = "view") -> Run:
     # one query for the run, its graph, its version's number and its creator (never the spec)
-    run = get_object_or_404(Run.objects.select_related("graph", "version", "created_by").defer("version__spec"), pk=pk)
-    if not selectors.can_see_run(request.user, run):
-        raise Http404("No Run matches the given query.")
-    return run
+    return get_for(request.user, Run.objects.select_related("graph", "version", "created_by").defer("version__spec"), pk, action)
+
+
+def in_workspace(request: Request, qs):
+    """A list narrowed to the workspace the request names (X-Kaizen-Workspace or ?workspace=), if any."""
+    workspace = explicit_workspace(request)
+    if workspace is None:
+        return qs
+    return qs.filter(workspace=workspace) if qs.model is Graph else qs.filter(graph__workspace=workspace)
 
 
 def valid(serializer_cls, request: Request):
@@ -55,13 +60,14 @@ def valid(serializer_cls, request: Request):
 class GraphListView(APIView):
     @extend_schema(responses=GraphSerializer(many=True))
     def get(self, request: Request) -> Response:
-        graphs = selectors.graphs_visible(request.user)[:500]
+        graphs = in_workspace(request, selectors.graphs_visible(request.user))[:500]
         return Response(GraphSerializer(graphs, many=True, context={"with_spec": False}).data)
 
     @extend_schema(request=GraphCreateSerializer, responses={201: GraphSerializer})
     def post(self, request: Request) -> Response:
+        workspace = check(request.user, "edit", current_workspace(request))
         data = valid(GraphCreateSerializer, request)
-        version = services.graph_create(owner=request.user, **data)
+        version = services.graph_create(owner=request.user, workspace=workspace, **data)
         return Response(GraphSerializer(version.graph).data, status=status.HTTP_201_CREATED)
 
 
@@ -72,14 +78,14 @@ class GraphDetailView(APIView):
 
     @extend_schema(request=GraphSaveSerializer, responses=GraphSerializer)
     def put(self, request: Request, pk: int) -> Response:
-        graph = graph_for(request, pk)
+        graph = graph_for(request, pk, "edit")
         data = valid(GraphSaveSerializer, request)
         services.graph_save(graph=graph, user=request.user, **data)
         graph.refresh_from_db()
         return Response(GraphSerializer(graph).data)
 
     def delete(self, request: Request, pk: int) -> Response:
-        services.graph_delete(graph=graph_for(request, pk), user=request.user)
+        services.graph_delete(graph=graph_for(request, pk, "delete"), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -100,7 +106,7 @@ class GraphVersionDetailView(APIView):
 class GraphRestoreView(APIView):
     @extend_schema(request=None, responses=GraphSerializer)
     def post(self, request: Request, pk: int, number: int) -> Response:
-        graph = graph_for(request, pk)
+        graph = graph_for(request, pk, "edit")
         services.graph_restore(graph=graph, user=request.user, number=number)
         graph.refresh_from_db()
         return Response(GraphSerializer(graph).data)
@@ -118,7 +124,7 @@ class GraphRunsView(APIView):
 
     @extend_schema(request=RunCreateSerializer, responses={202: RunSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        graph = graph_for(request, pk)
+        graph = graph_for(request, pk, "run")
         run = services.run_start(graph=graph, user=request.user, **valid(RunCreateSerializer, request))
         return Response({"id": run.pk, "status": run.status, "url": f"/runs/{run.pk}/"}, status=status.HTTP_202_ACCEPTED)
 
@@ -127,13 +133,13 @@ class GraphValidateView(APIView):
     @extend_schema(request=None, responses=None)
     def post(self, request: Request) -> Response:
         spec = request.data.get("spec", request.data) if isinstance(request.data, dict) else request.data
-        return Response(with_endpoint_issues(check_document(spec), spec))  # {valid, errors, ports: {node: {inputs, outputs}}}
+        return Response(with_endpoint_issues(check_document(spec), spec, explicit_workspace(request)))  # {valid, errors, ports: {node: {inputs, outputs}}}
 
 
 class RunListView(APIView):
     @extend_schema(responses=RunSerializer(many=True))
     def get(self, request: Request) -> Response:
-        runs = selectors.runs_visible(request.user)
+        runs = in_workspace(request, selectors.runs_visible(request.user))
         if request.query_params.get("status"):
             runs = runs.filter(status=request.query_params["status"])
         return Response(RunSerializer(runs[:200], many=True, context={"with_nodes": False}).data)
@@ -171,7 +177,7 @@ class RunEventDetailView(APIView):
 class RunCancelView(APIView):
     @extend_schema(request=None, responses=RunSerializer)
     def post(self, request: Request, pk: int) -> Response:
-        run = services.run_cancel(run=run_for(request, pk), user=request.user)
+        run = services.run_cancel(run=run_for(request, pk, "run"), user=request.user)
         return Response(RunSerializer(run, context={"with_nodes": False}).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -180,7 +186,7 @@ class RunResumeView(APIView):
 
     @extend_schema(request=ResumeSerializer, responses=RunSerializer)
     def post(self, request: Request, pk: int) -> Response:
-        run = run_for(request, pk)
+        run = run_for(request, pk, "run")
         run = services.run_resume(run=run, user=request.user, **valid(ResumeSerializer, request))
         return Response(RunSerializer(run, context={"with_nodes": False}).data, status=status.HTTP_202_ACCEPTED)
 

@@ -1,11 +1,11 @@
 """Run events are append-only in the database (a trigger on PostgreSQL and on SQLite refuses
 UPDATE and DELETE; deleting a run, graphs/run_delete.py, and nothing else opens the way: see
-audit/append_only.py). Also: each memory session carries a version (bumped by every append, so
+kaizen_web/append_only.py). Also: each memory session carries a version (bumped by every append, so
 cached copies can prove they are current) and its own tier policy (applied by demotion)."""
 
 from django.db import migrations, models
 
-from audit import append_only
+from kaizen_web import append_only
 
 
 def forwards(apps, schema_editor):

@@ -6,20 +6,23 @@ import copy
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from .. import selectors, services
+from workspaces.current import current_workspace, explicit_workspace
+from workspaces.permissions import check, get_for
+
+from .. import services
 from ..api.parsers import bounded_loads
 from ..api.serializers import GraphSerializer
+from ..connections import with_endpoint_issues
 from ..demo import DEMO_GRAPHS
 from ..engine.nodes import registry
 from ..engine.schema import MAX_DOCUMENT_BYTES
 from ..engine.validate import check_document
-from ..model_urls import with_endpoint_issues
 from ..models import Graph
 from ..pattern_templates import TEMPLATES
 
@@ -40,16 +43,19 @@ def kind_defaults() -> dict[str, dict[str, Any]]:
     out = {}
     for name in registry.kinds():
         try:
-            out[name] = registry.get(name).Config().model_dump(mode="json")
+            kind = registry.get(name)
+            if kind is not None:
+                out[name] = kind.Config().model_dump(mode="json")
         except Exception:  # noqa: BLE001 - kinds with required config fields have no default
             continue
     return out
 
 
-def check_spec(spec: Any) -> dict[str, Any]:
+def check_spec(spec: Any, workspace: Any = None) -> dict[str, Any]:
     """Validation issues plus every valid node's ports, computed by the engine from its config,
-    and the model endpoints the server would refuse to call (as the API's validate endpoint)."""
-    return with_endpoint_issues(check_document(spec), spec)
+    and the model endpoints the server would refuse to call (as the API's validate endpoint);
+    with a ``workspace``, the connections and models it does not offer."""
+    return with_endpoint_issues(check_document(spec), spec, workspace)
 
 
 def editor_config(request: HttpRequest, graph: Graph) -> dict:
@@ -66,8 +72,10 @@ def editor_config(request: HttpRequest, graph: Graph) -> dict:
             "graph": reverse("api-graph", args=[graph.pk]),
             "versions": reverse("api-graph-versions", args=[graph.pk]),
             "runs": reverse("api-graph-runs", args=[graph.pk]),
-            "validate": reverse("api-graph-validate"),
-            "check": reverse("graph-check"),
+            "validate": reverse("api-graph-validate") + f"?workspace={graph.workspace_id}",
+            "check": reverse("graph-check") + f"?workspace={graph.workspace_id}",
+            # the workspace's model connections and their models (the inspector's dropdowns)
+            "connections": reverse("api-connections") + f"?workspace={graph.workspace_id}",
             "detail": reverse("graph-detail", args=[graph.pk]),
         },
     }
@@ -75,9 +83,8 @@ def editor_config(request: HttpRequest, graph: Graph) -> dict:
 
 @login_required
 def graph_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    graph = get_object_or_404(Graph.objects.select_related("owner"), pk=pk)
-    if not selectors.can_see_graph(request.user, graph):
-        raise Http404  # as a missing one: ids cannot be enumerated
+    # 404 outside the user's workspaces (as a missing one), 403 for a member who may not edit
+    graph = get_for(request.user, Graph.objects.select_related("owner"), pk, "edit")
     return render(request, "graphs/editor.html", {"graph": graph, "config": editor_config(request, graph)})
 
 
@@ -86,11 +93,12 @@ def graph_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def graph_new(request: HttpRequest) -> HttpResponse:
     """GET: choose empty or a template; POST: create the graph and open it in the editor."""
     templates = _templates()
+    workspace = check(request.user, "edit", current_workspace(request))
     if request.method == "GET":
-        return render(request, "graphs/new.html", {"templates": templates})
+        return render(request, "graphs/new.html", {"templates": templates, "workspace": workspace})
     chosen = next((t for t in templates if t["key"] == request.POST.get("template", "empty")), templates[0])
     name = (request.POST.get("name") or "").strip()[:200] or ("Untitled graph" if chosen["key"] == "empty" else chosen["name"])
-    version = services.graph_create(owner=request.user, name=name, spec=copy.deepcopy(chosen["spec"]),
+    version = services.graph_create(owner=request.user, workspace=workspace, name=name, spec=copy.deepcopy(chosen["spec"]),
                                     description="" if chosen["key"] == "empty" else chosen["description"])
     return redirect("graph-edit", pk=version.graph.pk)
 
@@ -105,4 +113,4 @@ def graph_check(request: HttpRequest) -> JsonResponse:
         body = bounded_loads(request.body)
     except ValueError:
         return JsonResponse({"detail": "not JSON", "errors": []}, status=400)
-    return JsonResponse(check_spec(body.get("spec") if isinstance(body, dict) else None))
+    return JsonResponse(check_spec(body.get("spec") if isinstance(body, dict) else None, explicit_workspace(request)))

@@ -7,40 +7,40 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from kaizen_web.htmx import HtmxHttpRequest
+from workspaces.current import current_workspace
+from workspaces.permissions import get_for
+
 from .. import selectors, services
-from ..adapters import node_state_summary
 from ..api.throttles import RunStartThrottle
 from ..engine.hooks import HookEvent
+from ..engine.money import usd
 from ..engine.nodes import registry
-from ..engine.runtime.context import usd
 from ..engine.schema import GraphSpec
 from ..engine.validate import check_document
 from ..models import Graph, Run
 from .editor import kind_defaults
 
 
-def _graph(request: HttpRequest, pk: int) -> Graph:
-    graph = get_object_or_404(Graph, pk=pk)
-    if not selectors.can_see_graph(request.user, graph):
-        raise Http404  # as a missing one: ids cannot be enumerated
-    return graph
+# Objects outside the user's workspaces answer 404 as missing ones (ids cannot be enumerated);
+# a member whose role is too low for the action gets 403.
+def _graph(request: HttpRequest, pk: int, action: str = "view") -> Graph:
+    return get_for(request.user, Graph, pk, action)
 
 
-def _run(request: HttpRequest, pk: int) -> Run:
-    run = get_object_or_404(Run.objects.select_related("graph", "version", "created_by"), pk=pk)
-    if not selectors.can_see_run(request.user, run):
-        raise Http404  # as a missing one: ids cannot be enumerated
-    return run
+def _run(request: HttpRequest, pk: int, action: str = "view") -> Run:
+    return get_for(request.user, Run.objects.select_related("graph", "version", "created_by"), pk, action)
 
 
 @login_required
 def graph_list(request: HttpRequest) -> HttpResponse:
-    graphs = selectors.graphs_visible(request.user)
-    return render(request, "graphs/list.html", {"graphs": graphs})
+    workspace = current_workspace(request)
+    graphs = selectors.graphs_visible(request.user).filter(workspace=workspace)
+    return render(request, "graphs/list.html", {"graphs": graphs, "workspace": workspace})
 
 
 @login_required
@@ -73,7 +73,7 @@ def _too_many_runs(request: HttpRequest) -> HttpResponse | None:
 @login_required
 @require_POST
 def graph_run(request: HttpRequest, pk: int) -> HttpResponse:
-    graph = _graph(request, pk)
+    graph = _graph(request, pk, "run")
     if limited := _too_many_runs(request):
         return limited
     spec = GraphSpec.model_validate(selectors.graph_latest(graph).spec)
@@ -99,8 +99,8 @@ def graph_run(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def run_list(request: HttpRequest) -> HttpResponse:
-    runs = selectors.runs_visible(request.user)
+def run_list(request: HtmxHttpRequest) -> HttpResponse:
+    runs = selectors.runs_visible(request.user).filter(graph__workspace=current_workspace(request))
     if request.GET.get("status"):
         runs = runs.filter(status=request.GET["status"])
     if request.GET.get("graph"):
@@ -139,12 +139,12 @@ def _run_context(run: Run) -> dict:
         nested.setdefault(nid.split("/", 1)[0], []).append(nid)
     nested_kinds = selectors.run_nested_node_kinds(run) if nested else {}
     nodes = []
-    for n in spec.nodes:
-        nodes.append({"id": n.id, "kind": n.kind, "label": n.label or n.id, "depth": 0,
-                      **node_state_summary(states.get(n.id, {}))})
-        for nid in nested.get(n.id, []):
+    for node in spec.nodes:
+        nodes.append({"id": node.id, "kind": node.kind, "label": node.label or node.id, "depth": 0,
+                      **selectors.node_state_summary(states.get(node.id, {}))})
+        for nid in nested.get(node.id, []):
             nodes.append({"id": nid, "kind": nested_kinds.get(nid, ""), "label": nid.rsplit("/", 1)[-1],
-                          "depth": min(nid.count("/") // 2, 3), **node_state_summary(states.get(nid, {}))})
+                          "depth": min(nid.count("/") // 2, 3), **selectors.node_state_summary(states.get(nid, {}))})
     for n in nodes:
         if n["status"] == "pending" and n["id"] in in_flight:
             n["status"] = in_flight[n["id"]]
@@ -215,8 +215,8 @@ def run_node(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
 def run_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     """Cancel or Resume. The run page posts with fetch (Accept: application/json) and stays where
     it is, its events telling what follows; a plain form post redirects back to the page."""
-    run = _run(request, pk)
     wants_json = "application/json" in request.headers.get("Accept", "")
+    run = _run(request, pk, "run")
     try:
         if action == "cancel":
             services.run_cancel(run=run, user=request.user)

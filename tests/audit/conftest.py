@@ -18,8 +18,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 def make_entry(**fields) -> AuditEntry:
+    """An entry; one about an ``owner_id``'s object is in that user's personal workspace."""
+    from workspaces.models import Workspace
+
     base = {"timestamp": datetime.now(UTC), "object_type": "run", "object_id": "1", "event": "post_node",
             "status": "succeeded", "summary": "", "data": {}}
+    if fields.get("owner_id") and "workspace_id" not in fields:
+        fields["workspace_id"] = Workspace.objects.get(personal_for_id=fields["owner_id"]).pk
     return AuditEntry.objects.create(**{**base, **fields})
 
 

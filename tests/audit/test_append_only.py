@@ -110,7 +110,7 @@ def test_sqlite_guards_come_back_after_a_table_rebuild(run_with_events):
     """A migration that rebuilds a table on SQLite drops its triggers; post_migrate restores them."""
     if connection.vendor != "sqlite":
         pytest.skip("SQLite only")
-    from audit.append_only import ensure_guards
+    from kaizen_web.append_only import ensure_guards
 
     with connection.cursor() as cursor:
         cursor.execute("DROP TRIGGER graphs_runevent_no_update")

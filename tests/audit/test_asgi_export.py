@@ -16,8 +16,11 @@ from audit.models import AuditEntry
 
 @pytest.mark.django_db(transaction=True)
 async def test_csv_export_streams_under_asgi(async_client, user):
-    rows = [AuditEntry(timestamp=datetime.now(UTC), owner_id=user.pk, object_type="run", event="post_node", summary=f"row {i}")
-            for i in range(2500)]
+    from workspaces.models import Workspace
+
+    workspace = await Workspace.objects.aget(personal_for=user)
+    rows = [AuditEntry(timestamp=datetime.now(UTC), owner_id=user.pk, workspace_id=workspace.pk, object_type="run",
+                       event="post_node", summary=f"row {i}") for i in range(2500)]
     await AuditEntry.objects.abulk_create(rows)
     await async_client.aforce_login(user)
     response = await async_client.get("/audit/export.csv", {"q": "row"})

@@ -89,12 +89,14 @@ def test_a_user_never_sees_another_users_entries(alice, user, entries):
     assert {r["id"] for r in body["results"]} == {e.pk for e in entries[:6] if e.event == "on_error"}
 
 
-def test_staff_see_everyone(entries, django_user_model):
-    staff = django_user_model.objects.create_user("root", password="pw-root-123", is_staff=True)
+def test_staff_is_no_back_door(entries, django_user_model):
+    """Staff read the entries of their own workspaces only (Django admin is their tool)."""
+    staff = django_user_model.objects.create_user("root", password="pw-root-123", is_staff=True, is_superuser=True)
     client = Client()
     client.force_login(staff)
-    assert entries[-1].pk in _ids(client.get("/audit/"))
-    assert b"bob secret" in b"".join(client.get("/audit/export.csv").streaming_content)
+    assert entries[-1].pk not in _ids(client.get("/audit/"))
+    assert b"bob secret" not in b"".join(client.get("/audit/export.csv").streaming_content)
+    assert client.get(f"/audit/{entries[-1].pk}/").status_code == 404
 
 
 def test_detail_pretty_prints_the_json(alice, user):
@@ -103,22 +105,20 @@ def test_detail_pretty_prints_the_json(alice, user):
     assert '&quot;answer&quot;: &quot;forty-two&quot;' in html and '\n  &quot;nested&quot;: {' in html
 
 
-def test_metrics_are_for_staff_or_a_bearer_token(settings, alice, django_user_model):
-    """Totals over every user's runs: not for an ordinary user, nor for anyone without the token."""
+def test_metrics_whole_deployment_for_the_token_own_workspaces_for_members(settings, alice, django_user_model):
+    """The deployment's totals need the bearer token; a signed-in user (staff too) gets their
+    workspaces' figures only, never the process instruments."""
     assert Client().get("/metrics").status_code == 401
-    assert alice.get("/metrics").status_code == 401
     settings.KAIZEN_METRICS_TOKEN = "scrape-me"
     assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
-    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-me").status_code == 200
-    staff = Client()
-    staff.force_login(django_user_model.objects.create_user("ops", password="pw-ops-123", is_staff=True))
-    settings.KAIZEN_METRICS_TOKEN = ""
-    assert staff.get("/metrics").status_code == 200
+    whole = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-me")
+    assert whole.status_code == 200 and b"kaizen_node_duration_seconds" in whole.content
+    mine = alice.get("/metrics")
+    assert mine.status_code == 200 and b"kaizen_runs" in mine.content and b"kaizen_node_duration_seconds" not in mine.content
 
 
-def test_dashboard_and_metrics_render(alice, entries, django_user_model):
-    staff = Client()
-    staff.force_login(django_user_model.objects.create_user("ops", password="pw-ops-123", is_staff=True))
+def test_dashboard_and_metrics_render(settings, alice, entries, django_user_model):
+    settings.KAIZEN_METRICS_TOKEN = "scrape-me"
     page = alice.get("/audit/dashboard/")
     assert page.status_code == 200 and b'id="audit-figures"' in page.content and b"chart.umd.min.js" in page.content
     assert b"<script>" not in page.content  # strict CSP: data travels in json_script, code in static files
@@ -128,7 +128,7 @@ def test_dashboard_and_metrics_render(alice, entries, django_user_model):
         make_entry(event="post_llm_call", data={"model": "gpt-x", "prompt_tokens": 10, "completion_tokens": 5,
                                                 "cost_usd": 0.25, **({"replayed": True} if replayed else {})})
     audit_metrics._database._cached = None  # the collector caches for a few seconds
-    metrics = staff.get("/metrics")
+    metrics = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-me")
     text = metrics.content.decode()
     assert metrics.status_code == 200 and "kaizen_runs" in text and "kaizen_events_published_total" in text
     assert 'kaizen_llm_cost_usd_total{model="gpt-x"} 0.25' in text  # the replayed call is not paid twice

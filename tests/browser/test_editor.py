@@ -327,7 +327,10 @@ def test_history_lists_versions_diffs_and_restores(login_context, editor_user):
 def test_two_users_the_stale_save_is_refused_with_a_clear_message(login_context, editor_user, django_user_model):
     graph = make_graph(editor_user)
     mine, problems = login_context(editor_user)
-    staff = django_user_model.objects.create_user("sam", password="pw-sam-123", is_staff=True)
+    staff = django_user_model.objects.create_user("sam", password="pw-sam-123")
+    from workspaces.models import Membership, Role
+
+    Membership.objects.create(workspace=graph.workspace, user=staff, role=Role.EDITOR)  # a teammate
     theirs, their_problems = login_context(staff)
     page = open_editor(mine, graph.pk)
     other = open_editor(theirs, graph.pk)  # both start from v1

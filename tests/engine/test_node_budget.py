@@ -66,7 +66,7 @@ def test_budget_must_be_positive():
 
 def test_budget_message_shows_meaningful_digits_at_small_budgets():
     """A budget of $0.00012 reads as such, not "$0.0000" (issue 15)."""
-    from graphs.engine.runtime.context import BudgetExceeded, usd
+    from graphs.engine.money import BudgetExceeded, usd
 
     assert str(BudgetExceeded(0.000125, 0.00012)) == "budget of $0.00012 reached (spent $0.000125)"
     assert usd(12.3456) == "12.35" and usd(0.5) == "0.50" and usd(0) == "0.00"

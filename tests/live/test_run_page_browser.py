@@ -66,7 +66,8 @@ def test_nested_nodes_get_rows_live_and_open_their_details(user, celery_worker, 
     """A for-each body's nodes (each/<i>/worker) appear under their for-each row while it runs."""
     from tests.helpers import agent, edge
 
-    fake_llm.script(match="ITEM", latency=0.8)
+    # long enough that a loaded machine's page load and websocket connect still see the calls in flight
+    fake_llm.script(match="ITEM", latency=4)
     body = {"inputs": {"item": {"type": "string"}}, "outputs": {"answer": {"type": "string"}},
             "nodes": [agent("worker", ["item"], ["answer"], instructions="ITEM {{item}}")],
             "edges": [edge("@inputs", "item", "worker", "item"), edge("worker", "answer", "@outputs", "answer")]}
@@ -77,11 +78,11 @@ def test_nested_nodes_get_rows_live_and_open_their_details(user, celery_worker, 
     run = services.run_start(graph=graph, user=user, inputs={"items": ["alpha", "beta"]})
     page = browser_page
     page.goto(f"{daphne_server.url}/runs/{run.pk}/")
-    page.wait_for_selector('[data-node-row="each/0/worker"][data-state="running"]', timeout=15_000)
-    page.wait_for_selector('[data-node-row="each/1/worker"]', timeout=5_000)
+    page.wait_for_selector('[data-node-row="each/0/worker"][data-state="running"]', timeout=30_000)
+    page.wait_for_selector('[data-node-row="each/1/worker"]', timeout=10_000)
     rows = page.eval_on_selector_all("[data-node-row]", "els => els.map(e => e.dataset.nodeRow)")
     assert rows == ["each", "each/0/worker", "each/1/worker"], rows  # natural order, whichever started first
-    page.wait_for_selector('[data-testid=run-status]:text("succeeded")', timeout=20_000)
+    page.wait_for_selector('[data-testid=run-status]:text("succeeded")', timeout=40_000)
     assert page.get_attribute('[data-node-row="each/1/worker"]', "data-state") == "succeeded"
     assert page.text_content('[data-node-row="each/1/worker"] [data-field=tokens]') != "0"
     page.screenshot(path=str(SHOTS / "run-nested-rows.png"), full_page=True)

@@ -4,7 +4,7 @@
 
 The archive file (audit-<cutoff>-<first id>-<last id>.jsonl) is written and fsynced first; the
 rows are deleted afterwards in the same transaction, the only place the append-only triggers
-(PostgreSQL and SQLite) let a DELETE through (audit/append_only.py ``permit``). If anything fails
+(PostgreSQL and SQLite) let a DELETE through (kaizen_web/append_only.py ``permit``). If anything fails
 nothing is deleted.
 """
 
@@ -20,10 +20,11 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit import append_only, conf
+from audit import conf
 from audit.models import AuditEntry
+from kaizen_web import append_only
 
-FIELDS = ["id", "timestamp", "actor_id", "actor_name", "owner_id", "object_type", "object_id", "graph_id", "run_id",
+FIELDS = ["id", "timestamp", "actor_id", "actor_name", "owner_id", "workspace_id", "object_type", "object_id", "graph_id", "run_id",
           "node_id", "event", "status", "summary", "data"]
 
 

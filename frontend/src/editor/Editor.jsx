@@ -5,7 +5,7 @@ import { makeApi } from "./api.js";
 import { CanvasCtx, ConnectionLine, edgeTypes, estimateGeometry, estimatedSize, nodeTypes } from "./canvas.jsx";
 import { Icon, categoryClass } from "./icons.jsx";
 import { GraphSettings, NodeInspector } from "./Inspector.jsx";
-import { GraphWidgetCtx } from "./SchemaForm.jsx";
+import { ConnectionsCtx, GraphWidgetCtx } from "./SchemaForm.jsx";
 import { FIT_PADDING, LOD_ZOOM, OPEN_AT_START_ABOVE, autoLayout, initialViewport } from "./layout.js";
 import { ConflictDialog, ExportDialog, HelpOverlay, ImportDialog, RunDialog } from "./modals.jsx";
 import { ERROR_HANDLE, connectionProblem, diffSummary, edgeId, flowToSpec, freshId, initialConfig, mapIssues, portsOf, serverPorts, specToFlow } from "./model.js";
@@ -73,6 +73,13 @@ function EditorInner({ config, embedded }) {
   const rf = useReactFlow();
   const api = useMemo(() => makeApi(config.csrf_token), [config.csrf_token]);
   const urls = config.urls;
+  // The workspace's model connections and their models, for the inspector's dropdowns (a subgraph
+  // editor gets its parent's list).
+  const [connections, setConnections] = useState(config.connections || null);
+  useEffect(() => {
+    if (connections || !urls.connections) return;
+    api.get(urls.connections).then(setConnections).catch(() => setConnections([]));
+  }, [api, urls.connections, connections]);
   const kindList = config.kinds;
   const kinds = useMemo(() => Object.fromEntries(kindList.map((k) => [k.kind, k])), [kindList]);
   const defaults = config.kind_defaults || {};
@@ -407,10 +414,10 @@ function EditorInner({ config, embedded }) {
             <HistoryPanel api={api} urls={urls} current={info.version} currentSpec={() => flowToSpec(graphRef.current).spec}
               onRestore={restore} onClose={() => setPanel(null)} />
           ) : sel ? (
-            <GraphWidgetCtx.Provider value={openSubgraph}>
+            <GraphWidgetCtx.Provider value={openSubgraph}><ConnectionsCtx.Provider value={connections}>
             <NodeInspector key={sel.id} node={sel} kind={kinds[sel.data.kind]} defaults={defaults[sel.data.kind]} issues={issues.nodes[sel.id]}
               onConfig={(c) => setConfig(sel.id, c)} onLabel={(l) => setLabel(sel.id, l)} onRename={(to) => renameNode(sel.id, to)} onDelete={deleteSelection} />
-            </GraphWidgetCtx.Provider>
+            </ConnectionsCtx.Provider></GraphWidgetCtx.Provider>
           ) : (
             <GraphSettings embedded={Boolean(embedded)} name={graph.name} description={graph.meta.description} meta={graph.meta} issues={issues} version={info.version}
               onName={setName} onDescription={setDescription} onFields={setFields} />

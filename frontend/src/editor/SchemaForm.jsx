@@ -4,6 +4,31 @@ import { createContext, useContext, useState } from "react";
 
 /** (title, doc, onChange) => void: opens the nested subgraph editor (provided by the Editor). */
 export const GraphWidgetCtx = createContext(null);
+/** The workspace's model connections [{name, models, builtin}] (null while loading), from /api/connections/. */
+export const ConnectionsCtx = createContext(null);
+
+/** x-kaizen-widget "connection": the workspace's connections; "model": the chosen connection's models.
+ * A value the list does not hold (an old graph, a connection since deleted) stays shown and selected. */
+function connectionSelect(connections, { widget, id, value, onChange, parent, shown }) {
+  if (!connections) return null;
+  let options;
+  if (widget === "connection") {
+    options = connections.map((c) => ({ value: c.builtin ? "" : c.name, label: c.builtin ? `${c.name} (server's endpoint)` : c.name }));
+    if (value && !options.some((o) => o.value === value)) options.push({ value, label: `${value} (not in this workspace)` });
+  } else {
+    const chosen = connections.find((c) => (parent?.connection ? c.name === parent.connection : c.builtin));
+    if (!chosen || chosen.builtin || !chosen.models?.length) return null;  // any model name: a text field
+    options = chosen.models.map((m) => ({ value: m, label: m }));
+    const current = value ?? shown;
+    if (current && !chosen.models.includes(current)) options.unshift({ value: current, label: `${current} (not offered)` });
+  }
+  return (
+    <select id={id} data-widget={widget} value={widget === "connection" ? (value ?? "") : (value ?? shown ?? "")}
+      onChange={(e) => onChange(e.target.value === "" ? undefined : e.target.value)}>
+      {options.map((o) => <option key={o.value} value={o.value}>{o.label}</option>)}
+    </select>
+  );
+}
 
 export function resolve(schema, root) {
   let s = schema || {};
@@ -111,9 +136,14 @@ function GraphField({ title, value, onChange, path, errors }) {
   );
 }
 
-function ScalarInput({ schema, value, onChange, nullable, id, name, dflt }) {
+function ScalarInput({ schema, value, onChange, nullable, id, name, dflt, parent, widget }) {
   const shown = dflt !== undefined ? dflt : schema.default;
   const placeholder = shown != null ? String(shown) : nullable ? "(none)" : "";
+  const connections = useContext(ConnectionsCtx);
+  if (widget === "connection" || widget === "model") {
+    const select = connectionSelect(connections, { widget, id, value, onChange, parent, shown });
+    if (select) return select;
+  }
   if (schema.enum) {
     return (
       <select id={id} value={value ?? shown ?? ""} onChange={(e) => onChange(e.target.value === "" ? undefined : e.target.value)}>
@@ -151,7 +181,7 @@ function ObjectList({ schema, root, value, onChange, path, errors, idBase }) {
         <div className="kz-list-item" key={i}>
           <div className="kz-list-fields">
             {props.map(([k, p]) => (
-              <SchemaField key={k} name={k} schema={p} root={root} value={it?.[k]} required={(item.required || []).includes(k)}
+              <SchemaField key={k} name={k} schema={p} root={root} value={it?.[k]} required={(item.required || []).includes(k)} parent={it}
                 compact path={`${path}.${i}.${k}`} errors={errors} idBase={idBase}
                 onChange={(v) => set(i, v === undefined ? Object.fromEntries(Object.entries(it || {}).filter(([kk]) => kk !== k)) : { ...it, [k]: v })} />
             ))}
@@ -168,8 +198,9 @@ function ObjectList({ schema, root, value, onChange, path, errors, idBase }) {
   );
 }
 
-export function SchemaField({ name, schema: raw, root, value, onChange, required, path, errors, compact, idBase, dflt }) {
+export function SchemaField({ name, schema: raw, root, value, onChange, required, path, errors, compact, idBase, dflt, parent }) {
   const { schema, nullable } = unwrap(raw, root);
+  const widget = resolve(raw, root)["x-kaizen-widget"];
   const id = `${idBase}-${path}`.replace(/[^A-Za-z0-9_-]/g, "-");
   const server = errors?.[path];
   const problem = server || localProblem(value, schema, required && !nullable);
@@ -185,7 +216,7 @@ export function SchemaField({ name, schema: raw, root, value, onChange, required
         {schema.description && <p className="kz-help">{schema.description}</p>}
         {Object.entries(schema.properties).map(([k, p]) => (
           <SchemaField key={k} name={k} schema={p} root={root} value={value?.[k]} required={(schema.required || []).includes(k)}
-            path={`${path}.${k}`} errors={errors} idBase={idBase} dflt={value === undefined ? dflt?.[k] : undefined}
+            path={`${path}.${k}`} errors={errors} idBase={idBase} dflt={value === undefined ? dflt?.[k] : undefined} parent={value}
             onChange={(v) => onChange(v === undefined ? Object.fromEntries(Object.entries(value || {}).filter(([kk]) => kk !== k)) : { ...(value || {}), [k]: v })} />
         ))}
         <Err msg={errors?.[path]} />
@@ -204,7 +235,8 @@ export function SchemaField({ name, schema: raw, root, value, onChange, required
   if (schema.type === "array" || schema.type === "object" || (!schema.type && !schema.enum)) {
     control = <JsonField value={value ?? dflt} onChange={onChange} id={id} />;
   } else {
-    control = <ScalarInput schema={schema} value={value} onChange={onChange} nullable={nullable} id={id} name={name} dflt={dflt} />;
+    control = <ScalarInput schema={schema} value={value} onChange={onChange} nullable={nullable} id={id} name={name} dflt={dflt}
+      parent={parent} widget={widget} />;
   }
   const cls = `field kz-field ${compact ? "kz-compact" : ""} ${problem ? "has-error" : ""} ${schema.type === "boolean" ? "kz-check" : ""}`;
   return (
@@ -223,13 +255,13 @@ export function SchemaForm({ schema, value, onChange, errors, idBase, portPaths 
   const first = new Set(portPaths.filter(Boolean).map((p) => p.split(".")[0]));
   const entries = Object.entries(root.properties || {});
   const isAdvanced = ([k, p]) => {
-    if (first.has(k) || (root.required || []).includes(k)) return false;
+    if (first.has(k) || (root.required || []).includes(k) || k === "connection") return false;
     const s = resolve(p, root);
     return /timeout|retries|base_url|credential/i.test(k) || (s.default === null && s.anyOf !== undefined && !errors?.[k]);
   };
   const field = ([k, p]) => (
     <SchemaField key={k} name={k} schema={p} root={root} value={value?.[k]} required={(root.required || []).includes(k)}
-      path={k} errors={errors} idBase={idBase} dflt={defaults?.[k]}
+      path={k} errors={errors} idBase={idBase} dflt={defaults?.[k]} parent={value}
       onChange={(v) => onChange(v === undefined ? Object.fromEntries(Object.entries(value || {}).filter(([kk]) => kk !== k)) : { ...(value || {}), [k]: v })} />
   );
   const main = entries.filter((e) => !isAdvanced(e)).sort((a, b) => rank(a, root, first) - rank(b, root, first));

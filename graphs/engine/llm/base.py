@@ -74,11 +74,32 @@ class LLMRequest:
     base_url: str | None = None
     api_key: str | None = None
     credential: str | None = None  # name of a stored key, resolved by the runtime
+    # name of a model connection (its base URL and key, resolved by the runtime); None or "default":
+    # the operator's endpoint. Never part of the request digest.
+    connection: str | None = None
     timeout_s: float = 60.0  # one attempt
     deadline_s: float | None = None  # every attempt, retries included (None: timeout_s)
     provider: str = "default"
     kind: str = "chat"  # "chat" or "embedding"
     input_texts: list[str] = field(default_factory=list)  # for embeddings
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What a model connection resolves to at run time: where requests go, the key sent there
+    (None: no key), and its price overrides (model -> USD per 1M prompt, completion tokens)."""
+
+    base_url: str
+    api_key: str | None = None
+    prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+
+DEFAULT_CONNECTION = "default"
+
+
+def is_default_connection(name: str | None) -> bool:
+    """The built-in connection: the operator's OPENAI_BASE_URL and key (the only one they go to)."""
+    return name in (None, "", DEFAULT_CONNECTION)
 
 
 @dataclass

@@ -23,7 +23,7 @@ import httpx2
 import openai
 from openai.types.chat import ChatCompletion
 
-from .base import OUTPUT_MODES, LLMError, LLMRequest, LLMResponse, parse_retry_after
+from .base import OUTPUT_MODES, LLMError, LLMRequest, LLMResponse, is_default_connection, parse_retry_after
 from .clients import ClientPool, ConnectionConfig, TransportFactory, default_transport, shared_pool
 from .structured import response_format
 from .urlguard import UnsafeModelURL, acheck_model_url, normalize
@@ -99,7 +99,13 @@ class OpenAIProvider:
         return url is None or url == "" or normalize(url) == self._operator_url
 
     def endpoint(self, request: LLMRequest) -> tuple[str | None, str | None, bool]:
-        """(base URL, key, guarded?) for ``request``: the operator's key only for the operator's URL."""
+        """(base URL, key, guarded?) for ``request``: the operator's key only for the operator's URL
+        and only through the built-in default connection. A named connection sends its own key (or
+        none) to its own URL, through the SSRF-guarded transport, whatever that URL is."""
+        if not is_default_connection(request.connection):
+            if not request.base_url:
+                raise LLMError(f"connection {request.connection!r} has no base URL", retryable=False)
+            return request.base_url, request.api_key, True
         if self.is_operator_url(request.base_url):
             return self.base_url, request.api_key or self.api_key, False
         if not request.api_key:
@@ -115,15 +121,18 @@ class OpenAIProvider:
 
     def _where(self, request: LLMRequest) -> dict[str, str]:
         """The endpoint a request goes to and the setting that names it, for errors people can act on."""
+        if not is_default_connection(request.connection):
+            return {"endpoint": request.base_url or "", "model": request.model,
+                    "setting": f"the base URL of the connection {request.connection!r} (workspace connections)"}
         if self.is_operator_url(request.base_url):
             return {"endpoint": self.base_url or OPENAI_DEFAULT_URL, "setting": "OPENAI_BASE_URL", "model": request.model}
         return {"endpoint": request.base_url or "", "setting": "the node's base_url", "model": request.model}
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         client = self._client(request)  # (timeout per request: with_options() would copy the client per call)
-        if request.base_url is not None and not self.is_operator_url(request.base_url):
+        if self._guarded(request):
             try:  # a clear, final error before any retry (the transport checks every connection)
-                await acheck_model_url(request.base_url, self.allow_private)
+                await acheck_model_url(request.base_url or "", self.allow_private)
             except UnsafeModelURL as exc:
                 raise LLMError(f"base_url {exc}", retryable=False) from exc
         started = time.perf_counter()
@@ -185,8 +194,12 @@ class OpenAIProvider:
             latency_ms=(time.perf_counter() - started) * 1000,
         )
 
+    def _guarded(self, request: LLMRequest) -> bool:
+        return not is_default_connection(request.connection) or (
+            request.base_url is not None and not self.is_operator_url(request.base_url))
+
     def _endpoint_model(self, request: LLMRequest) -> tuple[str | None, str]:
-        return normalize(request.base_url) if not self.is_operator_url(request.base_url) else self._operator_url, request.model
+        return normalize(request.base_url) if self._guarded(request) else self._operator_url, request.model
 
     def _json_mode_only(self, request: LLMRequest) -> None:
         if len(self._no_json_schema) >= 1000:  # (bounded: relearnt with one refused request)

@@ -11,7 +11,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..memory.tiers import TierPolicy, default_memory
 from ..schema import PORT_PATTERN, FieldSpec
 from .base import NodeConfig, NodeContext, NodeKind, Signature
-from .llmjson import DEADLINE_HELP, OUTPUT_MODE_HELP, Out, ask, user_prompt
+from .llmjson import (
+    BASE_URL_HELP,
+    CONNECTION_HELP,
+    CONNECTION_WIDGET,
+    DEADLINE_HELP,
+    MODEL_WIDGET,
+    OUTPUT_MODE_HELP,
+    Out,
+    ask,
+    user_prompt,
+)
 from .registry import registry
 
 
@@ -35,18 +45,19 @@ class MemoryAttachment(BaseModel):
 class AgentConfig(NodeConfig):
     signature: Signature = Field(
         default_factory=lambda: Signature(
-            inputs=[{"name": "task", "type": "string", "description": "What to do"}],  # type: ignore[list-item]
-            outputs=[{"name": "answer", "type": "string", "description": "The result"}],  # type: ignore[list-item]
+            inputs=[{"name": "task", "type": "string", "description": "What to do"}],
+            outputs=[{"name": "answer", "type": "string", "description": "The result"}],
         )
     )
     provider: Literal["default", "openai", "simulated"] = "default"
-    model: str = Field("gpt-4o-mini", min_length=1, max_length=200)
+    connection: str | None = Field(None, max_length=100, description=CONNECTION_HELP, json_schema_extra=CONNECTION_WIDGET)
+    model: str = Field("gpt-4o-mini", min_length=1, max_length=200, json_schema_extra=MODEL_WIDGET)
     temperature: float = Field(0.2, ge=0, le=2)
     max_tokens: int | None = Field(None, gt=0, le=200_000)
     system_prompt: str = Field("You are a helpful, precise assistant.", max_length=50_000)
     instructions: str = Field("", max_length=50_000, description="User prompt; {{field}} inserts an input.")
-    base_url: str | None = Field(None, max_length=500, description="Override the OpenAI-compatible endpoint.")
-    credential: str | None = Field(None, max_length=100, description="Name of a stored API key.")
+    base_url: str | None = Field(None, max_length=500, description=BASE_URL_HELP)
+    credential: str | None = Field(None, max_length=100, description="Name of a stored API key (with base_url).")
     max_format_retries: int = Field(2, ge=0, le=5, description="Re-asks after malformed JSON.")
     output_mode: Literal["auto", "json_schema", "json_object", "text"] = Field("auto", description=OUTPUT_MODE_HELP)
     llm_timeout_s: float = Field(60.0, gt=0, le=3600, description="Timeout of one LLM call.")
@@ -66,7 +77,7 @@ def output_fields(sig: Signature) -> list[Out]:
 
 
 @registry.register
-class AgentNode(NodeKind):
+class AgentNode(NodeKind[AgentConfig]):
     kind = "agent"
     title = "Agent"
     description = "Calls an LLM with a typed signature: inputs in, validated JSON outputs out."
@@ -76,16 +87,16 @@ class AgentNode(NodeKind):
     dynamic_inputs = "signature.inputs"
     dynamic_outputs = "signature.outputs"
 
-    def inputs(self, config: AgentConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def inputs(self, config: AgentConfig) -> dict[str, FieldSpec]:
         ports = config.signature.input_ports()
         if config.memory:
             ports[config.memory.session_input] = FieldSpec(type="string", description="Conversation session id")
         return ports
 
-    def outputs(self, config: AgentConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def outputs(self, config: AgentConfig) -> dict[str, FieldSpec]:
         return config.signature.output_ports()
 
-    async def run(self, ctx: NodeContext, config: AgentConfig, inputs: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+    async def run(self, ctx: NodeContext, config: AgentConfig, inputs: dict[str, Any]) -> dict[str, Any]:
         session = inputs.get(config.memory.session_input) if config.memory else None
         if config.memory:
             inputs = {k: v for k, v in inputs.items() if k != config.memory.session_input}

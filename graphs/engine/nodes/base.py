@@ -11,7 +11,7 @@ from ..schema import PORT_PATTERN, FieldSpec
 from ..types import FieldType
 
 if TYPE_CHECKING:
-    from ..runtime.state import RunResult
+    from ..state import RunResult
 
 
 class NodeConfig(BaseModel):

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from ..money import BudgetExceeded
 from ..schema import FieldSpec
 from .base import NodeConfig, NodeContext, NodeFailure, NodeKind
 from .for_each import check_body, default_body
@@ -51,7 +52,6 @@ class BudgetNode(NodeKind[BudgetConfig]):
                 "spent_usd": FieldSpec(type="number", description="What the subgraph spent")}
 
     async def run(self, ctx: NodeContext, config: BudgetConfig, inputs: dict[str, Any]) -> dict[str, Any]:
-        from ..runtime.context import BudgetExceeded  # the runtime imports the node kinds
 
         scratch = ctx.state.scratch
         scope = f"{ctx.node_id}/main"

@@ -60,7 +60,7 @@ def tally(votes: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
 
 
 @registry.register
-class ConsensusNode(NodeKind):
+class ConsensusNode(NodeKind[ConsensusConfig]):
     kind = "consensus"
     title = "Consensus"
     description = "Several voter agents decide together; rounds until the threshold share agrees."
@@ -68,18 +68,18 @@ class ConsensusNode(NodeKind):
     icon = "users"
     Config = ConsensusConfig
 
-    def inputs(self, config: ConsensusConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def inputs(self, config: ConsensusConfig) -> dict[str, FieldSpec]:
         return {"task": FieldSpec(type="string", description="The question to decide"),
                 "context": FieldSpec(type="any", description="Background for the voters", required=False)}
 
-    def outputs(self, config: ConsensusConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def outputs(self, config: ConsensusConfig) -> dict[str, FieldSpec]:
         return {"final_decision": FieldSpec(type="string", description="The majority decision"),
                 "consensus_achieved": FieldSpec(type="boolean", description="Did the threshold share agree?"),
                 "confidence_score": FieldSpec(type="number", description="Share of the last round that agreed with the decision"),
                 "votes": FieldSpec(type="list", description="Every vote of every round"),
                 "rounds": FieldSpec(type="integer", description="Rounds held")}
 
-    async def run(self, ctx: NodeContext, config: ConsensusConfig, inputs: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+    async def run(self, ctx: NodeContext, config: ConsensusConfig, inputs: dict[str, Any]) -> dict[str, Any]:
         rounds: list[list[dict[str, Any]]] = ctx.state.scratch.setdefault("rounds", [])
         result: dict[str, Any] = tally(rounds[-1], config.consensus_threshold) if rounds else {}
         while len(rounds) < config.max_rounds and not result.get("achieved"):

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from ..money import BudgetExceeded
 from ..scheduling import Completions, DependencyCounter
 from ..schema import PORT_PATTERN, FieldSpec
 from .base import NodeConfig, NodeContext, NodeFailure, NodeKind
@@ -121,7 +122,6 @@ class ForEachNode(NodeKind[ForEachConfig]):
 
     async def _item(self, ctx: NodeContext, config: ForEachConfig, body_inputs: set[str], item: Any, i: int, sid: str,
                     inputs: dict[str, Any], done: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        from ..runtime.context import BudgetExceeded  # the runtime imports the node kinds
 
         value = item.get(config.item_field) if config.item_field and isinstance(item, dict) else item
         child_inputs: dict[str, Any] = {config.item_input: value}

@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..llm.base import LLMRequest, LLMResponse
+from ..llm.base import LLMRequest, LLMResponse, OutputMode
 from ..types import json_schema_for, value_matches
 from .base import NodeContext, NodeFailure
 
@@ -44,16 +44,24 @@ class Out:
 Fields = Sequence[Out | tuple[str, str, str]]  # a tuple is (name, type, description), required
 
 
+CONNECTION_HELP = "A model connection of the workspace (its endpoint and key); empty: the server's default."
+BASE_URL_HELP = "Old style: an OpenAI-compatible endpoint typed in (needs a credential); prefer a connection."
+# The editor's inspector offers the workspace's connections, and the chosen connection's models.
+CONNECTION_WIDGET: dict[str, Any] = {"x-kaizen-widget": "connection"}
+MODEL_WIDGET: dict[str, Any] = {"x-kaizen-widget": "model"}
+
+
 class ModelSettings(BaseModel):
     """Which model answers, and how."""
 
     model_config = ConfigDict(extra="forbid")
 
     provider: Literal["default", "openai", "simulated"] = "default"
-    model: str = Field("gpt-4o-mini", min_length=1, max_length=200, description="Model name.")
+    connection: str | None = Field(None, max_length=100, description=CONNECTION_HELP, json_schema_extra=CONNECTION_WIDGET)
+    model: str = Field("gpt-4o-mini", min_length=1, max_length=200, description="Model name.", json_schema_extra=MODEL_WIDGET)
     temperature: float = Field(0.2, ge=0, le=2)
-    base_url: str | None = Field(None, max_length=500, description="Override the OpenAI-compatible endpoint.")
-    credential: str | None = Field(None, max_length=100, description="Name of a stored API key.")
+    base_url: str | None = Field(None, max_length=500, description=BASE_URL_HELP)
+    credential: str | None = Field(None, max_length=100, description="Name of a stored API key (with base_url).")
     llm_timeout_s: float = Field(60.0, gt=0, le=3600, description="Timeout of one LLM call.")
     llm_deadline_s: float | None = Field(None, gt=0, le=24 * 3600, description=DEADLINE_HELP)
     output_mode: Literal["auto", "json_schema", "json_object", "text"] = Field("auto", description=OUTPUT_MODE_HELP)
@@ -70,6 +78,8 @@ class Settings(Protocol):
     @property
     def temperature(self) -> float: ...
     @property
+    def connection(self) -> str | None: ...
+    @property
     def base_url(self) -> str | None: ...
     @property
     def credential(self) -> str | None: ...
@@ -78,7 +88,7 @@ class Settings(Protocol):
     @property
     def llm_deadline_s(self) -> float | None: ...
     @property
-    def output_mode(self) -> str: ...
+    def output_mode(self) -> OutputMode: ...
 
 
 def text(value: Any) -> str:
@@ -118,7 +128,7 @@ def load_json_object(content: str) -> tuple[dict[str, Any] | None, str]:
         raw = raw.strip("`").removeprefix("json").strip()
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         return None, f"not valid JSON ({exc.msg} at char {exc.pos})"
     if not isinstance(data, dict):
         return None, "the answer must be a JSON object"
@@ -168,7 +178,7 @@ async def ask(ctx: NodeContext, settings: Settings, persona: str, user: str, fie
                        temperature=settings.temperature if temperature is None else temperature,
                        max_tokens=max_tokens, response_schema=schema, schema_name=name,
                        output_mode=settings.output_mode, sample_seed=seed,
-                       base_url=settings.base_url, credential=settings.credential,
+                       base_url=settings.base_url, credential=settings.credential, connection=settings.connection,
                        timeout_s=settings.llm_timeout_s, deadline_s=settings.llm_deadline_s,
                        provider=settings.provider),
             key=f"{key}/{attempt}" if key else None,

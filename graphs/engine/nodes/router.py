@@ -23,7 +23,7 @@ RESERVED = {"decision", "route"}
 # Specialists' description vectors, per process, least recently used dropped beyond _EMBED_CACHED
 # (a 1,536-wide vector is ~50 kB of Python floats). It only saves a call: the requests a node makes
 # do not depend on it (see RouterNode._semantic), so a replay on another worker matches the journal.
-_EMBED_CACHE: OrderedDict[tuple[str | None, str | None, str, str], list[float]] = OrderedDict()
+_EMBED_CACHE: OrderedDict[tuple[str | None, str | None, str | None, str, str], list[float]] = OrderedDict()
 _EMBED_CACHED = 256
 
 
@@ -65,7 +65,7 @@ def cosine(a: list[float], b: list[float]) -> float:
 
 
 @registry.register
-class RouterNode(NodeKind):
+class RouterNode(NodeKind[RouterConfig]):
     kind = "router"
     title = "Router"
     description = "Meta-controller: routes the task to one specialist branch (semantic, llm or keyword)."
@@ -73,17 +73,17 @@ class RouterNode(NodeKind):
     icon = "git-branch"
     Config = RouterConfig
 
-    def inputs(self, config: RouterConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def inputs(self, config: RouterConfig) -> dict[str, FieldSpec]:
         return {"task": FieldSpec(type="string", description="The task to route"),
                 "context": FieldSpec(type="any", description="Passed along unchanged", required=False)}
 
-    def outputs(self, config: RouterConfig) -> dict[str, FieldSpec]:  # type: ignore[override]
+    def outputs(self, config: RouterConfig) -> dict[str, FieldSpec]:
         ports = {s.name: FieldSpec(type="string", description=f"The task, if routed to {s.name}") for s in config.specialists}
         ports["route"] = FieldSpec(type="string", description="Name of the chosen specialist")
         ports["decision"] = FieldSpec(type="object", description="Strategy, scores and reason")
         return ports
 
-    async def run(self, ctx: NodeContext, config: RouterConfig, inputs: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+    async def run(self, ctx: NodeContext, config: RouterConfig, inputs: dict[str, Any]) -> dict[str, Any]:
         task = inputs["task"]
         if config.strategy == "semantic":
             scores, reason = await self._semantic(ctx, config, task), "highest embedding similarity"
@@ -94,7 +94,7 @@ class RouterNode(NodeKind):
         best = max(scores, key=lambda n: scores[n]) if scores else None
         matched = best is not None and scores[best] >= config.min_score and scores[best] > 0
         decision = {"strategy": config.strategy, "scores": scores, "reason": reason, "matched": matched}
-        if not matched:
+        if not matched or best is None:
             if config.error_handling == "fail":
                 await ctx.emit("decision", {**decision, "route": None})
                 raise NodeFailure("no specialist matches the task", {"decision": decision})
@@ -109,12 +109,12 @@ class RouterNode(NodeKind):
         # description's vector is cached, "specialists" (all the descriptions). The cache decides only
         # whether the second call is made, never what a call asks, so request digests stay stable.
         descriptions = [s.description for s in config.specialists]
-        where = (config.llm.provider, config.llm.base_url, config.embedding_model)
+        where = (config.llm.provider, config.llm.connection, config.llm.base_url, config.embedding_model)
 
         def embed(key: str, texts: list[str]) -> Any:
             return ctx.llm(LLMRequest(model=config.embedding_model, messages=[], kind="embedding", input_texts=texts,
                                       provider=config.llm.provider, base_url=config.llm.base_url,
-                                      credential=config.llm.credential), key=key)
+                                      credential=config.llm.credential, connection=config.llm.connection), key=key)
 
         cached = [_EMBED_CACHE.get((*where, d)) for d in descriptions]
         if all(v is not None for v in cached):

@@ -1,5 +1,5 @@
-from .context import BudgetExceeded
+from ..money import BudgetExceeded
+from ..state import NodeState, RunResult
 from .engine import Engine
-from .state import NodeState, RunResult
 
 __all__ = ["BudgetExceeded", "Engine", "NodeState", "RunResult"]

@@ -4,38 +4,54 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..llm.base import LLMRequest, LLMResponse
+from ..llm.base import Endpoint, LLMRequest, LLMResponse, is_default_connection
+from ..llm.pricing import PriceTable
 from ..nodes.base import NodeFailure
+from ..state import NodeState
 from .retry import call_with_retries
-from .state import NodeState
 
 if TYPE_CHECKING:
-    from .engine import Engine
-    from .state import RunResult
+    from ..llm.base import ProviderRegistry
+    from ..llm.pricing import PriceTable
+    from ..state import RunResult
+    from ..validate import CompiledNode
 
 
-def usd(amount: float) -> str:
-    """Dollars with meaningful digits at any size: 0.00012 reads "0.00012", not "0.0000"; at
-    least two decimals, three significant digits below a cent, trailing zeros dropped past two."""
-    if amount == 0:
-        return "0.00"
-    digits = max(2, min(10, 2 - math.floor(math.log10(abs(amount)))))
-    text = f"{amount:.{digits}f}"
-    head, _, tail = text.partition(".")
-    return head + "." + (tail.rstrip("0") or "0").ljust(2, "0")
+class RunHost(Protocol):
+    """What a node's context asks of the run executing it (the Engine, in engine.py, which
+    imports this module: this protocol keeps the import one way)."""
 
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def nodes(self) -> dict[str, CompiledNode]: ...
+    @property
+    def providers(self) -> ProviderRegistry: ...
+    @property
+    def prices(self) -> PriceTable: ...
+    @property
+    def force_provider(self) -> str | None: ...
+    @property
+    def model_override(self) -> str | None: ...
+    @property
+    def memory(self) -> Any: ...
+    @property
+    def memory_owner(self) -> Any: ...
 
-class BudgetExceeded(Exception):
-    def __init__(self, spent: float, budget: float, scope: str = "", unit: str = "usd") -> None:
-        if unit == "tokens":
-            super().__init__(f"token budget of {budget:.0f} reached (used {spent:.0f})")
-        else:
-            super().__init__(f"budget of ${usd(budget)} reached (spent ${usd(spent)})")
-        self.spent, self.budget, self.scope, self.unit = spent, budget, scope, unit
+    async def emit(self, event: str, node_id: str | None, data: dict[str, Any]) -> None: ...
+    async def save_now(self, nid: str, state: dict[str, Any]) -> None: ...
+    def save_soon(self, nid: str, state: dict[str, Any]) -> None: ...
+    async def saves_settled(self) -> None: ...
+    async def ensure_current(self) -> None: ...
+    def budget_check(self) -> None: ...
+    def account(self, cost: float, prompt_tokens: int, completion_tokens: int) -> None: ...
+    async def resolve_credential(self, name: str, base_url: str | None = None) -> str | None: ...
+    async def resolve_connection(self, name: str) -> Endpoint | None: ...
+    async def child(self, document: Any, *, prefix: str, inputs: dict[str, Any], budget_usd: float | None = None,
+                    budget_tokens: int | None = None, model_override: str | None = None) -> RunResult: ...
 
 
 def request_digest(request: LLMRequest) -> str:
@@ -48,7 +64,7 @@ class NodeRun:
     """One execution of one node. A call replays the journal entry with its key (the call's
     position, unless the node names its calls so that parallel calls replay correctly)."""
 
-    def __init__(self, engine: Engine, node_id: str, state: NodeState) -> None:
+    def __init__(self, engine: RunHost, node_id: str, state: NodeState) -> None:
         self.engine = engine
         self.run_id = engine.run_id
         self.node_id = node_id
@@ -121,17 +137,28 @@ class NodeRun:
         engine.budget_check()
         provider_name = engine.force_provider or request.provider
         provider = engine.providers.get(provider_name)
-        if request.credential:
-            request.api_key = await engine.resolve_credential(request.credential)
+        prices = engine.prices.prices
+        if not is_default_connection(request.connection):
+            # a connection's endpoint and key, resolved by the run driver (the operator's key never)
+            endpoint = await engine.resolve_connection(request.connection or "")
+            if endpoint is None:
+                raise NodeFailure(f"unknown connection {request.connection!r}: define it on the workspace's "
+                                  "Connections page, or pick another in the node's settings")
+            request.base_url, request.api_key, request.credential = endpoint.base_url, endpoint.api_key, None
+            prices = {**prices, **endpoint.prices}
+        elif request.credential:
+            request.api_key = await engine.resolve_credential(request.credential, request.base_url)
             if request.api_key is None:
-                raise NodeFailure(f"unknown credential {request.credential!r}")
+                raise NodeFailure(f"unknown credential {request.credential!r}, or not one stored for this base_url "
+                                  "(a key only goes to the URL it was stored for): pick a model connection instead")
         await self.emit("pre_llm_call", {"index": index, "key": key, "model": request.model, "provider": provider.name,
                                           "messages": request.messages})
         response = await call_with_retries(provider, request, deadline=self._node_deadline(),
                                            before_attempt=self._before_attempt,
                                            on_retry=lambda data: self.emit("llm_retry", {**data, "key": key}))
-        cost = engine.prices.cost(response.model if response.model in engine.prices.prices else request.model,
-                                  response.prompt_tokens, response.completion_tokens)
+        table = engine.prices if prices is engine.prices.prices else PriceTable(dict(prices), engine.prices.fallback)
+        cost = table.cost(response.model if response.model in prices else request.model,
+                          response.prompt_tokens, response.completion_tokens)
         journal.append({"key": key, "digest": digest, "response": response.to_dict(), "cost_usd": cost})
         engine.account(cost, response.prompt_tokens, response.completion_tokens)
         # Journal the answer. The commit runs in the background; the next LLM call anywhere in the

@@ -21,19 +21,23 @@ from typing import Any
 
 from ..current import CURRENT_NODE
 from ..hooks import HookContext, HookEvent, HookManager
-from ..llm.base import LLMError, ProviderRegistry
+from ..llm.base import Endpoint, LLMError, ProviderRegistry
 from ..llm.pricing import PriceTable
 from ..memory.tiers import default_memory
+from ..money import BudgetExceeded
 from ..nodes.base import NodeFailure
 from ..ports import CheckpointStore, EventSink
 from ..scheduling import Completions, DependencyCounter, gather_inputs, resolved, settled, source_value
 from ..schema import INPUTS_NODE, OUTPUTS_NODE
+from ..state import FINISHED, NodeState, RunResult
 from ..types import value_matches
 from ..validate import CompiledNode, compile_graph
-from .context import BudgetExceeded, NodeRun
-from .state import FINISHED, NodeState, RunResult
+from .context import NodeRun
 
-CredentialResolver = Callable[[str], Awaitable[str | None]]
+# (name, the base URL the key would go to) -> the key, or None (no such key, or not one for that URL)
+CredentialResolver = Callable[[str, str | None], Awaitable[str | None]]
+# name -> the connection's endpoint and key (None: no such connection in the run's workspace)
+ConnectionResolver = Callable[[str], Awaitable[Endpoint | None]]
 
 
 class _Stop(Exception):
@@ -58,6 +62,7 @@ class Engine:
         budget_usd: float | None = None,
         force_provider: str | None = None,
         credentials: CredentialResolver | None = None,
+        connections: ConnectionResolver | None = None,
         memory: Any = None,
         memory_owner: Any = None,
         budget_tokens: int | None = None,
@@ -79,6 +84,7 @@ class Engine:
         self.budget_usd = budget_usd if budget_usd is not None else self.spec.settings.get("budget_usd")
         self.force_provider = force_provider
         self._credentials = credentials
+        self._connections = connections
         self.budget_tokens = budget_tokens if budget_tokens is not None else self.spec.settings.get("budget_tokens")
         if memory is None and parent is None:  # the run's own, not a process-wide one (children share it)
             memory = default_memory()
@@ -199,13 +205,16 @@ class Engine:
             document, run_id=self.run_id, providers=self.providers,
             checkpoints=NamespacedStore(self.checkpoints, prefix), events=NamespacedEvents(self.events, prefix),
             hooks=self.hooks, prices=self.prices, budget_usd=budget_usd, force_provider=self.force_provider,
-            credentials=self._credentials, memory=self.memory, memory_owner=self.memory_owner,
+            credentials=self._credentials, connections=self._connections, memory=self.memory, memory_owner=self.memory_owner,
             budget_tokens=budget_tokens, model_override=model_override or self.model_override, parent=self, scope=prefix,
         )
         return await engine.run(inputs)
 
-    async def resolve_credential(self, name: str) -> str | None:
-        return await self._credentials(name) if self._credentials else None
+    async def resolve_credential(self, name: str, base_url: str | None = None) -> str | None:
+        return await self._credentials(name, base_url) if self._credentials else None
+
+    async def resolve_connection(self, name: str) -> Endpoint | None:
+        return await self._connections(name) if self._connections else None
 
     # -- the run ------------------------------------------------------------------------
     async def run(self, inputs: dict[str, Any]) -> RunResult:

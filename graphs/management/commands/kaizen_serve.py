@@ -123,7 +123,7 @@ class Command(BaseCommand):
         """Start the in-process worker and wait until it is ready, so its banner comes before the URL."""
         from celery.signals import worker_ready
 
-        from graphs.worker import start_embedded_worker
+        from graphs.runner.worker import start_embedded_worker
 
         started = threading.Event()
 

@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from audit.models import ENCRYPTED_PREFIX, GraphHook
-from graphs.credentials import rotate_token
 from graphs.models import Credential
+from kaizen_web.crypto import rotate_token
 
 
 class Command(BaseCommand):

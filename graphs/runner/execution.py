@@ -27,19 +27,20 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from audit import hooks as audit_hooks
-
+from .. import cancel, dispatch, signals
+from ..connections import connection_resolver
+from ..credentials import credential_resolver
+from ..engine.hooks import HookManager
+from ..engine.llm import PriceTable, ProviderRegistry
+from ..engine.llm.shared import shared_providers
+from ..engine.ports import ClaimLost
+from ..engine.runtime import Engine
+from ..engine.validate import GraphInvalid
+from ..memory_adapter import build_memory
+from ..models import Checkpoint, Run
 from . import runloop
 from .adapters import HandedOff, RunRecorder
-from .credentials import credential_resolver
 from .dbthreads import db, db_retrying
-from .engine.llm import PriceTable, ProviderRegistry
-from .engine.llm.shared import shared_providers
-from .engine.ports import ClaimLost
-from .engine.runtime import Engine
-from .engine.validate import GraphInvalid
-from .memory_adapter import build_memory
-from .models import Checkpoint, Run
 
 log = logging.getLogger(__name__)
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
@@ -102,9 +103,7 @@ def _ensure_cancel_listener() -> None:
     """Distributed mode: one subscription per worker process to cancel announcements."""
     global _listener
     if settings.REDIS_URL and (_listener is None or _listener.done()):
-        from .cancel import listen
-
-        _listener = asyncio.ensure_future(listen(cancel_local))
+        _listener = asyncio.ensure_future(cancel.listen(cancel_local))
 
 
 def cancel_local(run_id: int) -> None:
@@ -114,12 +113,13 @@ def cancel_local(run_id: int) -> None:
         asyncio.ensure_future(driver.check_cancel())
 
 
+cancel.listen_here(lambda run_id: runloop.call_soon(cancel_local, run_id))  # embedded: no Redis to hear it on
+
+
 async def _execute(run_id: int) -> str | None:
     _ensure_cancel_listener()
     if _draining:  # (acked on return with acks_late: send it again for another worker)
-        from .tasks import run_execute
-
-        run_execute.apply_async(args=[run_id])
+        dispatch.send_run(run_id)
         return None
     owner = f"{WORKER_ID}:{uuid.uuid4().hex[:8]}"
     # (the message is acked when this returns: a database hiccup must not lose the run)
@@ -155,8 +155,9 @@ class _Driver:
                 budget_usd=float(run.budget_usd) if run.budget_usd is not None else None,
                 force_provider="simulated" if run.dry_run else None,
                 credentials=credential_resolver(run, recorder),
-                memory=build_memory(fence=(run.pk, self.epoch)), memory_owner=run.created_by_id,  # fenced memory writes
-                hooks=audit_hooks.attach(audit_hooks.HookManager(), run),  # audit: user hooks, metrics, log context
+                connections=connection_resolver(run, recorder),  # name -> (base URL, key): the engine sees an Endpoint
+                memory=build_memory(fence=(run.pk, self.epoch)), memory_owner=run.graph.workspace_id,  # fenced memory writes; a workspace's sessions
+                hooks=signals.observe_run(HookManager(), run),  # audit: user hooks, metrics, log context
             )
         except GraphInvalid as exc:
             await recorder.finish(status=Run.Status.FAILED, finished_at=timezone.now(),
@@ -292,9 +293,7 @@ class _Driver:
             log.exception("run %s: could not release it; its lease will lapse", run_id)
             return "lost"
         if released:
-            from .tasks import run_execute
-
-            run_execute.apply_async(args=[run_id])
+            dispatch.send_run(run_id)
             log.warning("run %s handed off by %s", run_id, self.owner)
         return "handed_off"
 

@@ -16,6 +16,7 @@ skipped batch would leave a gap in the run's event sequence).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import queue
@@ -27,11 +28,9 @@ from typing import Any
 
 from django.db import InterfaceError, OperationalError, connection, transaction
 
-from audit.models import AuditEntry
-from audit.services import RUN_EVENT_COLUMNS, count_run_events, insert_run_event_rows, run_event_rows
-
-from .engine.ports import ClaimLost
-from .models import Checkpoint, NodeState, Run, RunEvent
+from ..engine.ports import ClaimLost
+from ..models import Checkpoint, NodeState, Run, RunEvent
+from ..signals import EventCopy, event_copy
 
 log = logging.getLogger(__name__)
 MAX_JOBS_PER_COMMIT = 256
@@ -155,22 +154,21 @@ class GroupCommitWriter:
         for job in jobs:
             events_by_run[job.run_id].extend(job.events)
             states.update({(job.run_id, node_id): state for node_id, state in job.states.items()})
+        copy = event_copy()  # the audit log's copy of the events, stored with them
         if connection.vendor == "postgresql":
             events = [ev for evs in events_by_run.values() for ev in evs]
-            audit = run_event_rows(events_by_run)  # the audit copy, stored with the events
-            fenced_out = _write_postgresql(claims, events, audit, states, finals)
+            audit = copy.rows(events_by_run) if copy else []
+            fenced_out = _write_postgresql(claims, events, audit, states, finals, copy)
         else:
-            fenced_out, audit = _write_orm(claims, events_by_run, states, finals)
-        # (metrics count only what was written)
-        count_run_events([row for row in audit if row[RUN_ID_AT] not in fenced_out])
+            fenced_out, audit = _write_orm(claims, events_by_run, states, finals, copy)
+        if copy is not None:  # (told only what was written)
+            run_id_at = copy.columns.index("run_id")
+            copy.committed([row for row in audit if row[run_id_at] not in fenced_out])
         return fenced_out
 
 
-RUN_ID_AT = RUN_EVENT_COLUMNS.index("run_id")
-
-
 def _write_orm(claims: dict[int, int], events_by_run: dict[int, list[RunEvent]], states: dict[tuple[int, str], dict[str, Any]],
-               finals: dict[int, dict[str, Any]]) -> tuple[set[int], list[tuple]]:
+               finals: dict[int, dict[str, Any]], copy: EventCopy | None = None) -> tuple[set[int], list[tuple]]:
     """SQLite (the embedded default): the ORM, in one transaction (IMMEDIATE: the database is
     locked from its start, so the epoch check and the writes see the same state)."""
     with transaction.atomic():
@@ -179,9 +177,10 @@ def _write_orm(claims: dict[int, int], events_by_run: dict[int, list[RunEvent]],
         events_by_run = {r: evs for r, evs in events_by_run.items() if r not in fenced_out}
         states = {k: v for k, v in states.items() if k[0] not in fenced_out}
         events = [ev for evs in events_by_run.values() for ev in evs]
-        audit = run_event_rows(events_by_run)
+        audit = copy.rows(events_by_run) if copy else []
         RunEvent.objects.bulk_create(events)
-        insert_run_event_rows(audit)
+        if copy is not None:
+            copy.insert(audit)
         NodeState.objects.bulk_create(
             [NodeState(run_id=r, node_id=n, status=s["status"], data=s) for (r, n), s in states.items()],
             update_conflicts=True, unique_fields=["run", "node_id"], update_fields=["status", "data", "updated_at"],
@@ -203,13 +202,26 @@ def _recordset(columns: str) -> str:
 # holds: the events, their audit copy, the latest node states and the checkpoint history (the
 # node-level states among them: mid-node journal saves only update NodeState). The rows travel
 # as JSON arrays; PostgreSQL unpacks them (jsonb_to_recordset) in C.
-_AUDIT_TYPES = {"timestamp": "timestamptz", "actor_id": "bigint", "owner_id": "bigint", "graph_id": "bigint",
-                "run_id": "bigint", "data": "jsonb"}
-_AUDIT_COLUMNS = ", ".join(RUN_EVENT_COLUMNS)
 #
 # Fencing: ``held`` share-locks the rows of the runs whose claimed epoch is still current (in id
 # order, like every other multi-row lock here); only their rows are inserted. A claim (an UPDATE
 # of the run row) waits for this statement, so the new owner reads the sequence where it stands.
+@functools.cache
+def group_commit_sql(copy: EventCopy | None) -> str:
+    return _GROUP_COMMIT_SQL.format(copy=_copy_cte(copy) if copy else "")
+
+
+def _copy_cte(copy: EventCopy) -> str:
+    columns = ", ".join(copy.columns)
+    return f"""
+), audit AS (
+    INSERT INTO {copy.table} ({columns})
+    SELECT {columns}
+    FROM {_recordset(", ".join(f"{c} {copy.pg_types.get(c, 'text')}" for c in copy.columns))}
+    WHERE r.run_id IN (SELECT id FROM held)"""
+
+
+# (``{copy}``: the copy's CTE, or nothing; doubled braces are the SQL's own)
 _GROUP_COMMIT_SQL = f"""
 WITH claims AS (
     SELECT run_id, epoch FROM {_recordset("run_id bigint, epoch bigint")}
@@ -220,12 +232,7 @@ WITH claims AS (
     INSERT INTO {RunEvent._meta.db_table} (run_id, seq, event, node_id, created_at, data)
     SELECT run_id, seq, event, node_id, created_at, data
     FROM {_recordset("run_id bigint, seq bigint, event text, node_id text, created_at timestamptz, data jsonb")}
-    WHERE r.run_id IN (SELECT id FROM held)
-), audit AS (
-    INSERT INTO {AuditEntry._meta.db_table} ({_AUDIT_COLUMNS})
-    SELECT {_AUDIT_COLUMNS}
-    FROM {_recordset(", ".join(f"{c} {_AUDIT_TYPES.get(c, 'text')}" for c in RUN_EVENT_COLUMNS))}
-    WHERE r.run_id IN (SELECT id FROM held)
+    WHERE r.run_id IN (SELECT id FROM held){{copy}}
 ), states AS (
     INSERT INTO {NodeState._meta.db_table} (run_id, node_id, status, data, updated_at)
     SELECT run_id, node_id, status, data, now() FROM {_recordset("run_id bigint, node_id text, status text, data jsonb")}
@@ -281,26 +288,31 @@ def _final_row(run_id: int, fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_postgresql(claims: dict[int, int], events: list[RunEvent], audit: list[tuple],
-                      states: dict[tuple[int, str], dict[str, Any]], finals: dict[int, dict[str, Any]]) -> set[int]:
-    params = pg_params(claims, events, audit, states, finals)
+                      states: dict[tuple[int, str], dict[str, Any]], finals: dict[int, dict[str, Any]],
+                      copy: EventCopy | None = None) -> set[int]:
+    params = pg_params(claims, events, audit, states, finals, copy)
     assert connection.get_autocommit(), "the group commit is one statement in autocommit mode"
     with connection.cursor() as cursor:
-        cursor.execute(_GROUP_COMMIT_SQL, params)
+        cursor.execute(group_commit_sql(copy), params)
         return {row[0] for row in cursor.fetchall()}
 
 
 def pg_params(claims: dict[int, int], events: list[RunEvent], audit: list[tuple],
-              states: dict[tuple[int, str], dict[str, Any]], finals: dict[int, dict[str, Any]]) -> tuple[str, ...]:
-    """The statement's five parameters: claims, events, audit rows, node states, final updates."""
+              states: dict[tuple[int, str], dict[str, Any]], finals: dict[int, dict[str, Any]],
+              copy: EventCopy | None = None) -> tuple[str, ...]:
+    """The statement's parameters: claims, events, the copy's rows (if there is a copy), node
+    states, final updates."""
     dumps = _pg_json
-    return (
+    params = [
         json.dumps([{"run_id": r, "epoch": e} for r, e in claims.items()]),
         dumps([{"run_id": e.run_id, "seq": e.seq, "event": e.event, "node_id": e.node_id,
                 "created_at": e.created_at.isoformat(), "data": e.data} for e in events]),
-        dumps([dict(zip(RUN_EVENT_COLUMNS, (r[0].isoformat(), *r[1:]), strict=True)) for r in audit]),
         dumps([{"run_id": r, "node_id": n, "status": s["status"], "data": s} for (r, n), s in states.items()]),
         dumps([_final_row(r, f) for r, f in finals.items()]),
-    )
+    ]
+    if copy is not None:
+        params.insert(2, dumps([dict(zip(copy.columns, (r[0].isoformat(), *r[1:]), strict=True)) for r in audit]))
+    return tuple(params)
 
 
 WRITER = GroupCommitWriter()

@@ -17,7 +17,7 @@ _stop = threading.Event()
 
 
 def sweeper_loop(interval: float) -> None:
-    from .services import runs_sweep
+    from ..services import runs_sweep
 
     while not _stop.wait(interval):
         try:
@@ -31,7 +31,7 @@ def memory_optimizer_loop(interval: float) -> None:
     """Tier optimisation as a periodic task of every worker process (the embedded one too): its
     batched hot-tier accesses are counted and idle sessions demoted per their own policy. Each
     process must flush its own counts, hence a loop here rather than one beat-scheduled task."""
-    from .memory_adapter import optimize_memory
+    from ..memory_adapter import optimize_memory
 
     while not _stop.wait(interval):
         try:

@@ -1,7 +1,7 @@
 """Django/Channels implementations of the engine's ports for one run.
 
 ``RunRecorder`` is the run's single writer: events and checkpoints are queued and handed, in
-order, to the process's group-commit writer (graphs/writer.py). A checkpoint save returns only
+order, to the process's group-commit writer (graphs/runner/writer.py). A checkpoint save returns only
 once its batch is committed; events are published to the run's channel group after their batch
 commits (stored first, streamed second).
 
@@ -29,11 +29,10 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
+from ..engine.ports import ClaimLost
+from ..events import batch_message, run_group
+from ..models import NodeState, Run, RunEvent
 from .dbthreads import db
-from .engine.ports import ClaimLost
-from .engine.runtime.state import NodeState as EngineNodeState
-from .events import batch_message, run_group
-from .models import NodeState, Run, RunEvent
 from .writer import WRITER
 
 log = logging.getLogger(__name__)
@@ -204,6 +203,7 @@ class RunRecorder:
             waiters, self._waiters = self._waiters, []
             final, self._final = self._final, None
             try:
+                assert self.epoch is not None, "load() reads the claim's epoch"
                 await WRITER.submit(self.run_id, self.epoch, events, states, final)
             except BaseException as exc:
                 # Fenced out, or a batch the database refused for its data: either way nothing
@@ -265,13 +265,3 @@ def _jsonable(data: Any) -> Any:
     if "NaN" in text or "Infinity" in text:
         text = json.dumps(json.loads(text, parse_constant=lambda _c: None))
     return json.loads(text)
-
-
-def node_state_summary(data: dict[str, Any]) -> dict[str, Any]:
-    state = EngineNodeState.from_dict(data)
-    prompt, completion = state.tokens
-    return {"status": state.status, "attempts": state.attempts, "duration_ms": state.duration_ms,
-            "cost_usd": state.cost_usd, "prompt_tokens": prompt, "completion_tokens": completion,
-            "error": state.error, "outputs": state.outputs, "recovered_by": state.recovered_by,
-            "llm_calls": len(state.llm_calls)}
-

@@ -1,0 +1,80 @@
+"""What graphs publishes, and the only door through which another app (audit) hears it.
+
+Three streams, each with one subscribe call (audit/apps.py makes them at startup):
+
+- ``action(event, **fields)``: a person's action (``graph.created``, ``run.started``, ...), called
+  inside the service's transaction, so what a subscriber writes rolls back with it.
+- ``observe_run(hooks, run)``: the run driver hands every run's engine HookManager to the
+  subscribers before the run starts (webhooks, alerts, metrics, log context).
+- ``event_copy()``: at most one table that keeps a copy of every stored run event, written by the
+  group-commit writer in the very commit (one statement on PostgreSQL) that stores the events.
+
+Graphs imports nothing of its subscribers (import-linter: "graphs knows nothing of audit").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .engine.hooks import HookManager
+
+ActionSubscriber = Callable[..., Any]
+RunSubscriber = Callable[[HookManager, Any], Any]
+
+_actions: dict[str, ActionSubscriber] = {}
+_runs: dict[str, RunSubscriber] = {}
+_copy: list[EventCopy] = []
+
+
+def _key(fn: Callable[..., Any]) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"  # subscribing twice (a second ready()) is a no-op
+
+
+def on_action(fn: ActionSubscriber) -> ActionSubscriber:
+    _actions[_key(fn)] = fn
+    return fn
+
+
+def action(event: str, **fields: Any) -> None:
+    """Publish a person's action: actor, graph, run, object_type, object_id, owner_id, node_id,
+    status, summary, data (all optional; ``actor`` defaults to the request's user)."""
+    for fn in _actions.values():
+        fn(event, **fields)
+
+
+def on_run(fn: RunSubscriber) -> RunSubscriber:
+    _runs[_key(fn)] = fn
+    return fn
+
+
+def observe_run(hooks: HookManager, run: Any) -> HookManager:
+    """Let the subscribers register their hooks for ``run`` (a graphs.models.Run); returns ``hooks``."""
+    for fn in _runs.values():
+        fn(hooks, run)
+    return hooks
+
+
+@dataclass(frozen=True, eq=False)  # (hashed by identity: the writer caches its statement per copy)
+class EventCopy:
+    """A table keeping a copy of every stored run event (the audit log), written with the events.
+
+    ``rows`` turns batches of several runs' RunEvent rows into tuples of ``columns`` (one of them
+    ``run_id``); ``insert`` stores them inside the writer's transaction where the database is not
+    PostgreSQL; ``committed`` is told what was committed (rows of fenced-out runs left out)."""
+
+    table: str
+    columns: tuple[str, ...]
+    rows: Callable[[Mapping[int, Iterable[Any]]], list[tuple[Any, ...]]]
+    insert: Callable[[list[tuple[Any, ...]]], None]
+    committed: Callable[[list[tuple[Any, ...]]], None]
+    pg_types: dict[str, str] = field(default_factory=dict)  # column -> PostgreSQL type (default text)
+
+
+def copy_events_to(copy: EventCopy) -> None:
+    _copy[:] = [copy]
+
+
+def event_copy() -> EventCopy | None:
+    return _copy[0] if _copy else None

@@ -1,0 +1,150 @@
+"""The one place that answers "may this user do ACTION on this object".
+
+Every object belongs to a workspace (directly or through its graph); a user may act on it when
+they are a member of that workspace with at least the role the action needs. Nothing else counts:
+staff and superusers get no access here (Django admin is their tool). Objects in workspaces the
+user is not a member of are *invisible*: ``get_for`` answers 404 for them, exactly as for a
+missing id; a member whose role is too low for the action gets 403.
+
+    graphs_visible_to(user)                       # a queryset
+    scoped(user, Credential, "credentials")       # any model below, filtered
+    get_for(user, Run, pk, "run")                 # 404 / 403 / the object
+    may(user, "edit", graph)                      # a bool
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, OuterRef, QuerySet, Subquery
+from django.http import Http404
+
+from .models import Membership, Role
+
+# The least role each action needs.
+ACTIONS: dict[str, int] = {
+    "view": Role.VIEWER,         # read graphs, runs, events, audit entries, hooks, memory
+    "run": Role.RUNNER,          # start, cancel, resume runs
+    "edit": Role.EDITOR,         # create and save graphs, restore versions, hooks; list connections
+    "delete": Role.ADMIN,        # delete graphs
+    "members": Role.ADMIN,       # add members, change roles
+    "connections": Role.ADMIN,   # define model connections
+    "credentials": Role.ADMIN,   # store, rotate, delete API keys
+}
+
+# How each model reaches its workspace (a lookup path from the model).
+WORKSPACE_PATH: dict[str, str] = {
+    "workspaces.workspace": "pk",
+    "workspaces.membership": "workspace",
+    "graphs.graph": "workspace",
+    "graphs.graphversion": "graph__workspace",
+    "graphs.run": "graph__workspace",
+    "graphs.runevent": "run__graph__workspace",
+    "graphs.credential": "workspace",
+    "graphs.connection": "workspace",
+    "graphs.memoryrecord": "workspace",
+    "audit.auditentry": "workspace_id",
+    "audit.graphhook": "graph__workspace",
+}
+
+
+def need(action: str) -> int:
+    try:
+        return ACTIONS[action]
+    except KeyError:
+        raise ValueError(f"unknown action {action!r}") from None
+
+
+def workspace_ids(user: Any, action: str = "view") -> QuerySet:
+    """Ids of the workspaces where ``user`` may do ``action`` (a subquery, never evaluated here)."""
+    if user is None or not user.is_authenticated:
+        return Membership.objects.none().values_list("workspace_id", flat=True)
+    return Membership.objects.filter(user_id=user.pk, role__gte=need(action)).values_list("workspace_id", flat=True)
+
+
+def role_of(user: Any, workspace_id: int | None) -> int | None:
+    if user is None or not user.is_authenticated or workspace_id is None:
+        return None
+    return Membership.objects.filter(user_id=user.pk, workspace_id=workspace_id).values_list("role", flat=True).first()
+
+
+def _path(model: type[Model]) -> str:
+    try:
+        return WORKSPACE_PATH[model._meta.label_lower]
+    except KeyError:
+        raise ValueError(f"{model._meta.label} has no workspace") from None
+
+
+def _ref(model: type[Model]) -> str:
+    """The lookup that names the workspace id of ``model``'s rows."""
+    path = _path(model)
+    return path if path.endswith("_id") or path == "pk" else f"{path}_id"
+
+
+def scoped(user: Any, qs: QuerySet | type[Model], action: str = "view") -> QuerySet:
+    """``qs`` (or all of a model) narrowed to the workspaces where ``user`` may do ``action``."""
+    if not isinstance(qs, QuerySet):
+        qs = qs._default_manager.all()
+    return qs.filter(**{f"{_ref(qs.model)}__in": workspace_ids(user, action)})
+
+
+def workspace_id_of(obj: Model) -> int | None:
+    path = _path(type(obj))
+    if path == "pk":
+        return obj.pk
+    *hops, last = path.split("__")
+    for hop in hops:
+        obj = getattr(obj, hop)
+    return getattr(obj, last if last.endswith("_id") else f"{last}_id")
+
+
+def may(user: Any, action: str, obj: Model) -> bool:
+    role = role_of(user, workspace_id_of(obj))
+    return role is not None and role >= need(action)
+
+
+def check(user: Any, action: str, obj: Model) -> Model:
+    """``obj`` if ``user`` may do ``action`` on it; 404 when they may not even see it, else 403."""
+    role = role_of(user, workspace_id_of(obj))
+    if role is None:
+        raise Http404(f"No {type(obj)._meta.object_name} matches the given query.")
+    if role < need(action):
+        raise PermissionDenied(f"your role in this workspace may not {action} this")
+    return obj
+
+
+def get_for(user: Any, qs: QuerySet | type[Model], pk: Any = None, action: str = "view", **lookup: Any) -> Any:
+    """The object (by ``pk`` or ``lookup``) if visible to ``user`` and ``action`` is allowed:
+    404 for a missing object or one outside the user's workspaces, 403 for a role too low.
+    One query: the caller's role in the object's workspace comes with the object."""
+    base = qs if isinstance(qs, QuerySet) else qs._default_manager.all()
+    missing = Http404(f"No {base.model._meta.object_name} matches the given query.")
+    if pk is not None:
+        try:  # ids from URLs and forms: anything but a sensible integer is simply not there
+            lookup["pk"] = int(pk)
+        except (TypeError, ValueError):
+            raise missing from None
+        if not 0 < lookup["pk"] < 2**63:
+            raise missing
+    if user is None or not user.is_authenticated:
+        raise missing
+    role = Membership.objects.filter(user_id=user.pk, workspace_id=OuterRef(_ref(base.model))).values("role")[:1]
+    obj = base.filter(**lookup).annotate(kaizen_role=Subquery(role)).filter(kaizen_role__isnull=False).first()
+    if obj is None:
+        raise missing
+    if obj.kaizen_role < need(action):
+        raise PermissionDenied(f"your role in this workspace may not {action} this")
+    return obj
+
+
+def graphs_visible_to(user: Any, action: str = "view") -> QuerySet:
+    from graphs.models import Graph
+
+    return scoped(user, Graph.objects.select_related("owner", "workspace"), action)
+
+
+def runs_visible_to(user: Any, action: str = "view") -> QuerySet:
+    from graphs.models import Run
+
+    return scoped(user, Run.objects.select_related("graph", "version", "created_by"), action)

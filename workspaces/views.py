@@ -1,0 +1,165 @@
+"""Pages: the header's workspace switcher, the list of one's workspaces, a workspace's members
+(admins add people by username or email and change roles with htmx)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from kaizen_web.htmx import HtmxHttpRequest
+
+from . import services
+from .current import choose, current_workspace
+from .models import Membership, Role, Workspace
+from .permissions import get_for, may
+
+
+def context(request: HttpRequest) -> dict:
+    """Template context: the user's workspaces and the current one (the header's switcher)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or request.path.startswith(("/api/", "/admin/")):
+        return {}
+    current = current_workspace(request)
+    memberships = list(Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name"))
+    role = next((m.role for m in memberships if m.workspace_id == current.pk), None)
+    return {"current_workspace": current, "workspace_memberships": memberships,
+            "workspace_can_edit": role is not None and role >= Role.EDITOR}
+
+
+@login_required
+@require_POST
+def switch(request: HtmxHttpRequest) -> HttpResponse:
+    workspace = get_for(request.user, Workspace, request.POST.get("workspace", ""))
+    choose(request, workspace)
+    wanted = request.POST.get("next") or ""
+    target = wanted if _local(wanted) else "/"
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
+def _local(url: str) -> bool:
+    return url.startswith("/") and not url.startswith("//") and "\\" not in url
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def workspace_list(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        name = (request.POST.get("name") or "").strip()
+        if not name:
+            messages.error(request, "a workspace needs a name")
+        else:
+            workspace = services.workspace_create(user=request.user, name=name)
+            choose(request, workspace)
+            return redirect("workspace-members", pk=workspace.pk)
+    memberships = Membership.objects.filter(user_id=request.user.pk or 0).select_related("workspace").order_by("workspace__name")
+    return render(request, "workspaces/list.html", {"memberships": memberships})
+
+
+def _members_panel(request: HtmxHttpRequest, workspace: Workspace, error: str = "", status: int = 200) -> HttpResponse:
+    members = workspace.memberships.select_related("user").order_by("-role", "user__username")
+    return render(request, "workspaces/_members.html", {
+        "workspace": workspace, "members": members, "roles": Role.choices, "error": error,
+        "is_admin": may(request.user, "members", workspace),
+    }, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def members(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """GET: the members (any member sees them). POST: an admin adds one (``who``, ``role``)."""
+    workspace = get_for(request.user, Workspace, pk, "view" if request.method == "GET" else "members")
+    error = ""
+    if request.method == "POST":
+        try:
+            services.member_add(workspace=workspace, by=request.user, who=request.POST.get("who", ""),
+                                role=request.POST.get("role", Role.VIEWER))
+        except services.MembershipError as exc:
+            error = str(exc)
+        if not request.htmx:
+            if error:
+                messages.error(request, error)
+            return redirect("workspace-members", pk=pk)
+    if request.htmx:
+        return _members_panel(request, workspace, error)  # (htmx swaps 2xx only: errors come back as 200)
+    members_ = workspace.memberships.select_related("user").order_by("-role", "user__username")
+    return render(request, "workspaces/members.html", {
+        "workspace": workspace, "members": members_, "roles": Role.choices, "error": error,
+        "is_admin": may(request.user, "members", workspace),
+    })
+
+
+@login_required
+@require_POST
+def member_action(request: HtmxHttpRequest, pk: int, member_id: int, action: str) -> HttpResponse:
+    workspace = get_for(request.user, Workspace, pk, "members")
+    membership = get_for(request.user, Membership.objects.filter(workspace=workspace), member_id, "members")
+    error = ""
+    try:
+        if action == "role":
+            services.member_set_role(membership=membership, by=request.user, role=request.POST.get("role", ""))
+        elif action == "remove":
+            services.member_remove(membership=membership, by=request.user)
+        else:
+            return HttpResponse("unknown action", status=404)
+    except services.MembershipError as exc:
+        error = str(exc)
+    if request.htmx:
+        return _members_panel(request, workspace, error)
+    if error:
+        messages.error(request, error)
+    return redirect("workspace-members", pk=pk)
+
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def connections(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """A workspace's model connections and stored keys. Members with the editor role see them;
+    admins add connections and keys (POST ``form=connection|credential``) and delete them."""
+    import json
+
+    from graphs.connections import ConnectionError_, connection_delete, connection_save, connections_offered, credential_delete
+    from graphs.credentials import credential_set
+    from graphs.models import Connection, Credential
+
+    workspace = get_for(request.user, Workspace, pk, "edit" if request.method == "GET" else "connections")
+    errors: list[str] = []
+    if request.method == "POST":
+        form = request.POST.get("form")
+        try:
+            if form == "connection":
+                try:
+                    prices = json.loads(request.POST.get("prices") or "{}")
+                except ValueError:
+                    raise ConnectionError_("prices: not JSON") from None
+                models = [m.strip() for m in request.POST.get("models", "").replace("\n", ",").split(",") if m.strip()]
+                connection_save(workspace=workspace, user=request.user, data={
+                    "name": request.POST.get("name", ""), "base_url": request.POST.get("base_url", ""),
+                    "credential": request.POST.get("credential") or None, "models": models, "prices": prices})
+            elif form == "credential":
+                name, key = request.POST.get("name", "").strip(), request.POST.get("api_key", "").strip()
+                if not name or not key or len(name) > 100 or len(key) > 4000:
+                    raise ConnectionError_("a key needs a name (up to 100 characters) and the key itself")
+                credential_set(owner=request.user, workspace=workspace, name=name, api_key=key)
+            elif form == "delete-connection":
+                connection_delete(connection=get_for(request.user, Connection.objects.filter(workspace=workspace),
+                                                     request.POST.get("id", "0"), "connections"), user=request.user)
+            elif form == "delete-credential":
+                credential_delete(get_for(request.user, Credential.objects.filter(workspace=workspace),
+                                          request.POST.get("id", "0"), "credentials"))
+        except ConnectionError_ as exc:
+            errors = [f"{i.path}: {i.message}" if i.path else i.message for i in exc.issues]
+        if not errors:
+            return redirect("workspace-connections", pk=pk)
+    return render(request, "workspaces/connections.html", {
+        "workspace": workspace, "connections": connections_offered(workspace), "errors": errors, "form": request.POST,
+        "credentials": Credential.objects.filter(workspace=workspace).order_by("name"),
+        "is_admin": may(request.user, "connections", workspace),
+    }, status=400 if errors else 200)
