@@ -11,7 +11,8 @@ is measured and visible, its edges drawn, and nothing changes for a frame; above
 the editor mounts only what is in view), plus the time from a click on a node to the node drawn as
 selected. The timing is injected by this script (an init script): the production bundle carries no
 benchmark hooks. Frame times: requestAnimationFrame deltas while the mouse pans the canvas, drags a
-node, and the wheel zooms.
+node, and the wheel zooms; and the renderer main thread's CPU time per mouse step of a second pan (from a
+Chromium trace: thread time, which a loaded machine inflates far less than frame times).
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ def measure(browser, base: str, cookie: str, graph_id: int, n_nodes: int, n_edge
         page.mouse.move(px - i * 6, py - (i % 30) * 3)
     page.mouse.up()
     pan = page.evaluate("() => { window.__rafOn = false; return window.__frames.slice(2); }")
+    pan_cpu = pan_cpu_per_step(browser, page)
     # drag one node around (controlled-flow round trip per frame)
     nb = page.evaluate(NODE_NEAR, [0.35, 0.4])
     page.evaluate(RAF_START)
@@ -171,7 +173,33 @@ def measure(browser, base: str, cookie: str, graph_id: int, n_nodes: int, n_edge
     zoom = page.evaluate("() => { window.__rafOn = false; return window.__frames.slice(2); }")
     ctx.close()
     return {"interactive_ms": interactive_ms, "ready_ms": ready_ms, "click_ms": click_ms,
-            "pan": frame_stats(pan), "zoom": frame_stats(zoom), "drag": frame_stats(drag)}
+            "pan": frame_stats(pan), "zoom": frame_stats(zoom), "drag": frame_stats(drag), "pan_cpu": pan_cpu}
+
+
+PAN_STEPS = 90
+
+
+def pan_cpu_per_step(browser, page) -> float:
+    """The renderer main thread's CPU time per mouse step of a second pan, from a Chromium trace
+    (thread time, not wall time: on a machine loaded by other work, frame times say more about the
+    load than about the page; this number moves much less)."""
+    import json
+
+    px, py = page.evaluate(PANE_POINT) or (0, 0)
+    browser.start_tracing(page=page, categories=["devtools.timeline", "disabled-by-default-devtools.timeline"])
+    page.mouse.move(px, py)
+    page.mouse.down()
+    for i in range(PAN_STEPS):
+        page.mouse.move(px - i * 6, py + (i % 30) * 3)
+    page.mouse.up()
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    events = json.loads(browser.stop_tracing())["traceEvents"]
+    mains = {e["tid"] for e in events if e.get("name") == "thread_name" and e.get("args", {}).get("name") == "CrRendererMain"}
+    cpu: dict[int, float] = {}
+    for e in events:
+        if e.get("tid") in mains and e.get("ph") == "X" and e.get("name") == "RunTask":
+            cpu[e["tid"]] = cpu.get(e["tid"], 0) + e.get("tdur", 0)
+    return max(cpu.values(), default=0) / 1000 / PAN_STEPS
 
 
 def main() -> None:
@@ -220,12 +248,13 @@ def main() -> None:
     worst = lambda runs, key, i: max(r[key][i] for r in runs)  # noqa: E731
     print(f"editor load and frame times, median of {args.repeat} loads (frame p95 = worst run), 1440x900 headless chromium")
     print(f"{'nodes':>5} {'edges':>5} {'ready ms':>9} {'click ms':>9} {'interactive ms':>15} "
-          f"{'pan p50/p95 ms':>15} {'zoom p50/p95 ms':>16} {'drag p50/p95 ms':>16}")
+          f"{'pan p50/p95 ms':>15} {'zoom p50/p95 ms':>16} {'drag p50/p95 ms':>16} {'pan cpu ms/step':>16}")
     for n, e, runs in rows:
         print(f"{n:>5} {e:>5} {med(runs, 'ready_ms'):>9.0f} {med(runs, 'click_ms'):>9.0f} {med(runs, 'interactive_ms'):>15.0f} "
               f"{statistics.median(r['pan'][0] for r in runs):>8.1f}/{worst(runs, 'pan', 1):<6.1f} "
               f"{statistics.median(r['zoom'][0] for r in runs):>9.1f}/{worst(runs, 'zoom', 1):<6.1f} "
-              f"{statistics.median(r['drag'][0] for r in runs):>9.1f}/{worst(runs, 'drag', 1):<6.1f}")
+              f"{statistics.median(r['drag'][0] for r in runs):>9.1f}/{worst(runs, 'drag', 1):<6.1f} "
+              f"{statistics.median(r['pan_cpu'] for r in runs):>10.1f}")
 
 if __name__ == "__main__":
     main()

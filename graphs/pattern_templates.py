@@ -19,6 +19,12 @@ class Template:
     description: str
     spec: dict[str, Any]
 
+    def unplaced(self) -> dict[str, Any]:
+        """The spec with every node at the origin: the editor and the diagrams lay such a graph out
+        for the canvas they draw it on (the grid positions fit no screen: Fit on the 13-node
+        parallel template gave unreadable text)."""
+        return {**self.spec, "nodes": [{**n, "position": {"x": 0, "y": 0}} for n in self.spec["nodes"]]}
+
     def summary(self) -> dict[str, Any]:
         return {"slug": self.slug, "name": self.name, "description": self.description,
                 "nodes": len(self.spec["nodes"]), "kinds": sorted({n["kind"] for n in self.spec["nodes"]})}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from workspaces.permissions import get_for, graphs_visible_to, may, runs_visible_to
 
@@ -121,3 +122,50 @@ def run_waiting_nodes(run: Run) -> dict[str, dict]:
     answered = set(run.answers.values_list("node_id", flat=True))
     rows = run.node_states.filter(status="waiting").values_list("node_id", "data")
     return {nid: (data.get("scratch") or {}).get("human") or {} for nid, data in rows if nid not in answered}
+
+
+MEMBER_EVENTS = ("pre_llm_call", "post_llm_call", "fallback", "decision", "post_node", "run_resumed")
+
+
+def _member_changes(kind: str, event: str, data: dict) -> list[tuple[str, str]]:
+    """The [member, state] pairs an event sets on a consensus (voter), fallback (level) or pev
+    (phase) node: calls are keyed r<round>/<voter>/<attempt>, L<level>/<attempt>, i<n>/<phase>/<attempt>."""
+    key = data.get("key")
+    parts = key.split("/") if isinstance(key, str) else []
+    call = {"pre_llm_call": "running", "post_llm_call": "succeeded"}.get(event)
+    if kind == "consensus" and call and parts and re.fullmatch(r"r\d+", parts[0]) and len(parts) >= 3:
+        return [("/".join(parts[1:-1]), call)]
+    if kind == "fallback":
+        if event == "pre_llm_call" and parts and re.fullmatch(r"L\d+", parts[0]):
+            return [(parts[0][1:], "running")]
+        if event in ("fallback", "decision") and data.get("level"):
+            return [(str(data["level"]), "failed" if event == "fallback" else "succeeded")]
+    if kind == "pev":
+        if call and parts and re.fullmatch(r"i\d+", parts[0]) and len(parts) >= 2:
+            return [(parts[1], call)]
+        if event == "decision" and data.get("accepted") is False:
+            return [("verify", "failed")]
+    return []
+
+
+def run_member_states(run: Run, kinds: dict[str, str], upto: int) -> dict[str, dict[str, str]]:
+    """The lit rows of consensus, fallback and pev nodes ({node: {member: state}}) as the events up
+    to ``upto`` leave them: the same fold run_live.js makes live."""
+    ids = [n for n, k in kinds.items() if k in ("consensus", "fallback", "pev")]
+    if not ids:
+        return {}
+    members: dict[str, dict[str, str]] = {}
+    qs = (RunEvent.objects.filter(run=run, seq__lte=upto, event__in=MEMBER_EVENTS)
+          .filter(Q(node_id__in=ids) | Q(event="run_resumed")).order_by("seq")
+          .values_list("node_id", "event", "data__key", "data__level", "data__accepted", "data__status"))  # (not the prompts)
+    for node_id, event, key, level, accepted, status in qs:
+        data = {"key": key, "level": level, "accepted": accepted, "status": status}
+        if event == "run_resumed":  # what was in flight runs again
+            members = {n: {m: s for m, s in rows.items() if s != "running"} for n, rows in members.items()}
+            continue
+        rows = members.setdefault(node_id, {})
+        changes = _member_changes(kinds[node_id], event, data)
+        if event == "post_node" and data.get("status") != "succeeded":
+            changes += [(m, "failed") for m, s in rows.items() if s == "running"]
+        rows.update(changes)
+    return {n: rows for n, rows in members.items() if rows}

@@ -26,7 +26,7 @@ def instantiate(*, user, slug: str, name: str | None = None, workspace=None):
     if template is None:
         raise Http404(f"no template {slug!r}")
     return services.graph_create(owner=user, name=name or template.name, description=template.description,
-                                 spec=template.spec, workspace=workspace)
+                                 spec=template.unplaced(), workspace=workspace)
 
 
 class TemplateListView(APIView):

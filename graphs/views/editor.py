@@ -32,7 +32,7 @@ EMPTY_SPEC = {"schema_version": 1, "description": "", "inputs": {}, "outputs": {
 def _templates() -> list[dict]:
     """Empty, the autonomy-pattern templates (shared with "New from template"), then the demos."""
     out = [{"key": "empty", "name": "Empty graph", "description": "Start from a blank canvas.", "spec": EMPTY_SPEC}]
-    out += [{"key": f"pattern-{t.slug}", "name": t.name, "description": t.description, "spec": t.spec} for t in TEMPLATES]
+    out += [{"key": f"pattern-{t.slug}", "name": t.name, "description": t.description, "spec": t.unplaced()} for t in TEMPLATES]
     out += [{"key": f"demo-{i}", "name": name, "description": description, "spec": spec}
             for i, (name, description, spec) in enumerate(DEMO_GRAPHS)]
     return out

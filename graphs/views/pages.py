@@ -180,7 +180,9 @@ def _run_context(run: Run, user=None) -> dict:
                         "started_at": run.started_at.isoformat() if run.started_at else None,
                         "spec": run.version.spec, "kinds": registry.describe(), "defaults": kind_defaults(),
                         "ports": check_document(run.version.spec)["ports"],
-                        "statuses": {n["id"]: n["status"] for n in nodes if not n["depth"]},
+                        # nested nodes too: the canvas lights an expanded subgraph's nodes
+                        "statuses": {n["id"]: n["status"] for n in nodes},
+                        "members": selectors.run_member_states(run, {n.id: n.kind for n in spec.nodes}, last_seq),
                         "cost_usd": float(run.cost_usd), "tokens": run.total_tokens,
                         "budget_usd": float(run.budget_usd) if run.budget_usd else None,
                         "events": events,
@@ -196,7 +198,7 @@ def _run_context(run: Run, user=None) -> dict:
 # inputs) stays out of the page and is one click away in a node's panel.
 EVENT_KEYS = ("status", "message", "type", "model", "cost_usd", "prompt_tokens", "completion_tokens", "route",
               "level", "quality", "truncated", "bytes", "error", "replayed", "attempt", "kind", "endpoint", "setting",
-              "reason", "handler", "wait_s", "problem",
+              "reason", "handler", "wait_s", "problem", "key", "accepted", "iteration",
               "tool", "duration_ms", "http_status", "method", "url", "server", "arguments", "cut")
 
 

@@ -92,6 +92,50 @@
     });
   }
 
+  // Rows inside consensus (voters), fallback (levels) and plan-execute-verify (phases) nodes, lit
+  // as their calls go; the page starts from the same fold made on the server (run_member_states).
+  const kindOf = Object.fromEntries(((cfg.spec && cfg.spec.nodes) || []).map((n) => [n.id, n.kind]));
+  const members = cfg.members || {};
+  if (canvas && Object.keys(members).length) canvas.setMembers(members);
+
+  // [member, state] pairs an event sets: calls are keyed r<round>/<voter>/<attempt>,
+  // L<level>/<attempt> and i<iteration>/<phase>/<attempt> (graphs/engine/nodes).
+  function memberChanges(kind, ev) {
+    const d = ev.data || {};
+    const parts = typeof d.key === "string" ? d.key.split("/") : [];
+    const call = ev.event === "pre_llm_call" ? "running" : ev.event === "post_llm_call" ? "succeeded" : null;
+    if (kind === "consensus" && call && /^r\d+$/.test(parts[0]) && parts.length >= 3) return [[parts.slice(1, -1).join("/"), call]];
+    if (kind === "fallback") {
+      if (ev.event === "pre_llm_call" && /^L\d+$/.test(parts[0])) return [[parts[0].slice(1), "running"]];
+      if (ev.event === "fallback" && d.level) return [[String(d.level), "failed"]];
+      if (ev.event === "decision" && d.level) return [[String(d.level), "succeeded"]];
+    }
+    if (kind === "pev") {
+      if (call && /^i\d+$/.test(parts[0]) && parts.length >= 2) return [[parts[1], call]];
+      if (ev.event === "decision" && d.accepted === false) return [["verify", "failed"]];
+    }
+    return [];
+  }
+
+  function applyMembers(ev) {
+    const touched = {};
+    const rows = (id) => (touched[id] = members[id] = members[id] || {});
+    if (ev.event === "run_resumed") {  // what was in flight runs again
+      for (const id of Object.keys(members)) {
+        for (const [m, state] of Object.entries(members[id])) if (state === "running") delete rows(id)[m];
+      }
+    } else if (kindOf[ev.node_id]) {
+      const changes = memberChanges(kindOf[ev.node_id], ev);
+      if (ev.event === "post_node" && (ev.data || {}).status !== "succeeded") {
+        for (const [m, state] of Object.entries(members[ev.node_id] || {})) if (state === "running") changes.push([m, "failed"]);
+      }
+      for (const [m, state] of changes) rows(ev.node_id)[m] = state;
+    }
+    if (canvas && Object.keys(touched).length) {
+      canvas.setMembers(Object.fromEntries(Object.keys(touched).map((id) => [id, { ...members[id] }])));
+    }
+  }
+
   function rowOf(nodeId) {
     return root.querySelector('[data-node-row="' + CSS.escape(nodeId) + '"]');
   }
@@ -353,6 +397,7 @@
     if (ev.seq <= lastSeq) return; // duplicate (replay overlap): already shown
     lastSeq = ev.seq;
     apply(ev);
+    applyMembers(ev);
     appendEvent(ev);
   }
 

@@ -90,7 +90,7 @@ def open_editor(ctx, graph_id: int):
     return page
 
 
-SHOTS = ROOT / "test-results" / "editor"
+SHOTS = Path(os.environ["KAIZEN_SCREENSHOTS"]) / "editor" if os.environ.get("KAIZEN_SCREENSHOTS") else ROOT / "test-results" / "editor"
 
 
 def shot(page, name: str) -> None:

@@ -52,7 +52,7 @@ def test_build_four_node_graph_from_scratch_save_and_reload(login_context, edito
     for i in range(4):
         item.drag_to(canvas, target_position={"x": box["width"] * (0.3 + 0.1 * i), "y": box["height"] * 0.3})
     expect(page.locator(".react-flow__node-kaizen")).to_have_count(4)
-    page.click("text=Auto-layout")
+    page.click("text=Tidy")
     page.wait_for_timeout(400)
 
     chain = [("@inputs", "topic", "agent_1", "task"), ("agent_1", "answer", "agent_2", "task"),
@@ -73,7 +73,7 @@ def test_build_four_node_graph_from_scratch_save_and_reload(login_context, edito
     page.fill("#cfg-agent_2-temperature", "5")
     assert "at most 2" in page.locator('[data-field="temperature"] .field-error').inner_text()
     page.fill("#cfg-agent_2-temperature", "0.3")
-    page.click("text=Auto-layout")
+    page.click("text=Tidy")
     page.wait_for_timeout(300)
     shot(page, "built-before-save")
 
@@ -443,7 +443,7 @@ def test_every_registered_kind_can_be_added_and_inspected(login_context, editor_
     for kind in kinds:
         page.locator(f'.kz-palette-item[data-kind="{kind}"]').click()
     expect(page.locator(".react-flow__node-kaizen")).to_have_count(len(kinds))
-    page.click("text=Auto-layout")
+    page.click("text=Tidy")
     for kind in kinds:
         select_node(page, f"{kind}_1")
         expect(page.locator(".kz-inspector-title")).to_have_text(registry.get(kind).title)
@@ -506,7 +506,7 @@ def test_subgraph_of_a_for_each_node_can_be_drawn(login_context, editor_user):
     box = canvas.bounding_box()
     modal.locator('.kz-palette-item[data-kind="agent"]').drag_to(canvas, target_position={"x": box["width"] * 0.45, "y": box["height"] * 0.4})
     expect(modal.locator(".react-flow__node-kaizen")).to_have_count(1)
-    modal.get_by_role("button", name="Auto-layout").click()
+    modal.get_by_role("button", name="Tidy").click()
     page.wait_for_timeout(400)
 
     def connect(src, sp, dst, dp):
@@ -523,7 +523,7 @@ def test_subgraph_of_a_for_each_node_can_be_drawn(login_context, editor_user):
     connect("agent_1", "answer", "@outputs", "answer")
     expect(modal.locator(".react-flow__edge")).to_have_count(2)
     modal.locator('.react-flow__pane').click(position={"x": 30, "y": 30})
-    modal.get_by_role("button", name="Auto-layout").click()
+    modal.get_by_role("button", name="Tidy").click()
     page.wait_for_timeout(900)  # the fit animation and the live check of the subgraph
     expect(modal.locator(".kz-problems")).to_have_text("No problems · live check")
     shot(page, "subgraph")

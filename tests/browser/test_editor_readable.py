@@ -54,7 +54,7 @@ def test_consensus_and_fallback_show_their_voters_and_levels_and_nothing_is_cut(
     page = open_editor(ctx, graph.pk)
     page.locator('.kz-palette-item[data-kind="consensus"]').click()
     page.locator('.kz-palette-item[data-kind="fallback"]').click()
-    page.click("text=Auto-layout")
+    page.click("text=Tidy")
     voters = node(page, "consensus_1").locator(".kz-member")
     levels = node(page, "fallback_1").locator(".kz-member")
     expect(voters.first).to_be_visible()
@@ -162,4 +162,48 @@ def test_a_big_graph_mounts_only_what_is_in_view_and_edges_meet_their_ports(logi
     after = set(page.eval_on_selector_all(".react-flow__node-kaizen", "els => els.map((e) => e.dataset.id)"))
     shot(page, "big-graph-panned")
     assert after - before, "panning brings other nodes into view"
+    problems.check()
+
+
+ZOOM = "() => Number(/scale\\(([\\d.]+)\\)/.exec(document.querySelector('.kz-canvas .react-flow__viewport').style.transform)[1])"
+OVERLAPS = """() => { const r = [...document.querySelectorAll('.kz-canvas .react-flow__node')].map((e) => [e.dataset.id, e.getBoundingClientRect()]);
+  const out = []; for (let i = 0; i < r.length; i++) for (let j = i + 1; j < r.length; j++) { const [a, p] = r[i], [b, q] = r[j];
+    if (p.left < q.right && q.left < p.right && p.top < q.bottom && q.top < p.bottom) out.push([a, b]); } return out; }"""
+
+
+def test_a_template_opens_tidied_and_reads_after_fit(login_context, editor_user):
+    """The 13-node parallel template: laid out for the canvas when opened (no overlaps, nothing cut),
+    and Fit shows it at a zoom where its text reads; Tidy puts a moved node back."""
+    from graphs.api.template_views import instantiate
+
+    graph = instantiate(user=editor_user, slug="parallel-pipeline").graph
+    assert len(template_get("parallel-pipeline").spec["nodes"]) == 13
+    ctx, problems = login_context(editor_user, viewport=(1280, 800))
+    page = open_editor(ctx, graph.pk)
+    expect(page.locator(".react-flow__node-kaizen")).to_have_count(13)
+    page.get_by_role("button", name="Fit", exact=True).click()
+    page.wait_for_timeout(500)
+    zoom = page.evaluate(ZOOM)
+    shot(page, "template-parallel-fit")
+    assert zoom >= 0.5, zoom  # 13 px titles at 6.5 px or more (was 0.35 with the template's grid)
+    assert page.evaluate(OVERLAPS) == []
+    assert page.evaluate(TRUNCATED, page.locator(".react-flow__nodes").element_handle()) == []
+    shot(page, "template-parallel-fit")
+    # a node dropped onto another; Tidy lays the graph out again
+    a, b = node(page, "join").bounding_box(), node(page, "validator").bounding_box()
+    page.mouse.move(a["x"] + 30, a["y"] + 12)
+    page.mouse.down()
+    page.mouse.move(b["x"] + 40, b["y"] + 20, steps=6)
+    page.mouse.up()
+    assert page.evaluate(OVERLAPS) != []
+    page.get_by_role("button", name="Tidy", exact=True).click()
+    page.wait_for_timeout(600)
+    assert page.evaluate(OVERLAPS) == []
+    assert page.evaluate(ZOOM) >= 0.5
+    # the graph page's diagram lays it out the same way
+    page.goto(f"/graphs/{graph.pk}/")
+    diagram = page.get_by_test_id("graph-diagram")
+    expect(diagram.locator(".react-flow__node-kaizen")).to_have_count(13)
+    page.wait_for_timeout(300)
+    shot(page, "template-parallel-graph-page")
     problems.check()

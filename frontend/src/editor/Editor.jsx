@@ -2,15 +2,16 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges, useConnection, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
 import { makeApi } from "./api.js";
-import { CanvasCtx, ConnectionLine, edgeTypes, estimateGeometry, nodeTypes } from "./canvas.jsx";
+import { CanvasCtx, ConnectionLine, edgeTypes, estimateGeometry, estimatedSize, nodeTypes } from "./canvas.jsx";
 import { Icon, categoryClass } from "./icons.jsx";
 import { GraphSettings, NodeInspector } from "./Inspector.jsx";
 import { ConnectionsCtx, GraphWidgetCtx } from "./SchemaForm.jsx";
-import { LOD_ZOOM, OPEN_AT_START_ABOVE, autoLayout, initialViewport } from "./layout.js";
+import { FIT_PADDING, LOD_ZOOM, OPEN_AT_START_ABOVE, autoLayout, initialViewport } from "./layout.js";
 import { ConflictDialog, ExportDialog, HelpOverlay, ImportDialog, RunDialog } from "./modals.jsx";
-import { ERROR_HANDLE, INPUTS, OUTPUTS, connectionProblem, diffSummary, edgeId, flowToSpec, freshId, initialConfig, mapIssues, portsOf, serverPorts, specToFlow } from "./model.js";
+import { ERROR_HANDLE, connectionProblem, diffSummary, edgeId, flowToSpec, freshId, initialConfig, mapIssues, portsOf, serverPorts, specToFlow } from "./model.js";
 import { DND_TYPE, HistoryPanel, Palette, ProblemsPanel, usePanelPrefs } from "./panels.jsx";
 import { useHistory } from "./history.js";
+import { useGraphEdits } from "./edits.js";
 import { useKeyboard } from "./keyboard.js";
 import { Toolbar } from "./toolbar.jsx";
 import { useDraftAutosave, useLeaveWarning, useLiveCheck } from "./persistence.js";
@@ -65,6 +66,9 @@ function allSamePosition(nodes) {
   return real.length > 1 && real.every((n) => n.position.x === real[0].position.x && n.position.y === real[0].position.y);
 }
 
+/** The canvas's size at load: the window less the palette and the inspector (as editor.css lays them out). */
+const startView = () => ({ width: window.innerWidth - 232 - 340, height: window.innerHeight - 100 });
+
 function EditorInner({ config, embedded }) {
   const rf = useReactFlow();
   const api = useMemo(() => makeApi(config.csrf_token), [config.csrf_token]);
@@ -82,7 +86,8 @@ function EditorInner({ config, embedded }) {
   const initial = useMemo(() => {
     const flow = specToFlow(config.graph.spec);
     const portCount = (n) => Math.max(1, ...Object.values(portsOf(n.data, kinds[n.data.kind], flow.meta, config.kind_defaults?.[n.data.kind])).map((l) => l.length));
-    if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, portCount);
+    // a graph with no layout of its own (a template) is tidied for this canvas at once
+    if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, (n) => estimatedSize(n, kinds, flow.meta, config.kind_defaults), startView());
     if (flow.nodes.length > VIRTUALIZE_ABOVE) {
       flow.nodes = flow.nodes.map((n) => (n.type !== "kaizen" ? n : { ...n, ...estimateGeometry(n.data,
         config.ports?.[n.id] ? serverPorts(config.ports[n.id]) : portsOf(n.data, kinds[n.data.kind], flow.meta, config.kind_defaults?.[n.data.kind]),
@@ -171,9 +176,11 @@ function EditorInner({ config, embedded }) {
     if (changes.some((c) => c.type === "remove")) record("delete", 150);
     update((g) => ({ ...g, edges: applyEdgeChanges(changes, g.edges) }));
   }, [record, update]);
-  // while the view moves, the canvas is one composited layer: panning moves pixels instead of repainting
-  // 500 nodes (removed when the move ends, so zoomed text is re-rendered sharp)
-  const onMoveStart = useCallback(() => canvasRef.current?.classList.add("kz-moving"), []);
+  // while the wheel zooms, the canvas is one composited layer scaled as pixels (removed when the zoom
+  // ends, so text is re-rendered sharp). Not for a pan: measured in Chromium (bench/editor_load.py,
+  // CDP trace), a pan over 2,000 nodes costs ~40 % more main-thread time with the layer than
+  // without (Layerize of a layer whose content changes as nodes come into view).
+  const onMoveStart = useCallback((event) => { if (event?.type === "wheel") canvasRef.current?.classList.add("kz-moving"); }, []);
   const onMoveEnd = useCallback(() => canvasRef.current?.classList.remove("kz-moving"), []);
   const onDragStart = useCallback(() => { dragging.current = true; record(null); }, [record]);
   const onDragStop = useCallback(() => { setTimeout(() => { dragging.current = false; }, 0); }, []);
@@ -233,88 +240,20 @@ function EditorInner({ config, embedded }) {
     addNode(kind, rf.screenToFlowPosition({ x: e.clientX - 20, y: e.clientY - 20 }));
   }, [addNode, rf]);
 
-  // ----- node edits from the inspector
-  const reconcile = useCallback((g, id, before) => {
-    // keep edges attached when a port is renamed in place; drop edges to ports that are gone
-    const node = g.nodes.find((n) => n.id === id);
-    if (!node) return g;
-    const after = portsFor(node, g.meta);
-    const renames = { inputs: new Map(), outputs: new Map() };
-    for (const side of ["inputs", "outputs"]) {
-      if (before[side].length === after[side].length) {
-        before[side].forEach((p, i) => { if (p.name !== after[side][i].name) renames[side].set(p.name, after[side][i].name); });
-      }
-    }
-    const hasIn = new Set(after.inputs.map((p) => p.name)), hasOut = new Set(after.outputs.map((p) => p.name));
-    let dropped = 0;
-    const edges = [];
-    for (let e of g.edges) {
-      if (e.data?.kind !== "error") {
-        if (e.target === id && renames.inputs.has(e.targetHandle)) e = { ...e, targetHandle: renames.inputs.get(e.targetHandle) };
-        if (e.source === id && renames.outputs.has(e.sourceHandle)) e = { ...e, sourceHandle: renames.outputs.get(e.sourceHandle) };
-        if ((e.target === id && !hasIn.has(e.targetHandle)) || (e.source === id && !hasOut.has(e.sourceHandle))) { dropped++; continue; }
-        e = e.id === edgeId(e) ? e : { ...e, id: edgeId(e) };
-      }
-      edges.push(e);
-    }
-    if (dropped) toast(`Removed ${dropped} edge${dropped > 1 ? "s" : ""} to a deleted port (Ctrl+Z to undo)`, "info");
-    return edges.length === g.edges.length && edges.every((e, i) => e === g.edges[i]) ? g : { ...g, edges };
-  }, [portsFor, toast]);
-
-  const setConfig = useCallback((id, cfg) => {
-    change(`cfg:${id}`, (g) => {
-      const old = g.nodes.find((n) => n.id === id);
-      const before = portsFor(old, g.meta);
-      const next = { ...g, nodes: g.nodes.map((n) => (n.id === id ? { ...n, data: { ...n.data, config: cfg } } : n)) };
-      return reconcile(next, id, before);
-    });
-  }, [change, portsFor, reconcile]);
-  const setLabel = useCallback((id, label) => {
-    change(`label:${id}`, (g) => ({ ...g, nodes: g.nodes.map((n) => (n.id === id ? { ...n, data: { ...n.data, label } } : n)) }));
-  }, [change]);
-  const renameNode = useCallback((id, to) => {
-    if (graphRef.current.nodes.some((n) => n.id === to)) return `${to} is taken`;
-    change(null, (g) => ({ ...g,
-      nodes: g.nodes.map((n) => (n.id === id ? { ...n, id: to } : n)),
-      edges: g.edges.map((e) => {
-        if (e.source !== id && e.target !== id) return e;
-        const ne = { ...e, source: e.source === id ? to : e.source, target: e.target === id ? to : e.target };
-        return { ...ne, id: edgeId(ne) };
-      }) }));
-    return null;
-  }, [change]);
-  const deleteSelection = useCallback(() => {
-    change(null, (g) => {
-      const gone = new Set(g.nodes.filter((n) => n.selected && n.deletable !== false).map((n) => n.id));
-      return { ...g, nodes: g.nodes.filter((n) => !gone.has(n.id)),
-        edges: g.edges.filter((e) => !e.selected && !gone.has(e.source) && !gone.has(e.target)) };
-    });
-  }, [change]);
-  const setFields = useCallback((side, fields, rename) => {
-    change(`fields:${side}`, (g) => {
-      const io = side === "inputs" ? INPUTS : OUTPUTS;
-      const end = side === "inputs" ? ["source", "sourceHandle"] : ["target", "targetHandle"];
-      let edges = g.edges;
-      if (rename) {
-        edges = edges.flatMap((e) => {
-          if (e[end[0]] !== io || e[end[1]] !== rename.from) return [e];
-          if (!rename.to) return [];
-          const ne = { ...e, [end[1]]: rename.to };
-          return [{ ...ne, id: edgeId(ne) }];
-        });
-      }
-      return { ...g, edges, meta: { ...g.meta, [side]: fields } };
-    });
-  }, [change]);
-  const setName = useCallback((name) => change("name", (g) => ({ ...g, name })), [change]);
-  const setDescription = useCallback((description) => change("desc", (g) => ({ ...g, meta: { ...g.meta, description } })), [change]);
+  // ----- node and graph edits from the inspector (edits.js)
+  const { setConfig, setLabel, renameNode, deleteSelection, setFields, setName, setDescription } = useGraphEdits(change, graphRef, portsFor, toast);
 
   // ----- whole-graph operations
-  const portCount = useCallback((n) => { const p = portsFor(n); return Math.max(1, p.inputs.length, p.outputs.length); }, [portsFor]);
+  const sizeOf = useCallback((n) => estimatedSize(n, kinds, graphRef.current.meta, defaults, n.type === "kaizen" ? portsFor(n) : null), [kinds, defaults, portsFor]);
+  const canvasView = useCallback(() => {
+    const r = canvasRef.current?.getBoundingClientRect();
+    return r && r.width > 0 ? { width: r.width, height: r.height } : startView();
+  }, []);
+  // "Tidy": dagre, left to right or top to bottom, whichever Fit shows larger on this canvas
   const layout = useCallback(() => {
-    change(null, (g) => ({ ...g, nodes: autoLayout(g.nodes, g.edges, portCount) }));
-    setTimeout(() => rf.fitView({ duration: 250, padding: 0.15, ...(embedded ? { maxZoom: 1 } : {}) }), 30);
-  }, [change, portCount, rf, embedded]);
+    change(null, (g) => ({ ...g, nodes: autoLayout(g.nodes, g.edges, sizeOf, canvasView()) }));
+    setTimeout(() => rf.fitView({ duration: 250, padding: FIT_PADDING, ...(embedded ? { maxZoom: 1 } : {}) }), 30);
+  }, [change, sizeOf, canvasView, rf, embedded]);
   const selectAll = useCallback(() => update((g) => ({ ...g, nodes: g.nodes.map((n) => (n.selected ? n : { ...n, selected: true })) })), [update]);
   const clearSelection = useCallback(() => update((g) => ({ ...g,
     nodes: g.nodes.some((n) => n.selected) ? g.nodes.map((n) => (n.selected ? { ...n, selected: false } : n)) : g.nodes,
@@ -324,15 +263,15 @@ function EditorInner({ config, embedded }) {
   const loadSpec = useCallback((spec, { clean = false, version, name } = {}) => {
     record(null);
     const flow = specToFlow(spec);
-    if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, (n) => Math.max(1, ...Object.values(portsOf(n.data, kinds[n.data.kind], flow.meta, defaults[n.data.kind])).map((l) => l.length)));
+    if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, (n) => estimatedSize(n, kinds, flow.meta, defaults), canvasView());
     update((g) => ({ ...g, ...flow, name: name ?? g.name }));
     if (clean) {
       savedSpec.current = spec;
       clearDraft();
       setInfo((i) => ({ ...i, version: version ?? i.version, savedRev: graphRef.current.rev }));
     }
-    setTimeout(() => rf.fitView({ padding: 0.15 }), 50);
-  }, [record, update, kinds, defaults, rf, clearDraft]);
+    setTimeout(() => rf.fitView({ padding: FIT_PADDING }), 50);
+  }, [record, update, kinds, defaults, rf, clearDraft, canvasView]);
 
   const save = useCallback(async ({ base } = {}) => {
     if (embedded) return false; // a subgraph is saved with its outer graph
@@ -458,7 +397,7 @@ function EditorInner({ config, embedded }) {
       <div className={`kz-editor ${panel ? "with-panel" : ""} ${show.palette ? "" : "no-palette"} ${show.side ? "" : "no-side"}`}>
         <Toolbar embedded={embedded} urls={urls} name={graph.name} version={info.version} dirty={dirty} saving={saving}
           canUndo={h.undo.length > 0} canRedo={h.redo.length > 0} undo={undo} redo={redo} layout={layout}
-          fit={() => rf.fitView({ duration: 250, padding: 0.15 })} snap={snap} toggleSnap={toggleSnap} show={show} toggle={toggle}
+          fit={() => rf.fitView({ duration: 250, padding: FIT_PADDING })} snap={snap} toggleSnap={toggleSnap} show={show} toggle={toggle}
           panel={panel} setPanel={setPanel} setModal={setModal} exportJson={exportJson} save={save} done={done} />
         <Palette kinds={kindList} onAdd={(k) => addNode(k)} />
         <div className="kz-canvas" ref={canvasRef} onDragOver={onDragOver} onDrop={onDrop}>
@@ -467,7 +406,7 @@ function EditorInner({ config, embedded }) {
             onReconnect={onReconnect} onReconnectStart={onReconnectStart} onReconnectEnd={onReconnectEnd}
             isValidConnection={isValidConnection} connectionLineComponent={ConnectionLine} connectionRadius={22}
             onNodeDragStart={onDragStart} onNodeDragStop={onDragStop} onSelectionDragStart={onDragStart} onSelectionDragStop={onDragStop}
-            snapToGrid={snap} snapGrid={[20, 20]} defaultViewport={initial.viewport} fitView={initial.nodes.length <= OPEN_AT_START_ABOVE} fitViewOptions={{ padding: 0.15, maxZoom: 1 }} minZoom={0.05} maxZoom={2}
+            snapToGrid={snap} snapGrid={[20, 20]} defaultViewport={initial.viewport} fitView={initial.nodes.length <= OPEN_AT_START_ABOVE} fitViewOptions={{ padding: FIT_PADDING, maxZoom: 1 }} minZoom={0.05} maxZoom={2}
             deleteKeyCode={modal?.type === "subgraph" ? null : ["Delete", "Backspace"]} multiSelectionKeyCode={["Control", "Meta"]} selectionKeyCode="Shift"
             elevateNodesOnSelect={false} onMoveStart={onMoveStart} onMoveEnd={onMoveEnd} onlyRenderVisibleElements={graph.nodes.length > VIRTUALIZE_ABOVE}>
             <Background gap={20} size={1.2} />

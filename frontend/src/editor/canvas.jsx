@@ -39,7 +39,7 @@ export function nodeWidth(title, kindName, ports, members) {
   const rows = Math.max(ports.inputs.length, ports.outputs.length);
   for (let i = 0; i < rows; i++) w = Math.max(w, side(ports.inputs[i], true) + 8 + side(ports.outputs[i], false));
   for (const r of members?.rows || []) w = Math.max(w, 32 + textWidth(r.name, "member") + 8 + textWidth(r.detail, "detail"));
-  return Math.min(480, Math.max(250, Math.ceil(w + 8)));
+  return Math.min(480, Math.max(200, Math.ceil(w + 8)));
 }
 
 /** A node's size and handle positions as drawn (mirroring editor.css), for nodes not yet mounted: React
@@ -56,6 +56,18 @@ export function estimateGeometry(data, ports, defaults) {
   ports.outputs.forEach((p, i) => handles.push({ id: p.name, type: "source", position: "right", x: width - 6, y: top + i * 24 + 6.5, width: 11, height: 11 }));
   const height = top + rows * 24 + 6 + 25 + (members ? 22 + 20 * members.rows.length : 0);
   return { width, height, handles };
+}
+
+/** A node's size before it is drawn: for layouts (dagre) and the run canvas's nested subgraphs. */
+export function estimatedSize(n, kinds, meta, defaults, ports = null) {
+  if (n.type === "io") {
+    const p = portsOf(n.data, null, n.data.meta || meta);
+    return { width: 220, height: 52 + 24 * Math.max(1, p.inputs.length, p.outputs.length) };
+  }
+  if (n.type !== "kaizen") return { width: n.width || 240, height: n.height || 80 };
+  const kindDefaults = defaults?.[n.data.kind];
+  const { width, height } = estimateGeometry(n.data, ports || portsOf(n.data, kinds[n.data.kind], meta, kindDefaults), kindDefaults);
+  return { width, height };
 }
 
 /** A handle as plain DOM (no component, no store subscription): React Flow measures handles from the DOM
@@ -135,7 +147,21 @@ export function memberRows(kindName, config) {
     return { title: "levels, tried in order", rows: config.levels.map((l, i) => ({ key: String(i + 1), name: `${i + 1}. ${l.model || "default model"}`,
       detail: [l.quality, l.level_timeout_s ? `${l.level_timeout_s}s` : null].filter(Boolean).join(" · "), tip: l.system_prompt || "" })) };
   }
+  if (kindName === "pev") {
+    const model = config?.model || "default model";
+    return { title: "each iteration", rows: [
+      { key: "plan", name: "plan", detail: model, tip: "Plans how to do the task" },
+      { key: "execute", name: "execute", detail: model, tip: "Carries out the plan" },
+      { key: "verify", name: "verify", detail: config?.verifier_model || model, tip: "Judges the result; a rejected result starts the next iteration" },
+    ] };
+  }
   return null;
+}
+
+/** Config fields of a kind that hold an inline graph (x-kaizen-widget: graph): what the run canvas can expand. */
+export function graphFields(kind) {
+  const props = kind?.config_schema?.properties || {};
+  return Object.keys(props).filter((k) => props[k]?.["x-kaizen-widget"] === "graph");
 }
 
 function MemberRows({ members, lit, lod }) {
@@ -162,12 +188,19 @@ function errorHandles(selected, wired, drawingError) {
 }
 
 export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
-  const { kinds, defaults, store, readOnly } = useContext(CanvasCtx);
+  const { kinds, defaults, store, readOnly, toggleExpand } = useContext(CanvasCtx);
   const kind = kinds[data.kind];
+  // a node of an expanded subgraph on the run canvas (data.nested = its status key) shows the
+  // states of every instance of it (each for-each item) in one badge
+  const statusKey = data.nested || id;
   // one subscription per node for everything the editor pushes to it
-  const { server, issues, status, wired, drawingError, lod, lit } = useStoreShallow(store, (s) => ({
-    server: s.ports?.[id], issues: s.issues.nodes[id] || NO_ISSUES, status: s.statuses[id] || "",
-    wired: s.errorWired?.[id] || 0, drawingError: Boolean(s.drawingError), lod: Boolean(s.lod), lit: s.members?.[id] }));
+  const { server, issues, status, count, wired, drawingError, lod, lit, expanded } = useStoreShallow(store, (s) => ({
+    server: s.ports?.[id], issues: s.issues.nodes[id] || NO_ISSUES,
+    status: (data.nested ? s.nested?.[statusKey]?.status : s.statuses[statusKey]) || "",
+    count: (data.nested && s.nested?.[statusKey]?.count) || "",
+    wired: s.errorWired?.[id] || 0, drawingError: Boolean(s.drawingError), lod: Boolean(s.lod), lit: s.members?.[id],
+    expanded: Boolean(s.expanded?.[id]) }));
+  const canExpand = Boolean(readOnly && toggleExpand && !data.nested && graphFields(kind).length);
   // the server's ports (computed by the engine) when they are for this very config, else the local estimate
   const ports = useMemo(() => (server && server.config === data.config ? server.ports : portsOf(data, kind, {}, defaults?.[data.kind])),
     [server, data, kind, defaults]);
@@ -177,7 +210,9 @@ export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
   useRemeasure(id, `${portKey(ports)}|${showError && !readOnly}|${showFallback && !readOnly}`);
   // (an empty config means the kind's defaults: a new consensus node shows the default voters)
   const members = useMemo(() => memberRows(data.kind, { ...defaults?.[data.kind], ...data.config }), [data.kind, data.config, defaults]);
-  const width = useMemo(() => nodeWidth(data.label || id, data.kind, ports, members), [data.label, id, data.kind, ports, members]);
+  // (read-only, the head's right side is a run status badge: room for the widest, "succeeded")
+  const width = useMemo(() => nodeWidth(data.label || id, readOnly ? "succeeded" : data.kind, ports, members) + (readOnly ? 30 : 0) + (canExpand ? 26 : 0),
+    [data.label, id, data.kind, ports, members, canExpand, readOnly]);
   const cls = ["kz-node", categoryClass(kind?.category), selected && "selected", issues.length && "has-issues",
     status && `run-${status}`, !kind && "unknown-kind", lod && "lod"].filter(Boolean).join(" ");
   return (
@@ -187,9 +222,15 @@ export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
       <div className="kz-node-head">
         <span className="kz-node-icon">{lod ? null : <Icon name={kind?.icon || "box"} size={15} />}</span>
         <span className="kz-node-title" title={data.label || id}>{data.label || id}</span>
-        {lod ? null : status ? <span className={`status status-${status}`}>{status}</span> : <span className="kz-node-kind">{data.kind}</span>}
+        {lod ? null : status ? <span className={`status status-${status}`} title={count || undefined}>{status}</span> : <span className="kz-node-kind">{data.kind}</span>}
+        {canExpand && !lod && (
+          <button type="button" className="kz-expand nodrag nopan" aria-expanded={expanded} data-testid="expand"
+            title={expanded ? "Hide the nested nodes" : "Show the nested nodes (each for-each item's state in one badge)"}
+            onClick={(e) => { e.stopPropagation(); toggleExpand(id); }}>{expanded ? "−" : "+"}</button>
+        )}
       </div>
-      {data.label && <div className="kz-node-id">{lod ? "\u00a0" : id}</div>}
+      {count && !lod && <div className="kz-node-count" data-testid="nested-count">{count}</div>}
+      {data.label && !data.nested && <div className="kz-node-id">{lod ? "\u00a0" : id}</div>}
       <div className="kz-ports"><PortRows nodeId={id} ports={ports} lod={lod} /></div>
       {members && <MemberRows members={members} lit={lit} lod={lod} />}
       {!readOnly && (
@@ -206,7 +247,8 @@ export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
 
 export const IoNode = memo(function IoNode({ id, data, selected }) {
   const { store } = useContext(CanvasCtx);
-  const meta = useStore(store, (s) => s.meta);
+  const storeMeta = useStore(store, (s) => s.meta);
+  const meta = data.meta || storeMeta; // (an expanded subgraph's own inputs and outputs)
   const ports = useMemo(() => portsOf(data, null, meta), [data, meta]);
   const issues = useStore(store, (s) => s.issues.nodes[id] || NO_ISSUES);
   useRemeasure(id, portKey(ports));
@@ -278,5 +320,14 @@ export function ConnectionLine({ fromX, fromY, toX, toY, fromPosition, toPositio
   );
 }
 
-export const nodeTypes = { kaizen: KaizenNode, io: IoNode };
+/** The frame of an expanded node's nested subgraph on the run canvas (drawn under the node). */
+export const GroupNode = memo(function GroupNode({ data }) {
+  return (
+    <div className="kz-group" style={{ width: data.width, height: data.height }} data-group-of={data.of}>
+      <div className="kz-group-title"><span className="nest-mark">↳</span> {data.title}</div>
+    </div>
+  );
+});
+
+export const nodeTypes = { kaizen: KaizenNode, io: IoNode, kzgroup: GroupNode };
 export const edgeTypes = { kaizen: KaizenEdge };

@@ -1,23 +1,35 @@
 // Auto-layout with dagre, left to right. Sizes come from the measured DOM when known.
 import dagre from "@dagrejs/dagre";
 
-export function autoLayout(nodes, edges, portCount) {
+function dagreLayout(nodes, edges, size, rankdir) {
   const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: "LR", nodesep: 36, ranksep: 90, marginx: 20, marginy: 20 });
+  g.setGraph({ rankdir, nodesep: rankdir === "LR" ? 36 : 28, ranksep: rankdir === "LR" ? 90 : 60, marginx: 20, marginy: 20 });
   g.setDefaultEdgeLabel(() => ({}));
+  for (const n of nodes) g.setNode(n.id, { width: size.get(n.id).w, height: size.get(n.id).h });
+  for (const e of edges) if (size.has(e.source) && size.has(e.target) && e.source !== e.target) g.setEdge(e.source, e.target);
+  dagre.layout(g);
+  const { width, height } = g.graph();
+  return { width, height, at: (id) => { const p = g.node(id), s = size.get(id); return { x: Math.round(p.x - s.w / 2), y: Math.round(p.y - s.h / 2) }; } };
+}
+
+/** Lays the graph out with dagre. `sizeOf(n)` gives a node's {width, height} (measured, else estimated;
+ * the old form, a port count, still works). With `view` ({width, height} of the canvas), left-to-right
+ * and top-to-bottom are both tried and the one that Fit shows larger wins: a wide fan-out (five
+ * parallel branches) reads better stacked than as a strip at a third of its size. */
+export function autoLayout(nodes, edges, sizeOf, view = null) {
   const size = new Map();
   for (const n of nodes) {
-    const w = n.measured?.width || 240;
-    const h = n.measured?.height || 56 + 26 * portCount(n);
-    size.set(n.id, { w, h });
-    g.setNode(n.id, { width: w, height: h });
+    const s = sizeOf(n);
+    const est = typeof s === "number" ? { width: 240, height: 56 + 26 * s } : s || {};
+    size.set(n.id, { w: n.measured?.width || est.width || 240, h: n.measured?.height || est.height || 80 });
   }
-  for (const e of edges) if (size.has(e.source) && size.has(e.target)) g.setEdge(e.source, e.target);
-  dagre.layout(g);
-  return nodes.map((n) => {
-    const p = g.node(n.id), s = size.get(n.id);
-    return { ...n, position: { x: Math.round(p.x - s.w / 2), y: Math.round(p.y - s.h / 2) } };
-  });
+  let best = dagreLayout(nodes, edges, size, "LR");
+  if (view?.width > 0 && view?.height > 0) {
+    const fit = (l) => Math.min(view.width / l.width, view.height / l.height);
+    const tb = dagreLayout(nodes, edges, size, "TB");
+    if (fit(tb) > fit(best) * 1.1) best = tb;
+  }
+  return nodes.map((n) => ({ ...n, position: best.at(n.id) }));
 }
 
 /** Below this zoom, nodes render without port labels (low detail). */
@@ -58,3 +70,6 @@ export function initialViewport(nodes, portCount, width, height) {
   const y = (y1 - y0) * zoom < h ? (h - (y1 - y0) * zoom) / 2 - y0 * zoom : 40 - y0 * zoom;
   return { x: 40 - x0 * zoom, y, zoom };
 }
+
+/** Fit's margin (a fraction of the graph's size): small, so a fitted graph is drawn as large as it can be. */
+export const FIT_PADDING = 0.06;

@@ -132,7 +132,7 @@ const SHORTCUTS = [
   ["Delete / Backspace", "Delete the selection"], ["Ctrl+C / Ctrl+V", "Copy / paste nodes (also between graphs)"],
   ["Ctrl+D", "Duplicate the selection"], ["Ctrl+A", "Select all"], ["Shift+drag", "Box-select"],
   ["Ctrl+click", "Add to the selection"], ["Drag an edge's end", "Move it to another port"], ["Drag the canvas / wheel", "Pan / zoom"], ["F", "Fit view"],
-  ["L", "Auto-layout"], ["G", "Snap to grid on/off"], ["Arrow keys", "Nudge selected nodes"], ["Esc", "Clear selection / close a dialog"], ["?", "This help"],
+  ["L", "Tidy (auto-layout)"], ["G", "Snap to grid on/off"], ["Arrow keys", "Nudge selected nodes"], ["Esc", "Clear selection / close a dialog"], ["?", "This help"],
 ];
 
 export function HelpOverlay({ onClose }) {

@@ -21,7 +21,7 @@ export function Toolbar({ embedded, urls, name, version, dirty, saving, canUndo,
         <button type="button" className="btn btn-sm" onClick={undo} disabled={!canUndo} title="Undo (Ctrl+Z)">↶ Undo</button>
         <button type="button" className="btn btn-sm" onClick={redo} disabled={!canRedo} title="Redo (Ctrl+Shift+Z)">↷ Redo</button>
         <span className="kz-sep" />
-        <button type="button" className="btn btn-sm" onClick={layout} title="Auto-layout (L)">Auto-layout</button>
+        <button type="button" className="btn btn-sm" onClick={layout} title="Tidy: lay the graph out to fit the canvas (L)">Tidy</button>
         <button type="button" className="btn btn-sm" onClick={fit} title="Fit view (F)">Fit</button>
         <button type="button" className={`btn btn-sm ${snap ? "is-on" : ""}`} aria-pressed={snap} title="Snap to grid (G)"
           onClick={toggleSnap}>Snap</button>
