@@ -49,7 +49,8 @@ def test_events_audit_states_and_history_are_stored_together(run):
         await recorder.emit(str(run.pk), "pre_node", "s1", {"kind": "agent", "attempt": 1})
         recorder.flush_soon()
         await recorder.save(str(run.pk), "s1", {**state, "status": "running"})  # a journal save: no history row
-        await recorder.emit(str(run.pk), "post_node", "s1", {"status": "succeeded", "duration_ms": 3})
+        # (the engine's post_node names the node's kind: the audit row takes it from there)
+        await recorder.emit(str(run.pk), "post_node", "s1", {"status": "succeeded", "duration_ms": 3, "kind": "agent"})
         await recorder.save(str(run.pk), "s1", state)
 
     _record(run.pk, [node])
@@ -58,7 +59,7 @@ def test_events_audit_states_and_history_are_stored_together(run):
     audit = list(AuditEntry.objects.filter(run_id=run.pk, object_type="run").exclude(event="run.started").order_by("id"))
     assert [(a.event, a.status, a.node_id, a.graph_id) for a in audit] == [
         ("pre_node", "running", "s1", run.graph_id), ("post_node", "succeeded", "s1", run.graph_id)]
-    assert audit[1].data == {"status": "succeeded", "duration_ms": 3, "node_kind": "agent"}
+    assert audit[1].data == {"status": "succeeded", "duration_ms": 3, "kind": "agent", "node_kind": "agent"}
     assert audit[1].summary.startswith("succeeded in 3 ms")
     assert NodeState.objects.get(run=run, node_id="s1").data == state
     assert list(Checkpoint.objects.filter(run=run).values_list("node_id", "status")) == [("s1", "succeeded")]
