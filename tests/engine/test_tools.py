@@ -88,7 +88,7 @@ async def test_secrets_from_credentials_never_reach_events(harness, tool_api):
             "headers": [{"name": "Authorization", "value": "Bearer {{secret}}", "credential": "api"}]}
     harness.fake.script("echo", replies=[ToolCalls(("echo", {})), {"answer": "ok"}])
 
-    async def credentials(name):
+    async def credentials(name, base_url=None):  # (the run driver's resolver: a name, and the URL a model key goes to)
         return secret if name == "api" else None
 
     result = await harness.run(agent_graph([echo]), {"task": "echo"}, tools_allow_private=True, credentials=credentials)

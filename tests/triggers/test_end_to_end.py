@@ -132,9 +132,9 @@ def test_a_schedule_fires_on_time_in_the_embedded_default(tmp_path):
         wait_until(lambda: server.poll() is not None or b"Open http" in log_path.read_bytes(), timeout=90, interval=0.2,
                    message="the server")
         assert server.poll() is None, log_path.read_text()[-3000:]
-        made = subprocess.run([sys.executable, "manage.py", "drf_create_token", "demo"], cwd=ROOT, env=env, check=True,
+        made = subprocess.run([sys.executable, "manage.py", "kaizen_token", "demo"], cwd=ROOT, env=env, check=True,
                               capture_output=True, text=True)
-        auth = {"Authorization": f"Token {made.stdout.split()[2]}"}
+        auth = {"Authorization": f"Bearer {made.stdout.split()[2]}"}
         status, graph = post(f"{base}/api/graphs/", {"name": "nightly", "spec": chain(1)}, auth)
         assert status == 201, graph
         assert post(f"{base}/api/graphs/{graph['id']}/versions/1/publish/", {}, auth)[0] == 200
