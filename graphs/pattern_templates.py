@@ -184,7 +184,7 @@ def fetch_tool(name: str = "fetch_page", url: str = DEMO_URL) -> dict[str, Any]:
 def _parallel() -> dict[str, Any]:
     nodes, edges = [], []
     for i, src in enumerate(SOURCES):
-        nodes.append(agent(f"fetch_{src}", f"Fetch {src} (HTTP tool)", 1, i, [("source", "string")], [("data", "string")],
+        nodes.append(agent(f"fetch_{src}", f"Fetch {src}", 1, i, [("source", "string")], [("data", "string")],
                            f"You fetch data from the source {src} with your tool, then report what it returned.",
                            instructions=f"Fetch from {src}: {{{{source}}}}", tools=[fetch_tool()], max_tool_rounds=2))
         nodes.append(agent(f"transform_{src}", f"Transform {src}", 2, i, [("data", "string")], [("dataset", "string")],
