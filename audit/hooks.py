@@ -3,23 +3,25 @@
 It registers one dispatcher for every engine event. The dispatcher keeps the per-process
 metrics, and applies the graph's GraphHook rows: webhooks (enqueued for Celery delivery),
 slow-node and error alerts (an audit entry, a log line, and a signed POST if a URL is set).
-Database and broker work happens on the run's own hook thread, never on the engine's event
-loop, and the engine's HookManager isolates any failure, so a hook can never fail a run.
+Database and broker work happens on the process's database threads (kaizen_web/dbthreads.py),
+never on the engine's event loop, and the engine's HookManager isolates any failure, so a hook
+can never fail a run. (Not a thread per run: that thread's connection lived as long as the run,
+so a worker's connections grew with its concurrent runs.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
 import logging
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from typing import Any
 
 from graphs.engine.hooks import HookContext, HookEvent, HookManager, HookResult
+from kaizen_web.dbthreads import db, submit
 
 from . import logs, metrics
 
@@ -53,7 +55,6 @@ class RunHooks:
         self.run_id, self.graph_id = run_id, graph_id
         self.configs: list[HookConfig] | None = None
         self.kinds: dict[str, str] = {}
-        self._executor: ThreadPoolExecutor | None = None
         self._pending: list[Future[Any]] = []
         self.__name__ = "audit_hooks"  # named in hook_errors if it ever raises
 
@@ -63,19 +64,14 @@ class RunHooks:
             self.kinds[ctx.agent_id] = str(ctx.metadata.get("kind", ""))
         metrics.observe_hook_event(event, ctx.metadata, ctx.metadata.get("kind") or self.kinds.get(ctx.agent_id or ""))
         if self.configs is None:
-            self.configs = await asyncio.get_running_loop().run_in_executor(self._pool(), self._load)
+            self.configs = await db(self._load)
         for hook in self.configs:
             self._apply(hook, ctx)
-        if ctx.event in _LAST and self._executor is not None:
+        if ctx.event in _LAST and self._pending:
             await asyncio.get_running_loop().run_in_executor(None, self._finish)
         return HookResult()
 
-    # -- runs on the hook thread ----------------------------------------------------------
-    def _pool(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"run-{self.run_id}-hooks")
-        return self._executor
-
+    # -- runs on a database thread ------------------------------------------------------
     def _load(self) -> list[HookConfig]:
         from .models import GraphHook
 
@@ -85,15 +81,12 @@ class RunHooks:
 
     def _submit(self, fn, *args: Any) -> None:
         self._pending = [f for f in self._pending if not f.done()]
-        self._pending.append(self._pool().submit(contextvars.copy_context().run, _guarded, fn, *args))
+        self._pending.append(submit(_guarded, fn, *args))
 
     def _finish(self) -> None:
-        """Let queued deliveries leave (bounded), then give back the thread and its connection."""
+        """Let queued deliveries leave before the worker lets go of the run (bounded)."""
         wait(self._pending, timeout=3)
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.submit(_close_connection)
-            executor.shutdown(wait=False)
+        self._pending = []
 
     # -- deciding ---------------------------------------------------------------------------
     def _apply(self, hook: HookConfig, ctx: HookContext) -> None:
@@ -142,9 +135,3 @@ def _guarded(fn, *args: Any) -> None:
     except Exception:  # a hook's side effect failing is logged, never raised into the run
         log.exception("audit hook action %s failed after %.0f ms", getattr(fn, "__name__", fn),
                       (time.perf_counter() - started) * 1000)
-
-
-def _close_connection() -> None:
-    from django.db import connection
-
-    connection.close()

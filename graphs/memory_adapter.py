@@ -7,8 +7,8 @@ in SQL) and bumps the session's version, optionally fenced on the run's claim (`
 statement writes only while ``graphs_run.epoch`` is still the epoch the run was claimed at, and
 raises ClaimLost otherwise. PostgreSQL and SQLite get the same statements in their dialects.
 
-The statements run on two long-lived threads whose connections persist (or return to Django's
-connection pool when one is configured), so a process holds at most two connections for memory.
+The statements run on the process's database threads (kaizen_web/dbthreads.py), so memory adds
+no connection of its own.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import asyncio
 import json
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
+
+from kaizen_web.dbthreads import db
 
 from .engine.memory import HotTier, TieredMemory
 from .engine.memory.tiers import Record, TierPolicy
@@ -34,40 +35,22 @@ log = logging.getLogger(__name__)
 WARM_PREFIX = "kaizen:memory:"
 WARM_TTL_S = 7 * 24 * 3600
 HOT = HotTier(capacity=1000)  # per worker process
-_DB = ThreadPoolExecutor(2, thread_name_prefix="memory-db")
 _SQLITE_ONE_AT_A_TIME = threading.Lock()
 T = MemoryRecord._meta.db_table
 RUNS = Run._meta.db_table
 
 
-def _pooled() -> bool:
-    return bool(connection.settings_dict.get("OPTIONS", {}).get("pool"))
-
-
-def _call(fn, *args):
-    """Run ``fn`` on this thread's connection. Without a pool the connection stays open for the
-    next call (these threads see no request signals, so nothing else closes it); with a pool it
-    goes back to the pool. A connection that failed is dropped so the next call reconnects."""
-    try:
-        if connection.vendor == "sqlite":  # one writer at a time anyway: queue here, not in busy waits
-            with _SQLITE_ONE_AT_A_TIME:
-                return fn(*args)
-        return fn(*args)
-    except DatabaseError:
-        connection.close()
-        raise
-    finally:
-        if _pooled() or not _is_usable_cheap(connection):
-            connection.close()
-
-
-def _is_usable_cheap(self) -> bool:
-    raw = getattr(self, "connection", None)
-    return raw is None or not (getattr(raw, "closed", False) or getattr(raw, "broken", False))
-
-
 async def _in_thread(fn, *args):
-    return await asyncio.get_running_loop().run_in_executor(_DB, _call, fn, *args)
+    """On the process's database threads (kaizen_web/dbthreads.py); SQLite takes one writer at a
+    time anyway, so its statements queue here rather than in busy waits."""
+    if connection.vendor == "sqlite":
+        return await db(_one_at_a_time, fn, *args)
+    return await db(fn, *args)
+
+
+def _one_at_a_time(fn, *args):
+    with _SQLITE_ONE_AT_A_TIME:
+        return fn(*args)
 
 
 def _dt(value: float) -> Any:

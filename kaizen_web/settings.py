@@ -146,7 +146,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # per request, then left behind. psycopg's pool (Django's OPTIONS "pool") lends the same few open
 # connections to whichever thread asks and takes them back on close; only healthy ones are lent.
 # Bounded per process: a thread waits up to the timeout for one. A worker holds at most
-# KAIZEN_WORKER_DB_THREADS + 3 (writer, memory, sweeper), whatever its concurrency.
+# KAIZEN_WORKER_DB_THREADS + 2 (the group-commit writer, the sweeper), whatever its concurrency.
 # KAIZEN_DB_POOL_MAX=0: no pool, a connection per request (e.g. behind PgBouncer).
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.int("KAIZEN_DB_POOL_MAX", default=40) != 0:
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # (the pool keeps them; Django refuses both at once)

@@ -103,3 +103,38 @@ def test_accepted_run_whose_message_was_lost_is_requeued(user, start_worker, fak
     start_worker("sweeper", KAIZEN_REQUEUE_AFTER_S="1")
     finished = wait_for_run(run.pk, 20)
     assert finished.status == "succeeded", finished.error
+
+
+def test_a_workers_database_connections_do_not_grow_with_its_concurrent_runs(user, start_worker, fake_llm):
+    """Twenty runs in flight at once on one worker: its connections stay those of its database
+    threads (KAIZEN_WORKER_DB_THREADS), the group-commit writer and the sweeper, not one per run
+    (each run's hooks once kept a thread, and its connection, for as long as the run lasted)."""
+    from django.db import connection
+
+    from graphs import services
+
+    runs_at_once, db_threads = 20, 3
+    s = connection.settings_dict
+    url = (f"postgres://{s['USER'] or 'postgres'}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+           "?application_name=kz-conn-test")
+    start_worker("w1", concurrency=runs_at_once, DATABASE_URL=url, KAIZEN_WORKER_DB_THREADS=str(db_threads))
+    fake_llm.script(latency=3)
+    graph = services.graph_create(owner=user, name="many", spec=chain(1)).graph
+    run_ids = [services.run_start(graph=graph, user=user, inputs={"task": f"t{i}"}).pk for i in range(runs_at_once)]
+
+    def sample() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            cursor.execute("select count(*) from pg_stat_activity where application_name = 'kz-conn-test'")
+            conns = cursor.fetchone()[0]
+        return Run.objects.filter(pk__in=run_ids, status="running").count(), conns
+
+    peak_running = peak_conns = 0
+    deadline = time.monotonic() + 120
+    while not all(Run.objects.get(pk=r).status in ("succeeded", "failed") for r in run_ids):
+        running, conns = sample()
+        peak_running, peak_conns = max(peak_running, running), max(peak_conns, conns)
+        time.sleep(0.1)
+        assert time.monotonic() < deadline, "the runs did not finish"
+    assert peak_running >= runs_at_once - 2, f"only {peak_running} runs were in flight at once: the check proves nothing"
+    assert 1 <= peak_conns <= db_threads + 3, f"{peak_conns} connections for {peak_running} concurrent runs"
+    assert all(Run.objects.get(pk=r).status == "succeeded" for r in run_ids)

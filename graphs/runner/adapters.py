@@ -29,10 +29,11 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
+from kaizen_web.dbthreads import db
+
 from ..engine.ports import ClaimLost
 from ..events import batch_message, run_group
 from ..models import NodeState, Run, RunEvent
-from .dbthreads import db
 from .writer import WRITER
 
 log = logging.getLogger(__name__)

@@ -27,6 +27,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from kaizen_web.dbthreads import db, db_retrying
+
 from .. import cancel, dispatch, signals
 from ..connections import connection_resolver
 from ..credentials import credential_resolver
@@ -41,7 +43,6 @@ from ..memory_adapter import build_memory
 from ..models import Checkpoint, HumanAnswer, Run
 from . import runloop
 from .adapters import HandedOff, RunRecorder
-from .dbthreads import db, db_retrying
 from .token_relay import TokenRelay
 
 log = logging.getLogger(__name__)
