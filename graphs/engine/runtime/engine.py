@@ -2,8 +2,9 @@
 error edges to fallback handlers, enforces timeouts, and stops cleanly on cancel or budget.
 
 Scheduling is linear in the size of the graph: a dependency counter per node (successors are
-handed out when a node settles) and one completion queue (graphs/engine/scheduling.py). Nodes
-that finish together are settled together, so their checkpoints and events share a commit.
+handed out when a node settles) and one completion queue, driven by ``scheduling.drive`` (the
+loop for_each runs its items with too). Nodes that finish together are settled together, so
+their checkpoints and events share a commit.
 
 State lives in ``NodeState`` objects that round-trip through the CheckpointStore, so a run
 driven by one process can be resumed by any other. A store that says the claim on the run is
@@ -27,7 +28,7 @@ from ..memory.tiers import default_memory
 from ..money import BudgetExceeded
 from ..nodes.base import NodeFailure, WaitForHuman
 from ..ports import CheckpointStore, EventSink, TokenSink
-from ..scheduling import Completions, DependencyCounter, gather_inputs, resolved, settled, source_value
+from ..scheduling import Completions, DependencyCounter, drive, gather_inputs, resolved, settled, source_value
 from ..schema import INPUTS_NODE, OUTPUTS_NODE
 from ..state import FINISHED, NodeState, RunResult
 from ..tools import McpResolver
@@ -306,32 +307,22 @@ class Engine:
         self._readiness = readiness = self._counter()
         if self._stop is not None:  # cancelled before it started
             return
-        await self._release(readiness.initial(), inputs)
-        while self._stop is None and self._running.tasks:
-            batch = await self._running.next_batch()
-            if self.root._fatal is not None:
-                return
-            ready: list[str] = []
-            for nid, task in batch:  # settle them all first: their saves and events share a commit
-                if self.stopping():
-                    break
-                self._running.pop(nid)
-                ready += await self._settle(nid, task)
-            if self._stop is None:
-                await self._release(ready, inputs)
+        await drive(self._running, readiness.initial(), launch=lambda nid: self._launch(nid, inputs),
+                    settle=self._settle, stopped=self._halted)
 
-    async def _release(self, ready: list[str], inputs: dict[str, Any]) -> None:
-        """Start nodes whose dependencies settled; a node whose required input comes from a
-        skipped branch is skipped (and settles in turn)."""
-        work = list(ready)
-        while work:
-            nid = work.pop(0)
-            node_inputs = self._gather_inputs(nid, inputs)
-            if node_inputs is None:
-                await self._skip(nid, "an upstream branch was skipped")
-                work += self._settled_now(nid)
-            else:
-                self._start(nid, node_inputs)
+    def _halted(self) -> bool:
+        """Start and settle nothing more: the run stops, or the engine is finished (claim lost)."""
+        return self._stop is not None or self.root._fatal is not None
+
+    async def _launch(self, nid: str, inputs: dict[str, Any]) -> list[str]:
+        """Start a node whose dependencies settled; a node whose required input comes from a
+        skipped branch is skipped (and settles in turn: returns the nodes that made ready)."""
+        node_inputs = self._gather_inputs(nid, inputs)
+        if node_inputs is None:
+            await self._skip(nid, "an upstream branch was skipped")
+            return self._settled_now(nid)
+        self._start(nid, node_inputs)
+        return []
 
     def _settled_now(self, nid: str) -> list[str]:
         assert self._readiness is not None
