@@ -136,17 +136,7 @@ def _parse(body: bytes) -> tuple[Any, str]:
 
 
 async def _wait_for_outputs(run_id: int, wait_s: float, accepted: dict[str, Any]) -> JsonResponse:
-    state: dict[str, Any] = {}
-
-    async def still_live() -> bool:
-        state.update(await _read(run_id))
-        return state.get("status") not in FINAL
-
-    finished = await wait_for_run_end(run_id, wait_s, still_live)
-    if finished is not None:
-        state.update(await _read(run_id))
-        if finished and state.get("status") not in FINAL:  # (the row's final update may lag its event)
-            state.update({k: finished[k] for k in ("status", "outputs", "error") if k in finished})
+    state = await wait_for_run_end(run_id, wait_s, lambda: _read(run_id))
     if state.get("status") not in FINAL:
         return _answer(202, {**accepted, "status": state.get("status", "queued"),
                              "detail": f"still running after {wait_s:g} s; GET the url for its result"})
