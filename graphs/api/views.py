@@ -123,18 +123,9 @@ class GraphPublishView(APIView):
     """Publish a saved version: triggers and schedules run it; saving a draft changes nothing there."""
 
     @extend_schema(request=None, responses=GraphSerializer)
-    def post(self, request: Request, pk: int, number: int) -> Response:
+    def post(self, request: Request, pk: int, number: int | None = None) -> Response:  # (no number: /unpublish/)
         graph = graph_for(request, pk, "edit")
         services.graph_publish(graph=graph, user=request.user, number=number)
-        graph.refresh_from_db()
-        return Response(GraphSerializer(graph).data)
-
-
-class GraphUnpublishView(APIView):
-    @extend_schema(request=None, responses=GraphSerializer)
-    def post(self, request: Request, pk: int) -> Response:
-        graph = graph_for(request, pk, "edit")
-        services.graph_publish(graph=graph, user=request.user, number=None)
         graph.refresh_from_db()
         return Response(GraphSerializer(graph).data)
 
