@@ -91,7 +91,8 @@ def graph_run(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.error(request, f"input {name}: not valid JSON for type {field.type}")
                 return redirect("graph-detail", pk=pk)
     try:
-        run = services.run_start(graph=graph, user=request.user, inputs=inputs, dry_run=bool(request.POST.get("dry_run")))
+        run = services.run_start(graph=graph, user=request.user, inputs=inputs, dry_run=bool(request.POST.get("dry_run")),
+                                   origin=Run.Origin.PAGE)
     except services.ServiceError as exc:
         messages.error(request, "; ".join(f"{i.path}: {i.message}" for i in exc.issues) or str(exc))
         return redirect("graph-detail", pk=pk)
