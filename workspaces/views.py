@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -35,12 +37,22 @@ def switch(request: HtmxHttpRequest) -> HttpResponse:
     workspace = get_for(request.user, Workspace, request.POST.get("workspace", ""))
     choose(request, workspace)
     wanted = request.POST.get("next") or ""
-    target = wanted if _local(wanted) else "/"
+    target = _list_of(wanted) if _local(wanted) else "/"
     if request.htmx:
         response = HttpResponse(status=204)
         response["HX-Redirect"] = target
         return response
     return redirect(target)
+
+
+def _list_of(path: str) -> str:
+    """Switching away from one object's page lands on the list it belongs to (the object's page
+    would switch back to the object's workspace: see workspaces.current.follow)."""
+    if re.match(r"^/runs/\d+", path):
+        return "/runs/"
+    if re.match(r"^/(graphs|memory)/\d+", path):
+        return "/"
+    return path
 
 
 def _local(url: str) -> bool:
