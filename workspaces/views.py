@@ -89,7 +89,8 @@ def _members_panel(request: HtmxHttpRequest, workspace: Workspace, error: str = 
 def members(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """GET: the members (any member sees them). POST: an admin adds one (``who``, ``role``)."""
     workspace = get_for(request.user, Workspace, pk, "view" if request.method == "GET" else "members")
-    error = invite = ""
+    error = ""
+    invite: dict[str, str] | None = None
     if request.method == "POST":
         try:
             if "invite_email" in request.POST:  # someone without an account: a one-time link to pass on
