@@ -58,7 +58,7 @@ def test_a_run_on_a_worker_uses_http_and_mcp_tools_and_logs_them_without_secrets
     from graphs.mcp_servers import mcp_server_set
 
     secret = "sk-e2e-tool-secret-987654321"
-    credential_set(owner=user, name="weather-key", api_key=secret)
+    credential_set(owner=user, name="weather-key", api_key=secret, allowed_hosts=[tool_api.url])
     mcp_server_set(owner=user, name="docs", url=mcp_test_server.url)
     weather = {"type": "http", "name": "get_weather", "url": f"{tool_api.url}/weather?city={{{{city}}}}",
                "parameters": [{"name": "city"}], "headers": [{"name": "X-Api-Key", "credential": "weather-key"}]}
