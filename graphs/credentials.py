@@ -76,7 +76,7 @@ def credential_set(*, owner, name: str, api_key: str, base_url: str = "", worksp
         if hosts is not None:
             credential.allowed_hosts = hosts
         credential.save()
-    audit("credential.added" if created else "credential.rotated", actor=owner, object_type="credential", object_id=credential.pk, owner_id=owner.pk, workspace_id=workspace.pk, summary=f"{name} ({credential.hint}; hosts: {', '.join(credential.allowed_hosts) or 'none'})")
+    audit("credential.added" if created else "credential.rotated", actor=owner, object_type="credential", object_id=credential.pk, owner_id=owner.pk, workspace_id=workspace.pk, summary=f"{name} ({credential.hint})", data={"allowed_hosts": credential.allowed_hosts})
     return credential, created
 
 
