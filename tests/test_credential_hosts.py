@@ -135,6 +135,6 @@ def test_existing_keys_get_the_host_they_were_stored_for(user):
     plain, _ = credential_set(owner=user, name="plain", api_key=SECRET)
     mcp_server_set(owner=user, name="docs", url="https://mcp.example.org/mcp", credential="mcp")
     Credential.objects.update(allowed_hosts=[])  # as the rows were before the migration
-    import_module("graphs.migrations.0009_credential_allowed_hosts").default_hosts(apps, None)
+    import_module("graphs.migrations.0010_credential_allowed_hosts").default_hosts(apps, None)
     hosts = dict(Credential.objects.values_list("name", "allowed_hosts"))
     assert hosts == {"model": ["llm.example.net"], "mcp": ["mcp.example.org"], "plain": []}

@@ -26,7 +26,7 @@ def default_hosts(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("graphs", "0008_graph_published_version"),
+        ("graphs", "0009_run_origin"),
     ]
 
     operations = [
