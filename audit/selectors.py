@@ -19,7 +19,7 @@ from graphs.engine.hooks import HookEvent
 from .models import AuditEntry, GraphHook
 
 USER_EVENTS = ["graph.created", "graph.saved", "graph.restored", "graph.deleted", "run.started", "run.cancelled",
-               "run.resumed", "credential.added", "credential.rotated", "user.login", "hook.created", "hook.updated",
+               "run.resumed", "credential.added", "credential.rotated", "credential.hosts_changed", "user.login", "hook.created", "hook.updated",
                "hook.deleted", "alert.slow_node", "alert.error", "run.answered", "run.answer_timeout", "run.rerun", "run.forked"]
 EVENT_CHOICES = USER_EVENTS + [e.value for e in HookEvent]
 # What the log opens on: what people did and how runs ended. The engine's step-by-step events

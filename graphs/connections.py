@@ -223,6 +223,9 @@ def with_endpoint_issues(result: dict[str, Any], spec: Any, workspace: Any = Non
     (the validate endpoint and the editor's live check); with a ``workspace``, also the
     connections and models it does not offer."""
     if result["valid"]:
-        issues = base_url_issues(spec) or (connection_issues(spec, workspace) if workspace is not None else [])
+        from .credentials import tool_credential_issues
+
+        issues = base_url_issues(spec) or ((connection_issues(spec, workspace) + tool_credential_issues(spec, workspace))
+                                           if workspace is not None else [])
         result.update(valid=not issues, errors=[i.to_dict() for i in issues])
     return result

@@ -31,7 +31,7 @@ from ..ports import CheckpointStore, EventSink, TokenSink
 from ..scheduling import Completions, DependencyCounter, drive, gather_inputs, resolved, settled, source_value
 from ..schema import INPUTS_NODE, OUTPUTS_NODE
 from ..state import FINISHED, NodeState, RunResult
-from ..tools import McpResolver
+from ..tools import McpResolver, ToolCredentialResolver
 from ..tools.base import ToolInterrupted
 from ..types import value_matches
 from ..validate import CompiledNode, compile_graph, input_issues
@@ -74,6 +74,7 @@ class Engine:
         scope: str = "",
         mcp_resolver: McpResolver | None = None,
         tools_allow_private: bool = False,
+        tool_credentials: ToolCredentialResolver | None = None,
         answers: Mapping[str, dict[str, Any]] | None = None,
         token_sink: TokenSink | None = None,
     ) -> None:
@@ -102,6 +103,8 @@ class Engine:
         self.root: Engine = parent.root if parent is not None else self
         # tools: MCP connections by name (the run driver's resolver) and the SSRF guard's setting
         self.mcp_resolver, self.tools_allow_private = mcp_resolver, tools_allow_private
+        # stored credentials for tools' headers, with the hosts each may be sent to
+        self.tool_credentials = tool_credentials
         # (on the root) people's answers to human nodes, by full node id (``<node>/<key>/<child>``)
         self.answers: Mapping[str, dict[str, Any]] = answers or {}
         self.spent_usd = 0.0
@@ -198,7 +201,7 @@ class Engine:
             engine = engine.parent
 
     def account(self, cost: float, prompt_tokens: int, completion_tokens: int) -> None:
-        """Count one LLM call against this run and every run enclosing it."""
+        """Count one LLM (or priced tool) call against this run and every run enclosing it."""
         engine: Engine | None = self
         while engine is not None:
             engine.spent_usd += cost
@@ -220,6 +223,7 @@ class Engine:
             credentials=self._credentials, connections=self._connections, memory=self.memory, memory_owner=self.memory_owner,
             budget_tokens=budget_tokens, model_override=model_override or self.model_override, parent=self, scope=prefix,
             mcp_resolver=self.mcp_resolver, tools_allow_private=self.tools_allow_private,
+            tool_credentials=self.tool_credentials,
             token_sink=NamespacedTokens(self.token_sink, prefix) if self.token_sink is not None else None,
         )
         result = await engine.run(inputs)
