@@ -13,9 +13,9 @@ from django.views.decorators.http import require_POST
 
 from kaizen_web.htmx import HtmxHttpRequest
 from workspaces.current import current_workspace
-from workspaces.permissions import get_for
+from workspaces.permissions import get_for, role_of
 
-from .. import selectors, services
+from .. import assignees, selectors, services
 from ..api.throttles import RunStartThrottle
 from ..engine.hooks import HookEvent
 from ..engine.money import usd
@@ -167,8 +167,12 @@ def _run_context(run: Run, user=None) -> dict:
     # The page lists events up to the seq it was rendered at, and the websocket sends those after
     # it: no event is listed twice, none is missed (the bound is the same number for both).
     events = [event_for_page(e) for e in selectors.run_events_between(run, max(0, last_seq - EVENT_PAGE), last_seq)]
-    may_answer = selectors.can_answer_run(user, run) if user is not None else False
     waiting = selectors.run_waiting_nodes(run)
+    role = role_of(user, run.graph.workspace_id) if user is not None else None
+    for request in waiting.values():  # who is asked, and whether it is this user
+        request["asked"] = assignees.describe(request.get("assignees") or [])
+        request["may_answer"] = assignees.designates(request.get("assignees") or [], user, role)
+    may_answer = any(r["may_answer"] for r in waiting.values())
     return {
         "waiting": waiting, "may_answer": may_answer,
         "forks": list(run.forks.order_by("id").values("id", "forked_from_node", "fork_edits")[:50]),
@@ -188,6 +192,7 @@ def _run_context(run: Run, user=None) -> dict:
                         "events": events,
                         # human nodes waiting for an answer (run_human.js draws their forms)
                         "waiting": waiting, "may_answer": may_answer,
+                        "answerer": assignees.identity(user, role),
                         # drawn by run_live.js exactly as a live run_finished event draws them
                         "final": {"status": run.status, "outputs": run.outputs, "error": run.error}
                         if run.status not in Run.ACTIVE else None},
