@@ -16,6 +16,7 @@ from graphs.services import ServiceError
 from kaizen_web.htmx import HtmxHttpRequest
 
 from . import selectors, services
+from .auth import tolerance_s
 from .forms import trigger_problems
 from .models import Schedule, WebhookTrigger
 
@@ -38,7 +39,7 @@ def _panel(request: HtmxHttpRequest, graph, *, secret: dict[str, Any] | None = N
     return render(request, "triggers/_panel.html", {
         "graph": graph, "triggers": triggers, "schedules": schedules, "secret": secret, "errors": errors or {},
         "form": form or {}, "calls": selectors.recent_calls(graph), "firings": selectors.recent_firings(graph),
-        "input_names": _input_names(graph),
+        "input_names": _input_names(graph), "tolerance_s": tolerance_s(),
     }, status=status)
 
 
