@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from kaizen_web.htmx import HtmxHttpRequest
 from workspaces.current import current_workspace
-from workspaces.permissions import get_for, role_of
+from workspaces.permissions import abilities, get_for, role_of
 
 from .. import assignees, selectors, services
 from ..api.throttles import RunStartThrottle
@@ -50,7 +50,7 @@ def graph_detail(request: HttpRequest, pk: int) -> HttpResponse:
     spec = GraphSpec.model_validate(version.spec)
     runs = graph.runs.select_related("created_by", "version")[:20]
     return render(request, "graphs/detail.html", {
-        "graph": graph, "version": version, "spec": spec, "runs": runs,
+        "graph": graph, "version": version, "spec": spec, "runs": runs, "can": abilities(graph.kaizen_role),
         "versions": graph.versions.select_related("created_by")[:20],
         "spec_json": json.dumps(version.spec, indent=2),
         # the diagram, read-only (static/build/editor's viewer, as on the run page)
@@ -174,7 +174,7 @@ def _run_context(run: Run, user=None) -> dict:
         request["may_answer"] = assignees.designates(request.get("assignees") or [], user, role)
     may_answer = any(r["may_answer"] for r in waiting.values())
     return {
-        "waiting": waiting, "may_answer": may_answer,
+        "waiting": waiting, "may_answer": may_answer, "can": abilities(role),
         "forks": list(run.forks.order_by("id").values("id", "forked_from_node", "fork_edits")[:50]),
         "budget_text": usd(float(run.budget_usd)) if run.budget_usd else "",
         "run": run, "nodes": nodes, "events_truncated": last_seq > EVENT_PAGE,
