@@ -227,9 +227,8 @@ class RunAnswerView(APIView):
 
     @extend_schema(request=AnswerSerializer, responses=RunSerializer)
     def post(self, request: Request, pk: int) -> Response:
-        from ..human import run_answer
-
         from ..assignees import refusal
+        from ..human import run_answer
 
         run = run_for(request, pk)
         data = valid(AnswerSerializer, request)

@@ -217,7 +217,7 @@ def _nested_human(document: dict[str, Any], prefix: str) -> list[tuple[str, str,
     found = []
     nodes = document.get("nodes")
     for j, child in enumerate(nodes if isinstance(nodes, list) else []):
-        kind = registry.get(child.get("kind")) if isinstance(child, dict) else None
+        kind = registry.get(child["kind"]) if isinstance(child, dict) and isinstance(child.get("kind"), str) else None
         if kind is None:
             continue  # (the body's own validation reports it)
         path = f"{prefix}.nodes[{j}]"

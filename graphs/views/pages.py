@@ -50,7 +50,7 @@ def graph_detail(request: HttpRequest, pk: int) -> HttpResponse:
     spec = GraphSpec.model_validate(version.spec)
     runs = graph.runs.select_related("created_by", "version")[:20]
     return render(request, "graphs/detail.html", {
-        "graph": graph, "version": version, "spec": spec, "runs": runs, "can": abilities(graph.kaizen_role),
+        "graph": graph, "version": version, "spec": spec, "runs": runs, "can": abilities(getattr(graph, "kaizen_role", None)),  # (get_for's annotation)
         "versions": graph.versions.select_related("created_by")[:20],
         "spec_json": json.dumps(version.spec, indent=2),
         # the diagram, read-only (static/build/editor's viewer, as on the run page)

@@ -104,7 +104,7 @@ def test_the_how_to_call_recipe_signs_calls_the_server_accepts(page, graph):
     secret = re.search(r'id="trigger-secret">([^<]+)<', page.post(f"/graphs/{graph.pk}/triggers/{trigger.pk}/regenerate/")
                        .content.decode()).group(1)
     panel = page.get(f"/graphs/{graph.pk}/triggers/").content.decode()
-    how = re.search(r'data-testid="how-to-call-%d".*?<pre class="code">(.*?)</pre>' % trigger.pk, panel, re.S).group(1)
+    how = re.search(rf'data-testid="how-to-call-{trigger.pk}".*?<pre class="code">(.*?)</pre>', panel, re.S).group(1)
     recipe = html_lib.unescape(how)
     assert "300 s" in panel and "X-Kaizen-Timestamp" in recipe
     script = recipe.split("curl", 1)[0].replace('"task": "…"', '"task": "from the recipe"') + 'printf "%s %s" "$ts" "$sig"'
