@@ -103,13 +103,6 @@ def can_run_graph(user, graph: Graph) -> bool:
     return may(user, "run", graph)
 
 
-def can_answer_run(user, run: Run) -> bool:
-    """May answer at least one of the run's waiting human nodes (graphs/assignees.py has the rule)."""
-    from .assignees import waiting_for
-
-    return run.pk in waiting_for(user, Run.objects.filter(pk=run.pk))
-
-
 def runs_waiting_for(user) -> QuerySet[Run]:
     """Parked runs with a human node that waits for ``user`` (the "Waiting for you" filter): assigned
     to them by name or role, or unassigned and they may run the graph, or they are its admin."""
