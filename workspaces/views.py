@@ -17,7 +17,7 @@ from kaizen_web.htmx import HtmxHttpRequest
 from . import services
 from .current import choose, current_workspace
 from .models import Membership, Role, Workspace
-from .permissions import get_for, may
+from .permissions import abilities, get_for, may
 
 
 def context(request: HttpRequest) -> dict:
@@ -28,8 +28,10 @@ def context(request: HttpRequest) -> dict:
     current = current_workspace(request)
     memberships = list(Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name"))
     role = next((m.role for m in memberships if m.workspace_id == current.pk), None)
+    # ``can``: what the user's role in the current workspace allows (pages of one object, a graph or
+    # a run, replace it with their role in that object's workspace)
     return {"current_workspace": current, "workspace_memberships": memberships,
-            "workspace_can_edit": role is not None and role >= Role.EDITOR}
+            "workspace_can_edit": role is not None and role >= Role.EDITOR, "can": abilities(role)}
 
 
 @login_required

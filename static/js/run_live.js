@@ -248,9 +248,12 @@
     document.getElementById("run-error-detail").textContent = err ? JSON.stringify(sortedKeys(err), null, 2) : "";
     // interrupted during a tool call that is not idempotent: Resume asks whether to retry or skip it
     const toolCall = d.status === "interrupted" && err && err.type === "tool_interrupted";
-    document.getElementById("tool-decision").hidden = !toolCall;
-    document.getElementById("resume-form").hidden = toolCall;
-    document.getElementById("tool-decision-call").textContent = toolCall ? err.tool + " was in flight:" : "";
+    const decision = document.getElementById("tool-decision");  // (absent for a role that may not resume)
+    if (decision) {
+      decision.hidden = !toolCall;
+      document.getElementById("resume-form").hidden = toolCall;
+      document.getElementById("tool-decision-call").textContent = toolCall ? err.tool + " was in flight:" : "";
+    }
   }
 
   // The database (jsonb) keeps object keys in its own order: sort them so live and load read alike.
