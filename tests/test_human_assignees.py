@@ -177,3 +177,19 @@ def test_a_human_node_in_a_for_each_body_is_refused_at_save(crew):
     errors = response.data["errors"]
     assert [(e["path"], e["node"]) for e in errors] == [("spec.nodes[0].config.body.nodes[0]", "each")], errors
     assert "cannot wait for a person" in errors[0]["message"]
+
+
+def test_waiting_for_you_lists_runs_of_every_workspace_of_yours(crew):
+    """rita works in her personal workspace (the switcher's choice): the run waiting for her in the
+    crew's workspace is still on her "Waiting for you" page; the plain runs list stays per workspace."""
+    from django.test import Client
+
+    _workspace, users = crew
+    run = parked(crew, assignees=["rita"])
+    page = Client()
+    page.force_login(users["rita"])
+    assert f'href="/runs/{run.pk}/"' in page.get("/runs/?waiting=me").content.decode()
+    assert f'href="/runs/{run.pk}/"' not in page.get("/runs/").content.decode(), "the list is the personal workspace's"
+    rob = Client()
+    rob.force_login(users["rob"])
+    assert f'href="/runs/{run.pk}/"' not in rob.get("/runs/?waiting=me").content.decode()

@@ -116,9 +116,11 @@ def graph_publish(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def run_list(request: HtmxHttpRequest) -> HttpResponse:
-    runs = selectors.runs_visible(request.user).filter(graph__workspace=current_workspace(request))
-    if request.GET.get("waiting") == "me":  # "Waiting for you": parked runs this user may answer
-        runs = runs.filter(pk__in=selectors.runs_waiting_for(request.user).values("pk"))
+    runs = selectors.runs_visible(request.user)
+    if request.GET.get("waiting") == "me":  # "Waiting for you": parked runs this user may answer, in any
+        runs = runs.filter(pk__in=selectors.runs_waiting_for(request.user).values("pk"))  # of their workspaces
+    else:
+        runs = runs.filter(graph__workspace=current_workspace(request))
     if request.GET.get("status"):
         runs = runs.filter(status=request.GET["status"])
     if request.GET.get("graph"):
