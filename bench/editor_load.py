@@ -2,9 +2,16 @@
 
 Runs Django in-process (embedded SQLite in a temporary KAIZEN_VAR_DIR unless DATABASE_URL is set)
 behind a threaded WSGI server with static files, and drives Debian's chromium with Playwright.
-From the root of a checkout (after scripts/serve or scripts/test has built the front end):
+Run it from any directory with the checkout's own interpreter, once the front end is built
+(scripts/serve or scripts/test build it; or `npm ci && npm run build` in frontend/):
 
-    .venv/bin/python bench/editor_load.py [--sizes 100,500,2000] [--repeat 3]
+    <checkout>/.venv/bin/python <checkout>/bench/editor_load.py [--sizes 100,500,2000] [--repeat 3]
+
+To compare two builds of the editor in one run (same server, same graphs, same machine load,
+loads interleaved), copy the other build aside and name it with --against:
+
+    cp -r static/build/editor /tmp/editor-before   # then change frontend/src and npm run build
+    .venv/bin/python bench/editor_load.py --sizes 2000 --repeat 3 --against /tmp/editor-before
 
 Load-to-interactive: from navigation start until the canvas is drawn (every node React Flow mounts
 is measured and visible, its edges drawn, and nothing changes for a frame; above a few hundred nodes
@@ -12,7 +19,9 @@ the editor mounts only what is in view), plus the time from a click on a node to
 selected. The timing is injected by this script (an init script): the production bundle carries no
 benchmark hooks. Frame times: requestAnimationFrame deltas while the mouse pans the canvas, drags a
 node, and the wheel zooms; and the renderer main thread's CPU time per mouse step of a second pan (from a
-Chromium trace: thread time, which a loaded machine inflates far less than frame times).
+Chromium trace: thread time, which a loaded machine inflates far less than frame times). Pans are
+measured twice: at the opening view (a big graph opens at 25 % zoom, nodes in low detail) and zoomed
+in to ~45 % (full detail).
 """
 
 from __future__ import annotations
@@ -122,8 +131,19 @@ RAF_START = """() => { window.__frames = []; let last = performance.now(); windo
   requestAnimationFrame(tick); }"""
 
 
-def measure(browser, base: str, cookie: str, graph_id: int, n_nodes: int, n_edges: int) -> dict:
+def use_bundle(ctx, bundle: Path | None) -> None:
+    """Serve the editor's bundle (editor.js, editor.css) from another build directory (--against)."""
+    if bundle is None:
+        return
+    types = {".js": "text/javascript", ".css": "text/css"}
+    ctx.route("**/static/build/editor/**", lambda route: route.fulfill(
+        path=str(bundle / route.request.url.split("?")[0].rsplit("/", 1)[-1]),
+        content_type=types.get(Path(route.request.url.split("?")[0]).suffix, "application/octet-stream")))
+
+
+def measure(browser, base: str, cookie: str, graph_id: int, n_nodes: int, n_edges: int, bundle: Path | None = None) -> dict:
     ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    use_bundle(ctx, bundle)
     ctx.add_cookies([{"name": "sessionid", "value": cookie, "url": base}])
     ctx.add_init_script(READY_PROBE)
     page = ctx.new_page()
@@ -146,16 +166,13 @@ def measure(browser, base: str, cookie: str, graph_id: int, n_nodes: int, n_edge
     page.keyboard.press("Escape")
     canvas = page.locator(".kz-canvas").bounding_box()
     cx, cy = canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2
-    page.mouse.wheel(0, -400)  # zoom in a little: panning at readable zoom is the common case
+    # a pan at the opening view (a big graph opens at 25 %: nodes in low detail) ...
+    pan_open = pan_frames(page, cx, cy)
+    pan_open_cpu = pan_cpu_per_step(browser, page)
+    page.mouse.move(cx, cy)  # (the wheel zooms where the pointer is: over the canvas, not the toolbar)
+    page.mouse.wheel(0, -400)  # ... and zoomed in a little (to ~45 %, full detail): readable
     page.wait_for_timeout(300)
-    px, py = page.evaluate(PANE_POINT) or (cx, cy)  # start on empty canvas so the drag pans
-    page.evaluate(RAF_START)
-    page.mouse.move(px, py)
-    page.mouse.down()
-    for i in range(90):
-        page.mouse.move(px - i * 6, py - (i % 30) * 3)
-    page.mouse.up()
-    pan = page.evaluate("() => { window.__rafOn = false; return window.__frames.slice(2); }")
+    pan = pan_frames(page, cx, cy)
     pan_cpu = pan_cpu_per_step(browser, page)
     # drag one node around (controlled-flow round trip per frame)
     nb = page.evaluate(NODE_NEAR, [0.35, 0.4])
@@ -173,7 +190,20 @@ def measure(browser, base: str, cookie: str, graph_id: int, n_nodes: int, n_edge
     zoom = page.evaluate("() => { window.__rafOn = false; return window.__frames.slice(2); }")
     ctx.close()
     return {"interactive_ms": interactive_ms, "ready_ms": ready_ms, "click_ms": click_ms,
-            "pan": frame_stats(pan), "zoom": frame_stats(zoom), "drag": frame_stats(drag), "pan_cpu": pan_cpu}
+            "pan": frame_stats(pan), "zoom": frame_stats(zoom), "drag": frame_stats(drag), "pan_cpu": pan_cpu,
+            "pan_open": frame_stats(pan_open), "pan_open_cpu": pan_open_cpu}
+
+
+def pan_frames(page, cx: float, cy: float) -> list[float]:
+    """requestAnimationFrame deltas while the mouse drags the empty canvas (90 steps)."""
+    px, py = page.evaluate(PANE_POINT) or (cx, cy)  # start on empty canvas so the drag pans
+    page.evaluate(RAF_START)
+    page.mouse.move(px, py)
+    page.mouse.down()
+    for i in range(90):
+        page.mouse.move(px - i * 6, py - (i % 30) * 3)
+    page.mouse.up()
+    return page.evaluate("() => { window.__rafOn = false; return window.__frames.slice(2); }")
 
 
 PAN_STEPS = 90
@@ -207,9 +237,13 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,500")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--against", type=Path, default=None,
+                        help="another build's static/build/editor directory, measured interleaved with this checkout's")
     args = parser.parse_args()
     if not (ROOT / "static/build/editor/editor.js").exists():
-        sys.exit("static/build/editor/editor.js is missing: cd frontend && npm ci && npm run build")
+        sys.exit(f"{ROOT / 'static/build/editor/editor.js'} is missing: build the front end (npm ci && npm run build in {ROOT / 'frontend'})")
+    if args.against and not (args.against / "editor.js").exists():
+        sys.exit(f"--against {args.against}: no editor.js there")
 
     import django
 
@@ -234,27 +268,36 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
+    builds = [("this", None)] + ([("against", args.against)] if args.against else [])
     rows = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
         measure(browser, base, cookie, graphs[sizes[0]][0], sizes[0], graphs[sizes[0]][1])  # warm up server and caches
         for n in sizes:
             gid, n_edges = graphs[n]
-            runs = [measure(browser, base, cookie, gid, n, n_edges) for _ in range(args.repeat)]
-            rows.append((n, n_edges, runs))
+            runs: dict[str, list[dict]] = {name: [] for name, _ in builds}
+            for i in range(args.repeat):
+                # interleaved, alternating which goes first, so a change in the machine's load hits both
+                for name, bundle in (builds if i % 2 == 0 else builds[::-1]):
+                    runs[name].append(measure(browser, base, cookie, gid, n, n_edges, bundle))
+            rows += [(n, n_edges, name, runs[name]) for name, _ in builds]
         browser.close()
     server.shutdown()
     med = lambda runs, key: statistics.median(r[key] for r in runs)  # noqa: E731
     worst = lambda runs, key, i: max(r[key][i] for r in runs)  # noqa: E731
-    print(f"editor load and frame times, median of {args.repeat} loads (frame p95 = worst run), 1440x900 headless chromium")
-    print(f"{'nodes':>5} {'edges':>5} {'ready ms':>9} {'click ms':>9} {'interactive ms':>15} "
-          f"{'pan p50/p95 ms':>15} {'zoom p50/p95 ms':>16} {'drag p50/p95 ms':>16} {'pan cpu ms/step':>16}")
-    for n, e, runs in rows:
-        print(f"{n:>5} {e:>5} {med(runs, 'ready_ms'):>9.0f} {med(runs, 'click_ms'):>9.0f} {med(runs, 'interactive_ms'):>15.0f} "
+    print(f"editor load and frame times, median of {args.repeat} loads (frame p95 = worst run), 1440x900 headless chromium, "
+          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"{'build':>7} {'nodes':>5} {'edges':>5} {'ready ms':>9} {'click ms':>9} {'interactive ms':>15} "
+          f"{'pan p50/p95 ms':>15} {'zoom p50/p95 ms':>16} {'drag p50/p95 ms':>16} {'pan cpu ms/step':>16} "
+          f"{'pan@25% p50/p95':>16} {'cpu ms/step':>12}")
+    for n, e, name, runs in rows:
+        print(f"{name:>7} {n:>5} {e:>5} {med(runs, 'ready_ms'):>9.0f} {med(runs, 'click_ms'):>9.0f} {med(runs, 'interactive_ms'):>15.0f} "
               f"{statistics.median(r['pan'][0] for r in runs):>8.1f}/{worst(runs, 'pan', 1):<6.1f} "
               f"{statistics.median(r['zoom'][0] for r in runs):>9.1f}/{worst(runs, 'zoom', 1):<6.1f} "
               f"{statistics.median(r['drag'][0] for r in runs):>9.1f}/{worst(runs, 'drag', 1):<6.1f} "
-              f"{statistics.median(r['pan_cpu'] for r in runs):>10.1f}")
+              f"{statistics.median(r['pan_cpu'] for r in runs):>10.1f}      "
+              f"{statistics.median(r['pan_open'][0] for r in runs):>9.1f}/{worst(runs, 'pan_open', 1):<6.1f} "
+              f"{statistics.median(r['pan_open_cpu'] for r in runs):>8.1f}")
 
 if __name__ == "__main__":
     main()
