@@ -101,7 +101,10 @@ class FastRoutes:
             async def read() -> tuple[int, Any, Any]:
                 return await sync_to_async(_read_run, thread_sensitive=False)(pk, user)
 
-            status, payload, _ = await long_poll(pk, wait or 0.0, read, look_first=False)
+            async def peek() -> tuple[int, Any, Any]:
+                return await sync_to_async(_peek_run, thread_sensitive=False)(pk, user)
+
+            status, payload, _ = await long_poll(pk, wait or 0.0, read, look_first=False, peek=peek)
             return self.respond(request, status, payload, ALLOW[kind])
         assert data is not None
         status, payload = await sync_to_async(_start_run, thread_sensitive=False)(pk, user, data)
@@ -242,6 +245,24 @@ def _read_run(pk: int, user) -> tuple[int, Any, None]:
         return 200, run_body(run, node_summaries(run)), None
     finally:
         close_old_connections()  # (back to the pool)
+
+
+def _peek_run(pk: int, user) -> tuple[int, Any, None]:
+    """Whether a waiting request should wait: the run's status only (one query, the same access
+    rule as ``_read_run``); the full body is read when the run has ended."""
+    from workspaces.permissions import get_for
+
+    from ..models import Run
+
+    close_old_connections()
+    try:
+        try:
+            run = get_for(user, Run.objects.only("status"), pk)
+        except Http404:
+            return 404, _not_found("Run"), None
+        return 200, {"status": run.status}, None
+    finally:
+        close_old_connections()
 
 
 def _start_run(pk: int, user, data: dict[str, Any]) -> tuple[int, Any]:
