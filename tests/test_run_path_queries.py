@@ -33,10 +33,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # and whether it has node states or answers) and the audit hooks' webhook settings. Plus the
 # group commits (events, node states and the final row: batched, their number depends on timing).
 WORKER_MAX = 2
-# API, with the caller's token remembered: POST = the graph with the caller's role, the version's
-# declared inputs, INSERT run, INSERT its audit entry; GET ?wait of a live run = the run with the
-# caller's role (to know whether to wait) and then the run and its node states for the answer.
-POST_MAX = 4
+# API, with the caller's token remembered: POST = the graph with the caller's role and its latest
+# version's declared inputs, INSERT run, INSERT its audit entry; GET ?wait of a live run = the run
+# with the caller's role (to know whether to wait), then the run and its node states for the answer.
+POST_MAX = 3
 GET_WAIT_MAX = 3
 
 

@@ -102,7 +102,7 @@ class FastRoutes:
                 return await sync_to_async(_read_run, thread_sensitive=False)(pk, user)
 
             async def peek() -> tuple[int, Any, Any]:
-                return await sync_to_async(_peek_run, thread_sensitive=False)(pk, user)
+                return await sync_to_async(_read_run, thread_sensitive=False)(pk, user, False)
 
             status, payload, _ = await long_poll(pk, wait or 0.0, read, look_first=False, peek=peek)
             return self.respond(request, status, payload, ALLOW[kind])
@@ -232,7 +232,11 @@ def _not_found(model: str) -> dict[str, Any]:
     return {"detail": f"No {model} matches the given query.", "errors": []}
 
 
-def _read_run(pk: int, user) -> tuple[int, Any, None]:
+def _read_run(pk: int, user, live_in_full: bool = True) -> tuple[int, Any, None]:
+    """The run's body, as the DRF view's; ``live_in_full=False``: only the status of a run that
+    is still live (a waiting request reads it in full at its end: its node states are not read
+    twice)."""
+    from .run_wait import FINAL
     from .serializers import node_summaries, run_body
     from .views import run_seen_by
 
@@ -242,27 +246,11 @@ def _read_run(pk: int, user) -> tuple[int, Any, None]:
             run = run_seen_by(user, pk)  # (the DRF view's query and access rule)
         except Http404:
             return 404, _not_found("Run"), None
+        if not live_in_full and run.status not in FINAL:
+            return 200, {"status": run.status}, None
         return 200, run_body(run, node_summaries(run)), None
     finally:
         close_old_connections()  # (back to the pool)
-
-
-def _peek_run(pk: int, user) -> tuple[int, Any, None]:
-    """Whether a waiting request should wait: the run's status only (one query, the same access
-    rule as ``_read_run``); the full body is read when the run has ended."""
-    from workspaces.permissions import get_for
-
-    from ..models import Run
-
-    close_old_connections()
-    try:
-        try:
-            run = get_for(user, Run.objects.only("status"), pk)
-        except Http404:
-            return 404, _not_found("Run"), None
-        return 200, {"status": run.status}, None
-    finally:
-        close_old_connections()
 
 
 def _start_run(pk: int, user, data: dict[str, Any]) -> tuple[int, Any]:
@@ -272,13 +260,13 @@ def _start_run(pk: int, user, data: dict[str, Any]) -> tuple[int, Any]:
     close_old_connections()
     try:
         try:
-            graph = selectors.graph_or_404(user, pk, "run")  # (as the DRF view's graph_for: runners and up)
+            graph, latest = selectors.graph_to_run(user, pk)  # (as the DRF view's graph_for: runners and up)
         except Http404:
             return 404, _not_found("Graph")
         except PermissionDenied as exc:  # a member whose role may not start runs (DRF's 403 body)
             return 403, {"detail": str(exc), "errors": []}
         try:
-            run = services.run_start(graph=graph, user=user, **data)
+            run = services.run_start(graph=graph, user=user, latest=latest, **data)
         except ServiceError as exc:
             return exc.status, service_error_body(exc)
         return 202, {"id": run.pk, "status": run.status, "url": f"/runs/{run.pk}/"}

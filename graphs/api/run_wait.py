@@ -56,8 +56,8 @@ async def long_poll(pk: int, wait: float, read: Callable[[], Awaitable[tuple[int
     completed from the run_finished event if the row was still behind it. ``release`` gives back
     the database connection before the sleep. ``look_first=False`` subscribes before the first
     read (one read fewer for a run that is still live, as a run just started is). ``peek``: a
-    cheaper first look once subscribed (the same access rule and answer for a refused caller,
-    but only the run's status in its body): a live run is then read in full only at its end."""
+    cheaper first look once subscribed, answering as ``read`` does except for a live run, of
+    which it may give the status only: that run is read in full at its end."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     if look_first or wait == 0:
@@ -72,7 +72,7 @@ async def long_poll(pk: int, wait: float, read: Callable[[], Awaitable[tuple[int
     try:
         answer = await (peek or read)()  # subscribed: nothing can slip by now
         if not _live(answer):
-            return await read() if peek is not None and answer[0] == 200 else answer
+            return answer
         if release is not None:
             await release()  # (no database connection is held while the request sleeps)
         waiting: set[asyncio.Future[Any]] = {finished, listener}

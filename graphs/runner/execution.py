@@ -24,8 +24,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.db import connection
 from django.utils import timezone
 
 from kaizen_web.dbthreads import db, db_retrying
@@ -41,76 +39,14 @@ from ..engine.runtime import Engine
 from ..engine.validate import GraphInvalid
 from ..mcp_servers import mcp_resolver
 from ..memory_adapter import build_memory
-from ..models import Checkpoint, Graph, GraphVersion, HumanAnswer, NodeState, Run, RunEvent
+from ..models import HumanAnswer, Run
 from . import runloop
 from .adapters import HandedOff, RunRecorder
+from .claim import Claim, claim_run, version_spec
 from .token_relay import TokenRelay
 
 log = logging.getLogger(__name__)
-_User = get_user_model()
-_USERS, _USERNAME = _User._meta.db_table, _User._meta.get_field(_User.USERNAME_FIELD).column
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
-
-
-_RUNS = Run._meta.db_table
-_CLAIM_SQL = f"""
-UPDATE {_RUNS}
-SET status = 'running', lease_owner = %s, lease_expires_at = %s, claims = claims + 1, epoch = epoch + 1,
-    started_at = COALESCE(started_at, %s),
-    progress_mark = (SELECT COALESCE(MAX(id), 0) FROM {Checkpoint._meta.db_table} WHERE run_id = %s)
-WHERE id = %s AND (status = 'queued' OR (status = 'running' AND (lease_expires_at < %s OR lease_owner = '')))
-RETURNING *,
-    (SELECT owner_id FROM {Graph._meta.db_table} g WHERE g.id = {_RUNS}.graph_id) AS kaizen_owner_id,
-    (SELECT workspace_id FROM {Graph._meta.db_table} g WHERE g.id = {_RUNS}.graph_id) AS kaizen_workspace_id,
-    (SELECT {_USERNAME} FROM {_USERS} u WHERE u.id = {_RUNS}.created_by_id) AS kaizen_username,
-    (SELECT COALESCE(MAX(seq), 0) FROM {RunEvent._meta.db_table} e WHERE e.run_id = {_RUNS}.id) AS kaizen_max_seq,
-    EXISTS (SELECT 1 FROM {NodeState._meta.db_table} s WHERE s.run_id = {_RUNS}.id) AS kaizen_has_states,
-    EXISTS (SELECT 1 FROM {HumanAnswer._meta.db_table} a WHERE a.run_id = {_RUNS}.id) AS kaizen_has_answers
-"""
-
-
-def claim_run(run_id: int, owner: str) -> Run | None:
-    """Take the run if nobody holds it, in one statement that also reads what starting it needs:
-    the run with its new epoch, its graph's owner and workspace, its creator's name (so nothing
-    per run is read again), and, for a run claimed for the first time (epoch 1: nobody has written
-    for it), its sequence, whether it has node states (a fork's) and people's answers. A run
-    claimed before is read afresh after the claim (a previous holder may have committed since
-    this statement's snapshot). None if it was not ours to take."""
-    now = timezone.now()
-    adapt = connection.ops.adapt_datetimefield_value
-    lease = now + timedelta(seconds=settings.KAIZEN_LEASE_S)
-    found = list(Run.objects.raw(_CLAIM_SQL, [owner, adapt(lease), adapt(now), run_id, run_id, adapt(now)]))
-    if not found:
-        return None
-    run = found[0]
-    # (as select_related would have them: the workspace for resolvers and memory, the audit's names)
-    run._state.fields_cache["graph"] = Graph.from_db(connection.alias, ["id", "owner_id", "workspace_id"],
-                                                     [run.graph_id, run.kaizen_owner_id, run.kaizen_workspace_id])
-    if run.created_by_id is not None:
-        run._state.fields_cache["created_by"] = _User.from_db(connection.alias, ["id", _User.USERNAME_FIELD],
-                                                              [run.created_by_id, run.kaizen_username])
-    return run
-
-
-def claim(run_id: int, owner: str) -> int | None:
-    """Take the run if nobody holds it: its new epoch, or None. One statement."""
-    run = claim_run(run_id, owner)
-    return None if run is None else run.epoch
-
-
-_SPECS: dict[int, Any] = {}  # version id -> spec: versions are immutable, so read once per process
-_SPECS_KEPT = 64
-
-
-def version_spec(version_id: int) -> Any:
-    """The graph document of a version (read once per process; a version never changes)."""
-    spec = _SPECS.get(version_id)
-    if spec is None:
-        spec = GraphVersion.objects.values_list("spec", flat=True).get(pk=version_id)
-        if len(_SPECS) >= _SPECS_KEPT:
-            _SPECS.pop(next(iter(_SPECS)))
-        _SPECS[version_id] = spec
-    return spec
 
 
 def log_run_error(run_id: int, error: dict[str, Any]) -> None:
@@ -169,10 +105,10 @@ async def _execute(run_id: int) -> str | None:
         return None
     owner = f"{WORKER_ID}:{uuid.uuid4().hex[:8]}"
     # (the message is acked when this returns: a database hiccup must not lose the run)
-    run = await db_retrying(claim_run, run_id, owner, give_up_after_s=settings.KAIZEN_LEASE_S)
-    if run is None:
+    claimed = await db_retrying(claim_run, run_id, owner, give_up_after_s=settings.KAIZEN_LEASE_S)
+    if claimed is None:
         return None
-    driver = _Driver(run, owner, run.epoch)
+    driver = _Driver(claimed, owner)
     _ACTIVE[run_id] = driver
     try:
         return await driver.drive()
@@ -183,12 +119,10 @@ async def _execute(run_id: int) -> str | None:
 class _Driver:
     """One claim of one run on this worker."""
 
-    def __init__(self, run: Run, owner: str, epoch: int) -> None:
-        self.run, self.owner, self.epoch = run, owner, epoch
-        # A first claim (epoch 1) knows where the run stands from the claim itself: nothing was
-        # written for it yet, so there is nothing to load unless a fork gave it node states.
-        self.fresh = epoch == 1 and getattr(run, "kaizen_max_seq", None) is not None
-        self.recorder = RunRecorder(run.pk, epoch, start=(run.kaizen_max_seq, {}) if self.fresh and not run.kaizen_has_states else None)
+    def __init__(self, claimed: Claim, owner: str) -> None:
+        run = claimed.run
+        self.run, self.owner, self.epoch, self.claimed = run, owner, run.epoch, claimed
+        self.recorder = RunRecorder(run.pk, run.epoch, start=claimed.start)
         self.tokens = TokenRelay(run.pk)  # streamed answers to the run's page (never stored)
         self.engine: Engine | None = None
         self.task: asyncio.Task[Any] | None = None
@@ -198,10 +132,10 @@ class _Driver:
         run, recorder = self.run, self.recorder
         providers = build_providers()
         answers: dict[str, Any] = {}
-        if not (self.fresh and not run.kaizen_has_answers):  # (only a run that waited before has any)
+        if self.claimed.may_have_answers:
             answers = await db(lambda: {a.node_id: a.for_engine()
                                         for a in HumanAnswer.objects.filter(run_id=run.pk).select_related("answered_by")})
-        spec = await db(version_spec, run.version_id) if run.version_id not in _SPECS else _SPECS[run.version_id]
+        spec = await version_spec(run.version_id)
         try:
             self.engine = Engine(
                 spec, run_id=str(run.pk), providers=providers, checkpoints=recorder, events=recorder,
