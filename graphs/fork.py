@@ -106,7 +106,8 @@ def run_fork(*, run: Run, node_id: str, user: Any, inputs: dict[str, Any] | None
     new = Run.objects.create(
         graph_id=run.graph_id, version=target, created_by=user, inputs=run.inputs if inputs is None else inputs,
         dry_run=run.dry_run, budget_usd=run.budget_usd, enqueued_at=timezone.now(), celery_task_id=task_id,
-        forked_from=run, forked_from_node=node_id, fork_edits=edits or None)
+        forked_from=run, forked_from_node=node_id, fork_edits=edits or None,
+        origin=Run.Origin.FORK, origin_label=f"{'fork' if edits else 're-run'} of run #{run.pk} at {node_id}"[:200])
     NodeState.objects.bulk_create([NodeState(run=new, node_id=k, status=d["status"], data=d) for k, d in copied.items()])
     Checkpoint.objects.bulk_create([Checkpoint(run=new, node_id=k, status=d["status"], data=d) for k, d in copied.items()])
     action = "run.forked" if edits else "run.rerun"

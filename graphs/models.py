@@ -73,6 +73,13 @@ class Run(models.Model):
         # timeout) puts it back to queued. The sweeper leaves it alone.
         WAITING = "waiting"
 
+    class Origin(models.TextChoices):  # what started it (shown on the run's page and in the API)
+        PAGE = "page"
+        API = "api"
+        TRIGGER = "trigger"
+        SCHEDULE = "schedule"
+        FORK = "fork"  # re-run or fork of another run (forked_from)
+
     RESUMABLE = (Status.FAILED, Status.INTERRUPTED, Status.CANCELLED)
     ACTIVE = (Status.QUEUED, Status.RUNNING)
     FORKABLE = (Status.SUCCEEDED, Status.FAILED, Status.INTERRUPTED, Status.CANCELLED)
@@ -112,6 +119,8 @@ class Run(models.Model):
     forked_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="forks")
     forked_from_node = models.CharField(max_length=200, blank=True, default="")
     fork_edits = models.JSONField(null=True, blank=True)
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.API)
+    origin_label = models.CharField(max_length=200, blank=True, default="")  # e.g. 'trigger #3 "helpdesk"'
 
     class Meta:
         ordering = ["-created_at"]

@@ -159,7 +159,8 @@ def _run_input_issues(spec: dict[str, Any], inputs: Any) -> list[Issue]:
 
 @transaction.atomic
 def run_start(*, graph: Graph, user, inputs: dict[str, Any], version: int | None = None,
-              dry_run: bool = False, budget_usd: Decimal | None = None, latest: tuple[int, Any] | None = None) -> Run:
+              dry_run: bool = False, budget_usd: Decimal | None = None,
+              origin: str = Run.Origin.API, origin_label: str = "", latest: tuple[int, Any] | None = None) -> Run:
     """``latest``: the graph's latest version's (id, declared inputs), when the caller read them
     with the graph (``selectors.graph_to_run``); used when no ``version`` is asked for."""
     number = version or graph.latest_version
@@ -175,8 +176,11 @@ def run_start(*, graph: Graph, user, inputs: dict[str, Any], version: int | None
         raise ServiceError("the run inputs are invalid", issues)
     task_id = str(uuid.uuid4())
     run = Run.objects.create(graph=graph, version_id=version_id, created_by=user, inputs=inputs, dry_run=dry_run,
-                             budget_usd=budget_usd, enqueued_at=timezone.now(), celery_task_id=task_id)
-    audit("run.started", actor=user, run=run, status="queued", summary=f"version {number}{' (dry run)' if dry_run else ''}", data={"inputs": inputs, "version": number, "dry_run": dry_run})
+                             budget_usd=budget_usd, enqueued_at=timezone.now(), celery_task_id=task_id,
+                             origin=origin, origin_label=origin_label[:200])
+    via = f" via {origin_label or origin}" if origin != Run.Origin.API else ""
+    audit("run.started", actor=user, run=run, status="queued", summary=f"version {number}{' (dry run)' if dry_run else ''}{via}",
+          data={"inputs": inputs, "version": number, "dry_run": dry_run, "origin": origin})
     _enqueue_on_commit(run, task_id)
     return run
 

@@ -335,6 +335,11 @@ KAIZEN_EMBEDDED_WORKER_THREADS = env.int("KAIZEN_EMBEDDED_WORKER_THREADS", defau
 # Database threads per worker process for runs' reads, heartbeats and final updates (the
 # group-commit writer has its own connection): the bound on a worker's connections.
 KAIZEN_WORKER_DB_THREADS = env.int("KAIZEN_WORKER_DB_THREADS", default=4)
+# Workspace admins may invite someone without an account by email: the account is created and the
+# admin gets a one-time link (valid KAIZEN_INVITE_DAYS) to pass on. KAIZEN_INVITES=0: only the
+# operator creates accounts (manage.py createsuperuser, Django admin).
+KAIZEN_INVITES = env.bool("KAIZEN_INVITES", default=True)
+PASSWORD_RESET_TIMEOUT = env.int("KAIZEN_INVITE_DAYS", default=7) * 24 * 3600
 # A worker process frozen inside a transaction (SIGSTOP, a swapped-out VM) must not hold row locks
 # for long: PostgreSQL ends its sessions idle in a transaction after this (see graphs/runner/worker.py).
 KAIZEN_DB_IDLE_IN_TRANSACTION_S = env.float("KAIZEN_DB_IDLE_IN_TRANSACTION_S", default=5)

@@ -46,3 +46,24 @@ def test_pager_links_keep_the_graph_and_status_filters(client, user):
     assert "status-failed" not in second
     newer = _pager_link(second, "Newer")
     assert f"graph={alpha.pk}" in newer and "page=1" in newer
+
+
+def test_runs_say_what_started_them(client, user, api_client, django_capture_on_commit_callbacks):
+    """A run started by a trigger or a schedule says so on its page and in the list; the page's
+    button and the API record their own origin (the API shows it to callers)."""
+    from graphs import services
+
+    graph = services.graph_create(owner=user, name="origins", spec=chain(1)).graph
+    client.force_login(user)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert client.post(f"/graphs/{graph.pk}/run/", {"input_task": "x", "dry_run": "1"}).status_code == 302
+        by_api = api_client.post(f"/api/graphs/{graph.pk}/runs/", {"inputs": {"task": "y"}}, format="json")
+        scheduled = services.run_start(graph=graph, user=user, inputs={"task": "z"}, origin=Run.Origin.SCHEDULE,
+                                       origin_label='schedule #7 "nightly"')
+    assert by_api.status_code == 202
+    assert api_client.get(f"/api/runs/{by_api.data['id']}/").data["origin"] == "api"
+    assert [r.origin for r in Run.objects.order_by("id")] == ["page", "api", "schedule"]
+    page = client.get(f"/runs/{scheduled.pk}/").content.decode()
+    assert 'via schedule #7 &quot;nightly&quot;' in page
+    listing = client.get("/runs/").content.decode()
+    assert listing.count('class="badge" title="schedule #7') == 1, "only the scheduled run carries a badge"

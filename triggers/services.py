@@ -99,11 +99,16 @@ def trigger_start_run(*, trigger: WebhookTrigger, inputs: dict[str, Any], call: 
     graph = Graph.objects.get(pk=trigger.graph_id)
     if graph.published_version is None:
         raise published_version_missing(graph)
-    run = run_start(graph=graph, user=trigger.created_by, inputs=inputs, version=graph.published_version)
+    run = run_start(graph=graph, user=trigger.created_by, inputs=inputs, version=graph.published_version,
+                    origin=Run.Origin.TRIGGER, origin_label=_label("trigger", trigger))
     _audit_trigger("trigger.called", trigger, actor=None, run=run, status="accepted",
                    summary=f"202: run {run.pk} of version {graph.published_version}",
                    data={**call, "http_status": 202, "run": run.pk, "version": graph.published_version})
     return run
+
+
+def _label(kind: str, obj: WebhookTrigger | Schedule) -> str:
+    return f'{kind} #{obj.pk}' + (f' "{obj.name}"' if obj.name else "")
 
 
 # --- schedules -----------------------------------------------------------------------------------
@@ -264,7 +269,8 @@ def _fire(schedule: Schedule, firing: ScheduleFiring, late: float) -> str:
         try:
             with transaction.atomic():
                 run = run_start(graph=graph, user=schedule.created_by, inputs=dict(schedule.inputs),
-                                version=graph.published_version)
+                                version=graph.published_version, origin=Run.Origin.SCHEDULE,
+                                origin_label=_label("schedule", schedule))
             fields = {"run": run}
         except ServiceError as exc:
             detail = "; ".join(f"{i.path}: {i.message}" for i in exc.issues) or str(exc)

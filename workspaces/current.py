@@ -56,3 +56,12 @@ def current_workspace(request: Any) -> Workspace:
 
 def choose(request: Any, workspace: Workspace) -> None:
     request.session[SESSION_KEY] = workspace.pk
+
+
+def follow(request: Any, workspace_id: int | None) -> None:
+    """An object's page (a graph, a run, the editor) was opened, its access already checked: the
+    header's switcher, the role it shows and the lists behind Graphs and Runs now follow that
+    object's workspace, as following a link into a team's space does elsewhere."""
+    session = getattr(request, "session", None)
+    if session is not None and workspace_id is not None and session.get(SESSION_KEY) != workspace_id:
+        session[SESSION_KEY] = workspace_id

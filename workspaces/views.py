@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -35,12 +38,22 @@ def switch(request: HtmxHttpRequest) -> HttpResponse:
     workspace = get_for(request.user, Workspace, request.POST.get("workspace", ""))
     choose(request, workspace)
     wanted = request.POST.get("next") or ""
-    target = wanted if _local(wanted) else "/"
+    target = _list_of(wanted) if _local(wanted) else "/"
     if request.htmx:
         response = HttpResponse(status=204)
         response["HX-Redirect"] = target
         return response
     return redirect(target)
+
+
+def _list_of(path: str) -> str:
+    """Switching away from one object's page lands on the list it belongs to (the object's page
+    would switch back to the object's workspace: see workspaces.current.follow)."""
+    if re.match(r"^/runs/\d+", path):
+        return "/runs/"
+    if re.match(r"^/(graphs|memory)/\d+", path):
+        return "/"
+    return path
 
 
 def _local(url: str) -> bool:
@@ -62,10 +75,11 @@ def workspace_list(request: HttpRequest) -> HttpResponse:
     return render(request, "workspaces/list.html", {"memberships": memberships})
 
 
-def _members_panel(request: HtmxHttpRequest, workspace: Workspace, error: str = "", status: int = 200) -> HttpResponse:
+def _members_panel(request: HtmxHttpRequest, workspace: Workspace, error: str = "", status: int = 200,
+                   invite: Any = "") -> HttpResponse:
     members = workspace.memberships.select_related("user").order_by("-role", "user__username")
     return render(request, "workspaces/_members.html", {
-        "workspace": workspace, "members": members, "roles": Role.choices, "error": error,
+        "workspace": workspace, "members": members, "roles": Role.choices, "error": error, "invite": invite,
         "is_admin": may(request.user, "members", workspace),
     }, status=status)
 
@@ -76,21 +90,29 @@ def members(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """GET: the members (any member sees them). POST: an admin adds one (``who``, ``role``)."""
     workspace = get_for(request.user, Workspace, pk, "view" if request.method == "GET" else "members")
     error = ""
+    invite: dict[str, str] | None = None
     if request.method == "POST":
         try:
-            services.member_add(workspace=workspace, by=request.user, who=request.POST.get("who", ""),
-                                role=request.POST.get("role", Role.VIEWER))
+            if "invite_email" in request.POST:  # someone without an account: a one-time link to pass on
+                membership, path = services.member_invite(workspace=workspace, by=request.user,
+                                                          email=request.POST.get("invite_email", ""),
+                                                          role=request.POST.get("role", Role.VIEWER))
+                invite = {"link": request.build_absolute_uri(path), "username": membership.user.get_username(),
+                          "email": membership.user.email}
+            else:
+                services.member_add(workspace=workspace, by=request.user, who=request.POST.get("who", ""),
+                                    role=request.POST.get("role", Role.VIEWER))
         except services.MembershipError as exc:
             error = str(exc)
-        if not request.htmx:
+        if not request.htmx and not invite:
             if error:
                 messages.error(request, error)
             return redirect("workspace-members", pk=pk)
     if request.htmx:
-        return _members_panel(request, workspace, error)  # (htmx swaps 2xx only: errors come back as 200)
+        return _members_panel(request, workspace, error, invite=invite)  # (htmx swaps 2xx only: errors come back as 200)
     members_ = workspace.memberships.select_related("user").order_by("-role", "user__username")
     return render(request, "workspaces/members.html", {
-        "workspace": workspace, "members": members_, "roles": Role.choices, "error": error,
+        "workspace": workspace, "members": members_, "roles": Role.choices, "error": error, "invite": invite,
         "is_admin": may(request.user, "members", workspace),
     })
 

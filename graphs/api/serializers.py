@@ -85,7 +85,9 @@ class RunSerializer(serializers.ModelSerializer):
         model = Run
         fields = ["id", "graph", "version", "status", "dry_run", "inputs", "outputs", "error", "cost_usd", "budget_usd",
                   "tokens", "created_by", "created_at", "started_at", "finished_at", "celery_task_id",
-                  "cancel_requested", "last_seq", "nodes", "waiting", "forked_from", "forked_from_node", "fork_edits"]
+                  "cancel_requested", "last_seq", "nodes", "waiting", "forked_from", "forked_from_node", "fork_edits",
+                  "origin", "origin_label"]
+        read_only_fields = ["origin", "origin_label"]
 
     waiting = serializers.SerializerMethodField(help_text="Human nodes waiting for an answer: node -> question, inputs, form")
 
@@ -131,6 +133,7 @@ def run_body(run: Run, nodes: dict | None) -> dict:
         "celery_task_id": run.celery_task_id, "cancel_requested": run.cancel_requested, "last_seq": run.last_seq,
         "nodes": nodes, "waiting": RunSerializer().get_waiting(run),
         "forked_from": run.forked_from_id, "forked_from_node": run.forked_from_node, "fork_edits": run.fork_edits,
+        "origin": run.origin, "origin_label": run.origin_label,
     }
 
 

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from workspaces.current import current_workspace, explicit_workspace
+from workspaces.current import current_workspace, explicit_workspace, follow
 from workspaces.permissions import check, get_for
 
 from .. import services
@@ -85,6 +85,7 @@ def editor_config(request: HttpRequest, graph: Graph) -> dict:
 def graph_edit(request: HttpRequest, pk: int) -> HttpResponse:
     # 404 outside the user's workspaces (as a missing one), 403 for a member who may not edit
     graph = get_for(request.user, Graph.objects.select_related("owner"), pk, "edit")
+    follow(request, graph.workspace_id)
     return render(request, "graphs/editor.html", {"graph": graph, "config": editor_config(request, graph)})
 
 

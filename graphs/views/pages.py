@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from kaizen_web.htmx import HtmxHttpRequest
-from workspaces.current import current_workspace
+from workspaces.current import current_workspace, follow
 from workspaces.permissions import get_for
 
 from .. import selectors, services
@@ -46,6 +46,7 @@ def graph_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def graph_detail(request: HttpRequest, pk: int) -> HttpResponse:
     graph = _graph(request, pk)
+    follow(request, graph.workspace_id)
     version = selectors.graph_latest(graph)
     spec = GraphSpec.model_validate(version.spec)
     runs = graph.runs.select_related("created_by", "version")[:20]
@@ -91,7 +92,8 @@ def graph_run(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.error(request, f"input {name}: not valid JSON for type {field.type}")
                 return redirect("graph-detail", pk=pk)
     try:
-        run = services.run_start(graph=graph, user=request.user, inputs=inputs, dry_run=bool(request.POST.get("dry_run")))
+        run = services.run_start(graph=graph, user=request.user, inputs=inputs, dry_run=bool(request.POST.get("dry_run")),
+                                   origin=Run.Origin.PAGE)
     except services.ServiceError as exc:
         messages.error(request, "; ".join(f"{i.path}: {i.message}" for i in exc.issues) or str(exc))
         return redirect("graph-detail", pk=pk)
@@ -210,7 +212,9 @@ def event_for_page(e) -> dict:
 
 @login_required
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return render(request, "runs/detail.html", _run_context(_run(request, pk), request.user))
+    run = _run(request, pk)
+    follow(request, run.graph.workspace_id)
+    return render(request, "runs/detail.html", _run_context(run, request.user))
 
 
 @login_required

@@ -65,6 +65,7 @@ def test_one_run_per_firing_however_many_messages(graph, user, django_capture_on
     runs = Run.objects.order_by("id")
     assert [r.pk for r in runs] == [f.run_id for f in firings] and all(r.inputs == {"task": "tick"} for r in runs)
     assert all(r.version.number == 1 for r in runs)
+    assert all((r.origin, r.origin_label) == ("schedule", f"schedule #{schedule.pk}") for r in runs)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -55,6 +55,7 @@ def test_the_right_token_starts_the_published_version_with_mapped_inputs(graph, 
     run = Run.objects.get(pk=body["run_id"])
     assert body == {"run_id": run.pk, "status": "queued", "url": f"/api/runs/{run.pk}/"}
     assert run.inputs == {"task": "fix the login page"} and run.version.number == 1 and run.graph_id == graph.pk
+    assert (run.origin, run.origin_label) == ("trigger", f"trigger #{trigger.pk}"), "the run says what started it"
     assert len(enqueued) == 1, "enqueued on commit, as the API's POST run"
     accepted = calls(trigger)[-1]
     assert accepted.status == "accepted" and accepted.run_id == run.pk

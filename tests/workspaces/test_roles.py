@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -130,6 +132,29 @@ def test_the_switcher_chooses_what_pages_list_and_where_new_graphs_go(team):
     editor.post("/graphs/new/", {"name": "made here", "template": "empty"})
     assert Graph.objects.get(name="made here").workspace == team.workspace
     assert editor.post("/workspaces/switch/", {"workspace": team.outsider_graph.workspace_id}).status_code == 404
+
+
+def test_opening_a_teams_graph_or_run_switches_into_its_workspace(team):
+    """A link to a team's graph or run (an alert, a colleague's message) opens with the header on
+    that team and the team's role shown, and Graphs and Runs then list the team's, not the personal."""
+    from graphs.services import run_start
+
+    runner = Client()
+    runner.force_login(team.members["runner"])
+    assert b"team graph" not in runner.get("/").content  # personal first
+    run = run_start(graph=team.graph, user=team.members["admin"], inputs={"task": "x"})
+    page = runner.get(f"/runs/{run.pk}/").content.decode()
+    switcher = page.split('data-testid="workspace-switch"', 1)[1].split("</select>", 1)[0]
+    assert re.search(rf'value="{team.workspace.pk}"[^>]*selected', switcher), "the switcher shows the run's workspace"
+    assert b"team graph" in runner.get("/").content and f"/runs/{run.pk}/" in runner.get("/runs/").content.decode()
+    # switching away from the run's page lands on the list (the run's page would switch back)
+    personal = runner.post("/workspaces/switch/", {"workspace": team.members["runner"].memberships.exclude(
+        workspace=team.workspace).get().workspace_id, "next": f"/runs/{run.pk}/"})
+    assert personal["Location"] == "/runs/" and b"team graph" not in runner.get("/").content
+    runner.get(f"/graphs/{team.graph.pk}/")
+    # an outsider's graph is still a 404 and switches nothing
+    assert runner.get(f"/graphs/{team.outsider_graph.pk}/").status_code == 404
+    assert b"team graph" in runner.get("/").content
 
 
 @pytest.mark.parametrize("role", ROLES)
