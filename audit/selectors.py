@@ -19,7 +19,7 @@ from graphs.engine.hooks import HookEvent
 from .models import AuditEntry, GraphHook
 
 USER_EVENTS = ["graph.created", "graph.saved", "graph.restored", "graph.deleted", "run.started", "run.cancelled",
-               "run.resumed", "credential.added", "credential.rotated", "user.login", "hook.created", "hook.updated",
+               "run.resumed", "credential.added", "credential.rotated", "credential.hosts_changed", "hook.created", "hook.updated",
                "hook.deleted", "alert.slow_node", "alert.error", "run.answered", "run.answer_timeout", "run.rerun", "run.forked"]
 EVENT_CHOICES = USER_EVENTS + [e.value for e in HookEvent]
 # What the log opens on: what people did and how runs ended. The engine's step-by-step events
@@ -34,13 +34,25 @@ VIEWS = {
 STATUS_CHOICES = ["succeeded", "failed", "running", "retrying", "skipped", "interrupted", "cancelled"]
 
 
+# A person's own events (sign-ins): they belong to no workspace. (Sign-ins recorded before that
+# rule carry the user's personal workspace: they are left out of workspace views by their event.)
+ACCOUNT_EVENTS = ["user.login"]
+
+
 def entries_visible(user, workspace=None) -> QuerySet[AuditEntry]:
     """The entries of the workspaces ``user`` is a member of (staff included: no back door),
-    narrowed to ``workspace`` when given."""
+    narrowed to ``workspace`` when given. People's sign-ins are not a workspace's: account_entries."""
     from workspaces.permissions import scoped
 
-    qs = scoped(user, AuditEntry)
+    qs = scoped(user, AuditEntry).exclude(event__in=ACCOUNT_EVENTS)
     return qs.filter(workspace_id=workspace.pk) if workspace is not None else qs
+
+
+def account_entries(user) -> QuerySet[AuditEntry]:
+    """``user``'s own sign-ins, newest first (the audit page's "Your sign-ins")."""
+    if user is None or not user.is_authenticated:
+        return AuditEntry.objects.none()
+    return AuditEntry.objects.filter(actor_id=user.pk, event__in=ACCOUNT_EVENTS).order_by("-id")
 
 
 @dataclass

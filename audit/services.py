@@ -114,7 +114,8 @@ def _summary(event: str, data: dict[str, Any]) -> str:
     if event == "post_tool_call":
         if get("replayed"):
             return _cut(f"{get('tool')} {get('status')} (replayed from checkpoint)")
-        return _cut(f"{get('tool')} {get('status')} in {get('duration_ms')} ms, {get('bytes')} bytes {get('error') or ''}".strip())
+        extra = (f" ${get('cost_usd')}" if get("cost_usd") else "") + (" (simulated: dry run)" if get("simulated") else "")
+        return _cut(f"{get('tool')} {get('status')} in {get('duration_ms')} ms, {get('bytes')} bytes{extra} {get('error') or ''}".strip())
     if event == "run_finished":
         err = (get("error") or {}).get("message", "") if isinstance(get("error"), dict) else ""
         return _cut(f"{get('status')}, ${get('cost_usd')}, {(get('prompt_tokens') or 0) + (get('completion_tokens') or 0)} tokens {err}".strip())

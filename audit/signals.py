@@ -14,14 +14,14 @@ from . import logs
 
 @receiver(user_logged_in, dispatch_uid="audit_user_logged_in")
 def _user_logged_in(sender, request, user, **kwargs) -> None:
-    from workspaces.models import Workspace
-
+    """A sign-in is the user's event, not a workspace's: it belongs to no workspace (no member of
+    any workspace reads another's addresses), and the user reads their own on the audit page
+    ("Your sign-ins", selectors.account_entries); operators see all of them in Django admin."""
     from .services import record_action
 
     ip = request.META.get("REMOTE_ADDR", "") if request is not None else ""
-    personal = Workspace.objects.filter(personal_for=user).values_list("pk", flat=True).first()
     record_action("user.login", actor=user, object_type="user", object_id=user.pk, owner_id=user.pk,
-                  workspace_id=personal, status="succeeded", summary=f"{user.get_username()} signed in", data={"ip": ip})
+                  workspace_id=None, status="succeeded", summary=f"{user.get_username()} signed in", data={"ip": ip})
 
 
 # Worker lines logged around a run (claim, errors) carry its id too; the driver binds it again inside.

@@ -56,6 +56,7 @@ def entry_list(request: HtmxHttpRequest) -> HttpResponse:
         "prev_url": "?" + urlencode({**params, "page": str(page - 1)}) if page > 1 else "",
         "next_url": "?" + urlencode({**params, "page": str(page + 1)}) if has_next else "",
         "events": selectors.EVENT_CHOICES, "statuses": selectors.STATUS_CHOICES,
+        "sign_ins": list(selectors.account_entries(request.user)[:5]),
     }
     template = "audit/_rows.html" if request.htmx and request.htmx.target == "audit-rows" else "audit/list.html"
     return render(request, template, ctx)
@@ -64,7 +65,7 @@ def entry_list(request: HtmxHttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def entry_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    entry = selectors.entries_visible(request.user).select_related("actor").filter(pk=pk).first()
+    entry = (selectors.entries_visible(request.user) | selectors.account_entries(request.user)).select_related("actor").filter(pk=pk).first()
     if entry is None:
         raise Http404("no such audit entry")  # the same answer for "not yours" and "not there"
     return render(request, "audit/detail.html", {

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from graphs.engine.hooks import HookEvent
 from graphs.models import Graph
 from kaizen_web.htmx import HtmxHttpRequest
-from workspaces.permissions import get_for
+from workspaces.permissions import abilities, get_for, role_of
 
 from . import selectors, services
 from .models import GraphHook, HookDelivery
@@ -43,6 +43,7 @@ def _panel(request: HttpRequest, graph: Graph, form: HookForm | None = None, sec
         "graph": graph, "hooks": hooks, "deliveries": deliveries, "form": form or HookForm(),
         "new_secret": secret, "kinds": GraphHook.Kind.choices,
         "hook_events": [e.value for e in HookEvent],
+        "can": abilities(getattr(graph, "kaizen_role", None) or role_of(request.user, graph.workspace_id)),
     }, status=status)
 
 

@@ -221,8 +221,13 @@ def connection_issues(spec: Any, workspace: Any) -> list[Issue]:
 def with_endpoint_issues(result: dict[str, Any], spec: Any, workspace: Any = None) -> dict[str, Any]:
     """A check_document() result, with the endpoint issues added once the graph is otherwise valid
     (the validate endpoint and the editor's live check); with a ``workspace``, also the
-    connections and models it does not offer."""
+    connections and models it does not offer, and assignees of human nodes who are not its members."""
     if result["valid"]:
-        issues = base_url_issues(spec) or (connection_issues(spec, workspace) if workspace is not None else [])
+        from .assignees import assignee_issues
+        from .credentials import tool_credential_issues
+
+        issues = base_url_issues(spec) or (
+            (connection_issues(spec, workspace) + tool_credential_issues(spec, workspace) + assignee_issues(spec, workspace))
+            if workspace is not None else [])
         result.update(valid=not issues, errors=[i.to_dict() for i in issues])
     return result

@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from .builder import Layout, edge
 
-
-def agent(node_id: str, label: str, inputs: list[tuple[str, str]], outputs: list[tuple[str, str]],
-          x: float, y: float, system: str, **config: Any) -> dict[str, Any]:
-    return {
-        "id": node_id, "kind": "agent", "label": label, "position": {"x": x, "y": y},
-        "config": {
-            "signature": {
-                "inputs": [{"name": n, "type": "string", "description": d} for n, d in inputs],
-                "outputs": [{"name": n, "type": "string", "description": d} for n, d in outputs],
-            },
-            "system_prompt": system, **config,
-        },
-    }
-
-
-def edge(source: str, source_port: str, target: str, target_port: str, kind: str = "data") -> dict[str, Any]:
-    return {"source": source, "source_port": source_port, "target": target, "target_port": target_port, "kind": kind}
-
+agent = Layout().agent  # (positions as given)
 
 RESEARCH_BRIEF = {
     "schema_version": 1,
@@ -29,12 +12,12 @@ RESEARCH_BRIEF = {
     "inputs": {"topic": {"type": "string", "description": "What the brief is about"}},
     "outputs": {"brief": {"type": "string", "description": "The finished brief"}},
     "nodes": [
-        agent("optimist", "Optimist analyst", [("topic", "Topic")], [("notes", "Opportunities")], 0, 0,
+        agent("optimist", "Optimist analyst", 0, 0, [("topic", "string", "Topic")], [("notes", "string", "Opportunities")],
               "You find opportunities and upsides."),
-        agent("skeptic", "Skeptic analyst", [("topic", "Topic")], [("notes", "Risks")], 0, 160,
+        agent("skeptic", "Skeptic analyst", 0, 160, [("topic", "string", "Topic")], [("notes", "string", "Risks")],
               "You find risks and weak spots."),
-        agent("writer", "Brief writer", [("upsides", "Opportunities"), ("risks", "Risks")], [("brief", "A balanced brief")],
-              320, 80, "You write balanced one-paragraph briefs."),
+        agent("writer", "Brief writer", 320, 80, [("upsides", "string", "Opportunities"), ("risks", "string", "Risks")],
+              [("brief", "string", "A balanced brief")], "You write balanced one-paragraph briefs."),
     ],
     "edges": [
         edge("@inputs", "topic", "optimist", "topic"),
@@ -51,9 +34,9 @@ FALLBACK_ANSWER = {
     "inputs": {"question": {"type": "string"}},
     "outputs": {"answer": {"type": "string"}},
     "nodes": [
-        agent("primary", "Primary (gpt-4o)", [("question", "")], [("answer", "")], 0, 0, "Answer precisely.",
+        agent("primary", "Primary (gpt-4o)", 0, 0, [("question", "string", "")], [("answer", "string", "")], "Answer precisely.",
               model="gpt-4o", timeout_s=30),
-        agent("backup", "Backup (gpt-4o-mini)", [("question", "")], [("answer", "")], 0, 160, "Answer briefly.",
+        agent("backup", "Backup (gpt-4o-mini)", 0, 160, [("question", "string", "")], [("answer", "string", "")], "Answer briefly.",
               model="gpt-4o-mini"),
     ],
     "edges": [

@@ -14,8 +14,9 @@ from django.conf import settings
 from django.db import transaction
 
 from .credentials import credential_secret
-from .engine.tools import McpEndpoint, McpToolInfo, list_tools
+from .engine.tools import McpEndpoint, McpToolInfo, credential_allows, list_tools
 from .engine.tools.base import ToolConfigError
+from .engine.tools.credentials import host_of
 from .engine.tools.mcp import McpError
 from .models import Credential, McpServer
 from .signals import action as audit
@@ -34,8 +35,12 @@ def endpoint_for(server: McpServer) -> McpEndpoint:
     if server.credential:
         credential = Credential.objects.filter(workspace_id=server.workspace_id, name=server.credential).first()
         secret = credential_secret(credential) if credential else None
-        if secret is None:
+        if credential is None or secret is None:
             raise McpServerError(f"MCP server {server.name!r}: unknown credential {server.credential!r}")
+        if not credential_allows(credential.allowed_hosts or [], server.url):  # (nothing is sent)
+            raise McpServerError(f"MCP server {server.name!r}: credential {server.credential!r} may not be sent to "
+                                 f"{host_of(server.url)!r} (its allowed hosts: "
+                                 f"{', '.join(credential.allowed_hosts or []) or 'none'})")
         value = server.auth_value or SECRET
         headers[server.auth_header or "Authorization"] = value.replace(SECRET, secret) if SECRET in value else secret
         secrets.append(secret)

@@ -216,6 +216,9 @@ class Credential(models.Model):
     encrypted_key = models.BinaryField()
     hint = models.CharField(max_length=12, blank=True, default="")  # e.g. "sk-…a1b2"
     base_url = models.CharField(max_length=500, blank=True, default="")
+    # Where tools may send the key (hosts, *.domain or origins; graphs/engine/tools/credentials.py),
+    # set by the admin who stores it. Empty: no tool may send it.
+    allowed_hosts = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     rotated_at = models.DateTimeField(null=True, blank=True)
 

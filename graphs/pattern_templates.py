@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .builder import Layout, edge, graph
+
 DX, DY = 300, 150  # grid for readable layouts
 
 
@@ -30,24 +32,8 @@ class Template:
                 "nodes": len(self.spec["nodes"]), "kinds": sorted({n["kind"] for n in self.spec["nodes"]})}
 
 
-def node(node_id: str, kind: str, label: str, col: float, row: float, **config: Any) -> dict[str, Any]:
-    return {"id": node_id, "kind": kind, "label": label, "position": {"x": col * DX, "y": row * DY}, "config": config}
-
-
-def agent(node_id: str, label: str, col: float, row: float, inputs: list[tuple[str, str]], outputs: list[tuple[str, str]],
-          system: str, **config: Any) -> dict[str, Any]:
-    sig = {"inputs": [{"name": n, "type": t} for n, t in inputs], "outputs": [{"name": n, "type": t} for n, t in outputs]}
-    return node(node_id, "agent", label, col, row, signature=sig, system_prompt=system, **config)
-
-
-def edge(source: str, source_port: str, target: str, target_port: str, kind: str = "data") -> dict[str, Any]:
-    return {"source": source, "source_port": source_port, "target": target, "target_port": target_port, "kind": kind}
-
-
-def graph(description: str, inputs: dict[str, Any], outputs: dict[str, Any], nodes: list[dict[str, Any]],
-          edges: list[dict[str, Any]], **settings: Any) -> dict[str, Any]:
-    return {"schema_version": 1, "description": description, "inputs": inputs, "outputs": outputs,
-            "nodes": nodes, "edges": edges, "settings": settings}
+GRID = Layout(DX, DY)
+node, agent = GRID.node, GRID.agent
 
 
 def _specialist_body() -> dict[str, Any]:

@@ -112,15 +112,13 @@ def can_run_graph(user, graph: Graph) -> bool:
     return may(user, "run", graph)
 
 
-def can_answer_run(user, run: Run) -> bool:
-    """May answer the run's human nodes: whoever may run its graph (the one rule to change when
-    workspaces give people roles)."""
-    return can_run_graph(user, run.graph)
-
-
 def runs_waiting_for(user) -> QuerySet[Run]:
-    """Runs parked on a human node that ``user`` may answer (the "Waiting for you" filter)."""
-    return runs_visible(user, "run").filter(status=Run.Status.WAITING)
+    """Parked runs with a human node that waits for ``user`` (the "Waiting for you" filter): assigned
+    to them by name or role, or unassigned and they may run the graph, or they are its admin."""
+    from .assignees import waiting_for
+
+    waiting = runs_visible(user).filter(status=Run.Status.WAITING)
+    return waiting.filter(pk__in=waiting_for(user, waiting))
 
 
 def run_waiting_nodes(run: Run) -> dict[str, dict]:

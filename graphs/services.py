@@ -45,9 +45,13 @@ class StaleVersion(ServiceError):
 
 
 def _check_spec(spec: Any, workspace: Any = None) -> dict[str, Any]:
+    from .assignees import assignee_issues
     from .connections import connection_issues
+    from .credentials import tool_credential_issues
 
-    issues = validate_graph(spec) or base_url_issues(spec) or (connection_issues(spec, workspace) if workspace else [])
+    issues = validate_graph(spec) or base_url_issues(spec) or (
+        (connection_issues(spec, workspace) + tool_credential_issues(spec, workspace) + assignee_issues(spec, workspace))
+        if workspace else [])
     if issues:
         raise ServiceError("the graph is invalid", [Issue(f"spec.{i.path}".rstrip("."), i.message, i.node, i.edge) for i in issues])
     return GraphSpec.model_validate(spec).model_dump(mode="json")

@@ -25,22 +25,39 @@ PERMIT_TABLE = "kaizen_log_prune"
 GUARDED = {"audit": ("audit_auditentry", "audit entries"), "run_events": ("graphs_runevent", "run events")}
 INSTALLED_BY = {"audit": ("audit", "0005_sqlite_append_only_trigger"), "run_events": ("graphs", "0003_append_only_guards")}
 
-_PG_RUN_EVENTS = """
-CREATE OR REPLACE FUNCTION run_event_append_only() RETURNS trigger AS $$
+# scope -> (PostgreSQL trigger and function, its level). Audit's is per row (migration 0002 made it so,
+# it lets a permitted DELETE through by returning the row); run events' is per statement (one check for
+# a run's thousands of events).
+PG_TRIGGERS = {"audit": ("audit_entry_append_only", "ROW"), "run_events": ("run_event_append_only", "STATEMENT")}
+
+
+def pg_guard_sql(scope: str) -> str:
+    """PostgreSQL: the trigger that refuses UPDATE and DELETE on ``scope``'s table, unless the
+    transaction holds its permit (``kaizen.<scope>_prune``)."""
+    table, rows = GUARDED[scope]
+    name, level = PG_TRIGGERS[scope]
+    let_through = "OLD" if level == "ROW" else "NULL"  # (a statement trigger's result is ignored)
+    return f"""
+CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $$
 BEGIN
-    IF TG_OP = 'DELETE' AND current_setting('kaizen.run_events_prune', true) = 'on' THEN
-        RETURN NULL;
+    IF TG_OP = 'DELETE' AND current_setting('kaizen.{scope}_prune', true) = 'on' THEN
+        RETURN {let_through};
     END IF;
-    RAISE EXCEPTION 'run events are append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+    RAISE EXCEPTION '{rows} are append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
 END
 $$ LANGUAGE plpgsql;
-DROP TRIGGER IF EXISTS run_event_append_only ON graphs_runevent;
-CREATE TRIGGER run_event_append_only BEFORE UPDATE OR DELETE ON graphs_runevent
-    FOR EACH STATEMENT EXECUTE FUNCTION run_event_append_only();
+DROP TRIGGER IF EXISTS {name} ON {table};
+CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON {table}
+    FOR EACH {level} EXECUTE FUNCTION {name}();
 """
-_PG_RUN_EVENTS_DROP = """
-DROP TRIGGER IF EXISTS run_event_append_only ON graphs_runevent;
-DROP FUNCTION IF EXISTS run_event_append_only();
+
+
+def pg_unguard_sql(scope: str) -> str:
+    table = GUARDED[scope][0]
+    name = PG_TRIGGERS[scope][0]
+    return f"""
+DROP TRIGGER IF EXISTS {name} ON {table};
+DROP FUNCTION IF EXISTS {name}();
 """
 
 
@@ -64,7 +81,7 @@ def install(schema_editor, scope: str) -> None:
         for sql in _sqlite_guards(scope):
             schema_editor.execute(sql, params=None)
     elif vendor == "postgresql" and scope == "run_events":
-        schema_editor.execute(_PG_RUN_EVENTS, params=None)
+        schema_editor.execute(pg_guard_sql(scope), params=None)
 
 
 def uninstall(schema_editor, scope: str) -> None:
@@ -74,7 +91,7 @@ def uninstall(schema_editor, scope: str) -> None:
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_update", params=None)
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete", params=None)
     elif vendor == "postgresql" and scope == "run_events":
-        schema_editor.execute(_PG_RUN_EVENTS_DROP, params=None)
+        schema_editor.execute(pg_unguard_sql(scope), params=None)
 
 
 def ensure_guards(using: str = "default", **_kwargs) -> None:

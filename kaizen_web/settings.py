@@ -239,6 +239,9 @@ KAIZEN_BEAT_MAX_INTERVAL_S = env.float("KAIZEN_BEAT_MAX_INTERVAL_S", default=5)
 # The skip policy skips a firing that starts later than this after its time (at most half the gap
 # to the next firing); the run-once policy starts it anyway, once.
 KAIZEN_SCHEDULE_GRACE_S = env.float("KAIZEN_SCHEDULE_GRACE_S", default=60)
+# A webhook trigger's HMAC call must be signed within this many seconds of the server's clock
+# (X-Kaizen-Timestamp); its signature is refused a second time for twice as long (triggers/auth.py).
+KAIZEN_TRIGGER_SIGNATURE_TOLERANCE_S = env.int("KAIZEN_TRIGGER_SIGNATURE_TOLERANCE_S", default=300)
 
 # --- Channels ----------------------------------------------------------------------------
 if REDIS_URL:

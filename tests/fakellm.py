@@ -192,7 +192,8 @@ class _Handler(BaseHTTPRequestHandler):
         if rule and rule.hang:
             latency = 3600
         if self._wait(latency):
-            return  # the client went away (timeout, cancel, killed worker)
+            record["aborted_at"] = time.time()  # the client went away (timeout, cancel, killed worker)
+            return
         if isinstance(reply, int):
             return self._finish(record, reply, {"error": {"message": f"scripted {reply}", "type": "server_error"}},
                                 rule.headers if rule else None)

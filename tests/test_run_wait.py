@@ -133,6 +133,35 @@ async def test_wait_gives_up_after_wait_seconds_with_the_live_state(user):
     assert response.status_code == 200 and response.json()["status"] == "running"
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_wait_for_run_end_is_long_poll_for_a_plain_read(user):
+    """Webhook triggers' wait mode: the row as read once ended, or the event's outcome while the
+    row lags, or the live row when the time is up."""
+    from graphs.api.run_wait import wait_for_run_end
+
+    graph = await sync_to_async(lambda: services.graph_create(owner=user, name="g", spec=chain(1)).graph)()
+    run = await Run.objects.acreate(graph=graph, version=await graph.versions.afirst(), created_by=user, status="running")
+    reads = []
+
+    async def read():
+        reads.append(1)
+        return dict(await Run.objects.filter(pk=run.pk).values("status", "outputs", "error").afirst())
+
+    assert (await wait_for_run_end(run.pk, 0.3, read))["status"] == "running" and len(reads) == 2  # (before and after)
+    waiting = asyncio.ensure_future(wait_for_run_end(run.pk, 20, read))
+    deadline = time.monotonic() + 15
+    while not waiting.done():  # sent until heard
+        assert time.monotonic() < deadline, "the wait never woke up"
+        await get_channel_layer().group_send(run_group(run.pk), {"type": "run.events", "events": [
+            {"seq": 9, "event": "run_finished", "node_id": None, "data": {"status": "failed", "error": {"message": "x"}}}]})
+        await asyncio.sleep(0.05)
+    assert await waiting == {"status": "failed", "outputs": None, "error": {"message": "x"}}
+    await Run.objects.filter(pk=run.pk).aupdate(status="succeeded", outputs={"a": 1})
+    reads.clear()
+    assert await wait_for_run_end(run.pk, 20, read) == {"status": "succeeded", "outputs": {"a": 1}, "error": None}
+    assert len(reads) == 1  # ended at the first read: no wait
+
+
 def http(method: str, url: str, token: str, body: dict | None = None, timeout: float = 60) -> tuple[int, dict]:
     request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None,
                                      headers={"Authorization": f"Token {token}", "Content-Type": "application/json"})

@@ -58,7 +58,7 @@ def test_a_run_on_a_worker_uses_http_and_mcp_tools_and_logs_them_without_secrets
     from graphs.mcp_servers import mcp_server_set
 
     secret = "sk-e2e-tool-secret-987654321"
-    credential_set(owner=user, name="weather-key", api_key=secret)
+    credential_set(owner=user, name="weather-key", api_key=secret, allowed_hosts=[tool_api.url])
     mcp_server_set(owner=user, name="docs", url=mcp_test_server.url)
     weather = {"type": "http", "name": "get_weather", "url": f"{tool_api.url}/weather?city={{{{city}}}}",
                "parameters": [{"name": "city"}], "headers": [{"name": "X-Api-Key", "credential": "weather-key"}]}
@@ -80,6 +80,31 @@ def test_a_run_on_a_worker_uses_http_and_mcp_tools_and_logs_them_without_secrets
     assert set(audit) == {"pre_tool_call", "post_tool_call"} and "ms" in audit["post_tool_call"]
     everything = json.dumps([e.data for e in events]) + json.dumps(list(AuditEntry.objects.filter(run_id=run_id).values_list("data", flat=True)))
     assert secret not in everything
+
+
+def test_a_dry_run_on_a_worker_simulates_its_tools_and_prices_them(user, celery_worker, fake_llm, tool_api, mcp_test_server):
+    """Nothing is fetched (neither the API nor the MCP server hears a thing, the model server is
+    not asked); the tool events say simulated; the tool's price is in the estimate."""
+    from graphs.credentials import credential_set
+    from graphs.mcp_servers import mcp_server_set
+
+    credential_set(owner=user, name="weather-key", api_key="sk-dry-0123456789", allowed_hosts=[tool_api.url])
+    mcp_server_set(owner=user, name="docs", url=mcp_test_server.url)
+    mcp_test_server.methods.clear()
+    weather = {"type": "http", "name": "get_weather", "url": f"{tool_api.url}/weather?city={{{{city}}}}", "cost_usd": 0.02,
+               "parameters": [{"name": "city"}], "headers": [{"name": "X-Api-Key", "credential": "weather-key"}],
+               "output_schema": {"type": "object", "properties": {"forecast": {"type": "string"}}, "required": ["forecast"]}}
+    _client, run_id = start_run(user, agent_graph([weather, {"type": "mcp", "server": "docs", "tools": ["search"]}]),
+                                {"task": "dry trip"}, dry_run=True)
+    run = wait_for_run(run_id, 60)
+    assert run.status == "succeeded", run.error
+    assert tool_api.requests == [] and mcp_test_server.methods == [] and fake_llm.calls("dry trip") == []
+    posts = {e.data["tool"]: e.data for e in RunEvent.objects.filter(run_id=run_id, event="post_tool_call")}
+    assert posts["get_weather"]["simulated"] and posts["search"]["simulated"]
+    assert set(json.loads(posts["get_weather"]["result"])) == {"forecast"} and posts["get_weather"]["cost_usd"] == 0.02
+    assert float(run.cost_usd) >= 0.02
+    summaries = list(AuditEntry.objects.filter(run_id=run_id, event="post_tool_call").values_list("summary", flat=True))
+    assert summaries and all("simulated" in s for s in summaries)
 
 
 @pytest.mark.slow

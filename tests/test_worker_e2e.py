@@ -68,18 +68,20 @@ def test_killed_worker_run_is_finished_by_another_without_repeating_llm_calls(us
 
 
 def test_cancel_stops_a_running_run_fast_and_resume_continues(user, start_worker, fake_llm):
-    """The cancel is pushed to the worker (Redis pub/sub): with the database poll slowed to 60 s,
-    the run still stops within seconds."""
-    start_worker("w1", KAIZEN_CANCEL_POLL_S="60")
+    """The cancel is pushed to the worker (Redis pub/sub): with the database poll slowed to an
+    hour, the run is cancelled and its call in flight abandoned long before the call's scripted
+    90 s could end. Judged by the fake LLM's record of that call, not by a stopwatch."""
+    start_worker("w1", KAIZEN_CANCEL_POLL_S="3600")  # (it looks once, at the start: only a push can cancel)
     slow = fake_llm.script(match="step 2", latency=90)
     client, run_id = start_run(user, chain(3), {"task": "t"})
     wait_until(lambda: fake_llm.calls("step 2"), 20, message="step 2 in flight")
-    asked = time.monotonic()
     assert client.post(f"/api/runs/{run_id}/cancel/").status_code == 202
-    run = wait_for_run(run_id, 30)
-    took = time.monotonic() - asked
-    assert run.status == "cancelled" and took < 15, f"cancel took {took:.2f}s: not pushed (the poll is 60 s)"
-    assert fake_llm.calls("step 2", completed=True) == [], "the in-flight request was abandoned"
+    run = wait_for_run(run_id, 80)  # (a deadline for a stuck test, under the 90 s the call would take)
+    assert run.status == "cancelled", run.status
+    [call] = fake_llm.calls("step 2")
+    # (the fake notes aborted_at only when the client hangs up before the scripted latency is over)
+    wait_until(lambda: "aborted_at" in call, 10, message="the worker hung up on step 2 before its 90 s were over")
+    assert not call["completed"], "the in-flight request was abandoned"
     states = {n.node_id: n.status for n in NodeState.objects.filter(run_id=run_id)}
     assert states["s1"] == "succeeded" and states["s2"] == "cancelled"
     fake_llm.rules.remove(slow)

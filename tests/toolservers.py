@@ -140,6 +140,7 @@ class McpTestServer:
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         self.headers_seen: list[dict[str, str]] = []
+        self.methods: list[str] = []  # JSON-RPC methods asked ("initialize", "tools/list", "tools/call", ...)
 
     @property
     def url(self) -> str:
@@ -158,7 +159,17 @@ class McpTestServer:
                     await send({"type": "http.response.start", "status": 401, "headers": [(b"content-length", b"0")]})
                     await send({"type": "http.response.body", "body": b""})
                     return
-            await outer.app(scope, receive, send)
+
+            async def receive_noted() -> Any:
+                message = await receive()
+                if message.get("type") == "http.request" and message.get("body"):
+                    try:
+                        outer.methods.append(json.loads(message["body"]).get("method", ""))
+                    except (ValueError, AttributeError):
+                        pass
+                return message
+
+            await outer.app(scope, receive_noted, send)
 
         self._uvicorn = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
         self._thread = threading.Thread(target=self._uvicorn.run, kwargs={"sockets": [self._sock]}, daemon=True)

@@ -1,10 +1,14 @@
 """POST /hooks/t/<public id>/ — a webhook trigger's inbound URL (no session, no CSRF: the
 trigger's secret is the credential).
 
-In order: the trigger must exist (404) and be enabled (410), its rate must allow the call (429,
-Retry-After), the body must fit its size limit (413), prove the secret (401: a header token, or
-an HMAC-SHA256 of the raw body; constant-time comparisons), and be JSON that the trigger's
-mapping turns into the graph's inputs (400). Then the graph's published version starts (409 if
+In order: the trigger must exist (404) and be enabled (410), the body must fit its size limit
+(413), prove the secret (401: a header token, or an HMAC-SHA256 of the timestamp and the raw body,
+within 5 minutes of the server's clock and never seen before: triggers/auth.py; constant-time
+comparisons), the trigger's rate must allow the call (429, Retry-After), and the body must be
+JSON that the trigger's mapping turns into the graph's inputs (400). The secret is checked before
+the rate, so that callers without the secret cannot spend a trigger's budget and lock its sender
+out; the check is cheap (a SHA-256, or a Fernet decrypt and an HMAC over a body already bounded
+by the size limit). Then the graph's published version starts (409 if
 there is none) by the API's own path: ``run_start``, enqueued on commit. In ``async`` mode the
 answer is 202 with the run id; in ``wait`` mode the request waits up to the trigger's ``wait_s``
 for the run's ``run_finished`` event (graphs/api/run_wait.py, no polling) and answers 200 with
@@ -28,7 +32,7 @@ from graphs.models import Run
 from graphs.services import ServiceError
 
 from . import services
-from .auth import refusal
+from .auth import first_use, forget_use, refusal
 from .mapping import map_inputs
 from .models import WebhookTrigger
 
@@ -91,10 +95,6 @@ async def trigger_call(request: HttpRequest, public_id: str) -> JsonResponse:
 
     if not trigger.enabled:
         return await refuse(410, "disabled", "this trigger is disabled; enable it on the graph's page")
-    if (wait := await _over_rate(trigger)) is not None:
-        return await refuse(429, f"over the trigger's rate limit ({trigger.rate_limit})",
-                            f"over the trigger's rate limit ({trigger.rate_limit}); retry in {wait:.0f} s",
-                            Retry_After=str(int(wait)))
     too_big = f"body too large: the trigger's limit is {trigger.max_body_bytes} bytes"
     if length > trigger.max_body_bytes:
         return await refuse(413, too_big)
@@ -104,6 +104,14 @@ async def trigger_call(request: HttpRequest, public_id: str) -> JsonResponse:
         return await refuse(413, too_big)
     if reason := refusal(trigger, request.headers, body):
         return await refuse(401, reason)
+    if not await first_use(trigger, request.headers):
+        return await refuse(401, "replayed: this signature was accepted before; sign each call with a fresh "
+                                 "X-Kaizen-Timestamp")
+    if (wait := await _over_rate(trigger)) is not None:
+        await forget_use(trigger, request.headers)  # (the same signed call may come again after Retry-After)
+        return await refuse(429, f"over the trigger's rate limit ({trigger.rate_limit})",
+                            f"over the trigger's rate limit ({trigger.rate_limit}); retry in {wait:.0f} s",
+                            Retry_After=str(int(wait)))
     doc, problem = _parse(body)
     if problem:
         return await refuse(400, problem)
@@ -136,17 +144,7 @@ def _parse(body: bytes) -> tuple[Any, str]:
 
 
 async def _wait_for_outputs(run_id: int, wait_s: float, accepted: dict[str, Any]) -> JsonResponse:
-    state: dict[str, Any] = {}
-
-    async def still_live() -> bool:
-        state.update(await _read(run_id))
-        return state.get("status") not in FINAL
-
-    finished = await wait_for_run_end(run_id, wait_s, still_live)
-    if finished is not None:
-        state.update(await _read(run_id))
-        if finished and state.get("status") not in FINAL:  # (the row's final update may lag its event)
-            state.update({k: finished[k] for k in ("status", "outputs", "error") if k in finished})
+    state = await wait_for_run_end(run_id, wait_s, lambda: _read(run_id))
     if state.get("status") not in FINAL:
         return _answer(202, {**accepted, "status": state.get("status", "queued"),
                              "detail": f"still running after {wait_s:g} s; GET the url for its result"})

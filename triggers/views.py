@@ -14,8 +14,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from graphs.selectors import graph_or_404
 from graphs.services import ServiceError
 from kaizen_web.htmx import HtmxHttpRequest
+from workspaces.permissions import abilities, role_of
 
 from . import selectors, services
+from .auth import tolerance_s
 from .forms import trigger_problems
 from .models import Schedule, WebhookTrigger
 
@@ -38,7 +40,8 @@ def _panel(request: HtmxHttpRequest, graph, *, secret: dict[str, Any] | None = N
     return render(request, "triggers/_panel.html", {
         "graph": graph, "triggers": triggers, "schedules": schedules, "secret": secret, "errors": errors or {},
         "form": form or {}, "calls": selectors.recent_calls(graph), "firings": selectors.recent_firings(graph),
-        "input_names": _input_names(graph),
+        "input_names": _input_names(graph), "tolerance_s": tolerance_s(),
+        "can": abilities(getattr(graph, "kaizen_role", None) or role_of(request.user, graph.workspace_id)),
     }, status=status)
 
 

@@ -57,6 +57,12 @@ def need(action: str) -> int:
         raise ValueError(f"unknown action {action!r}") from None
 
 
+def abilities(role: int | None) -> dict[str, bool]:
+    """{action: allowed} for a member holding ``role`` (None: not a member): the pages show only
+    the buttons the server would accept (``{% if can.run %}``)."""
+    return {action: role is not None and role >= least for action, least in ACTIONS.items()}
+
+
 def workspace_ids(user: Any, action: str = "view") -> QuerySet:
     """Ids of the workspaces where ``user`` may do ``action`` (a subquery, never evaluated here)."""
     if user is None or not user.is_authenticated:

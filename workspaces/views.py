@@ -17,7 +17,7 @@ from kaizen_web.htmx import HtmxHttpRequest
 from . import services
 from .current import choose, current_workspace
 from .models import Membership, Role, Workspace
-from .permissions import get_for, may
+from .permissions import abilities, get_for, may
 
 
 def context(request: HttpRequest) -> dict:
@@ -28,8 +28,10 @@ def context(request: HttpRequest) -> dict:
     current = current_workspace(request)
     memberships = list(Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name"))
     role = next((m.role for m in memberships if m.workspace_id == current.pk), None)
+    # ``can``: what the user's role in the current workspace allows (pages of one object, a graph or
+    # a run, replace it with their role in that object's workspace)
     return {"current_workspace": current, "workspace_memberships": memberships,
-            "workspace_can_edit": role is not None and role >= Role.EDITOR}
+            "workspace_can_edit": role is not None and role >= Role.EDITOR, "can": abilities(role)}
 
 
 @login_required
@@ -148,7 +150,7 @@ def connections(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     import json
 
     from graphs.connections import ConnectionError_, connection_delete, connection_save, connections_offered, credential_delete
-    from graphs.credentials import credential_set
+    from graphs.credentials import CredentialHostsInvalid, credential_set
     from graphs.models import Connection, Credential
 
     workspace = get_for(request.user, Workspace, pk, "edit" if request.method == "GET" else "connections")
@@ -169,7 +171,11 @@ def connections(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 name, key = request.POST.get("name", "").strip(), request.POST.get("api_key", "").strip()
                 if not name or not key or len(name) > 100 or len(key) > 4000:
                     raise ConnectionError_("a key needs a name (up to 100 characters) and the key itself")
-                credential_set(owner=request.user, workspace=workspace, name=name, api_key=key)
+                hosts = [h.strip() for h in request.POST.get("allowed_hosts", "").replace("\n", ",").split(",") if h.strip()]
+                try:
+                    credential_set(owner=request.user, workspace=workspace, name=name, api_key=key, allowed_hosts=hosts)
+                except CredentialHostsInvalid as exc:
+                    raise ConnectionError_(str(exc)) from None
             elif form == "delete-connection":
                 connection_delete(connection=get_for(request.user, Connection.objects.filter(workspace=workspace),
                                                      request.POST.get("id", "0"), "connections"), user=request.user)

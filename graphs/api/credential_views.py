@@ -13,25 +13,53 @@ from workspaces.current import current_workspace
 from workspaces.permissions import get_for, may
 
 from ..connections import ConnectionError_, credential_delete
-from ..credentials import credential_set
+from ..credentials import CredentialHostsInvalid, clean_allowed_hosts, credential_hosts_set, credential_set
 from ..models import Credential
 from .serializers import StrictSerializer
+
+
+def _hosts_field() -> serializers.ListField:
+    return serializers.ListField(child=serializers.CharField(max_length=300), max_length=50, required=False,
+                                 help_text="Where tools may send the key: hosts (api.example.com), *.example.com or "
+                                           "origins (https://api.example.com:8443). None: no tool may send it.")
+
+
+def _valid_hosts(value: list[str]) -> list[str]:
+    try:
+        return clean_allowed_hosts(value)
+    except CredentialHostsInvalid as exc:
+        raise serializers.ValidationError({str(exc.index): [exc.problem]}) from None
 
 
 class CredentialInSerializer(StrictSerializer):
     name = serializers.RegexField(r"^[A-Za-z0-9_.\-]{1,100}$")
     api_key = serializers.CharField(min_length=1, max_length=4000, trim_whitespace=True, write_only=True)
     base_url = serializers.URLField(required=False, allow_blank=True, default="")
+    allowed_hosts = _hosts_field()
+
+    def validate_allowed_hosts(self, value: list[str]) -> list[str]:
+        return _valid_hosts(value)
 
 
 class CredentialRotateSerializer(StrictSerializer):
-    api_key = serializers.CharField(min_length=1, max_length=4000, write_only=True)
+    """A new key, new hosts, or both."""
+
+    api_key = serializers.CharField(min_length=1, max_length=4000, write_only=True, required=False)
+    allowed_hosts = _hosts_field()
+
+    def validate_allowed_hosts(self, value: list[str]) -> list[str]:
+        return _valid_hosts(value)
+
+    def validate(self, attrs: dict) -> dict:
+        if "api_key" not in attrs and "allowed_hosts" not in attrs:
+            raise serializers.ValidationError({"api_key": ["give a new api_key, allowed_hosts, or both"]})
+        return attrs
 
 
 class CredentialOutSerializer(serializers.ModelSerializer):
     class Meta:
         model = Credential
-        fields = ["name", "hint", "base_url", "created_at", "rotated_at"]
+        fields = ["name", "hint", "base_url", "allowed_hosts", "created_at", "rotated_at"]
 
 
 def _workspace(request: Request, action: str):
@@ -64,11 +92,15 @@ class CredentialDetailView(APIView):
     @extend_schema(request=CredentialRotateSerializer, responses=CredentialOutSerializer)
     def put(self, request: Request, name: str) -> Response:
         workspace = current_workspace(request)
-        get_for(request.user, Credential, action="credentials", workspace=workspace, name=name)
+        credential = get_for(request.user, Credential, action="credentials", workspace=workspace, name=name)
         data = CredentialRotateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        credential, _ = credential_set(owner=request.user, workspace=workspace, name=name,
-                                       api_key=data.validated_data["api_key"])
+        hosts = data.validated_data.get("allowed_hosts")
+        if "api_key" in data.validated_data:
+            credential, _ = credential_set(owner=request.user, workspace=workspace, name=name,
+                                           api_key=data.validated_data["api_key"], allowed_hosts=hosts)
+        else:
+            credential = credential_hosts_set(credential=credential, user=request.user, allowed_hosts=hosts or [])
         return Response(CredentialOutSerializer(credential).data)
 
     def delete(self, request: Request, name: str) -> Response:

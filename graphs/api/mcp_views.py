@@ -13,6 +13,8 @@ from workspaces.current import current_workspace
 from workspaces.permissions import get_for
 
 from ..engine.llm.urlguard import UnsafeModelURL, check_syntax
+from ..engine.tools import credential_allows
+from ..engine.tools.credentials import host_of
 from ..mcp_servers import McpServerError, mcp_server_set, mcp_server_tools
 from ..models import Credential, McpServer
 from ..services import ServiceError
@@ -36,8 +38,14 @@ class McpServerInSerializer(StrictSerializer):
 
     def validate(self, attrs: dict) -> dict:
         workspace = self.context["workspace"]
-        if attrs.get("credential") and not Credential.objects.filter(workspace=workspace, name=attrs["credential"]).exists():
-            raise serializers.ValidationError({"credential": f"no stored credential named {attrs['credential']!r}"})
+        if attrs.get("credential"):
+            credential = Credential.objects.filter(workspace=workspace, name=attrs["credential"]).first()
+            if credential is None:
+                raise serializers.ValidationError({"credential": f"no stored credential named {attrs['credential']!r}"})
+            if not credential_allows(credential.allowed_hosts or [], attrs["url"]):
+                raise serializers.ValidationError({"credential": (
+                    f"credential {credential.name!r} may not be sent to {host_of(attrs['url'])!r}: add that host to the "
+                    f"credential's allowed_hosts ({', '.join(credential.allowed_hosts or []) or 'none yet'}) first")})
         return attrs
 
 

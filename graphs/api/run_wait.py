@@ -112,30 +112,16 @@ def waitable(view):
     return run_detail
 
 
-async def wait_for_run_end(run_id: int, timeout: float, still_live: Callable[[], Awaitable[bool]]) -> dict[str, Any] | None:
-    """Sleep until run ``run_id`` ends or ``timeout`` seconds pass, woken by its ``run_finished``
-    event on the run's channel group (no polling). ``still_live`` reads the run once subscribed
-    (an end committed in between is not missed). Returns None if that read found it ended, else
-    the ``run_finished`` event's data, or {} on timeout. (Also used by webhook triggers' wait mode.)"""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    layer = get_channel_layer()
-    group, channel = run_group(run_id), await layer.new_channel()
-    finished: asyncio.Future[dict[str, Any]] = loop.create_future()
-    await layer.group_add(group, channel)
-    listener = asyncio.ensure_future(_listen(layer, channel, finished))
-    try:
-        if not await still_live():  # subscribed: nothing can slip by now
-            return None
-        await _release_connection()  # (no database connection is held while the request sleeps)
-        waiting: set[asyncio.Future[Any]] = {finished, listener}
-        await asyncio.wait(waiting, timeout=max(0.0, deadline - loop.time()), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        listener.cancel()  # (a cancelled receive also unsubscribes the channel)
-        with contextlib.suppress(BaseException):
-            await listener
-        await layer.group_discard(group, channel)
-    return finished.result() if finished.done() else {}
+async def wait_for_run_end(run_id: int, timeout: float, read: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """The run's fields (``read()``: a dict with its ``status``) once it has ended, or as they
+    are when ``timeout`` seconds have passed: ``long_poll`` subscribed before the first read,
+    without a database connection while it sleeps, the final fields taken from the
+    ``run_finished`` event when the row still lags it. (Webhook triggers' wait mode.)"""
+
+    async def read_answer() -> tuple[int, Any, Any]:
+        return 200, await read(), None
+
+    return (await long_poll(run_id, timeout, read_answer, _release_connection, look_first=False))[1]
 
 
 @sync_to_async
@@ -163,7 +149,8 @@ async def _listen(layer, channel: str, finished: asyncio.Future[dict[str, Any]])
 def _take_final_fields(body: dict[str, Any], data: dict[str, Any]) -> None:
     if data.get("truncated"):  # (a preview only: the row will say; keep what it says now)
         return
-    body["status"] = data.get("status", body["status"])
+    if "status" in data:
+        body["status"] = data["status"]
     for key in ("outputs", "error", "cost_usd"):
         if key in data:
             body[key] = data[key]

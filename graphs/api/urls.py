@@ -12,7 +12,7 @@ urlpatterns = [
     path("graphs/<int:pk>/versions/<int:number>/", views.GraphVersionDetailView.as_view(), name="api-graph-version"),
     path("graphs/<int:pk>/versions/<int:number>/restore/", views.GraphRestoreView.as_view(), name="api-graph-restore"),
     path("graphs/<int:pk>/versions/<int:number>/publish/", views.GraphPublishView.as_view(), name="api-graph-publish"),
-    path("graphs/<int:pk>/unpublish/", views.GraphUnpublishView.as_view(), name="api-graph-unpublish"),
+    path("graphs/<int:pk>/unpublish/", views.GraphPublishView.as_view(), name="api-graph-unpublish"),
     path("graphs/<int:pk>/runs/", views.GraphRunsView.as_view(), name="api-graph-runs"),
     path("runs/", views.RunListView.as_view(), name="api-runs"),
     path("runs/<int:pk>/", waitable(views.RunDetailView.as_view()), name="api-run"),  # ?wait=SECONDS

@@ -6,6 +6,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -123,18 +124,9 @@ class GraphPublishView(APIView):
     """Publish a saved version: triggers and schedules run it; saving a draft changes nothing there."""
 
     @extend_schema(request=None, responses=GraphSerializer)
-    def post(self, request: Request, pk: int, number: int) -> Response:
+    def post(self, request: Request, pk: int, number: int | None = None) -> Response:  # (no number: /unpublish/)
         graph = graph_for(request, pk, "edit")
         services.graph_publish(graph=graph, user=request.user, number=number)
-        graph.refresh_from_db()
-        return Response(GraphSerializer(graph).data)
-
-
-class GraphUnpublishView(APIView):
-    @extend_schema(request=None, responses=GraphSerializer)
-    def post(self, request: Request, pk: int) -> Response:
-        graph = graph_for(request, pk, "edit")
-        services.graph_publish(graph=graph, user=request.user, number=None)
         graph.refresh_from_db()
         return Response(GraphSerializer(graph).data)
 
@@ -226,12 +218,13 @@ class RunAnswerView(APIView):
 
     @extend_schema(request=AnswerSerializer, responses=RunSerializer)
     def post(self, request: Request, pk: int) -> Response:
+        from ..assignees import refusal
         from ..human import run_answer
 
         run = run_for(request, pk)
-        if not selectors.can_answer_run(request.user, run):
-            raise Http404("No Run matches the given query.")
         data = valid(AnswerSerializer, request)
+        if reason := refusal(request.user, run, data["node"]):
+            raise PermissionDenied(reason)
         run_answer(run=run, node_id=data["node"], answer=data["answer"], user=request.user)
         run.refresh_from_db()
         return Response(RunSerializer(run, context={"with_nodes": False}).data, status=status.HTTP_202_ACCEPTED)

@@ -1,12 +1,13 @@
-"""The parts of scheduling shared by the engine and for_each: which keys may start (a dependency
-counter per key, so a completion costs its successors, not a scan of the graph), what a node
-receives (input gathering), and a completion queue of running tasks.
+"""Scheduling, shared by the engine (a graph's nodes) and for_each (a list's items): which keys
+may start (a dependency counter per key, so a completion costs its successors, not a scan of the
+graph), in what order and how many at once (a ready queue), what a node receives (input
+gathering), a completion queue of running tasks, and the loop over them (``drive``).
 
-``DependencyCounter``, ``resolved``, ``settled`` and ``gather_inputs`` are plain functions and
-classes over plain data: they are tested without an event loop. ``Completions`` is the one
-asyncio piece: finished tasks queue up by key, and whoever drives the run takes them in batches
-(a wide fan-out that finishes at once is settled in one go, so its checkpoints and events share
-the store's next commit).
+``DependencyCounter``, ``ReadyQueue``, ``resolved``, ``settled`` and ``gather_inputs`` are plain
+functions and classes over plain data: they are tested without an event loop. ``Completions``
+and ``drive`` are the asyncio pieces: finished tasks queue up by key, and ``drive`` takes them in
+batches (a wide fan-out that finishes at once is settled in one go, so its checkpoints and events
+share the store's next commit).
 """
 
 from __future__ import annotations
@@ -79,6 +80,29 @@ class DependencyCounter(Generic[K]):
     def unreleased(self) -> list[K]:
         """Eligible keys never handed out (after the run: they wait on something that never settled)."""
         return [k for k in self._eligible_order() if k not in self._released]
+
+
+class ReadyQueue(Generic[K]):
+    """Keys released and not started yet, first in, first out, with at most ``limit`` of them
+    running at once (None: no limit). A key that settles without running (a skipped node) never
+    holds a slot."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit
+        self._keys: deque[K] = deque()
+
+    def add(self, keys: Iterable[K]) -> None:
+        self._keys.extend(keys)
+
+    def take(self, running: int) -> K | None:
+        """The next key to start while ``running`` keys are in flight; None when there is none
+        or no slot is free."""
+        if not self._keys or (self.limit is not None and running >= self.limit):
+            return None
+        return self._keys.popleft()
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 class StateLike(Protocol):
@@ -191,3 +215,48 @@ class Completions(Generic[K]):
         """Wait until every task has ended (after ``cancel_all``: their HTTP requests closed)."""
         if self.tasks:
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+
+
+def _never() -> bool:
+    return False
+
+
+async def drive(running: Completions[K], ready: Iterable[K], *,
+                launch: Callable[[K], Awaitable[list[K]]],
+                settle: Callable[[K, asyncio.Task[Any]], Awaitable[list[K]]],
+                stopped: Callable[[], bool] = _never,
+                after_batch: Callable[[], Awaitable[None]] | None = None,
+                limit: int | None = None) -> None:
+    """The run loop of the engine (over nodes) and of for_each (over items).
+
+    Launch the ``ready`` keys (at most ``limit`` running at once), then, until nothing runs or
+    ``stopped()``: take every task that finished as one batch, settle each of them before
+    anything new starts (their saves and events share a commit), call ``after_batch``, and
+    launch what they released. ``launch(key)`` starts the key's task on ``running`` and returns
+    [], or settles it at once (a skipped node) and returns the keys that made ready;
+    ``settle(key, task)`` records a finished task and returns the keys it released. An error
+    from either ends the loop: the caller drains ``running``. Keys still queued when it returns
+    wait on something that never settled (the caller tells a cycle from a stop)."""
+    queue: ReadyQueue[K] = ReadyQueue(limit)
+    queue.add(ready)
+    await _launch_ready(queue, running, launch)
+    while not stopped() and running.tasks:
+        batch = await running.next_batch()
+        released: list[K] = []
+        for key, task in batch:
+            if stopped():
+                return
+            running.pop(key)
+            released += await settle(key, task)
+        if stopped():
+            return
+        if after_batch is not None:
+            await after_batch()
+        queue.add(released)
+        await _launch_ready(queue, running, launch)
+
+
+async def _launch_ready(queue: ReadyQueue[K], running: Completions[K],
+                        launch: Callable[[K], Awaitable[list[K]]]) -> None:
+    while (key := queue.take(len(running.tasks))) is not None:
+        queue.add(await launch(key))

@@ -25,8 +25,9 @@ class NodeState:
 
     @property
     def own_cost_usd(self) -> float:
-        """What this node's own LLM calls cost (nested runs' nodes hold theirs)."""
-        cost: float = round(sum(c.get("cost_usd", 0.0) for c in self.llm_calls), 8)
+        """What this node's own LLM and tool calls cost (nested runs' nodes hold theirs)."""
+        cost: float = round(sum(c.get("cost_usd", 0.0) for c in self.llm_calls)
+                            + sum(c.get("cost_usd", 0.0) for c in self.tool_calls), 8)
         return cost
 
     @property

@@ -2,7 +2,7 @@
 
 Checks, in order: document size, shape (pydantic), duplicate ids, unknown kinds, node configs,
 edges (dangling, unknown ports, type mismatches, ports fed twice, error-edge rules), required
-inputs and outputs left unfed, and cycles.
+inputs and outputs left unfed, human nodes inside subgraphs, and cycles.
 """
 
 from __future__ import annotations
@@ -200,6 +200,50 @@ def _check_unfed(spec: GraphSpec, compiled: dict[str, CompiledNode], fed: dict[t
             issues.append(Issue(f"outputs.{name}", f"graph output {name!r} is not connected"))
 
 
+def _subgraphs(config: NodeConfig) -> list[tuple[str, dict[str, Any]]]:
+    """The inline graphs of a node's config (fields the editor draws as a graph: for_each's and
+    budget's ``body``), by their path in the config."""
+    found = []
+    for name, field in type(config).model_fields.items():
+        extra = field.json_schema_extra
+        value = getattr(config, name, None)
+        if isinstance(extra, dict) and extra.get("x-kaizen-widget") == "graph" and isinstance(value, dict):
+            found.append((field.alias or name, value))
+    return found
+
+
+def _nested_human(document: dict[str, Any], prefix: str) -> list[tuple[str, str, str]]:
+    """(path, node id, kind) of each human node in an inline graph, however deep."""
+    found = []
+    nodes = document.get("nodes")
+    for j, child in enumerate(nodes if isinstance(nodes, list) else []):
+        kind = registry.get(child["kind"]) if isinstance(child, dict) and isinstance(child.get("kind"), str) else None
+        if kind is None:
+            continue  # (the body's own validation reports it)
+        path = f"{prefix}.nodes[{j}]"
+        if getattr(kind, "human", False):
+            found.append((path, str(child.get("id")), kind.kind))
+            continue
+        try:
+            config = kind.parse(child.get("config") or {})
+        except ValidationError:
+            continue
+        for name, body in _subgraphs(config):
+            found += _nested_human(body, f"{path}.config.{name}")
+    return found
+
+
+def check_human_nodes(spec: GraphSpec, compiled: dict[str, CompiledNode], issues: list[Issue]) -> None:
+    """A human node waits by parking the whole run, which only a top-level node can do: one inside
+    a for-each or budget body is refused here, at save, with its nested path."""
+    index = {n.id: i for i, n in enumerate(spec.nodes)}
+    for node_id, node in compiled.items():
+        for name, body in _subgraphs(node.config):
+            for path, child, kind in _nested_human(body, f"nodes[{index[node_id]}].config.{name}"):
+                issues.append(Issue(path, f"{kind} node {child!r} cannot wait for a person inside the subgraph of "
+                                          f"{node_id} ({node.spec.kind}): put it in the top-level graph", node=node_id))
+
+
 def find_cycle(spec: GraphSpec) -> list[str] | None:
     """One cycle along the edges, as node ids with the first repeated at the end, or None.
 
@@ -227,6 +271,7 @@ def analyse(document: Any) -> tuple[GraphSpec | None, dict[str, CompiledNode], l
         return None, {}, issues
     compiled = compile_nodes(spec, issues)
     check_edges(spec, compiled, {n.id for n in spec.nodes}, issues)
+    check_human_nodes(spec, compiled, issues)
     cycle = find_cycle(spec)
     if cycle:
         issues.append(Issue("edges", "cycle: " + " -> ".join(cycle) + " (loops are expressed by loop nodes such as pev)", node=cycle[0]))

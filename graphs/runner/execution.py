@@ -30,7 +30,7 @@ from kaizen_web.dbthreads import db, db_retrying
 
 from .. import cancel, dispatch, signals
 from ..connections import connection_resolver
-from ..credentials import credential_resolver
+from ..credentials import credential_resolver, tool_credential_resolver
 from ..engine.hooks import HookManager
 from ..engine.llm import PriceTable, ProviderRegistry
 from ..engine.llm.shared import shared_providers
@@ -145,6 +145,7 @@ class _Driver:
                 credentials=credential_resolver(run, recorder),
                 connections=connection_resolver(run, recorder),  # name -> (base URL, key): the engine sees an Endpoint
                 mcp_resolver=mcp_resolver(run, recorder), tools_allow_private=settings.KAIZEN_TOOLS_ALLOW_PRIVATE,
+                tool_credentials=tool_credential_resolver(run, recorder),  # with the hosts each key may go to
                 memory=build_memory(fence=(run.pk, self.epoch)), memory_owner=run.graph.workspace_id,  # fenced memory writes; a workspace's sessions
                 hooks=signals.observe_run(HookManager(), run),  # audit: user hooks, metrics, log context
                 answers=answers,  # people's answers to human nodes (graphs/human.py)

@@ -13,9 +13,9 @@ from django.views.decorators.http import require_POST
 
 from kaizen_web.htmx import HtmxHttpRequest
 from workspaces.current import current_workspace, follow
-from workspaces.permissions import get_for
+from workspaces.permissions import abilities, get_for, role_of
 
-from .. import selectors, services
+from .. import assignees, selectors, services
 from ..api.throttles import RunStartThrottle
 from ..engine.hooks import HookEvent
 from ..engine.money import usd
@@ -51,7 +51,7 @@ def graph_detail(request: HttpRequest, pk: int) -> HttpResponse:
     spec = GraphSpec.model_validate(version.spec)
     runs = graph.runs.select_related("created_by", "version")[:20]
     return render(request, "graphs/detail.html", {
-        "graph": graph, "version": version, "spec": spec, "runs": runs,
+        "graph": graph, "version": version, "spec": spec, "runs": runs, "can": abilities(getattr(graph, "kaizen_role", None)),  # (get_for's annotation)
         "versions": graph.versions.select_related("created_by")[:20],
         "spec_json": json.dumps(version.spec, indent=2),
         # the diagram, read-only (static/build/editor's viewer, as on the run page)
@@ -116,9 +116,11 @@ def graph_publish(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def run_list(request: HtmxHttpRequest) -> HttpResponse:
-    runs = selectors.runs_visible(request.user).filter(graph__workspace=current_workspace(request))
-    if request.GET.get("waiting") == "me":  # "Waiting for you": parked runs this user may answer
-        runs = runs.filter(pk__in=selectors.runs_waiting_for(request.user).values("pk"))
+    runs = selectors.runs_visible(request.user)
+    if request.GET.get("waiting") == "me":  # "Waiting for you": parked runs this user may answer, in any
+        runs = runs.filter(pk__in=selectors.runs_waiting_for(request.user).values("pk"))  # of their workspaces
+    else:
+        runs = runs.filter(graph__workspace=current_workspace(request))
     if request.GET.get("status"):
         runs = runs.filter(status=request.GET["status"])
     if request.GET.get("graph"):
@@ -169,10 +171,14 @@ def _run_context(run: Run, user=None) -> dict:
     # The page lists events up to the seq it was rendered at, and the websocket sends those after
     # it: no event is listed twice, none is missed (the bound is the same number for both).
     events = [event_for_page(e) for e in selectors.run_events_between(run, max(0, last_seq - EVENT_PAGE), last_seq)]
-    may_answer = selectors.can_answer_run(user, run) if user is not None else False
     waiting = selectors.run_waiting_nodes(run)
+    role = role_of(user, run.graph.workspace_id) if user is not None else None
+    for request in waiting.values():  # who is asked, and whether it is this user
+        request["asked"] = assignees.describe(request.get("assignees") or [])
+        request["may_answer"] = assignees.designates(request.get("assignees") or [], user, role)
+    may_answer = any(r["may_answer"] for r in waiting.values())
     return {
-        "waiting": waiting, "may_answer": may_answer,
+        "waiting": waiting, "may_answer": may_answer, "can": abilities(role),
         "forks": list(run.forks.order_by("id").values("id", "forked_from_node", "fork_edits")[:50]),
         "budget_text": usd(float(run.budget_usd)) if run.budget_usd else "",
         "run": run, "nodes": nodes, "events_truncated": last_seq > EVENT_PAGE,
@@ -190,6 +196,7 @@ def _run_context(run: Run, user=None) -> dict:
                         "events": events,
                         # human nodes waiting for an answer (run_human.js draws their forms)
                         "waiting": waiting, "may_answer": may_answer,
+                        "answerer": assignees.identity(user, role),
                         # drawn by run_live.js exactly as a live run_finished event draws them
                         "final": {"status": run.status, "outputs": run.outputs, "error": run.error}
                         if run.status not in Run.ACTIVE else None},

@@ -86,6 +86,29 @@
     return el("p", { class: "due", text: "If nobody answers by " + when.toLocaleString() + ": " + (req.on_timeout || "fail") + "." });
   }
 
+  // graphs/assignees.py designates(): admins always; no assignees = whoever may run the graph;
+  // else the members named (username, or email in any case) and those holding a named role or above.
+  function mayAnswer(req) {
+    const me = cfg.answerer || {};
+    if (!me.role) return false;
+    if (me.role >= me.admin) return true;
+    const assignees = req.assignees || [];
+    if (!assignees.length) return me.role >= me.runner;
+    return assignees.some((a) => a.startsWith("role:") ? me.role >= ((me.roles || {})[a.slice(5)] || Infinity)
+      : a === me.username || (me.email && a.toLowerCase() === me.email));
+  }
+
+  // Who is asked, in words (graphs/assignees.py describe() says it the same way for the page).
+  function asked(req) {
+    const assignees = req.assignees || [];
+    if (req.asked !== undefined) return req.asked;
+    const people = assignees.filter((a) => !a.startsWith("role:"));
+    const roles = assignees.filter((a) => a.startsWith("role:")).map((a) => a.slice(5))
+      .map((r) => (/^[aeiou]/.test(r) ? "an " : "a ") + r + (r === "admin" ? "" : " or above"));
+    const names = [...people, ...roles];
+    return names.length > 1 ? names.slice(0, -1).join(", ") + " or " + names[names.length - 1] : (names[0] || "");
+  }
+
   function show(nodeId, req) {
     if (!list || !req) return;
     for (const old of list.querySelectorAll("[data-answered]")) old.remove();  // parked again: the answered ones are history
@@ -93,6 +116,8 @@
     const card = el("div", { class: "human-form", "data-waiting-node": nodeId, "data-testid": "waiting-" + nodeId },
       el("div", { class: "muted" }, el("span", { class: "kind kind-" + req.kind, text: req.kind }), " " + nodeId),
       el("p", { class: "question", text: req.question || "Your answer is needed" }),
+      el("p", { class: "asked muted", "data-testid": "asked-" + nodeId,
+        text: "Asked: " + (asked(req) || "anyone who may run this graph") + (asked(req) ? " (or a workspace admin)" : "") }),
       due(req));
     if (req.inputs && Object.keys(req.inputs).length) {
       card.append(el("details", { open: true }, el("summary", { text: "What to look at" }),
@@ -101,8 +126,9 @@
     const form = el("form", { "data-testid": "answer-form", novalidate: true });
     const fields = [];
     const note = el("p", { class: "field-error", "data-answer-error": true, role: "alert", hidden: true });
-    if (!cfg.may_answer) {
-      card.append(el("p", { class: "muted", text: "Someone allowed to run this graph can answer." }));
+    const mine = req.may_answer !== undefined ? req.may_answer : mayAnswer(req);  // (the server said so on load)
+    if (!mine) {
+      card.append(el("p", { class: "muted", "data-testid": "not-yours", text: "This one is not yours to answer." }));
     } else if (req.kind === "approval") {
       const comment = field("comment", { type: "string", title: "Comment", maxLength: 4000 }, false);
       fields.push(comment);
@@ -125,7 +151,7 @@
       }
       form.append(el("div", { class: "actions" }, el("button", { class: "btn btn-primary", type: "submit", "data-testid": "send-answer", text: "Send answer" })), note);
     }
-    if (cfg.may_answer) card.append(form);
+    if (mine) card.append(form);
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const answer = {};

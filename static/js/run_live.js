@@ -57,12 +57,14 @@
     if (d.truncated) return "(large payload, " + d.bytes + " bytes)";
     if (ev.event === "post_llm_call" && d.cost_usd !== undefined) return d.model + " · " + (d.prompt_tokens + d.completion_tokens) + " tok · $" + Number(d.cost_usd).toFixed(6);
     if (ev.event === "pre_tool_call") {  // what the agent asked for, and where it goes (never a secret)
-      return d.tool + "(" + JSON.stringify(d.arguments || {}) + ")" + (d.url ? " · " + d.method + " " + d.url : d.server ? " · MCP " + d.server : "");
+      return d.tool + "(" + JSON.stringify(d.arguments || {}) + ")" + (d.url ? " · " + d.method + " " + d.url : d.server ? " · MCP " + d.server : "")
+        + (d.simulated ? " · simulated (dry run)" : "");
     }
     if (ev.event === "post_tool_call") {
       if (d.replayed) return d.tool + " · " + d.status + " · replayed from checkpoint";
       return d.tool + " · " + d.status + (d.http_status ? " " + d.http_status : "") + (d.duration_ms != null ? " · " + Math.round(d.duration_ms) + " ms" : "")
-        + (d.bytes != null ? " · " + d.bytes + " B" : "") + (d.cut ? " (cut)" : "") + (d.error ? " · " + d.error : "");
+        + (d.bytes != null ? " · " + d.bytes + " B" : "") + (d.cut ? " (cut)" : "") + (d.cost_usd ? " · $" + Number(d.cost_usd).toFixed(6) : "")
+        + (d.simulated ? " · simulated (dry run)" : "") + (d.error ? " · " + d.error : "");
     }
     if (ev.event === "on_error") return d.message || "";
     if (ev.event === "post_node") return d.status + (d.error && d.error.message && d.status !== "succeeded" ? ": " + d.error.message : "");
@@ -246,9 +248,12 @@
     document.getElementById("run-error-detail").textContent = err ? JSON.stringify(sortedKeys(err), null, 2) : "";
     // interrupted during a tool call that is not idempotent: Resume asks whether to retry or skip it
     const toolCall = d.status === "interrupted" && err && err.type === "tool_interrupted";
-    document.getElementById("tool-decision").hidden = !toolCall;
-    document.getElementById("resume-form").hidden = toolCall;
-    document.getElementById("tool-decision-call").textContent = toolCall ? err.tool + " was in flight:" : "";
+    const decision = document.getElementById("tool-decision");  // (absent for a role that may not resume)
+    if (decision) {
+      decision.hidden = !toolCall;
+      document.getElementById("resume-form").hidden = toolCall;
+      document.getElementById("tool-decision-call").textContent = toolCall ? err.tool + " was in flight:" : "";
+    }
   }
 
   // The database (jsonb) keeps object keys in its own order: sort them so live and load read alike.

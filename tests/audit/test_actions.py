@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
@@ -83,3 +85,29 @@ def test_key_added_and_rotated_are_recorded_without_the_key(user):
     assert [(r.event, r.actor_id, r.owner_id) for r in rows] == [("credential.added", user.pk, user.pk),
                                                                  ("credential.rotated", user.pk, user.pk)]
     assert "secret" not in str([(r.summary, r.data) for r in rows]) and rows[1].summary.endswith("9876)")
+
+
+def test_a_sign_in_belongs_to_the_user_not_to_a_workspace(user, other_user):
+    """A login is the user's event: in no workspace, absent from every workspace's log and
+    export, shown to that user alone under "Your sign-ins" (with the address it came from)."""
+    from workspaces.models import Membership, Role, Workspace
+
+    personal = Workspace.objects.get(personal_for=user)
+    Membership.objects.create(workspace=personal, user=other_user, role=Role.ADMIN)  # someone else in it
+    alice = Client(REMOTE_ADDR="203.0.113.7")
+    signed_in = alice.post("/accounts/login/", {"username": "alice", "password": "pw-alice-123"})  # the real form
+    assert signed_in.status_code == 302, signed_in.content[:300]
+    login = AuditEntry.objects.filter(event="user.login", actor_id=user.pk).latest("id")
+    assert login.workspace_id is None and login.data["ip"] == "203.0.113.7"
+    html = alice.get("/audit/").content.decode()
+    assert 'data-testid="sign-ins"' in html and "203.0.113.7" in html
+    assert alice.get(f"/audit/{login.pk}/").status_code == 200
+    bob = Client()
+    bob.force_login(other_user)
+    bob.post("/workspaces/switch/", {"workspace": personal.pk})
+    assert "203.0.113.7" not in bob.get("/audit/").content.decode()
+    assert bob.get(f"/audit/{login.pk}/").status_code == 404
+    assert "203.0.113.7" not in b"".join(bob.get("/audit/export.jsonl?show=all").streaming_content).decode()
+    api = APIClient()
+    api.force_authenticate(other_user)
+    assert "203.0.113.7" not in json.dumps(api.get(f"/api/audit/entries/?workspace={personal.pk}").json())

@@ -117,3 +117,14 @@ def test_sqlite_guards_come_back_after_a_table_rebuild(run_with_events):
     ensure_guards()
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE graphs_runevent SET event = 'forged'")
+
+
+def test_postgresql_guards_are_a_row_trigger_on_audit_entries_and_a_statement_trigger_on_run_events():
+    """What the migrations install (one SQL source, kaizen_web/append_only.py, for both tables)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tgname, tgrelid::regclass::text, tgtype & 1 FROM pg_trigger "
+                       "WHERE tgname LIKE '%%append_only' AND NOT tgisinternal ORDER BY tgname")
+        triggers = cursor.fetchall()
+    assert triggers == [("audit_entry_append_only", "audit_auditentry", 1), ("run_event_append_only", "graphs_runevent", 0)]

@@ -40,3 +40,31 @@ def test_approval_and_input_from_the_palette_with_their_inspectors(login_context
         handle(page, "ask", port).wait_for(state="attached", timeout=10_000)
     shot(page, "editor-input-inspector")
     problems.check()
+
+
+def test_an_assignee_who_is_not_a_member_is_marked_on_the_node_and_its_field(login_context, editor_user, django_user_model):
+    """The inspector has the approval's assignees (its pydantic field); saving a name that is not a
+    member of the graph's workspace is refused with the field path, shown on the node and the field."""
+    from tests.engine.test_node_human import approval_graph
+
+    django_user_model.objects.create_user("nomad", password="pw-nomad-123")  # a user, not a member
+    graph = services.graph_create(owner=editor_user, name="Assigned", spec=approval_graph()).graph
+    ctx, problems = login_context(editor_user)
+    page = open_editor(ctx, graph.pk)
+    select_node(page, "approve")
+    field = page.locator("#cfg-approve-assignees")
+    expect(field).to_be_visible()
+    field.fill('["nomad"]')
+    page.keyboard.press("Control+s")
+    page.locator(".kz-toast", has_text="Not saved").first.wait_for(timeout=8_000)
+    bad = page.locator('.react-flow__node[data-id="approve"] .kz-node')
+    assert "has-issues" in bad.get_attribute("class")
+    assert "not a member" in page.locator('[data-field="assignees"] .field-error').inner_text()
+    shot(page, "editor-assignee-error")
+    field.fill('["edith"]')
+    page.keyboard.press("Control+s")
+    page.locator(".kz-toast", has_text="Saved as version 2").first.wait_for(timeout=8_000)
+    graph.refresh_from_db()
+    config = next(n for n in graph.versions.get(number=2).spec["nodes"] if n["id"] == "approve")["config"]
+    assert config["assignees"] == ["edith"]
+    problems.check(allow=("status of 400",))

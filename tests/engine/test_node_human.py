@@ -83,3 +83,50 @@ def test_input_node_refuses_a_schema_that_is_not_a_form():
     doc = {"nodes": [{"id": "ask", "kind": "input", "config": {"schema": {"type": "string"}}}], "edges": []}
     issues = validate_graph(doc)
     assert issues and issues[0].path.startswith("nodes[0].config.schema"), issues
+
+
+def _for_each_with(body_node: dict) -> dict:
+    """@inputs.items -> each (for_each whose body holds ``body_node``) -> @outputs."""
+    body = {"inputs": {"item": {"type": "any"}}, "outputs": {"answer": {"type": "any", "required": False}},
+            "nodes": [body_node], "edges": []}
+    return {"inputs": {"items": {"type": "list"}}, "outputs": {"results": {"type": "list"}},
+            "nodes": [{"id": "each", "kind": "for_each", "position": {"x": 300, "y": 0}, "config": {"body": body}}],
+            "edges": [edge("@inputs", "items", "each", "items"), edge("each", "results", "@outputs", "results")]}
+
+
+def test_a_human_node_in_a_subgraph_is_refused_at_validation_with_its_path():
+    from graphs.engine.validate import validate_graph
+
+    approval = {"id": "ask", "kind": "approval", "position": {"x": 0, "y": 0}, "config": {}}
+    issues = validate_graph(_for_each_with(approval))
+    human = [i for i in issues if "cannot wait for a person" in i.message]
+    assert [(i.path, i.node) for i in human] == [("nodes[0].config.body.nodes[0]", "each")], issues
+    assert "'ask'" in human[0].message and "top-level" in human[0].message
+    # deeper: a budget guard inside the for-each body, the input node inside the guard
+    guard = {"id": "guard", "kind": "budget", "position": {"x": 0, "y": 0},
+             "config": {"body": {"inputs": {}, "outputs": {}, "edges": [],
+                                 "nodes": [{"id": "form", "kind": "input", "position": {"x": 0, "y": 0}, "config": {}}]}}}
+    issues = validate_graph(_for_each_with(guard))
+    assert any("form" in i.message and "cannot wait for a person" in i.message and i.node == "each" for i in issues), issues
+    # top level stays fine
+    assert not [i for i in validate_graph(approval_graph()) if "cannot wait" in i.message]
+
+
+def test_assignees_are_a_config_field_with_roles_checked():
+    from graphs.engine.validate import validate_graph
+
+    kind = registry.get("approval")
+    schema = kind.describe()["config_schema"] if hasattr(kind, "describe") else kind.Config.model_json_schema()
+    assert "assignees" in str(schema)
+    graph = approval_graph(assignees=["alice", " bob@example.com ", "role:admin"])
+    assert not validate_graph(graph)
+    assert kind.parse(graph["nodes"][1]["config"]).assignees == ["alice", "bob@example.com", "role:admin"]
+    issues = validate_graph(approval_graph(assignees=["alice", "role:boss", ""]))
+    assert {i.path for i in issues} >= {"nodes[1].config.assignees[1]", "nodes[1].config.assignees[2]"}, issues
+    assert any("role:editor" in i.message for i in issues if i.path.endswith("[1]"))
+
+
+async def test_the_waiting_request_names_who_is_asked(harness):
+    await harness.run(approval_graph(assignees=["alice", "role:editor"]), {"task": "t"})
+    waiting = [e for e in harness.events.events if e["event"] == "node_waiting"][0]["data"]
+    assert waiting["assignees"] == ["alice", "role:editor"]

@@ -1,5 +1,6 @@
 """The pure parts of scheduling, without an event loop: dependency counters (who may start
-when a node settles), input gathering, resolved outputs through error handlers, retry waits."""
+when a node settles), the ready queue (in what order, how many at once), input gathering (a
+node's, a for_each item's), resolved outputs through error handlers, retry waits."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from graphs.engine.llm.base import LLMError, parse_retry_after
+from graphs.engine.nodes.for_each import ForEachConfig, item_inputs, item_plan
 from graphs.engine.runtime.retry import RetryPolicy
-from graphs.engine.scheduling import DependencyCounter, gather_inputs, resolved, settled, source_value
+from graphs.engine.scheduling import DependencyCounter, ReadyQueue, gather_inputs, resolved, settled, source_value
 
 
 @dataclass
@@ -68,6 +70,38 @@ def test_a_cycle_leaves_its_members_unreleased():
     assert counter.initial() == ["c"]
     assert counter.settle("c", produced=True) == []
     assert counter.unreleased() == ["a", "b"]
+
+
+def test_the_ready_queue_is_first_in_first_out_and_fills_free_slots_only():
+    queue = ReadyQueue(limit=2)
+    queue.add(["a", "b", "c"])
+    assert queue.take(running=0) == "a" and queue.take(running=1) == "b"
+    assert queue.take(running=2) is None and len(queue) == 1  # c waits for a slot
+    queue.add(["d"])
+    assert queue.take(running=1) == "c" and queue.take(running=1) == "d" and queue.take(running=0) is None
+    unbounded = ReadyQueue()
+    unbounded.add(range(100))
+    assert [unbounded.take(running=n) for n in range(100)] == list(range(100))
+
+
+def test_for_each_items_ids_and_what_each_waits_for():
+    items = [{"id": "a"}, {"id": "b", "depends_on": ["a", "nowhere"]}, "plain", {"id": 7, "depends_on": [3]}]
+    assert item_plan(items, True) == (["a", "b", "2", "7"], {"a": [], "b": ["a"], "2": [], "7": []})
+    assert item_plan(items, False)[1] == {"a": [], "b": [], "2": [], "7": []}
+    # duplicate ids: by position, and nobody waits (dependencies cannot be told apart)
+    assert item_plan([{"id": "x"}, {"id": "x", "depends_on": ["x"]}], True) == (["0", "1"], {"0": [], "1": []})
+    counter = DependencyCounter(item_plan(items, True)[1], eligible=["b", "2", "7"], settled=["a"])  # a done before a resume
+    assert counter.initial() == ["b", "2", "7"]
+
+
+def test_for_each_item_inputs_take_the_field_index_context_and_finished_dependencies():
+    config = ForEachConfig(item_field="text")
+    item = {"id": "b", "text": "B", "depends_on": ["a", "c"]}
+    done = {"a": {"outputs": {"answer": "A!"}}}
+    assert item_inputs(config, {"item"}, item, 1, "ctx", done) == {"item": "B"}
+    full = item_inputs(config, {"item", "index", "context", "dependencies"}, item, 1, "ctx", done)
+    assert full == {"item": "B", "index": 1, "context": "ctx", "dependencies": [{"answer": "A!"}]}
+    assert item_inputs(ForEachConfig(), {"item", "context"}, "plain", 0, None, {}) == {"item": "plain"}
 
 
 def test_resolved_follows_recovery_through_handlers():

@@ -232,3 +232,91 @@ async def test_a_server_that_ignores_stream_is_read_as_one_answer():
         server.shutdown()
     assert answer.content == '{"result": "plain"}' and (answer.prompt_tokens, answer.completion_tokens) == (3, 4)
     assert pieces == ['{"result": "plain"}']
+
+
+class _RawSSE:
+    """A server that answers every POST with the given raw SSE body (in pieces of ``split`` bytes,
+    chunked), as real servers frame it in ways the scripted one does not (CRLF, comments, several
+    data lines, an error event)."""
+
+    def __init__(self, body: bytes, split: int = 7) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for i in range(0, len(body), split):  # (pieces that cut lines and CRLFs in two)
+                    piece = body[i:i + split]
+                    self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+
+def _chunk(content: str, **extra) -> bytes:
+    import json as _json
+
+    return _json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}], **extra}).encode()
+
+
+async def _ask(base_url: str):
+    from graphs.engine.llm.base import LLMRequest
+    from graphs.engine.llm.clients import ClientPool
+    from graphs.engine.llm.openai_provider import OpenAIProvider
+
+    provider = OpenAIProvider(base_url, "k", clients=ClientPool(), max_retries=0)
+    pieces: list[str] = []
+    try:
+        answer = await provider.complete(LLMRequest(model="m", messages=[{"role": "user", "content": "hi"}],
+                                                    on_text=pieces.append))
+    finally:
+        await provider.aclose()
+    return answer, pieces
+
+
+async def test_server_sent_events_framed_every_way_real_servers_do_are_read():
+    usage = b'{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],' \
+            b'"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}'
+    body = (b": a comment first\r\n\r\n"                         # comments are ignored
+            b"data: " + _chunk('{"result": ') + b"\r\n\r\n"      # CRLF line ends
+            b"event: message\nid: 2\ndata: " + _chunk('"crlf and ') + b"\n\n"   # other fields
+            b"data:" + _chunk('lf"') + b"\n\n"                    # no space after the colon
+            b"data: " + _chunk("}")[:20] + b"\ndata: " + _chunk("}")[20:] + b"\n\n"  # one JSON over two data lines
+            b"data: " + usage + b"\n\ndata: [DONE]\n\n")
+    server = _RawSSE(body)
+    try:
+        answer, pieces = await _ask(server.base_url)
+    finally:
+        server.server.shutdown()
+    assert answer.content == '{"result": "crlf and lf"}' and "".join(pieces) == answer.content
+    assert (answer.prompt_tokens, answer.completion_tokens) == (5, 3)
+
+
+async def test_an_error_event_in_the_middle_of_a_stream_is_a_retryable_llm_error():
+    import pytest
+
+    from graphs.engine.llm.base import LLMError
+
+    body = (b"data: " + _chunk('{"result": "half') + b"\n\n"
+            b'data: {"error": {"message": "the model crashed", "type": "server_error"}}\n\n')
+    server = _RawSSE(body)
+    try:
+        with pytest.raises(LLMError) as caught:
+            await _ask(server.base_url)
+    finally:
+        server.server.shutdown()
+    assert "the model crashed" in str(caught.value) and caught.value.retryable

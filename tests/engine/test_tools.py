@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from graphs.engine.tools import McpEndpoint, ToolEnv, list_tools
+from graphs.engine.tools import McpEndpoint, StoredCredential, ToolEnv, list_tools
 from tests.fakellm import ToolCalls
 from tests.helpers import edge
 
@@ -88,10 +88,10 @@ async def test_secrets_from_credentials_never_reach_events(harness, tool_api):
             "headers": [{"name": "Authorization", "value": "Bearer {{secret}}", "credential": "api"}]}
     harness.fake.script("echo", replies=[ToolCalls(("echo", {})), {"answer": "ok"}])
 
-    async def credentials(name, base_url=None):  # (the run driver's resolver: a name, and the URL a model key goes to)
-        return secret if name == "api" else None
+    async def credentials(name):  # (the run driver's resolver: the key, and where tools may send it)
+        return StoredCredential(secret, [tool_api.url]) if name == "api" else None
 
-    result = await harness.run(agent_graph([echo]), {"task": "echo"}, tools_allow_private=True, credentials=credentials)
+    result = await harness.run(agent_graph([echo]), {"task": "echo"}, tools_allow_private=True, tool_credentials=credentials)
     assert result.status == "succeeded", result.error
     assert tool_api.calls("/echo-headers")[0]["headers"]["Authorization"] == f"Bearer {secret}"
     assert secret not in json.dumps(harness.events.events)

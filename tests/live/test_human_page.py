@@ -88,3 +88,57 @@ def test_waiting_filter_and_rerun_from_the_node_panel(user, celery_worker, daphn
     page.screenshot(path=str(SHOTS / "rerun-linked.png"), full_page=True)
     page.goto(f"{daphne_server.url}/runs/{done.pk}/")
     assert f"#{new.pk}" in page.text_content("[data-testid=forks]")
+
+
+def test_each_person_sees_the_form_of_the_nodes_assigned_to_them(user, django_user_model, celery_worker, daphne_server,
+                                                                 fake_llm, browser_page):
+    """Two approvals wait side by side: one asked of alice (the page's user, a runner), one of carol.
+    The page says who is asked; alice gets a form for hers only, both while the nodes start waiting
+    (the script's rule) and after a reload (the server's)."""
+    from tests.helpers import agent, edge
+    from workspaces.models import Membership, Role
+    from workspaces.services import workspace_create
+
+    boss = django_user_model.objects.create_user("boss", password="pw-boss-123")
+    carol = django_user_model.objects.create_user("carol", email="carol@example.com", password="pw-carol-123")
+    team = workspace_create(user=boss, name="Team")
+    Membership.objects.create(workspace=team, user=user, role=Role.RUNNER)
+    Membership.objects.create(workspace=team, user=carol, role=Role.RUNNER)
+    approval = lambda node_id, who, y: {"id": node_id, "kind": "approval", "position": {"x": 600, "y": y},  # noqa: E731
+                                        "config": {"inputs": [{"name": "subject", "type": "string"}], "assignees": who}}
+    spec = {"inputs": {"task": {"type": "string"}},
+            "outputs": {"a": {"type": "string", "required": False}, "b": {"type": "string", "required": False}},
+            "nodes": [agent("draft", ["task"], ["text"], x=300, instructions="draft: {{task}}"),
+                      approval("approve", ["alice"], -100), approval("legal", ["CAROL@example.com"], 100)],
+            "edges": [edge("@inputs", "task", "draft", "task"), edge("draft", "text", "approve", "subject"),
+                      edge("draft", "text", "legal", "subject"), edge("approve", "approved", "@outputs", "a"),
+                      edge("legal", "approved", "@outputs", "b")]}
+    fake_llm.script(match="draft:", latency=2.0)  # the page is open before the approvals wait
+    graph = services.graph_create(owner=boss, workspace=team, name="two approvals", spec=spec).graph
+    run = services.run_start(graph=graph, user=boss, inputs={"task": "t"})
+    page = browser_page
+    page.goto(f"{daphne_server.url}/runs/{run.pk}/")
+    for where in ("live", "reloaded"):
+        page.wait_for_selector("[data-testid=waiting-approve] [data-testid=approve]", timeout=30_000)
+        page.wait_for_selector("[data-testid=waiting-legal] [data-testid=not-yours]", timeout=10_000)
+        assert page.text_content("[data-testid=asked-approve]") == "Asked: alice (or a workspace admin)", where
+        assert page.text_content("[data-testid=asked-legal]") == "Asked: CAROL@example.com (or a workspace admin)", where
+        assert page.locator("[data-testid=waiting-legal] form").count() == 0, where
+        if where == "live":
+            page.screenshot(path=str(SHOTS / "human-assigned.png"), full_page=True)
+            page.reload()
+    page.click("[data-testid=waiting-approve] [data-testid=approve]")
+    from graphs.models import HumanAnswer
+    from tests.helpers import wait_until
+
+    wait_until(lambda: HumanAnswer.objects.filter(run_id=run.pk, node_id="approve", answered_by=user).exists(), 10,
+               message="alice's answer is stored")
+    # (the resumed run parks again on legal: the answered card goes, legal's stays, still not alice's)
+    page.wait_for_selector("[data-testid=waiting-approve] form", state="detached", timeout=30_000)
+    from graphs.models import RunEvent
+
+    wait_until(lambda: RunEvent.objects.filter(run_id=run.pk, event="run_waiting").count() == 2, 30,
+               message="resumed with alice's answer, then parked again")
+    assert Run.objects.get(pk=run.pk).status == "waiting", "legal still waits for carol"
+    page.wait_for_selector("[data-testid=waiting-legal] [data-testid=not-yours]", timeout=30_000)
+    assert page.csp_errors == []

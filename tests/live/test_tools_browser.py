@@ -28,7 +28,7 @@ def test_tool_calls_show_live_in_the_event_log(user, celery_worker, daphne_serve
     from graphs.credentials import credential_set
 
     secret = "sk-browser-tool-secret-424242"
-    credential_set(owner=user, name="weather-key", api_key=secret)
+    credential_set(owner=user, name="weather-key", api_key=secret, allowed_hosts=[tool_api.url])
     mcp_server_set(owner=user, name="docs", url=mcp_test_server.url)
     weather = {"type": "http", "name": "get_weather", "url": f"{tool_api.url}/weather?city={{{{city}}}}",
                "parameters": [{"name": "city"}], "headers": [{"name": "X-Api-Key", "credential": "weather-key"}]}

@@ -90,3 +90,28 @@ def test_graph_page_publishes_a_version(user):
     client.post(f"/graphs/{graph.pk}/publish/", {"number": "7"})
     graph.refresh_from_db()
     assert graph.published_version == 1
+
+
+def test_the_how_to_call_recipe_signs_calls_the_server_accepts(page, graph):
+    """The panel's shell recipe for an HMAC trigger, run by bash and openssl as a caller would."""
+    import html as html_lib
+    import json
+    import subprocess
+
+    page.post(f"/graphs/{graph.pk}/triggers/", {"name": "signed", "auth": "hmac", "mode": "async", "wait_s": "5",
+                                               "rate_limit": "", "max_body_bytes": "2000", "mapping": ""})
+    trigger = WebhookTrigger.objects.get()
+    secret = re.search(r'id="trigger-secret">([^<]+)<', page.post(f"/graphs/{graph.pk}/triggers/{trigger.pk}/regenerate/")
+                       .content.decode()).group(1)
+    panel = page.get(f"/graphs/{graph.pk}/triggers/").content.decode()
+    how = re.search(rf'data-testid="how-to-call-{trigger.pk}".*?<pre class="code">(.*?)</pre>', panel, re.S).group(1)
+    recipe = html_lib.unescape(how)
+    assert "300 s" in panel and "X-Kaizen-Timestamp" in recipe
+    script = recipe.split("curl", 1)[0].replace('"task": "…"', '"task": "from the recipe"') + 'printf "%s %s" "$ts" "$sig"'
+    done = subprocess.run(["bash", "-c", script], env={"SECRET": secret, "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, check=True)
+    stamp, sig = done.stdout.split()
+    body = json.dumps({"task": "from the recipe"}).encode()
+    response = Client().post(trigger.path, body, content_type="application/json",
+                             headers={"X-Kaizen-Timestamp": stamp, "X-Kaizen-Signature": f"sha256={sig}"})
+    assert response.status_code == 202, response.content

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 
 import pytest
 from django.test import Client
@@ -29,8 +30,11 @@ def calls(trigger: WebhookTrigger) -> list[AuditEntry]:
     return list(AuditEntry.objects.filter(event="trigger.called", object_type="trigger", object_id=str(trigger.pk)).order_by("id"))
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, body: bytes, at: float | None = None) -> dict[str, str]:
+    """The two headers of a signed call (written out here, not with the app's own helper)."""
+    stamp = str(int(time.time() if at is None else at))
+    digest = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {"X-Kaizen-Timestamp": stamp, "X-Kaizen-Signature": f"sha256={digest}"}
 
 
 def test_a_wrong_token_is_refused_with_401_and_audited(graph, user):
@@ -68,17 +72,57 @@ def test_the_right_token_starts_the_published_version_with_mapped_inputs(graph, 
     assert response.status_code == 202 and Run.objects.get(pk=response.json()["run_id"]).inputs == {"task": "bug"}
 
 
-def test_hmac_signature_over_the_raw_body(graph, user):
+def test_hmac_signature_over_the_timestamp_and_the_raw_body(graph, user):
     trigger, secret = services.trigger_create(graph=graph, user=user, auth="hmac")
     body = b'{"task": "signed"}'
-    assert post(trigger, body, **{"X-Kaizen-Signature": sign(secret, body)}).status_code == 202
-    assert post(trigger, body, **{"X-Hub-Signature-256": sign(secret, body)}).status_code == 202  # GitHub's header
-    tampered = post(trigger, b'{"task": "tampered"}', **{"X-Kaizen-Signature": sign(secret, body)})
+    assert post(trigger, body, **sign(secret, body)).status_code == 202
+    tampered = post(trigger, b'{"task": "tampered"}', **sign(secret, body))
     assert tampered.status_code == 401 and tampered.json()["detail"] == "wrong signature"
+    headers = sign(secret, body, time.time() - 1)
+    moved = post(trigger, body, **{**headers, "X-Kaizen-Timestamp": str(int(time.time()) - 2)})  # the time is signed
+    assert moved.status_code == 401 and moved.json()["detail"] == "wrong signature"
     assert post(trigger, body, Authorization=f"Bearer {secret}").status_code == 401  # a token is not a signature
-    assert [e.status for e in calls(trigger)] == ["accepted", "accepted", "refused", "refused"]
+    unsigned_time = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()  # the old body-only scheme
+    old = post(trigger, body, **{"X-Kaizen-Signature": f"sha256={unsigned_time}"})
+    assert old.status_code == 401 and "X-Kaizen-Timestamp" in old.json()["detail"]
+    assert [e.status for e in calls(trigger)] == ["accepted", "refused", "refused", "refused", "refused"]
     stored = WebhookTrigger.objects.get(pk=trigger.pk)
     assert secret not in stored.encrypted_secret and not stored.token_sha256  # encrypted at rest
+
+
+def test_hmac_calls_cannot_be_replayed_or_sent_outside_the_window(graph, user, settings):
+    settings.KAIZEN_TRIGGER_SIGNATURE_TOLERANCE_S = 300
+    trigger, secret = services.trigger_create(graph=graph, user=user, auth="hmac")
+    body = b'{"task": "once"}'
+    headers = sign(secret, body)
+    assert post(trigger, body, **headers).status_code == 202
+    replayed = post(trigger, body, **headers)
+    assert replayed.status_code == 401 and "replayed" in replayed.json()["detail"]
+    assert post(trigger, body, **{k.upper(): v for k, v in headers.items()}).status_code == 401  # header case changes nothing
+    for skew in (-301, 301, -10_000):
+        stale = post(trigger, body, **sign(secret, body, time.time() + skew))
+        assert stale.status_code == 401 and "away from the server's clock" in stale.json()["detail"], skew
+    assert post(trigger, body, **sign(secret, body, time.time() - 280)).status_code == 202  # inside the window
+    garbled = post(trigger, body, **{**sign(secret, body), "X-Kaizen-Timestamp": "soon"})
+    assert garbled.status_code == 401 and "whole seconds" in garbled.json()["detail"]
+    assert Run.objects.count() == 2
+    reasons = [e.data["reason"] for e in calls(trigger) if e.status == "refused"]
+    assert sum("replayed" in r for r in reasons) == 2 and sum("clock" in r for r in reasons) == 3
+
+
+def test_calls_without_the_secret_do_not_spend_the_rate_budget(graph, user):
+    trigger, secret = services.trigger_create(graph=graph, user=user, rate_limit="2/min")
+    for _ in range(10):
+        assert post(trigger, {"task": "x"}, Authorization="Bearer kzt_guess").status_code == 401
+    statuses = [post(trigger, {"task": "x"}, Authorization=f"Bearer {secret}").status_code for _ in range(3)]
+    assert statuses == [202, 202, 429]
+    signed, key = services.trigger_create(graph=graph, user=user, auth="hmac", rate_limit="1/min")
+    body = b'{"task": "y"}'
+    assert post(signed, body, **sign(key, body)).status_code == 202
+    later = sign(key, body, time.time() + 1)
+    assert post(signed, body, **later).status_code == 429
+    # a call refused for the rate was not taken: the same signed call is not a replay when sent again
+    assert "replayed" not in post(signed, body, **later).json()["detail"]
 
 
 def test_disabled_trigger_answers_410_and_a_missing_one_404(graph, user):

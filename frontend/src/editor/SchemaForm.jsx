@@ -213,11 +213,18 @@ function ObjectList({ schema, root, value, onChange, path, errors, idBase }) {
   );
 }
 
+/** A list of scalars is one JSON field: the server's errors on its items (assignees.0) show under it. */
+function itemErrors(errors, path, schema, root) {
+  if (schema.type !== "array" || resolve(schema.items || {}, root).type === "object") return undefined;
+  const found = Object.entries(errors || {}).filter(([k]) => k.startsWith(`${path}.`)).map(([, m]) => m);
+  return found.length ? found.join("; ") : undefined;
+}
+
 export function SchemaField({ name, schema: raw, root, value, onChange, required, path, errors, compact, idBase, dflt, parent }) {
   const { schema, nullable } = unwrap(raw, root);
   const widget = resolve(raw, root)["x-kaizen-widget"];
   const id = `${idBase}-${path}`.replace(/[^A-Za-z0-9_-]/g, "-");
-  const server = errors?.[path];
+  const server = errors?.[path] || itemErrors(errors, path, schema, root);
   const problem = server || localProblem(value, schema, required && !nullable);
   const title = fieldTitle(name, schema);
   let control;

@@ -85,6 +85,9 @@ class LLMRequest:
     # Tools the model may call: OpenAI ``tools`` entries ({"type": "function", "function": {name,
     # description, parameters}}); not part of the request digest (the messages carry what was called).
     tools: list[dict[str, Any]] | None = None
+    # A dry run: a simulated model calls each offered tool once (with schema-shaped arguments)
+    # before it answers, so tools are exercised (simulated) too. Never sent, not in the digest.
+    simulate_tool_calls: bool = False
     # Gets each piece of the answer's text as it streams (the runtime's token sink); never sent,
     # not part of the request digest. A provider that does not stream never calls it.
     on_text: Callable[[str], None] | None = field(default=None, repr=False, compare=False)

@@ -8,7 +8,9 @@ seeded choice, so a dry run of an ``llm`` router takes a valid branch and consen
 seeded by run and voter) can disagree; "none" (a router's way to decline) is picked only when it
 is the sole value. A top-level list has two entries (at least ``minItems``), a nested one the
 fewest allowed: an invented reference such as a plan step's dependency would point at nothing.
-With a token sink (``request.on_text``) the answer is streamed in pieces over the latency.
+With a token sink (``request.on_text``) the answer is streamed in pieces over the latency. In a dry
+run (``simulate_tool_calls``) a model offered tools first calls each of them once, with arguments
+of their schemas (the runtime answers with simulated results: nothing is fetched).
 """
 
 from __future__ import annotations
@@ -57,6 +59,24 @@ def _sample(schema: dict[str, Any], name: str, seed: str, choice: str, depth: in
     return f"[simulated {name}{suffix}]"
 
 
+def sample_value(schema: dict[str, Any], name: str, seed: str) -> Any:
+    """A deterministic value of ``schema`` (what a simulated model or tool would give)."""
+    return _sample(schema, name, seed, seed)
+
+
+def _tool_calls(request: LLMRequest, seed: str) -> list[dict[str, Any]] | None:
+    """A dry run's first round: every offered tool called once, with arguments of its schema."""
+    if not (request.simulate_tool_calls and request.tools) or any(m.get("role") == "tool" for m in request.messages):
+        return None
+    calls = []
+    for i, entry in enumerate(request.tools):
+        function = entry.get("function", {})
+        schema = function.get("parameters") or {"type": "object", "properties": {}}
+        arguments = sample_value({**schema, "type": "object"}, function.get("name", "tool"), seed)
+        calls.append({"id": f"sim-{i}", "name": function.get("name", ""), "arguments": arguments})
+    return calls
+
+
 class SimulatedProvider:
     name = "simulated"
 
@@ -78,6 +98,12 @@ class SimulatedProvider:
         seed = " ".join(user.split())
         schema = request.response_schema or {"type": "object", "properties": {"answer": {"type": "string"}}}
         choice = seed if request.sample_seed is None else request.sample_seed
+        tool_calls = _tool_calls(request, seed)
+        if tool_calls:
+            return LLMResponse(content="", model=request.model, provider=self.name,
+                               prompt_tokens=messages_tokens(request.messages),
+                               completion_tokens=estimate_tokens(json.dumps(tool_calls)),
+                               latency_ms=(time.perf_counter() - started) * 1000, tool_calls=tool_calls)
         content = json.dumps(_sample(schema, "answer", seed, choice))
         if streams:  # a dry run's answer grows on the run page as a model's would, over the same latency
             await self._stream(content, request)

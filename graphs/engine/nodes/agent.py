@@ -106,7 +106,7 @@ class AgentNode(NodeKind[AgentConfig]):
             inputs = {k: v for k, v in inputs.items() if k != config.memory.session_input}
         prompt = user_prompt(config.instructions, inputs)
         history = await _load_memory(ctx, config.memory, session) if config.memory and session else []
-        tools = await ctx.tools(config.tools) if config.tools and not ctx.dry_run else None
+        tools = await ctx.tools(config.tools) if config.tools else None  # (a dry run simulates them)
         await ctx.emit("pre_agent_loop", {"model": config.model, "provider": config.provider,
                                           **({"tools": [t.name for t in tools]} if tools else {})})
         answer = await ask(ctx, config, config.system_prompt, prompt, output_fields(config.signature),

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from ..schema import FieldSpec
-from .base import NodeFailure, SignatureField, unique_names
+from .base import NodeFailure, SignatureField, input_ports, unique_names
 from .human import HumanConfig, HumanKind
 from .registry import registry
 
@@ -36,7 +36,7 @@ class ApprovalNode(HumanKind[ApprovalConfig]):
     dynamic_inputs = "inputs"
 
     def inputs(self, config: ApprovalConfig) -> dict[str, FieldSpec]:
-        return {f.name: FieldSpec(type=f.type, description=f.description, required=f.required) for f in config.inputs}
+        return input_ports(config.inputs)
 
     def outputs(self, config: ApprovalConfig) -> dict[str, FieldSpec]:
         carried = config.inputs[0].type if config.inputs else "boolean"

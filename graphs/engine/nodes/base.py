@@ -41,6 +41,11 @@ def unique_names(fields: list[SignatureField]) -> list[SignatureField]:
     return fields
 
 
+def input_ports(fields: list[SignatureField]) -> dict[str, FieldSpec]:
+    """Input ports from signature fields (an agent's signature, what a person sees at a human node)."""
+    return {f.name: FieldSpec(type=f.type, description=f.description, required=f.required) for f in fields}
+
+
 class Signature(BaseModel):
     """Typed input and output fields of an agent (DSPy-style signature)."""
 
@@ -53,7 +58,7 @@ class Signature(BaseModel):
     _unique_out = field_validator("outputs")(classmethod(lambda cls, v: unique_names(v)))
 
     def input_ports(self) -> dict[str, FieldSpec]:
-        return {f.name: FieldSpec(type=f.type, description=f.description, required=f.required) for f in self.inputs}
+        return input_ports(self.inputs)
 
     def output_ports(self) -> dict[str, FieldSpec]:
         return {f.name: FieldSpec(type=f.type, description=f.description) for f in self.outputs}

@@ -5,13 +5,13 @@ finished items are kept in the node's scratch, so a resumed node never repeats t
 
 from __future__ import annotations
 
-from collections import deque
+import asyncio
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from ..money import BudgetExceeded
-from ..scheduling import Completions, DependencyCounter
+from ..scheduling import Completions, DependencyCounter, drive
 from ..schema import PORT_PATTERN, FieldSpec
 from ..tools.base import raise_tool_interruption
 from .base import NodeConfig, NodeContext, NodeFailure, NodeKind
@@ -62,6 +62,35 @@ def item_id(item: Any, index: int) -> str:
     return str(item["id"]) if isinstance(item, dict) and "id" in item else str(index)
 
 
+def item_plan(items: list[Any], respect_dependencies: bool) -> tuple[list[str], dict[str, list[str]]]:
+    """Each item's id (its ``id``, else its position) and the ids it waits for (its
+    ``depends_on`` that name an item). Duplicate ids: by position, and no item waits (the
+    dependencies could not be told apart)."""
+    ids = [item_id(item, i) for i, item in enumerate(items)]
+    if len(set(ids)) != len(ids):
+        ids = [str(i) for i in range(len(items))]
+        respect_dependencies = False
+    known = set(ids)
+    upstream = {sid: [str(d) for d in item.get("depends_on") or [] if str(d) in known]
+                if respect_dependencies and isinstance(item, dict) else [] for sid, item in zip(ids, items, strict=True)}
+    return ids, upstream
+
+
+def item_inputs(config: ForEachConfig, body_inputs: set[str], item: Any, index: int, context: Any,
+                done: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What one item's run of the body receives: the item (or its ``item_field``), and the
+    ``index``, ``context`` and finished ``dependencies``' outputs where the body takes them."""
+    value = item.get(config.item_field) if config.item_field and isinstance(item, dict) else item
+    inputs: dict[str, Any] = {config.item_input: value}
+    if "index" in body_inputs:
+        inputs["index"] = index
+    if "context" in body_inputs and context is not None:
+        inputs["context"] = context
+    if "dependencies" in body_inputs and isinstance(item, dict):
+        inputs["dependencies"] = [done[str(d)]["outputs"] for d in item.get("depends_on") or [] if str(d) in done]
+    return inputs
+
+
 @registry.register
 class ForEachNode(NodeKind[ForEachConfig]):
     kind = "for_each"
@@ -87,51 +116,38 @@ class ForEachNode(NodeKind[ForEachConfig]):
         body_inputs = set(config.body.get("inputs") or {})
         if config.item_input not in body_inputs:
             raise NodeFailure(f"item_input: the body has no input {config.item_input!r}")
-        ids = [item_id(item, i) for i, item in enumerate(items)]
-        if len(set(ids)) != len(ids):  # duplicate ids: go by position (dependencies cannot be told apart)
-            ids = [str(i) for i in range(len(items))]
-            config = config.model_copy(update={"respect_dependencies": False})
-        deps = {ids[i]: [str(d) for d in (item.get("depends_on") or [])] if config.respect_dependencies
-                and isinstance(item, dict) else [] for i, item in enumerate(items)}
+        ids, upstream = item_plan(items, config.respect_dependencies)
         done: dict[str, dict[str, Any]] = ctx.state.scratch.setdefault("done", {})
         index = {sid: i for i, sid in enumerate(ids)}
-        # The engine's scheduling parts: a dependency counter per item (unknown ids are no
-        # dependency) and one completion queue; at most ``concurrency`` items run at once.
-        counter = DependencyCounter({sid: [d for d in deps[sid] if d in index] for sid in ids},
-                                    eligible=[sid for sid in ids if sid not in done], settled=list(done))
-        ready = deque(counter.initial())
+        # The engine's scheduling: a dependency counter per item, the engine's loop (``drive``)
+        # with at most ``concurrency`` items at once; items finished together share one checkpoint.
+        counter = DependencyCounter(upstream, eligible=[sid for sid in ids if sid not in done], settled=list(done))
         running: Completions[str] = Completions()
+
+        async def launch(sid: str) -> list[str]:
+            i = index[sid]
+            running.start(sid, self._item(ctx, config, body_inputs, items[i], i, sid, inputs, done))
+            return []
+
+        async def settle(sid: str, task: asyncio.Task[Any]) -> list[str]:
+            done[sid] = task.result()  # an item that failed fails the node (the others are cancelled)
+            return counter.settle(sid, produced=True)
+
         try:
-            while len(done) < len(items):
-                while ready and len(running.tasks) < config.concurrency:
-                    sid = ready.popleft()
-                    i = index[sid]
-                    running.start(sid, self._item(ctx, config, body_inputs, items[i], i, sid, inputs, done))
-                if not running.tasks:
-                    raise NodeFailure("items wait for each other (dependency cycle)", {"pending": [s for s in ids if s not in done]})
-                for sid, task in await running.next_batch():
-                    running.pop(sid)
-                    done[sid] = task.result()  # an item that failed fails the node (the others are cancelled)
-                    ready.extend(counter.settle(sid, produced=True))
-                await ctx.checkpoint()  # items finished together share one checkpoint
+            await drive(running, counter.initial(), launch=launch, settle=settle, after_batch=ctx.checkpoint,
+                        limit=config.concurrency)
         finally:
             running.cancel_all()
             await running.wait_all()
+        if len(done) < len(items):
+            raise NodeFailure("items wait for each other (dependency cycle)", {"pending": [s for s in ids if s not in done]})
         results = [done[sid] for sid in ids]
         failures = [r for r in results if r["status"] != "succeeded"]
         return {"results": results, "count": len(results) - len(failures), "failures": failures}
 
     async def _item(self, ctx: NodeContext, config: ForEachConfig, body_inputs: set[str], item: Any, i: int, sid: str,
                     inputs: dict[str, Any], done: dict[str, dict[str, Any]]) -> dict[str, Any]:
-
-        value = item.get(config.item_field) if config.item_field and isinstance(item, dict) else item
-        child_inputs: dict[str, Any] = {config.item_input: value}
-        if "index" in body_inputs:
-            child_inputs["index"] = i
-        if "context" in body_inputs and inputs.get("context") is not None:
-            child_inputs["context"] = inputs["context"]
-        if "dependencies" in body_inputs and isinstance(item, dict):
-            child_inputs["dependencies"] = [done[str(d)]["outputs"] for d in item.get("depends_on") or [] if str(d) in done]
+        child_inputs = item_inputs(config, body_inputs, item, i, inputs.get("context"), done)  # (when it starts)
         result = await ctx.subgraph(config.body, child_inputs, key=f"{i}")
         if result.status == "interrupted":
             raise_tool_interruption(result.error)

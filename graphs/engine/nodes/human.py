@@ -10,19 +10,35 @@ kind's ``answer_issues`` and re-enqueues the run; the resumed node finds the ans
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, StringConstraints
 
 from .base import NodeConfig, NodeContext, NodeKind, WaitForHuman
 
 MAX_WAIT_S = 90 * 24 * 3600  # a person may take up to 90 days
+ROLE_PREFIX = "role:"
+ROLES = ("viewer", "runner", "editor", "admin")  # a workspace's roles, least first
+
+
+def _assignee(value: str) -> str:
+    if value.startswith(ROLE_PREFIX) and value[len(ROLE_PREFIX):] not in ROLES:
+        raise ValueError(f"unknown role {value[len(ROLE_PREFIX):]!r}: use one of " + ", ".join(ROLE_PREFIX + r for r in ROLES))
+    return value
+
+
+# A workspace member by username or email, or ``role:<role>`` (members with that role or above).
+Assignee = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254), AfterValidator(_assignee)]
 
 
 class HumanConfig(NodeConfig):
     question: str = Field("", max_length=4000, description="What the person is asked (shown above the form).")
     answer_timeout_s: float | None = Field(
         None, gt=0, le=MAX_WAIT_S, description="Take the default action after this many seconds without an answer (empty: wait forever).")
+    assignees: list[Assignee] = Field(
+        default_factory=list, max_length=20,
+        description="Who must answer: workspace members by username or email, or a role as role:editor (that role "
+                    "and above). Empty: any member who may run the graph. Workspace admins may always answer.")
 
 
 HumanConfigT = TypeVar("HumanConfigT", bound=HumanConfig)
@@ -37,7 +53,8 @@ class HumanKind(NodeKind[HumanConfigT]):
     def request(self, config: HumanConfigT, inputs: dict[str, Any]) -> dict[str, Any]:
         """What the person sees: the kind, the question, the inputs, the form (JSON Schema)."""
         return {"kind": self.kind, "question": config.question, "inputs": inputs, "form": self.form(config),
-                "timeout_s": config.answer_timeout_s, "on_timeout": self.on_timeout(config)}
+                "timeout_s": config.answer_timeout_s, "on_timeout": self.on_timeout(config),
+                "assignees": list(config.assignees)}
 
     def form(self, config: HumanConfigT) -> dict[str, Any]:
         raise NotImplementedError

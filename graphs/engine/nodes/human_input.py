@@ -12,7 +12,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from ..schema import PORT_PATTERN, FieldSpec
 from ..types import FieldType
-from .base import NodeFailure, SignatureField, unique_names
+from .base import NodeFailure, SignatureField, input_ports, unique_names
 from .human import HumanConfig, HumanKind
 from .registry import registry
 
@@ -61,7 +61,7 @@ class InputNode(HumanKind[InputConfig]):
     dynamic_inputs = "inputs"
 
     def inputs(self, config: InputConfig) -> dict[str, FieldSpec]:
-        return {f.name: FieldSpec(type=f.type, description=f.description, required=f.required) for f in config.inputs}
+        return input_ports(config.inputs)
 
     def outputs(self, config: InputConfig) -> dict[str, FieldSpec]:
         ports = {"answer": FieldSpec(type="object", description="The whole answer")}

@@ -4,7 +4,7 @@ An HTTP tool's parameters are the node's input ports; an MCP tool takes one ``ar
 The call is journaled like an agent's (replayed on resume, never made twice). Outputs: ``result``
 (the answer parsed as JSON when it is JSON, else its text), ``text`` and ``status`` (ok or error);
 with ``fail_on_error`` an error fails the node (so an error edge can take over). A dry run calls
-nothing.
+nothing: the result is simulated from the tool's output schema (marked ``simulated`` in events).
 """
 
 from __future__ import annotations
@@ -53,8 +53,6 @@ class ToolNode(NodeKind[ToolNodeConfig]):
                 "status": FieldSpec(type="string", description="ok or error")}
 
     async def run(self, ctx: NodeContext, config: ToolNodeConfig, inputs: dict[str, Any]) -> dict[str, Any]:
-        if ctx.dry_run:
-            return {"result": None, "text": "(dry run: the tool was not called)", "status": "skipped"}
         tools = await ctx.tools([config.tool])
         arguments = inputs if isinstance(config.tool, HttpToolConfig) else dict(inputs.get("arguments") or {})
         result = await ctx.tool(tools[0], arguments, key="call")

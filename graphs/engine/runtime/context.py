@@ -12,8 +12,23 @@ from ..llm.base import Endpoint, LLMRequest, LLMResponse, is_default_connection
 from ..llm.pricing import PriceTable
 from ..nodes.base import NodeFailure
 from ..state import NodeState
-from ..tools import McpResolver, Tool, ToolConfigError, ToolEnv, ToolResult, build_tools, call_digest, check_arguments
+from ..tools import (
+    CredentialRefused,
+    McpResolver,
+    McpToolInfo,
+    McpToolsConfig,
+    Tool,
+    ToolConfigError,
+    ToolCredentialResolver,
+    ToolEnv,
+    ToolResult,
+    build_tools,
+    call_digest,
+    check_arguments,
+)
 from ..tools.base import PREVIEW_CHARS, ToolInterrupted
+from ..tools.mcp import ask_server
+from ..tools.simulated import simulated_listing, simulated_result
 from .retry import call_with_retries
 
 if TYPE_CHECKING:
@@ -61,6 +76,8 @@ class RunHost(Protocol):
     def mcp_resolver(self) -> McpResolver | None: ...
     @property
     def tools_allow_private(self) -> bool: ...
+    @property
+    def tool_credentials(self) -> ToolCredentialResolver | None: ...
     @property
     def scope(self) -> str: ...  # a nested run's namespace within its parent ("each/0")
     @property
@@ -200,6 +217,7 @@ class NodeRun:
             if request.api_key is None:
                 raise NodeFailure(f"unknown credential {request.credential!r}, or not one stored for this base_url "
                                   "(a key only goes to the URL it was stored for): pick a model connection instead")
+        request.simulate_tool_calls = bool(request.tools) and provider.name == "simulated" and self.dry_run
         await self.emit("pre_llm_call", {"index": index, "key": key, "model": request.model, "provider": provider.name,
                                           "messages": request.messages})
         before_attempt: Callable[[], Awaitable[None]] = self._before_attempt
@@ -230,15 +248,44 @@ class NodeRun:
         are remembered here, so that results are redacted of them)."""
         if self._tool_env is None:
             engine = self.engine
-            self._tool_env = ToolEnv(engine.resolve_credential, engine.mcp_resolver, engine.tools_allow_private)
+            self._tool_env = ToolEnv(engine.tool_credentials, engine.mcp_resolver, engine.tools_allow_private)
         return self._tool_env
 
     async def tools(self, specs: list[Any]) -> list[Tool]:
-        """Callable tools for the node's tool configs (an MCP entry lists its server's tools)."""
+        """Callable tools for the node's tool configs (an MCP entry lists its server's tools, once:
+        the listing is journaled and read back on resume). A credential an HTTP tool would send
+        outside its allowed hosts fails the node before any call."""
         try:
-            return await build_tools(specs, self.tool_env())
+            return await build_tools(specs, self.tool_env(), self._mcp_listing)
         except ToolConfigError as exc:
             raise NodeFailure(str(exc), {"type": "tool_config"}) from exc
+        except CredentialRefused as exc:
+            raise NodeFailure(str(exc), exc.details()) from exc
+
+    async def _mcp_listing(self, config: McpToolsConfig) -> list[McpToolInfo]:
+        """An MCP server's tools, journaled like a call (key ``mcp-list/<server>``): a resumed node
+        sees the listing its first run saw (its tools and schemas), without asking the server again."""
+        key = f"mcp-list/{config.server}"
+        journal = self.state.tool_calls
+        entry = next((c for c in journal if c.get("key") == key and c.get("status") == "done"), None)
+        if entry is not None:
+            await self.emit("post_tool_call", {"tool": "(list tools)", "server": config.server, "key": key,
+                                               "status": "ok", "replayed": True, "bytes": 0, "error": None})
+            return [McpToolInfo.from_dict(t) for t in entry["listing"]]
+        if self.dry_run:  # no network in a dry run (and nothing journaled: a real run lists the server)
+            return simulated_listing(config)
+        await self._before_attempt()
+        started = time.perf_counter()
+        listing = await ask_server(config, self.tool_env())
+        journal.append({"key": key, "digest": call_digest("(list tools)", {"server": config.server}), "tool": "(list tools)",
+                        "status": "done", "listing": [t.to_dict() for t in listing],
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+        # (durable before the next LLM call anywhere in the run, like an answer: saves_settled)
+        self.engine.save_soon(self.node_id, self.state.to_dict())
+        await self.emit("post_tool_call", {"tool": "(list tools)", "server": config.server, "key": key, "status": "ok",
+                                           "tools": [t.name for t in listing], "bytes": 0, "error": None,
+                                           "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+        return listing
 
     async def tool(self, tool: Tool, arguments: dict[str, Any], key: str) -> ToolResult:
         """Call a tool once, journaled like an LLM call: a recorded result (same key, tool and
@@ -269,19 +316,25 @@ class NodeRun:
             await self.emit("post_tool_call", {"tool": tool.name, "key": key, "status": "error", "error": problem, "bytes": 0})
             return ToolResult.failed(problem)
         await self._before_attempt()
+        self.engine.budget_check()  # a priced tool spends like a model (and a spent budget stops it)
+        simulated = self.dry_run
         if entry is None:
             entry = {"key": key, "digest": digest, "tool": tool.name, "arguments": arguments}
             journal.append(entry)
         entry.update(status="started", idempotent=tool.idempotent)
-        if not tool.idempotent:
+        if not tool.idempotent and not simulated:
             await self.checkpoint()  # durable before the world is touched
         await self.emit("pre_tool_call", {"tool": tool.name, "key": key, "kind": tool.kind, "arguments": arguments,
-                                          "idempotent": tool.idempotent, **tool.describe_call(arguments)})
+                                          "idempotent": tool.idempotent, **tool.describe_call(arguments),
+                                          **({"simulated": True} if simulated else {})})
         started = time.perf_counter()
         try:
-            result = await tool.call(arguments, self.tool_env())
+            result = simulated_result(tool, arguments) if simulated else await tool.call(arguments, self.tool_env())
         except ToolConfigError as exc:
             result = ToolResult.failed(str(exc))
+        except CredentialRefused as exc:  # (refused before anything was sent: the call never happened)
+            journal.remove(entry)
+            raise NodeFailure(str(exc), exc.details()) from exc
         return await self._tool_done(tool, key, entry, result, (time.perf_counter() - started) * 1000)
 
     def _full_id(self) -> str:
@@ -295,11 +348,15 @@ class NodeRun:
         return "/".join([*reversed(scopes), self.node_id])
 
     async def _tool_done(self, tool: Tool, key: str, entry: dict[str, Any], result: ToolResult, ms: float) -> ToolResult:
-        entry.update(status="done", result=result.to_dict(), duration_ms=round(ms, 2))
+        # A skipped call cost nothing; any other call was made (or, in a dry run, would have been).
+        cost = tool.cost_usd if result.status != "skipped" else 0.0
+        entry.update(status="done", result=result.to_dict(), duration_ms=round(ms, 2), cost_usd=cost)
+        self.engine.account(cost, 0, 0)
         # The next LLM call anywhere in the run waits for this save (saves_settled), as for LLM answers.
         self.engine.save_soon(self.node_id, self.state.to_dict())
         await self.emit("post_tool_call", {"tool": tool.name, "key": key, "status": result.status,
                                            "duration_ms": round(ms, 2), "bytes": result.bytes, "error": result.error,
                                            "http_status": result.http_status, "cut": result.truncated,
-                                           "result": result.content[:PREVIEW_CHARS]})
+                                           "result": result.content[:PREVIEW_CHARS], "cost_usd": cost,
+                                           **({"simulated": True} if result.simulated else {})})
         return result

@@ -2,8 +2,9 @@
 error edges to fallback handlers, enforces timeouts, and stops cleanly on cancel or budget.
 
 Scheduling is linear in the size of the graph: a dependency counter per node (successors are
-handed out when a node settles) and one completion queue (graphs/engine/scheduling.py). Nodes
-that finish together are settled together, so their checkpoints and events share a commit.
+handed out when a node settles) and one completion queue, driven by ``scheduling.drive`` (the
+loop for_each runs its items with too). Nodes that finish together are settled together, so
+their checkpoints and events share a commit.
 
 State lives in ``NodeState`` objects that round-trip through the CheckpointStore, so a run
 driven by one process can be resumed by any other. A store that says the claim on the run is
@@ -27,10 +28,10 @@ from ..memory.tiers import default_memory
 from ..money import BudgetExceeded
 from ..nodes.base import NodeFailure, WaitForHuman
 from ..ports import CheckpointStore, EventSink, TokenSink
-from ..scheduling import Completions, DependencyCounter, gather_inputs, resolved, settled, source_value
+from ..scheduling import Completions, DependencyCounter, drive, gather_inputs, resolved, settled, source_value
 from ..schema import INPUTS_NODE, OUTPUTS_NODE
 from ..state import FINISHED, NodeState, RunResult
-from ..tools import McpResolver
+from ..tools import McpResolver, ToolCredentialResolver
 from ..tools.base import ToolInterrupted
 from ..types import value_matches
 from ..validate import CompiledNode, compile_graph, input_issues
@@ -73,6 +74,7 @@ class Engine:
         scope: str = "",
         mcp_resolver: McpResolver | None = None,
         tools_allow_private: bool = False,
+        tool_credentials: ToolCredentialResolver | None = None,
         answers: Mapping[str, dict[str, Any]] | None = None,
         token_sink: TokenSink | None = None,
     ) -> None:
@@ -101,6 +103,8 @@ class Engine:
         self.root: Engine = parent.root if parent is not None else self
         # tools: MCP connections by name (the run driver's resolver) and the SSRF guard's setting
         self.mcp_resolver, self.tools_allow_private = mcp_resolver, tools_allow_private
+        # stored credentials for tools' headers, with the hosts each may be sent to
+        self.tool_credentials = tool_credentials
         # (on the root) people's answers to human nodes, by full node id (``<node>/<key>/<child>``)
         self.answers: Mapping[str, dict[str, Any]] = answers or {}
         self.spent_usd = 0.0
@@ -197,7 +201,7 @@ class Engine:
             engine = engine.parent
 
     def account(self, cost: float, prompt_tokens: int, completion_tokens: int) -> None:
-        """Count one LLM call against this run and every run enclosing it."""
+        """Count one LLM (or priced tool) call against this run and every run enclosing it."""
         engine: Engine | None = self
         while engine is not None:
             engine.spent_usd += cost
@@ -219,6 +223,7 @@ class Engine:
             credentials=self._credentials, connections=self._connections, memory=self.memory, memory_owner=self.memory_owner,
             budget_tokens=budget_tokens, model_override=model_override or self.model_override, parent=self, scope=prefix,
             mcp_resolver=self.mcp_resolver, tools_allow_private=self.tools_allow_private,
+            tool_credentials=self.tool_credentials,
             token_sink=NamespacedTokens(self.token_sink, prefix) if self.token_sink is not None else None,
         )
         result = await engine.run(inputs)
@@ -306,32 +311,22 @@ class Engine:
         self._readiness = readiness = self._counter()
         if self._stop is not None:  # cancelled before it started
             return
-        await self._release(readiness.initial(), inputs)
-        while self._stop is None and self._running.tasks:
-            batch = await self._running.next_batch()
-            if self.root._fatal is not None:
-                return
-            ready: list[str] = []
-            for nid, task in batch:  # settle them all first: their saves and events share a commit
-                if self.stopping():
-                    break
-                self._running.pop(nid)
-                ready += await self._settle(nid, task)
-            if self._stop is None:
-                await self._release(ready, inputs)
+        await drive(self._running, readiness.initial(), launch=lambda nid: self._launch(nid, inputs),
+                    settle=self._settle, stopped=self._halted)
 
-    async def _release(self, ready: list[str], inputs: dict[str, Any]) -> None:
-        """Start nodes whose dependencies settled; a node whose required input comes from a
-        skipped branch is skipped (and settles in turn)."""
-        work = list(ready)
-        while work:
-            nid = work.pop(0)
-            node_inputs = self._gather_inputs(nid, inputs)
-            if node_inputs is None:
-                await self._skip(nid, "an upstream branch was skipped")
-                work += self._settled_now(nid)
-            else:
-                self._start(nid, node_inputs)
+    def _halted(self) -> bool:
+        """Start and settle nothing more: the run stops, or the engine is finished (claim lost)."""
+        return self._stop is not None or self.root._fatal is not None
+
+    async def _launch(self, nid: str, inputs: dict[str, Any]) -> list[str]:
+        """Start a node whose dependencies settled; a node whose required input comes from a
+        skipped branch is skipped (and settles in turn: returns the nodes that made ready)."""
+        node_inputs = self._gather_inputs(nid, inputs)
+        if node_inputs is None:
+            await self._skip(nid, "an upstream branch was skipped")
+            return self._settled_now(nid)
+        self._start(nid, node_inputs)
+        return []
 
     def _settled_now(self, nid: str) -> list[str]:
         assert self._readiness is not None

@@ -22,20 +22,25 @@ from .base import (
     check_arguments,
     openai_tool,
 )
+from .credentials import CredentialRefused, StoredCredential, ToolCredentialResolver, credential_allows, host_rule_problem
 from .http import HttpHeader, HttpTool, HttpToolConfig
-from .mcp import McpTool, McpToolInfo, McpToolsConfig, list_tools, mcp_tools
+from .mcp import McpLister, McpTool, McpToolInfo, McpToolsConfig, list_tools, mcp_tools
 
 ToolSpec = Annotated[HttpToolConfig | McpToolsConfig, Field(discriminator="type")]
 
 
-async def build_tools(specs: list[Any], env: ToolEnv) -> list[Tool]:
-    """Callable tools for ``specs``; ToolConfigError if one cannot be used (or two share a name)."""
+async def build_tools(specs: list[Any], env: ToolEnv, lister: McpLister | None = None) -> list[Tool]:
+    """Callable tools for ``specs``; ToolConfigError if one cannot be used (or two share a name),
+    CredentialRefused if an HTTP tool would send a credential outside its allowed hosts. ``lister``
+    lists an MCP server's tools (the runtime journals it); by default the server is asked."""
     tools: list[Tool] = []
     for spec in specs:
         if isinstance(spec, HttpToolConfig):
-            tools.append(HttpTool(spec))
+            http = HttpTool(spec)
+            await http.check_credentials(env)
+            tools.append(http)
         else:
-            tools.extend(await mcp_tools(spec, env))
+            tools.extend(await mcp_tools(spec, env, lister))
     names = [t.name for t in tools]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
@@ -44,6 +49,7 @@ async def build_tools(specs: list[Any], env: ToolEnv) -> list[Tool]:
 
 
 __all__ = [
+    "CredentialRefused", "McpLister", "StoredCredential", "ToolCredentialResolver", "credential_allows", "host_rule_problem",
     "HttpHeader", "HttpTool", "HttpToolConfig", "McpEndpoint", "McpResolver", "McpTool", "McpToolInfo", "McpToolsConfig",
     "Tool", "ToolConfigError", "ToolEnv", "ToolParameter", "ToolResult", "ToolSpec", "build_tools", "call_digest",
     "check_arguments", "list_tools", "mcp_tools", "openai_tool",

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..schema import PORT_PATTERN
 from ..types import FieldType, json_schema_for
+from .credentials import CredentialRefused, ToolCredentialResolver, credential_allows, host_of
 
 TOOL_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"  # what OpenAI accepts as a function name
 TOOLS_PRIVATE_HINT = "the operator can allow private tool addresses with KAIZEN_TOOLS_ALLOW_PRIVATE=1"
@@ -56,6 +57,7 @@ class ToolResult:
     data: Any = None
     truncated: bool = False
     http_status: int | None = None
+    simulated: bool = False  # a dry run's answer: nothing was fetched
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,17 +93,21 @@ class ToolEnv:
     """What tools get from the run: stored credentials by name (each secret used is remembered, so
     that it is redacted from results), MCP connections by name, and the SSRF guard's setting."""
 
-    resolve_credential: Callable[[str], Awaitable[str | None]]
+    resolve_credential: ToolCredentialResolver | None = None
     resolve_mcp: McpResolver | None = None
     allow_private: bool = False
     secrets: set[str] = field(default_factory=set)
 
-    async def secret(self, name: str) -> str:
-        value = await self.resolve_credential(name)
-        if value is None:
+    async def secret(self, name: str, url: str, tool: str) -> str:
+        """The key of credential ``name`` for a request of ``tool`` to ``url``. CredentialRefused
+        when the credential may not go to that host (nothing is sent); ToolConfigError if unknown."""
+        stored = await self.resolve_credential(name) if self.resolve_credential else None
+        if stored is None:
             raise ToolConfigError(f"unknown credential {name!r}")
-        self.secrets.add(value)
-        return value
+        if not credential_allows(stored.allowed_hosts, url):
+            raise CredentialRefused(tool, name, host_of(url), stored.allowed_hosts)
+        self.secrets.add(stored.secret)
+        return stored.secret
 
     async def mcp(self, name: str) -> McpEndpoint:
         endpoint = await self.resolve_mcp(name) if self.resolve_mcp else None
@@ -124,6 +130,8 @@ class Tool(Protocol):
     description: str
     kind: str  # "http" or "mcp"
     idempotent: bool  # may a call that was in flight when a worker died simply be made again?
+    cost_usd: float  # what one call costs (counted into the run's cost and budgets)
+    output_schema: dict[str, Any] | None  # the answer's JSON Schema, when declared (dry runs simulate it)
 
     def schema(self) -> dict[str, Any]:
         """JSON Schema of the arguments object."""

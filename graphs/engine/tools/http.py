@@ -24,6 +24,7 @@ from ..llm.urlguard import GuardedTransport, UnsafeModelURL, acheck_model_url, c
 from .base import (
     TOOL_NAME_PATTERN,
     TOOLS_PRIVATE_HINT,
+    ToolConfigError,
     ToolEnv,
     ToolParameter,
     ToolResult,
@@ -71,6 +72,9 @@ class HttpToolConfig(BaseModel):
     max_response_bytes: int = Field(200_000, ge=100, le=5_000_000, description="Longer answers are cut here.")
     allowed_hosts: list[str] = Field(default_factory=list, max_length=50, description="If set, only these hosts.")
     idempotent: bool | None = Field(None, description="May a call cut off by a crash be repeated? Empty: GET yes, others no.")
+    cost_usd: float = Field(0.0, ge=0, le=1000, description="What one call costs (USD): counted into the run's cost and budgets.")
+    output_schema: dict[str, Any] | None = Field(
+        None, description="JSON Schema of the answer (optional): dry runs simulate answers of this shape.")
 
     @model_validator(mode="after")
     def _templates(self) -> HttpToolConfig:
@@ -124,6 +128,8 @@ class HttpTool:
         self.name = config.name
         self.description = config.description or f"{config.method} {config.url}"
         self.idempotent = config.idempotent if config.idempotent is not None else config.method == "GET"
+        self.cost_usd = config.cost_usd
+        self.output_schema = config.output_schema
 
     def schema(self) -> dict[str, Any]:
         return parameters_schema(self.config.parameters)
@@ -147,6 +153,27 @@ class HttpTool:
         url, _body = self.request_parts(arguments)
         return {"method": self.config.method, "url": url}
 
+    async def check_credentials(self, env: ToolEnv) -> None:
+        """Before any call: every credential of the headers may go to the URL's host (the scheme,
+        host and port are fixed by the config). CredentialRefused otherwise; unknown credentials
+        are left to the call (the model hears of them)."""
+        for header in self.config.headers:
+            if header.credential is not None:
+                try:
+                    await env.secret(header.credential, self.config.url, self.name)
+                except ToolConfigError:
+                    pass
+
+    async def _headers(self, url: str, env: ToolEnv) -> dict[str, str]:
+        headers = {"User-Agent": "kaizen-web-tool/1", "Accept": "application/json, text/plain;q=0.9, */*;q=0.5"}
+        for header in self.config.headers:
+            value = header.value
+            if header.credential is not None:
+                secret = await env.secret(header.credential, url, self.name)  # (refused: nothing is sent)
+                value = value.replace(SECRET, secret) if value else secret
+            headers[header.name] = value
+        return headers
+
     async def call(self, arguments: dict[str, Any], env: ToolEnv) -> ToolResult:
         config = self.config
         url, body = self.request_parts(arguments)
@@ -157,13 +184,7 @@ class HttpTool:
             await acheck_model_url(url, env.allow_private, TOOLS_PRIVATE_HINT)
         except UnsafeModelURL as exc:
             return ToolResult.failed(f"refused URL: {exc}")
-        headers = {"User-Agent": "kaizen-web-tool/1", "Accept": "application/json, text/plain;q=0.9, */*;q=0.5"}
-        for header in config.headers:
-            value = header.value
-            if header.credential is not None:
-                secret = await env.secret(header.credential)
-                value = value.replace(SECRET, secret) if value else secret
-            headers[header.name] = value
+        headers = await self._headers(url, env)
         transport = GuardedTransport(allow_private=env.allow_private, hint=TOOLS_PRIVATE_HINT, what="tool URL")
         async with httpx2.AsyncClient(transport=transport, timeout=config.timeout_s, follow_redirects=False) as client:
             try:

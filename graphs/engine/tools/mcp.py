@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -35,6 +36,7 @@ class McpToolsConfig(BaseModel):
                           "read-only or idempotent.")
     timeout_s: float = Field(30.0, gt=0, le=600, description="Time for one call, connection included.")
     max_response_bytes: int = Field(200_000, ge=100, le=5_000_000, description="Longer results are cut here.")
+    cost_usd: float = Field(0.0, ge=0, le=1000, description="What one call costs (USD): counted into the run's cost and budgets.")
 
 
 @dataclass
@@ -45,9 +47,16 @@ class McpToolInfo:
     read_only: bool = False
     idempotent: bool = False
 
+    output_schema: dict[str, Any] | None = None
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "input_schema": self.input_schema,
-                "read_only": self.read_only, "idempotent": self.idempotent}
+                "read_only": self.read_only, "idempotent": self.idempotent, "output_schema": self.output_schema}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> McpToolInfo:
+        return cls(data["name"], data.get("description", ""), data.get("input_schema") or {}, bool(data.get("read_only")),
+                   bool(data.get("idempotent")), data.get("output_schema"))
 
 
 class McpError(Exception):
@@ -98,8 +107,10 @@ async def list_tools(endpoint: McpEndpoint, *, allow_private: bool, timeout_s: f
             listing = await client.list_tools(cursor=cursor)
             for tool in listing.tools:
                 notes = tool.annotations
+                output = getattr(tool, "output_schema", None)
                 found.append(McpToolInfo(tool.name, tool.description or "", dict(tool.input_schema),
-                                         bool(notes and notes.read_only_hint), bool(notes and notes.idempotent_hint)))
+                                         bool(notes and notes.read_only_hint), bool(notes and notes.idempotent_hint),
+                                         dict(output) if output else None))
             cursor = listing.next_cursor
             if not cursor:
                 break
@@ -130,6 +141,8 @@ class McpTool:
     def __init__(self, config: McpToolsConfig, info: McpToolInfo) -> None:
         self.config, self.info = config, info
         self.name = info.name
+        self.cost_usd = config.cost_usd
+        self.output_schema = info.output_schema
         self.description = info.description or info.name
         if config.idempotent_tools is not None:
             self.idempotent = info.name in config.idempotent_tools
@@ -170,13 +183,24 @@ class McpTool:
         return ToolResult(content=text, bytes=len(raw), data=data, truncated=truncated)
 
 
-async def mcp_tools(config: McpToolsConfig, env: ToolEnv) -> list[McpTool]:
-    """The enabled tools of a connection, with the schemas the server gives them now."""
+# a server's tools for a config (the runtime journals the listing: a resumed run reads it back)
+McpLister = Callable[[McpToolsConfig], Awaitable[list[McpToolInfo]]]
+
+
+async def ask_server(config: McpToolsConfig, env: ToolEnv) -> list[McpToolInfo]:
+    """The server's tools, asked now (ToolConfigError when it cannot be reached)."""
     endpoint = await env.mcp(config.server)
     try:
-        offered = {t.name: t for t in await list_tools(endpoint, allow_private=env.allow_private, timeout_s=config.timeout_s)}
+        return await list_tools(endpoint, allow_private=env.allow_private, timeout_s=config.timeout_s)
     except McpError as exc:
         raise ToolConfigError(env.redact(str(exc))) from exc
+
+
+async def mcp_tools(config: McpToolsConfig, env: ToolEnv, lister: McpLister | None = None) -> list[McpTool]:
+    """The enabled tools of a connection, with the schemas the server gives them (or gave them,
+    when ``lister`` replays a journaled listing)."""
+    listing = await lister(config) if lister is not None else await ask_server(config, env)
+    offered = {t.name: t for t in listing}
     missing = [name for name in config.tools if name not in offered]
     if missing:
         raise ToolConfigError(f"MCP server {config.server!r} does not offer {', '.join(missing)} "
