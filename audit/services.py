@@ -48,6 +48,29 @@ _runs_lock = threading.Lock()
 _RUNS_CACHED = 512
 
 
+def _remember(run_id: int, info: _RunInfo) -> None:
+    with _runs_lock:
+        _runs[run_id] = info
+        _runs.move_to_end(run_id)
+        while len(_runs) > _RUNS_CACHED:
+            _runs.popitem(last=False)
+
+
+def remember_run(hooks: Any, run: Any) -> None:
+    """A run is about to start here (graphs.signals.observe_run): keep what its audit rows need,
+    if the run came with its graph and creator loaded (the worker's claim reads them), so the
+    group-commit writer does not read them again for its first batch."""
+    cache = run._state.fields_cache
+    graph, creator = cache.get("graph"), cache.get("created_by")
+    if graph is None or (run.created_by_id is not None and creator is None):
+        return
+    loaded = graph.get_deferred_fields()
+    if "owner_id" in loaded or "workspace_id" in loaded:
+        return
+    _remember(run.pk, _RunInfo(run.graph_id, graph.owner_id, graph.workspace_id, run.created_by_id,
+                               creator.get_username() if creator is not None else ""))
+
+
 def _run_info(run_id: int) -> _RunInfo:
     with _runs_lock:
         info = _runs.get(run_id)
@@ -60,10 +83,7 @@ def _run_info(run_id: int) -> _RunInfo:
            .values_list("graph_id", "graph__owner_id", "graph__workspace_id", "created_by_id", "created_by__username").first())
     info = _RunInfo(*row) if row else _RunInfo(None, None, None, None, "")
     info.actor_name = info.actor_name or ""
-    with _runs_lock:
-        _runs[run_id] = info
-        while len(_runs) > _RUNS_CACHED:
-            _runs.popitem(last=False)
+    _remember(run_id, info)
     return info
 
 

@@ -137,7 +137,9 @@ def section_fullstack(rep: Report, cleanup, args) -> None:
                 p99_ms=pct(lat, 99) * 1000 if lat else None, gets_per_run=(res.gets / max(1, len(res.latencies) + len(res.failures)))
                 if system != "n8n" else None, first_failure=res.failures[0] if res.failures else None)
 
-    cases = [("no-llm", list(systems)), ("2-agent", [s for s in systems if s != "n8n"])]
+    wanted = set(args.cases.split(","))
+    cases = [(case, names) for case, names in (("no-llm", list(systems)), ("2-agent", [s for s in systems if s != "n8n"]))
+             if case in wanted]
     for case, names in cases:
         for name in names:
             measure(name, case, -1, clients)
@@ -453,6 +455,8 @@ def parse_args(argv=None):
                         help="fullstack: also the distributed stack with one web process and no API fast path (before issue 13's last part)")
     parser.add_argument("--profile", metavar="DIR", help="fullstack: py-spy the distributed web and worker processes in round 0 (collapsed stacks into DIR)")
     parser.add_argument("--runs", type=int, help="runs per fullstack measurement (20 clients)")
+    parser.add_argument("--cases", default="no-llm,2-agent",
+                        help="fullstack: comma-separated cases (no-llm, 2-agent); 'no-llm' alone is the quickest ratio to n8n")
     parser.add_argument("--node-sizes", help="comma-separated node counts for the nodes section")
     parser.add_argument("--fanout-sizes", help="comma-separated numbers of parallel 1 s calls")
     parser.add_argument("--workers", help="comma-separated worker-process counts for the scale section")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from workspaces.permissions import get_for, graphs_visible_to, may, runs_visible_to
 
@@ -86,6 +86,15 @@ def graph_or_404(user, pk: int, action: str = "view") -> Graph:
     """The graph ``pk`` if ``user`` may do ``action`` on it; 404 outside their workspaces, as a
     missing one (ids cannot be enumerated); 403 for a member whose role is too low."""
     return get_for(user, Graph, pk, action)
+
+
+def graph_to_run(user, pk: int) -> tuple[Graph, tuple[int, Any] | None]:
+    """``graph_or_404(user, pk, "run")``, with its latest version's id and declared inputs read in
+    the same query (what ``services.run_start`` needs to start it at that version)."""
+    latest = GraphVersion.objects.filter(graph=OuterRef("pk"), number=OuterRef("latest_version"))
+    graph = get_for(user, Graph.objects.annotate(latest_id=Subquery(latest.values("pk")[:1]),
+                                                 latest_inputs=Subquery(latest.values("spec__inputs")[:1])), pk, "run")
+    return graph, (graph.latest_id, graph.latest_inputs) if graph.latest_id is not None else None
 
 
 def node_state_summary(data: dict[str, Any]) -> dict[str, Any]:

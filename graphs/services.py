@@ -164,11 +164,14 @@ def _run_input_issues(spec: dict[str, Any], inputs: Any) -> list[Issue]:
 @transaction.atomic
 def run_start(*, graph: Graph, user, inputs: dict[str, Any], version: int | None = None,
               dry_run: bool = False, budget_usd: Decimal | None = None,
-              origin: str = Run.Origin.API, origin_label: str = "") -> Run:
+              origin: str = Run.Origin.API, origin_label: str = "", latest: tuple[int, Any] | None = None) -> Run:
+    """``latest``: the graph's latest version's (id, declared inputs), when the caller read them
+    with the graph (``selectors.graph_to_run``); used when no ``version`` is asked for."""
     number = version or graph.latest_version
     # Only the declared inputs are read (a spec may be megabytes); the task id is chosen here
     # and stored with the run, so enqueueing it costs no UPDATE afterwards.
-    found = GraphVersion.objects.filter(graph=graph, number=number).values_list("pk", "spec__inputs").first()
+    found = latest if version is None and latest is not None else (
+        GraphVersion.objects.filter(graph=graph, number=number).values_list("pk", "spec__inputs").first())
     if found is None:
         raise ServiceError(f"version {number} does not exist", [Issue("version", "no such version")])
     version_id, declared_inputs = found

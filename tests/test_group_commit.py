@@ -159,7 +159,7 @@ def test_recorder_stops_for_good_once_fenced_out(run):
 
 
 def test_a_claim_takes_a_new_epoch_and_is_exclusive(run):
-    from graphs.runner.execution import claim
+    from graphs.runner.claim import claim
 
     first = claim(run.pk, "w1")
     assert first == run.epoch + 1

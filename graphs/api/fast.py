@@ -101,7 +101,10 @@ class FastRoutes:
             async def read() -> tuple[int, Any, Any]:
                 return await sync_to_async(_read_run, thread_sensitive=False)(pk, user)
 
-            status, payload, _ = await long_poll(pk, wait or 0.0, read, look_first=False)
+            async def peek() -> tuple[int, Any, Any]:
+                return await sync_to_async(_read_run, thread_sensitive=False)(pk, user, False)
+
+            status, payload, _ = await long_poll(pk, wait or 0.0, read, look_first=False, peek=peek)
             return self.respond(request, status, payload, ALLOW[kind])
         assert data is not None
         status, payload = await sync_to_async(_start_run, thread_sensitive=False)(pk, user, data)
@@ -229,7 +232,11 @@ def _not_found(model: str) -> dict[str, Any]:
     return {"detail": f"No {model} matches the given query.", "errors": []}
 
 
-def _read_run(pk: int, user) -> tuple[int, Any, None]:
+def _read_run(pk: int, user, live_in_full: bool = True) -> tuple[int, Any, None]:
+    """The run's body, as the DRF view's; ``live_in_full=False``: only the status of a run that
+    is still live (a waiting request reads it in full at its end: its node states are not read
+    twice)."""
+    from .run_wait import FINAL
     from .serializers import node_summaries, run_body
     from .views import run_seen_by
 
@@ -239,6 +246,8 @@ def _read_run(pk: int, user) -> tuple[int, Any, None]:
             run = run_seen_by(user, pk)  # (the DRF view's query and access rule)
         except Http404:
             return 404, _not_found("Run"), None
+        if not live_in_full and run.status not in FINAL:
+            return 200, {"status": run.status}, None
         return 200, run_body(run, node_summaries(run)), None
     finally:
         close_old_connections()  # (back to the pool)
@@ -251,13 +260,13 @@ def _start_run(pk: int, user, data: dict[str, Any]) -> tuple[int, Any]:
     close_old_connections()
     try:
         try:
-            graph = selectors.graph_or_404(user, pk, "run")  # (as the DRF view's graph_for: runners and up)
+            graph, latest = selectors.graph_to_run(user, pk)  # (as the DRF view's graph_for: runners and up)
         except Http404:
             return 404, _not_found("Graph")
         except PermissionDenied as exc:  # a member whose role may not start runs (DRF's 403 body)
             return 403, {"detail": str(exc), "errors": []}
         try:
-            run = services.run_start(graph=graph, user=user, **data)
+            run = services.run_start(graph=graph, user=user, latest=latest, **data)
         except ServiceError as exc:
             return exc.status, service_error_body(exc)
         return 202, {"id": run.pk, "status": run.status, "url": f"/runs/{run.pk}/"}

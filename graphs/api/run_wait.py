@@ -49,12 +49,15 @@ def bad_wait_body() -> dict[str, Any]:
 
 
 async def long_poll(pk: int, wait: float, read: Callable[[], Awaitable[tuple[int, Any, Any]]],
-                    release: Callable[[], Awaitable[None]] | None = None, *, look_first: bool = True) -> tuple[int, Any, Any]:
+                    release: Callable[[], Awaitable[None]] | None = None, *, look_first: bool = True,
+                    peek: Callable[[], Awaitable[tuple[int, Any, Any]]] | None = None) -> tuple[int, Any, Any]:
     """Read the run (``read()`` -> (status code, body dict, anything)); while it is live, wait up
     to ``wait`` seconds for its end as above, then read again. Returns the last read, its body
     completed from the run_finished event if the row was still behind it. ``release`` gives back
     the database connection before the sleep. ``look_first=False`` subscribes before the first
-    read (one read fewer for a run that is still live, as a run just started is)."""
+    read (one read fewer for a run that is still live, as a run just started is). ``peek``: a
+    cheaper first look once subscribed, answering as ``read`` does except for a live run, of
+    which it may give the status only: that run is read in full at its end."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     if look_first or wait == 0:
@@ -67,7 +70,7 @@ async def long_poll(pk: int, wait: float, read: Callable[[], Awaitable[tuple[int
     await layer.group_add(group, channel)
     listener = asyncio.ensure_future(_listen(layer, channel, finished))
     try:
-        answer = await read()  # subscribed: nothing can slip by now
+        answer = await (peek or read)()  # subscribed: nothing can slip by now
         if not _live(answer):
             return answer
         if release is not None:

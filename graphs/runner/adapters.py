@@ -47,9 +47,11 @@ class HandedOff(ClaimLost):
 
 
 class RunRecorder:
-    def __init__(self, run_id: int, epoch: int | None = None) -> None:
+    def __init__(self, run_id: int, epoch: int | None = None,
+                 start: tuple[int, dict[str, dict[str, Any]]] | None = None) -> None:
         self.run_id = run_id
         self.epoch = epoch  # the claim this recorder writes under (read at load() when not given)
+        self._start = start  # (sequence, node states) known from the claim: load() reads nothing
         self._lost: BaseException | None = None
         self._valid_until = 0.0  # monotonic time until which the claim is known to be current
         self._committed_seq = 0
@@ -162,7 +164,11 @@ class RunRecorder:
             self._committed_seq = self._seq
             return {ns.node_id: ns.data for ns in NodeState.objects.filter(run_id=self.run_id)}
 
-        loaded = await self.db(read)
+        if self._start is not None and self.epoch is not None:
+            (self._seq, loaded), self._start = self._start, None
+            self._committed_seq = self._seq
+        else:
+            loaded = await self.db(read)
         self._valid_until = time.monotonic() + settings.KAIZEN_LEASE_S / 2  # just claimed
         return loaded
 

@@ -24,7 +24,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from kaizen_web.dbthreads import db, db_retrying
@@ -40,34 +39,14 @@ from ..engine.runtime import Engine
 from ..engine.validate import GraphInvalid
 from ..mcp_servers import mcp_resolver
 from ..memory_adapter import build_memory
-from ..models import Checkpoint, HumanAnswer, Run
+from ..models import HumanAnswer, Run
 from . import runloop
 from .adapters import HandedOff, RunRecorder
+from .claim import Claim, claim_run, version_spec
 from .token_relay import TokenRelay
 
 log = logging.getLogger(__name__)
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
-
-
-_CLAIM_SQL = f"""
-UPDATE {Run._meta.db_table}
-SET status = 'running', lease_owner = %s, lease_expires_at = %s, claims = claims + 1, epoch = epoch + 1,
-    started_at = COALESCE(started_at, %s),
-    progress_mark = (SELECT COALESCE(MAX(id), 0) FROM {Checkpoint._meta.db_table} WHERE run_id = %s)
-WHERE id = %s AND (status = 'queued' OR (status = 'running' AND (lease_expires_at < %s OR lease_owner = '')))
-RETURNING epoch
-"""
-
-
-def claim(run_id: int, owner: str) -> int | None:
-    """Take the run if nobody holds it: its new epoch, or None. One statement."""
-    now = timezone.now()
-    adapt = connection.ops.adapt_datetimefield_value
-    lease = now + timedelta(seconds=settings.KAIZEN_LEASE_S)
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [owner, adapt(lease), adapt(now), run_id, run_id, adapt(now)])
-        row = cursor.fetchone()
-    return row[0] if row else None
 
 
 def log_run_error(run_id: int, error: dict[str, Any]) -> None:
@@ -126,11 +105,10 @@ async def _execute(run_id: int) -> str | None:
         return None
     owner = f"{WORKER_ID}:{uuid.uuid4().hex[:8]}"
     # (the message is acked when this returns: a database hiccup must not lose the run)
-    epoch = await db_retrying(claim, run_id, owner, give_up_after_s=settings.KAIZEN_LEASE_S)
-    if epoch is None:
+    claimed = await db_retrying(claim_run, run_id, owner, give_up_after_s=settings.KAIZEN_LEASE_S)
+    if claimed is None:
         return None
-    run = await db_retrying(lambda: Run.objects.select_related("version", "graph").get(pk=run_id))
-    driver = _Driver(run, owner, epoch)
+    driver = _Driver(claimed, owner)
     _ACTIVE[run_id] = driver
     try:
         return await driver.drive()
@@ -141,9 +119,10 @@ async def _execute(run_id: int) -> str | None:
 class _Driver:
     """One claim of one run on this worker."""
 
-    def __init__(self, run: Run, owner: str, epoch: int) -> None:
-        self.run, self.owner, self.epoch = run, owner, epoch
-        self.recorder = RunRecorder(run.pk, epoch)
+    def __init__(self, claimed: Claim, owner: str) -> None:
+        run = claimed.run
+        self.run, self.owner, self.epoch, self.claimed = run, owner, run.epoch, claimed
+        self.recorder = RunRecorder(run.pk, run.epoch, start=claimed.start)
         self.tokens = TokenRelay(run.pk)  # streamed answers to the run's page (never stored)
         self.engine: Engine | None = None
         self.task: asyncio.Task[Any] | None = None
@@ -152,11 +131,14 @@ class _Driver:
     async def drive(self) -> str:
         run, recorder = self.run, self.recorder
         providers = build_providers()
-        answers = await db(lambda: {a.node_id: a.for_engine()
-                                    for a in HumanAnswer.objects.filter(run_id=run.pk).select_related("answered_by")})
+        answers: dict[str, Any] = {}
+        if self.claimed.may_have_answers:
+            answers = await db(lambda: {a.node_id: a.for_engine()
+                                        for a in HumanAnswer.objects.filter(run_id=run.pk).select_related("answered_by")})
+        spec = await version_spec(run.version_id)
         try:
             self.engine = Engine(
-                run.version.spec, run_id=str(run.pk), providers=providers, checkpoints=recorder, events=recorder,
+                spec, run_id=str(run.pk), providers=providers, checkpoints=recorder, events=recorder,
                 prices=PriceTable.from_mapping(settings.KAIZEN_PRICES),
                 budget_usd=float(run.budget_usd) if run.budget_usd is not None else None,
                 force_provider="simulated" if run.dry_run else None,
@@ -234,7 +216,11 @@ class _Driver:
         assert self.engine is not None
         engine, recorder = self.engine, self.recorder
         loop = asyncio.get_running_loop()
-        next_beat = next_poll = 0.0
+        # The claim just took the lease and read the cancel flag: the first beat and poll come later.
+        next_beat, next_poll = loop.time() + settings.KAIZEN_HEARTBEAT_S, loop.time() + settings.KAIZEN_CANCEL_POLL_S
+        if self.run.cancel_requested:
+            engine.request_cancel("cancelled by user")
+            return
         run_id = self.run.pk
         while True:
             now = loop.time()
