@@ -156,3 +156,23 @@ async def test_the_api_starts_a_run_and_waits_for_it_in_few_statements(user):
     assert len(answer["nodes"]) == 3 and all(n["status"] == "succeeded" for n in answer["nodes"].values()), answer
     web = seen.off("kaizen-")
     assert len(web) <= GET_WAIT_MAX, web
+
+
+def test_the_claim_loads_the_graphs_owner_and_workspace_each_in_its_own_field(user, django_user_model):
+    """The claim builds the run's graph from its own row: owner and workspace must not trade places
+    (they did, and every lookup by workspace on the worker — connections, credentials, MCP servers,
+    memory — then looked in the wrong one). Ids made to differ so that a swap shows."""
+    from graphs.runner.claim import claim_run
+    from workspaces.services import workspace_create
+
+    for i in range(3):  # (more users than workspaces: a user's id is not their workspace's)
+        django_user_model.objects.create_user(f"pad{i}")
+    team = workspace_create(user=user, name="team")
+    graph = services.graph_create(owner=user, workspace=team, name="g", spec=join_chain(1)).graph
+    assert graph.owner_id != graph.workspace_id
+    run = services.run_start(graph=graph, user=user, inputs={"task": "t"})
+    claimed = claim_run(run.pk, "test-owner")
+    assert claimed is not None
+    loaded = claimed.run.graph
+    assert (loaded.pk, loaded.owner_id, loaded.workspace_id) == (graph.pk, user.pk, team.pk)
+    assert claimed.run.created_by.get_username() == user.get_username()

@@ -79,12 +79,19 @@ def claim_run(run_id: int, owner: str) -> Claim | None:
         return None
     run = found[0]
     extra = {k: getattr(run, f"kaizen_{k}") for k in ("owner_id", "workspace_id", "username", "max_seq", "has_states", "has_answers")}
-    run._state.fields_cache["graph"] = Graph.from_db(connection.alias, ["id", "owner_id", "workspace_id"],
-                                                     [run.graph_id, extra["owner_id"], extra["workspace_id"]])
+    run._state.fields_cache["graph"] = _partial(Graph, id=run.graph_id, owner_id=extra["owner_id"],
+                                                workspace_id=extra["workspace_id"])
     if run.created_by_id is not None:
-        run._state.fields_cache["created_by"] = _User.from_db(connection.alias, ["id", _User.USERNAME_FIELD],
-                                                              [run.created_by_id, extra["username"]])
+        run._state.fields_cache["created_by"] = _partial(_User, **{"id": run.created_by_id, _USERNAME: extra["username"]})
     return Claim(run, int(extra["max_seq"]), bool(extra["has_states"]), bool(extra["has_answers"]))
+
+
+def _partial(model: Any, **values: Any) -> Any:
+    """An instance with only ``values`` loaded (the rest deferred). Model.from_db matches a partial
+    row to the model's fields in *their* order, not the names' order: give it that order."""
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    assert len(names) == len(values), f"not concrete fields of {model.__name__}: {set(values) - set(names)}"
+    return model.from_db(connection.alias, names, [values[n] for n in names])
 
 
 def claim(run_id: int, owner: str) -> int | None:
