@@ -29,7 +29,7 @@ from .engine.llm.base import DEFAULT_CONNECTION, Endpoint, is_default_connection
 from .engine.llm.pricing import DEFAULT_PRICES
 from .engine.llm.urlguard import UnsafeModelURL, check_model_url
 from .engine.validate import Issue
-from .model_urls import _base_urls, base_url_issues
+from .model_urls import _base_urls, base_url_issues, dicts_under
 from .models import Connection, Credential
 from .signals import action as audit
 
@@ -161,15 +161,8 @@ def connection_resolver(run: Any, recorder: Any) -> Callable[[str], Awaitable[En
 
 def _holders(value: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """(path, dict) of every dict under ``value`` naming a non-default ``connection``."""
-    if isinstance(value, dict):
-        if isinstance(value.get("connection"), str) and not is_default_connection(value["connection"]):
-            yield path, value
-        for key, child in value.items():
-            if isinstance(child, (dict, list)):
-                yield from _holders(child, f"{path}.{key}")
-    elif isinstance(value, list):
-        for i, child in enumerate(value):
-            yield from _holders(child, f"{path}[{i}]")
+    return ((where, d) for where, d in dicts_under(value, path)
+            if isinstance(d.get("connection"), str) and not is_default_connection(d["connection"]))
 
 
 def _legacy_credential_issues(nodes: list[Any], workspace: Any) -> list[Issue]:

@@ -19,6 +19,7 @@ from kaizen_web.crypto import InvalidToken, fernet
 from .engine.tools import StoredCredential, credential_allows, host_rule_problem
 from .engine.tools.credentials import host_of, normalize_rules
 from .engine.validate import Issue
+from .model_urls import dicts_under
 from .models import Credential
 from .signals import action as audit
 
@@ -143,15 +144,8 @@ def tool_credential_resolver(run: Any, recorder: Any) -> Callable[[str], Awaitab
 
 def _http_tools(value: Any, path: str) -> Any:
     """(path, tool config) of every HTTP tool under a node's config, subgraphs' included."""
-    if isinstance(value, dict):
-        if value.get("type") == "http" and isinstance(value.get("url"), str) and isinstance(value.get("headers"), list):
-            yield path, value
-        for key, child in value.items():
-            if isinstance(child, (dict, list)):
-                yield from _http_tools(child, f"{path}.{key}")
-    elif isinstance(value, list):
-        for i, child in enumerate(value):
-            yield from _http_tools(child, f"{path}[{i}]")
+    return ((where, d) for where, d in dicts_under(value, path)
+            if d.get("type") == "http" and isinstance(d.get("url"), str) and isinstance(d.get("headers"), list))
 
 
 def tool_credential_issues(spec: Any, workspace: Any) -> list[Issue]:

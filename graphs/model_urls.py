@@ -19,18 +19,24 @@ from .engine.llm.urlguard import UnsafeModelURL, check_model_url, normalize
 from .engine.validate import Issue
 
 
-def _base_urls(value: Any, path: str) -> Iterator[tuple[str, dict[str, Any], str]]:
-    """(path, the dict holding it, url) of every non-empty ``base_url`` string under ``value``."""
+def dicts_under(value: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(path, dict) of every dict under ``value`` (a node's config, subgraphs included), depth first."""
     if isinstance(value, dict):
-        url = value.get("base_url")
-        if isinstance(url, str) and url.strip():
-            yield f"{path}.base_url", value, url.strip()
+        yield path, value
         for key, child in value.items():
             if isinstance(child, (dict, list)):
-                yield from _base_urls(child, f"{path}.{key}")
+                yield from dicts_under(child, f"{path}.{key}")
     elif isinstance(value, list):
         for i, child in enumerate(value):
-            yield from _base_urls(child, f"{path}[{i}]")
+            yield from dicts_under(child, f"{path}[{i}]")
+
+
+def _base_urls(value: Any, path: str) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """(path, the dict holding it, url) of every non-empty ``base_url`` string under ``value``."""
+    for where, holder in dicts_under(value, path):
+        url = holder.get("base_url")
+        if isinstance(url, str) and url.strip():
+            yield f"{where}.base_url", holder, url.strip()
 
 
 def base_url_issues(spec: Any) -> list[Issue]:
