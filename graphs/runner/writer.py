@@ -26,7 +26,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.backends.utils import CursorWrapper
 
 from ..engine.ports import ClaimLost
 from ..models import Checkpoint, NodeState, Run, RunEvent
@@ -292,9 +294,27 @@ def _write_postgresql(claims: dict[int, int], events: list[RunEvent], audit: lis
                       copy: EventCopy | None = None) -> set[int]:
     params = pg_params(claims, events, audit, states, finals, copy)
     assert connection.get_autocommit(), "the group commit is one statement in autocommit mode"
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(group_commit_sql(copy), params)
         return {row[0] for row in cursor.fetchall()}
+
+
+def prepared_cursor() -> CursorWrapper:  # (PostgreSQL only)
+    """A cursor whose statements are bound and prepared on the server, for the few statements a
+    worker sends over and over (the group commit: planning its CTEs took as long as running them).
+
+    Django's own cursors bind on the client (psycopg's ``ClientCursor``), which never prepares, and
+    its connections have psycopg's automatic preparation off (``prepare_threshold`` None, for
+    connection poolers); the threshold is set here on this connection only, and only cursors made
+    here are server-binding, so nothing else is prepared. Wrapped in Django's cursor wrapper, so
+    execute wrappers and query logging still see the statement. (Behind PgBouncer in transaction
+    mode, this needs PgBouncer >= 1.21 with ``max_prepared_statements``.)"""
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = 1  # (psycopg counts executions; the second one is prepared)
+    cursor = psycopg.Cursor(raw)
+    return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
 
 
 def pg_params(claims: dict[int, int], events: list[RunEvent], audit: list[tuple],
