@@ -28,7 +28,7 @@ from typing import Any
 
 import psycopg
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.backends.utils import CursorWrapper
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 from ..engine.ports import ClaimLost
 from ..models import Checkpoint, NodeState, Run, RunEvent
@@ -314,7 +314,7 @@ def prepared_cursor() -> CursorWrapper:  # (PostgreSQL only)
     if raw.prepare_threshold is None:
         raw.prepare_threshold = 1  # (psycopg counts executions; the second one is prepared)
     cursor = psycopg.Cursor(raw)
-    return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
+    return (CursorDebugWrapper if connection.queries_logged else CursorWrapper)(cursor, connection)
 
 
 def pg_params(claims: dict[int, int], events: list[RunEvent], audit: list[tuple],
