@@ -36,6 +36,7 @@ from ..tools.base import ToolInterrupted
 from ..types import value_matches
 from ..validate import CompiledNode, compile_graph, input_issues
 from .context import NodeRun
+from .saves import PendingSaves
 
 # (name, the base URL the key would go to) -> the key, or None (no such key, or not one for that URL)
 CredentialResolver = Callable[[str, str | None], Awaitable[str | None]]
@@ -114,7 +115,7 @@ class Engine:
         self._fatal: BaseException | None = None  # (on the root) the claim is lost or a save failed
         self._running: Completions[str] = Completions()
         self._readiness: DependencyCounter[str] | None = None
-        self._pending_saves: set[asyncio.Future[None]] = set()  # checkpoints and journal saves committing
+        self._pending_saves = PendingSaves(self._finish_hard)  # checkpoints and journal saves committing
         # wiring, computed once
         self.data_in: dict[str, list[Any]] = {nid: [] for nid in self.nodes}
         self.upstream: dict[str, list[str]] = {nid: [] for nid in self.nodes}
@@ -373,9 +374,9 @@ class Engine:
         await self.emit(HookEvent.POST_CHECKPOINT_SAVE, nid, {"queue_ms": round((time.perf_counter() - started) * 1000, 3)})
 
     async def _saves_done(self) -> None:
-        while self._pending_saves:
+        if self._pending_saves:
             self.checkpoints.flush_soon()
-            await asyncio.gather(*list(self._pending_saves))
+            await self._pending_saves.all()
         self.raise_if_finished()
 
     def save_soon(self, nid: str, state: dict[str, Any]) -> None:
@@ -401,13 +402,6 @@ class Engine:
         A save that fails finishes the engine (``_finish_hard``): its error is kept and raised
         by the next ``saves_settled`` and by ``run``, so no LLM call starts on an unsaved answer."""
         self._pending_saves.add(save)
-        save.add_done_callback(self._save_done)
-
-    def _save_done(self, save: asyncio.Future[None]) -> None:
-        self._pending_saves.discard(save)
-        error = None if save.cancelled() else save.exception()
-        if error is not None:
-            self._finish_hard(error)
 
     async def saves_settled(self) -> None:
         """Wait for the saves pending now, here and in enclosing runs (not those added meanwhile).
@@ -417,15 +411,16 @@ class Engine:
         Raises the error of a failed save (or a lost claim), whenever it happened.
         """
         self.raise_if_finished()
-        pending: list[asyncio.Future[None]] = []
         engine: Engine | None = self
+        flushed = False
         while engine is not None:
-            pending.extend(engine._pending_saves)
+            if engine._pending_saves:
+                if not flushed:
+                    self.checkpoints.flush_soon()  # (one store under every level: the top-level run's)
+                    flushed = True
+                await engine._pending_saves.issued_so_far()
+                self.raise_if_finished()
             engine = engine.parent
-        if pending:
-            self.checkpoints.flush_soon()  # (one store under every level: the top-level run's)
-            await asyncio.gather(*pending)
-        self.raise_if_finished()
 
     async def _settle(self, nid: str, task: asyncio.Task[dict[str, Any]]) -> list[str]:
         """Record how a node's task ended; returns the nodes that may start now."""
