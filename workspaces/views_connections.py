@@ -26,7 +26,7 @@ from .permissions import abilities, get_for
 
 def listed(text: str) -> list[str]:
     """What a form's field lists: one item per line or comma-separated, blanks dropped."""
-    return [rule.strip() for rule in text.replace("\n", ",").split(",") if rule.strip()]
+    return [item.strip() for item in text.replace("\n", ",").split(",") if item.strip()]
 
 
 def _hosts_problem(exc: CredentialHostsInvalid, rules: list[str]) -> str:
@@ -100,14 +100,11 @@ def connections(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             return redirect("workspace-connections", pk=pk)
     return render(request, "workspaces/connections.html", {
         **_keys(workspace, hosts_error), "connections": connections_offered(workspace), "errors": errors,
-        "form": request.POST, "is_admin": abilities(workspace.kaizen_role)["connections"],
+        "form": request.POST, "is_admin": abilities(getattr(workspace, "kaizen_role", None))["connections"],
     }, status=400 if errors or hosts_error else 200)
 
 
 def _keys(workspace: Workspace, hosts_error: dict[str, Any] | None) -> dict[str, Any]:
     """The keys panel's context: names, hints and hosts (never a key), and what the role may do."""
-    credentials = list(Credential.objects.filter(workspace=workspace).order_by("name"))
-    for credential in credentials:
-        credential.hosts_text = "\n".join(credential.allowed_hosts or [])  # (the form's text: one rule a line)
-    return {"workspace": workspace, "credentials": credentials, "keys_can": abilities(workspace.kaizen_role),
-            "hosts_error": hosts_error}
+    return {"workspace": workspace, "credentials": Credential.objects.filter(workspace=workspace).order_by("name"),
+            "keys_can": abilities(getattr(workspace, "kaizen_role", None)), "hosts_error": hosts_error}
