@@ -128,12 +128,15 @@ def public(connection: Connection) -> dict[str, Any]:
     """What the API and the editor see of a connection (never a key)."""
     return {"id": connection.pk, "name": connection.name, "base_url": connection.base_url,
             "credential": connection.credential.name if connection.credential is not None else None,
-            "models": connection.model_names, "prices": connection.prices, "builtin": False}
+            "models": connection.model_names, "prices": connection.prices, "builtin": False, "simulated": False}
 
 
 def builtin_default() -> dict[str, Any]:
+    """The operator's endpoint. ``simulated``: no OPENAI_BASE_URL or OPENAI_API_KEY is set, so
+    agents on it answer from the simulated provider and ``base_url`` is only where it would go."""
     return {"id": None, "name": DEFAULT_CONNECTION, "base_url": settings.OPENAI_BASE_URL or "https://api.openai.com/v1",
-            "credential": None, "models": default_models(), "prices": {}, "builtin": True}
+            "credential": None, "models": default_models(), "prices": {}, "builtin": True,
+            "simulated": settings.KAIZEN_DEFAULT_PROVIDER == "simulated"}
 
 
 def connections_offered(workspace: Any) -> list[dict[str, Any]]:

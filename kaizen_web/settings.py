@@ -242,6 +242,9 @@ KAIZEN_SCHEDULE_GRACE_S = env.float("KAIZEN_SCHEDULE_GRACE_S", default=60)
 # A webhook trigger's HMAC call must be signed within this many seconds of the server's clock
 # (X-Kaizen-Timestamp); its signature is refused a second time for twice as long (triggers/auth.py).
 KAIZEN_TRIGGER_SIGNATURE_TOLERANCE_S = env.int("KAIZEN_TRIGGER_SIGNATURE_TOLERANCE_S", default=300)
+# Refused calls (401, 410, 413, 429) of one trigger and status within this many seconds of the first
+# are one audit row and a count (triggers.models.RefusalWindow), not one row each.
+KAIZEN_TRIGGER_REFUSAL_WINDOW_S = env.int("KAIZEN_TRIGGER_REFUSAL_WINDOW_S", default=60)
 
 # --- Channels ----------------------------------------------------------------------------
 if REDIS_URL:

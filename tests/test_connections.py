@@ -146,6 +146,21 @@ def test_the_connections_page(user, settings):
     assert b"sk-page-key" not in page.get(url).content
 
 
+@pytest.mark.django_db
+def test_the_default_connections_row_says_when_the_server_simulates_the_model(user, settings):
+    page = Client()
+    page.force_login(user)
+    url = f"/workspaces/{workspace_of(user).pk}/connections/"
+    settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY, settings.KAIZEN_DEFAULT_PROVIDER = "", "", "simulated"
+    row = page.get(url).content.decode().split('<tr data-connection="default">', 1)[1].split("</tr>", 1)[0]
+    assert "simulated" in row and "(no model server)" in row and "api.openai.com" not in row
+    assert api_for(user).get("/api/connections/").json()[0]["simulated"] is True
+    settings.OPENAI_BASE_URL, settings.KAIZEN_DEFAULT_PROVIDER = "https://llm.example.com/v1", "openai"
+    row = page.get(url).content.decode().split('<tr data-connection="default">', 1)[1].split("</tr>", 1)[0]
+    assert "<code>https://llm.example.com/v1</code>" in row and "simulated" not in row
+    assert api_for(user).get("/api/connections/").json()[0]["simulated"] is False
+
+
 # --- graphs pick a connection; the worker resolves it ------------------------------------------------
 
 @pytest.mark.django_db

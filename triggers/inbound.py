@@ -12,7 +12,8 @@ by the size limit). Then the graph's published version starts (409 if
 there is none) by the API's own path: ``run_start``, enqueued on commit. In ``async`` mode the
 answer is 202 with the run id; in ``wait`` mode the request waits up to the trigger's ``wait_s``
 for the run's ``run_finished`` event (graphs/api/run_wait.py, no polling) and answers 200 with
-its outputs, or 202 if it is still running. Every call, accepted or refused, is in the audit log.
+its outputs, or 202 if it is still running. Every call, accepted or refused, is in the audit log
+(refusals before the rate check as one row per trigger, status and window: triggers/refusals.py).
 """
 
 from __future__ import annotations

@@ -56,6 +56,27 @@ class WebhookTrigger(models.Model):
         return f"/hooks/t/{self.public_id}/"
 
 
+class RefusalWindow(models.Model):
+    """Refused calls of one trigger with one HTTP status, counted from the first of them for
+    ``KAIZEN_TRIGGER_REFUSAL_WINDOW_S``: that first call is in the audit log (its reason and
+    caller), the others of the window only add to ``count`` here. A flood of calls without the
+    secret is one audit row per trigger, status and window, not one per call."""
+
+    trigger = models.ForeignKey(WebhookTrigger, on_delete=models.CASCADE, related_name="refusal_windows")
+    http_status = models.PositiveSmallIntegerField()
+    opened_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+    count = models.PositiveIntegerField(default=1)  # the window's refusals, its first included
+    last_reason = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        ordering = ["-opened_at"]
+        indexes = [models.Index(fields=["trigger", "http_status", "-opened_at"], name="trigger_refusal_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.count} x {self.http_status} for trigger {self.trigger_id} from {self.opened_at:%H:%M:%S}"
+
+
 class Schedule(models.Model):
     class Kind(models.TextChoices):
         CRON = "cron", "Cron expression"

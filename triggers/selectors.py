@@ -12,6 +12,7 @@ from audit.models import AuditEntry
 
 from . import timing
 from .models import Schedule, ScheduleFiring, WebhookTrigger
+from .refusals import window_counts
 
 
 def triggers_for_graph(graph) -> QuerySet[WebhookTrigger]:
@@ -22,9 +23,20 @@ def schedules_for_graph(graph) -> QuerySet[Schedule]:
     return Schedule.objects.filter(graph=graph).order_by("id")
 
 
-def recent_calls(graph, limit: int = 10) -> QuerySet[AuditEntry]:
-    """The trigger calls of this graph, newest first, accepted and refused (from the audit log)."""
-    return AuditEntry.objects.filter(graph_id=graph.pk, event="trigger.called").order_by("-id")[:limit]
+def recent_calls(graph, limit: int = 10) -> list[AuditEntry]:
+    """The trigger calls of this graph, newest first, accepted and refused (from the audit log); a
+    refusal that opened a window has ``folded``: its RefusalWindow (how many calls the row stands for)."""
+    calls = list(AuditEntry.objects.filter(graph_id=graph.pk, event="trigger.called").order_by("-id")[:limit])
+    windows = window_counts([w for c in calls if (w := _window_of(c)) is not None])
+    for call in calls:
+        w = _window_of(call)
+        call.folded = windows.get(w) if w is not None else None
+    return calls
+
+
+def _window_of(call: AuditEntry) -> int | None:
+    ref = call.data.get("refusal_window") if isinstance(call.data, dict) else None
+    return ref if isinstance(ref, int) else None
 
 
 def recent_firings(graph, limit: int = 10) -> QuerySet[ScheduleFiring]:

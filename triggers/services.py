@@ -1,6 +1,7 @@
 """Writes for webhook triggers and schedules: create, change, delete, regenerate a secret, and
 start the graph's published version (a trigger's call, a schedule's firing). Every action and
-every call is in the audit log (accepted or refused, with the reason)."""
+every call is in the audit log (accepted or refused, with the reason; a flood of refusals as one row
+per window and a count: refusals.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from . import timing
 from .auth import new_secret, store_secret
 from .beat import FIRE_TASK
 from .models import Schedule, ScheduleFiring, WebhookTrigger
+from .refusals import count_refusal
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +87,16 @@ def trigger_delete(*, trigger: WebhookTrigger, user: Any) -> None:
     trigger.delete()
 
 
-def trigger_refused(*, trigger: WebhookTrigger, status: int, reason: str, call: dict[str, Any]) -> None:
-    """Audit a refused call (its own transaction: the refusal is kept whatever else happens)."""
+def trigger_refused(*, trigger: WebhookTrigger, status: int, reason: str, call: dict[str, Any],
+                    now: datetime | None = None) -> None:
+    """Audit a refused call (its own transaction: the refusal is kept whatever else happens); calls
+    refused before they were let through are one row per window and a count (triggers/refusals.py)."""
     with transaction.atomic():
+        window = count_refusal(trigger, status, reason, now or timezone.now())
+        if window is None:
+            return
         _audit_trigger("trigger.called", trigger, actor=None, status="refused", summary=f"{status}: {reason}"[:300],
-                       data={**call, "http_status": status, "reason": reason})
+                       data={**call, "http_status": status, "reason": reason, **window})
 
 
 @transaction.atomic

@@ -34,6 +34,8 @@ class ConnectionOutSerializer(serializers.Serializer):
     models = serializers.ListField(child=serializers.CharField())
     prices = serializers.DictField(child=serializers.ListField(child=serializers.FloatField()))
     builtin = serializers.BooleanField()
+    simulated = serializers.BooleanField(help_text="The built-in default while the server has no model endpoint: "
+                                                   "its agents answer from the simulated provider.")
 
 
 def _refused(exc: ConnectionError_) -> Response:

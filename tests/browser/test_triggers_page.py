@@ -57,7 +57,7 @@ def test_triggers_and_schedules_on_the_graph_page(login_context, editor_user, li
     url = live_server.url + trigger.path
     assert page.evaluate("navigator.clipboard.readText()") == url
 
-    assert call(url, "kzt_not-the-secret") == 401
+    assert [call(url, f"kzt_not-the-secret-{i}") for i in range(3)] == [401, 401, 401]
     panel.locator("summary", has_text="New schedule").click()
     form = page.get_by_test_id("schedule-form")
     form.locator("input[name=name]").fill("weekday mornings")
@@ -70,6 +70,7 @@ def test_triggers_and_schedules_on_the_graph_page(login_context, editor_user, li
     expect(firings.locator("time")).to_have_count(3)
     expect(firings).to_contain_text("08:30:00 Europe/Paris")
     expect(panel.get_by_test_id("trigger-calls")).to_contain_text("401: wrong token")
+    expect(panel.get_by_test_id("refusals-folded")).to_have_text("× 3")  # one audit row for the three
     assert "kzt_" not in panel.inner_text().replace(token[:4] + "…", ""), "the secret is shown once"
     assert Schedule.objects.get(graph=graph).inputs == {"task": "morning triage"}
     SHOTS.mkdir(parents=True, exist_ok=True)
