@@ -56,6 +56,7 @@ def private_pg():
     pg.stop()
 
 
+@pytest.mark.timeout(360)  # (its own waits add up to 240 s on a loaded machine; the suite's default is 120 s)
 def test_a_database_restart_mid_load_loses_nothing(private_pg, start_worker, fake_llm):
     runs_wanted = 8
     redis_url = "redis://127.0.0.1:6379/8"
