@@ -36,7 +36,8 @@ def endpoint_for(server: McpServer) -> McpEndpoint:
         credential = Credential.objects.filter(workspace_id=server.workspace_id, name=server.credential).first()
         secret = credential_secret(credential) if credential else None
         if credential is None or secret is None:
-            raise McpServerError(f"MCP server {server.name!r}: unknown credential {server.credential!r}")
+            raise McpServerError(f"MCP server {server.name!r}: unknown credential {server.credential!r}: store it on the "
+                                 "Connections page (Stored keys) or POST /api/credentials/")
         if not credential_allows(credential.allowed_hosts or [], server.url):  # (nothing is sent)
             raise McpServerError(f"MCP server {server.name!r}: credential {server.credential!r} may not be sent to "
                                  f"{host_of(server.url)!r} (its allowed hosts: "
@@ -80,6 +81,13 @@ def mcp_server_set(*, owner: Any, name: str, url: str, credential: str = "", aut
     audit("mcp_server.added" if created else "mcp_server.changed", actor=owner, object_type="mcp_server",
           object_id=server.pk, owner_id=owner.pk, workspace_id=workspace.pk, summary=f"{name} ({url})")
     return server, created
+
+
+def mcp_server_delete(*, server: McpServer, user: Any) -> None:
+    """Remove a server; agents naming it fail with "unknown MCP server" until one is added again."""
+    audit("mcp_server.deleted", actor=user, object_type="mcp_server", object_id=server.pk, owner_id=user.pk,
+          workspace_id=server.workspace_id, summary=f"{server.name} ({server.url})")
+    server.delete()
 
 
 def mcp_server_tools(server: McpServer) -> list[McpToolInfo]:

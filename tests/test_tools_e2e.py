@@ -50,6 +50,12 @@ def test_mcp_server_connections_and_their_tools(user, other_user, mcp_test_serve
     settings.KAIZEN_TOOLS_ALLOW_PRIVATE = False
     refused = client.get("/api/mcp-servers/docs/tools/")
     assert refused.status_code == 502 and "private, loopback or reserved" in refused.data["detail"]
+    assert other.delete("/api/mcp-servers/docs/").status_code == 404
+    assert client.delete("/api/mcp-servers/docs/").status_code == 204
+    from audit.models import AuditEntry
+
+    [deleted] = AuditEntry.objects.filter(event="mcp_server.deleted")
+    assert deleted.actor_id == user.pk and deleted.summary.startswith("docs (")
 
 
 def test_a_run_on_a_worker_uses_http_and_mcp_tools_and_logs_them_without_secrets(

@@ -1,4 +1,4 @@
-"""The Connections page of a workspace: its model connections and stored keys.
+"""The Connections page of a workspace: its model connections, stored keys and MCP servers (views_mcp.py).
 
 Members with the editor role see both (keys by name, hint and the hosts tools may send them to;
 never the key). Admins add and delete connections and keys, and change a key's hosts
@@ -22,6 +22,8 @@ from kaizen_web.htmx import HtmxHttpRequest
 
 from .models import Workspace
 from .permissions import abilities, get_for
+from .views_mcp import FORMS as MCP_FORMS
+from .views_mcp import mcp_context, mcp_post, mcp_tools
 
 
 def listed(text: str) -> list[str]:
@@ -79,29 +81,37 @@ def _post(request: HtmxHttpRequest, workspace: Workspace, form: str) -> None:
 @login_required
 @require_http_methods(["GET", "POST"])
 def connections(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """GET (editor role): the page. POST (admin): ``form=connection|credential|credential-hosts|
-    delete-connection|delete-credential``; a refusal answers 400 with the page and its message
-    (the hosts form's next to its field), or, to htmx, the keys panel with it (htmx swaps 2xx only)."""
+    """GET (editor role): the page; ``?tools=<id>`` lists an MCP server's tools. POST (admin):
+    ``form=connection|credential|credential-hosts|delete-connection|delete-credential|mcp-server|
+    delete-mcp-server``; a refusal answers 400 with the page and its message (the hosts and MCP forms'
+    next to their field), or, to htmx, the keys or MCP panel with it (htmx swaps 2xx only)."""
     workspace = get_for(request.user, Workspace, pk, "edit" if request.method == "GET" else "connections")
     errors: list[str] = []
     hosts_error: dict[str, Any] | None = None
+    mcp_refused: dict[str, Any] | None = None
+    form = request.POST.get("form", "") if request.method == "POST" else ""
+    tools = mcp_tools(request, workspace)
     if request.method == "POST":
-        form = request.POST.get("form", "")
         try:
             if form == "credential-hosts":
                 hosts_error = _set_hosts(request, workspace)
+            elif form in MCP_FORMS:
+                mcp_refused = mcp_post(request, workspace, form)
             else:
                 _post(request, workspace, form)
         except ConnectionError_ as exc:
             errors = [f"{i.path}: {i.message}" if i.path else i.message for i in exc.issues]
         if request.htmx and form == "credential-hosts":
             return render(request, "workspaces/_credentials.html", _keys(workspace, hosts_error))
-        if not errors and not hosts_error:
+        if not errors and not hosts_error and not mcp_refused and not (request.htmx and form in MCP_FORMS):
             return redirect("workspace-connections", pk=pk)
+    if request.htmx and (form in MCP_FORMS or tools is not None):
+        return render(request, "workspaces/_mcp_servers.html", {**_keys(workspace, None), **mcp_context(workspace, mcp_refused, tools)})
     return render(request, "workspaces/connections.html", {
-        **_keys(workspace, hosts_error), "connections": connections_offered(workspace), "errors": errors,
-        "form": request.POST, "is_admin": abilities(getattr(workspace, "kaizen_role", None))["connections"],
-    }, status=400 if errors or hosts_error else 200)
+        **_keys(workspace, hosts_error), **mcp_context(workspace, mcp_refused, tools),
+        "connections": connections_offered(workspace), "errors": errors, "form": request.POST,
+        "is_admin": abilities(getattr(workspace, "kaizen_role", None))["connections"],
+    }, status=400 if errors or hosts_error or mcp_refused else 200)
 
 
 def _keys(workspace: Workspace, hosts_error: dict[str, Any] | None) -> dict[str, Any]:

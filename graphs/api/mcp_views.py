@@ -15,7 +15,7 @@ from workspaces.permissions import get_for
 from ..engine.llm.urlguard import UnsafeModelURL, check_syntax
 from ..engine.tools import credential_allows
 from ..engine.tools.credentials import host_of
-from ..mcp_servers import McpServerError, mcp_server_set, mcp_server_tools
+from ..mcp_servers import McpServerError, mcp_server_delete, mcp_server_set, mcp_server_tools
 from ..models import Credential, McpServer
 from ..services import ServiceError
 from .credential_views import _workspace
@@ -73,7 +73,8 @@ class McpServerListView(APIView):
 
 class McpServerDetailView(APIView):
     def delete(self, request: Request, name: str) -> Response:
-        get_for(request.user, McpServer, action="connections", workspace=current_workspace(request), name=name).delete()
+        server = get_for(request.user, McpServer, action="connections", workspace=current_workspace(request), name=name)
+        mcp_server_delete(server=server, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -218,6 +218,21 @@ async def test_an_unknown_mcp_tool_fails_the_node_with_what_the_server_offers(ha
     assert result.status == "failed" and "does not offer nope" in result.error["message"] and "search" in result.error["message"]
 
 
+async def test_an_unknown_mcp_server_or_credential_fails_the_node_saying_where_to_add_it(harness, tool_api):
+    doc = agent_graph([{"type": "mcp", "server": "research-docs", "tools": ["search"]}])
+    result = await harness.run(doc, {"task": "x"}, tools_allow_private=True, mcp_resolver=mcp_resolver(tool_api))
+    assert result.status == "failed"
+    assert ("unknown MCP server 'research-docs': add it on the Connections page (MCP servers) or POST /api/mcp-servers/"
+            in result.error["message"]), result.error
+    keyed = http_tool(WEATHER, tool_api.url, headers=[{"name": "Authorization", "value": "Bearer {{secret}}",
+                                                       "credential": "missing"}])
+    harness.fake.script("keyed", replies=[ToolCalls(("get_weather", {"city": "Oslo"})), {"answer": "no"}])
+    result = await harness.run(agent_graph([keyed]), {"task": "keyed"}, tools_allow_private=True)
+    assert result.status == "succeeded" and tool_api.calls("/weather") == []  # (the model hears why)
+    told = tool_messages(harness.fake.calls("keyed")[-1])[0]["content"]
+    assert "unknown credential 'missing': store it on the Connections page (Stored keys) or POST /api/credentials/" in told
+
+
 # -- the Tool node ------------------------------------------------------------------------------
 async def test_a_tool_node_calls_its_tool_with_wired_inputs(harness, tool_api):
     doc = {"inputs": {"city": {"type": "string"}}, "outputs": {"forecast": {"type": "any"}},

@@ -103,7 +103,8 @@ class ToolEnv:
         when the credential may not go to that host (nothing is sent); ToolConfigError if unknown."""
         stored = await self.resolve_credential(name) if self.resolve_credential else None
         if stored is None:
-            raise ToolConfigError(f"unknown credential {name!r}")
+            raise ToolConfigError(f"unknown credential {name!r}: store it on the Connections page (Stored keys) "
+                                  "or POST /api/credentials/")
         if not credential_allows(stored.allowed_hosts, url):
             raise CredentialRefused(tool, name, host_of(url), stored.allowed_hosts)
         self.secrets.add(stored.secret)
@@ -112,7 +113,8 @@ class ToolEnv:
     async def mcp(self, name: str) -> McpEndpoint:
         endpoint = await self.resolve_mcp(name) if self.resolve_mcp else None
         if endpoint is None:
-            raise ToolConfigError(f"unknown MCP server {name!r}")
+            raise ToolConfigError(f"unknown MCP server {name!r}: add it on the Connections page (MCP servers) "
+                                  "or POST /api/mcp-servers/")
         self.secrets.update(s for s in endpoint.secrets if s)
         return endpoint
 
