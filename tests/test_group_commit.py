@@ -203,7 +203,10 @@ def test_the_group_commit_is_prepared_on_the_server_unless_turned_off(run, setti
             cursor.execute(writer.group_commit_sql(RUN_EVENT_COPY), params)
             assert cursor.fetchall() == []  # (not fenced out)
 
-    connection.ensure_connection()
+    settings.KAIZEN_DB_PREPARED = True
+    with writer.prepared_cursor() as cursor:  # (a pooled connection may hold an earlier test's; psycopg forgets them too)
+        cursor.execute("DEALLOCATE ALL")
+    assert _prepared_group_commits() == 0
     connection.connection.prepare_threshold = None  # (as a connection the pool opens)
     settings.KAIZEN_DB_PREPARED = False
     commit(1), commit(2), commit(3)
