@@ -157,6 +157,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.int
         "max_idle": env.float("KAIZEN_DB_POOL_MAX_IDLE_S", default=300),
     }
 
+# The workers' group commit is prepared on the server (graphs/runner/writer.py: its planning cost as
+# much as its execution). Behind PgBouncer in transaction mode before 1.21 (no
+# max_prepared_statements), turn it off.
+KAIZEN_DB_PREPARED = env.bool("KAIZEN_DB_PREPARED", default=True)
+
 AUTHENTICATION_BACKENDS = [
     "kaizen_web.auth.LoginThrottleBackend",  # django-axes: refuses while locked out, counts failures
     "django.contrib.auth.backends.ModelBackend",

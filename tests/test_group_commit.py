@@ -182,3 +182,36 @@ def test_a_chain_commits_once_per_node(user, settings):
     assert Run.objects.get(pk=run.pk).status == "succeeded"
     assert NodeState.objects.filter(run=run, status="succeeded").count() == 20
     assert commits <= 20 + 8, commits  # (two commits per node before: 40+; a loaded machine splits a few)
+
+
+def _prepared_group_commits() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%WITH claims AS%"])
+        return cursor.fetchone()[0]
+
+
+def test_the_group_commit_is_prepared_on_the_server_unless_turned_off(run, settings):
+    """Planning the fenced statement cost as much as running it: from its second execution on a
+    connection it is a prepared statement (KAIZEN_DB_PREPARED=0 for an old PgBouncer: never)."""
+    from audit.services import RUN_EVENT_COPY, run_event_rows
+    from graphs.runner import writer
+
+    def commit(seq: int) -> None:
+        events = [_event(run.pk, seq)]
+        params = writer.pg_params({run.pk: run.epoch}, events, run_event_rows({run.pk: events}), {}, {}, RUN_EVENT_COPY)
+        with writer.prepared_cursor() as cursor:
+            cursor.execute(writer.group_commit_sql(RUN_EVENT_COPY), params)
+            assert cursor.fetchall() == []  # (not fenced out)
+
+    settings.KAIZEN_DB_PREPARED = True
+    with writer.prepared_cursor() as cursor:  # (a pooled connection may hold an earlier test's; psycopg forgets them too)
+        cursor.execute("DEALLOCATE ALL")
+    assert _prepared_group_commits() == 0
+    connection.connection.prepare_threshold = None  # (as a connection the pool opens)
+    settings.KAIZEN_DB_PREPARED = False
+    commit(1), commit(2), commit(3)
+    assert _prepared_group_commits() == 0
+    settings.KAIZEN_DB_PREPARED = True
+    commit(4), commit(5)
+    assert _prepared_group_commits() == 1
+    assert list(RunEvent.objects.filter(run=run).values_list("seq", flat=True).order_by("seq")) == [1, 2, 3, 4, 5]

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
@@ -308,10 +309,10 @@ def prepared_cursor() -> CursorWrapper:  # (PostgreSQL only)
     connection poolers); the threshold is set here on this connection only, and only cursors made
     here are server-binding, so nothing else is prepared. Wrapped in Django's cursor wrapper, so
     execute wrappers and query logging still see the statement. (Behind PgBouncer in transaction
-    mode, this needs PgBouncer >= 1.21 with ``max_prepared_statements``.)"""
+    mode, this needs PgBouncer >= 1.21 with ``max_prepared_statements``, or KAIZEN_DB_PREPARED=0.)"""
     connection.ensure_connection()
     raw = connection.connection
-    if raw.prepare_threshold is None:
+    if raw.prepare_threshold is None and settings.KAIZEN_DB_PREPARED:
         raw.prepare_threshold = 1  # (psycopg counts executions; the second one is prepared)
     cursor = psycopg.Cursor(raw)
     return (CursorDebugWrapper if connection.queries_logged else CursorWrapper)(cursor, connection)
