@@ -19,8 +19,12 @@ from graphs.engine.hooks import HookEvent
 from .models import AuditEntry, GraphHook
 
 USER_EVENTS = ["graph.created", "graph.saved", "graph.restored", "graph.deleted", "run.started", "run.cancelled",
-               "run.resumed", "credential.added", "credential.rotated", "credential.hosts_changed", "hook.created", "hook.updated",
-               "hook.deleted", "alert.slow_node", "alert.error", "run.answered", "run.answer_timeout", "run.rerun", "run.forked"]
+               "run.resumed", "credential.added", "credential.rotated", "credential.hosts_changed", "credential.deleted", "hook.created", "hook.updated",
+               "hook.deleted", "alert.slow_node", "alert.error", "run.answered", "run.answer_timeout", "run.rerun", "run.forked",
+               "graph.published", "connection.saved", "connection.deleted", "mcp_server.added", "mcp_server.changed",
+               "mcp_server.deleted", "workspace.created", "member.added", "member.invited", "member.role", "member.removed",
+               "trigger.created", "trigger.updated", "trigger.deleted", "trigger.secret_regenerated", "schedule.created",
+               "schedule.updated", "schedule.deleted"]
 EVENT_CHOICES = USER_EVENTS + [e.value for e in HookEvent]
 # What the log opens on: what people did and how runs ended. The engine's step-by-step events
 # (checkpoints, LLM calls, node starts) are one choice away ("show").

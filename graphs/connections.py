@@ -109,14 +109,18 @@ def connection_delete(*, connection: Connection, user: Any) -> None:
     connection.delete()
 
 
-def credential_delete(credential: Credential) -> None:
-    """Delete a stored key; refused (409) while a connection sends it."""
+@transaction.atomic
+def credential_delete(*, credential: Credential, user: Any) -> None:
+    """Delete a stored key (audited); refused (409) while a connection sends it."""
+    pk = credential.pk  # (None once deleted)
     try:
         credential.delete()
     except ProtectedError:
         users = ", ".join(sorted(c.name for c in credential.connections.all()))
         raise ConnectionError_(f"the credential is used by the connection(s) {users}: change or delete them first",
                                status=409) from None
+    audit("credential.deleted", actor=user, object_type="credential", object_id=pk,
+          workspace_id=credential.workspace_id, summary=f"{credential.name} ({credential.hint})")
 
 
 def default_models() -> list[str]:

@@ -74,8 +74,8 @@ def _post(request: HtmxHttpRequest, workspace: Workspace, form: str) -> None:
         connection_delete(connection=get_for(request.user, Connection.objects.filter(workspace=workspace),
                                              request.POST.get("id", "0"), "connections"), user=request.user)
     elif form == "delete-credential":
-        credential_delete(get_for(request.user, Credential.objects.filter(workspace=workspace),
-                                  request.POST.get("id", "0"), "credentials"))
+        credential_delete(credential=get_for(request.user, Credential.objects.filter(workspace=workspace),
+                                             request.POST.get("id", "0"), "credentials"), user=request.user)
 
 
 @login_required

@@ -107,7 +107,7 @@ class CredentialDetailView(APIView):
         workspace = current_workspace(request)
         credential = get_for(request.user, Credential, action="credentials", workspace=workspace, name=name)
         try:
-            credential_delete(credential)
+            credential_delete(credential=credential, user=request.user)
         except ConnectionError_ as exc:
             return Response({"detail": str(exc), "errors": [i.to_dict() for i in exc.issues]}, status=exc.status)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -3,6 +3,7 @@ links, times as "just now"; checkpoints and LLM calls are one choice away."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -67,3 +68,34 @@ def test_default_view_is_people_and_outcomes(a_run, audit_page):
     page.select_option("[data-testid=audit-show]", "llm")
     expect(page.locator("[data-testid=audit-event]")).to_have_count(1)
     assert page.locator("[data-testid=audit-event]").all_inner_texts() == ["post_llm_call"]
+
+
+def test_what_admins_do_is_in_the_default_view_and_deleting_a_key_is_audited(client, user, other_user):
+    """Publishing, keys (deleting one too), MCP servers, workspaces and members are
+    people's actions: the log opens on them, not one choice away."""
+    from graphs import services
+    from graphs.connections import credential_delete
+    from graphs.credentials import credential_set
+    from graphs.mcp_servers import mcp_server_set
+    from tests.helpers import chain
+    from workspaces.services import member_add, workspace_create
+
+    team = workspace_create(user=user, name="Support team")
+    member_add(workspace=team, by=user, who=other_user.username)
+    graph = services.graph_create(owner=user, name="Triage", spec=chain(1)).graph
+    services.graph_publish(graph=graph, user=user, number=1)
+    personal = graph.workspace
+    key, _ = credential_set(owner=user, workspace=personal, name="docs-key", api_key="sk-test-0123456789abcd",
+                            allowed_hosts=["mcp.example.com"])
+    mcp_server_set(owner=user, workspace=personal, name="research-docs", url="https://mcp.example.com/mcp")
+    credential_delete(credential=key, user=user)
+    client.force_login(user)
+    shown = set(re.findall(r'data-testid="audit-event"[^>]*>([^<]+)<', client.get("/audit/?show=&per_page=100").content.decode()))
+    shown |= set(re.findall(r'data-testid="audit-event"[^>]*>([^<]+)<', client.get(f"/audit/?workspace={team.pk}").content.decode()))
+    for event in ("graph.published", "credential.added", "credential.deleted", "mcp_server.added", "workspace.created",
+                  "member.added"):
+        assert event in shown, (event, shown)
+    from audit.models import AuditEntry
+    deleted = AuditEntry.objects.get(event="credential.deleted")
+    assert deleted.actor_id == user.pk and deleted.workspace_id == personal.pk and "docs-key" in deleted.summary
+    assert "0123456789" not in deleted.summary  # (the hint only)
