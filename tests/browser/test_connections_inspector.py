@@ -14,6 +14,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_agent_picks_a_connection_and_one_of_its_models(login_context, editor_user, settings):
+    settings.KAIZEN_DEFAULT_PROVIDER = "openai"  # (a model server is configured: the default is its endpoint)
     workspace = editor_user.personal_workspace
     Connection.objects.create(workspace=workspace, name="team-vllm", base_url="https://8.8.8.8/v1",
                               model_names=["qwen2.5-72b", "llama3.1-8b"])
@@ -24,6 +25,10 @@ def test_agent_picks_a_connection_and_one_of_its_models(login_context, editor_us
     connection = page.locator('select[data-widget="connection"]')
     expect(connection).to_be_visible()
     assert connection.locator("option").all_inner_texts() == ["default (server's endpoint)", "team-vllm"]
+    settings.KAIZEN_DEFAULT_PROVIDER = "simulated"  # (no model server: the default answers from the simulation)
+    page.reload()
+    select_node(page, "s1")
+    assert page.locator('select[data-widget="connection"] option').all_inner_texts() == ["default (simulated model)", "team-vllm"]
     assert page.locator('select[data-widget="model"]').count() == 0  # the default connection: any model name
     connection.select_option("team-vllm")
     model = page.locator('select[data-widget="model"]')

@@ -14,7 +14,7 @@ function connectionSelect(connections, { widget, id, value, onChange, parent, sh
   if (!connections) return null;
   let options;
   if (widget === "connection") {
-    options = connections.map((c) => ({ value: c.builtin ? "" : c.name, label: c.builtin ? `${c.name} (server's endpoint)` : c.name }));
+    options = connections.map((c) => ({ value: c.builtin ? "" : c.name, label: c.builtin ? `${c.name} (${c.simulated ? "simulated model" : "server's endpoint"})` : c.name }));
     if (value && !options.some((o) => o.value === value)) options.push({ value, label: `${value} (not in this workspace)` });
   } else {
     const chosen = connections.find((c) => (parent?.connection ? c.name === parent.connection : c.builtin));
