@@ -59,7 +59,11 @@ def private_pg():
 @pytest.mark.timeout(360)  # (its own waits add up to 240 s on a loaded machine; the suite's default is 120 s)
 def test_a_database_restart_mid_load_loses_nothing(private_pg, start_worker, fake_llm):
     runs_wanted = 8
-    redis_url = "redis://127.0.0.1:6379/8"
+    # a Redis database of its own, next to the suite's (a second copy of the suite with another
+    # REDIS_URL database uses another one): the suite's db + 7, db 8 by default
+    suite = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1")
+    base, _, db = suite.rpartition("/")
+    redis_url = f"{base}/{(int(db) + 7) % 16 if db.isdigit() else 8}"
     import redis
 
     redis.Redis.from_url(redis_url).flushdb()
