@@ -72,10 +72,14 @@ def test_sigterm_hands_the_run_to_another_worker_at_once(user, start_worker, fak
     away here: a run that resumes at all was re-sent by the release."""
     fake_llm.script(latency=1.0)
     hour = {"KAIZEN_LEASE_S": "3600", "KAIZEN_REQUEUE_AFTER_S": "3600"}
-    leaving = start_worker("a", OPENAI_API_KEY="key-a", **hour)
-    taking = start_worker("b", OPENAI_API_KEY="key-b", **hour)
+    workers = {"key-a": start_worker("a", OPENAI_API_KEY="key-a", **hour),
+               "key-b": start_worker("b", OPENAI_API_KEY="key-b", **hour)}
     _client, run_id = start_run(user, chain(5), {"task": "deploy"})
-    wait_until(lambda: _held_by(leaving), 20, message="a holds the run")
+    # (whichever worker the broker hands the run to is the one that leaves)
+    leaving_key = wait_until(lambda: next((k for k, w in workers.items() if _held_by(w)), None), 20,
+                             message="a worker holds the run")
+    taking_key = next(k for k in workers if k != leaving_key)
+    leaving, taking = workers[leaving_key], workers[taking_key]
     wait_until(lambda: NodeState.objects.filter(run_id=run_id, node_id="s1", status="succeeded").exists(), 30, message="s1 done")
     wait_until(lambda: fake_llm.calls("step 2"), 10, message="step 2 in flight")
     os.kill(leaving.proc.pid, signal.SIGTERM)
@@ -91,8 +95,8 @@ def test_sigterm_hands_the_run_to_another_worker_at_once(user, start_worker, fak
     for step in range(1, 6):
         answered = fake_llm.calls(f"step {step}:", completed=True)
         assert len(answered) == 1, f"step {step} answered {len(answered)} times"
-    assert {c["authorization"] for c in fake_llm.calls("step 2:")} == {"Bearer key-a"}, "a finished step 2 in its grace"
-    assert {c["authorization"] for c in fake_llm.calls("step 5:")} == {"Bearer key-b"}
+    assert {c["authorization"] for c in fake_llm.calls("step 2:")} == {f"Bearer {leaving_key}"}, "the leaving worker finished step 2 in its grace"
+    assert {c["authorization"] for c in fake_llm.calls("step 5:")} == {f"Bearer {taking_key}"}
     assert leaving.proc.wait(20) is not None
 
 
