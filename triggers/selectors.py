@@ -27,10 +27,11 @@ def recent_calls(graph, limit: int = 10) -> list[AuditEntry]:
     """The trigger calls of this graph, newest first, accepted and refused (from the audit log); a
     refusal that opened a window has ``folded``: its RefusalWindow (how many calls the row stands for)."""
     calls = list(AuditEntry.objects.filter(graph_id=graph.pk, event="trigger.called").order_by("-id")[:limit])
-    windows = window_counts([w for c in calls if (w := _window_of(c)) is not None])
+    refs = {call.pk: _window_of(call) for call in calls}
+    windows = window_counts([ref for ref in refs.values() if ref is not None])
     for call in calls:
-        w = _window_of(call)
-        call.folded = windows.get(w) if w is not None else None
+        ref = refs[call.pk]
+        call.folded = windows.get(ref) if ref is not None else None
     return calls
 
 

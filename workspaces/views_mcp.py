@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphs.api.errors import _flatten
+from graphs.api.errors import flatten_errors
 from graphs.api.mcp_views import McpServerInSerializer
 from graphs.mcp_servers import SECRET, McpServerError, mcp_server_delete, mcp_server_set, mcp_server_tools
 from graphs.models import McpServer
@@ -37,7 +37,7 @@ def mcp_post(request: HtmxHttpRequest, workspace: Workspace, form: str) -> dict[
     if not checked.is_valid():
         fields: dict[str, str] = {}
         other: list[str] = []
-        for error in _flatten(checked.errors):
+        for error in flatten_errors(checked.errors):
             field = error["path"].split(".")[0].split("[")[0]
             line = f"{error['path']}: {error['message']}" if error["path"] else error["message"]
             if field in FIELDS and field not in fields:

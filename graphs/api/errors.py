@@ -12,19 +12,19 @@ from rest_framework.views import exception_handler as drf_handler
 from ..services import ServiceError
 
 
-def _flatten(detail: Any, prefix: str = "") -> list[dict[str, Any]]:
+def flatten_errors(detail: Any, prefix: str = "") -> list[dict[str, Any]]:
     if isinstance(detail, dict):
         out = []
         for key, value in detail.items():
             path = prefix if key == "non_field_errors" else (f"{prefix}.{key}" if prefix else str(key))
-            out += _flatten(value, path)
+            out += flatten_errors(value, path)
         return out
     if isinstance(detail, list):
         if all(not isinstance(d, (dict, list)) for d in detail):
             return [{"path": prefix, "message": str(d)} for d in detail]
         out = []
         for i, value in enumerate(detail):
-            out += _flatten(value, f"{prefix}[{i}]")
+            out += flatten_errors(value, f"{prefix}[{i}]")
         return out
     return [{"path": prefix, "message": str(detail)}]
 
@@ -41,7 +41,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is None:
         return None
     if isinstance(exc, ValidationError):
-        errors = _flatten(exc.detail)
+        errors = flatten_errors(exc.detail)
         first = errors[0] if errors else {"path": "", "message": "invalid"}
         response.data = {"detail": f"{first['path'] or 'request'}: {first['message']}", "errors": errors}
         response.status_code = status.HTTP_400_BAD_REQUEST

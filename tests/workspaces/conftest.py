@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from graphs.models import Graph
@@ -15,6 +16,13 @@ from workspaces.models import Membership, Role, Workspace
 from workspaces.services import workspace_create
 
 ROLES = ["viewer", "runner", "editor", "admin"]
+
+
+def page_for(user) -> Client:
+    """A browser-less client signed in as ``user`` (for the workspace pages)."""
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 @dataclass

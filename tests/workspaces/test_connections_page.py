@@ -5,21 +5,15 @@ rule's path next to the field), audited as the API's PUT is; no lower role can."
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from audit.models import AuditEntry
 from graphs.credentials import credential_set
 from graphs.models import Credential
+from tests.workspaces.conftest import page_for
 
 pytestmark = pytest.mark.django_db
 
 SECRET = "sk-page-hosts-secret-0123456789abcdef"
-
-
-def page_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def hosts_changes(credential: Credential) -> list[AuditEntry]:

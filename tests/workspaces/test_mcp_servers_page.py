@@ -7,22 +7,16 @@ workspace's server is not there (404)."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from audit.models import AuditEntry
 from graphs.credentials import credential_set
 from graphs.mcp_servers import mcp_server_set
 from graphs.models import McpServer
+from tests.workspaces.conftest import page_for
 
 pytestmark = pytest.mark.django_db
 
 SECRET = "sk-page-mcp-secret-0123456789abcdef"
-
-
-def page_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def url_of(workspace) -> str:
