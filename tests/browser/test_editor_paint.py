@@ -35,16 +35,16 @@ PATH = """[...document.querySelectorAll('.react-flow__edge')].find((g) => g.getA
 # the end points of that path, and the outer edge's middle of each handle it joins (where React Flow
 # anchors an edge: the right side of an output, the left side of an input), in screen pixels
 EDGE_ENDS = """() => {
-  const path = %s, m = path.getScreenCTM();
+  const path = PATH, m = path.getScreenCTM();
   const at = (l) => { const p = path.getPointAtLength(l); return [p.x * m.a + m.e, p.y * m.d + m.f]; };
   const side = (sel, right) => { const r = document.querySelector(sel).getBoundingClientRect(); return [right ? r.right : r.left, r.y + r.height / 2]; };
   return { start: at(0), end: at(path.getTotalLength()), out: side('.react-flow__handle[data-nodeid="a"][data-handleid="out"]', true),
            in: side('.react-flow__handle[data-nodeid="b"][data-handleid="text"]', false) };
-}""" % PATH
+}""".replace("PATH", PATH)
 
 # the screen point of that path halfway along it
-EDGE_MIDDLE = """() => { const path = %s, m = path.getScreenCTM(), p = path.getPointAtLength(path.getTotalLength() / 2);
-  return [p.x * m.a + m.e, p.y * m.d + m.f]; }""" % PATH
+EDGE_MIDDLE = """() => { const path = PATH, m = path.getScreenCTM(), p = path.getPointAtLength(path.getTotalLength() / 2);
+  return [p.x * m.a + m.e, p.y * m.d + m.f]; }""".replace("PATH", PATH)
 
 
 def test_the_canvas_draws_edges_in_one_svg_handles_and_icons_without_layers_of_their_own(login_context, editor_user):
