@@ -103,7 +103,7 @@ class FastRoutes:
         if status != 202 or not wait:
             return self.respond(request, status, payload, ALLOW[kind])
         run_id = payload["id"]  # a start that waits (graphs/api/run_wait.py)
-        code, payload = await _wait_for_run(run_id, user, wait)
+        code, payload = await _wait_for_run(run_id, user, wait, just_started=True)
         response = self.respond(request, code, payload, ALLOW[kind])
         started(response, code, run_id)
         return response
@@ -251,16 +251,31 @@ def _read_run(pk: int, user, live_in_full: bool = True) -> tuple[int, Any, None]
         close_old_connections()  # (back to the pool)
 
 
-async def _wait_for_run(pk: int, user, wait: float) -> tuple[int, Any]:
-    """The run's body once it has ended or ``wait`` seconds passed (``wait=0``: at once)."""
+async def _wait_for_run(pk: int, user, wait: float, just_started: bool = False) -> tuple[int, Any]:
+    """The run's body once it has ended or ``wait`` seconds passed (``wait=0``: at once).
+    ``just_started``: by this request, so the caller may see it; the first look reads its status only
+    (no access rule), and the run in full only if it has ended already."""
     async def read() -> tuple[int, Any, Any]:
         return await sync_to_async(_read_run, thread_sensitive=False)(pk, user)
 
     async def peek() -> tuple[int, Any, Any]:
+        if just_started and await sync_to_async(_live_status, thread_sensitive=False)(pk):
+            return 200, {"status": "queued"}, None  # (live: read in full at its end)
         return await sync_to_async(_read_run, thread_sensitive=False)(pk, user, False)
 
     status, payload, _ = await long_poll(pk, wait, read, look_first=False, peek=peek)
     return status, payload
+
+
+def _live_status(pk: int) -> bool:
+    from ..models import Run
+    from .run_wait import FINAL
+
+    close_old_connections()
+    try:
+        return Run.objects.filter(pk=pk).exclude(status__in=FINAL).exists()
+    finally:
+        close_old_connections()
 
 
 def _start_run(pk: int, user, data: dict[str, Any]) -> tuple[int, Any]:
