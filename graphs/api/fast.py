@@ -259,7 +259,7 @@ async def _wait_for_run(pk: int, user, wait: float, just_started: bool = False) 
         return await sync_to_async(_read_run, thread_sensitive=False)(pk, user)
 
     async def peek() -> tuple[int, Any, Any]:
-        if just_started and await sync_to_async(_live_status, thread_sensitive=False)(pk):
+        if just_started and await sync_to_async(_is_live, thread_sensitive=False)(pk):
             return 200, {"status": "queued"}, None  # (live: read in full at its end)
         return await sync_to_async(_read_run, thread_sensitive=False)(pk, user, False)
 
@@ -267,7 +267,7 @@ async def _wait_for_run(pk: int, user, wait: float, just_started: bool = False) 
     return status, payload
 
 
-def _live_status(pk: int) -> bool:
+def _is_live(pk: int) -> bool:
     from ..models import Run
     from .run_wait import FINAL
 
