@@ -2,7 +2,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges, useConnection, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
 import { makeApi } from "./api.js";
-import { CanvasCtx, ConnectionLine, edgeTypes, estimateGeometry, estimatedSize, nodeTypes } from "./canvas.jsx";
+import { CanvasCtx, ConnectionLine, capturePanPointer, edgeTypes, estimateGeometry, estimatedSize, nodeTypes } from "./canvas.jsx";
 import { Icon, categoryClass } from "./icons.jsx";
 import { GraphSettings, NodeInspector } from "./Inspector.jsx";
 import { ConnectionsCtx, GraphWidgetCtx } from "./SchemaForm.jsx";
@@ -400,7 +400,7 @@ function EditorInner({ config, embedded }) {
           fit={() => rf.fitView({ duration: 250, padding: FIT_PADDING })} snap={snap} toggleSnap={toggleSnap} show={show} toggle={toggle}
           panel={panel} setPanel={setPanel} setModal={setModal} exportJson={exportJson} save={save} done={done} />
         <Palette kinds={kindList} onAdd={(k) => addNode(k)} />
-        <div className="kz-canvas" ref={canvasRef} onDragOver={onDragOver} onDrop={onDrop}>
+        <div className="kz-canvas" ref={canvasRef} onDragOver={onDragOver} onDrop={onDrop} onPointerDown={capturePanPointer}>
           <ReactFlow nodes={graph.nodes} edges={graph.edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
             onNodesChange={onNodesChange} onEdgesChange={onEdgesChange} onConnect={onConnect} onConnectEnd={onConnectEnd}
             onReconnect={onReconnect} onReconnectStart={onReconnectStart} onReconnectEnd={onReconnectEnd}

@@ -4,7 +4,7 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyNodeChanges, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
 import { LOD_ZOOM, autoLayout, estimateViewport } from "./layout.js";
-import { CanvasCtx, edgeTypes, estimatedSize, graphFields, nodeTypes } from "./canvas.jsx";
+import { CanvasCtx, capturePanPointer, edgeTypes, estimatedSize, graphFields, nodeTypes } from "./canvas.jsx";
 import { categoryClass } from "./icons.jsx";
 import { specToFlow } from "./model.js";
 import { useStore } from "./store.js";
@@ -137,7 +137,7 @@ export function Viewer({ spec, kinds, defaults, store, onNodeClick, width = 900,
   return (
     <CanvasCtx.Provider value={ctx}>
       <ReactFlowProvider>
-        <div className="kz-viewer">
+        <div className="kz-viewer" onPointerDown={capturePanPointer}>
           <ViewerCanvas spec={spec} kinds={kinds} kindMap={kindMap} defaults={kindDefaults} store={store} onNodeClick={onNodeClick} width={width} height={height} />
         </div>
       </ReactFlowProvider>

@@ -1,7 +1,7 @@
 // Node, edge and connection-line components shared by the editor and the read-only run viewer.
 import { createContext, memo, useContext, useEffect, useMemo, useRef, useState } from "react";
 import { BaseEdge, EdgeLabelRenderer, Handle, Position, getBezierPath, useUpdateNodeInternals } from "@xyflow/react";
-import { Icon, categoryClass } from "./icons.jsx";
+import { Icon, NodeIcon, categoryClass } from "./icons.jsx";
 import { ERROR_HANDLE, FALLBACK_HANDLE, connectionProblem, portsOf } from "./model.js";
 import { textWidth } from "./measure.js";
 import { useStore, useStoreShallow } from "./store.js";
@@ -220,7 +220,7 @@ export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
       {!readOnly && showFallback && (lod ? plainHandle(id, "target", FALLBACK_HANDLE, "top", "kz-handle kz-fallback")
         : <Handle type="target" position={Position.Top} id={FALLBACK_HANDLE} className="kz-handle kz-fallback" title="fallback: handles another node's errors" />)}
       <div className="kz-node-head">
-        <span className="kz-node-icon">{lod ? null : <Icon name={kind?.icon || "box"} size={15} />}</span>
+        <span className="kz-node-icon">{lod ? null : <NodeIcon name={kind?.icon || "box"} accent={categoryClass(kind?.category)} />}</span>
         <span className="kz-node-title" title={data.label || id}>{data.label || id}</span>
         {lod ? null : status ? <span className={`status status-${status}`} title={count || undefined}>{status}</span> : <span className="kz-node-kind">{data.kind}</span>}
         {canExpand && !lod && (
@@ -259,7 +259,7 @@ export const IoNode = memo(function IoNode({ id, data, selected }) {
   return (
     <div className={`kz-node kz-io ${inputs ? "kz-io-in" : "kz-io-out"} ${selected ? "selected" : ""} ${issues.length ? "has-issues" : ""}`} data-node-id={id} style={{ width }}>
       <div className="kz-node-head">
-        <span className="kz-node-icon"><Icon name={inputs ? "log-in" : "log-out"} size={15} /></span>
+        <span className="kz-node-icon"><NodeIcon name={inputs ? "log-in" : "log-out"} accent="io" /></span>
         <span className="kz-node-title">{inputs ? "Inputs" : "Outputs"}</span>
         <span className="kz-node-kind">graph</span>
       </div>
@@ -328,6 +328,14 @@ export const GroupNode = memo(function GroupNode({ data }) {
     </div>
   );
 });
+
+/** A drag on the empty canvas captures the pointer: while it pans, the browser sends the moves to the pane
+ * without hit testing the hundreds of nodes and edges under the cursor on every move (the editor bench's
+ * trace: a third of a pan's hit-testing time). For the canvas container's onPointerDown. */
+export function capturePanPointer(event) {
+  const el = event.target;
+  if (event.button === 0 && el.classList?.contains("react-flow__pane")) el.setPointerCapture?.(event.pointerId);
+}
 
 export const nodeTypes = { kaizen: KaizenNode, io: IoNode, kzgroup: GroupNode };
 export const edgeTypes = { kaizen: KaizenEdge };

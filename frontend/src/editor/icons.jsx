@@ -40,6 +40,26 @@ export function Icon({ name, size = 16, className = "" }) {
   );
 }
 
+/** The accent colours of editor.css's .cat-0 … .cat-5 (and the io nodes'), for icons drawn as images. */
+const ACCENTS = ["#3b5bdb", "#0c8599", "#e8590c", "#7048e8", "#2b8a3e", "#c2255c"];
+const IO_ACCENT = "#495057";
+const srcCache = new Map();
+
+/** A node's icon as an <img> of an SVG data URI (one per icon and colour, cached): on the canvas an inline
+ * <svg> per node is its own paint chunk with its own transform, which a pan over hundreds of mounted nodes
+ * re-layerizes on every frame; an image is one draw. img-src allows data: (settings.py's CSP). */
+export function NodeIcon({ name, accent, size = 15 }) {
+  const color = accent === "io" ? IO_ACCENT : ACCENTS[Number(String(accent).replace("cat-", ""))] || IO_ACCENT;
+  const key = `${name}|${color}`;
+  let src = srcCache.get(key);
+  if (!src) {
+    const paths = (P[name] || P.box).map((d) => `<path d='${d}'/>`).join("");
+    src = `data:image/svg+xml,${encodeURIComponent(`<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 24 24' fill='none' stroke='${color}' stroke-width='2' stroke-linecap='round' stroke-linejoin='round'>${paths}</svg>`)}`;
+    srcCache.set(key, src);
+  }
+  return <img className="kz-icon" src={src} width={size} height={size} alt="" draggable={false} />;
+}
+
 /** A stable accent class per category, so all kinds of one category share a color. */
 export function categoryClass(category) {
   const s = String(category || "");
