@@ -6,7 +6,8 @@ Prints a JSON line per measurement as it is taken, then one table: min and media
 rounds, the target and whether it is met. The systems are interleaved (A, B, A, B...) in every
 round, because the machine is noisy. Sections:
 
-- fullstack: 20 concurrent clients each start a run through the API and wait for its result:
+- fullstack: 20 concurrent clients each start a run through the API and wait for its result
+  (one request, ``POST .../runs/?wait=30``; ``--requests 2``: POST, then ``GET ?wait=30``):
   a graph with no LLM call (``@inputs -> join -> @outputs``) and a 2-agent chain against a
   zero-latency scripted OpenAI-compatible server; Kaizen distributed (PostgreSQL + Redis, Daphne,
   2 Celery worker processes) and embedded (kaizen_serve on SQLite), beside n8n (Webhook -> Set,
@@ -124,7 +125,7 @@ def section_fullstack(rep: Report, cleanup, args) -> None:
         else:
             spies = profile(args, target, f"{system}-{case}") if round_ == 0 and system == "kaizen-distributed" else []
             try:
-                res = load.kaizen_load(target.base, target.token, graphs[(system, case)], runs, clients, limit)
+                res = load.kaizen_load(target.base, target.token, graphs[(system, case)], runs, clients, limit, args.requests)
             finally:
                 for spy in spies:
                     spy.send_signal(2)  # (py-spy writes its samples on SIGINT)
@@ -302,8 +303,8 @@ def section_scale(rep: Report, cleanup, args) -> None:
         counts = args.worker_counts if round_ % 2 == 0 else list(reversed(args.worker_counts))
         for w in counts:
             procs = k.start_workers(w, concurrency=8)
-            load.kaizen_load(k.base, k.token, gid, 2 * w, 2 * w, args.fs_limit)  # warm-up: a run or two per process
-            res = load.kaizen_load(k.base, k.token, gid, args.scale_runs, 20, args.fs_limit)
+            load.kaizen_load(k.base, k.token, gid, 2 * w, 2 * w, args.fs_limit, args.requests)  # warm-up: a run or two per process
+            res = load.kaizen_load(k.base, k.token, gid, args.scale_runs, 20, args.fs_limit, args.requests)
             lat = res.latencies
             rep.add("scale", f"workers={w}", "kaizen-distributed", round_, runs=len(lat), failures=len(res.failures),
                     runs_per_s=len(lat) / res.wall, p50_ms=pct(lat, 50) * 1000 if lat else None,
@@ -455,6 +456,8 @@ def parse_args(argv=None):
                         help="fullstack: also the distributed stack with one web process and no API fast path (before issue 13's last part)")
     parser.add_argument("--profile", metavar="DIR", help="fullstack: py-spy the distributed web and worker processes in round 0 (collapsed stacks into DIR)")
     parser.add_argument("--runs", type=int, help="runs per fullstack measurement (20 clients)")
+    parser.add_argument("--requests", type=int, choices=(1, 2), default=1,
+                        help="Kaizen clients: 1, start and wait in one request (POST ?wait=30); 2, POST then GET ?wait=30")
     parser.add_argument("--cases", default="no-llm,2-agent",
                         help="fullstack: comma-separated cases (no-llm, 2-agent); 'no-llm' alone is the quickest ratio to n8n")
     parser.add_argument("--node-sizes", help="comma-separated node counts for the nodes section")

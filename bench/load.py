@@ -1,9 +1,13 @@
 """Concurrent HTTP clients for bench/compare.py: each starts a run and waits for its result.
 
-Kaizen: ``POST /api/graphs/{id}/runs/`` then ``GET /api/runs/{id}/?wait=30`` until the run is
-final. Where the server holds that request until the run settles (the long-poll), one GET is
-enough; a server without it answers at once, and the client falls back to polling every
-``POLL_S`` (the count of GETs per run is reported, so it shows which one happened).
+Kaizen, one request per run (the default): ``POST /api/graphs/{id}/runs/?wait=30``, answered
+when the run has ended (graphs/api/run_wait.py); a run still live after ``wait``, or a server
+that answers 202 at once (one without the start-and-wait), is then waited for as below.
+Two requests per run (``requests=2``, how clients did it before): ``POST /api/graphs/{id}/runs/``
+then ``GET /api/runs/{id}/?wait=30`` until the run is final. Where the server holds that request
+until the run settles (the long-poll), one GET is enough; a server without it answers at once,
+and the client falls back to polling every ``POLL_S`` (the count of GETs per run is reported, so
+it shows which one happened).
 n8n: ``POST /webhook/bench`` on a Webhook (respond with the last node) -> Set workflow.
 Latency = start request sent -> final result received, per run.
 """
@@ -42,6 +46,17 @@ async def kaizen_start(http, graph_id: int, inputs: dict) -> int:
     if r.status_code != 202:
         raise RuntimeError(f"start: {r.status_code} {r.text[:300]}")
     return r.json()["id"]
+
+
+async def kaizen_start_and_wait(http, graph_id: int, inputs: dict, res: Result, deadline: float) -> tuple[int, str]:
+    """One request: the run's id and its status once ended (a live one is waited for with GETs)."""
+    r = await http.post(f"/api/graphs/{graph_id}/runs/", params={"wait": "30"}, json={"inputs": inputs}, timeout=40)
+    if r.status_code not in (201, 202):
+        raise RuntimeError(f"start: {r.status_code} {r.text[:300]}")
+    body = r.json()
+    if body["status"] in FINAL:
+        return body["id"], body["status"]
+    return body["id"], await kaizen_wait(http, body["id"], res, deadline)
 
 
 async def kaizen_wait(http, run_id: int, res: Result, deadline: float) -> str:
@@ -91,12 +106,16 @@ def _client():
     return httpx.AsyncClient(timeout=40, limits=httpx.Limits(max_connections=4, max_keepalive_connections=4))
 
 
-def kaizen_load(base: str, token: str, graph_id: int, n_runs: int, clients: int, limit_s: float) -> Result:
+def kaizen_load(base: str, token: str, graph_id: int, n_runs: int, clients: int, limit_s: float, requests: int = 1) -> Result:
+    """``requests``: 1, start-and-wait in one request; 2, start then GET ?wait= (see the top)."""
     headers = {"Authorization": f"Token {token}"}
 
     async def one(http, res: Result, deadline: float) -> None:
-        run_id = await kaizen_start(http, graph_id, {"task": "t"})
-        status = await kaizen_wait(http, run_id, res, deadline)
+        if requests == 1:
+            run_id, status = await kaizen_start_and_wait(http, graph_id, {"task": "t"}, res, deadline)
+        else:
+            run_id = await kaizen_start(http, graph_id, {"task": "t"})
+            status = await kaizen_wait(http, run_id, res, deadline)
         if status != "succeeded":
             raise RuntimeError(f"run {run_id} {status}")
 

@@ -1,22 +1,27 @@
 """Where a run's time goes: the no-LLM run path under load, stage by stage (issue 13).
 
-    .venv/bin/python bench/run_path.py [--runs 300] [--clients 20] [--profile DIR] [--redis-url URL]
+    .venv/bin/python bench/run_path.py [--runs 300] [--clients 20] [--requests 1|2|both] [--rounds N]
+                                       [--profile DIR] [--redis-url URL]
 
 Starts the distributed stack as bench/compare.py does (PostgreSQL, Redis, kaizen_serve's web
 processes, 2 Celery worker processes), lets ``--clients`` clients each start a run of the
-no-LLM graph (``@inputs -> join -> @outputs``) and wait for it with one ``GET ?wait=30``, then
-splits every run's latency by the timestamps the stack stores anyway (one clock: one machine):
+no-LLM graph (``@inputs -> join -> @outputs``) and wait for its result: in one request,
+``POST .../runs/?wait=30`` (``--requests 1``, the default), or with a POST and then one
+``GET ?wait=30`` (``--requests 2``); ``both`` measures the two interleaved (1, 2, 1, 2...) on the
+same stack, ``--rounds`` times. Then it splits every run's latency by the timestamps the stack
+stores anyway (one clock: one machine):
 
     sent      the client sends POST                       (client)
     accepted  run_start's INSERT                          (Run.enqueued_at, web process)
-    answered  the client has the 202                      (client)
+    answered  the client has the 202                      (client; two requests only)
     claimed   a worker's claim                            (Run.started_at)
     started   the engine's run_started event              (first RunEvent.created_at)
     ended     the engine's run_finished event             (last RunEvent.created_at)
     final     the driver's final fields                   (Run.finished_at; committed after)
     result    the client has the final body               (client)
 
-and prints the median and p90 of each stage. With ``--profile DIR``, py-spy records the web and
+and prints the median and p90 of each stage, per measurement, and at the end one line per
+measurement: runs/s and CPU ms per run of each process group. With ``--profile DIR``, py-spy records the web and
 worker processes meanwhile (samples on CPU only) and the top frames of our code are
 printed per process group (inclusive and self samples); the CPU seconds each process group spent per run are
 printed too (web, workers, the database's backends of the bench database, the client).
@@ -44,8 +49,9 @@ STAGES = [("sent", "accepted", "web: request -> INSERT"), ("accepted", "answered
           ("final", "result", "final fields -> client has the result"), ("sent", "result", "total")]
 
 
-def drive(base: str, token: str, graph_id: int, runs: int, clients: int) -> tuple[dict[int, dict[str, float]], float]:
-    """Client-side timestamps (time.time()) per run id, and the wall time of the whole load."""
+def drive(base: str, token: str, graph_id: int, runs: int, clients: int, requests: int = 1) -> tuple[dict[int, dict[str, float]], float]:
+    """Client-side timestamps (time.time()) per run id, and the wall time of the whole load;
+    ``requests``: 1, start and wait in one request; 2, start, then GET ?wait=."""
     import httpx
 
     from bench.load import FINAL
@@ -60,18 +66,18 @@ def drive(base: str, token: str, graph_id: int, runs: int, clients: int) -> tupl
             for _ in counter:
                 try:
                     sent = time.time()
-                    r = await http.post(f"/api/graphs/{graph_id}/runs/", json={"inputs": {"task": "t"}})
+                    r = await http.post(f"/api/graphs/{graph_id}/runs/", json={"inputs": {"task": "t"}},
+                                        params={"wait": "30"} if requests == 1 else None)
                     answered = time.time()
-                    if r.status_code != 202:
+                    if r.status_code != (201 if requests == 1 else 202):
                         raise RuntimeError(f"start: {r.status_code} {r.text[:300]}")
-                    run_id = r.json()["id"]
-                    while True:
+                    run_id, status = r.json()["id"], r.json()["status"]
+                    while status not in FINAL:
                         g = await http.get(f"/api/runs/{run_id}/", params={"wait": "30"})
                         if g.status_code != 200:
                             raise RuntimeError(f"get: {g.status_code} {g.text[:300]}")
-                        if g.json()["status"] in FINAL:
-                            break
-                    stamps[run_id] = {"sent": sent, "answered": answered, "result": time.time()}
+                        status = g.json()["status"]
+                    stamps[run_id] = {"sent": sent, "result": time.time(), **({"answered": answered} if requests == 2 else {})}
                 except Exception as exc:  # noqa: BLE001  (counted and shown: a shared server may refuse now and then)
                     failures.append(f"{type(exc).__name__}: {exc}"[:300])
 
@@ -180,6 +186,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
                         help="a Redis database the bench may flush")
+    parser.add_argument("--requests", choices=("1", "2", "both"), default="1",
+                        help="per run: 1, POST ?wait=30; 2, POST then GET ?wait=30; both: interleaved")
+    parser.add_argument("--rounds", type=int, default=1, help="measurements of each --requests form")
     parser.add_argument("--profile", metavar="DIR", help="py-spy the web and worker processes (raw stacks into DIR)")
     parser.add_argument("--keep", action="store_true", help="keep the servers' logs")
     args = parser.parse_args()
@@ -190,7 +199,9 @@ def main() -> None:
         kaizen = stack.Kaizen(cleanup, "distributed", "http://127.0.0.1:9/v1", args.redis_url, workers=args.workers,
                               tag="_path").start()
         graph_id = asyncio.run(kaizen_create_graph(kaizen.base, kaizen.token, shapes.no_llm_graph(), "run path"))
-        drive(kaizen.base, kaizen.token, graph_id, args.clients * 2, args.clients)  # warm-up
+        forms = [1, 2] if args.requests == "both" else [int(args.requests)]
+        for requests in forms:  # warm-up
+            drive(kaizen.base, kaizen.token, graph_id, args.clients * 2, args.clients, requests)
         spies: list[tuple[Path, subprocess.Popen]] = []
         if args.profile:
             out = Path(args.profile)
@@ -202,24 +213,31 @@ def main() -> None:
                                                       "--rate", "100", "--format", "raw", "--output", str(path)],
                                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
             time.sleep(1.0)
-        load_before = os.getloadavg()[0]
-        groups = {"web": tree(kaizen.web.pid), **{f"worker{i}": tree(p.pid) for i, p in enumerate(kaizen.worker_procs)},
-                  "postgres": postgres_pids(stack.pg_url(kaizen.db), kaizen.db)}
-        before = {name: cpu_s(pids) for name, pids in groups.items()}
-        me = time.process_time()
+        summary = []
         try:
-            stamps, wall = drive(kaizen.base, kaizen.token, graph_id, args.runs, args.clients)
-            cpu = {name: cpu_s(pids) - before[name] for name, pids in groups.items()}
-            cpu["client (this process)"] = time.process_time() - me
+            for round_ in range(args.rounds):
+                for requests in forms:
+                    load_before = os.getloadavg()[0]
+                    groups = {"web": tree(kaizen.web.pid), **{f"worker{i}": tree(p.pid) for i, p in enumerate(kaizen.worker_procs)},
+                              "postgres": postgres_pids(stack.pg_url(kaizen.db), kaizen.db)}
+                    before = {name: cpu_s(pids) for name, pids in groups.items()}
+                    me = time.process_time()
+                    stamps, wall = drive(kaizen.base, kaizen.token, graph_id, args.runs, args.clients, requests)
+                    cpu = {name: cpu_s(pids) - before[name] for name, pids in groups.items()}
+                    cpu["client"] = time.process_time() - me
+                    server_stamps(stack.pg_url(kaizen.db), stamps)
+                    per_run = "  ".join(f"{k} {1000 * v / max(1, len(stamps)):.1f}" for k, v in cpu.items())
+                    head = (f"{requests} request{'s' if requests > 1 else ''}, round {round_}: {len(stamps)} runs, "
+                            f"{args.clients} clients, {len(stamps) / wall:.1f} runs/s")
+                    print(f"# {head}, load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}")
+                    print("\n".join(stage_table(stamps)))
+                    print(f"{'CPU per run (ms)':44} {per_run}", flush=True)
+                    summary.append(f"{head}; CPU ms per run: {per_run}")
         finally:
             for _path, proc in spies:
                 proc.send_signal(2)
                 proc.wait(60)
-        server_stamps(stack.pg_url(kaizen.db), stamps)
-        print(f"# {len(stamps)} runs, {args.clients} clients, {len(stamps) / wall:.1f} runs/s, "
-              f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}")
-        print("\n".join(stage_table(stamps)))
-        print(f"{'CPU per run (ms)':44} " + "  ".join(f"{k} {1000 * v / max(1, len(stamps)):.1f}" for k, v in cpu.items()))
+        print("\n# summary\n" + "\n".join(summary))
         for path, _proc in spies:
             if path.exists():
                 print("\n".join(summarize_profile(path)))

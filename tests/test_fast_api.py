@@ -237,3 +237,75 @@ async def test_roles_hold_on_the_fast_path(apps, world, other_user):
     membership.role = Role.RUNNER
     await membership.asave()
     assert (await call(fast, "POST", path, body, token=t))[0] == 202
+
+
+async def test_starts_that_wait_answer_as_drf_does(apps, world, other_user):
+    """``POST /api/graphs/{id}/runs/?wait=``: the same codes, bodies and headers both ways. No worker
+    here, so the run stays queued: the answer comes when ``wait`` is up, 201 with the run's URL and
+    the body a GET gives; a bad wait is refused before anything is created; errors are the start's."""
+    import time
+
+    from workspaces.models import Membership, Role
+
+    django_app, fast, recorder = apps
+    t, path, body = world["token"], f"/api/graphs/{world['graph']}/runs/", {"inputs": {"task": "t"}}
+    counts = [await Run.objects.acount(), await AuditEntry.objects.acount()]
+    for wait in ("abc", "-1", "61", "nan", ""):
+        answer = await call(fast, "POST", f"{path}?wait={wait}", body, token=t)
+        assert answer[0] == 400 and answer[1]["errors"][0]["path"] == "wait", answer
+        same(await call(django_app, "POST", f"{path}?wait={wait}", body, token=t), answer)
+    assert [await Run.objects.acount(), await AuditEntry.objects.acount()] == counts, "nothing was created"
+    answers = []
+    for app in (fast, django_app):
+        before, sent = recorder.calls, time.monotonic()
+        answers.append(await call(app, "POST", f"{path}?wait=0.5", body, token=t))
+        assert 0.5 <= time.monotonic() - sent < 5
+        assert app is django_app or recorder.calls == before, "the fast path answered"
+    for status, run, heads in answers:
+        assert status == 201 and run["status"] == "queued" and heads["location"] == f"/api/runs/{run['id']}/"
+        assert run == (await call(django_app, "GET", f"/api/runs/{run['id']}/", token=t))[1]  # (GET's body)
+    same(answers[1], answers[0], body=False)
+    for query in ("?wait=0", ""):  # today's answer
+        reference, answer = [await call(app, "POST", f"{path}{query}", body, token=t) for app in (django_app, fast)]
+        same(reference, answer, body=False)
+        assert answer[0] == 202 and set(answer[1]) == {"id", "status", "url"} and "location" not in answer[2]
+    for wrong, bad in ((f"/api/graphs/{world['others']}/runs/?wait=30", body), (f"{path}?wait=30", {"inputs": {}})):
+        sent = time.monotonic()
+        answer = await call(fast, "POST", wrong, bad, token=t)
+        same(await call(django_app, "POST", wrong, bad, token=t), answer)
+        assert answer[0] in (400, 404) and time.monotonic() - sent < 5  # (at once: no run to wait for)
+    from graphs.models import Graph
+
+    graph = await Graph.objects.aget(pk=world["graph"])
+    await Membership.objects.acreate(user=other_user, workspace_id=graph.workspace_id, role=Role.VIEWER)
+    viewer = await sync_to_async(lambda: token_create(user=other_user, name="viewer")[1])()
+    runs = await Run.objects.acount()
+    answer = await call(fast, "POST", f"{path}?wait=30", body, token=viewer)
+    assert answer[0] == 403
+    same(await call(django_app, "POST", f"{path}?wait=30", body, token=viewer), answer)
+    assert await Run.objects.acount() == runs
+
+
+async def test_a_start_that_waits_misses_no_end_before_its_subscription(apps, world, monkeypatch):
+    """The run ends (and its run_finished event is published, to nobody) between the start and the
+    request's subscription to the run's group: the read after subscribing finds it ended, and the
+    answer comes at once, both ways."""
+    import time
+
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    subscribe = layer.group_add
+
+    async def ended_first(group, channel):
+        await Run.objects.filter(graph_id=world["graph"], status="queued").aupdate(status="succeeded", outputs={"result": "early"})
+        return await subscribe(group, channel)
+
+    monkeypatch.setattr(layer, "group_add", ended_first)
+    django_app, fast, _ = apps
+    for app in (fast, django_app):
+        sent = time.monotonic()
+        status, body, _heads = await call(app, "POST", f"/api/graphs/{world['graph']}/runs/?wait=20", {"inputs": {"task": "t"}},
+                                          token=world["token"])
+        assert status == 201 and body["status"] == "succeeded" and body["outputs"] == {"result": "early"}, body
+        assert time.monotonic() - sent < 5

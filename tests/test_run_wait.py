@@ -29,6 +29,7 @@ from graphs import services
 from graphs.events import run_group
 from graphs.models import Run
 from tests.conftest import ROOT, DaphneProcess, free_port, worker_env
+from tests.engine.test_node_human import approval_graph
 from tests.helpers import chain
 
 # Statement budgets, counted inside the test's transaction (so a service's atomic block shows as
@@ -264,3 +265,75 @@ def test_wait_through_the_embedded_server(fake_llm_server, tmp_path):
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+@pytest.fixture(params=["1", "0"], ids=["fast", "drf"])
+def api_server(request, fake_llm, transactional_db, tmp_path):
+    """Daphne with the ASGI fast path (KAIZEN_FAST_API=1, the default) or every request through DRF."""
+    if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
+        pytest.skip("needs PostgreSQL and Redis")
+    server = DaphneProcess(worker_env(connection.settings_dict["NAME"], fake_llm.base_url, KAIZEN_FAST_API=request.param),
+                           tmp_path)
+    yield server
+    server.stop()
+
+
+def http_heads(method: str, url: str, token: str, body: dict) -> tuple[int, dict, dict]:
+    """As ``http``, with the response's headers."""
+    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode(),
+                                     headers={"Authorization": f"Token {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}"), dict(exc.headers)
+
+
+def test_one_request_starts_a_run_and_answers_with_its_result(user, api_server, celery_worker, fake_llm):
+    fake_llm.script(match="step 2", reply={"result": "done"}, latency=0.3)
+    token = token_create(user=user, name="test")[1]
+    graph = http("POST", f"{api_server.url}/api/graphs/", token, {"name": "wait", "spec": chain(2)})[1]
+    status, body, heads = http_heads("POST", f"{api_server.url}/api/graphs/{graph['id']}/runs/?wait=30", token,
+                                     {"inputs": {"task": "go"}})
+    assert status == 201 and heads["Location"] == f"/api/runs/{body['id']}/", (status, body)
+    assert body["status"] == "succeeded" and body["outputs"] == {"result": "done"}, body
+    assert body["nodes"]["s2"]["status"] == "succeeded" and body["tokens"]["total"] > 0
+    assert http("GET", f"{api_server.url}/api/runs/{body['id']}/?wait=1", token) == (200, body)  # (GET's body)
+    # a run parked on a human node ends the wait, as a GET's
+    graph = http("POST", f"{api_server.url}/api/graphs/", token, {"name": "approval", "spec": approval_graph()})[1]
+    sent = time.monotonic()
+    status, body, _ = http_heads("POST", f"{api_server.url}/api/graphs/{graph['id']}/runs/?wait=30", token, {"inputs": {"task": "t"}})
+    assert status == 201 and body["status"] == "waiting" and body["waiting"]["approve"]["inputs"] == {"subject": "ok"}, body
+    assert time.monotonic() - sent < 20
+    assert "Traceback" not in api_server.log_path.read_text()
+
+
+def test_a_start_that_waits_gives_up_after_wait_seconds(user, api_server, celery_worker, fake_llm):
+    """The run outlives ``wait``: the answer comes after about ``wait`` seconds with the live run
+    (201, as GET ?wait answers 200 when its time is up), and the run finishes all the same."""
+    fake_llm.script(match="step 1", reply={"result": "slow"}, latency=4)
+    token = token_create(user=user, name="test")[1]
+    graph = http("POST", f"{api_server.url}/api/graphs/", token, {"name": "wait", "spec": chain(1)})[1]
+    sent = time.monotonic()
+    status, body, heads = http_heads("POST", f"{api_server.url}/api/graphs/{graph['id']}/runs/?wait=1.5", token,
+                                     {"inputs": {"task": "go"}})
+    took = time.monotonic() - sent
+    assert status == 201 and heads["Location"] == f"/api/runs/{body['id']}/", (status, body)
+    assert body["status"] in ("queued", "running") and body["outputs"] is None, body
+    assert 1.5 <= took < 3.5, took
+    status, final = http("GET", f"{api_server.url}/api/runs/{body['id']}/?wait=30", token)
+    assert final["status"] == "succeeded" and final["outputs"] == {"result": "slow"}, final
+
+
+def test_a_bad_wait_on_a_start_creates_nothing(user, api_server):
+    from audit.models import AuditEntry
+
+    token = token_create(user=user, name="test")[1]
+    graph = http("POST", f"{api_server.url}/api/graphs/", token, {"name": "wait", "spec": chain(1)})[1]
+    audits = AuditEntry.objects.count()
+    for wait in ("abc", "-1", "61", "nan", ""):
+        status, body = http("POST", f"{api_server.url}/api/graphs/{graph['id']}/runs/?wait={wait}", token, {"inputs": {"task": "go"}})
+        assert status == 400 and body["errors"] == [{"path": "wait", "message": "must be a number of seconds from 0 to 60"}], body
+    assert not Run.objects.filter(graph_id=graph["id"]).exists() and AuditEntry.objects.count() == audits
+    status, body = http("POST", f"{api_server.url}/api/graphs/{graph['id']}/runs/?wait=0", token, {"inputs": {"task": "go"}})
+    assert status == 202 and set(body) == {"id", "status", "url"}, body  # (wait=0: as without)

@@ -1,5 +1,6 @@
 """The API's two hot routes, served at the ASGI level: ``POST /api/graphs/{id}/runs/`` (start a
-run) and ``GET /api/runs/{id}/`` (read it, ``?wait=`` to long-poll its end).
+run; ``?wait=`` to answer once it has ended) and ``GET /api/runs/{id}/`` (read it, ``?wait=`` to
+long-poll its end).
 
 Under load the web process spent most of its time in Django's request cycle and DRF around these
 two calls (middleware, content negotiation, the hop of each request to a sync thread and back,
@@ -35,7 +36,7 @@ from django.http import Http404, HttpResponse
 from ..services import ServiceError
 from . import auth_cache
 from .parsers import bounded_loads, has_nul
-from .run_wait import bad_wait_body, long_poll, parse_wait
+from .run_wait import bad_wait_body, long_poll, parse_wait, started
 
 START = re.compile(r"^/api/graphs/([0-9]{1,18})/runs/$")
 READ = re.compile(r"^/api/runs/([0-9]{1,18})/$")
@@ -86,29 +87,26 @@ class FastRoutes:
             raise Delegate
         if "\x00" in request.META.get("QUERY_STRING", "") or "%00" in request.META.get("QUERY_STRING", ""):
             raise Delegate
-        if kind == "read":
-            raw = request.GET.get("wait")
-            wait = None if raw is None else parse_wait(raw)
-            if raw is not None and wait is None:  # (before authentication, as graphs/api/run_wait.py)
-                return self.respond(request, 400, bad_wait_body(), None, drf=False)
-            data = None
-        else:
-            data = _run_request(request, body)
+        raw = request.GET.get("wait")
+        wait = None if raw is None else parse_wait(raw)
+        if raw is not None and wait is None:  # (before authentication and anything created, as graphs/api/run_wait.py)
+            return self.respond(request, 400, bad_wait_body(), None, drf=False)
+        data = _run_request(request, body) if kind == "start" else None
         user = await self.caller(request, ("user", "runs") if kind == "start" else ("user",), ALLOW[kind])
         if isinstance(user, HttpResponse):
             return user
         if kind == "read":
-            async def read() -> tuple[int, Any, Any]:
-                return await sync_to_async(_read_run, thread_sensitive=False)(pk, user)
-
-            async def peek() -> tuple[int, Any, Any]:
-                return await sync_to_async(_read_run, thread_sensitive=False)(pk, user, False)
-
-            status, payload, _ = await long_poll(pk, wait or 0.0, read, look_first=False, peek=peek)
+            status, payload = await _wait_for_run(pk, user, wait or 0.0)
             return self.respond(request, status, payload, ALLOW[kind])
         assert data is not None
         status, payload = await sync_to_async(_start_run, thread_sensitive=False)(pk, user, data)
-        return self.respond(request, status, payload, ALLOW[kind])
+        if status != 202 or not wait:
+            return self.respond(request, status, payload, ALLOW[kind])
+        run_id = payload["id"]  # a start that waits (graphs/api/run_wait.py)
+        code, payload = await _wait_for_run(run_id, user, wait, just_started=True)
+        response = self.respond(request, code, payload, ALLOW[kind])
+        started(response, code, run_id)
+        return response
 
     async def caller(self, request, scopes: tuple[str, ...], allow: str):
         """The signed-in user, or a 429 response; Delegate when DRF should answer."""
@@ -251,6 +249,33 @@ def _read_run(pk: int, user, live_in_full: bool = True) -> tuple[int, Any, None]
         return 200, run_body(run, node_summaries(run)), None
     finally:
         close_old_connections()  # (back to the pool)
+
+
+async def _wait_for_run(pk: int, user, wait: float, just_started: bool = False) -> tuple[int, Any]:
+    """The run's body once it has ended or ``wait`` seconds passed (``wait=0``: at once).
+    ``just_started``: by this request, so the caller may see it; the first look reads its status only
+    (no access rule), and the run in full only if it has ended already."""
+    async def read() -> tuple[int, Any, Any]:
+        return await sync_to_async(_read_run, thread_sensitive=False)(pk, user)
+
+    async def peek() -> tuple[int, Any, Any]:
+        if just_started and await sync_to_async(_is_live, thread_sensitive=False)(pk):
+            return 200, {"status": "queued"}, None  # (live: read in full at its end)
+        return await sync_to_async(_read_run, thread_sensitive=False)(pk, user, False)
+
+    status, payload, _ = await long_poll(pk, wait, read, look_first=False, peek=peek)
+    return status, payload
+
+
+def _is_live(pk: int) -> bool:
+    from ..models import Run
+    from .run_wait import FINAL
+
+    close_old_connections()
+    try:
+        return Run.objects.filter(pk=pk).exclude(status__in=FINAL).exists()
+    finally:
+        close_old_connections()
 
 
 def _start_run(pk: int, user, data: dict[str, Any]) -> tuple[int, Any]:

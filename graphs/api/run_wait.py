@@ -1,4 +1,5 @@
-"""GET /api/runs/{id}/?wait=SECONDS — answer as soon as the run has ended (a long poll).
+"""GET /api/runs/{id}/?wait=SECONDS — answer as soon as the run has ended (a long poll); and
+POST /api/graphs/{id}/runs/?wait=SECONDS — start a run and answer likewise, in one request.
 
 Without ``wait`` the request is the plain DRF view. With it, the view (authentication, access,
 serialization: all DRF's) is read once; if the run is still queued or running, this request
@@ -8,6 +9,14 @@ pass, whichever is first, and answers with a last read. No database polling: a w
 costs one group subscription in Daphne's event loop and holds no database connection while it
 sleeps, whichever channel layer is configured (channels_redis pub/sub in the distributed setup,
 the in-memory layer in the embedded one).
+
+A start that waits answers ``201 Created`` with a ``Location`` (the run's URL) and the body
+``GET /api/runs/{id}/?wait=`` would give at that moment: the run once ended, or as it is when
+``wait`` seconds have passed (then its ``status`` is still ``queued`` or ``running``, as a GET's
+whose time ran out; 201 whatever the outcome, as a GET's 200). The start is the plain one
+(permission, throttles, validation: the same answers); the wait that follows is ``long_poll``
+subscribed before its first read, so a run that ended before the subscription is read ended.
+Without ``wait`` (or ``wait=0``) the start answers 202 as always.
 
 Events are published after their commit, but the run row's final UPDATE follows its
 ``run_finished`` event; a read that still finds the row live takes the final fields (status,
@@ -25,11 +34,12 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
 from ..events import run_group
 
 MAX_WAIT_S = 60.0
+STARTED = 201  # (a start that waited: the run was created; its body's status says whether it ended)
 # (and "waiting": the run is parked on a human node; the caller learns it now, not in days)
 FINAL = frozenset({"succeeded", "failed", "interrupted", "cancelled", "waiting"})
 
@@ -110,6 +120,45 @@ def waitable(view):
     run_detail.initkwargs = view.initkwargs
     run_detail.csrf_exempt = True
     return run_detail
+
+
+def waitable_start(view, run_body):
+    """Wrap the DRF start view (``GraphRunsView.as_view()``) so that a POST honours ``?wait=``;
+    ``run_body(user, pk)``: the run as its DRF view answers it (Http404 if not to be seen)."""
+    sync_view = sync_to_async(view)
+
+    async def graph_runs(request: HttpRequest, pk: int, **kwargs: Any):
+        raw = request.GET.get("wait") if request.method == "POST" else None
+        wait = None if raw is None else parse_wait(raw)
+        if raw is not None and wait is None:  # (before anything is created)
+            return JsonResponse(bad_wait_body(), status=400)
+        response = await sync_view(request, pk=pk, **kwargs)
+        if not wait or response.status_code != 202:
+            return response
+        run_id, user = response.data["id"], response.renderer_context["request"].user
+
+        @sync_to_async
+        def read() -> tuple[int, Any, Any]:
+            try:
+                return 200, run_body(user, run_id), None
+            except Http404:
+                return 404, {"detail": "No Run matches the given query.", "errors": []}, None
+
+        code, response.data, _ = await long_poll(run_id, wait, read, _release_connection, look_first=False)
+        started(response, code, run_id)
+        return response  # (the view's DRF response, rendered with its new body by Django's handler)
+
+    graph_runs.cls = view.cls  # (drf-spectacular documents the wrapped view)
+    graph_runs.initkwargs = view.initkwargs
+    graph_runs.csrf_exempt = True
+    return graph_runs
+
+
+def started(response: HttpResponse, code: int, run_id: int) -> None:
+    """A waiting start's status code and Location (the last read's code: 404 if the run is gone)."""
+    response.status_code = STARTED if code == 200 else code
+    if code == 200:
+        response["Location"] = f"/api/runs/{run_id}/"
 
 
 async def wait_for_run_end(run_id: int, timeout: float, read: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:

@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import connection_views, credential_views, views
-from .run_wait import waitable
+from .run_wait import waitable, waitable_start
 
 urlpatterns = [
     path("graphs/", views.GraphListView.as_view(), name="api-graphs"),
@@ -13,7 +13,7 @@ urlpatterns = [
     path("graphs/<int:pk>/versions/<int:number>/restore/", views.GraphRestoreView.as_view(), name="api-graph-restore"),
     path("graphs/<int:pk>/versions/<int:number>/publish/", views.GraphPublishView.as_view(), name="api-graph-publish"),
     path("graphs/<int:pk>/unpublish/", views.GraphPublishView.as_view(), name="api-graph-unpublish"),
-    path("graphs/<int:pk>/runs/", views.GraphRunsView.as_view(), name="api-graph-runs"),
+    path("graphs/<int:pk>/runs/", waitable_start(views.GraphRunsView.as_view(), views.run_body_for), name="api-graph-runs"),  # POST ?wait=SECONDS
     path("runs/", views.RunListView.as_view(), name="api-runs"),
     path("runs/<int:pk>/", waitable(views.RunDetailView.as_view()), name="api-run"),  # ?wait=SECONDS
     path("runs/<int:pk>/events/", views.RunEventsView.as_view(), name="api-run-events"),

@@ -21,6 +21,7 @@ from ..engine.nodes import registry
 from ..engine.schema import GraphSpec
 from ..engine.validate import check_document
 from ..models import Graph, Run, RunEvent
+from .run_wait import MAX_WAIT_S
 from .serializers import (
     AnswerSerializer,
     ForkSerializer,
@@ -34,6 +35,8 @@ from .serializers import (
     RunSerializer,
 )
 from .throttles import RunStartThrottle
+
+WAIT_SECONDS = {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S}  # (?wait=, graphs/api/run_wait.py)
 
 
 # An object outside the caller's workspaces answers exactly as a missing one (404, never 403):
@@ -49,6 +52,11 @@ def run_for(request: Request, pk: int, action: str = "view") -> Run:
 def run_seen_by(user, pk: int, action: str = "view") -> Run:
     # one query for the run, its graph, its version's number and its creator (never the spec)
     return get_for(user, Run.objects.select_related("graph", "version", "created_by").defer("version__spec"), pk, action)
+
+
+def run_body_for(user, pk: int):
+    """The run as RunDetailView answers it (Http404 when ``user`` may not see it)."""
+    return RunSerializer(run_seen_by(user, pk)).data
 
 
 def in_workspace(request: Request, qs):
@@ -141,7 +149,10 @@ class GraphRunsView(APIView):
         runs = selectors.runs_visible(request.user).filter(graph=graph)[:200]
         return Response(RunSerializer(runs, many=True, context={"with_nodes": False}).data)
 
-    @extend_schema(request=RunCreateSerializer, responses={202: RunSerializer})
+    @extend_schema(request=RunCreateSerializer, responses={202: RunSerializer, 201: RunSerializer}, parameters=[OpenApiParameter(
+        "wait", WAIT_SECONDS, description="Start the run, then wait up to this many seconds (0-60) for it to end before answering: "
+        "201 with a Location header and the body GET /api/runs/{id}/?wait= gives (the run's status says whether it "
+        "ended). Without it, or 0: 202 at once (graphs/api/run_wait.py)")])
     def post(self, request: Request, pk: int) -> Response:
         graph = graph_for(request, pk, "run")
         run = services.run_start(graph=graph, user=request.user, **valid(RunCreateSerializer, request))
@@ -170,9 +181,9 @@ class RunDetailView(APIView):
     """A run. ``?wait=SECONDS`` (0-60) answers as soon as the run has ended (graphs/api/run_wait.py)."""
 
     @extend_schema(responses=RunSerializer, parameters=[OpenApiParameter(
-        "wait", float, description="Wait up to this many seconds (0-60) for the run to end before answering")])
+        "wait", WAIT_SECONDS, description="Wait up to this many seconds (0-60) for the run to end before answering")])
     def get(self, request: Request, pk: int) -> Response:
-        return Response(RunSerializer(run_for(request, pk)).data)
+        return Response(run_body_for(request.user, pk))
 
 
 class RunEventsView(APIView):
