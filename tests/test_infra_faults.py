@@ -19,13 +19,17 @@ from tests.private_services import PrivatePostgres, PrivateRedis
 
 pytestmark = pytest.mark.slow
 
+# Long enough runs that the restarts land mid-run: on a loaded machine a restart takes seconds to
+# begin, and with 4 steps the runs had all ended before it (no progress to see after it).
+STEPS = 16
+
 SEED = """
 import json
 from django.contrib.auth import get_user_model
 from graphs import services
 from tests.helpers import chain
 user = get_user_model().objects.create_user("pg", password="pw-pg-123")
-graph = services.graph_create(owner=user, name="g", spec=chain(4)).graph
+graph = services.graph_create(owner=user, name="g", spec=chain(STEPS)).graph
 print(json.dumps([services.run_start(graph=graph, user=user, inputs={"task": f"job-{i}"}).pk for i in range(RUNS)]))
 """
 
@@ -73,7 +77,7 @@ def test_a_database_restart_mid_load_loses_nothing(private_pg, start_worker, fak
     extra = {"DATABASE_URL": private_pg.url, "REDIS_URL": redis_url, "KAIZEN_LEASE_S": "20", "KAIZEN_HEARTBEAT_S": "0.5"}
     start_worker("a", concurrency=8, **extra)
     start_worker("b", concurrency=8, **extra)
-    runs = json.loads(_manage(env, "shell", "-c", SEED.replace("RUNS", str(runs_wanted))).strip().splitlines()[-1])
+    runs = json.loads(_manage(env, "shell", "-c", SEED.replace("RUNS", str(runs_wanted)).replace("STEPS", str(STEPS))).strip().splitlines()[-1])
 
     def succeeded_nodes() -> int:
         return _query(private_pg.url, "SELECT count(*) FROM graphs_nodestate WHERE status = 'succeeded'")[0][0]
@@ -94,7 +98,7 @@ def test_a_database_restart_mid_load_loses_nothing(private_pg, start_worker, fak
         assert seqs == list(range(1, len(seqs) + 1)), f"run {run_id}: seq gap {seqs}"
         assert names.count("run_finished") == 1 and names[-1] == "run_finished", names[-6:]
         assert all(r[2].get("status") != "failed" for r in rows if r[1] in ("run_finished", "post_node"))
-    for step in range(1, 5):  # no call repeated for an answer that was saved: one answer per run and step
+    for step in range(1, STEPS + 1):  # no call repeated for an answer that was saved: one answer per run and step
         answered = fake_llm.calls(f"step {step}:", completed=True)
         assert len(answered) == runs_wanted, f"step {step} answered {len(answered)} times for {runs_wanted} runs"
 
