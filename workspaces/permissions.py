@@ -22,7 +22,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import connections, router
 from django.db.models import Model, OuterRef, QuerySet, Subquery
-from django.db.models.query import get_related_populators
+from django.db.models.query import get_related_populators  # type: ignore[attr-defined]  # (what ModelIterable uses; not in the stubs)
 from django.http import Http404
 
 from .models import Membership, Role
@@ -219,7 +219,7 @@ class CompiledGetFor:
 
     def _compile(self, alias: str) -> _Compiled:
         qs = _with_role(self.queryset(), _USER, {"pk": _PK})[:1]
-        if qs._prefetch_related_lookups or qs._known_related_objects:
+        if qs._prefetch_related_lookups or qs._known_related_objects:  # type: ignore[attr-defined]
             raise ImproperlyConfigured("CompiledGetFor: a queryset without prefetches or known related objects")
         compiler = qs.query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
