@@ -115,10 +115,12 @@ READY_PROBE = """(() => {
   let last = null, lastAt = 0;
   const poll = () => {
     const nodes = document.querySelectorAll('.react-flow__node');
-    const edges = document.querySelectorAll('.react-flow__edge');
-    let settled = nodes.length > 0 && edges.length > 0;
+    // (far out on a big graph the editor draws edges as strokes of shared paths: one "M" each)
+    const edges = document.querySelectorAll('.react-flow__edge').length + [...document.querySelectorAll('.kz-lod-edges path')]
+      .reduce((n, p) => n + (p.getAttribute('d') || '').split('M').length - 1, 0);
+    let settled = nodes.length > 0 && edges > 0;
     if (settled) for (const n of nodes) if (n.style.visibility === 'hidden') { settled = false; break; }
-    const key = settled ? `${nodes.length}/${edges.length}` : null;
+    const key = settled ? `${nodes.length}/${edges}` : null;
     if (key && key === last) { window.__benchReady = lastAt; return; }
     if (key !== last) { last = key; lastAt = performance.now(); }
     requestAnimationFrame(poll);

@@ -18,9 +18,10 @@ whose time ran out; 201 whatever the outcome, as a GET's 200). The start is the 
 subscribed before its first read, so a run that ended before the subscription is read ended.
 Without ``wait`` (or ``wait=0``) the start answers 202 as always.
 
-Events are published after their commit, but the run row's final UPDATE follows its
-``run_finished`` event; a read that still finds the row live takes the final fields (status,
-outputs, error, cost, tokens) from the event itself.
+Events are published after their commit, and the worker commits the run row's final fields with
+its last events (graphs/runner/adapters.py ``finish``), so a read after ``run_finished`` finds the
+row ended. Should a read still find it live (a writer that commits them apart), it takes the final
+fields (status, outputs, error, cost, tokens) from the event itself.
 """
 
 from __future__ import annotations

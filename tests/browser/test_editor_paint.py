@@ -90,3 +90,51 @@ def test_the_canvas_draws_edges_in_one_svg_handles_and_icons_without_layers_of_t
     assert page.evaluate("() => window.__captured")
     assert page.evaluate("() => document.querySelector('.react-flow__viewport').style.transform") != before
     problems.check()
+
+
+def big_spec(n: int = 200, width: int = 10) -> dict:
+    """A layered graph above the editor's virtualisation threshold (150 nodes): it opens far out."""
+    nodes, edges = [], []
+    for i in range(n):
+        layer, row = divmod(i, width)
+        nodes.append({"id": f"n{i}", "kind": "agent", "label": f"Step {i}", "position": {"x": layer * 320, "y": row * 150},
+                      "config": {"signature": {"inputs": [{"name": "a", "type": "string"}], "outputs": [{"name": "out", "type": "string"}]}}})
+        edges.append({"source": "@inputs" if layer == 0 else f"n{i - width}", "source_port": "topic" if layer == 0 else "out",
+                      "target": f"n{i}", "target_port": "a", "kind": "data"})
+    return {"schema_version": 1, "inputs": {"topic": {"type": "string"}}, "outputs": {}, "nodes": nodes, "edges": edges}
+
+
+# the strokes of the low-detail edge layer ("M x,y C ..." each), and the anchors of the handles of n10's edge
+LOD_STROKES = """() => (document.querySelector('.kz-lod-edges path.kz-edge:not(.kz-edge-error):not(.has-issues)')?.getAttribute('d') || '')
+  .split('M').slice(1).map((s) => s.split(/[ ,C]+/).filter(Boolean).map(Number))"""
+ANCHORS = """() => { const vp = document.querySelector('.react-flow__viewport').getBoundingClientRect();
+  const zoom = Number(document.querySelector('.react-flow__viewport').style.transform.match(/scale\\(([^)]+)\\)/)[1]);
+  const box = (sel) => { const r = document.querySelector(sel).getBoundingClientRect();
+    return [(r.left - vp.left) / zoom, (r.right - vp.left) / zoom, (r.top + r.height / 2 - vp.top) / zoom]; };
+  const out = box('.react-flow__handle[data-nodeid="n0"][data-handleid="out"]'), inp = box('.react-flow__handle[data-nodeid="n10"][data-handleid="a"]');
+  return [out[1], out[2], inp[0], inp[2]]; }"""
+
+
+def test_far_out_a_big_graph_draws_its_edges_as_shared_strokes_and_zoomed_in_as_edges(login_context, editor_user):
+    spec = big_spec()
+    graph = services.graph_create(owner=editor_user, name="Big", spec=spec).graph
+    ctx, problems = login_context(editor_user)
+    page = open_editor(ctx, graph.pk)
+    # far out: no React Flow edge; every edge is one stroke of the shared layer
+    page.wait_for_function(f"() => ({LOD_STROKES})().length === {len(spec['edges'])}")
+    assert page.locator(".react-flow__edge").count() == 0
+    # the stroke of n0 -> n10 starts at n0's output handle and ends at n10's input handle (within a pixel)
+    strokes = page.evaluate(LOD_STROKES)
+    sx, sy, tx, ty = page.evaluate(ANCHORS)
+    stroke = next((s for s in strokes if abs(s[0] - sx) < 1 and abs(s[1] - sy) < 1), None)
+    assert stroke, f"no stroke starts at n0's output handle {sx, sy}"
+    assert abs(stroke[-2] - tx) < 1 and abs(stroke[-1] - ty) < 1, (stroke, [sx, sy, tx, ty])
+    # zoomed in: React Flow's edges come back, the shared layer goes
+    canvas = page.locator(".kz-canvas").bounding_box()
+    page.mouse.move(canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2)
+    for _ in range(6):
+        page.mouse.wheel(0, -300)
+        page.wait_for_timeout(60)
+    expect(page.locator(".kz-lod-edges")).to_have_count(0)
+    expect(page.locator(".react-flow__edge").first).to_be_visible()
+    problems.check()

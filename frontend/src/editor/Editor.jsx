@@ -2,7 +2,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges, useConnection, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
 import { makeApi } from "./api.js";
-import { CanvasCtx, ConnectionLine, capturePanPointer, edgeTypes, estimateGeometry, estimatedSize, nodeTypes } from "./canvas.jsx";
+import { CanvasCtx, ConnectionLine, LodEdges, capturePanPointer, edgeTypes, estimateGeometry, estimatedSize, nodeTypes } from "./canvas.jsx";
 import { Icon, categoryClass } from "./icons.jsx";
 import { GraphSettings, NodeInspector } from "./Inspector.jsx";
 import { ConnectionsCtx, GraphWidgetCtx } from "./SchemaForm.jsx";
@@ -21,6 +21,7 @@ import { copySelection, pasteInto } from "./clipboard.js";
 const EMPTY_ISSUES = { nodes: {}, edges: {}, list: [] };
 /** Above this many nodes only what is in view is mounted (React Flow's onlyRenderVisibleElements). */
 const VIRTUALIZE_ABOVE = 150;
+const NO_EDGES = [];
 
 /** embedded: {title, onDone(doc), onCancel()}: edits config.graph.spec in memory (a node's inline subgraph),
  * with no server save, draft or history; "Done" hands the document back. */
@@ -107,6 +108,9 @@ function EditorInner({ config, embedded }) {
   const drawingError = useConnection((c) => c.inProgress && c.fromHandle?.id === ERROR_HANDLE);
   useEffect(() => { store.set({ drawingError }); }, [drawingError, store]);
   const issues = useStore(store, (s) => s.issues);
+  // far out on a big graph the edges are drawn by LodEdges, not React Flow (our store's `lod` is right from
+  // the first render; React Flow's viewport is set only once it mounts)
+  const lodEdges = useStore(store, (s) => s.lod) && graph.nodes.length > VIRTUALIZE_ABOVE;
   const [issueSource, setIssueSource] = useState(null);
   const [info, setInfo] = useState({ version: config.graph.version, savedRev: 0, published: config.graph.published_version ?? null });
   const infoRef = useRef(info);
@@ -401,7 +405,7 @@ function EditorInner({ config, embedded }) {
           panel={panel} setPanel={setPanel} setModal={setModal} exportJson={exportJson} save={save} done={done} />
         <Palette kinds={kindList} onAdd={(k) => addNode(k)} />
         <div className="kz-canvas" ref={canvasRef} onDragOver={onDragOver} onDrop={onDrop} onPointerDown={capturePanPointer}>
-          <ReactFlow nodes={graph.nodes} edges={graph.edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
+          <ReactFlow nodes={graph.nodes} edges={lodEdges ? NO_EDGES : graph.edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
             onNodesChange={onNodesChange} onEdgesChange={onEdgesChange} onConnect={onConnect} onConnectEnd={onConnectEnd}
             onReconnect={onReconnect} onReconnectStart={onReconnectStart} onReconnectEnd={onReconnectEnd}
             isValidConnection={isValidConnection} connectionLineComponent={ConnectionLine} connectionRadius={22}
@@ -410,6 +414,7 @@ function EditorInner({ config, embedded }) {
             deleteKeyCode={modal?.type === "subgraph" ? null : ["Delete", "Backspace"]} multiSelectionKeyCode={["Control", "Meta"]} selectionKeyCode="Shift"
             elevateNodesOnSelect={false} onMoveStart={onMoveStart} onMoveEnd={onMoveEnd} onlyRenderVisibleElements={graph.nodes.length > VIRTUALIZE_ABOVE}>
             <Background gap={20} size={1.2} />
+            {lodEdges && <LodEdges edges={graph.edges} issues={issues.edges} />}
             <Controls showInteractive={false} />
             {show.minimap && <MiniMap pannable zoomable nodeClassName={minimapClass} />}
           </ReactFlow>

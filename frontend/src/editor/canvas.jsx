@@ -1,6 +1,6 @@
 // Node, edge and connection-line components shared by the editor and the read-only run viewer.
 import { createContext, memo, useContext, useEffect, useMemo, useRef, useState } from "react";
-import { BaseEdge, EdgeLabelRenderer, Handle, Position, getBezierPath, useUpdateNodeInternals } from "@xyflow/react";
+import { BaseEdge, EdgeLabelRenderer, Handle, Position, ViewportPortal, getBezierPath, useStoreApi, useUpdateNodeInternals } from "@xyflow/react";
 import { Icon, NodeIcon, categoryClass } from "./icons.jsx";
 import { ERROR_HANDLE, FALLBACK_HANDLE, connectionProblem, portsOf } from "./model.js";
 import { textWidth } from "./measure.js";
@@ -52,8 +52,9 @@ export function estimateGeometry(data, ports, defaults) {
   const top = 45 + (data.label ? 14 : 0) + 4;
   const rows = Math.max(ports.inputs.length, ports.outputs.length);
   const handles = [];
-  ports.inputs.forEach((p, i) => handles.push({ id: p.name, type: "target", position: "left", x: -6, y: top + i * 24 + 6.5, width: 11, height: 11 }));
-  ports.outputs.forEach((p, i) => handles.push({ id: p.name, type: "source", position: "right", x: width - 6, y: top + i * 24 + 6.5, width: 11, height: 11 }));
+  // an 11 px handle centred 6 px outside the node's content box (1 px border): x -10.5, or width - 0.5
+  ports.inputs.forEach((p, i) => handles.push({ id: p.name, type: "target", position: "left", x: -10.5, y: top + i * 24 + 6.5, width: 11, height: 11 }));
+  ports.outputs.forEach((p, i) => handles.push({ id: p.name, type: "source", position: "right", x: width - 0.5, y: top + i * 24 + 6.5, width: 11, height: 11 }));
   const height = top + rows * 24 + 6 + 25 + (members ? 22 + 20 * members.rows.length : 0);
   return { width, height, handles };
 }
@@ -328,6 +329,66 @@ export const GroupNode = memo(function GroupNode({ data }) {
     </div>
   );
 });
+
+/** Where an edge meets a handle of a node React Flow holds (measured bounds, else the node's estimated
+ * `handles`): the middle of the handle's outer side, as React Flow anchors its own edges. */
+function anchor(node, type, id) {
+  const bounds = node?.internals.handleBounds?.[type] || node?.handles?.filter((h) => h.type === type);
+  const h = bounds?.find((b) => b.id === id) || (id == null ? bounds?.[0] : null);
+  if (!h) return null;
+  const { x, y } = node.internals.positionAbsolute;
+  const dx = { left: 0, right: h.width }[h.position] ?? h.width / 2;
+  const dy = { top: 0, bottom: h.height }[h.position] ?? h.height / 2;
+  return { x: x + h.x + dx, y: y + h.y + dy, position: h.position };
+}
+
+const near = (p, q) => Math.abs(p.x - q.x) < 1 && Math.abs(p.y - q.y) < 1 && p.position === q.position;
+
+/** Far out on a big graph (low detail: edges are hairlines nobody can click), every edge is drawn as one
+ * stroke of a few shared <path>s instead of a React Flow edge each: no component, store subscription or
+ * paint chunk per edge while the canvas pans (bench/editor_load.py, the pan at the opening view). Redrawn
+ * when React Flow's store changes for anything but the viewport (nodes moved, measured, added). Drawn under
+ * the nodes; error edges and edges with a problem keep their colours. */
+export function LodEdges({ edges, issues }) {
+  const store = useStoreApi();
+  const [paths, setPaths] = useState({ data: "", error: "", issue: "" });
+  useEffect(() => {
+    const drawn = new Map(); // edge id -> {a, b, d}: a stroke is recomputed only when an end moved by a pixel
+    let frame = 0;
+    const draw = () => {
+      frame = 0;
+      const { nodeLookup } = store.getState();
+      let changed = drawn.size === 0;
+      for (const e of edges) {
+        const a = anchor(nodeLookup.get(e.source), "source", e.sourceHandle ?? null);
+        const b = anchor(nodeLookup.get(e.target), "target", e.targetHandle ?? null);
+        const was = drawn.get(e.id);
+        if (!a || !b) { if (was) { drawn.delete(e.id); changed = true; } continue; }
+        if (was && near(was.a, a) && near(was.b, b)) continue;
+        const [d] = getBezierPath({ sourceX: a.x, sourceY: a.y, sourcePosition: a.position, targetX: b.x, targetY: b.y, targetPosition: b.position });
+        drawn.set(e.id, { a, b, d, group: issues?.[e.id]?.length ? "issue" : e.data?.kind === "error" ? "error" : "data" });
+        changed = true;
+      }
+      if (!changed) return;
+      const out = { data: [], error: [], issue: [] };
+      for (const { d, group } of drawn.values()) out[group].push(d);
+      setPaths({ data: out.data.join(""), error: out.error.join(""), issue: out.issue.join("") });
+    };
+    draw();
+    // (a node coming into view is measured: its ends move only if the estimate was off; at most once a frame)
+    const unsubscribe = store.subscribe((s, prev) => { if (s.transform === prev.transform && !frame) frame = requestAnimationFrame(draw); });
+    return () => { unsubscribe(); cancelAnimationFrame(frame); };
+  }, [edges, issues, store]);
+  return (
+    <ViewportPortal>
+      <svg className="kz-lod-edges" aria-hidden="true">
+        <path className="kz-edge" d={paths.data} />
+        <path className="kz-edge kz-edge-error" d={paths.error} />
+        <path className="kz-edge has-issues" d={paths.issue} />
+      </svg>
+    </ViewportPortal>
+  );
+}
 
 /** A drag on the empty canvas captures the pointer: while it pans, the browser sends the moves to the pane
  * without hit testing the hundreds of nodes and edges under the cursor on every move (the editor bench's
