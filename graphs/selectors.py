@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from django.db import connection
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import JSONField, OuterRef, Q, QuerySet, Subquery
 
 from workspaces.permissions import CompiledGetFor, get_for, graphs_visible_to, may, runs_visible_to
 
@@ -129,9 +129,10 @@ def run_node_data(run_id: int) -> list[tuple[str, dict[str, Any]]]:
     """(node id, stored state) of each of the run's nodes, in the order the run's API has always
     listed them (the table's, as ``run.node_states.all()``). A plain statement, as ``run_status``."""
     data = NodeState._meta.get_field("data")
+    assert isinstance(data, JSONField)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT node_id, data FROM {NodeState._meta.db_table} WHERE run_id = %s", [run_id])
-        return [(node_id, data.from_db_value(value, None, connection)) for node_id, value in cursor.fetchall()]
+        return [(node_id, data.from_db_value(value, data.cached_col, connection)) for node_id, value in cursor.fetchall()]
 
 
 def node_state_summary(data: dict[str, Any]) -> dict[str, Any]:
