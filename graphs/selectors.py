@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import JSONField, OuterRef, Q, QuerySet, Subquery
 
-from workspaces.permissions import get_for, graphs_visible_to, may, runs_visible_to
+from workspaces.permissions import CompiledGetFor, get_for, graphs_visible_to, may, runs_visible_to
 
 from .engine.state import NodeState as EngineNodeState
-from .models import Graph, GraphVersion, Run, RunEvent
+from .models import Graph, GraphVersion, NodeState, Run, RunEvent
 
 
 def graphs_visible(user, action: str = "view") -> QuerySet[Graph]:
@@ -88,13 +89,50 @@ def graph_or_404(user, pk: int, action: str = "view") -> Graph:
     return get_for(user, Graph, pk, action)
 
 
+def _graph_with_latest() -> QuerySet[Graph]:
+    latest = GraphVersion.objects.filter(graph=OuterRef("pk"), number=OuterRef("latest_version"))
+    return Graph.objects.annotate(latest_id=Subquery(latest.values("pk")[:1]),
+                                  latest_inputs=Subquery(latest.values("spec__inputs")[:1]))
+
+
+# The API's hot paths (graphs/api/fast.py and the DRF views alike): get_for with the statement
+# compiled once per process (workspaces/permissions.py CompiledGetFor).
+_graph_to_run = CompiledGetFor(_graph_with_latest)
+# The run, its graph, its version's number and its creator (never the spec), in one statement.
+_run_seen_by = CompiledGetFor(lambda: Run.objects.select_related("graph", "version", "created_by").defer("version__spec"))
+
+
 def graph_to_run(user, pk: int) -> tuple[Graph, tuple[int, Any] | None]:
     """``graph_or_404(user, pk, "run")``, with its latest version's id and declared inputs read in
     the same query (what ``services.run_start`` needs to start it at that version)."""
-    latest = GraphVersion.objects.filter(graph=OuterRef("pk"), number=OuterRef("latest_version"))
-    graph = get_for(user, Graph.objects.annotate(latest_id=Subquery(latest.values("pk")[:1]),
-                                                 latest_inputs=Subquery(latest.values("spec__inputs")[:1])), pk, "run")
+    graph = _graph_to_run(user, pk, "run")
     return graph, (graph.latest_id, graph.latest_inputs) if graph.latest_id is not None else None
+
+
+def run_seen_by(user, pk: int, action: str = "view") -> Run:
+    """The run if ``user`` may do ``action`` on it (404 / 403 as get_for), loaded with its graph, its
+    version (without the spec) and its creator: what the run's API answers need."""
+    return _run_seen_by(user, pk, action)
+
+
+def run_status(pk: int) -> str | None:
+    """Run ``pk``'s status (None: no such run), with no access rule: for the API's look at a run
+    its caller has just started. A plain statement: the ORM's compiling of even an ``exists()``
+    cost several times its execution on this hot path."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT status FROM {Run._meta.db_table} WHERE id = %s", [pk])
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def run_node_data(run_id: int) -> list[tuple[str, dict[str, Any]]]:
+    """(node id, stored state) of each of the run's nodes, in the order the run's API has always
+    listed them (the table's, as ``run.node_states.all()``). A plain statement, as ``run_status``."""
+    data = NodeState._meta.get_field("data")
+    assert isinstance(data, JSONField)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT node_id, data FROM {NodeState._meta.db_table} WHERE run_id = %s", [run_id])
+        return [(node_id, data.from_db_value(value, data.cached_col, connection)) for node_id, value in cursor.fetchall()]
 
 
 def node_state_summary(data: dict[str, Any]) -> dict[str, Any]:

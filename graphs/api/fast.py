@@ -268,12 +268,13 @@ async def _wait_for_run(pk: int, user, wait: float, just_started: bool = False) 
 
 
 def _is_live(pk: int) -> bool:
-    from ..models import Run
+    from ..selectors import run_status
     from .run_wait import FINAL
 
     close_old_connections()
     try:
-        return Run.objects.filter(pk=pk).exclude(status__in=FINAL).exists()
+        status = run_status(pk)
+        return status is not None and status not in FINAL
     finally:
         close_old_connections()
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from ..models import Graph, GraphVersion, Run, RunEvent
-from ..selectors import node_state_summary
+from ..selectors import node_state_summary, run_node_data
 
 
 class StrictSerializer(serializers.Serializer):
@@ -104,7 +104,7 @@ class RunSerializer(serializers.ModelSerializer):
     def get_nodes(self, run: Run):
         if not self.context.get("with_nodes", True):
             return None
-        return {ns.node_id: node_state_summary(ns.data) for ns in run.node_states.all()}
+        return node_summaries(run)
 
 
 def _when(value) -> str | None:
@@ -138,7 +138,8 @@ def run_body(run: Run, nodes: dict | None) -> dict:
 
 
 def node_summaries(run: Run) -> dict:
-    return {ns.node_id: node_state_summary(ns.data) for ns in run.node_states.all()}
+    """The run's nodes as the API shows them (the fast path's and RunSerializer's: one statement)."""
+    return {node_id: node_state_summary(data) for node_id, data in run_node_data(run.pk)}
 
 
 class BlankAsNullField(serializers.CharField):
