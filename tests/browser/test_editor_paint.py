@@ -104,9 +104,9 @@ def big_spec(n: int = 200, width: int = 10) -> dict:
     return {"schema_version": 1, "inputs": {"topic": {"type": "string"}}, "outputs": {}, "nodes": nodes, "edges": edges}
 
 
-# the strokes of the low-detail edge layer ("M x,y C ..." each), and the anchors of the handles of n10's edge
-LOD_STROKES = """() => (document.querySelector('.kz-lod-edges path.kz-edge:not(.kz-edge-error):not(.has-issues)')?.getAttribute('d') || '')
-  .split('M').slice(1).map((s) => s.split(/[ ,C]+/).filter(Boolean).map(Number))"""
+# the strokes of the low-detail edge layer ("M x,y C ..." each, in paths by tile), and the anchors of the handles of n10's edge
+LOD_STROKES = """() => [...document.querySelectorAll('.kz-lod-edges path.kz-edge:not(.kz-edge-error):not(.has-issues)')]
+  .flatMap((p) => p.getAttribute('d').split('M').slice(1)).map((s) => s.split(/[ ,C]+/).filter(Boolean).map(Number))"""
 ANCHORS = """() => { const vp = document.querySelector('.react-flow__viewport').getBoundingClientRect();
   const zoom = Number(document.querySelector('.react-flow__viewport').style.transform.match(/scale\\(([^)]+)\\)/)[1]);
   const box = (sel) => { const r = document.querySelector(sel).getBoundingClientRect();

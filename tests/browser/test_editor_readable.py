@@ -143,9 +143,9 @@ def test_a_big_graph_mounts_only_what_is_in_view_and_edges_meet_their_ports(logi
     # as this graph opens, edges are strokes of one shared path (canvas.jsx LodEdges), so: the stroke end
     # nearest a mounted node's input handle, in screen pixels
     gap = page.evaluate("""() => {
-      const p = document.querySelector('.kz-lod-edges path.kz-edge'); if (!p) return null;
-      const ctm = p.getScreenCTM();
-      const ends = p.getAttribute('d').split('M').slice(1).map((s) => s.split(/[ ,C]+/).filter(Boolean).map(Number).slice(-2))
+      const paths = [...document.querySelectorAll('.kz-lod-edges path.kz-edge')]; if (!paths.length) return null;
+      const ctm = paths[0].getScreenCTM();
+      const ends = paths.flatMap((p) => p.getAttribute('d').split('M').slice(1)).map((s) => s.split(/[ ,C]+/).filter(Boolean).map(Number).slice(-2))
         .map(([x, y]) => [x * ctm.a + ctm.e, y * ctm.d + ctm.f]);
       const h = document.querySelector('.react-flow__node-kaizen .react-flow__handle[data-handleid="a"]'); if (!h) return null;
       const r = h.getBoundingClientRect(), x = r.left, y = r.top + r.height / 2;

@@ -342,6 +342,8 @@ function anchor(node, type, id) {
   return { x: x + h.x + dx, y: y + h.y + dy, position: h.position };
 }
 
+const LOD_TILE = 1600; // flow px: the low-detail edge layer's strokes are grouped by the tile they start in
+const LOD_CLASS = { data: "kz-edge", error: "kz-edge kz-edge-error", issue: "kz-edge has-issues" };
 const near = (p, q) => Math.abs(p.x - q.x) < 1 && Math.abs(p.y - q.y) < 1 && p.position === q.position;
 
 /** Far out on a big graph (low detail: edges are hairlines nobody can click), every edge is drawn as one
@@ -351,28 +353,39 @@ const near = (p, q) => Math.abs(p.x - q.x) < 1 && Math.abs(p.y - q.y) < 1 && p.p
  * the nodes; error edges and edges with a problem keep their colours. */
 export function LodEdges({ edges, issues }) {
   const store = useStoreApi();
-  const [paths, setPaths] = useState({ data: "", error: "", issue: "" });
+  const [paths, setPaths] = useState({}); // "group tile" -> the strokes of that group starting in that tile
   useEffect(() => {
-    const drawn = new Map(); // edge id -> {a, b, d}: a stroke is recomputed only when an end moved by a pixel
+    const drawn = new Map(); // edge id -> {a, b, d, key}: a stroke is recomputed only when an end moved by a pixel
     let frame = 0;
     const draw = () => {
       frame = 0;
       const { nodeLookup } = store.getState();
-      let changed = drawn.size === 0;
+      const dirty = new Set(drawn.size ? [] : [""]);
       for (const e of edges) {
         const a = anchor(nodeLookup.get(e.source), "source", e.sourceHandle ?? null);
         const b = anchor(nodeLookup.get(e.target), "target", e.targetHandle ?? null);
         const was = drawn.get(e.id);
-        if (!a || !b) { if (was) { drawn.delete(e.id); changed = true; } continue; }
+        if (!a || !b) { if (was) { drawn.delete(e.id); dirty.add(was.key); } continue; }
         if (was && near(was.a, a) && near(was.b, b)) continue;
         const [d] = getBezierPath({ sourceX: a.x, sourceY: a.y, sourcePosition: a.position, targetX: b.x, targetY: b.y, targetPosition: b.position });
-        drawn.set(e.id, { a, b, d, group: issues?.[e.id]?.length ? "issue" : e.data?.kind === "error" ? "error" : "data" });
-        changed = true;
+        const group = issues?.[e.id]?.length ? "issue" : e.data?.kind === "error" ? "error" : "data";
+        const key = `${group} ${Math.floor(a.x / LOD_TILE)},${Math.floor(a.y / LOD_TILE)}`;
+        if (was) dirty.add(was.key);
+        dirty.add(key);
+        drawn.set(e.id, { a, b, d, key });
       }
-      if (!changed) return;
-      const out = { data: [], error: [], issue: [] };
-      for (const { d, group } of drawn.values()) out[group].push(d);
-      setPaths({ data: out.data.join(""), error: out.error.join(""), issue: out.issue.join("") });
+      if (!dirty.size) return;
+      // only the tiles a changed stroke is in are rebuilt: a node measured as it comes into view redraws
+      // one small path, and the browser culls the tiles out of view (one path of every edge was a
+      // 150 KB path re-parsed and re-rastered on every change)
+      const rebuilt = {};
+      for (const { d, key } of drawn.values()) if (dirty.has(key) || dirty.has("")) (rebuilt[key] ||= []).push(d);
+      setPaths((prev) => {
+        const next = dirty.has("") ? {} : { ...prev };
+        for (const key of dirty) delete next[key];
+        for (const [key, ds] of Object.entries(rebuilt)) next[key] = ds.join("");
+        return next;
+      });
     };
     draw();
     // (a node coming into view is measured: its ends move only if the estimate was off; at most once a frame)
@@ -382,9 +395,7 @@ export function LodEdges({ edges, issues }) {
   return (
     <ViewportPortal>
       <svg className="kz-lod-edges" aria-hidden="true">
-        <path className="kz-edge" d={paths.data} />
-        <path className="kz-edge kz-edge-error" d={paths.error} />
-        <path className="kz-edge has-issues" d={paths.issue} />
+        {Object.entries(paths).map(([key, d]) => <path key={key} className={LOD_CLASS[key.split(" ")[0]]} d={d} />)}
       </svg>
     </ViewportPortal>
   );
