@@ -36,7 +36,7 @@ from django.http import Http404, HttpResponse
 from ..services import ServiceError
 from . import auth_cache
 from .parsers import bounded_loads, has_nul
-from .run_wait import bad_wait_body, long_poll, parse_wait, started
+from .run_wait import FINAL, bad_wait_body, long_poll, parse_wait, started
 
 START = re.compile(r"^/api/graphs/([0-9]{1,18})/runs/$")
 READ = re.compile(r"^/api/runs/([0-9]{1,18})/$")
@@ -234,14 +234,13 @@ def _read_run(pk: int, user, live_in_full: bool = True) -> tuple[int, Any, None]
     """The run's body, as the DRF view's; ``live_in_full=False``: only the status of a run that
     is still live (a waiting request reads it in full at its end: its node states are not read
     twice)."""
-    from .run_wait import FINAL
+    from ..selectors import run_seen_by
     from .serializers import node_summaries, run_body
-    from .views import run_seen_by
 
     close_old_connections()
     try:
         try:
-            run = run_seen_by(user, pk)  # (the DRF view's query and access rule)
+            run = run_seen_by(user, pk)  # (the DRF views' query and access rule)
         except Http404:
             return 404, _not_found("Run"), None
         if not live_in_full and run.status not in FINAL:
@@ -269,7 +268,6 @@ async def _wait_for_run(pk: int, user, wait: float, just_started: bool = False) 
 
 def _is_live(pk: int) -> bool:
     from ..selectors import run_status
-    from .run_wait import FINAL
 
     close_old_connections()
     try:

@@ -46,16 +46,12 @@ def graph_for(request: Request, pk: int, action: str = "view") -> Graph:
 
 
 def run_for(request: Request, pk: int, action: str = "view") -> Run:
-    return run_seen_by(request.user, pk, action)
-
-
-def run_seen_by(user, pk: int, action: str = "view") -> Run:
-    return selectors.run_seen_by(user, pk, action)  # (one statement, compiled once)
+    return selectors.run_seen_by(request.user, pk, action)  # (one statement, compiled once)
 
 
 def run_body_for(user, pk: int):
     """The run as RunDetailView answers it (Http404 when ``user`` may not see it)."""
-    return RunSerializer(run_seen_by(user, pk)).data
+    return RunSerializer(selectors.run_seen_by(user, pk)).data
 
 
 def in_workspace(request: Request, qs):
