@@ -338,7 +338,7 @@ def section_scale(rep: Report, cleanup, args) -> None:
                     "select count(*) filter (where status = 'running'), count(*) filter (where status in ('queued', 'running')) "
                     "from graphs_run").fetchone()
                 # (this stack's database only: other benches on the same server name their workers alike)
-                conns = conn.execute("select count(*) from pg_stat_activity where application_name like 'bench-worker-%' "
+                conns = conn.execute("select count(*) from pg_stat_activity where application_name like 'bench-worker-%%' "
                                      "and datname = %s", (k.db,)).fetchone()[0]
                 peak["running"] = max(peak["running"], running)
                 peak["conns"] = max(peak["conns"], conns)
