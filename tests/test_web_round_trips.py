@@ -107,3 +107,19 @@ async def test_a_start_that_waits_costs_the_web_few_redis_commands(user):
     assert [c[0].upper() for c in ours] == ["SUBSCRIBE", "UNSUBSCRIBE"], ours  # the group only, no channel of its own
     assert len(named(sent_sync, "LPUSH")) == 1, (sent_sync, sent_async)  # the task's message
     assert built[0] == 0, "kombu built a redis.Redis client for the message"
+
+
+def test_daphne_requests_skip_twisteds_form_parsing():
+    """kaizen_serve's Daphne does not parse a POST's Content-Type for form fields it never reads."""
+    from unittest import mock
+
+    from daphne import http_protocol
+
+    from graphs.management.commands.kaizen_serve import skip_form_parsing
+
+    skip_form_parsing()
+    patched = http_protocol.WebRequest
+    skip_form_parsing()
+    assert http_protocol.WebRequest is patched  # (once)
+    request = http_protocol.WebRequest(mock.MagicMock())
+    assert request._parsePOSTFormSubmission is False
