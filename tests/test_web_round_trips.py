@@ -123,3 +123,28 @@ def test_daphne_requests_skip_twisteds_form_parsing():
     assert http_protocol.WebRequest is patched  # (once)
     request = http_protocol.WebRequest(mock.MagicMock())
     assert request._parsePOSTFormSubmission is False
+
+
+def test_the_fast_paths_security_headers_are_built_once_per_host(settings):
+    """The fast path's responses carry the headers Django's middleware adds (CSP naming the
+    request's own websocket origin, X-Frame-Options...), built by the middleware once per host and
+    scheme, not per response."""
+    from django.test import RequestFactory
+
+    from graphs.api import fast
+
+    routes = fast.FastRoutes(None)
+    built = []
+    header_middleware = routes.header_middleware
+
+    def counting():
+        built.append(1)
+        return header_middleware()
+
+    routes.header_middleware = counting
+    settings.ALLOWED_HOSTS = ["a.example", "b.example"]  # (a setting changed: nothing kept from before)
+    for host in ("a.example", "b.example", "a.example", "b.example"):
+        response = routes.respond(RequestFactory().get("/api/runs/1/", HTTP_HOST=host), 200, {"id": 1}, "GET")
+        assert f"ws://{host}" in response["Content-Security-Policy"] and response["X-Frame-Options"] == "DENY", response.headers
+        assert response["Allow"] == "GET" and response["X-Content-Type-Options"] == "nosniff"
+    assert len(built) == 2
