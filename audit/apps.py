@@ -15,7 +15,7 @@ class AuditConfig(AppConfig):
 
         # Audit hears graphs through graphs/signals.py only: people's actions, every run's engine
         # hooks, and the copy of run events the group commit stores with them.
-        published.on_action(services.record_action)
+        published.on_action(services.record_action, row=services.action_row)
         published.on_run(hooks.attach)
         published.on_run(services.remember_run)  # (the names its events' audit rows carry)
         published.copy_events_to(services.RUN_EVENT_COPY)

@@ -24,7 +24,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from graphs.signals import EventCopy
+from graphs.signals import RUN_ID, ActionRow, EventCopy
 
 from . import logs, metrics
 from .models import AuditEntry, GraphHook
@@ -195,21 +195,44 @@ def record_action(event: str, *, actor: Any = None, graph: Any = None, run: Any 
 
     Called inside the service's transaction, so a rolled-back action leaves no entry.
     """
+    return AuditEntry.objects.create(**_action_fields(
+        event, actor=actor, graph=graph, run=run, object_type=object_type, object_id=object_id, owner_id=owner_id,
+        node_id=node_id, status=status, summary=summary, data=data, workspace_id=workspace_id))
+
+
+_DATA = AuditEntry._meta.get_field("data")
+_ACTION_COLUMNS = ("timestamp", "actor_id", "actor_name", "owner_id", "workspace_id", "object_type", "object_id", "graph_id", "run_id",
+                   "node_id", "event", "status", "summary", "data")
+
+
+def action_row(event: str, **fields: Any) -> ActionRow:
+    """``record_action``'s entry as a row for the caller to store (graphs.signals.action_rows):
+    with ``run=`` an unsaved run, its id (``object_id`` and ``run_id``) is ``RUN_ID``."""
+    values = _action_fields(event, **fields)
+    values["data"] = _DATA.get_db_prep_save(values["data"], connection)
+    return ActionRow(AuditEntry._meta.db_table, _ACTION_COLUMNS, tuple(values[c] for c in _ACTION_COLUMNS),
+                     {"object_id": "text", "run_id": "bigint"})
+
+
+def _action_fields(event: str, *, actor: Any = None, graph: Any = None, run: Any = None, object_type: str = "",
+                   object_id: Any = "", owner_id: int | None = None, node_id: str = "", status: str = "",
+                   summary: str = "", data: dict[str, Any] | None = None, workspace_id: int | None = None) -> dict[str, Any]:
     actor_id, actor_name = _actor(actor)
     graph_id = None
+    run_id: Any = None
     if run is not None:
+        run_id = RUN_ID if run.pk is None else run.pk
         graph = graph or run.graph
-        object_type, object_id = object_type or "run", object_id or run.pk
+        object_type, object_id = object_type or "run", object_id or run_id
     if graph is not None:
         graph_id, owner_id = graph.pk, graph.owner_id if owner_id is None else owner_id
         workspace_id = graph.workspace_id if workspace_id is None else workspace_id
         object_type, object_id = object_type or "graph", object_id or graph.pk
     clean = json.loads(json.dumps(data or {}, default=str))
-    return AuditEntry.objects.create(
+    return dict(
         timestamp=datetime.now(UTC), actor_id=actor_id, actor_name=actor_name, owner_id=owner_id, workspace_id=workspace_id,
-        object_type=object_type or "system", object_id=str(object_id), graph_id=graph_id,
-        run_id=run.pk if run is not None else None, node_id=node_id, event=event, status=status,
-        summary=_cut(summary), data=clean,
+        object_type=object_type or "system", object_id=object_id if object_id is RUN_ID else str(object_id), graph_id=graph_id,
+        run_id=run_id, node_id=node_id, event=event, status=status, summary=_cut(summary), data=clean,
     )
 
 

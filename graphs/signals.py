@@ -3,7 +3,9 @@
 Three streams, each with one subscribe call (audit/apps.py makes them at startup):
 
 - ``action(event, **fields)``: a person's action (``graph.created``, ``run.started``, ...), called
-  inside the service's transaction, so what a subscriber writes rolls back with it.
+  inside the service's transaction, so what a subscriber writes rolls back with it. A subscriber
+  may also give the row it stores (``action_rows``): run_start stores the run and its entry in one
+  statement.
 - ``observe_run(hooks, run)``: the run driver hands every run's engine HookManager to the
   subscribers before the run starts (webhooks, alerts, metrics, log context).
 - ``event_copy()``: at most one table that keeps a copy of every stored run event, written by the
@@ -21,9 +23,11 @@ from typing import Any
 from .engine.hooks import HookManager
 
 ActionSubscriber = Callable[..., Any]
+ActionRowMaker = Callable[..., "ActionRow"]
 RunSubscriber = Callable[[HookManager, Any], Any]
 
 _actions: dict[str, ActionSubscriber] = {}
+_action_rows: dict[str, ActionRowMaker] = {}
 _runs: dict[str, RunSubscriber] = {}
 _copy: list[EventCopy] = []
 
@@ -32,8 +36,13 @@ def _key(fn: Callable[..., Any]) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"  # subscribing twice (a second ready()) is a no-op
 
 
-def on_action(fn: ActionSubscriber) -> ActionSubscriber:
+def on_action(fn: ActionSubscriber, row: ActionRowMaker | None = None) -> ActionSubscriber:
+    """``row``: the same action as the one row ``fn`` would store, not stored (``action_rows``)."""
     _actions[_key(fn)] = fn
+    if row is None:
+        _action_rows.pop(_key(fn), None)
+    else:
+        _action_rows[_key(fn)] = row
     return fn
 
 
@@ -42,6 +51,35 @@ def action(event: str, **fields: Any) -> None:
     status, summary, data (all optional; ``actor`` defaults to the request's user)."""
     for fn in _actions.values():
         fn(event, **fields)
+
+
+class _RunId:
+    def __repr__(self) -> str:
+        return "RUN_ID"
+
+
+# Stands, in an ActionRow's values, for the id of the run inserted by the same statement.
+RUN_ID = _RunId()
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    """One row a subscriber stores for an action: ``values`` for ``columns`` of ``table`` (a
+    column's value may be ``RUN_ID``; ``casts``: column -> SQL type to cast the run's id to)."""
+
+    table: str
+    columns: tuple[str, ...]
+    values: tuple[Any, ...]
+    casts: dict[str, str] = field(default_factory=dict)
+
+
+def action_rows(event: str, **fields: Any) -> list[ActionRow] | None:
+    """``action(event, **fields)`` as the rows its subscribers would store, for a writer that stores
+    them in its own statement (``run=`` an unsaved run: its id is ``RUN_ID``), inside the
+    transaction as ``action`` would. None when a subscriber gave no row form: then call ``action``."""
+    if set(_action_rows) != set(_actions):
+        return None
+    return [make(event, **fields) for make in _action_rows.values()]
 
 
 def on_run(fn: RunSubscriber) -> RunSubscriber:

@@ -221,7 +221,8 @@ if REDIS_URL:  # throttle counters shared by every web process
 # --- Celery ------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 # Embedded: kombu's memory transport, woken by every put instead of polling (graphs/runner/broker.py).
-CELERY_BROKER_TRANSPORT = None if REDIS_URL else "graphs.runner.broker:Transport"
+# Distributed: kombu's Redis transport with one publishing client per channel (kaizen_web/redis_broker.py).
+CELERY_BROKER_TRANSPORT = "kaizen_web.redis_broker:Transport" if REDIS_URL else "graphs.runner.broker:Transport"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600} if REDIS_URL else {}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

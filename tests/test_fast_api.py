@@ -292,16 +292,15 @@ async def test_a_start_that_waits_misses_no_end_before_its_subscription(apps, wo
     answer comes at once, both ways."""
     import time
 
-    from channels.layers import get_channel_layer
+    from graphs.api import run_wait
 
-    layer = get_channel_layer()
-    subscribe = layer.group_add
+    subscribe = run_wait._subscribe
 
-    async def ended_first(group, channel):
+    async def ended_first(pk, finished):
         await Run.objects.filter(graph_id=world["graph"], status="queued").aupdate(status="succeeded", outputs={"result": "early"})
-        return await subscribe(group, channel)
+        return await subscribe(pk, finished)
 
-    monkeypatch.setattr(layer, "group_add", ended_first)
+    monkeypatch.setattr(run_wait, "_subscribe", ended_first)
     django_app, fast, _ = apps
     for app in (fast, django_app):
         sent = time.monotonic()

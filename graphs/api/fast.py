@@ -30,7 +30,9 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
+from django.core.signals import setting_changed
 from django.db import close_old_connections
+from django.dispatch import receiver
 from django.http import Http404, HttpResponse
 
 from ..services import ServiceError
@@ -43,6 +45,14 @@ READ = re.compile(r"^/api/runs/([0-9]{1,18})/$")
 MAX_INT = 2**31 - 1
 ALLOW = {"start": "GET, POST, HEAD, OPTIONS", "read": "GET, HEAD, OPTIONS"}  # (the DRF views' Allow header)
 RUN_FIELDS = {"inputs", "version", "dry_run"}  # (budget_usd: a decimal, left to DRF's field)
+
+
+_security_headers: dict[tuple[Any, ...], tuple[tuple[str, str], ...]] = {}
+
+
+@receiver(setting_changed)
+def _settings_changed(**kwargs) -> None:
+    _security_headers.clear()
 
 
 class Delegate(Exception):
@@ -151,9 +161,28 @@ class FastRoutes:
             response["Vary"] = "Accept"  # (DRF's renderer; the token authenticates first, the session is never read)
         if allow:
             response["Allow"] = allow
-        for middleware in self.header_middleware():
-            response = middleware.process_response(request, response)
+        for name, value in self.security_headers(request, status):
+            response[name] = value
         return response
+
+    def security_headers(self, request, status: int) -> tuple[tuple[str, str], ...]:
+        """The headers Django's middleware (``header_middleware``) adds to such a response: they
+        depend on the request's host and scheme, the status and the settings only, so they are
+        computed once per host, scheme and status (a bounded number; the settings' changes clear
+        them) instead of the middleware building its policy strings per response."""
+        meta = request.META
+        key = (meta.get("HTTP_X_FORWARDED_HOST"), meta.get("HTTP_HOST"), meta.get("SERVER_NAME"), meta.get("SERVER_PORT"),
+               request.is_secure(), status)
+        found = _security_headers.get(key)
+        if found is None:
+            probe: HttpResponse = HttpResponse(status=status, content_type="application/json")
+            before = set(probe.headers)
+            for middleware in self.header_middleware():
+                probe = middleware.process_response(request, probe)
+            found = tuple((name, value) for name, value in probe.headers.items() if name not in before)
+            if len(_security_headers) < 64:
+                _security_headers[key] = found
+        return found
 
     def header_middleware(self):
         if self._headers is None:

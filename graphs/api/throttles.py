@@ -54,17 +54,40 @@ async def acounts(keys: list[tuple[str, int, int]], extra_get: str | None = None
     (the embedded mode: in-process, no I/O). Returns the counts and the extra key's value."""
     if not settings.REDIS_URL:
         return [_counts(*k) for k in keys], None
-    pipe = _aclient().pipeline(transaction=False)
-    for key, window, period in keys:
-        current = f"kaizen-throttle:{key}:{window}"
-        pipe.incr(current)
-        pipe.expire(current, 2 * period, nx=True)
-        pipe.get(f"kaizen-throttle:{key}:{window - 1}")
-    if extra_get:
-        pipe.get(extra_get)
-    out = await pipe.execute()
-    counts = [(int(out[i]), int(out[i + 2] or 0)) for i in range(0, 3 * len(keys), 3)]
+    names = [name for key, window, _ in keys for name in (f"kaizen-throttle:{key}:{window}", f"kaizen-throttle:{key}:{window - 1}")]
+    out = await _acounts_script()(keys=[*names, *([extra_get] if extra_get else [])],
+                                  args=[len(keys), *(2 * period for _, _, period in keys)], client=_aclient())
+    counts = [(int(out[i]), int(out[i + 1] or 0)) for i in range(0, 2 * len(keys), 2)]
     return counts, (out[-1] if extra_get else None)
+
+
+# One EVALSHA instead of a pipeline of three commands per scope and a GET: the same commands, run
+# by Redis; one command to write and one reply to read for the web process (a third of the CPU
+# redis-py spent on the pipeline's packing and replies). KEYS: each scope's (current, previous)
+# window keys, then the extra key if any; ARGV: the number of scopes, then each one's TTL.
+_ACOUNTS_LUA = """
+local n = tonumber(ARGV[1])
+local out = {}
+for i = 1, n do
+  local current = KEYS[2 * i - 1]
+  out[2 * i - 1] = redis.call('INCR', current)
+  redis.call('EXPIRE', current, ARGV[i + 1], 'NX')
+  out[2 * i] = redis.call('GET', KEYS[2 * i])
+end
+if #KEYS > 2 * n then
+  out[2 * n + 1] = redis.call('GET', KEYS[2 * n + 1])
+end
+return out
+"""
+_acounts_scripts: dict[int, Any] = {}
+
+
+def _acounts_script():
+    client = _aclient()
+    script = _acounts_scripts.get(id(client))
+    if script is None:
+        script = _acounts_scripts[id(client)] = client.register_script(_ACOUNTS_LUA)
+    return script
 
 
 _aredis: dict[int, Any] = {}

@@ -149,8 +149,8 @@ class GraphRunsView(APIView):
         "201 with a Location header and the body GET /api/runs/{id}/?wait= gives (the run's status says whether it "
         "ended). Without it, or 0: 202 at once (graphs/api/run_wait.py)")])
     def post(self, request: Request, pk: int) -> Response:
-        graph = graph_for(request, pk, "run")
-        run = services.run_start(graph=graph, user=request.user, **valid(RunCreateSerializer, request))
+        graph, latest = selectors.graph_to_run(request.user, pk)  # (graph_for(request, pk, "run"), compiled once)
+        run = services.run_start(graph=graph, user=request.user, latest=latest, **valid(RunCreateSerializer, request))
         return Response({"id": run.pk, "status": run.status, "url": f"/runs/{run.pk}/"}, status=status.HTTP_202_ACCEPTED)
 
 
