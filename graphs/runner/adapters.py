@@ -22,6 +22,7 @@ import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -56,6 +57,8 @@ class RunRecorder:
         self._valid_until = 0.0  # monotonic time until which the claim is known to be current
         self._committed_seq = 0
         self._final: dict[str, Any] | None = None  # the run row's final fields, once the run ends
+        self.final_with_last_event = False  # the run row's final fields come with ``run_finished`` (the driver's)
+        self._final_queued = False  # they did: queued with the run's last events (finish() only waits)
         self._paused = False  # shutting down: no new LLM call starts (ensure_current waits)
         self.paused_waiters = 0
         self._events: list[RunEvent] = []
@@ -92,9 +95,12 @@ class RunRecorder:
 
     async def heartbeat(self) -> bool:
         """Renew the lease under our epoch. False (and lost from now on) if the run was claimed
-        by someone else; database errors propagate (the caller retries at its next beat)."""
+        by someone else; database errors propagate (the caller retries at its next beat).
+        Once the run's final fields are queued (they release the lease), nothing is renewed."""
         if self._lost is not None:
             return False
+        if self._final_queued:
+            return True
         sent = time.monotonic()
         lease = timezone.now() + timedelta(seconds=settings.KAIZEN_LEASE_S)
         seq = self._committed_seq
@@ -141,6 +147,12 @@ class RunRecorder:
         """The run row's final update, under our epoch, in the same commit as the run's last
         events (so whoever hears ``run_finished`` finds the row final). False if fenced out."""
         self._check()
+        if self._final_queued:  # (queued with run_finished: wait for that commit)
+            await self.flush()
+            if isinstance(self._lost, ClaimLost):
+                return False
+            self._check()
+            return True
         if self._seq is not None:
             fields["last_seq"] = self._seq
         self._final = fields
@@ -188,8 +200,14 @@ class RunRecorder:
         assert self._seq is not None, "load() first: it reads where the sequence stands"
         self._check()
         self._seq += 1
+        stored = _jsonable(data)
         self._events.append(RunEvent(run_id=self.run_id, seq=self._seq, event=event, node_id=node_id or "",
-                                     created_at=datetime.now(UTC), data=_jsonable(data)))
+                                     created_at=datetime.now(UTC), data=stored))
+        if event == "run_finished" and not node_id and self.final_with_last_event:
+            # The run's end: its row's final fields go in the same commit as this event (the
+            # engine queues it before it waits for its last saves: one commit ends the run).
+            self._final = _final_fields(stored, self._seq)
+            self._final_queued = True
         self._kick()
 
     # -- writer ---------------------------------------------------------------------------
@@ -264,6 +282,15 @@ class RunRecorder:
 
     async def close(self) -> None:
         await self.flush()
+
+
+def _final_fields(finished: dict[str, Any], last_seq: int) -> dict[str, Any]:
+    """The run row's final fields from its ``run_finished`` event (as the driver would write them)."""
+    cost = finished.get("cost_usd")
+    return {"status": finished["status"], "outputs": finished.get("outputs") or {}, "error": finished.get("error"),
+            "cost_usd": None if cost is None else Decimal(str(cost)), "prompt_tokens": finished.get("prompt_tokens"),
+            "completion_tokens": finished.get("completion_tokens"), "finished_at": timezone.now(), "last_seq": last_seq,
+            "cancel_requested": False, "lease_owner": "", "lease_expires_at": None}
 
 
 def _jsonable(data: Any) -> Any:

@@ -2,7 +2,8 @@
 
 The claim takes a new fencing token (``epoch``) and the lease, and returns the run row with its
 graph's owner and workspace and its creator's name (what the resolvers, the memory and the audit
-rows need: nothing per run is read again). For a run claimed for the first time (epoch 1), nobody
+rows need: nothing per run is read again), and on PostgreSQL what the run's observers asked to
+be read with it (graphs.signals.read_with_claim: the audit's webhook and alert settings). For a run claimed for the first time (epoch 1), nobody
 has written anything for it yet, so the same statement also tells where it stands: its event
 sequence, whether it has node states (a fork's) and whether people answered its human nodes; the
 recorder then loads nothing. A run claimed before is read afresh after the claim: a previous
@@ -13,6 +14,7 @@ A version's spec never changes once saved, so each process reads it once.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -24,6 +26,7 @@ from django.utils import timezone
 
 from kaizen_web.dbthreads import db
 
+from .. import signals
 from ..models import Checkpoint, Graph, GraphVersion, HumanAnswer, NodeState, Run, RunEvent
 
 _User = get_user_model()
@@ -42,8 +45,16 @@ RETURNING *,
     (SELECT {_USERNAME} FROM {_User._meta.db_table} u WHERE u.id = {_RUNS}.created_by_id) AS kaizen_username,
     (SELECT COALESCE(MAX(seq), 0) FROM {RunEvent._meta.db_table} e WHERE e.run_id = {_RUNS}.id) AS kaizen_max_seq,
     EXISTS (SELECT 1 FROM {NodeState._meta.db_table} s WHERE s.run_id = {_RUNS}.id) AS kaizen_has_states,
-    EXISTS (SELECT 1 FROM {HumanAnswer._meta.db_table} a WHERE a.run_id = {_RUNS}.id) AS kaizen_has_answers
+    EXISTS (SELECT 1 FROM {HumanAnswer._meta.db_table} a WHERE a.run_id = {_RUNS}.id) AS kaizen_has_answers{{reads}}
 """
+
+
+@functools.cache
+def _claim_sql(vendor: str, reads: tuple[tuple[str, str], ...]) -> str:
+    """The claim, with the subscribers' reads (graphs.signals.read_with_claim) on PostgreSQL."""
+    if vendor != "postgresql":
+        reads = ()
+    return _CLAIM_SQL.format(reads="".join(f",\n    ({sql}) AS kaizen_read_{i}" for i, (_name, sql) in enumerate(reads)))
 
 
 @dataclass(frozen=True)
@@ -74,10 +85,13 @@ def claim_run(run_id: int, owner: str) -> Claim | None:
     now = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
     lease = now + timedelta(seconds=settings.KAIZEN_LEASE_S)
-    found = list(Run.objects.raw(_CLAIM_SQL, [owner, adapt(lease), adapt(now), run_id, run_id, adapt(now)]))
+    reads = tuple(signals.claim_reads().items())
+    found = list(Run.objects.raw(_claim_sql(connection.vendor, reads), [owner, adapt(lease), adapt(now), run_id, run_id, adapt(now)]))
     if not found:
         return None
     run = found[0]
+    if connection.vendor == "postgresql":
+        run.claim_reads = {name: getattr(run, f"kaizen_read_{i}") for i, (name, _sql) in enumerate(reads)}
     extra = {k: getattr(run, f"kaizen_{k}") for k in ("owner_id", "workspace_id", "username", "max_seq", "has_states", "has_answers")}
     run._state.fields_cache["graph"] = _partial(Graph, id=run.graph_id, owner_id=extra["owner_id"],
                                                 workspace_id=extra["workspace_id"])
