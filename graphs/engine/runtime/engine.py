@@ -574,7 +574,7 @@ class Engine:
                            {nid: s.to_dict() for nid, s in self.states.items()})
         await self.emit(HookEvent.RUN_WAITING, None, {
             "status": "waiting", "waiting": [{"node": nid, **self.states[nid].scratch.get("human", {})} for nid in waiting],
-            "cost_usd": result.cost_usd, "prompt_tokens": prompt, "completion_tokens": completion})
+            "outputs": outputs, "cost_usd": result.cost_usd, "prompt_tokens": prompt, "completion_tokens": completion})
         return result
 
 
