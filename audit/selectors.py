@@ -25,7 +25,10 @@ USER_EVENTS = ["graph.created", "graph.saved", "graph.restored", "graph.deleted"
                "mcp_server.deleted", "workspace.created", "member.added", "member.invited", "member.role", "member.removed",
                "trigger.created", "trigger.updated", "trigger.deleted", "trigger.secret_regenerated", "schedule.created",
                "schedule.updated", "schedule.deleted"]
-EVENT_CHOICES = USER_EVENTS + [e.value for e in HookEvent]
+# What arrives from outside, not from a person: shown with "Everything", on the trigger's and schedule's
+# pages, and through the event filter; the runs they start show in the default view by their outcome.
+MACHINE_EVENTS = ["trigger.called", "schedule.fired"]
+EVENT_CHOICES = USER_EVENTS + MACHINE_EVENTS + [e.value for e in HookEvent]
 # What the log opens on: what people did and how runs ended. The engine's step-by-step events
 # (checkpoints, LLM calls, node starts) are one choice away ("show").
 OUTCOME_EVENTS = ["run_finished", "on_error", "interrupted", "cancelled", "run_waiting"]
@@ -38,14 +41,14 @@ VIEWS = {
 STATUS_CHOICES = ["succeeded", "failed", "running", "retrying", "skipped", "interrupted", "cancelled"]
 
 
-# A person's own events (sign-ins): they belong to no workspace. (Sign-ins recorded before that
-# rule carry the user's personal workspace: they are left out of workspace views by their event.)
-ACCOUNT_EVENTS = ["user.login"]
+# A person's own events (sign-ins, their API tokens): they belong to no workspace. (Sign-ins recorded
+# before that rule carry the user's personal workspace: they are left out of workspace views by their event.)
+ACCOUNT_EVENTS = ["user.login", "token_created", "token_revoked"]
 
 
 def entries_visible(user, workspace=None) -> QuerySet[AuditEntry]:
     """The entries of the workspaces ``user`` is a member of (staff included: no back door),
-    narrowed to ``workspace`` when given. People's sign-ins are not a workspace's: account_entries."""
+    narrowed to ``workspace`` when given. People's sign-ins and tokens are not a workspace's: account_entries."""
     from workspaces.permissions import scoped
 
     qs = scoped(user, AuditEntry).exclude(event__in=ACCOUNT_EVENTS)
@@ -53,7 +56,7 @@ def entries_visible(user, workspace=None) -> QuerySet[AuditEntry]:
 
 
 def account_entries(user) -> QuerySet[AuditEntry]:
-    """``user``'s own sign-ins, newest first (the audit page's "Your sign-ins")."""
+    """``user``'s own sign-ins and API tokens made or revoked, newest first (the audit page's "Your account")."""
     if user is None or not user.is_authenticated:
         return AuditEntry.objects.none()
     return AuditEntry.objects.filter(actor_id=user.pk, event__in=ACCOUNT_EVENTS).order_by("-id")

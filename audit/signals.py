@@ -16,7 +16,7 @@ from . import logs
 def _user_logged_in(sender, request, user, **kwargs) -> None:
     """A sign-in is the user's event, not a workspace's: it belongs to no workspace (no member of
     any workspace reads another's addresses), and the user reads their own on the audit page
-    ("Your sign-ins", selectors.account_entries); operators see all of them in Django admin."""
+    ("Your account", selectors.account_entries); operators see all of them in Django admin."""
     from .services import record_action
 
     ip = request.META.get("REMOTE_ADDR", "") if request is not None else ""

@@ -56,7 +56,7 @@ def entry_list(request: HtmxHttpRequest) -> HttpResponse:
         "prev_url": "?" + urlencode({**params, "page": str(page - 1)}) if page > 1 else "",
         "next_url": "?" + urlencode({**params, "page": str(page + 1)}) if has_next else "",
         "events": selectors.EVENT_CHOICES, "statuses": selectors.STATUS_CHOICES,
-        "sign_ins": list(selectors.account_entries(request.user)[:5]),
+        "account": list(selectors.account_entries(request.user)[:8]),
     }
     template = "audit/_rows.html" if request.htmx and request.htmx.target == "audit-rows" else "audit/list.html"
     return render(request, template, ctx)

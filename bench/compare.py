@@ -337,7 +337,9 @@ def section_scale(rep: Report, cleanup, args) -> None:
                 running, pending = conn.execute(
                     "select count(*) filter (where status = 'running'), count(*) filter (where status in ('queued', 'running')) "
                     "from graphs_run").fetchone()
-                conns = conn.execute("select count(*) from pg_stat_activity where application_name like 'bench-worker-%'").fetchone()[0]
+                # (this stack's database only: other benches on the same server name their workers alike)
+                conns = conn.execute("select count(*) from pg_stat_activity where application_name like 'bench-worker-%%' "
+                                     "and datname = %s", (k.db,)).fetchone()[0]
                 peak["running"] = max(peak["running"], running)
                 peak["conns"] = max(peak["conns"], conns)
                 peak["rss"] = max(peak["rss"], rss_mb(proc.pid))

@@ -5,8 +5,9 @@ agent's engine sees them (awaited from the run loop; the statements run on the m
     .venv/bin/python bench/memory_tiers.py [--n 2000] [--turns 50]
 
 Needs PostgreSQL (and Redis for the warm row); uses database `kaizen_memory_bench` (or
-BENCH_DATABASE_URL). Target (issue 13): cold tier p99 under 5 ms. The last row repeats the cold
-get with a new connection per call, as the cold tier did before it kept its connections.
+BENCH_DATABASE_URL). Target (issue 13): cold tier p99 under 5 ms. The memory's owner is a
+workspace (the bench user's personal one); its statements run on the process's database threads
+(kaizen_web/dbthreads.py), which keep their connections.
 """
 
 from __future__ import annotations
@@ -65,14 +66,17 @@ async def bench(n: int, turns: int) -> list[tuple[str, list[float]]]:
     from graphs import memory_adapter
     from graphs.engine.memory import HotTier, TieredMemory, TierPolicy
     from graphs.memory_adapter import DatabaseColdStore, RedisWarmStore
+    from kaizen_web.dbthreads import db
+    from workspaces.services import ensure_personal_workspace
 
     user, _ = await get_user_model().objects.aget_or_create(username="memory-bench")
+    owner = await db(ensure_personal_workspace, user)
     cold = DatabaseColdStore()
     policy = TierPolicy(max_turns=turns)
     turn = {"user": "What is the status of my order 12345? " * 3, "assistant": "It shipped yesterday; tracking follows. " * 3}
     sessions = [f"bench-{i}" for i in range(200)]
     for s in sessions:  # full sessions: every get returns `turns` turns
-        await cold.append(user.pk, s, [turn] * turns, turns, policy, time.time())
+        await cold.append(owner.pk, s, [turn] * turns, turns, policy, time.time())
     rows = []
 
     def durable_commit() -> None:
@@ -81,29 +85,23 @@ async def bench(n: int, turns: int) -> list[tuple[str, list[float]]]:
         with connection.cursor() as cursor:
             cursor.execute("INSERT INTO bench_commit VALUES (1)")
 
-    await asyncio.get_running_loop().run_in_executor(memory_adapter._DB, memory_adapter._call, _create_commit_table)
-    loop = asyncio.get_running_loop()
-    rows.append(("floor: any durable one-row commit (same threads)",
-                 await timed(n, lambda i: loop.run_in_executor(memory_adapter._DB, memory_adapter._call, durable_commit))))
-    await timed(50, lambda i: cold.touch(user.pk, sessions[i % 200], policy, time.time(), None))  # warm-up
+    await db(_create_commit_table)
+    rows.append(("floor: any durable one-row commit (same threads)", await timed(n, lambda i: db(durable_commit))))
+    await timed(50, lambda i: cold.touch(owner.pk, sessions[i % 200], policy, time.time(), None))  # warm-up
     rows.append(("cold get (upsert counting the access, returns turns)",
-                 await timed(n, lambda i: cold.touch(user.pk, sessions[i % 200], policy, time.time(), None))))
+                 await timed(n, lambda i: cold.touch(owner.pk, sessions[i % 200], policy, time.time(), None))))
     rows.append(("cold put (appending upsert, trims in SQL)",
-                 await timed(n, lambda i: cold.append(user.pk, sessions[i % 200], [turn], turns, None, time.time()))))
+                 await timed(n, lambda i: cold.append(owner.pk, sessions[i % 200], [turn], turns, None, time.time()))))
     hot = TieredMemory(HotTier(), memory_adapter.CacheWarmStore(), cold, TierPolicy(hot_promotion_threshold=1))
-    await hot.load(user.pk, "bench-0")
-    rows.append(("hot hit (version check, no write)", await timed(n, lambda i: hot.load(user.pk, "bench-0"))))
+    await hot.load(owner.pk, "bench-0")
+    rows.append(("hot hit (version check, no write)", await timed(n, lambda i: hot.load(owner.pk, "bench-0"))))
     if os.environ.get("REDIS_URL"):
         warm = RedisWarmStore(os.environ["REDIS_URL"])
         tiered = TieredMemory(HotTier(capacity=0), warm, cold, TierPolicy(warm_promotion_threshold=1, hot_promotion_threshold=10**6))
-        await tiered.load(user.pk, "bench-1")
-        rows.append(("warm hit (Redis copy + upsert without turns)", await timed(n, lambda i: tiered.load(user.pk, "bench-1"))))
+        await tiered.load(owner.pk, "bench-1")
+        rows.append(("warm hit (Redis copy + upsert without turns)", await timed(n, lambda i: tiered.load(owner.pk, "bench-1"))))
         warm.client.delete(*warm.client.keys("kaizen:memory:*") or ["-"])
 
-    # The close-after-call path (meant for a connection pool) without a pool: a new connection each time.
-    memory_adapter._pooled = lambda: True
-    rows.append(("cold get, new connection per call (before)",
-                 await timed(min(n, 500), lambda i: cold.touch(user.pk, sessions[i % 200], policy, time.time(), None))))
     return rows
 
 

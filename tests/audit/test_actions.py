@@ -89,7 +89,7 @@ def test_key_added_and_rotated_are_recorded_without_the_key(user):
 
 def test_a_sign_in_belongs_to_the_user_not_to_a_workspace(user, other_user):
     """A login is the user's event: in no workspace, absent from every workspace's log and
-    export, shown to that user alone under "Your sign-ins" (with the address it came from)."""
+    export, shown to that user alone under "Your account" (with the address it came from)."""
     from workspaces.models import Membership, Role, Workspace
 
     personal = Workspace.objects.get(personal_for=user)
@@ -100,7 +100,7 @@ def test_a_sign_in_belongs_to_the_user_not_to_a_workspace(user, other_user):
     login = AuditEntry.objects.filter(event="user.login", actor_id=user.pk).latest("id")
     assert login.workspace_id is None and login.data["ip"] == "203.0.113.7"
     html = alice.get("/audit/").content.decode()
-    assert 'data-testid="sign-ins"' in html and "203.0.113.7" in html
+    assert 'data-testid="account"' in html and "203.0.113.7" in html
     assert alice.get(f"/audit/{login.pk}/").status_code == 200
     bob = Client()
     bob.force_login(other_user)
@@ -111,3 +111,22 @@ def test_a_sign_in_belongs_to_the_user_not_to_a_workspace(user, other_user):
     api = APIClient()
     api.force_authenticate(other_user)
     assert "203.0.113.7" not in json.dumps(api.get(f"/api/audit/entries/?workspace={personal.pk}").json())
+
+
+def test_api_tokens_made_and_revoked_are_listed_under_the_users_account_alone(user, other_user):
+    """Making or revoking an API token is the user's own action (in no workspace): before, such
+    entries were in no view at all; now the user sees them under "Your account", nobody else does."""
+    from apitokens.services import token_create, token_revoke
+
+    row, _token = token_create(user=user, name="laptop cli")
+    token_revoke(token=row, user=user)
+    events = list(AuditEntry.objects.filter(actor_id=user.pk, object_type="access_token").order_by("id").values_list("event", "workspace_id"))
+    assert events == [("token_created", None), ("token_revoked", None)]
+    alice = Client()
+    alice.force_login(user)
+    account = alice.get("/audit/").content.decode().split('data-testid="account"')[1]
+    assert "API token &#x27;laptop cli&#x27;" in account and "created" in account and "revoked" in account, account[:600]
+    bob = Client()
+    bob.force_login(other_user)
+    assert "laptop cli" not in bob.get("/audit/").content.decode()
+    assert "laptop cli" not in b"".join(bob.get("/audit/export.jsonl?show=all").streaming_content).decode()

@@ -51,7 +51,7 @@ def test_default_view_is_people_and_outcomes(a_run, audit_page):
     page.goto(f"{page.base_url}/audit/")
     events = page.locator("[data-testid=audit-event]").all_inner_texts()
     assert set(events) == {"graph.created", "run.started", "run_finished"}, events  # (sign-ins are the user's: below)
-    assert page.locator("[data-testid=sign-ins] li").count() >= 1
+    assert page.locator("[data-testid=account] li").count() >= 1
     objects = page.locator("[data-testid=audit-object]").all_inner_texts()
     assert "Support triage" in objects and f"Run #{run.pk} of Support triage" in objects, objects
     assert page.get_attribute(f'[data-testid=audit-object] a:text("Run #{run.pk} of Support triage")', "href") == f"/runs/{run.pk}/"

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from graphs import services
-from tests.browser.conftest import open_editor
+from tests.browser.conftest import open_editor, shot
 
 pytestmark = pytest.mark.browser
 
@@ -137,4 +137,30 @@ def test_far_out_a_big_graph_draws_its_edges_as_shared_strokes_and_zoomed_in_as_
         page.wait_for_timeout(60)
     expect(page.locator(".kz-lod-edges")).to_have_count(0)
     expect(page.locator(".react-flow__edge").first).to_be_visible()
+    problems.check()
+
+
+def test_the_run_canvas_far_out_draws_strokes_too_and_lights_the_active_ones(login_context, editor_user):
+    """The read-only canvas (graph page, run page) of a big graph: far out, the same shared strokes, the
+    edges a running node reads drawn as active strokes, and the rest not."""
+    spec = big_spec()
+    graph = services.graph_create(owner=editor_user, name="Big", spec=spec).graph
+    ctx, problems = login_context(editor_user, viewport=(1280, 800))
+    page = ctx.new_page()
+    page.goto(f"/graphs/{graph.pk}/")
+    page.wait_for_function(f"() => ({LOD_STROKES})().length === {len(spec['edges'])}")
+    assert page.get_by_test_id("graph-diagram").locator(".react-flow__edge").count() == 0
+    active = ".kz-lod-edges path.kz-edge.active"
+    expect(page.locator(active)).to_have_count(0)
+    # n0 -> n10 and n1 -> n11 start running; then only n1 -> n11
+    page.evaluate("() => window.kaizenViewer.setActiveEdges({'n0.out>n10.a': true, 'n1.out>n11.a': true})")
+    page.wait_for_function(f"() => [...document.querySelectorAll('{active}')].map((p) => p.getAttribute('d').split('M').length - 1)"
+                           ".reduce((a, b) => a + b, 0) === 2")
+    page.evaluate("() => window.kaizenViewer.setActiveEdges({'n1.out>n11.a': true})")
+    page.wait_for_function(f"() => [...document.querySelectorAll('{active}')].map((p) => p.getAttribute('d').split('M').length - 1)"
+                           ".reduce((a, b) => a + b, 0) === 1")
+    # every edge is still drawn once: the active one moved out of the plain strokes
+    plain = page.evaluate(LOD_STROKES.replace(":not(.has-issues)", ":not(.has-issues):not(.active)"))
+    assert len(plain) == len(spec["edges"]) - 1
+    shot(page, "run-canvas-far-out-active")
     problems.check()

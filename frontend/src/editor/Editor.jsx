@@ -6,7 +6,7 @@ import { CanvasCtx, ConnectionLine, LodEdges, capturePanPointer, edgeTypes, esti
 import { Icon, categoryClass } from "./icons.jsx";
 import { GraphSettings, NodeInspector } from "./Inspector.jsx";
 import { ConnectionsCtx, GraphWidgetCtx } from "./SchemaForm.jsx";
-import { FIT_PADDING, LOD_ZOOM, OPEN_AT_START_ABOVE, autoLayout, initialViewport } from "./layout.js";
+import { FIT_PADDING, LOD_ZOOM, OPEN_AT_START_ABOVE, VIRTUALIZE_ABOVE, autoLayout, initialViewport } from "./layout.js";
 import { ConflictDialog, ExportDialog, HelpOverlay, ImportDialog, RunDialog } from "./modals.jsx";
 import { ERROR_HANDLE, connectionProblem, diffSummary, edgeId, flowToSpec, freshId, initialConfig, mapIssues, portsOf, serverPorts, specToFlow } from "./model.js";
 import { DND_TYPE, HistoryPanel, Palette, ProblemsPanel, usePanelPrefs } from "./panels.jsx";
@@ -20,7 +20,6 @@ import { copySelection, pasteInto } from "./clipboard.js";
 
 const EMPTY_ISSUES = { nodes: {}, edges: {}, list: [] };
 /** Above this many nodes only what is in view is mounted (React Flow's onlyRenderVisibleElements). */
-const VIRTUALIZE_ABOVE = 150;
 const NO_EDGES = [];
 
 /** embedded: {title, onDone(doc), onCancel()}: edits config.graph.spec in memory (a node's inline subgraph),

@@ -3,10 +3,10 @@
 // nodes, drawn in a frame under the node.
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyNodeChanges, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
-import { LOD_ZOOM, autoLayout, estimateViewport } from "./layout.js";
-import { CanvasCtx, capturePanPointer, edgeTypes, estimatedSize, graphFields, nodeTypes } from "./canvas.jsx";
+import { LOD_ZOOM, VIRTUALIZE_ABOVE, autoLayout, estimateViewport } from "./layout.js";
+import { CanvasCtx, LodEdges, capturePanPointer, edgeTypes, estimateGeometry, estimatedSize, graphFields, nodeTypes } from "./canvas.jsx";
 import { categoryClass } from "./icons.jsx";
-import { specToFlow } from "./model.js";
+import { portsOf, specToFlow } from "./model.js";
 import { useStore } from "./store.js";
 
 function LodSync({ store }) {
@@ -88,11 +88,18 @@ function ViewerCanvas({ spec, kinds, kindMap, defaults, store, onNodeClick, widt
     if (allSamePosition(flow.nodes)) { // a template: laid out for this canvas
       flow.nodes = autoLayout(flow.nodes, flow.edges, (n) => estimatedSize(n, kindMap, flow.meta, defaults), { width, height });
     }
+    if (flow.nodes.length > VIRTUALIZE_ABOVE) { // sizes and handles of the nodes not drawn yet, for the edges to them
+      flow.nodes = flow.nodes.map((n) => (n.type !== "kaizen" ? n
+        : { ...n, ...estimateGeometry(n.data, portsOf(n.data, kindMap[n.data.kind], flow.meta, defaults[n.data.kind]), defaults[n.data.kind]) }));
+    }
     return flow;
   }, [spec, kindMap, defaults, width, height]);
   const viewport = useMemo(() => estimateViewport(base.nodes, () => 2, width, height), [base, width, height]);
   if (store.get().lod === undefined) store.set({ lod: viewport.zoom < LOD_ZOOM });
   const expanded = useStore(store, (s) => s.expanded || NONE);
+  // far out on a big graph the edges are strokes of a few shared paths, as in the editor
+  const lodEdges = useStore(store, (s) => s.lod) && base.nodes.length > VIRTUALIZE_ABOVE;
+  const active = useStore(store, (s) => (lodEdges ? s.activeEdges || NONE : NONE));
   const [nodes, setNodes] = useState(base.nodes);
   const [edges, setEdges] = useState(base.edges);
   useEffect(() => {
@@ -114,11 +121,12 @@ function ViewerCanvas({ spec, kinds, kindMap, defaults, store, onNodeClick, widt
     if (id) onNodeClick(id);
   }, [onNodeClick, store]);
   return (
-    <ReactFlow nodes={nodes} edges={edges} onNodesChange={onNodesChange} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
+    <ReactFlow nodes={nodes} edges={lodEdges ? NO_EDGES : edges} onNodesChange={onNodesChange} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
       nodesDraggable={false} nodesConnectable={false} edgesFocusable={false} elementsSelectable={Boolean(onNodeClick)}
       deleteKeyCode={null} defaultViewport={viewport} fitView fitViewOptions={{ padding: 0.15, maxZoom: 1 }} minZoom={0.05} maxZoom={2}
-      onNodeClick={onNodeClick ? onClick : undefined} onlyRenderVisibleElements={base.nodes.length > 250}>
+      onNodeClick={onNodeClick ? onClick : undefined} onlyRenderVisibleElements={base.nodes.length > VIRTUALIZE_ABOVE}>
       <Background gap={20} size={1.2} />
+      {lodEdges && <LodEdges edges={edges} active={active} />}
       <Controls showInteractive={false} />
       <MiniMap pannable zoomable nodeClassName={(n) => (n.type === "io" ? "mm-io" : n.type === "kzgroup" ? "mm-group" : `mm-node ${categoryClass(kindMap[n.data.kind]?.category)}`)} />
       <LodSync store={store} />
@@ -127,6 +135,7 @@ function ViewerCanvas({ spec, kinds, kindMap, defaults, store, onNodeClick, widt
 }
 
 const NONE = {};
+const NO_EDGES = [];
 
 export function Viewer({ spec, kinds, defaults, store, onNodeClick, width = 900, height = 600 }) {
   const kindMap = useMemo(() => Object.fromEntries(kinds.map((k) => [k.kind, k])), [kinds]);

@@ -343,37 +343,45 @@ function anchor(node, type, id) {
 }
 
 const LOD_TILE = 1600; // flow px: the low-detail edge layer's strokes are grouped by the tile they start in
-const LOD_CLASS = { data: "kz-edge", error: "kz-edge kz-edge-error", issue: "kz-edge has-issues" };
+const LOD_CLASS = { data: "kz-edge", error: "kz-edge kz-edge-error", issue: "kz-edge has-issues", active: "kz-edge active" };
 const near = (p, q) => Math.abs(p.x - q.x) < 1 && Math.abs(p.y - q.y) < 1 && p.position === q.position;
 
 /** Far out on a big graph (low detail: edges are hairlines nobody can click), every edge is drawn as one
  * stroke of a few shared <path>s instead of a React Flow edge each: no component, store subscription or
  * paint chunk per edge while the canvas pans (bench/editor_load.py, the pan at the opening view). Redrawn
- * when React Flow's store changes for anything but the viewport (nodes moved, measured, added). Drawn under
- * the nodes; error edges and edges with a problem keep their colours. */
-export function LodEdges({ edges, issues }) {
+ * when React Flow's store changes for anything but the viewport (nodes moved, measured, added), or when the
+ * edges, their problems or the run's active edges change. Drawn under the nodes; error edges, edges with a
+ * problem and (in the run viewer) edges a running node reads keep their colours. */
+export function LodEdges({ edges, issues, active }) {
   const store = useStoreApi();
   const [paths, setPaths] = useState({}); // "group tile" -> the strokes of that group starting in that tile
+  // edge id -> {a, b, d, key}: a stroke is recomputed only when an end moved by a pixel or its group
+  // changed, across redraws for new edges, problems or run states too
+  const drawnRef = useRef(new Map());
   useEffect(() => {
-    const drawn = new Map(); // edge id -> {a, b, d, key}: a stroke is recomputed only when an end moved by a pixel
+    const drawn = drawnRef.current;
     let frame = 0;
     const draw = () => {
       frame = 0;
       const { nodeLookup } = store.getState();
       const dirty = new Set(drawn.size ? [] : [""]);
+      const seen = new Set();
       for (const e of edges) {
+        seen.add(e.id);
         const a = anchor(nodeLookup.get(e.source), "source", e.sourceHandle ?? null);
         const b = anchor(nodeLookup.get(e.target), "target", e.targetHandle ?? null);
         const was = drawn.get(e.id);
         if (!a || !b) { if (was) { drawn.delete(e.id); dirty.add(was.key); } continue; }
-        if (was && near(was.a, a) && near(was.b, b)) continue;
-        const [d] = getBezierPath({ sourceX: a.x, sourceY: a.y, sourcePosition: a.position, targetX: b.x, targetY: b.y, targetPosition: b.position });
-        const group = issues?.[e.id]?.length ? "issue" : e.data?.kind === "error" ? "error" : "data";
+        const group = issues?.[e.id]?.length ? "issue" : active?.[e.id] ? "active" : e.data?.kind === "error" ? "error" : "data";
+        if (was && was.group === group && near(was.a, a) && near(was.b, b)) continue;
+        const d = was && near(was.a, a) && near(was.b, b) ? was.d
+          : getBezierPath({ sourceX: a.x, sourceY: a.y, sourcePosition: a.position, targetX: b.x, targetY: b.y, targetPosition: b.position })[0];
         const key = `${group} ${Math.floor(a.x / LOD_TILE)},${Math.floor(a.y / LOD_TILE)}`;
         if (was) dirty.add(was.key);
         dirty.add(key);
-        drawn.set(e.id, { a, b, d, key });
+        drawn.set(e.id, { a, b, d, key, group });
       }
+      for (const [id, was] of drawn) if (!seen.has(id)) { drawn.delete(id); dirty.add(was.key); }
       if (!dirty.size) return;
       // only the tiles a changed stroke is in are rebuilt: a node measured as it comes into view redraws
       // one small path, and the browser culls the tiles out of view (one path of every edge was a
@@ -391,7 +399,7 @@ export function LodEdges({ edges, issues }) {
     // (a node coming into view is measured: its ends move only if the estimate was off; at most once a frame)
     const unsubscribe = store.subscribe((s, prev) => { if (s.transform === prev.transform && !frame) frame = requestAnimationFrame(draw); });
     return () => { unsubscribe(); cancelAnimationFrame(frame); };
-  }, [edges, issues, store]);
+  }, [edges, issues, active, store]);
   return (
     <ViewportPortal>
       <svg className="kz-lod-edges" aria-hidden="true">

@@ -34,6 +34,8 @@ export function autoLayout(nodes, edges, sizeOf, view = null) {
 
 /** Below this zoom, nodes render without port labels (low detail). */
 export const LOD_ZOOM = 0.33;
+// above this many nodes a canvas draws only what is in view, and far out (LOD_ZOOM) its edges as shared strokes
+export const VIRTUALIZE_ABOVE = 150;
 
 /** The viewport that fits the graph, estimated before anything is measured, so the first render is at
  * the final zoom (far-out graphs render in low detail at once instead of twice). */
