@@ -95,7 +95,7 @@ def claim_run(run_id: int, owner: str) -> Claim | None:
     extra = dict(zip(_EXTRAS, row[len(_ATTNAMES):], strict=False))
     if connection.vendor == "postgresql":
         rest = row[len(_ATTNAMES) + len(_EXTRAS):]
-        run.claim_reads = {name: rest[i] for i, (name, _sql) in enumerate(reads)}
+        run.claim_reads = {name: rest[i] for i, (name, _sql) in enumerate(reads)}  # type: ignore[attr-defined]
     run._state.fields_cache["graph"] = _partial(Graph, id=run.graph_id, owner_id=extra["owner_id"],
                                                 workspace_id=extra["workspace_id"])
     if run.created_by_id is not None:

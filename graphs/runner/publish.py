@@ -121,10 +121,10 @@ def publisher_for(layer: Any) -> PipelinedPublisher | None:
         return _publisher
     publisher = None
     try:
-        from channels_redis.pubsub import RedisPubSubChannelLayer
+        from channels_redis.pubsub import RedisPubSubChannelLayer  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover  (channels_redis is a dependency)
         RedisPubSubChannelLayer = None  # noqa: N806
-    config = settings.CHANNEL_LAYERS.get("default", {})
+    config: dict[str, Any] = dict(settings.CHANNEL_LAYERS.get("default", {}))
     hosts = config.get("CONFIG", {}).get("hosts") or []
     if RedisPubSubChannelLayer is not None and isinstance(layer, RedisPubSubChannelLayer) and len(hosts) == 1:
         host = hosts[0]
