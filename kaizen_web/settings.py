@@ -360,7 +360,7 @@ KAIZEN_EVENT_PREVIEW_BYTES = 16_384
 
 # Celery's two INFO lines per task ("received", "succeeded in"): a run's failure is logged by the
 # worker itself (graphs/runner/execution.py); formatting them cost ~4 % of a worker's CPU per run.
-# Their warnings and errors (a task's failure, a retry's error) are kept.
+# Their warnings and errors (a task that raised) are kept.
 _TASK_LOGS = {} if env.bool("KAIZEN_LOG_TASKS", default=False) else {
     "celery.app.trace": {"level": "WARNING"}, "celery.worker.strategy": {"level": "WARNING"}}
 LOGGING = {
