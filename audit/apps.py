@@ -17,6 +17,7 @@ class AuditConfig(AppConfig):
         # hooks, and the copy of run events the group commit stores with them.
         published.on_action(services.record_action, row=services.action_row)
         published.on_run(hooks.attach)
+        published.read_with_claim(hooks.CLAIM_READ, hooks.claim_sql())  # (the graph's hooks, read by the claim)
         published.on_run(services.remember_run)  # (the names its events' audit rows carry)
         published.copy_events_to(services.RUN_EVENT_COPY)
         # SQLite drops a table's triggers when a migration rebuilds it: put the log's guards back.

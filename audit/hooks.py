@@ -20,6 +20,7 @@ from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from typing import Any
 
+from graphs import signals as published
 from graphs.engine.hooks import HookContext, HookEvent, HookManager, HookResult
 from kaizen_web.dbthreads import db, submit
 
@@ -45,9 +46,32 @@ def attach(hook_manager: HookManager, run: Any) -> HookManager:
     """Register this run's hooks (and bind run_id/user_id for its log lines); returns the manager."""
     logs.bind(run_id=run.pk, user_id=run.created_by_id)
     dispatcher = RunHooks(run.pk, run.graph_id)
+    read = published.claim_read(run, CLAIM_READ)
+    if read is not None:  # the worker's claim read the graph's hooks: no statement of their own
+        dispatcher.configs = [_config(h) for h in read]
     for event in HookEvent:
         hook_manager.register(event, dispatcher)
     return hook_manager
+
+
+CLAIM_READ = "audit_hooks"
+
+
+def claim_sql() -> str:
+    """The graph's enabled hooks as a JSON array, read by the worker's claim statement
+    (graphs.signals.read_with_claim; PostgreSQL): the fields ``_load`` reads, in its order."""
+    from graphs.models import Run
+
+    from .models import GraphHook
+
+    hooks = GraphHook._meta.db_table
+    return (f"SELECT COALESCE(json_agg(json_build_object('id', h.id, 'kind', h.kind, 'url', h.url, 'events', h.events, "
+            f"'threshold_ms', h.threshold_ms) ORDER BY h.id), '[]'::json) "
+            f"FROM {hooks} h WHERE h.graph_id = {Run._meta.db_table}.graph_id AND h.enabled")
+
+
+def _config(h: dict[str, Any]) -> HookConfig:
+    return HookConfig(h["id"], h["kind"], h["url"], frozenset(h["events"] or ()) or DEFAULT_WEBHOOK_EVENTS, h["threshold_ms"])
 
 
 class RunHooks:

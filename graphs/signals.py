@@ -10,6 +10,9 @@ Three streams, each with one subscribe call (audit/apps.py makes them at startup
   subscribers before the run starts (webhooks, alerts, metrics, log context).
 - ``event_copy()``: at most one table that keeps a copy of every stored run event, written by the
   group-commit writer in the very commit (one statement on PostgreSQL) that stores the events.
+- ``read_with_claim(name, sql)``: a value a subscriber needs for every run it observes, read by the
+  worker's claim statement itself (no statement of its own); ``claim_read(run, name)`` gives it to
+  the ``observe_run`` subscriber.
 
 Graphs imports nothing of its subscribers (import-linter: "graphs knows nothing of audit").
 """
@@ -30,6 +33,7 @@ _actions: dict[str, ActionSubscriber] = {}
 _action_rows: dict[str, ActionRowMaker] = {}
 _runs: dict[str, RunSubscriber] = {}
 _copy: list[EventCopy] = []
+_claim_reads: dict[str, str] = {}
 
 
 def _key(fn: Callable[..., Any]) -> str:
@@ -92,6 +96,21 @@ def observe_run(hooks: HookManager, run: Any) -> HookManager:
     for fn in _runs.values():
         fn(hooks, run)
     return hooks
+
+
+def read_with_claim(name: str, sql: str) -> None:
+    """Have the worker's claim (one ``UPDATE ... RETURNING`` on PostgreSQL) also return ``sql``, a
+    scalar expression over the claimed run's row (the runs table by its name), as ``name``."""
+    _claim_reads[name] = sql
+
+
+def claim_reads() -> dict[str, str]:
+    return dict(_claim_reads)
+
+
+def claim_read(run: Any, name: str) -> Any:
+    """What the claim read for ``name`` (None: not read, e.g. not PostgreSQL or not a worker's claim)."""
+    return getattr(run, "claim_reads", {}).get(name)
 
 
 @dataclass(frozen=True, eq=False)  # (hashed by identity: the writer caches its statement per copy)

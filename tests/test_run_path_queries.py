@@ -28,11 +28,12 @@ from tests.test_fast_api import call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Worker, per run (a graph's first run in a process also reads its version's spec, once):
-# the claim (which also reads the graph's owner and workspace, the creator, the run's sequence
-# and whether it has node states or answers) and the audit hooks' webhook settings. Plus the
-# group commits (events, node states and the final row: batched, their number depends on timing).
-WORKER_MAX = 2
+# Worker, per run (a graph's first run in a process also reads its version's spec, once): the
+# claim (which also reads the graph's owner and workspace, the creator, the run's sequence,
+# whether it has node states or answers, and the audit hooks' webhook settings). Plus the group
+# commits (events, node states and the final row: batched; a no-LLM run's usually one, but a
+# batch that waited LINGER_S for company leaves before the run ends).
+WORKER_MAX = 1
 # API, with the caller's token remembered: POST = the graph with the caller's role and its latest
 # version's declared inputs, then the run and its audit entry inserted in one statement; GET ?wait
 # of a live run = the run with the caller's role (to know whether to wait), then the run and its
@@ -178,3 +179,72 @@ def test_the_claim_loads_the_graphs_owner_and_workspace_each_in_its_own_field(us
     loaded = claimed.run.graph
     assert (loaded.pk, loaded.owner_id, loaded.workspace_id) == (graph.pk, user.pk, team.pk)
     assert claimed.run.created_by.get_username() == user.get_username()
+
+
+@contextlib.contextmanager
+def group_commits() -> Iterator[list[tuple]]:
+    """The parameters of every group commit meanwhile (claims, events, [audit copy], states, finals)."""
+    import json
+
+    seen: list[tuple] = []
+    original = utils.CursorWrapper._execute_with_wrappers
+
+    def recording(self, sql, params, many, executor):
+        if group_commit(sql):
+            seen.append(tuple(json.loads(p) for p in params))
+        return original(self, sql, params, many, executor)
+
+    utils.CursorWrapper._execute_with_wrappers = recording
+    try:
+        yield seen
+    finally:
+        utils.CursorWrapper._execute_with_wrappers = original
+
+
+def test_a_run_ends_in_the_commit_of_its_last_saves_and_run_finished(user):
+    """The engine queues run_finished before it waits for its last saves, and the worker sends the
+    run row's final fields with that event: the last commit holds the last checkpoint, the event and
+    the final row (before, the final row had a commit of its own after them)."""
+    graph = services.graph_create(owner=user, name="g", spec=join_chain(3)).graph
+    for _ in range(3):
+        run = services.run_start(graph=graph, user=user, inputs={"task": "t"})
+        with group_commits() as commits:
+            assert execute_run(run.pk) == "succeeded"
+        *_, last = commits
+        events, states, finals = last[1], last[-2], last[-1]
+        assert [e["event"] for e in events][-1] == "run_finished", events
+        assert [f["run_id"] for f in finals] == [run.pk] and finals[0]["status"] == "succeeded", finals
+        assert states and states[-1]["node_id"] == "j2", "the last node's checkpoint commits with the run's end"
+        assert not [c for c in commits[:-1] if c[-1]], "the final row is written once, with the last events"
+        row = Run.objects.get(pk=run.pk)
+        assert (row.status, row.outputs, row.lease_owner, row.lease_expires_at) == ("succeeded", {"result": "t"}, "", None)
+        assert row.last_seq == events[-1]["seq"] == RunEvent.objects.filter(run=run).count()
+        assert row.finished_at is not None and row.cancel_requested is False
+
+
+def test_the_claim_reads_the_graphs_hooks_for_the_audit(user):
+    """The audit's webhook and alert settings come with the claim (graphs.signals.read_with_claim),
+    exactly as its own read would give them, disabled hooks left out; no statement of their own."""
+    from audit.hooks import CLAIM_READ, RunHooks, _config
+    from audit.models import GraphHook
+    from graphs import signals
+    from graphs.runner.claim import claim_run
+
+    graph = services.graph_create(owner=user, name="g", spec=join_chain(1)).graph
+    run = services.run_start(graph=graph, user=user, inputs={"task": "t"})
+    claimed = claim_run(run.pk, "test-owner")
+    assert claimed is not None and signals.claim_read(claimed.run, CLAIM_READ) == []
+    GraphHook.objects.create(graph=graph, kind="webhook", url="https://example.com/a", events=["post_node"])
+    GraphHook.objects.create(graph=graph, kind="slow_node", threshold_ms=5)
+    GraphHook.objects.create(graph=graph, kind="error", url="https://example.com/b", enabled=False)
+    GraphHook.objects.create(graph=graph, kind="webhook", url="https://example.com/c")  # (default events)
+    run = services.run_start(graph=graph, user=user, inputs={"task": "t"})
+    claimed = claim_run(run.pk, "test-owner")
+    assert claimed is not None
+    read = [_config(h) for h in signals.claim_read(claimed.run, CLAIM_READ)]
+    assert read == RunHooks(run.pk, graph.pk)._load() and len(read) == 3, read
+
+    run = services.run_start(graph=graph, user=user, inputs={"task": "t"})
+    with statements() as seen:
+        assert execute_run(run.pk) == "succeeded"
+    assert not [sql for _thread, sql in seen if sql.lstrip().startswith("SELECT") and "audit_graphhook" in sql], seen

@@ -8,6 +8,7 @@ inputs and outputs left unfed, human nodes inside subgraphs, and cycles.
 from __future__ import annotations
 
 import graphlib
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -283,12 +284,42 @@ def validate_graph(document: Any) -> list[Issue]:
     return analyse(document)[2]
 
 
+_COMPILED: dict[bytes, tuple[GraphSpec, dict[str, CompiledNode]]] = {}  # by the document's JSON (hashed)
+_COMPILED_KEPT = 64
+_COMPILED_MAX_BYTES = 1 << 20  # (bigger documents are compiled each time: their compiled form is big too)
+
+
 def compile_graph(document: Any) -> tuple[GraphSpec, dict[str, CompiledNode]]:
-    """Parse, validate and compile, or raise GraphInvalid with every issue."""
+    """Parse, validate and compile, or raise GraphInvalid with every issue.
+
+    A document compiled before in this process (the same JSON) is not compiled again: every run of
+    a graph version, every item of a for-each body, shares its compiled form, which nothing
+    changes (the engine and the node kinds only read the spec and the nodes' configs)."""
+    key = _compiled_key(document)
+    if key is not None and (hit := _COMPILED.get(key)) is not None:
+        return hit
     spec, compiled, issues = analyse(document)
     if spec is None or issues:
         raise GraphInvalid(issues)
+    if key is not None:
+        while len(_COMPILED) >= _COMPILED_KEPT:
+            try:
+                _COMPILED.pop(next(iter(_COMPILED)), None)  # the oldest
+            except (StopIteration, RuntimeError):  # (another thread changed it meanwhile)
+                break
+        _COMPILED[key] = entry = (spec, compiled)
+        return entry
     return spec, compiled
+
+
+def _compiled_key(document: Any) -> bytes | None:
+    if not isinstance(document, dict):
+        return None
+    try:
+        text = json.dumps(document, separators=(",", ":")).encode()
+    except (TypeError, ValueError):
+        return None
+    return hashlib.blake2b(text, digest_size=32).digest() if len(text) <= _COMPILED_MAX_BYTES else None
 
 
 def check_document(document: Any) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -34,6 +35,7 @@ from kaizen_web.dbthreads import db
 from ..engine.ports import ClaimLost
 from ..events import batch_message, run_group
 from ..models import NodeState, Run, RunEvent
+from .publish import publisher_for
 from .writer import WRITER
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,8 @@ class RunRecorder:
         self._valid_until = 0.0  # monotonic time until which the claim is known to be current
         self._committed_seq = 0
         self._final: dict[str, Any] | None = None  # the run row's final fields, once the run ends
+        self.final_with_last_event = False  # the run row's final fields come with run_finished / run_waiting (the driver's)
+        self._final_queued = False  # they did: queued with the run's last events (finish() only waits)
         self._paused = False  # shutting down: no new LLM call starts (ensure_current waits)
         self.paused_waiters = 0
         self._events: list[RunEvent] = []
@@ -67,6 +71,8 @@ class RunRecorder:
         self._publisher: asyncio.Task[None] | None = None
         self._seq: int | None = None
         self._layer = get_channel_layer()
+        self._pipelined = publisher_for(self._layer)  # distributed: many runs' batches per Redis round trip
+        self._published: list[asyncio.Future[None]] = []
 
     async def db(self, fn, *args):
         """Run a sync ORM call on one of the process's database threads."""
@@ -92,9 +98,12 @@ class RunRecorder:
 
     async def heartbeat(self) -> bool:
         """Renew the lease under our epoch. False (and lost from now on) if the run was claimed
-        by someone else; database errors propagate (the caller retries at its next beat)."""
+        by someone else; database errors propagate (the caller retries at its next beat).
+        Once the run's final fields are queued (they release the lease), nothing is renewed."""
         if self._lost is not None:
             return False
+        if self._final_queued:
+            return True
         sent = time.monotonic()
         lease = timezone.now() + timedelta(seconds=settings.KAIZEN_LEASE_S)
         seq = self._committed_seq
@@ -141,6 +150,12 @@ class RunRecorder:
         """The run row's final update, under our epoch, in the same commit as the run's last
         events (so whoever hears ``run_finished`` finds the row final). False if fenced out."""
         self._check()
+        if self._final_queued:  # (queued with the last event: wait for that commit)
+            await self.flush()
+            if isinstance(self._lost, ClaimLost):
+                return False
+            self._check()
+            return True
         if self._seq is not None:
             fields["last_seq"] = self._seq
         self._final = fields
@@ -188,8 +203,15 @@ class RunRecorder:
         assert self._seq is not None, "load() first: it reads where the sequence stands"
         self._check()
         self._seq += 1
+        stored = _jsonable(data)
         self._events.append(RunEvent(run_id=self.run_id, seq=self._seq, event=event, node_id=node_id or "",
-                                     created_at=datetime.now(UTC), data=_jsonable(data)))
+                                     created_at=datetime.now(UTC), data=stored))
+        if event in _LAST_EVENTS and not node_id and self.final_with_last_event:
+            # The run's end (or its parking on a human node): its row's final fields go in the
+            # same commit as this event, which the engine queues before it waits for its last
+            # saves (one commit ends the run; whoever hears the event finds the row final).
+            self._final = _final_fields(stored, self._seq, parked=event == "run_waiting")
+            self._final_queued = True
         self._kick()
 
     # -- writer ---------------------------------------------------------------------------
@@ -229,7 +251,10 @@ class RunRecorder:
             for w in waiters:
                 if not w.done():
                     w.set_result(None)
-            if events:  # published in order by its own task, off the checkpoint path
+            if events and self._pipelined is not None:  # published in order, off the checkpoint path
+                self._published = [f for f in self._published if not f.done()]
+                self._published.append(self._pipelined.publish(self.run_id, events))
+            elif events:  # (likewise, by its own task)
                 self._to_publish.append(events)
                 if self._publisher is None or self._publisher.done():
                     self._publisher = asyncio.ensure_future(self._publish_loop())
@@ -254,16 +279,31 @@ class RunRecorder:
     async def flush(self) -> None:
         """Wait until everything emitted or saved so far is written and published."""
         self._hurry.set()
-        while (self._flusher is not None and not self._flusher.done()) or (
-            self._publisher is not None and not self._publisher.done()
-        ):
+        while True:
             if self._flusher is not None and not self._flusher.done():
                 await self._flusher
-            if self._publisher is not None and not self._publisher.done():
+            elif self._publisher is not None and not self._publisher.done():
                 await self._publisher
+            elif self._published:
+                await self._published.pop(0)
+            else:
+                return
 
     async def close(self) -> None:
         await self.flush()
+
+
+_LAST_EVENTS = ("run_finished", "run_waiting")
+
+
+def _final_fields(finished: dict[str, Any], last_seq: int, parked: bool = False) -> dict[str, Any]:
+    """The run row's final fields from its ``run_finished`` (or ``run_waiting``) event, as the
+    driver would write them from the engine's result (a parked run has no finished_at)."""
+    cost = finished.get("cost_usd")
+    return {"status": finished["status"], "outputs": finished.get("outputs") or {}, "error": finished.get("error"),
+            "cost_usd": None if cost is None else Decimal(str(cost)), "prompt_tokens": finished.get("prompt_tokens"),
+            "completion_tokens": finished.get("completion_tokens"), "finished_at": None if parked else timezone.now(),
+            "last_seq": last_seq, "cancel_requested": False, "lease_owner": "", "lease_expires_at": None}
 
 
 def _jsonable(data: Any) -> Any:

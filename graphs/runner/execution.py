@@ -123,6 +123,7 @@ class _Driver:
         run = claimed.run
         self.run, self.owner, self.epoch, self.claimed = run, owner, run.epoch, claimed
         self.recorder = RunRecorder(run.pk, run.epoch, start=claimed.start)
+        self.recorder.final_with_last_event = True  # the run row's end commits with run_finished or run_waiting (finish() waits)
         self.tokens = TokenRelay(run.pk)  # streamed answers to the run's page (never stored)
         self.engine: Engine | None = None
         self.task: asyncio.Task[Any] | None = None

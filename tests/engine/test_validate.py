@@ -179,3 +179,41 @@ def test_run_inputs_have_one_rule_for_the_api_and_the_engine():
     failed = run({"task": 3})
     assert failed.status == "failed" and failed.error["path"] == "inputs.task"
     assert failed.error["message"] == "run inputs.task: must be string"
+
+
+def test_a_document_is_compiled_once_per_process_and_shared_read_only():
+    """Every run of a version (and every item of a for-each body) shares one compiled form: the
+    same JSON gives the same objects; another document, or an invalid one, is compiled anew."""
+    import copy
+
+    from graphs.engine.validate import GraphInvalid, compile_graph
+
+    doc = chain(3)
+    first = compile_graph(doc)
+    assert compile_graph(copy.deepcopy(doc)) is first  # (by content, not identity)
+    other = chain(4)
+    assert compile_graph(other) is not first and len(compile_graph(other)[1]) == 4
+    bad = copy.deepcopy(doc)
+    bad["nodes"][0]["kind"] = "no_such_kind"
+    for _ in range(2):  # (an invalid document is never cached)
+        with pytest.raises(GraphInvalid):
+            compile_graph(bad)
+
+
+async def test_runs_of_one_compiled_graph_do_not_share_state(harness):
+    """Two runs of the same document at once (one compiled form): each its own states and events."""
+    import asyncio
+
+    from graphs.engine.ports import MemoryCheckpointStore, MemoryEventSink
+
+    doc = {"inputs": {"task": {"type": "string"}}, "outputs": {"result": {"type": "any"}},
+           "nodes": [{"id": "j", "kind": "join", "config": {"inputs": [{"name": "a", "type": "any", "required": False}]}}],
+           "edges": [edge("@inputs", "task", "j", "a"), edge("j", "first", "@outputs", "result")]}
+    from graphs.engine.runtime import Engine
+
+    engines = [Engine(doc, run_id=f"r{i}", providers=harness.providers(), checkpoints=MemoryCheckpointStore(),
+                      events=MemoryEventSink()) for i in range(2)]
+    assert engines[0].nodes is engines[1].nodes
+    results = await asyncio.gather(*(e.run({"task": f"t{i}"}) for i, e in enumerate(engines)))
+    assert [r.outputs for r in results] == [{"result": "t0"}, {"result": "t1"}]
+    assert [e.states["j"].outputs["first"] for e in engines] == ["t0", "t1"]

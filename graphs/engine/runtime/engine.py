@@ -528,7 +528,16 @@ class Engine:
             self.save_soon(nid, state.to_dict())
 
     async def _finish_run(self, inputs: dict[str, Any]) -> RunResult:
+        """The run's last event (``run_finished``, or ``run_waiting`` when it parks), then the wait
+        for its pending saves: queued before that wait, the event shares the saves' last write (a
+        store that commits events and saves together, as the worker's does, then ends the run in
+        one commit). A save that fails fails that write whole, event included, and is raised here."""
+        self.raise_if_finished()
+        result = await self._last_event(inputs)
         await self._saves_done()
+        return result
+
+    async def _last_event(self, inputs: dict[str, Any]) -> RunResult:
         outputs: dict[str, Any] = {}
         for edge in self.spec.edges:
             if edge.target == OUTPUTS_NODE:
@@ -565,7 +574,7 @@ class Engine:
                            {nid: s.to_dict() for nid, s in self.states.items()})
         await self.emit(HookEvent.RUN_WAITING, None, {
             "status": "waiting", "waiting": [{"node": nid, **self.states[nid].scratch.get("human", {})} for nid in waiting],
-            "cost_usd": result.cost_usd, "prompt_tokens": prompt, "completion_tokens": completion})
+            "outputs": outputs, "cost_usd": result.cost_usd, "prompt_tokens": prompt, "completion_tokens": completion})
         return result
 
 
