@@ -121,7 +121,7 @@ def publisher_for(layer: Any) -> PipelinedPublisher | None:
         return _publisher
     publisher = None
     try:
-        from channels_redis.pubsub import RedisPubSubChannelLayer  # type: ignore[import-untyped]
+        from channels_redis.pubsub import RedisPubSubChannelLayer
     except ImportError:  # pragma: no cover  (channels_redis is a dependency)
         RedisPubSubChannelLayer = None  # noqa: N806
     config: dict[str, Any] = dict(settings.CHANNEL_LAYERS.get("default", {}))
