@@ -88,8 +88,9 @@ def test_two_beats_and_two_workers_start_one_run_per_firing(user, start_worker, 
     fake_llm.script(match="step 1", reply={"result": "tick"})
     graph = graph_services.graph_create(owner=user, name="scheduled", spec=chain(1)).graph
     graph_services.graph_publish(graph=graph, user=user, number=1)
-    start_worker("w1")
-    start_worker("w2")
+    # (the task's result line, where a refused duplicate shows, is logged with KAIZEN_LOG_TASKS only)
+    start_worker("w1", KAIZEN_LOG_TASKS="1")
+    start_worker("w2", KAIZEN_LOG_TASKS="1")
     env = worker_env(connection.settings_dict["NAME"], fake_llm.base_url)
     beats = [BeatProcess(env, name, tmp_path) for name in ("b1", "b2")]
     every = 3
