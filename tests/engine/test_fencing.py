@@ -24,6 +24,7 @@ class FencedStore(MemoryCheckpointStore):
         self.told = False  # the store has raised ClaimLost once: the engine knows
         self.writes_after_loss: list[str] = []  # saves attempted after that
         self.events_at_loss: int | None = None
+        self.lose_at_check: int | None = None  # the claim lapses just before this check (a freeze)
 
     def lose_claim(self) -> None:
         self.lost = True
@@ -31,6 +32,8 @@ class FencedStore(MemoryCheckpointStore):
 
     async def ensure_current(self) -> None:
         self.checks += 1
+        if self.checks == self.lose_at_check:
+            self.lose_claim()
         if self.lost:
             self.told = True
             raise ClaimLost("another worker holds the run")
@@ -54,10 +57,23 @@ def fenced(harness):
     return harness
 
 
-async def test_every_llm_call_checks_the_claim_first(fenced):
+async def test_every_llm_call_checks_the_claim_first_and_as_it_leaves(fenced):
     result = await fenced.run(chain(3), {"task": "t"})
     assert result.status == "succeeded"
-    assert fenced.checkpoints.checks == len(fenced.fake.calls()) == 3
+    assert len(fenced.fake.calls()) == 3
+    assert fenced.checkpoints.checks == 6  # before each attempt, and in the transport as the request leaves
+
+
+async def test_a_claim_lost_between_the_check_and_the_send_sends_nothing(fenced):
+    """A worker frozen after the check before s2's attempt and thawed under a lapsed claim: the
+    transport's check (the second of s2's call) refuses the request, the server never sees it."""
+    store = fenced.checkpoints
+    store.lose_at_check = 4  # s1: checks 1 and 2; s2: 3 before the attempt, 4 as the request leaves
+    with pytest.raises(ClaimLost):
+        await fenced.run(chain(3), {"task": "t"})
+    assert len(fenced.fake.calls("step 1")) == 1
+    assert fenced.fake.calls("step 2") == [], "the request left under a lost claim"
+    assert store.writes_after_loss == [] and "run_finished" not in fenced.events.names()
 
 
 async def test_a_lost_claim_starts_no_new_call_writes_nothing_and_is_raised(fenced):

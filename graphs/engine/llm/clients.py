@@ -13,7 +13,8 @@ dropped when the next pool is made, so tests that run many short-lived loops sta
 Nothing a run does closes a shared client: a task that outlives its run can still call out.
 
 Transports come from a factory per connection config, so a caller can put its own httpx2
-transport (an SSRF guard, a recorder) under every client of that config.
+transport (an SSRF guard, a recorder) under every client of that config. Every one is wrapped in
+the fencing check (fencing.py): a request of a run this worker no longer holds never leaves.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 import httpx2
 import openai
 
+from .fencing import FencedTransport
 from .urlguard import GuardedTransport
 
 # Requests are spread over a few clients per connection config: httpcore's pool scans every
@@ -112,7 +114,7 @@ class ClientPool:
                                                                     limits=LIMITS)
         else:
             transport = self.transport_factory(config, context)
-        http = openai.DefaultAsyncHttpxClient(transport=transport)
+        http = openai.DefaultAsyncHttpxClient(transport=FencedTransport(transport))  # (fencing.py)
         self.built += 1
         return openai.AsyncOpenAI(base_url=config.base_url, api_key=config.api_key or "not-needed",
                                   max_retries=config.max_retries, http_client=http)

@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from ..current import CURRENT_NODE
+from ..current import CURRENT_NODE, SEND_CHECK
 from ..hooks import HookContext, HookEvent, HookManager
 from ..llm.base import Endpoint, LLMError, ProviderRegistry
 from ..llm.pricing import PriceTable
@@ -341,6 +341,7 @@ class Engine:
 
     async def _execute(self, nid: str, node_inputs: dict[str, Any]) -> dict[str, Any]:
         CURRENT_NODE.set(nid)  # (this node's own task: the run loop and other nodes do not see it)
+        SEND_CHECK.set(self.ensure_current)  # (checked again as each of its requests leaves: llm/fencing.py)
         node: CompiledNode = self.nodes[nid]
         await self.emit(HookEvent.PRE_NODE, nid, {"kind": node.spec.kind, "inputs": node_inputs, "attempt": self.states[nid].attempts})
         ctx = NodeRun(self, nid, self.states[nid])

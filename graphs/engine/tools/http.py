@@ -20,6 +20,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx2
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..llm.fencing import FencedTransport
 from ..llm.urlguard import GuardedTransport, UnsafeModelURL, acheck_model_url, check_syntax
 from .base import (
     TOOL_NAME_PATTERN,
@@ -185,7 +186,7 @@ class HttpTool:
         except UnsafeModelURL as exc:
             return ToolResult.failed(f"refused URL: {exc}")
         headers = await self._headers(url, env)
-        transport = GuardedTransport(allow_private=env.allow_private, hint=TOOLS_PRIVATE_HINT, what="tool URL")
+        transport = FencedTransport(GuardedTransport(allow_private=env.allow_private, hint=TOOLS_PRIVATE_HINT, what="tool URL"))
         async with httpx2.AsyncClient(transport=transport, timeout=config.timeout_s, follow_redirects=False) as client:
             try:
                 async with client.stream(config.method, url, headers=headers,
