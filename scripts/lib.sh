@@ -12,8 +12,10 @@ apt_install() {
   if ! command -v apt-get >/dev/null; then
     say "please install: $* (no apt-get on this machine)"; return 1
   fi
-  if [ -z "${_APT_UPDATED:-}" ]; then as_root apt-get update -qq >/dev/null; _APT_UPDATED=1; fi
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+  # (another apt-get, e.g. a second checkout's install or unattended upgrades: wait for its lock)
+  local wait=(-o DPkg::Lock::Timeout=600)
+  if [ -z "${_APT_UPDATED:-}" ]; then as_root apt-get "${wait[@]}" update -qq >/dev/null; _APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get "${wait[@]}" install -y -qq "$@" >/dev/null
 }
 
 hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
