@@ -252,10 +252,12 @@ class DaphneProcess:
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "kaizen_web.asgi:application"],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
+        # generous: at a load of 15 (a second suite beside this one) its start took over 30 s, and
+        # a first request that timed out after 1 s was only asked again, piling up on the server
+        deadline = time.monotonic() + 120
         while True:
             try:
-                urllib.request.urlopen(self.url + "/api/node-kinds/", timeout=1)
+                urllib.request.urlopen(self.url + "/api/node-kinds/", timeout=15)
                 return
             except Exception:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
