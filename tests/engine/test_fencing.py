@@ -153,3 +153,50 @@ async def test_a_lost_claim_inside_a_nested_run_finishes_the_whole_run(fenced):
     assert loop.time() - started < 10  # generous: a step 2 answer takes 30 s
     assert all(not c["completed"] for c in fenced.fake.calls("step 2"))
     assert store.writes_after_loss == [] and "run_finished" not in fenced.events.names()
+
+
+async def test_an_mcp_call_under_a_lost_claim_never_reaches_the_server(fenced, mcp_test_server):
+    """The MCP session's requests leave through the same fenced transport: a claim that lapses
+    just before the tools/call request is sent (a freeze after the check before the tool's attempt)
+    stops the request, and the run ends with ClaimLost (the engine learns it from the check itself,
+    whatever the SDK makes of the error), not with a tool failure read by the model."""
+    from graphs.engine.tools import McpEndpoint
+    from tests.engine.test_tools import agent_graph
+    from tests.fakellm import ToolCalls
+
+    sending: list[str] = []
+
+    class Spy(FencedStore):
+        async def ensure_current(self) -> None:
+            body = _request_being_sent()
+            sending.append(body)
+            if '"tools/call"' in body and not self.lost:
+                self.lose_claim()
+            await super().ensure_current()
+
+    spy = Spy(fenced.events)
+    fenced.checkpoints = spy
+    mcp_test_server.calls.clear()
+    fenced.fake.script("look it up", replies=[ToolCalls(("search", {"query": "kaizen"})), {"answer": "never"}])
+
+    async def resolve(name):
+        return McpEndpoint(name, mcp_test_server.url)
+
+    with pytest.raises(ClaimLost):
+        await fenced.run(agent_graph([{"type": "mcp", "server": "docs", "tools": ["search"]}]), {"task": "look it up"},
+                         tools_allow_private=True, mcp_resolver=resolve)
+    assert any('"tools/list"' in b for b in sending), "the MCP session's requests were not fenced"
+    assert mcp_test_server.calls == [], "the tool call reached the server under a lost claim"
+    assert len(fenced.fake.calls("look it up")) == 1, "the model was asked again after the loss"
+    assert fenced.events.events[spy.events_at_loss:] == [], "events after the loss"
+    assert spy.writes_after_loss == [] and "run_finished" not in fenced.events.names()
+
+
+def _request_being_sent() -> str:
+    """The body of the request a FencedTransport is sending right now ('' outside one)."""
+    import inspect
+
+    for frame in inspect.stack():
+        if frame.function == "handle_async_request" and "request" in frame.frame.f_locals:
+            return frame.frame.f_locals["request"].content.decode(errors="replace")
+    return ""

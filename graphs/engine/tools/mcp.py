@@ -19,6 +19,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..llm.fencing import FencedTransport
 from ..llm.urlguard import GuardedTransport, UnsafeModelURL, acheck_model_url
 from .base import TOOLS_PRIVATE_HINT, McpEndpoint, ToolConfigError, ToolEnv, ToolResult, as_data
 
@@ -70,9 +71,11 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 def _client(endpoint: McpEndpoint, allow_private: bool, timeout_s: float) -> tuple[httpx2.AsyncClient, Client]:
-    http = httpx2.AsyncClient(transport=GuardedTransport(allow_private=allow_private, hint=TOOLS_PRIVATE_HINT,
-                                                         what="MCP server"),
-                              headers=endpoint.headers, timeout=timeout_s)
+    guarded = GuardedTransport(allow_private=allow_private, hint=TOOLS_PRIVATE_HINT, what="MCP server")
+    # every request of the session (discovery, listing, the call) passes the node's fencing check as
+    # it leaves (llm/fencing.py; the SDK sends from tasks in the caller's context). A lost claim
+    # finishes the engine wherever the SDK turns the error into its own.
+    http = httpx2.AsyncClient(transport=FencedTransport(guarded), headers=endpoint.headers, timeout=timeout_s)
     return http, Client(streamable_http_client(endpoint.url, http_client=http), cache=None, read_timeout_seconds=timeout_s)
 
 
