@@ -58,8 +58,8 @@ def _trigger(public_id: str) -> WebhookTrigger | None:
 
 
 @sync_to_async
-def _refuse(trigger: WebhookTrigger, status: int, reason: str, call: dict[str, Any]) -> None:
-    services.trigger_refused(trigger=trigger, status=status, reason=reason, call=call)
+def _refuse(trigger: WebhookTrigger, status: int, reason: str, call: dict[str, Any]) -> bool:
+    return services.trigger_refused(trigger=trigger, status=status, reason=reason, call=call)
 
 
 @sync_to_async
@@ -91,8 +91,11 @@ async def trigger_call(request: HttpRequest, public_id: str) -> JsonResponse:
     call = _call_facts(request, length)
 
     async def refuse(status: int, reason: str, detail: str = "", **headers: str) -> JsonResponse:
-        await _refuse(trigger, status, reason, call)
-        return _answer(status, {"detail": detail or reason}, **headers)
+        opened = await _refuse(trigger, status, reason, call)
+        response = _answer(status, {"detail": detail or reason}, **headers)
+        if not opened:  # counted on an open window: no "django.request" warning line per call of a flood
+            response._has_been_logged = True  # type: ignore[attr-defined]  # (django.utils.log.log_response)
+        return response
 
     if not trigger.enabled:
         return await refuse(410, "disabled", "this trigger is disabled; enable it on the graph's page")

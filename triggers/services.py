@@ -88,15 +88,17 @@ def trigger_delete(*, trigger: WebhookTrigger, user: Any) -> None:
 
 
 def trigger_refused(*, trigger: WebhookTrigger, status: int, reason: str, call: dict[str, Any],
-                    now: datetime | None = None) -> None:
+                    now: datetime | None = None) -> bool:
     """Audit a refused call (its own transaction: the refusal is kept whatever else happens); calls
-    refused before they were let through are one row per window and a count (triggers/refusals.py)."""
+    refused before they were let through are one row per window and a count (triggers/refusals.py).
+    False: the call was only counted on an open window (nothing new to log either)."""
     with transaction.atomic():
         window = count_refusal(trigger, status, reason, now or timezone.now())
         if window is None:
-            return
+            return False
         _audit_trigger("trigger.called", trigger, actor=None, status="refused", summary=f"{status}: {reason}"[:300],
                        data={**call, "http_status": status, "reason": reason, **window})
+    return True
 
 
 @transaction.atomic

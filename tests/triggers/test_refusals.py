@@ -64,6 +64,21 @@ def test_twenty_calls_without_the_secret_are_one_audit_row_counting_twenty(graph
 
 
 @pytest.mark.django_db
+def test_a_flood_of_refusals_logs_one_warning_per_window(graph, user, caplog):
+    """Django logs every 4xx as a "django.request" warning: the calls counted on an open window are
+    not logged again (the server log stays readable under a flood, like the audit log)."""
+    trigger, _ = services.trigger_create(graph=graph, user=user)
+    other, _ = services.trigger_create(graph=graph, user=user)
+    with caplog.at_level("WARNING", logger="django.request"):
+        for i in range(10):
+            assert post(trigger, Authorization=f"Bearer kzt_guess_{i}").status_code == 401
+        assert post(other).status_code == 401
+    lines = [r for r in caplog.records if r.name == "django.request"]
+    assert len(lines) == 2, [r.getMessage() for r in lines]
+    assert RefusalWindow.objects.get(trigger=trigger).count == 10
+
+
+@pytest.mark.django_db
 def test_each_status_has_its_window_and_refusals_after_the_secret_are_one_row_each(graph, user):
     trigger, secret = services.trigger_create(graph=graph, user=user, max_body_bytes=50, mapping={"task": "/missing"})
     for _ in range(5):
