@@ -365,6 +365,7 @@
       case "post_node":
         if (streams.delete(ev.node_id)) refreshPanel(ev.node_id);
         setNode(ev.node_id, d.status, {
+          attempt: d.attempt || null, // (a page that opened after pre_node learns it here; 0 stays "—")
           duration: d.duration_ms != null ? Math.round(d.duration_ms) + " ms" : null,
           tokens: (d.prompt_tokens || 0) + (d.completion_tokens || 0),
           cost: "$" + Number(d.cost_usd || 0).toFixed(6),

@@ -18,6 +18,8 @@ PAGE_STATE = """() => {
     status: document.querySelector("[data-testid=run-status]").textContent.trim(),
     nodes: Object.fromEntries([...document.querySelectorAll("[data-node-row]")].map(r => [r.dataset.nodeRow, r.dataset.state])),
     badges: [...document.querySelectorAll("[data-node-status]")].map(b => b.textContent.trim()),
+    cells: Object.fromEntries([...document.querySelectorAll("[data-node-row]")].map(r => [r.dataset.nodeRow,
+      ["attempt", "duration", "tokens", "cost"].map(f => r.querySelector(`[data-field=${f}]`).textContent.trim())])),
     error: box("run-error-box").hidden ? null : document.querySelector("[data-testid=run-error-message]").textContent,
     error_detail: box("run-error-box").hidden ? null : box("run-error-detail").textContent,
     outputs: box("run-outputs-box").hidden ? null : box("run-outputs").textContent,

@@ -497,8 +497,8 @@ class Engine:
         state = self.states[nid]
         prompt, completion = state.tokens
         await self.emit(HookEvent.POST_NODE, nid, {
-            "kind": self.nodes[nid].spec.kind, "status": state.status, "outputs": state.outputs, "duration_ms": state.duration_ms,
-            "cost_usd": state.cost_usd, "prompt_tokens": prompt, "completion_tokens": completion,
+            "kind": self.nodes[nid].spec.kind, "status": state.status, "attempt": state.attempts, "outputs": state.outputs,
+            "duration_ms": state.duration_ms, "cost_usd": state.cost_usd, "prompt_tokens": prompt, "completion_tokens": completion,
             "error": error or state.error,
         })
 
