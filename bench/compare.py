@@ -191,6 +191,7 @@ def setup_django(cleanup, args) -> None:
     os.environ.update(DATABASE_URL=url, REDIS_URL=args.redis_url, DJANGO_SETTINGS_MODULE="kaizen_web.settings",
                       KAIZEN_VAR_DIR=str(cleanup.tempdir("django")), KAIZEN_LOG_LEVEL="WARNING", DJANGO_DEBUG="0",
                       KAIZEN_SIMULATED_LATENCY_S="0")
+    stack.bench_secrets()
     django.setup()
     from django.core.management import call_command
 

@@ -36,6 +36,14 @@ def pg_url(db: str) -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + "/" + db
 
 
+
+def bench_secrets(env: dict[str, str] | os._Environ[str] = os.environ) -> None:
+    """The distributed mode is production mode (REDIS_URL set): it needs its secrets, and plain
+    http on loopback. Bench-only values unless the caller's environment has its own."""
+    env.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnop")
+    env.setdefault("KAIZEN_ENCRYPTION_KEY", "YmVuY2gtb25seS1mZXJuZXQta2V5LTMyLWJ5dGVzISE=")
+    env.setdefault("KAIZEN_HTTPS", "0")
+
 class Cleanup:
     """Registry of what to undo; ``close`` is idempotent and runs from atexit and signal handlers."""
 
@@ -203,10 +211,7 @@ class Kaizen:
                    KAIZEN_LLM_MAX_RETRIES="0", DJANGO_DEBUG="0", PYTHONUNBUFFERED="1",
                    # a load test of one user: the API's per-user rates would answer 429
                    KAIZEN_THROTTLE_USER="1000000/min", KAIZEN_THROTTLE_RUNS="1000000/min", KAIZEN_THROTTLE_ANON="1000000/min")
-        # The distributed mode is production mode: it needs its secrets, and plain http on loopback.
-        env.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnop")
-        env.setdefault("KAIZEN_ENCRYPTION_KEY", "YmVuY2gtb25seS1mZXJuZXQta2V5LTMyLWJ5dGVzISE=")
-        env.setdefault("KAIZEN_HTTPS", "0")
+        bench_secrets(env)
         if self.mode == "distributed":
             env.update(DATABASE_URL=pg_url(self.db), REDIS_URL=self.redis_url)
         env.update(self.extra_env)
