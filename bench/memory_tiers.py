@@ -26,8 +26,7 @@ os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", "postgres://po
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kaizen_web.settings")
 os.environ.setdefault("KAIZEN_LOG_LEVEL", "WARNING")
-sys.path.insert(0, str(ROOT / "bench"))
-import stack  # noqa: E402
+from bench import stack  # noqa: E402
 
 stack.bench_secrets()
 

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import MutableMapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,13 +37,13 @@ def pg_url(db: str) -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + "/" + db
 
 
-
-def bench_secrets(env: dict[str, str] | os._Environ[str] = os.environ) -> None:
+def bench_secrets(env: MutableMapping[str, str] = os.environ) -> None:
     """The distributed mode is production mode (REDIS_URL set): it needs its secrets, and plain
     http on loopback. Bench-only values unless the caller's environment has its own."""
     env.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnop")
     env.setdefault("KAIZEN_ENCRYPTION_KEY", "YmVuY2gtb25seS1mZXJuZXQta2V5LTMyLWJ5dGVzISE=")
     env.setdefault("KAIZEN_HTTPS", "0")
+
 
 class Cleanup:
     """Registry of what to undo; ``close`` is idempotent and runs from atexit and signal handlers."""

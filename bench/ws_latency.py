@@ -29,8 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-import stack  # noqa: E402
+from bench import stack  # noqa: E402
 
 stack.bench_secrets()
 
