@@ -23,6 +23,12 @@
     indicator.dataset.state = state;
     indicator.textContent = text;
   }
+  // Connected: "live" while the run can still send events, "finished" once it has ended (the socket
+  // stays open, but nothing more will come: a pill reading "live" would say the run still runs).
+  function showConnected() {
+    if (finished) setIndicator("done", "finished");
+    else setIndicator("live", "live");
+  }
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -390,6 +396,7 @@
         setRunStatus(d.status);
         totals.cost = d.cost_usd || totals.cost; totals.tokens = (d.prompt_tokens || 0) + (d.completion_tokens || 0); renderTotals();
         finished = true;
+        if (socket && socket.readyState === WebSocket.OPEN) showConnected();
         if (cfg.started_at) {
           const secs = (Date.parse(ev.ts) - Date.parse(cfg.started_at)) / 1000;
           document.querySelector("[data-testid=run-duration]").textContent = secs.toFixed(2) + " s";
@@ -411,7 +418,7 @@
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + location.host + "/ws/runs/" + cfg.run_id + "/?after=" + lastSeq);
     setIndicator("connecting", attempts ? "reconnecting…" : "connecting…");
-    socket.onopen = () => { attempts = 0; setIndicator("live", "live"); };
+    socket.onopen = () => { attempts = 0; showConnected(); };
     socket.onmessage = (msg) => {
       const data = JSON.parse(msg.data);
       if (data.type === "events") data.events.forEach(onEvent);
@@ -461,6 +468,7 @@
           finished = false;
           if (form.id === "tool-decision") { form.hidden = true; document.getElementById("resume-form").hidden = false; }
           if (!socket || socket.readyState > 1) connect();
+          else if (socket.readyState === WebSocket.OPEN) showConnected();
         }
       } catch (err) {
         note.textContent = "could not reach the server: " + err.message; note.hidden = false;

@@ -45,9 +45,11 @@ def parallel(fast_fails: str, slow: str) -> dict:
 def live_then_reload(page, name: str) -> tuple[dict, dict]:
     # (the status is set by run_finished, the run's last event: the stream has said everything)
     live = page.evaluate(PAGE_STATE)
+    # the socket stays open, but the pill no longer says "live": the run has ended
+    page.wait_for_selector("#ws-indicator[data-state=done]:text('finished')", timeout=5_000)
     page.screenshot(path=str(SHOTS / f"live-{name}-live.png"), full_page=True)
     page.reload()
-    page.wait_for_selector("#ws-indicator[data-state=live]", timeout=20_000)
+    page.wait_for_selector("#ws-indicator[data-state=done]:text('finished')", timeout=20_000)
     loaded = page.evaluate(PAGE_STATE)
     page.screenshot(path=str(SHOTS / f"live-{name}-reloaded.png"), full_page=True)
     return live, loaded

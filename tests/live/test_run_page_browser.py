@@ -23,6 +23,8 @@ def test_nodes_turn_from_running_to_succeeded_and_cost_updates(user, celery_work
     page.screenshot(path=str(SHOTS / "run-live-running.png"), full_page=True)
     page.wait_for_selector('[data-node-row="s2"][data-state="succeeded"]', timeout=15_000)
     page.wait_for_selector('[data-testid=run-status]:text("succeeded")', timeout=15_000)
+    # the connection stays open, and the pill says the run has ended instead of "live"
+    page.wait_for_selector("#ws-indicator[data-state=done]:text('finished')", timeout=5_000)
     assert page.text_content("[data-testid=run-cost]") != "$0.000000"
     assert page.is_disabled("[data-testid=cancel]") and page.is_disabled("[data-testid=resume]"), "nothing to cancel or resume"
     assert '"result"' in page.text_content("#run-outputs")
