@@ -99,14 +99,25 @@ def _on_worker_shutdown(**_kwargs) -> None:
     _stop.set()
 
 
+EMBEDDED_HOSTNAME = f"embedded@{socket.gethostname()}"
+
+
 def start_embedded_worker() -> threading.Thread:
-    """A Celery worker on threads inside this process, consuming the in-process memory broker."""
+    """A Celery worker on threads inside this process, consuming the in-process memory broker.
+    Quiet: no banner (kaizen_serve says in one line that it started), and no multi-line warning
+    about root privileges (the web process it lives in runs as the same user; kaizen_serve says so)."""
+    import warnings
+
+    from celery.exceptions import SecurityWarning
+
     from kaizen_web.celery import app
+
+    warnings.filterwarnings("ignore", category=SecurityWarning)
 
     def run() -> None:
         worker = app.Worker(pool="threads", concurrency=settings.KAIZEN_EMBEDDED_WORKER_THREADS,
                             loglevel="WARNING", without_heartbeat=True, without_mingle=True,
-                            without_gossip=True, hostname=f"embedded@{socket.gethostname()}")
+                            without_gossip=True, hostname=EMBEDDED_HOSTNAME, quiet=True)
         worker.start()
 
     thread = threading.Thread(target=run, name="kaizen-embedded-worker", daemon=True)

@@ -241,10 +241,10 @@ class Command(BaseCommand):
                verbosity=0, ready_callable=ready, action_logger=None if quiet else RequestLog(sys.stdout, pid=True)).run()
 
     def start_worker(self, timeout: float = 60) -> None:
-        """Start the in-process worker and wait until it is ready, so its banner comes before the URL."""
+        """Start the in-process worker and wait until it is ready, so the line that says so comes before the URL."""
         from celery.signals import worker_ready
 
-        from graphs.runner.worker import start_embedded_worker
+        from graphs.runner.worker import EMBEDDED_HOSTNAME, start_embedded_worker
 
         started = threading.Event()
 
@@ -255,3 +255,7 @@ class Command(BaseCommand):
         start_embedded_worker()  # the worker_ready signal starts the sweeper too
         if not started.wait(timeout):
             self.stderr.write(f"the embedded worker is not ready after {timeout:.0f}s; serving anyway")
+            return
+        root = " (as root: better run it as an ordinary user)" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""
+        self.stdout.write(f"Worker {EMBEDDED_HOSTNAME}: {settings.KAIZEN_EMBEDDED_WORKER_THREADS} threads, "
+                          f"in-process broker{root}")
