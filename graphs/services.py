@@ -67,6 +67,10 @@ def graph_create(*, owner, name: str, spec: dict[str, Any], description: str = "
 
         workspace = ensure_personal_workspace(owner)
     clean = _check_spec(spec, workspace)
+    # One description: the graph's (its list and page) and its document's (the editor's Graph settings,
+    # whose save sets both) are the same text from the first version on.
+    description = description or clean.get("description", "")
+    clean["description"] = description
     graph = Graph.objects.create(workspace=workspace, owner=owner, name=name, description=description, latest_version=1)
     audit("graph.created", actor=owner, graph=graph, summary=name, data={"version": 1})
     return GraphVersion.objects.create(graph=graph, number=1, spec=clean, created_by=owner, message="created")
@@ -78,6 +82,9 @@ def graph_save(*, graph: Graph, user, spec: dict[str, Any], base_version: int | 
     """Store a new version. Invalid specs and stale bases raise; the last good version stays."""
     clean = _check_spec(spec, graph.workspace)
     locked = Graph.objects.select_for_update().get(pk=graph.pk)
+    if description is None:  # the document's, else (a document without one) the graph's as it was
+        description = clean.get("description") or locked.description
+    clean["description"] = description
     if base_version is not None and base_version != locked.latest_version:
         latest = locked.versions.select_related("created_by").get(number=locked.latest_version)
         who = latest.created_by.get_username() if latest.created_by else "someone"
@@ -93,8 +100,7 @@ def graph_save(*, graph: Graph, user, spec: dict[str, Any], base_version: int | 
     locked.latest_version = number
     if name is not None:
         locked.name = name
-    if description is not None:
-        locked.description = description
+    locked.description = description
     locked.save(update_fields=["latest_version", "name", "description", "updated_at"])
     return version
 

@@ -177,3 +177,24 @@ def test_stale_save_says_who_saved_the_newer_version(api_client, user):
     stale = api_client.put(f"/api/graphs/{gid}/", {"spec": chain(4), "base_version": 1}, format="json")
     assert stale.status_code == 409
     assert stale.data["latest_version"] == 2 and stale.data["saved_by"] == user.username and stale.data["saved_at"]
+
+
+def test_the_graph_and_its_document_share_one_description(api_client):
+    """The list shows the graph's description, the editor the document's: they are one text. Given
+    at creation it goes into the document; a document's own comes out in the list; a saved document
+    without one keeps the graph's."""
+    spec = chain(2)
+    spec["description"] = "from the document"
+    made = api_client.post("/api/graphs/", {"name": "g", "description": "for the list", "spec": spec}, format="json").data
+    assert (made["description"], made["spec"]["description"]) == ("for the list", "for the list")
+    gid = made["id"]
+    assert api_client.post("/api/graphs/", {"name": "h", "spec": spec}, format="json").data["description"] == "from the document"
+    edited = chain(3)
+    edited["description"] = "edited in the editor"
+    assert api_client.put(f"/api/graphs/{gid}/", {"spec": edited, "base_version": 1}, format="json").status_code == 200
+    body = api_client.get(f"/api/graphs/{gid}/").data
+    assert (body["description"], body["spec"]["description"]) == ("edited in the editor", "edited in the editor")
+    assert api_client.put(f"/api/graphs/{gid}/", {"spec": chain(3), "base_version": 2}, format="json").status_code == 200
+    body = api_client.get(f"/api/graphs/{gid}/").data
+    assert (body["description"], body["spec"]["description"]) == ("edited in the editor", "edited in the editor")
+    assert Graph.objects.get(pk=gid).description == "edited in the editor"
