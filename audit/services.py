@@ -92,18 +92,25 @@ def _cut(text: Any, n: int = 300) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def _usd(amount: Any) -> str:
+    """"$0.0000804", not "$8.04e-05" (Python's str of a small float)."""
+    from graphs.engine.money import usd
+
+    return f"${usd(amount)}" if isinstance(amount, (int, float)) and not isinstance(amount, bool) else f"${amount}"
+
+
 def _summary(event: str, data: dict[str, Any]) -> str:
     """A short human line per event, also what the free-text filter searches."""
     get = data.get
     if event == "post_node":
         err = (get("error") or {}).get("message", "") if isinstance(get("error"), dict) else ""
-        return _cut(f"{get('status')} in {get('duration_ms')} ms, ${get('cost_usd')} {err}".strip())
+        return _cut(f"{get('status')} in {get('duration_ms')} ms, {_usd(get('cost_usd'))} {err}".strip())
     if event == "on_error":
         return _cut(f"{get('type', 'error')}: {get('message', '')}")
     if event == "post_llm_call":
         if get("replayed"):
             return _cut(f"{get('model')} (replayed from checkpoint)")
-        return _cut(f"{get('model')} {get('prompt_tokens')}+{get('completion_tokens')} tokens ${get('cost_usd')}: {_cut(get('answer'), 200)}")
+        return _cut(f"{get('model')} {get('prompt_tokens')}+{get('completion_tokens')} tokens {_usd(get('cost_usd'))}: {_cut(get('answer'), 200)}")
     if event == "pre_llm_call":
         return _cut(f"{get('model')} via {get('provider')}")
     if event == "pre_node":
@@ -114,11 +121,11 @@ def _summary(event: str, data: dict[str, Any]) -> str:
     if event == "post_tool_call":
         if get("replayed"):
             return _cut(f"{get('tool')} {get('status')} (replayed from checkpoint)")
-        extra = (f" ${get('cost_usd')}" if get("cost_usd") else "") + (" (simulated: dry run)" if get("simulated") else "")
+        extra = (f" {_usd(get('cost_usd'))}" if get("cost_usd") else "") + (" (simulated: dry run)" if get("simulated") else "")
         return _cut(f"{get('tool')} {get('status')} in {get('duration_ms')} ms, {get('bytes')} bytes{extra} {get('error') or ''}".strip())
     if event == "run_finished":
         err = (get("error") or {}).get("message", "") if isinstance(get("error"), dict) else ""
-        return _cut(f"{get('status')}, ${get('cost_usd')}, {(get('prompt_tokens') or 0) + (get('completion_tokens') or 0)} tokens {err}".strip())
+        return _cut(f"{get('status')}, {_usd(get('cost_usd'))}, {(get('prompt_tokens') or 0) + (get('completion_tokens') or 0)} tokens {err}".strip())
     if event in ("fallback", "decision", "budget", "interrupted", "cancelled", "llm_retry"):
         return _cut(get("message") or get("error") or get("handler") or "")
     return ""

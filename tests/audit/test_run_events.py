@@ -25,14 +25,17 @@ def test_events_are_copied_with_their_context(user):
                  data={"model": "gpt-x", "prompt_tokens": 3, "completion_tokens": 4, "cost_usd": 0.5, "answer": "hi there"}),
         RunEvent(run=run, seq=3, event="on_error", node_id="s1", created_at=now, data={"type": "llm_error", "message": "503"}),
         RunEvent(run=run, seq=4, event="post_node", node_id="s1", created_at=now, data={"kind": "agent", "status": "failed", "duration_ms": 9}),
+        RunEvent(run=run, seq=5, event="run_finished", created_at=now,
+                 data={"status": "failed", "cost_usd": 8.04e-05, "prompt_tokens": 200, "completion_tokens": 78}),
     ]
     RunEvent.objects.bulk_create(events)
     record_run_events(run.pk, events)
     rows = list(AuditEntry.objects.filter(run_id=run.pk, object_type="run").exclude(event="run.started").order_by("id"))
     assert [(r.event, r.status) for r in rows] == [("pre_node", "running"), ("post_llm_call", ""), ("on_error", "failed"),
-                                                  ("post_node", "failed")]
-    assert {(r.graph_id, r.owner_id, r.actor_id, r.actor_name, r.node_id) for r in rows} == {(graph.pk, user.pk, user.pk, "alice", "s1")}
-    assert rows[1].summary == "gpt-x 3+4 tokens $0.5: hi there" and rows[2].summary == "llm_error: 503"
+                                                  ("post_node", "failed"), ("run_finished", "failed")]
+    assert {(r.graph_id, r.owner_id, r.actor_id, r.actor_name, r.node_id) for r in rows[:4]} == {(graph.pk, user.pk, user.pk, "alice", "s1")}
+    assert rows[1].summary == "gpt-x 3+4 tokens $0.50: hi there" and rows[2].summary == "llm_error: 503"
+    assert rows[4].summary == "failed, $0.0000804, 278 tokens", "a small cost in digits, not 8.04e-05"
     assert rows[3].data == {"kind": "agent", "status": "failed", "duration_ms": 9, "node_kind": "agent"}
 
 
