@@ -44,9 +44,14 @@ def run_node_states(run: Run) -> dict[str, dict]:
 
 
 def run_nested_node_kinds(run: Run) -> dict[str, str]:
-    """Kind of each nested node (``<node>/<key>/<child>``), as its pre_node event says."""
-    rows = RunEvent.objects.filter(run=run, event="pre_node", node_id__contains="/").values_list("node_id", "data__kind")
-    return {node_id: kind or "" for node_id, kind in rows}
+    """Kind of each nested node (``<node>/<key>/<child>``), as its pre_node (or, never started,
+    its node_skipped) event says."""
+    rows = (RunEvent.objects.filter(run=run, event__in=("pre_node", "node_skipped"), node_id__contains="/")
+            .order_by("seq").values_list("node_id", "data__kind"))
+    kinds: dict[str, str] = {}
+    for node_id, kind in rows:
+        kinds[node_id] = kinds.get(node_id) or kind or ""
+    return kinds
 
 
 def run_last_seq(run: Run) -> int:

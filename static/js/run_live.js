@@ -360,7 +360,7 @@
         break;
       case "pre_node": setNode(ev.node_id, "running", { attempt: d.attempt, kind: d.kind }); break;
       case "llm_retry": setNode(ev.node_id, "retrying"); break;
-      case "node_skipped": setNode(ev.node_id, "skipped"); break;
+      case "node_skipped": setNode(ev.node_id, "skipped", { kind: d.kind }); break;
       case "node_restored": setNode(ev.node_id, d.status || "succeeded"); break;
       case "post_llm_call":
         if (ev.node_id && d.key !== undefined) endStream(ev.node_id, d.key);

@@ -34,6 +34,8 @@ async def test_semantic_routes_to_the_closest_specialist_and_skips_the_other(har
     assert result.status == "succeeded", result.error
     assert result.outputs == {"answer": "def f(): pass", "route": "code"}
     assert result.nodes["analyst"]["status"] == "skipped"
+    skipped = next(e for e in harness.events.events if e["event"] == "node_skipped")
+    assert (skipped["node_id"], skipped["data"]["kind"]) == ("analyst", "agent"), "the run page names a never-started node's kind"
     assert harness.fake.calls("ANALYST") == []
     decision = next(e for e in harness.events.events if e["event"] == "decision")
     assert decision["data"]["route"] == "code" and decision["data"]["scores"]["code"] > decision["data"]["scores"]["data"]

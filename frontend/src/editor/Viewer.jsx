@@ -22,6 +22,21 @@ export function allSamePosition(nodes) {
   return real.length > 1 && real.every((n) => n.position.x === real[0].position.x && n.position.y === real[0].position.y);
 }
 
+/** Whether two nodes, at their drawn sizes (`sizeOf`), cover each other: stored positions made for
+ * narrower nodes, or written by hand through the API. (Graphs of a few hundred nodes at most: above,
+ * the positions are taken as they are.) */
+export function overlapping(nodes, sizeOf, limit = 300) {
+  if (nodes.length > limit) return false;
+  const boxes = nodes.map((n) => { const s = sizeOf(n); return [n.position.x, n.position.y, n.position.x + s.width, n.position.y + s.height]; })
+    .sort((a, b) => a[0] - b[0]);
+  for (let i = 0; i < boxes.length; i++) {
+    for (let j = i + 1; j < boxes.length && boxes[j][0] < boxes[i][2]; j++) {
+      if (boxes[j][1] < boxes[i][3] && boxes[i][1] < boxes[j][3]) return true;
+    }
+  }
+  return false;
+}
+
 /** The nodes and edges of `node`'s inline subgraph, laid out inside a frame; ids are `<node>::<child>`
  * and each nested node's status key (data.nested) names it among every instance's (mountViewer). */
 function nestedFlow(node, kind, kinds, defaults) {
@@ -85,8 +100,11 @@ function ViewerCanvas({ spec, kinds, kindMap, defaults, store, onNodeClick, widt
   const rf = useReactFlow();
   const base = useMemo(() => {
     const flow = specToFlow(spec);
-    if (allSamePosition(flow.nodes)) { // a template: laid out for this canvas
-      flow.nodes = autoLayout(flow.nodes, flow.edges, (n) => estimatedSize(n, kindMap, flow.meta, defaults), { width, height });
+    const sizeOf = (n) => estimatedSize(n, kindMap, flow.meta, defaults);
+    // a template (every node at one spot), or nodes drawn over each other: laid out for this canvas
+    // (a read-only view: the stored positions are not changed)
+    if (allSamePosition(flow.nodes) || overlapping(flow.nodes, sizeOf)) {
+      flow.nodes = autoLayout(flow.nodes, flow.edges, sizeOf, { width, height });
     }
     if (flow.nodes.length > VIRTUALIZE_ABOVE) { // sizes and handles of the nodes not drawn yet, for the edges to them
       flow.nodes = flow.nodes.map((n) => (n.type !== "kaizen" ? n

@@ -357,7 +357,7 @@ class Engine:
     async def _skip(self, nid: str, reason: str) -> None:
         state = self.states[nid]
         state.status, state.finished_at = "skipped", time.time()
-        await self.emit(HookEvent.NODE_SKIPPED, nid, {"reason": reason})
+        await self.emit(HookEvent.NODE_SKIPPED, nid, {"reason": reason, "kind": self.nodes[nid].spec.kind})
         await self._checkpoint(nid)
 
     async def _checkpoint(self, nid: str) -> None:

@@ -34,5 +34,5 @@ class Command(BaseCommand):
             if Graph.objects.filter(owner=user, name=t.name).exists():
                 self.stdout.write(f"exists: {t.name!r}")
                 continue
-            version = graph_create(owner=user, name=t.name, description=t.description, spec=t.spec)
+            version = graph_create(owner=user, name=t.name, description=t.description, spec=t.unplaced())  # (laid out where drawn, as the new-graph page's)
             self.stdout.write(f"created {t.name!r} (graph {version.graph.pk})")
