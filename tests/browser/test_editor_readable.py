@@ -166,7 +166,7 @@ def test_a_big_graph_mounts_only_what_is_in_view_and_edges_meet_their_ports(logi
 
 
 ZOOM = "() => Number(/scale\\(([\\d.]+)\\)/.exec(document.querySelector('.kz-canvas .react-flow__viewport').style.transform)[1])"
-OVERLAPS = """() => { const r = [...document.querySelectorAll('.kz-canvas .react-flow__node')].map((e) => [e.dataset.id, e.getBoundingClientRect()]);
+OVERLAPS = """(root) => { const r = [...document.querySelectorAll((root || '.kz-canvas') + ' .react-flow__node')].map((e) => [e.dataset.id, e.getBoundingClientRect()]);
   const out = []; for (let i = 0; i < r.length; i++) for (let j = i + 1; j < r.length; j++) { const [a, p] = r[i], [b, q] = r[j];
     if (p.left < q.right && q.left < p.right && p.top < q.bottom && q.top < p.bottom) out.push([a, b]); } return out; }"""
 
@@ -206,4 +206,28 @@ def test_a_template_opens_tidied_and_reads_after_fit(login_context, editor_user)
     expect(diagram.locator(".react-flow__node-kaizen")).to_have_count(13)
     page.wait_for_timeout(300)
     shot(page, "template-parallel-graph-page")
+    assert page.evaluate(OVERLAPS, "[data-testid=graph-diagram]") == [], "read-only nodes are wider (a status badge): laid out at that width"
     problems.check()
+
+
+def test_read_only_diagrams_lay_out_nodes_stored_over_each_other(login_context, editor_user):
+    """Positions that make nodes cover each other (the template's old grid, made for narrower nodes,
+    or positions written through the API) are laid out for the graph page's diagram and the run
+    canvas; the stored positions stay as they were."""
+    spec = template_get("parallel-pipeline").spec  # (placed on its grid, as `kaizen_templates` once stored it)
+    graph = services.graph_create(owner=editor_user, name="Grid", spec=spec).graph
+    run = services.run_start(graph=graph, user=editor_user, inputs={"request": "r"})
+    ctx, problems = login_context(editor_user, viewport=(1280, 800))
+    page = ctx.new_page()
+    page.goto(f"/graphs/{graph.pk}/")
+    diagram = page.get_by_test_id("graph-diagram")
+    expect(diagram.locator(".react-flow__node-kaizen")).to_have_count(13)
+    page.wait_for_timeout(300)
+    shot(page, "grid-positions-graph-page")
+    assert page.evaluate(OVERLAPS, "[data-testid=graph-diagram]") == []
+    page.goto(f"/runs/{run.pk}/")
+    expect(page.locator("#run-canvas .react-flow__node-kaizen")).to_have_count(13)
+    page.wait_for_timeout(300)
+    assert page.evaluate(OVERLAPS, "#run-canvas") == []
+    assert graph.versions.get().spec["nodes"][0]["position"] == spec["nodes"][0]["position"]
+    problems.check(allow=("/ws/runs/",))  # (this server speaks no websocket: the run page's stream is refused)

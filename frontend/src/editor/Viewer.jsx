@@ -100,7 +100,9 @@ function ViewerCanvas({ spec, kinds, kindMap, defaults, store, onNodeClick, widt
   const rf = useReactFlow();
   const base = useMemo(() => {
     const flow = specToFlow(spec);
-    const sizeOf = (n) => estimatedSize(n, kindMap, flow.meta, defaults);
+    // (read-only, a node is wider than in the editor: room for its run status badge, and for the
+    // expand button of a node that holds a subgraph; as KaizenNode draws it)
+    const sizeOf = (n) => estimatedSize(n, kindMap, flow.meta, defaults, null, true);
     // a template (every node at one spot), or nodes drawn over each other: laid out for this canvas
     // (a read-only view: the stored positions are not changed)
     if (allSamePosition(flow.nodes) || overlapping(flow.nodes, sizeOf)) {

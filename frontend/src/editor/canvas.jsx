@@ -46,9 +46,11 @@ export function nodeWidth(title, kindName, ports, members) {
  * Flow mounts every node it has not measured once, even off screen, which would cost a 2,000-node graph
  * all its nodes at load. With these, edges to off-screen nodes are drawn from the estimate; a node is
  * measured for real (and its estimate dropped) when it first comes into view. */
-export function estimateGeometry(data, ports, defaults) {
+export function estimateGeometry(data, ports, defaults, readOnly = null) {
   const members = memberRows(data.kind, { ...defaults, ...data.config });
-  const width = nodeWidth(data.label || "", data.kind, ports, members);
+  // (as KaizenNode: read-only, room for the widest status badge, and for an expand button)
+  const width = readOnly ? nodeWidth(data.label || data.id || "", "succeeded", ports, members) + 30 + (readOnly.canExpand ? 26 : 0)
+    : nodeWidth(data.label || "", data.kind, ports, members);
   const top = 45 + (data.label ? 14 : 0) + 4;
   const rows = Math.max(ports.inputs.length, ports.outputs.length);
   const handles = [];
@@ -60,14 +62,15 @@ export function estimateGeometry(data, ports, defaults) {
 }
 
 /** A node's size before it is drawn: for layouts (dagre) and the run canvas's nested subgraphs. */
-export function estimatedSize(n, kinds, meta, defaults, ports = null) {
+export function estimatedSize(n, kinds, meta, defaults, ports = null, readOnly = false) {
   if (n.type === "io") {
     const p = portsOf(n.data, null, n.data.meta || meta);
     return { width: 220, height: 52 + 24 * Math.max(1, p.inputs.length, p.outputs.length) };
   }
   if (n.type !== "kaizen") return { width: n.width || 240, height: n.height || 80 };
   const kindDefaults = defaults?.[n.data.kind];
-  const { width, height } = estimateGeometry(n.data, ports || portsOf(n.data, kinds[n.data.kind], meta, kindDefaults), kindDefaults);
+  const { width, height } = estimateGeometry(readOnly ? { ...n.data, id: n.id } : n.data, ports || portsOf(n.data, kinds[n.data.kind], meta, kindDefaults), kindDefaults,
+    readOnly ? { canExpand: !n.data.nested && graphFields(kinds[n.data.kind]).length > 0 } : null);
   return { width, height };
 }
 
