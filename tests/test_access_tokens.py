@@ -89,7 +89,7 @@ def test_last_used_is_written_at_most_once_a_minute(user):
     assert client.get("/api/graphs/").status_code == 200
     row.refresh_from_db()
     assert row.last_used_at > first - timedelta(seconds=1)
-    assert "ago" in page_client(user).get("/settings/tokens/").content.decode()
+    assert "just now" in page_client(user).get("/settings/tokens/").content.decode()  # (last used, as the audit log says it)
 
 
 def test_revoked_on_the_page_then_401(user):
