@@ -125,7 +125,7 @@ function ViewerCanvas({ spec, kinds, kindMap, defaults, store, onNodeClick, widt
   useEffect(() => {
     // measured sizes of what is drawn, estimates for the rest
     const measured = new Map(rf.getNodes().map((n) => [n.id, n.measured]));
-    const sizeOf = (n) => (measured.get(n.id)?.width ? measured.get(n.id) : estimatedSize(n, kindMap, base.meta, defaults));
+    const sizeOf = (n) => (measured.get(n.id)?.width ? measured.get(n.id) : estimatedSize(n, kindMap, base.meta, defaults, null, true));
     const next = expandFlow(base, expanded, sizeOf, kindMap, defaults);
     // (nodes already drawn keep their measured size: React Flow shows an unmeasured node only once measured)
     setNodes(next.nodes.map((n) => (measured.get(n.id)?.width ? { ...n, measured: measured.get(n.id) } : n)));
@@ -148,7 +148,7 @@ function ViewerCanvas({ spec, kinds, kindMap, defaults, store, onNodeClick, widt
       <Background gap={20} size={1.2} />
       {lodEdges && <LodEdges edges={edges} active={active} />}
       <Controls showInteractive={false} />
-      <MiniMap pannable zoomable nodeClassName={(n) => (n.type === "io" ? "mm-io" : n.type === "kzgroup" ? "mm-group" : `mm-node ${categoryClass(kindMap[n.data.kind]?.category)}`)} />
+      {base.nodes.length > MINIMAP_ABOVE && <MiniMap pannable zoomable nodeClassName={(n) => (n.type === "io" ? "mm-io" : n.type === "kzgroup" ? "mm-group" : `mm-node ${categoryClass(kindMap[n.data.kind]?.category)}`)} />}
       <LodSync store={store} />
     </ReactFlow>
   );
@@ -156,6 +156,8 @@ function ViewerCanvas({ spec, kinds, kindMap, defaults, store, onNodeClick, widt
 
 const NONE = {};
 const NO_EDGES = [];
+// a small diagram is whole in its view: a minimap would only cover part of it
+const MINIMAP_ABOVE = 20;
 
 export function Viewer({ spec, kinds, defaults, store, onNodeClick, width = 900, height = 600 }) {
   const kindMap = useMemo(() => Object.fromEntries(kinds.map((k) => [k.kind, k])), [kinds]);
