@@ -69,11 +69,14 @@ def test_new_from_template_on_the_graph_list_page(client, user):
 
 @pytest.mark.django_db
 def test_memory_page_lists_sessions_with_their_tier(client, user):
+    from django.utils import timezone
+
     MemoryRecord.objects.create(workspace=user.personal_workspace, session_id="customer_9", turns=[{"user": "a", "assistant": "b"}],
-                                access_count=4, tier="warm")
+                                access_count=4, tier="warm", last_access_at=timezone.now())
     client.force_login(user)
     page = client.get("/memory/").content.decode()
     assert "customer_9" in page and "warm" in page
+    assert "just now" in page and "+00:00" not in page, "the last access reads as a time, not an ISO string"
 
 
 @pytest.mark.django_db
