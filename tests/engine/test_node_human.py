@@ -52,6 +52,7 @@ async def test_an_answer_resumes_from_checkpoints_and_takes_its_branch(harness):
     assert len(later) == 1 and "revise:" in later[0]["text"], "draft and side were not asked again"
     answered = [e for e in harness.events.events if e["event"] == "human_answered"]
     assert answered[-1]["data"]["by"] == "alice"
+    assert result.nodes["approve"]["attempts"] == 1, "taking up its answer is not a second attempt (the run page said 2)"
 
 
 async def test_a_timeout_answer_fail_fails_the_node(harness):

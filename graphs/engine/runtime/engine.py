@@ -111,6 +111,7 @@ class Engine:
         self.spent_usd = 0.0
         self.spent_prompt = self.spent_completion = 0
         self.states: dict[str, NodeState] = {}
+        self._parked: set[str] = set()  # human nodes that parked the run, taking up their answers
         self._stop: _Stop | None = None
         self._fatal: BaseException | None = None  # (on the root) the claim is lost or a save failed
         self._running: Completions[str] = Completions()
@@ -248,6 +249,8 @@ class Engine:
         self.raise_if_finished()
         restored = await self.checkpoints.load(self.run_id)
         self.states = {nid: NodeState.from_dict(restored[nid]) if nid in restored else NodeState() for nid in self.nodes}
+        # a human node that parked the run takes up its answer as the same attempt
+        self._parked = {nid for nid, state in self.states.items() if state.status == "waiting"}
         for state in self.states.values():
             if state.status not in FINISHED and not (state.status == "failed" and state.recovered_by):
                 state.reset_for_rerun()
@@ -335,8 +338,10 @@ class Engine:
 
     def _start(self, nid: str, node_inputs: dict[str, Any]) -> None:
         state = self.states[nid]
+        answered = nid in self._parked and state.attempts > 0
+        self._parked.discard(nid)
         state.status, state.inputs, state.started_at = "running", node_inputs, time.time()
-        state.attempts += 1
+        state.attempts += 0 if answered else 1
         self._running.start(nid, self._execute(nid, node_inputs))
 
     async def _execute(self, nid: str, node_inputs: dict[str, Any]) -> dict[str, Any]:
