@@ -143,6 +143,10 @@ def _natural(node_id: str) -> list[tuple[int, int | str]]:
     return [(0, int(part)) if part.isdigit() else (1, part) for part in node_id.split("/")]
 
 
+NOT_RUN = "not-run"  # (a display state: the engine's is "pending")
+ENDED = (Run.Status.SUCCEEDED, Run.Status.FAILED, Run.Status.CANCELLED)
+
+
 def _run_context(run: Run, user=None) -> dict:
     spec = GraphSpec.model_validate(run.version.spec)
     # The seq first, then the states: they are at least as new as the events the page lists (a
@@ -168,6 +172,11 @@ def _run_context(run: Run, user=None) -> dict:
     for n in nodes:
         if n["status"] == "pending" and n["id"] in in_flight:
             n["status"] = in_flight[n["id"]]
+        # a run that ended (a failed or cancelled one may still be resumed) never reached these:
+        # "not run", not "pending" as if they were still to come (run_live.js marks them so on
+        # run_finished); an interrupted or waiting run's are still to come
+        if n["status"] == "pending" and run.status in ENDED:
+            n["status"] = NOT_RUN
     # The page lists events up to the seq it was rendered at, and the websocket sends those after
     # it: no event is listed twice, none is missed (the bound is the same number for both).
     events = [event_for_page(e) for e in selectors.run_events_between(run, max(0, last_seq - EVENT_PAGE), last_seq)]

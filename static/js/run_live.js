@@ -12,6 +12,7 @@
   const filterType = document.getElementById("filter-type");
   const pauseBtn = document.getElementById("pause-log");
   const FINAL = new Set(["succeeded", "failed", "interrupted", "cancelled"]);
+  const NOT_RUN = "not-run";  // a node a run that ended never reached (the engine's state is "pending")
   let lastSeq = cfg.last_seq;
   let paused = false;
   let attempts = 0;
@@ -206,7 +207,7 @@
     if (!row) return;
     const badge = row.querySelector("[data-node-status]");
     badge.className = "status status-" + status;
-    badge.textContent = status;
+    badge.textContent = status === NOT_RUN ? "not run" : status;
     row.dataset.state = status;
     if (extra) {
       for (const [key, value] of Object.entries(extra)) {
@@ -267,6 +268,15 @@
     if (Array.isArray(value)) return value.map(sortedKeys);
     if (value && typeof value === "object") return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortedKeys(value[k])]));
     return value;
+  }
+
+  // A run that ended never reached its pending nodes: "not run" (the page loaded after the end
+  // says the same); a resumed run may reach them again.
+  function markNotRun(ended) {
+    for (const row of root.querySelectorAll("[data-node-row]")) {
+      if (ended && row.dataset.state === "pending") setNode(row.dataset.nodeRow, NOT_RUN);
+      else if (!ended && row.dataset.state === NOT_RUN) setNode(row.dataset.nodeRow, "pending");
+    }
   }
 
   // A new claim (resume, handoff): what was in flight under the old one runs again or is restored.
@@ -353,7 +363,7 @@
     const d = ev.data || {};
     switch (ev.event) {
       case "run_started": case "run_resumed":
-        if (ev.event === "run_resumed") { resetInFlight(); streams.clear(); ended.clear(); }
+        if (ev.event === "run_resumed") { resetInFlight(); markNotRun(false); streams.clear(); ended.clear(); }
         setRunStatus("running");
         renderFinal({ status: "running" });
         if (!cfg.started_at) cfg.started_at = ev.ts;
@@ -394,6 +404,7 @@
       case "run_finished":
         if (window.KaizenHuman) window.KaizenHuman.clear();
         setRunStatus(d.status);
+        if (d.status === "succeeded" || d.status === "failed" || d.status === "cancelled") markNotRun(true);
         totals.cost = d.cost_usd || totals.cost; totals.tokens = (d.prompt_tokens || 0) + (d.completion_tokens || 0); renderTotals();
         finished = true;
         if (socket && socket.readyState === WebSocket.OPEN) showConnected();

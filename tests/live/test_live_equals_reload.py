@@ -231,3 +231,23 @@ def test_stream_down_until_the_run_ends_then_back(user, celery_worker, daphne_se
     seqs = [int(s) for s in page.eval_on_selector_all("#event-log li", "els => els.map(e => e.dataset.seq)")]
     assert seqs == list(range(1, done.last_seq + 1)), "every event once, in order"
     assert page.csp_errors == []
+
+
+def test_nodes_a_failed_run_never_reached_read_not_run(user, celery_worker, daphne_server, fake_llm, browser_page):
+    """A chain whose first step fails: the steps after it were never reached. Once the run has
+    ended they read "not run" (not "pending", as if still to come), live and on a fresh load; the
+    canvas says the same."""
+    from tests.helpers import chain
+
+    fake_llm.script(match="step 1", status=400, latency=1.0)
+    graph = services.graph_create(owner=user, name="not reached", spec=chain(3)).graph
+    run = services.run_start(graph=graph, user=user, inputs={"task": "t"})
+    page = browser_page
+    page.goto(f"{daphne_server.url}/runs/{run.pk}/")
+    page.wait_for_selector('[data-testid=run-status]:text("failed")', timeout=20_000)
+    live, loaded = live_then_reload(page, "not-run")
+    assert live == loaded
+    assert live["nodes"] == {"s1": "failed", "s2": "not-run", "s3": "not-run"}, live["nodes"]
+    assert live["badges"] == ["failed", "not run", "not run"], live["badges"]
+    assert page.locator("#run-canvas .react-flow__node[data-id=s2] .status").text_content() == "not run"
+    assert page.csp_errors == []

@@ -226,7 +226,7 @@ export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
       <div className="kz-node-head">
         <span className="kz-node-icon">{lod ? null : <NodeIcon name={kind?.icon || "box"} accent={categoryClass(kind?.category)} />}</span>
         <span className="kz-node-title" title={data.label || id}>{data.label || id}</span>
-        {lod ? null : status ? <span className={`status status-${status}`} title={count || undefined}>{status}</span> : <span className="kz-node-kind">{data.kind}</span>}
+        {lod ? null : status ? <span className={`status status-${status}`} title={count || undefined}>{status === "not-run" ? "not run" : status}</span> : <span className="kz-node-kind">{data.kind}</span>}
         {canExpand && !lod && (
           <button type="button" className="kz-expand nodrag nopan" aria-expanded={expanded} data-testid="expand"
             title={expanded ? "Hide the nested nodes" : "Show the nested nodes (each for-each item's state in one badge)"}
