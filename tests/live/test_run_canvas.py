@@ -89,7 +89,9 @@ def nested_graph() -> dict:
     return {
         "schema_version": 1, "inputs": {"items": {"type": "list"}, "task": {"type": "string"}},
         "outputs": {"results": {"type": "list"}, "answer": {"type": "string"}},
-        "nodes": [{"id": "each", "kind": "for_each", "position": {"x": 0, "y": 0}, "config": {"body": each_body}},
+        # (long labels: a read-only node holding a subgraph has a status badge and an expand button besides)
+        "nodes": [{"id": "each", "kind": "for_each", "label": "Pipeline steps (one at a time)", "position": {"x": 0, "y": 0},
+                   "config": {"body": each_body}},
                   {"id": "guard", "kind": "budget", "position": {"x": 0, "y": 250}, "config": {"body": guard_body, "budget_usd": 5}}],
         "edges": [edge("@inputs", "items", "each", "items"), edge("each", "results", "@outputs", "results"),
                   edge("@inputs", "task", "guard", "task"), edge("guard", "answer", "@outputs", "answer")],
@@ -136,6 +138,8 @@ def test_for_each_and_budget_expand_into_their_nested_nodes_live(user, celery_wo
     assert live["each::worker"] == ["run-succeeded", "3 items · 3 succeeded"], live
     assert live["guard::inner"] == ["run-succeeded", ""], live
     canvas.screenshot(path=str(SHOTS / "run-canvas-nested-finished.png"))
+    assert page.eval_on_selector_all("#run-canvas .kz-node-title", "els => els.filter((e) => e.scrollWidth > e.clientWidth + 1)"
+                                     ".map((e) => e.textContent)") == [], "a title cut short"
     # a click on a nested node opens one of its instances
     canvas.locator('.react-flow__node[data-id="guard::inner"]').click()
     page.wait_for_selector("#node-detail .node-detail")

@@ -28,6 +28,9 @@ export function abbreviate(name, max = 20) {
   return `${(out || words[0]).replace(/_$/, "")}…`;
 }
 
+// the run canvas's expand button in a node's head: 20 px, its 2 px margin and the head's 8 px gap (editor.css)
+const EXPAND_W = 30;
+
 const SHORT_TYPE = (t) => ({ string: "str", number: "num", integer: "int", boolean: "bool", object: "obj" }[t] || t);
 
 /** Width that fits the title and the longest pair of port names (so nothing is truncated), the same
@@ -49,7 +52,7 @@ export function nodeWidth(title, kindName, ports, members) {
 export function estimateGeometry(data, ports, defaults, readOnly = null) {
   const members = memberRows(data.kind, { ...defaults, ...data.config });
   // (as KaizenNode: read-only, room for the widest status badge, and for an expand button)
-  const width = readOnly ? nodeWidth(data.label || data.id || "", "succeeded", ports, members) + 30 + (readOnly.canExpand ? 26 : 0)
+  const width = readOnly ? nodeWidth(data.label || data.id || "", "succeeded", ports, members) + 30 + (readOnly.canExpand ? EXPAND_W : 0)
     : nodeWidth(data.label || "", data.kind, ports, members);
   const top = 45 + (data.label ? 14 : 0) + 4;
   const rows = Math.max(ports.inputs.length, ports.outputs.length);
@@ -215,7 +218,7 @@ export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
   // (an empty config means the kind's defaults: a new consensus node shows the default voters)
   const members = useMemo(() => memberRows(data.kind, { ...defaults?.[data.kind], ...data.config }), [data.kind, data.config, defaults]);
   // (read-only, the head's right side is a run status badge: room for the widest, "succeeded")
-  const width = useMemo(() => nodeWidth(data.label || id, readOnly ? "succeeded" : data.kind, ports, members) + (readOnly ? 30 : 0) + (canExpand ? 26 : 0),
+  const width = useMemo(() => nodeWidth(data.label || id, readOnly ? "succeeded" : data.kind, ports, members) + (readOnly ? 30 : 0) + (canExpand ? EXPAND_W : 0),
     [data.label, id, data.kind, ports, members, canExpand, readOnly]);
   const cls = ["kz-node", categoryClass(kind?.category), selected && "selected", issues.length && "has-issues",
     status && `run-${status}`, !kind && "unknown-kind", lod && "lod"].filter(Boolean).join(" ");
