@@ -257,5 +257,5 @@ class Command(BaseCommand):
             self.stderr.write(f"the embedded worker is not ready after {timeout:.0f}s; serving anyway")
             return
         root = " (as root: better run it as an ordinary user)" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""
-        self.stdout.write(f"Worker {EMBEDDED_HOSTNAME}: {settings.KAIZEN_EMBEDDED_WORKER_THREADS} threads, "
-                          f"in-process broker{root}")
+        broker = "in-process broker" if settings.EMBEDDED else "Redis broker"  # (--worker yes in the distributed mode)
+        self.stdout.write(f"Worker {EMBEDDED_HOSTNAME}: {settings.KAIZEN_EMBEDDED_WORKER_THREADS} threads, {broker}{root}")
