@@ -42,6 +42,15 @@ def parallel(fast_fails: str, slow: str) -> dict:
     }
 
 
+def watch_until(page, server, user, spec: dict, status: str):
+    """Start a run of ``spec`` (input task "t"), open its page and wait until it shows ``status``."""
+    graph = services.graph_create(owner=user, name=status, spec=spec).graph
+    run = services.run_start(graph=graph, user=user, inputs={"task": "t"})
+    page.goto(f"{server.url}/runs/{run.pk}/")
+    page.wait_for_selector(f'[data-testid=run-status]:text("{status}")', timeout=20_000)
+    return run
+
+
 def live_then_reload(page, name: str) -> tuple[dict, dict]:
     # (the status is set by run_finished, the run's last event: the stream has said everything)
     live = page.evaluate(PAGE_STATE)
@@ -58,11 +67,8 @@ def live_then_reload(page, name: str) -> tuple[dict, dict]:
 def test_failure_with_a_sibling_in_flight(user, celery_worker, daphne_server, fake_llm, browser_page):
     fake_llm.script(match="FAILS", status=400, latency=1.0)
     fake_llm.script(match="SLOW", latency=30)
-    graph = services.graph_create(owner=user, name="fail", spec=parallel("FAILS", "SLOW")).graph
-    run = services.run_start(graph=graph, user=user, inputs={"task": "t"})
     page = browser_page
-    page.goto(f"{daphne_server.url}/runs/{run.pk}/")
-    page.wait_for_selector('[data-testid=run-status]:text("failed")', timeout=20_000)
+    run = watch_until(page, daphne_server, user, parallel("FAILS", "SLOW"), "failed")
     live, loaded = live_then_reload(page, "failure")
     assert live == loaded
     assert live["nodes"] == {"a": "failed", "b": "cancelled"}, "the sibling in flight is cancelled, not running"
@@ -240,11 +246,8 @@ def test_nodes_a_failed_run_never_reached_read_not_run(user, celery_worker, daph
     from tests.helpers import chain
 
     fake_llm.script(match="step 1", status=400, latency=1.0)
-    graph = services.graph_create(owner=user, name="not reached", spec=chain(3)).graph
-    run = services.run_start(graph=graph, user=user, inputs={"task": "t"})
     page = browser_page
-    page.goto(f"{daphne_server.url}/runs/{run.pk}/")
-    page.wait_for_selector('[data-testid=run-status]:text("failed")', timeout=20_000)
+    watch_until(page, daphne_server, user, chain(3), "failed")
     live, loaded = live_then_reload(page, "not-run")
     assert live == loaded
     assert live["nodes"] == {"s1": "failed", "s2": "not-run", "s3": "not-run"}, live["nodes"]

@@ -33,6 +33,12 @@ const EXPAND_W = 30;
 
 const SHORT_TYPE = (t) => ({ string: "str", number: "num", integer: "int", boolean: "bool", object: "obj" }[t] || t);
 
+/** A node's width as KaizenNode draws it: read-only, room for the widest status badge ("succeeded")
+ * instead of the kind, and for the run canvas's expand button. */
+function drawnWidth(title, kindName, ports, members, readOnly, canExpand) {
+  return nodeWidth(title, readOnly ? "succeeded" : kindName, ports, members) + (readOnly ? 30 : 0) + (canExpand ? EXPAND_W : 0);
+}
+
 /** Width that fits the title and the longest pair of port names (so nothing is truncated), the same
  * whether the node is drawn in full or in low detail (edges keep their ends). Mirrors editor.css's
  * paddings; text is measured in the page's fonts. */
@@ -52,7 +58,7 @@ export function nodeWidth(title, kindName, ports, members) {
 export function estimateGeometry(data, ports, defaults, readOnly = null) {
   const members = memberRows(data.kind, { ...defaults, ...data.config });
   // (as KaizenNode: read-only, room for the widest status badge, and for an expand button)
-  const width = readOnly ? nodeWidth(data.label || data.id || "", "succeeded", ports, members) + 30 + (readOnly.canExpand ? EXPAND_W : 0)
+  const width = readOnly ? drawnWidth(data.label || data.id || "", data.kind, ports, members, true, readOnly.canExpand)
     : nodeWidth(data.label || "", data.kind, ports, members);
   const top = 45 + (data.label ? 14 : 0) + 4;
   const rows = Math.max(ports.inputs.length, ports.outputs.length);
@@ -218,7 +224,7 @@ export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
   // (an empty config means the kind's defaults: a new consensus node shows the default voters)
   const members = useMemo(() => memberRows(data.kind, { ...defaults?.[data.kind], ...data.config }), [data.kind, data.config, defaults]);
   // (read-only, the head's right side is a run status badge: room for the widest, "succeeded")
-  const width = useMemo(() => nodeWidth(data.label || id, readOnly ? "succeeded" : data.kind, ports, members) + (readOnly ? 30 : 0) + (canExpand ? EXPAND_W : 0),
+  const width = useMemo(() => drawnWidth(data.label || id, data.kind, ports, members, readOnly, canExpand),
     [data.label, id, data.kind, ports, members, canExpand, readOnly]);
   const cls = ["kz-node", categoryClass(kind?.category), selected && "selected", issues.length && "has-issues",
     status && `run-${status}`, !kind && "unknown-kind", lod && "lod"].filter(Boolean).join(" ");
