@@ -373,5 +373,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("KAIZEN_LOG_LEVEL", default="INFO")},
     "loggers": {"django": {"level": "INFO"}, "django.channels.server": {"level": "WARNING"}, "daphne": {"level": "WARNING"},
                 "axes": {"level": "WARNING"},  # (its start-up banner is not for the console)
+                # one INFO line per model call from the SDK's HTTP client: the run's events carry
+                # each call (with its model, tokens and time); its warnings and errors are kept
+                "httpx2": {"level": "WARNING"}, "httpx": {"level": "WARNING"},
                 **_TASK_LOGS},
 }

@@ -109,6 +109,8 @@ def test_distributed_serve_runs_several_web_processes_that_share_runs_and_stream
         pids = set(wait_for(lambda: next((re.findall(r"\d+", line) for line in lines if "web processes:" in line), None),
                             "process list")[1:])
         assert len(pids) == 2
+        # the start-up check of the model endpoint is a call like a run's: no line of the HTTP client's
+        assert not [line for line in lines if "HTTP Request:" in line], "".join(lines)
         base = f"http://127.0.0.1:{port}"
         for _ in range(200):  # (a new connection each: the kernel gives each to whichever process accepts first)
             with urllib.request.urlopen(f"{base}/api/node-kinds/", timeout=30) as res:

@@ -30,6 +30,7 @@ import httpx2
 import openai
 
 from .fencing import FencedTransport
+from .probes import cheap_probes
 from .urlguard import GuardedTransport
 
 # Requests are spread over a few clients per connection config: httpcore's pool scans every
@@ -85,9 +86,10 @@ def plain_context() -> ssl.SSLContext:
 def default_transport(config: ConnectionConfig, ssl_context: ssl.SSLContext) -> httpx2.AsyncBaseTransport:
     """The SDK's usual transport, with the shared TLS context and the SDK's connection limits.
 
-    (A client given a transport ignores proxy environment variables; so does this one.)
+    (A client given a transport ignores proxy environment variables; so does this one.) Its pool
+    probes idle connections cheaply (probes.py).
     """
-    return httpx2.AsyncHTTPTransport(verify=ssl_context, limits=LIMITS)
+    return cheap_probes(httpx2.AsyncHTTPTransport(verify=ssl_context, limits=LIMITS))
 
 
 class ClientPool:
@@ -110,8 +112,8 @@ class ClientPool:
 
     def _build(self, config: ConnectionConfig, context: ssl.SSLContext) -> openai.AsyncOpenAI:
         if config.guarded:  # resolves, checks and pins every connection (urlguard.py)
-            transport: httpx2.AsyncBaseTransport = GuardedTransport(allow_private=config.allow_private, verify=context,
-                                                                    limits=LIMITS)
+            transport: httpx2.AsyncBaseTransport = cheap_probes(GuardedTransport(
+                allow_private=config.allow_private, verify=context, limits=LIMITS))
         else:
             transport = self.transport_factory(config, context)
         http = openai.DefaultAsyncHttpxClient(transport=FencedTransport(transport))  # (fencing.py)

@@ -1,0 +1,95 @@
+"""A cheaper idle-connection probe for httpcore's connection pool.
+
+Why: each time a request enters or leaves an httpcore pool, the pool asks every idle connection
+whether the server closed it (``has_expired``), and the anyio stream answers by looking up its
+socket through anyio's typed attributes, which build a dict of lambdas (and call ``getpeername``)
+on every lookup: about 25 µs a connection. With a few hundred pooled connections (a wide fan-out
+of LLM calls) that scan was the largest single cost of a call: 32,000 probes, a quarter of the
+loop's CPU, for 500 parallel calls (cProfile, notes of 2026-12-04 (c)).
+
+Here every stream the pool opens is wrapped so that its socket is looked up once, when the pool
+first probes it, and each probe is then one ``poll`` with no timeout. Everything else is passed
+through unchanged; a stream upgraded to TLS is wrapped again (its socket is the same one).
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+from collections.abc import Iterable
+from typing import Any
+
+import httpcore2
+import httpx2
+
+_UNKNOWN = object()
+
+
+def readable(sock: socket.socket | None) -> bool:
+    """Whether a read would not block: for an idle HTTP/1.1 connection, the server closed it
+    (or sent something it should not have). A socket that is gone counts as readable, as in httpcore."""
+    fd = -1 if sock is None else sock.fileno()
+    if fd < 0:
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+class ProbedStream(httpcore2.AsyncNetworkStream):
+    def __init__(self, inner: httpcore2.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._sock: Any = _UNKNOWN
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                        timeout: float | None = None) -> httpcore2.AsyncNetworkStream:
+        return ProbedStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            if self._sock is _UNKNOWN:
+                self._sock = self._inner.get_extra_info("socket")
+            return readable(self._sock)
+        return self._inner.get_extra_info(info)
+
+
+class ProbedBackend(httpcore2.AsyncNetworkBackend):
+    """Wraps another backend's streams in ProbedStream."""
+
+    def __init__(self, inner: httpcore2.AsyncNetworkBackend) -> None:
+        self._inner = inner
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                          socket_options: Iterable[Any] | None = None) -> httpcore2.AsyncNetworkStream:
+        return ProbedStream(await self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[Any] | None = None) -> httpcore2.AsyncNetworkStream:
+        return ProbedStream(await self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def cheap_probes(transport: httpx2.AsyncHTTPTransport) -> httpx2.AsyncHTTPTransport:
+    """Give ``transport``'s connection pool the wrapped backend (before it opens a connection).
+
+    httpx builds its pool without a way to pass a backend, so this sets the pool's backend
+    attribute; the pinned httpx2/httpcore2 versions have it, and tests/engine/test_llm_probes.py
+    fails if a new version renames it.
+    """
+    pool = transport._pool  # noqa: SLF001 (see the docstring)
+    backend = pool._network_backend  # noqa: SLF001
+    if not isinstance(backend, ProbedBackend):
+        pool._network_backend = ProbedBackend(backend)  # noqa: SLF001
+    return transport
