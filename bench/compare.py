@@ -16,6 +16,8 @@ round, because the machine is noisy. Sections:
   with PostgreSQL checkpoints, beside LangGraph with InMemorySaver and PostgresSaver (in memory
   a measurement is the best of 3 invocations after a warm-up; with PostgreSQL one, after a warm-up).
 - fanout: 200 and 500 parallel LLM calls of 1 s each, wall / ideal, beside LangGraph.
+  (nodes and fanout run in this process, its start-up heap frozen first as Kaizen's web and
+  worker processes freeze theirs: kaizen_web/heap.py; the same for both systems.)
 - scale: runs/s against 1, 2, 4 worker processes; a worker's RSS and PostgreSQL connections
   with 100 and 500 concurrent runs.
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -199,6 +202,20 @@ def setup_django(cleanup, args) -> None:
     setup_django.done, setup_django.url = True, url
 
 
+def like_a_worker_process() -> None:
+    """Freeze what this process has loaded, as web and worker processes do once started
+    (kaizen_web/heap.py): a full collection then walks what the runs made, not the libraries
+    (Django, the openai SDK, LangGraph), for Kaizen and LangGraph alike."""
+    import langgraph.graph  # noqa: F401
+    from langgraph.checkpoint.postgres import PostgresSaver  # noqa: F401
+
+    import graphs.engine.llm.openai_provider  # noqa: F401
+    import graphs.engine.runtime  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
+
+
 def section_nodes(rep: Report, cleanup, args) -> None:
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.checkpoint.postgres import PostgresSaver
@@ -206,6 +223,7 @@ def section_nodes(rep: Report, cleanup, args) -> None:
     from bench import shapes
 
     setup_django(cleanup, args)
+    like_a_worker_process()
     budget_s = args.node_budget
     over: set[tuple[str, str]] = set()  # (system, shape) whose last size took over the budget
     with PostgresSaver.from_conn_string(setup_django.url) as pg_saver:
@@ -250,6 +268,7 @@ def section_nodes(rep: Report, cleanup, args) -> None:
 def section_fanout(rep: Report, cleanup, args) -> None:
     from bench import shapes, stack
 
+    like_a_worker_process()
     latency = 1.0
     llm = stack.fake_llm(cleanup, latency)
     systems = {"kaizen": shapes.kaizen_llm_fanout, "langgraph": shapes.lg_llm_fanout}

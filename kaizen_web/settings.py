@@ -342,6 +342,9 @@ KAIZEN_CANCEL_POLL_S = env.float("KAIZEN_CANCEL_POLL_S", default=2)  # safety ne
 KAIZEN_SWEEP_S = env.float("KAIZEN_SWEEP_S", default=5)
 KAIZEN_REQUEUE_AFTER_S = env.float("KAIZEN_REQUEUE_AFTER_S", default=60)  # queued, message lost
 KAIZEN_MEMORY_OPTIMIZE_S = env.float("KAIZEN_MEMORY_OPTIMIZE_S", default=30)  # memory tier demotion, per worker
+# Web and worker processes take what they loaded at start-up out of the garbage collector's full
+# collections (kaizen_web/heap.py).
+KAIZEN_GC_FREEZE = env.bool("KAIZEN_GC_FREEZE", default=True)
 KAIZEN_MAX_CLAIMS = env.int("KAIZEN_MAX_CLAIMS", default=5)
 KAIZEN_EMBEDDED_WORKER_THREADS = env.int("KAIZEN_EMBEDDED_WORKER_THREADS", default=4)
 # Database threads per worker process for runs' reads, heartbeats and final updates (the

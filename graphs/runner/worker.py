@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.db.backends.signals import connection_created
 
+from kaizen_web.heap import freeze_startup_heap
+
 log = logging.getLogger(__name__)
 _stop = threading.Event()
 
@@ -73,6 +75,7 @@ def _on_worker_init(**_kwargs) -> None:
 
 @worker_ready.connect
 def _on_worker_ready(**_kwargs) -> None:
+    freeze_startup_heap()  # (start-up is over: kaizen_web/heap.py)
     if settings.KAIZEN_SWEEP_S > 0:
         start_sweeper()
     if settings.KAIZEN_MEMORY_OPTIMIZE_S > 0:

@@ -23,6 +23,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from kaizen_web.heap import freeze_startup_heap
+
 
 def claim_port(host: str, port: int, shared: bool = False) -> socket.socket:
     """Bind and listen now, and hand the socket to Daphne: no window in which another process can
@@ -160,6 +162,7 @@ class Command(BaseCommand):
             sock.close()
             endpoints = build_endpoint_description_strings(host=host, port=port)
         skip_form_parsing()
+        freeze_startup_heap()
         Server(application=application, endpoints=endpoints, verbosity=0, ready_callable=ready,
                action_logger=None if no_request_log else RequestLog(console)).run()
 
@@ -237,6 +240,7 @@ class Command(BaseCommand):
                 os.close(ready_fd)
 
         skip_form_parsing()
+        freeze_startup_heap()
         Server(application=application, endpoints=build_endpoint_description_strings(file_descriptor=sock.fileno()),
                verbosity=0, ready_callable=ready, action_logger=None if quiet else RequestLog(sys.stdout, pid=True)).run()
 
