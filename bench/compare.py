@@ -16,8 +16,9 @@ round, because the machine is noisy. Sections:
   with PostgreSQL checkpoints, beside LangGraph with InMemorySaver and PostgresSaver (in memory
   a measurement is the best of 3 invocations after a warm-up; with PostgreSQL one, after a warm-up).
 - fanout: 200 and 500 parallel LLM calls of 1 s each, wall / ideal, beside LangGraph.
-  (nodes and fanout run in this process, its start-up heap frozen first as Kaizen's web and
-  worker processes freeze theirs: kaizen_web/heap.py; the same for both systems.)
+  (nodes and fanout run in this process, its start-up heap frozen first and the collector's
+  young threshold raised, as Kaizen's web and worker processes do: kaizen_web/heap.py; the same
+  for both systems.)
 - scale: runs/s against 1, 2, 4 worker processes; a worker's RSS and PostgreSQL connections
   with 100 and 500 concurrent runs.
 
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import os
 import statistics
@@ -203,17 +203,17 @@ def setup_django(cleanup, args) -> None:
 
 
 def like_a_worker_process() -> None:
-    """Freeze what this process has loaded, as web and worker processes do once started
-    (kaizen_web/heap.py): a full collection then walks what the runs made, not the libraries
-    (Django, the openai SDK, LangGraph), for Kaizen and LangGraph alike."""
+    """Freeze what this process has loaded and raise the young threshold, as web and worker
+    processes do once started (kaizen_web/heap.py): a full collection then walks what the runs
+    made, not the libraries (Django, the openai SDK, LangGraph), for Kaizen and LangGraph alike."""
     import langgraph.graph  # noqa: F401
     from langgraph.checkpoint.postgres import PostgresSaver  # noqa: F401
 
     import graphs.engine.llm.openai_provider  # noqa: F401
     import graphs.engine.runtime  # noqa: F401
+    from kaizen_web.heap import freeze_heap
 
-    gc.collect()
-    gc.freeze()
+    freeze_heap()
 
 
 def section_nodes(rep: Report, cleanup, args) -> None:
