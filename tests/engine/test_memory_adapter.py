@@ -140,6 +140,7 @@ def test_every_worker_runs_the_optimisation_periodically(user, settings):
     from graphs.runner import worker
 
     settings.KAIZEN_MEMORY_OPTIMIZE_S, settings.KAIZEN_SWEEP_S = 0.05, 0
+    settings.KAIZEN_GC_FREEZE = False  # (this is the test process: its heap stays as it is)
     MemoryRecord.objects.create(workspace_id=wsid(user), session_id="idle", tier="hot", access_count=9,
                                 last_access_at=timezone.now() - timedelta(days=2), policy={"demote_after_seconds": 60})
     worker._on_worker_ready()
