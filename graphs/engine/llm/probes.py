@@ -8,33 +8,22 @@ of LLM calls) that scan was the largest single cost of a call: 32,000 probes, a 
 loop's CPU, for 500 parallel calls (cProfile, notes of 2026-12-04 (c)).
 
 Here every stream the pool opens is wrapped so that its socket is looked up once, when the pool
-first probes it, and each probe is then one ``poll`` with no timeout. Everything else is passed
-through unchanged; a stream upgraded to TLS is wrapped again (its socket is the same one).
+first probes it, and each probe is then httpcore's own readability check (one ``poll`` with no
+timeout). Everything else is passed through unchanged; a stream upgraded to TLS is wrapped again
+(its socket is the same one).
 """
 
 from __future__ import annotations
 
-import select
-import socket
 import ssl
 from collections.abc import Iterable
 from typing import Any
 
 import httpcore2
 import httpx2
+from httpcore2._utils import is_socket_readable  # (what httpcore's anyio stream calls per probe)
 
 _UNKNOWN = object()
-
-
-def readable(sock: socket.socket | None) -> bool:
-    """Whether a read would not block: for an idle HTTP/1.1 connection, the server closed it
-    (or sent something it should not have). A socket that is gone counts as readable, as in httpcore."""
-    fd = -1 if sock is None else sock.fileno()
-    if fd < 0:
-        return True
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))
 
 
 class ProbedStream(httpcore2.AsyncNetworkStream):
@@ -59,7 +48,7 @@ class ProbedStream(httpcore2.AsyncNetworkStream):
         if info == "is_readable":
             if self._sock is _UNKNOWN:
                 self._sock = self._inner.get_extra_info("socket")
-            return readable(self._sock)
+            return is_socket_readable(self._sock)  # (httpcore's own check, given the socket)
         return self._inner.get_extra_info(info)
 
 
