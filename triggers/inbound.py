@@ -28,7 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from graphs.api.parsers import MAX_DEPTH, has_nul, nesting_depth
 from graphs.api.run_wait import FINAL, wait_for_run_end
-from graphs.api.throttles import over_rate
+from graphs.api.throttles import over_rate, retry_after
 from graphs.models import Run
 from graphs.services import ServiceError
 
@@ -113,9 +113,10 @@ async def trigger_call(request: HttpRequest, public_id: str) -> JsonResponse:
                                  "X-Kaizen-Timestamp")
     if (wait := await _over_rate(trigger)) is not None:
         await forget_use(trigger, request.headers)  # (the same signed call may come again after Retry-After)
+        seconds = retry_after(wait)
         return await refuse(429, f"over the trigger's rate limit ({trigger.rate_limit})",
-                            f"over the trigger's rate limit ({trigger.rate_limit}); retry in {wait:.0f} s",
-                            Retry_After=str(int(wait)))
+                            f"over the trigger's rate limit ({trigger.rate_limit}); retry in {seconds} s",
+                            Retry_After=str(seconds))
     doc, problem = _parse(body)
     if problem:
         return await refuse(400, problem)

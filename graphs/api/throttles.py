@@ -12,6 +12,7 @@ A scope with no rate (None) is not throttled. A caller over the limit gets 429 w
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
@@ -124,6 +125,11 @@ def over_limit(rate: str, now: float, counts_for) -> float | None:
     return (window + 1) * period - now  # (a safe bound: by then this window's count is the weighted one)
 
 
+def retry_after(wait: float) -> int:
+    """A Retry-After in whole seconds, rounded up and never 0 (the window may end in 0.3 s)."""
+    return max(1, math.ceil(wait))
+
+
 def parse_rate(rate: str) -> tuple[int, int]:
     """'120/min' -> (120, 60); periods: s, m, h, d (any word starting with them)."""
     num, period = rate.split("/")
@@ -151,7 +157,7 @@ class _SlidingWindow(BaseThrottle):
         return False
 
     def wait(self) -> float:
-        return max(1.0, self._wait)
+        return float(retry_after(self._wait))
 
 
 class UserThrottle(_SlidingWindow):

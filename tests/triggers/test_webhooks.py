@@ -13,6 +13,7 @@ from django.test import Client
 
 from audit.models import AuditEntry
 from graphs import services as graph_services
+from graphs.api.throttles import over_limit, retry_after
 from graphs.models import Run
 from tests.helpers import chain
 from triggers import services
@@ -137,6 +138,13 @@ def test_disabled_trigger_answers_410_and_a_missing_one_404(graph, user):
     assert Client().post("/hooks/t/nope/", b"{}", content_type="application/json").status_code == 404
     assert Client().get(trigger.path).status_code == 405
     assert Run.objects.count() == 0
+
+
+def test_retry_after_is_whole_seconds_and_never_zero_at_a_window_end():
+    # Over "2/min" 0.3 s before the minute ends: the wait is 0.3 s, the header still says 1.
+    wait = over_limit("2/min", 119.7, lambda window, period: (3, 0))
+    assert wait is not None and wait < 1 and retry_after(wait) == 1
+    assert retry_after(0.0) == 1 and retry_after(1.2) == 2 and retry_after(59.0) == 59
 
 
 def test_a_body_over_the_size_limit_is_413_json(graph, user):
