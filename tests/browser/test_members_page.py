@@ -24,8 +24,8 @@ def test_admin_adds_a_member_and_changes_a_role(login_context, editor_user, djan
     form.get_by_role("button", name="Add").click()
     row = page.locator('tr[data-member="nora"]')
     expect(row).to_be_visible()
-    # htmx 2 wires up swapped-in content after its settle delay (20 ms): a change made before that
-    # fires no request (this test failed so in one CI run)
+    # htmx 2 wires up swapped-in content when it settles (20 ms after the swap by default; the
+    # pages set 0): a change made before that fires no request (this test failed so in one CI run)
     page.wait_for_function("() => !document.querySelector('#members.htmx-settling, #members .htmx-added')")
     assert Membership.objects.get(workspace=team, user=nora).role == Role.RUNNER
     row.locator('select[name="role"]').select_option("editor")
