@@ -1,11 +1,12 @@
 """Where a run's time goes: the no-LLM run path under load, stage by stage (issue 13).
 
     .venv/bin/python bench/run_path.py [--runs 300] [--clients 20] [--requests 1|2|both] [--rounds N]
-                                       [--profile DIR] [--redis-url URL]
+                                       [--case no-llm|2-agent] [--profile DIR] [--redis-url URL]
 
 Starts the distributed stack as bench/compare.py does (PostgreSQL, Redis, kaizen_serve's web
 processes, 2 Celery worker processes), lets ``--clients`` clients each start a run of the
-no-LLM graph (``@inputs -> join -> @outputs``) and wait for its result: in one request,
+no-LLM graph (``@inputs -> join -> @outputs``; ``--case 2-agent``: the 2-agent chain against the
+zero-latency scripted server, as in bench/compare.py) and wait for its result: in one request,
 ``POST .../runs/?wait=30`` (``--requests 1``, the default), or with a POST and then one
 ``GET ?wait=30`` (``--requests 2``); ``both`` measures the two interleaved (1, 2, 1, 2...) on the
 same stack, ``--rounds`` times. Then it splits every run's latency by the timestamps the stack
@@ -189,6 +190,8 @@ def main() -> None:
     parser.add_argument("--requests", choices=("1", "2", "both"), default="1",
                         help="per run: 1, POST ?wait=30; 2, POST then GET ?wait=30; both: interleaved")
     parser.add_argument("--rounds", type=int, default=1, help="measurements of each --requests form")
+    parser.add_argument("--case", choices=("no-llm", "2-agent"), default="no-llm",
+                        help="the graph: no LLM call, or 2 agents on a zero-latency scripted server")
     parser.add_argument("--profile", metavar="DIR", help="py-spy the web and worker processes (raw stacks into DIR)")
     parser.add_argument("--keep", action="store_true", help="keep the servers' logs")
     args = parser.parse_args()
@@ -196,9 +199,10 @@ def main() -> None:
     cleanup = stack.Cleanup(keep_dirs=args.keep)
     cleanup.install_handlers()
     try:
-        kaizen = stack.Kaizen(cleanup, "distributed", "http://127.0.0.1:9/v1", args.redis_url, workers=args.workers,
-                              tag="_path").start()
-        graph_id = asyncio.run(kaizen_create_graph(kaizen.base, kaizen.token, shapes.no_llm_graph(), "run path"))
+        llm = stack.fake_llm(cleanup, 0.0) if args.case == "2-agent" else "http://127.0.0.1:9/v1"
+        kaizen = stack.Kaizen(cleanup, "distributed", llm, args.redis_url, workers=args.workers, tag="_path").start()
+        spec = shapes.two_agent_chain() if args.case == "2-agent" else shapes.no_llm_graph()
+        graph_id = asyncio.run(kaizen_create_graph(kaizen.base, kaizen.token, spec, f"run path {args.case}"))
         forms = [1, 2] if args.requests == "both" else [int(args.requests)]
         for requests in forms:  # warm-up
             drive(kaizen.base, kaizen.token, graph_id, args.clients * 2, args.clients, requests)

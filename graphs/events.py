@@ -7,9 +7,24 @@ from typing import Any
 
 from django.conf import settings
 
+# A run's end: its run_finished, or run_waiting when it parks on a person (top level only).
+END_EVENTS = frozenset({"run_finished", "run_waiting"})
+
 
 def run_group(run_id: int) -> str:
+    """Every event of the run (the run page's websocket)."""
     return f"run.{run_id}"
+
+
+def run_end_group(run_id: int) -> str:
+    """Only the run's end (a request waiting for it): a waiting web process then reads one
+    message per run, not every event batch and token of it."""
+    return f"run.{run_id}.end"
+
+
+def end_events(events: list[Any]) -> list[Any]:
+    """The events among ``events`` that end the run (see END_EVENTS)."""
+    return [ev for ev in events if ev.event in END_EVENTS and not ev.node_id]
 
 
 def event_dict(ev: Any) -> dict[str, Any]:

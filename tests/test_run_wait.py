@@ -26,7 +26,7 @@ from rest_framework.test import APIClient
 
 from apitokens.services import token_create
 from graphs import services
-from graphs.events import run_group
+from graphs.events import run_end_group
 from graphs.models import Run
 from tests.conftest import ROOT, DaphneProcess, free_port, worker_env
 from tests.engine.test_node_human import approval_graph
@@ -100,7 +100,7 @@ async def _finish_by_event_only(user, settings_override=None) -> tuple[dict, str
     deadline = time.monotonic() + 15
     while not request.done():  # sent until heard: messages before the subscription are simply lost
         assert time.monotonic() < deadline, "the waiting request never woke up"
-        await layer.group_send(run_group(run.pk), {"type": "run.events", "events": [
+        await layer.group_send(run_end_group(run.pk), {"type": "run.events", "events": [
             {**finished, "seq": 8, "event": "subrun_finished", "node_id": "loop/0"}, finished]})
         await asyncio.sleep(0.05)
     response = await request
@@ -153,7 +153,7 @@ async def test_wait_for_run_end_is_long_poll_for_a_plain_read(user):
     deadline = time.monotonic() + 15
     while not waiting.done():  # sent until heard
         assert time.monotonic() < deadline, "the wait never woke up"
-        await get_channel_layer().group_send(run_group(run.pk), {"type": "run.events", "events": [
+        await get_channel_layer().group_send(run_end_group(run.pk), {"type": "run.events", "events": [
             {"seq": 9, "event": "run_finished", "node_id": None, "data": {"status": "failed", "error": {"message": "x"}}}]})
         await asyncio.sleep(0.05)
     assert await waiting == {"status": "failed", "outputs": None, "error": {"message": "x"}}

@@ -3,9 +3,11 @@ POST /api/graphs/{id}/runs/?wait=SECONDS — start a run and answer likewise, in
 
 Without ``wait`` the request is the plain DRF view. With it, the view (authentication, access,
 serialization: all DRF's) is read once; if the run is still queued or running, this request
-joins the run's channel group, reads again (an end committed in between is not missed), and
-then sleeps until the run's ``run_finished`` event arrives on the group or ``wait`` seconds
-pass, whichever is first, and answers with a last read. No database polling: a waiting client
+joins the run's end group (``run_end_group``: the worker publishes a run's ``run_finished`` or
+``run_waiting`` there as well as to the group of all its events, so a waiting web process reads
+one message per run, not every event batch and token), reads again (an end committed in between
+is not missed), and then sleeps until the end arrives or ``wait`` seconds pass, whichever is
+first, and answers with a last read. No database polling: a waiting client
 costs one group subscription in Daphne's event loop and holds no database connection while it
 sleeps, whichever channel layer is configured (channels_redis pub/sub in the distributed setup,
 the in-memory layer in the embedded one).
@@ -41,7 +43,7 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
-from ..events import run_group
+from ..events import END_EVENTS, run_end_group
 
 log = logging.getLogger(__name__)
 
@@ -238,18 +240,18 @@ class _Sink:
 
 
 async def _subscribe(pk: int, finished: asyncio.Future[dict[str, Any]]) -> _Subscription | _Sink:
-    """Join run ``pk``'s group; ``finished`` resolves on its end."""
+    """Join run ``pk``'s end group (not the group of all its events); ``finished`` resolves on its end."""
     layer = get_channel_layer()
     if isinstance(layer, RedisPubSubChannelLayer):
-        return await _Sink(layer, layer._get_layer(), run_group(pk), finished).open()
+        return await _Sink(layer, layer._get_layer(), run_end_group(pk), finished).open()
     channel = await layer.new_channel()
-    await layer.group_add(run_group(pk), channel)
-    return _Subscription(layer, run_group(pk), channel, finished)
+    await layer.group_add(run_end_group(pk), channel)
+    return _Subscription(layer, run_end_group(pk), channel, finished)
 
 
 def _look_for_end(message: dict[str, Any], finished: asyncio.Future[dict[str, Any]]) -> None:
     for event in message.get("events", ()):
-        if event.get("event") in ("run_finished", "run_waiting") and not event.get("node_id") and not finished.done():
+        if event.get("event") in END_EVENTS and not event.get("node_id") and not finished.done():
             finished.set_result(event.get("data") or {})
 
 

@@ -33,7 +33,7 @@ from django.utils import timezone
 from kaizen_web.dbthreads import db
 
 from ..engine.ports import ClaimLost
-from ..events import batch_message, run_group
+from ..events import END_EVENTS, batch_message, end_events, run_end_group, run_group
 from ..models import NodeState, Run, RunEvent
 from .publish import publisher_for
 from .writer import WRITER
@@ -206,7 +206,7 @@ class RunRecorder:
         stored = _jsonable(data)
         self._events.append(RunEvent(run_id=self.run_id, seq=self._seq, event=event, node_id=node_id or "",
                                      created_at=datetime.now(UTC), data=stored))
-        if event in _LAST_EVENTS and not node_id and self.final_with_last_event:
+        if event in END_EVENTS and not node_id and self.final_with_last_event:
             # The run's end (or its parking on a human node): its row's final fields go in the
             # same commit as this event, which the engine queues before it waits for its last
             # saves (one commit ends the run; whoever hears the event finds the row final).
@@ -269,6 +269,8 @@ class RunRecorder:
         try:
             for start in range(0, len(events), PUBLISH_BATCH):
                 await self._layer.group_send(run_group(self.run_id), batch_message(events[start:start + PUBLISH_BATCH]))
+            if ends := end_events(events):
+                await self._layer.group_send(run_end_group(self.run_id), batch_message(ends))
         except Exception:  # the stream is best effort: the database has every event
             log.warning("publishing events %s.. of run %s failed", events[0].seq, self.run_id, exc_info=True)
 
@@ -291,9 +293,6 @@ class RunRecorder:
 
     async def close(self) -> None:
         await self.flush()
-
-
-_LAST_EVENTS = ("run_finished", "run_waiting")
 
 
 def _final_fields(finished: dict[str, Any], last_seq: int, parked: bool = False) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 
 from django.conf import settings
 
-from ..events import batch_message, run_group
+from ..events import batch_message, end_events, run_end_group, run_group
 
 log = logging.getLogger(__name__)
 PUBLISH_BATCH = 100  # events per message
@@ -38,6 +38,7 @@ class _Item:
     events: list[Any]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[None]
+    message: dict[str, Any] | None = None  # (instead of events: one message as it is, to the run's group)
 
 
 class PipelinedPublisher:
@@ -51,10 +52,17 @@ class PipelinedPublisher:
 
     def publish(self, run_id: int, events: list[Any]) -> asyncio.Future[None]:
         """Queue one run's committed events; the future resolves once they were sent (or failed to be)."""
+        return self._put(run_id, events, None)
+
+    def send(self, run_id: int, message: dict[str, Any]) -> asyncio.Future[None]:
+        """Queue one message for the run's group as it is (streamed tokens: token_relay.py)."""
+        return self._put(run_id, [], message)
+
+    def _put(self, run_id: int, events: list[Any], message: dict[str, Any] | None) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self._ensure_thread()
-        self._queue.put(_Item(run_id, events, loop, future))
+        self._queue.put(_Item(run_id, events, loop, future, message))
         return future
 
     def _ensure_thread(self) -> None:
@@ -88,8 +96,12 @@ class PipelinedPublisher:
             pipe = self._client.pipeline(transaction=False)
             for item in items:
                 channel = f"{self.prefix}__group__{run_group(item.run_id)}"
+                if item.message is not None:
+                    pipe.publish(channel, self.serialize(item.message))
                 for start in range(0, len(item.events), PUBLISH_BATCH):
                     pipe.publish(channel, self.serialize(batch_message(item.events[start:start + PUBLISH_BATCH])))
+                if ends := end_events(item.events):
+                    pipe.publish(f"{self.prefix}__group__{run_end_group(item.run_id)}", self.serialize(batch_message(ends)))
             pipe.execute()
             self.round_trips += 1
         except Exception:  # the stream is best effort: the database has every event

@@ -6,7 +6,9 @@ ephemeral (at most once, like every channel message); the journal and the ``post
 keep the final text. Each entry says where its text starts in the attempt's answer (``offset``),
 so a page can tell a retry that started over (offset 0) from a missed message (a gap). Past
 ``KAIZEN_TOKEN_STREAM_MAX_CHARS`` of one call nothing more is streamed (frames stay small; the
-page shows the whole answer from the stored call when it ends).
+page shows the whole answer from the stored call when it ends). In the distributed mode the
+messages leave through the process's pipelined publisher (publish.py), with the run's events,
+instead of one awaited PUBLISH each on the run loop.
 """
 
 from __future__ import annotations
@@ -19,15 +21,18 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from ..events import run_group
+from .publish import publisher_for
 
 log = logging.getLogger(__name__)
 
 
 class TokenRelay:
     def __init__(self, run_id: int, *, interval_s: float | None = None, layer: Any = None) -> None:
-        self.group = run_group(run_id)
+        self.run_id, self.group = run_id, run_group(run_id)
         self.interval_s = settings.KAIZEN_TOKEN_FLUSH_S if interval_s is None else interval_s
         self._layer = layer if layer is not None else get_channel_layer()
+        # (the distributed mode: through the process's pipelined publisher, as the run's events go)
+        self._pipelined = publisher_for(self._layer)
         self.max_chars = settings.KAIZEN_TOKEN_STREAM_MAX_CHARS  # streamed per call; the rest comes stored
         # (node, key) -> [offset of the first pending piece, pieces, offset after the last]
         self._pending: dict[tuple[str, str], list[Any]] = {}
@@ -60,8 +65,12 @@ class TokenRelay:
             return
         chunks = [{"node_id": node_id, "key": key, "offset": offset, "text": "".join(pieces)}
                   for (node_id, key), (offset, pieces, _end) in pending.items()]
+        message = {"type": "run.tokens", "chunks": chunks}
         try:
-            await self._layer.group_send(self.group, {"type": "run.tokens", "chunks": chunks})
+            if self._pipelined is not None:
+                await self._pipelined.send(self.run_id, message)
+            else:
+                await self._layer.group_send(self.group, message)
             self.sent += 1
         except Exception:  # best effort: the answer is stored with post_llm_call anyway
             log.warning("streaming tokens to %s failed", self.group, exc_info=True)
