@@ -61,14 +61,18 @@ async def test_every_llm_call_checks_the_claim_first_and_as_it_leaves(fenced):
     result = await fenced.run(chain(3), {"task": "t"})
     assert result.status == "succeeded"
     assert len(fenced.fake.calls()) == 3
-    assert fenced.checkpoints.checks == 6  # before each attempt, and in the transport as the request leaves
+    # before each attempt, in the transport as httpx hands it the request, and as each of its two
+    # writes (head, body) leaves for the socket (llm/probes.py)
+    assert fenced.checkpoints.checks == 3 * 4
 
 
-async def test_a_claim_lost_between_the_check_and_the_send_sends_nothing(fenced):
+@pytest.mark.parametrize("where", [6, 7], ids=["in-the-transport", "at-the-write"])
+async def test_a_claim_lost_between_the_check_and_the_send_sends_nothing(fenced, where):
     """A worker frozen after the check before s2's attempt and thawed under a lapsed claim: the
-    transport's check (the second of s2's call) refuses the request, the server never sees it."""
+    transport's check (the second of s2's call), or the one as its first bytes leave (the third:
+    a freeze inside the connection pool), refuses the request, the server never sees it."""
     store = fenced.checkpoints
-    store.lose_at_check = 4  # s1: checks 1 and 2; s2: 3 before the attempt, 4 as the request leaves
+    store.lose_at_check = where  # s1: checks 1-4; s2: 5 before the attempt, 6 in the transport, 7 and 8 at the writes
     with pytest.raises(ClaimLost):
         await fenced.run(chain(3), {"task": "t"})
     assert len(fenced.fake.calls("step 1")) == 1
@@ -197,6 +201,7 @@ def _request_being_sent() -> str:
     import inspect
 
     for frame in inspect.stack():
-        if frame.function == "handle_async_request" and "request" in frame.frame.f_locals:
-            return frame.frame.f_locals["request"].content.decode(errors="replace")
+        request = frame.frame.f_locals.get("request") if frame.function == "handle_async_request" else None
+        if request is not None and hasattr(request, "content"):  # (httpx's request; httpcore's has a stream)
+            return request.content.decode(errors="replace")
     return ""

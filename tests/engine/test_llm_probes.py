@@ -10,8 +10,10 @@ import ssl
 import httpx2
 import pytest
 
+from graphs.engine.current import SEND_CHECK
 from graphs.engine.llm import probes
 from graphs.engine.llm.clients import ClientPool, ConnectionConfig, default_transport
+from graphs.engine.ports import ClaimLost
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok"
 
@@ -78,3 +80,27 @@ def test_every_provider_transport_probes_cheaply(guarded):
     client = pool.client(ConnectionConfig("http://127.0.0.1:9/v1", "k", guarded=guarded))
     fenced = client._client._transport
     assert isinstance(fenced.inner._pool._network_backend, probes.ProbedBackend)
+
+
+async def test_a_claim_lost_after_the_transport_checked_sends_nothing(llm):
+    """The fencing check runs again as the bytes leave: a worker frozen between the transport's
+    check and the write (the pool and h11 in between) sends nothing once it thaws unfenced."""
+    checks: list[int] = []
+
+    async def check() -> None:  # (the transport's look passes; by the write the claim is gone)
+        checks.append(1)
+        if len(checks) > 1:
+            raise ClaimLost("the run was claimed by another worker")
+
+    pool = ClientPool()
+    client = pool.client(ConnectionConfig(llm.base_url, "k"))
+    token = SEND_CHECK.set(check)
+    try:
+        with pytest.raises(ClaimLost):
+            await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+    finally:
+        SEND_CHECK.reset(token)
+    assert len(checks) == 2 and llm.calls() == []
+    answer = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+    assert answer.choices and len(llm.calls()) == 1  # (outside a node: no check; the pool recovered)
+    await pool.aclose()

@@ -9,8 +9,15 @@ loop's CPU, for 500 parallel calls (cProfile, notes of 2026-12-04 (c)).
 
 Here every stream the pool opens is wrapped so that its socket is looked up once, when the pool
 first probes it, and each probe is then httpcore's own readability check (one ``poll`` with no
-timeout). Everything else is passed through unchanged; a stream upgraded to TLS is wrapped again
-(its socket is the same one).
+timeout). A stream upgraded to TLS is wrapped again (its socket is the same one).
+
+The wrapper is also the last place fencing looks before bytes leave: each write first awaits the
+node's fencing check (``SEND_CHECK``; no check outside a node), as ``FencedTransport`` did when
+httpx handed over the request. Between the two lie the connection pool and h11, several turns of
+the event loop; a worker frozen there (SIGSTOP, a long GC pause) past its lease sent the request
+once thawed (seen in CI: a call started 30 ms after the thaw, then aborted). The check is free
+while the claim was renewed lately (no await inside), so what remains between it and the socket
+is the one turn anyio takes before it sends.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from typing import Any
 import httpcore2
 import httpx2
 from httpcore2._utils import is_socket_readable  # (what httpcore's anyio stream calls per probe)
+
+from ..current import SEND_CHECK
 
 _UNKNOWN = object()
 
@@ -35,6 +44,9 @@ class ProbedStream(httpcore2.AsyncNetworkStream):
         return await self._inner.read(max_bytes, timeout)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        check = SEND_CHECK.get() if buffer else None
+        if check is not None:
+            await check()  # (ClaimLost: nothing is sent; httpcore closes the connection)
         await self._inner.write(buffer, timeout)
 
     async def aclose(self) -> None:
