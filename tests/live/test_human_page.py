@@ -82,7 +82,17 @@ def test_waiting_filter_and_rerun_from_the_node_panel(user, celery_worker, daphn
     page.click("[data-testid=rerun-from-here]")
     page.wait_for_url(lambda url: url.rstrip("/").split("/")[-1] != str(done.pk), timeout=10_000)
     new = Run.objects.get(forked_from=done)
-    page.wait_for_selector('[data-testid=run-status]:text("succeeded")', timeout=30_000)
+    # (the run first, then the page: a failure says which of the two lagged; seen once in CI)
+    try:
+        ended = wait_for_run(new.pk, 60)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; worker log: {celery_worker.log_path.read_text()[-3000:]}") from exc
+    assert ended.status == "succeeded", (ended.status, ended.error)
+    try:
+        page.wait_for_selector('[data-testid=run-status]:text("succeeded")', timeout=30_000)
+    except Exception as exc:
+        raise AssertionError(f"the run succeeded, its page says {page.text_content('[data-testid=run-status]')!r} "
+                             f"at {page.url}") from exc
     assert f"run #{done.pk}" in page.text_content("[data-testid=forked-from]")
     assert len(fake_llm.calls()) == 2
     page.screenshot(path=str(SHOTS / "rerun-linked.png"), full_page=True)
