@@ -22,9 +22,18 @@ def run_end_group(run_id: int) -> str:
     return f"run.{run_id}.end"
 
 
-def end_events(events: list[Any]) -> list[Any]:
-    """The events among ``events`` that end the run (see END_EVENTS)."""
-    return [ev for ev in events if ev.event in END_EVENTS and not ev.node_id]
+PUBLISH_BATCH = 100  # events per channel message
+
+
+def run_messages(run_id: int, events: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(group, message) for one run's committed events, in order: batches of them to the run's
+    group, then, if they end the run, its end alone to the end group."""
+    messages = [(run_group(run_id), batch_message(events[start:start + PUBLISH_BATCH]))
+                for start in range(0, len(events), PUBLISH_BATCH)]
+    ends = [ev for ev in events if ev.event in END_EVENTS and not ev.node_id]
+    if ends:
+        messages.append((run_end_group(run_id), batch_message(ends)))
+    return messages
 
 
 def event_dict(ev: Any) -> dict[str, Any]:

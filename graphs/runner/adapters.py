@@ -33,13 +33,12 @@ from django.utils import timezone
 from kaizen_web.dbthreads import db
 
 from ..engine.ports import ClaimLost
-from ..events import END_EVENTS, batch_message, end_events, run_end_group, run_group
+from ..events import END_EVENTS, run_messages
 from ..models import NodeState, Run, RunEvent
 from .publish import publisher_for
 from .writer import WRITER
 
 log = logging.getLogger(__name__)
-PUBLISH_BATCH = 100
 LINGER_S = 0.003  # how long a batch waits for company before it is written, unless hurried
 
 
@@ -267,10 +266,8 @@ class RunRecorder:
         if self._layer is None or not events:
             return
         try:
-            for start in range(0, len(events), PUBLISH_BATCH):
-                await self._layer.group_send(run_group(self.run_id), batch_message(events[start:start + PUBLISH_BATCH]))
-            if ends := end_events(events):
-                await self._layer.group_send(run_end_group(self.run_id), batch_message(ends))
+            for group, message in run_messages(self.run_id, events):
+                await self._layer.group_send(group, message)
         except Exception:  # the stream is best effort: the database has every event
             log.warning("publishing events %s.. of run %s failed", events[0].seq, self.run_id, exc_info=True)
 

@@ -25,10 +25,9 @@ from typing import Any
 
 from django.conf import settings
 
-from ..events import batch_message, end_events, run_end_group, run_group
+from ..events import run_group, run_messages
 
 log = logging.getLogger(__name__)
-PUBLISH_BATCH = 100  # events per message
 MAX_ITEMS_PER_ROUND_TRIP = 512
 
 
@@ -95,13 +94,10 @@ class PipelinedPublisher:
                 self._client = redis.Redis.from_url(self.address, socket_connect_timeout=2, socket_timeout=5)
             pipe = self._client.pipeline(transaction=False)
             for item in items:
-                channel = f"{self.prefix}__group__{run_group(item.run_id)}"
-                if item.message is not None:
-                    pipe.publish(channel, self.serialize(item.message))
-                for start in range(0, len(item.events), PUBLISH_BATCH):
-                    pipe.publish(channel, self.serialize(batch_message(item.events[start:start + PUBLISH_BATCH])))
-                if ends := end_events(item.events):
-                    pipe.publish(f"{self.prefix}__group__{run_end_group(item.run_id)}", self.serialize(batch_message(ends)))
+                messages = run_messages(item.run_id, item.events) if item.message is None else [
+                    (run_group(item.run_id), item.message)]
+                for group, message in messages:
+                    pipe.publish(f"{self.prefix}__group__{group}", self.serialize(message))
             pipe.execute()
             self.round_trips += 1
         except Exception:  # the stream is best effort: the database has every event

@@ -65,7 +65,7 @@ def _too_many_runs(request: HttpRequest) -> HttpResponse | None:
     throttle = RunStartThrottle()
     if throttle.allow_request(request, None):
         return None
-    wait = max(1, int(throttle.wait() or 1))
+    wait = int(throttle.wait())  # (whole seconds, at least 1: throttles.retry_after)
     response = HttpResponse(f"Too many runs started; try again in {wait} s.", status=429, content_type="text/plain; charset=utf-8")
     response["Retry-After"] = str(wait)
     return response

@@ -112,8 +112,8 @@ class ClientPool:
 
     def _build(self, config: ConnectionConfig, context: ssl.SSLContext) -> openai.AsyncOpenAI:
         if config.guarded:  # resolves, checks and pins every connection (urlguard.py)
-            transport: httpx2.AsyncBaseTransport = cheap_probes(GuardedTransport(
-                allow_private=config.allow_private, verify=context, limits=LIMITS))
+            transport: httpx2.AsyncBaseTransport = GuardedTransport(  # (FencedTransport adds the probes)
+                allow_private=config.allow_private, verify=context, limits=LIMITS)
         else:
             transport = self.transport_factory(config, context)
         http = openai.DefaultAsyncHttpxClient(transport=FencedTransport(transport))  # (fencing.py)

@@ -11,9 +11,9 @@ Here every stream the pool opens is wrapped so that its socket is looked up once
 first probes it, and each probe is then httpcore's own readability check (one ``poll`` with no
 timeout). A stream upgraded to TLS is wrapped again (its socket is the same one).
 
-The wrapper is also the last place fencing looks before bytes leave: each write first awaits the
-node's fencing check (``SEND_CHECK``; no check outside a node), as ``FencedTransport`` did when
-httpx handed over the request. Between the two lie the connection pool and h11, several turns of
+The wrapper is also the last place fencing looks before bytes leave (fencing.py installs it on
+every fenced pool): each write first awaits the node's fencing check (``SEND_CHECK``; no check
+outside a node), as ``FencedTransport`` did when httpx handed over the request. Between the two lie the connection pool and h11, several turns of
 the event loop; a worker frozen there (SIGSTOP, a long GC pause) past its lease sent the request
 once thawed (seen in CI: a call started 30 ms after the thaw, then aborted). The check is free
 while the claim was renewed lately (no await inside), so what remains between it and the socket
