@@ -45,7 +45,7 @@ def event_dict(ev: Any) -> dict[str, Any]:
 def stream_event(ev: Any) -> dict[str, Any]:
     """One event as streamed; big payloads become a preview plus a link to the full event."""
     body = event_dict(ev)
-    raw = json.dumps(body["data"], default=str)
+    raw = getattr(ev, "data_json", None) or json.dumps(body["data"], default=str)  # (a recorder's event has it)
     limit = settings.KAIZEN_EVENT_PREVIEW_BYTES
     if len(raw) > limit:
         body["data"] = {"truncated": True, "preview": raw[:limit], "bytes": len(raw),

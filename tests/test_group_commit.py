@@ -77,6 +77,40 @@ def test_nul_characters_are_stored_not_fatal(run):
     assert NodeState.objects.get(run=run, node_id="s1").data["outputs"] == {"result": "x\ufffdy"}
 
 
+def test_event_data_is_made_json_once_and_stored_alike_in_the_event_and_its_audit_copy(run):
+    """The recorder serializes an event's data once (unknown objects as strings, NaN and Infinity
+    as null, NUL as U+FFFD); the event row, its audit copy and the stream all take that text."""
+    from graphs.events import stream_event
+
+    class Odd:
+        def __str__(self) -> str:
+            return "odd!"
+
+    seen = []
+
+    async def node(recorder: RunRecorder) -> None:
+        await recorder.emit(str(run.pk), "post_llm_call", "s1",
+                            {"x": float("nan"), "y": [float("inf"), 1.5], "o": Odd(), "t": "a\x00b", "n": {"1": None}})
+        seen.extend(recorder._events)
+
+    _record(run.pk, [node])
+    want = {"x": None, "y": [None, 1.5], "o": "odd!", "t": "a\ufffdb", "n": {"1": None}}
+    assert RunEvent.objects.get(run=run, seq=1).data == want
+    assert AuditEntry.objects.get(run_id=run.pk, event="post_llm_call").data == want
+    assert seen[0].data == want and stream_event(seen[0])["data"] == want
+
+
+def test_the_writer_stores_the_recorded_text_not_a_second_serialization(run):
+    """pg_params splices a PendingEvent's text in (the data object is not serialized again): a
+    text that differs from the object is what lands, in the event row and in its audit copy."""
+    from graphs.runner.writer import PendingEvent
+
+    ev = PendingEvent(run.pk, 1, "post_llm_call", "s1", datetime.now(UTC), {"made": "object"}, '{"made": "text"}')
+    assert _commit_directly((run.pk, run.epoch, [ev])) == [None]
+    assert RunEvent.objects.get(run=run, seq=1).data == {"made": "text"}
+    assert AuditEntry.objects.get(run_id=run.pk, event="post_llm_call").data == {"made": "text"}
+
+
 def _commit_directly(*jobs_spec):
     """Queue (run_id, epoch, events) batches on a fresh writer together; their outcomes."""
     writer = GroupCommitWriter()

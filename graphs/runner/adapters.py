@@ -36,7 +36,7 @@ from ..engine.ports import ClaimLost
 from ..events import END_EVENTS, run_messages
 from ..models import NodeState, Run, RunEvent
 from .publish import publisher_for
-from .writer import WRITER
+from .writer import WRITER, PendingEvent, json_text
 
 log = logging.getLogger(__name__)
 LINGER_S = 0.003  # how long a batch waits for company before it is written, unless hurried
@@ -61,12 +61,12 @@ class RunRecorder:
         self._final_queued = False  # they did: queued with the run's last events (finish() only waits)
         self._paused = False  # shutting down: no new LLM call starts (ensure_current waits)
         self.paused_waiters = 0
-        self._events: list[RunEvent] = []
+        self._events: list[PendingEvent] = []
         self._states: dict[str, dict[str, Any]] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._hurry = asyncio.Event()
-        self._to_publish: list[list[RunEvent]] = []
+        self._to_publish: list[list[PendingEvent]] = []
         self._publisher: asyncio.Task[None] | None = None
         self._seq: int | None = None
         self._layer = get_channel_layer()
@@ -202,9 +202,9 @@ class RunRecorder:
         assert self._seq is not None, "load() first: it reads where the sequence stands"
         self._check()
         self._seq += 1
-        stored = _jsonable(data)
-        self._events.append(RunEvent(run_id=self.run_id, seq=self._seq, event=event, node_id=node_id or "",
-                                     created_at=datetime.now(UTC), data=stored))
+        text = json_text(data)  # (once: the writer and the stream reuse the text)
+        stored = json.loads(text)  # (a copy the engine cannot change after the fact)
+        self._events.append(PendingEvent(self.run_id, self._seq, event, node_id or "", datetime.now(UTC), stored, text))
         if event in END_EVENTS and not node_id and self.final_with_last_event:
             # The run's end (or its parking on a human node): its row's final fields go in the
             # same commit as this event, which the engine queues before it waits for its last
@@ -262,7 +262,7 @@ class RunRecorder:
         while self._to_publish:
             await self._publish(self._to_publish.pop(0))
 
-    async def _publish(self, events: list[RunEvent]) -> None:
+    async def _publish(self, events: list[PendingEvent]) -> None:
         if self._layer is None or not events:
             return
         try:
@@ -300,11 +300,3 @@ def _final_fields(finished: dict[str, Any], last_seq: int, parked: bool = False)
             "cost_usd": None if cost is None else Decimal(str(cost)), "prompt_tokens": finished.get("prompt_tokens"),
             "completion_tokens": finished.get("completion_tokens"), "finished_at": None if parked else timezone.now(),
             "last_seq": last_seq, "cancel_requested": False, "lease_owner": "", "lease_expires_at": None}
-
-
-def _jsonable(data: Any) -> Any:
-    """A JSONField-safe copy: unknown objects become strings, NaN/Infinity become null."""
-    text = json.dumps(data, default=str)
-    if "NaN" in text or "Infinity" in text:
-        text = json.dumps(json.loads(text, parse_constant=lambda _c: None))
-    return json.loads(text)

@@ -23,7 +23,9 @@ import queue
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -51,11 +53,42 @@ def transient(exc: BaseException) -> bool:
 class _Job:
     run_id: int
     epoch: int
-    events: list[RunEvent]
+    events: Sequence[RunEvent | PendingEvent]
     states: dict[str, dict[str, Any]]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[None]
     final: dict[str, Any] | None = None  # the run row's final fields, written in the same commit
+
+
+@dataclass(slots=True)
+class PendingEvent:
+    """A run event from emit to commit: RunEvent's fields (a model instance costs more to make than
+    the writer needs), and its data already as JSON text, made once (json_text) and reused for the
+    event row, its audit copy and the stream's size check."""
+
+    run_id: int
+    seq: int
+    event: str
+    node_id: str
+    created_at: datetime
+    data: dict[str, Any]
+    data_json: str
+
+    def as_model(self) -> RunEvent:
+        return RunEvent(run_id=self.run_id, seq=self.seq, event=self.event, node_id=self.node_id,
+                        created_at=self.created_at, data=self.data)
+
+
+def json_text(data: Any) -> str:
+    """``data`` as the JSON stored for it: objects JSON cannot hold become strings, NaN and
+    Infinity null, and NUL characters U+FFFD (jsonb refuses them; rare, so found by one substring
+    search of the text)."""
+    text = json.dumps(data, default=str)
+    if "NaN" in text or "Infinity" in text:
+        text = json.dumps(json.loads(text, parse_constant=lambda _c: None))
+    if "\\u0000" in text:
+        text = json.dumps(_without_nul(json.loads(text)))
+    return text
 
 
 def _resolve(future: asyncio.Future[None], error: BaseException | None) -> None:
@@ -74,7 +107,7 @@ class GroupCommitWriter:
         self._lock = threading.Lock()
         self.commits = 0
 
-    def submit(self, run_id: int, epoch: int, events: list[RunEvent], states: dict[str, dict[str, Any]],
+    def submit(self, run_id: int, epoch: int, events: Sequence[RunEvent | PendingEvent], states: dict[str, dict[str, Any]],
                final: dict[str, Any] | None = None) -> asyncio.Future[None]:
         """Queue one run's batch, written only under ``epoch``; the future resolves once it is
         committed, or fails with ClaimLost if the run was claimed by someone else meanwhile.
@@ -150,7 +183,7 @@ class GroupCommitWriter:
         whose batches were fenced out (nothing of theirs is written)."""
         # A run submits its next batch only once the previous one is written, and a batch keeps
         # one state per node (the newest): so each (run, node) appears at most once per commit.
-        events_by_run: dict[int, list[RunEvent]] = defaultdict(list)
+        events_by_run: dict[int, list[RunEvent | PendingEvent]] = defaultdict(list)
         states: dict[tuple[int, str], dict[str, Any]] = {}
         claims = {job.run_id: job.epoch for job in jobs}
         finals = {job.run_id: job.final for job in jobs if job.final is not None}
@@ -170,7 +203,7 @@ class GroupCommitWriter:
         return fenced_out
 
 
-def _write_orm(claims: dict[int, int], events_by_run: dict[int, list[RunEvent]], states: dict[tuple[int, str], dict[str, Any]],
+def _write_orm(claims: dict[int, int], events_by_run: dict[int, list[RunEvent | PendingEvent]], states: dict[tuple[int, str], dict[str, Any]],
                finals: dict[int, dict[str, Any]], copy: EventCopy | None = None) -> tuple[set[int], list[tuple]]:
     """SQLite (the embedded default): the ORM, in one transaction (IMMEDIATE: the database is
     locked from its start, so the epoch check and the writes see the same state)."""
@@ -181,7 +214,7 @@ def _write_orm(claims: dict[int, int], events_by_run: dict[int, list[RunEvent]],
         states = {k: v for k, v in states.items() if k[0] not in fenced_out}
         events = [ev for evs in events_by_run.values() for ev in evs]
         audit = copy.rows(events_by_run) if copy else []
-        RunEvent.objects.bulk_create(events)
+        RunEvent.objects.bulk_create([ev.as_model() if isinstance(ev, PendingEvent) else ev for ev in events])
         if copy is not None:
             copy.insert(audit)
         NodeState.objects.bulk_create(
@@ -290,7 +323,7 @@ def _final_row(run_id: int, fields: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _write_postgresql(claims: dict[int, int], events: list[RunEvent], audit: list[tuple],
+def _write_postgresql(claims: dict[int, int], events: list[RunEvent | PendingEvent], audit: list[tuple],
                       states: dict[tuple[int, str], dict[str, Any]], finals: dict[int, dict[str, Any]],
                       copy: EventCopy | None = None) -> set[int]:
     params = pg_params(claims, events, audit, states, finals, copy)
@@ -318,22 +351,43 @@ def prepared_cursor() -> CursorWrapper:  # (PostgreSQL only)
     return (CursorDebugWrapper if connection.queries_logged else CursorWrapper)(cursor, connection)
 
 
-def pg_params(claims: dict[int, int], events: list[RunEvent], audit: list[tuple],
+def pg_params(claims: dict[int, int], events: list[RunEvent | PendingEvent], audit: list[tuple],
               states: dict[tuple[int, str], dict[str, Any]], finals: dict[int, dict[str, Any]],
               copy: EventCopy | None = None) -> tuple[str, ...]:
     """The statement's parameters: claims, events, the copy's rows (if there is a copy), node
-    states, final updates."""
+    states, final updates. An event's data, and its audit copy's when that is the same object,
+    goes in as the JSON text the recorder made of it (PendingEvent.data_json), not serialized again."""
     dumps = _pg_json
+    texts = {id(ev.data): ev.data_json for ev in events if isinstance(ev, PendingEvent)}
     params = [
         json.dumps([{"run_id": r, "epoch": e} for r, e in claims.items()]),
-        dumps([{"run_id": e.run_id, "seq": e.seq, "event": e.event, "node_id": e.node_id,
-                "created_at": e.created_at.isoformat(), "data": e.data} for e in events]),
+        _rows_json([({"run_id": e.run_id, "seq": e.seq, "event": e.event, "node_id": e.node_id,
+                      "created_at": e.created_at.isoformat()}, e.data) for e in events], texts),
         dumps([{"run_id": r, "node_id": n, "status": s["status"], "data": s} for (r, n), s in states.items()]),
         dumps([_final_row(r, f) for r, f in finals.items()]),
     ]
     if copy is not None:
-        params.insert(2, dumps([dict(zip(copy.columns, (r[0].isoformat(), *r[1:]), strict=True)) for r in audit]))
+        params.insert(2, _rows_json([(dict(zip(copy.columns[:-1], (r[0].isoformat(), *r[1:-1]), strict=True)), r[-1])
+                                     for r in audit], texts) if copy.columns[-1] == "data" else
+                      dumps([dict(zip(copy.columns, (r[0].isoformat(), *r[1:]), strict=True)) for r in audit]))
     return tuple(params)
+
+
+def _rows_json(rows: list[tuple[dict[str, Any], Any]], texts: dict[int, str]) -> str:
+    """A JSON array of rows, each ``fields`` plus a ``data`` member: spliced in as text where
+    ``texts`` has it (by the data object's identity), serialized here otherwise."""
+    parts = []
+    for fields, data in rows:
+        text = texts.get(id(data))
+        if text is None:
+            text = json.dumps(data)
+        head = json.dumps(fields)
+        parts.append(f'{head[:-1]}, "data": {text}}}' if fields else f'{{"data": {text}}}')
+    out = f"[{', '.join(parts)}]"
+    if "\\u0000" in out:  # (a NUL outside the data texts, or in data made elsewhere)
+        return json.dumps(_without_nul([{**fields, "data": json.loads(texts[id(data)]) if id(data) in texts else data}
+                                        for fields, data in rows]))
+    return out
 
 
 WRITER = GroupCommitWriter()
