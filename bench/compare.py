@@ -15,7 +15,10 @@ round, because the machine is noisy. Sections:
 - nodes: per-node overhead of no-op nodes, chain and fan-out, 50 to 2,000 nodes, in memory and
   with PostgreSQL checkpoints, beside LangGraph with InMemorySaver and PostgresSaver (in memory
   a measurement is the best of 3 invocations after a warm-up; with PostgreSQL one, after a warm-up).
-- fanout: 200 and 500 parallel LLM calls of 1 s each, wall / ideal, beside LangGraph.
+- fanout: 200 and 500 parallel LLM calls of 1 s each, wall / ideal, beside LangGraph and a
+  floor (the same calls over raw sockets: what the server and the machine allow), against
+  bench/llm_server.py (the scripted server's answers from one asyncio loop: tests/fakellm.py's
+  thread per connection alone held 200 raw calls to 1.26-1.28).
   (nodes and fanout run in this process, its start-up heap frozen first and the collector's
   young threshold raised, as Kaizen's web and worker processes do: kaizen_web/heap.py; the same
   for both systems.)
@@ -270,8 +273,10 @@ def section_fanout(rep: Report, cleanup, args) -> None:
 
     like_a_worker_process()
     latency = 1.0
-    llm = stack.fake_llm(cleanup, latency)
-    systems = {"kaizen": shapes.kaizen_llm_fanout, "langgraph": shapes.lg_llm_fanout}
+    llm = stack.fake_llm(cleanup, latency, lean=True)
+    # ("floor": the same calls from raw sockets, no client work to speak of: what the server and
+    # the machine allow, so the rows above it show the clients' own cost)
+    systems = {"kaizen": shapes.kaizen_llm_fanout, "langgraph": shapes.lg_llm_fanout, "floor": shapes.raw_llm_fanout}
     for round_ in range(args.rounds):
         for n in args.fanout_sizes:
             for name in (list(systems) if round_ % 2 == 0 else list(reversed(systems))):
@@ -434,6 +439,7 @@ def table(rep: Report, args) -> None:
         summary("fanout", case, "kaizen", "wall_over_ideal", f"<= {limit}" if limit else None,
                 (k is not None and k <= limit) if limit else None)
         summary("fanout", case, "langgraph", "wall_over_ideal")
+        summary("fanout", case, "floor", "wall_over_ideal")
     for w in args.worker_counts:
         summary("scale", f"workers={w}", "kaizen-distributed", "runs_per_s")
         summary("scale", f"workers={w}", "kaizen-distributed", "p99_ms")

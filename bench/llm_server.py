@@ -53,13 +53,14 @@ def response(status: int, payload: dict[str, Any]) -> bytes:
             f"Content-Length: {len(data)}\r\n\r\n").encode() + data
 
 
-def streamed(payload: dict[str, Any], include_usage: bool) -> bytes:
+def streamed(payload: dict[str, Any], include_usage: bool) -> list[bytes]:
+    """The response's pieces, each written on its own (as tests/fakellm.py flushes each event)."""
     parts = [b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"]
     for item in [*_CHUNKER(_Chunking(), payload, include_usage), "[DONE]"]:  # type: ignore[arg-type]
         event = f"data: {item if isinstance(item, str) else json.dumps(item)}\n\n".encode()
         parts.append(f"{len(event):x}\r\n".encode() + event + b"\r\n")
     parts.append(b"0\r\n\r\n")
-    return b"".join(parts)
+    return parts
 
 
 class Server:
@@ -79,25 +80,26 @@ class Server:
                     if name.strip().lower() == "content-length":
                         length = int(value)
                 body = json.loads(await reader.readexactly(length) or b"{}") if length else {}
-                writer.write(await self.reply(method, path, body))
+                for part in await self.reply(method, path, body):
+                    writer.write(part)  # (each a send of its own while the socket takes it)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
             writer.close()
 
-    async def reply(self, method: str, path: str, body: dict[str, Any]) -> bytes:
+    async def reply(self, method: str, path: str, body: dict[str, Any]) -> list[bytes]:
         if method == "GET" and path.endswith("/models"):
-            return response(200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]})
+            return [response(200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]})]
         if not path.endswith("/chat/completions"):
-            return response(404, {"error": {"message": f"no route {path}"}})
+            return [response(404, {"error": {"message": f"no route {path}"}})]
         self.served += 1
         payload = answer(body, self.served)
         if self.latency:
             await asyncio.sleep(self.latency)
         if body.get("stream"):
             return streamed(payload, (body.get("stream_options") or {}).get("include_usage", False))
-        return response(200, payload)
+        return [response(200, payload)]
 
 
 async def main(port: int, latency: float) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import operator
 import time
 from typing import Annotated, Any, TypedDict
@@ -141,6 +142,38 @@ def lg_llm_fanout(n: int, base_url: str) -> float:
         wall = time.perf_counter() - started
         await client.close()
         return wall
+
+    return asyncio.run(main())
+
+
+def raw_llm_fanout(n: int, base_url: str) -> float:
+    """The floor: n of the same chat calls at once over raw asyncio sockets (a request written,
+    the answer read by its Content-Length), no client library: what the server and the machine
+    allow, without a client's per-call work."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base_url)
+    body = json.dumps({"model": "gpt-4o-mini", "messages": [
+        {"role": "system", "content": "Answer as JSON with:\n- result (string)"}, {"role": "user", "content": "t"}]}).encode()
+    head = (f"POST {url.path}/chat/completions HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+
+    async def call() -> None:
+        reader, writer = await asyncio.open_connection(url.hostname, url.port)
+        writer.write(head + body)
+        lines = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+        if b" 200 " not in lines[0]:
+            raise RuntimeError(f"floor: {lines[0]!r}")
+        length = next(int(line.split(b":")[1]) for line in lines if line.lower().startswith(b"content-length:"))
+        await reader.readexactly(length)
+        writer.close()
+
+    async def main() -> float:
+        await asyncio.gather(*[call() for _ in range(min(n, 20))])  # (warm: imports, the server's first answers)
+        settle_heap()
+        started = time.perf_counter()
+        await asyncio.gather(*[call() for _ in range(n)])
+        return time.perf_counter() - started
 
     return asyncio.run(main())
 

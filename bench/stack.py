@@ -169,11 +169,14 @@ def wait_log(log: Path, text: str, proc: subprocess.Popen, timeout: float = 60) 
         time.sleep(0.1)
 
 
-def fake_llm(cleanup: Cleanup, latency: float) -> str:
-    """tests/fakellm.py in a process of its own (as a real endpoint: it does not share our GIL)."""
+def fake_llm(cleanup: Cleanup, latency: float, lean: bool = False) -> str:
+    """tests/fakellm.py in a process of its own (as a real endpoint: it does not share our GIL);
+    ``lean``: the same answers from bench/llm_server.py (one asyncio loop, no thread per
+    connection), for hundreds of calls at once."""
     log = cleanup.tempdir("llm") / "fakellm.log"
     port = free_port()
-    proc = cleanup.spawn(f"fakellm-{latency}", [sys.executable, "-m", "tests.fakellm", str(port), "--latency", str(latency)],
+    module = "bench.llm_server" if lean else "tests.fakellm"
+    proc = cleanup.spawn(f"fakellm-{latency}", [sys.executable, "-m", module, str(port), "--latency", str(latency)],
                          dict(os.environ, PYTHONUNBUFFERED="1"), log)
     wait_log(log, "http://", proc, 20)
     return f"http://127.0.0.1:{port}/v1"
