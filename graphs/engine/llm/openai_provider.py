@@ -26,7 +26,7 @@ from openai.types.chat import ChatCompletion
 
 from .base import OUTPUT_MODES, LLMError, LLMRequest, LLMResponse, is_default_connection, parse_retry_after
 from .clients import ClientPool, ConnectionConfig, TransportFactory, default_transport, shared_pool
-from .streaming import stream_chat
+from .streaming import Completion, stream_chat
 from .structured import response_format
 from .urlguard import UnsafeModelURL, acheck_model_url, normalize
 
@@ -224,9 +224,10 @@ class OpenAIProvider:
             latency_ms=(time.perf_counter() - started) * 1000,
         )
 
-    async def _chat(self, client: openai.AsyncOpenAI, body: dict[str, Any], request: LLMRequest) -> ChatCompletion:
+    async def _chat(self, client: openai.AsyncOpenAI, body: dict[str, Any],
+                    request: LLMRequest) -> ChatCompletion | Completion:
         """One chat completion: streamed (KAIZEN_LLM_STREAM, on by default), each piece of text
-        to ``request.on_text`` as it arrives, or in one answer; the same ChatCompletion either way."""
+        to ``request.on_text`` as it arrives, or in one answer; read the same way either way."""
         if self.stream:
             return await stream_chat(client, body, request.timeout_s, request.on_text)
         return await client.post("/chat/completions", body=body, cast_to=ChatCompletion,
