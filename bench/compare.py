@@ -273,7 +273,7 @@ def section_fanout(rep: Report, cleanup, args) -> None:
 
     like_a_worker_process()
     latency = 1.0
-    llm = stack.fake_llm(cleanup, latency, lean=True)
+    llm = stack.fake_llm(cleanup, latency, lean=args.fanout_server == "lean")
     # ("floor": the same calls from raw sockets, no client work to speak of: what the server and
     # the machine allow, so the rows above it show the clients' own cost)
     systems = {"kaizen": shapes.kaizen_llm_fanout, "langgraph": shapes.lg_llm_fanout, "floor": shapes.raw_llm_fanout}
@@ -490,6 +490,8 @@ def parse_args(argv=None):
                         help="fullstack: comma-separated cases (no-llm, 2-agent); 'no-llm' alone is the quickest ratio to n8n")
     parser.add_argument("--node-sizes", help="comma-separated node counts for the nodes section")
     parser.add_argument("--fanout-sizes", help="comma-separated numbers of parallel 1 s calls")
+    parser.add_argument("--fanout-server", choices=("lean", "scripted"), default="lean",
+                        help="the 1 s fan-out's endpoint: bench/llm_server.py (default) or tests/fakellm.py")
     parser.add_argument("--workers", help="comma-separated worker-process counts for the scale section")
     parser.add_argument("--concurrent", help="comma-separated concurrent-run counts for the scale section")
     args = parser.parse_args(argv)
