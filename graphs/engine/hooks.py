@@ -98,7 +98,10 @@ class HookManager:
         results: list[HookResult] = []
         for hook in list(self._hooks.get(context.event, ())):
             try:
-                result = await asyncio.wait_for(hook(context), self.timeout_s)
+                # (a deadline on the caller's own task: wait_for wrapped every hook call, once per
+                # event, in a task of its own, ~8 µs more per event)
+                async with asyncio.timeout(self.timeout_s):
+                    result = await hook(context)
                 results.append(result if isinstance(result, HookResult) else HookResult())
             except asyncio.CancelledError:
                 raise

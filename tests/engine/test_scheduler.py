@@ -172,6 +172,26 @@ async def test_hook_failures_are_recorded_and_do_not_crash(harness):
     assert "bad: RuntimeError: boom" in post["data"]["hook_errors"][0]
 
 
+async def test_a_hook_past_its_deadline_is_stopped_and_recorded(harness):
+    """A hook that hangs is cancelled at the manager's deadline; the run goes on, the event says why."""
+    stopped = []
+
+    async def slow(ctx):
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            stopped.append(ctx.agent_id)
+            raise
+
+    engine = harness.engine(chain(1))
+    engine.hooks.timeout_s = 0.05
+    engine.hooks.register(HookEvent.POST_NODE, slow)
+    result = await engine.run({"task": "t"})
+    assert result.status == "succeeded" and stopped == ["s1"]
+    post = [e for e in harness.events.events if e["event"] == "post_node"][0]
+    assert post["data"]["hook_errors"] == ["slow: TimeoutError: "]
+
+
 async def test_rate_limit_is_retried_by_the_engine(harness):
     harness.fake.script(match="step 1", replies=[429, {"result": "after 429"}])
     result = await harness.run(chain(1), {"task": "t"})  # (the SDK's own retries are off)
