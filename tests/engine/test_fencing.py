@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 
+from graphs.engine.hooks import HookEvent
 from graphs.engine.ports import ClaimLost, MemoryCheckpointStore, MemoryEventSink
 from tests.helpers import agent, chain, edge
 
@@ -205,3 +206,34 @@ def _request_being_sent() -> str:
         if request is not None and hasattr(request, "content"):  # (httpx's request; httpcore's has a stream)
             return request.content.decode(errors="replace")
     return ""
+
+
+async def test_every_saved_state_is_in_the_store_before_the_runs_end_is_emitted(harness):
+    """The worker's store writes the run's end with its last event, so a node's last state must
+    reach the store first. A node cancelled in flight is saved in the background (save_soon): its
+    save is in the store before ``run_finished`` is emitted, even when nothing on the way (no hook)
+    gives the save's task a turn. (It once rode on a turn each hook call took, by chance.)"""
+    order = []
+
+    class Saves(MemoryCheckpointStore):
+        async def save(self, run_id, node_id, state):
+            order.append(("save", node_id, state["status"]))
+            await super().save(run_id, node_id, state)
+
+    class Events(MemoryEventSink):
+        async def emit(self, run_id, event, node_id, data):
+            order.append(("event", event, node_id))
+            await super().emit(run_id, event, node_id, data)
+
+    harness.checkpoints, harness.events = Saves(), Events()
+    harness.fake.script(match="step 2", latency=30)
+    engine = harness.engine(chain(3))
+
+    async def cancel_during_s2s_call(ctx):
+        if ctx.agent_id == "s2":
+            asyncio.get_running_loop().call_later(0.2, engine.request_cancel)
+
+    engine.hooks.register(HookEvent.PRE_LLM_CALL, cancel_during_s2s_call)
+    result = await engine.run({"task": "t"})
+    assert result.status == "cancelled"
+    assert order.index(("save", "s2", "cancelled")) < order.index(("event", "run_finished", None)), order

@@ -539,6 +539,11 @@ class Engine:
         store that commits events and saves together, as the worker's does, then ends the run in
         one commit). A save that fails fails that write whole, event included, and is raised here."""
         self.raise_if_finished()
+        # Saves issued in the background (save_soon: a node cancelled in flight, say) reach the
+        # store when their task first runs: one turn of the loop here lets them all in before the
+        # end is emitted, so a store that writes the end with its last event never writes it
+        # ahead of a node's last state.
+        await asyncio.sleep(0)
         result = await self._last_event(inputs)
         await self._saves_done()
         return result
