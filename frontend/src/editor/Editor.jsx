@@ -105,7 +105,9 @@ function EditorInner({ config, embedded }) {
   const lod = useFlowStore((s) => s.transform[2] < LOD_ZOOM);
   useEffect(() => { store.set({ lod }); }, [lod, store]);
   const drawingError = useConnection((c) => c.inProgress && c.fromHandle?.id === ERROR_HANDLE);
-  useEffect(() => { store.set({ drawingError }); }, [drawingError, store]);
+  // while a connection is drawn every node's handles are React Flow's (they show the one it snaps to)
+  const connecting = useConnection((c) => c.inProgress);
+  useEffect(() => { store.set({ drawingError, connecting }); }, [drawingError, connecting, store]);
   const issues = useStore(store, (s) => s.issues);
   // far out on a big graph the edges are drawn by LodEdges, not React Flow (our store's `lod` is right from
   // the first render; React Flow's viewport is set only once it mounts)

@@ -84,12 +84,31 @@ export function estimatedSize(n, kinds, meta, defaults, ports = null, readOnly =
 }
 
 /** A handle as plain DOM (no component, no store subscription): React Flow measures handles from the DOM
- * (.source/.target with data-handleid), so far-out nodes keep exact edge ends at a fraction of the cost. */
-function plainHandle(nodeId, type, id, position, className) {
-  return <div className={`react-flow__handle react-flow__handle-${position} ${type} ${className}`} data-handleid={id} data-nodeid={nodeId} data-handlepos={position} />;
+ * (.source/.target with data-handleid), so far-out nodes keep exact edge ends at a fraction of the cost.
+ * With `rfId` it is also a valid end for a connection being drawn (React Flow finds the handle under the
+ * pointer by its data-id and its connectable classes; `connectionindicator` gives it pointer events), though
+ * not a start: see `live`. */
+function plainHandle(nodeId, type, id, position, className, rfId = null) {
+  if (rfId === null) {
+    return <div className={`react-flow__handle react-flow__handle-${position} ${type} ${className}`} data-handleid={id} data-nodeid={nodeId} data-handlepos={position} />;
+  }
+  return <div className={`react-flow__handle react-flow__handle-${position} nodrag nopan ${className} ${type} connectable connectablestart connectableend connectionindicator`}
+    data-handleid={id} data-nodeid={nodeId} data-handlepos={position} data-id={`${rfId}-${nodeId}-${id}-${type}`} />;
 }
 
-function PortRow({ nodeId, input, output, lod }) {
+/** A node's handle: React Flow's own (it starts connections and shows the one being drawn, at the price
+ * of two store subscriptions each, run on every frame of a pan) only where the pointer can use it: on
+ * the node under the pointer, the selected one, and every node while a connection is drawn (`live`).
+ * Elsewhere the same element as plain DOM. */
+function PortHandle({ live, lod, rfId, nodeId, type, id, position, className, title }) {
+  if (live) return <Handle type={type} position={position} id={id} className={className} title={title} />;
+  return plainHandle(nodeId, type, id, position, className, lod ? null : rfId);
+}
+
+// where nothing hovers (touch screens), a handle cannot come to life under a pointer first: always live
+const CAN_HOVER = typeof window === "undefined" || !window.matchMedia || window.matchMedia("(hover: hover)").matches;
+
+function PortRow({ nodeId, input, output, lod, live, rfId }) {
   if (lod) {
     return (
       <div className="kz-port-row">
@@ -102,7 +121,7 @@ function PortRow({ nodeId, input, output, lod }) {
     <div className="kz-port-row">
       <div className="kz-port kz-port-in">
         {input && <>
-          <Handle type="target" position={Position.Left} id={input.name} className={`kz-handle t-${input.type}`} />
+          <PortHandle live={live} rfId={rfId} nodeId={nodeId} type="target" position={Position.Left} id={input.name} className={`kz-handle t-${input.type}`} />
           <span className="kz-port-name" title={`${input.name}: ${input.type}${input.description ? ` — ${input.description}` : ""}`}>{abbreviate(input.name)}{input.required ? "" : "?"}</span>
           <TypeTag type={input.type} />
         </>}
@@ -111,17 +130,17 @@ function PortRow({ nodeId, input, output, lod }) {
         {output && <>
           <TypeTag type={output.type} />
           <span className="kz-port-name" title={`${output.name}: ${output.type}${output.description ? ` — ${output.description}` : ""}`}>{abbreviate(output.name)}</span>
-          <Handle type="source" position={Position.Right} id={output.name} className={`kz-handle t-${output.type}`} />
+          <PortHandle live={live} rfId={rfId} nodeId={nodeId} type="source" position={Position.Right} id={output.name} className={`kz-handle t-${output.type}`} />
         </>}
       </div>
     </div>
   );
 }
 
-function PortRows({ nodeId, ports, lod }) {
+function PortRows({ nodeId, ports, lod, live = true, rfId = null }) {
   const rows = Math.max(ports.inputs.length, ports.outputs.length);
   const out = [];
-  for (let i = 0; i < rows; i++) out.push(<PortRow key={i} nodeId={nodeId} input={ports.inputs[i]} output={ports.outputs[i]} lod={lod} />);
+  for (let i = 0; i < rows; i++) out.push(<PortRow key={i} nodeId={nodeId} input={ports.inputs[i]} output={ports.outputs[i]} lod={lod} live={live} rfId={rfId} />);
   return out;
 }
 
@@ -191,6 +210,8 @@ function MemberRows({ members, lit, lod }) {
   );
 }
 
+const rfIdOf = (flowStore) => flowStore.getState().rfId;
+
 const sameNode = (a, b) => a.id === b.id && a.data === b.data && a.selected === b.selected;
 
 /** Error/fallback handles exist only where they can matter: the selected node, nodes with an error
@@ -202,22 +223,27 @@ function errorHandles(selected, wired, drawingError) {
 
 export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
   const { kinds, defaults, store, readOnly, toggleExpand } = useContext(CanvasCtx);
+  const flowStore = useStoreApi();
   const kind = kinds[data.kind];
   // a node of an expanded subgraph on the run canvas (data.nested = its status key) shows the
   // states of every instance of it (each for-each item) in one badge
   const statusKey = data.nested || id;
   // one subscription per node for everything the editor pushes to it
-  const { server, issues, status, count, wired, drawingError, lod, lit, expanded } = useStoreShallow(store, (s) => ({
+  const { server, issues, status, count, wired, drawingError, connecting, lod, lit, expanded } = useStoreShallow(store, (s) => ({
     server: s.ports?.[id], issues: s.issues.nodes[id] || NO_ISSUES,
     status: (data.nested ? s.nested?.[statusKey]?.status : s.statuses[statusKey]) || "",
     count: (data.nested && s.nested?.[statusKey]?.count) || "",
-    wired: s.errorWired?.[id] || 0, drawingError: Boolean(s.drawingError), lod: Boolean(s.lod), lit: s.members?.[id],
+    wired: s.errorWired?.[id] || 0, drawingError: Boolean(s.drawingError), connecting: Boolean(s.connecting), lod: Boolean(s.lod), lit: s.members?.[id],
     expanded: Boolean(s.expanded?.[id]) }));
   const canExpand = Boolean(readOnly && toggleExpand && !data.nested && graphFields(kind).length);
   // the server's ports (computed by the engine) when they are for this very config, else the local estimate
   const ports = useMemo(() => (server && server.config === data.config ? server.ports : portsOf(data, kind, {}, defaults?.[data.kind])),
     [server, data, kind, defaults]);
   const { showError, showFallback } = errorHandles(selected, wired, drawingError);
+  // React Flow's handles only where a pointer can use them (PortHandle); read-only canvases never connect
+  const [hover, setHover] = useState(false);
+  const live = !readOnly && !lod && (CAN_HOVER ? hover || selected || connecting : true);
+  const rfId = readOnly ? null : rfIdOf(flowStore);
   // zoomed far out (`lod`, set by one subscription upstream), nodes drop their labels: same size and
   // handles, far less DOM to lay out
   useRemeasure(id, `${portKey(ports)}|${showError && !readOnly}|${showFallback && !readOnly}`);
@@ -229,9 +255,10 @@ export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
   const cls = ["kz-node", categoryClass(kind?.category), selected && "selected", issues.length && "has-issues",
     status && `run-${status}`, !kind && "unknown-kind", lod && "lod"].filter(Boolean).join(" ");
   return (
-    <div className={cls} data-node-id={id} style={{ width }}>
-      {!readOnly && showFallback && (lod ? plainHandle(id, "target", FALLBACK_HANDLE, "top", "kz-handle kz-fallback")
-        : <Handle type="target" position={Position.Top} id={FALLBACK_HANDLE} className="kz-handle kz-fallback" title="fallback: handles another node's errors" />)}
+    <div className={cls} data-node-id={id} style={{ width }}
+      onPointerEnter={readOnly ? undefined : () => setHover(true)} onPointerLeave={readOnly ? undefined : () => setHover(false)}>
+      {!readOnly && showFallback && <PortHandle live={live} lod={lod} rfId={rfId} nodeId={id} type="target" position={Position.Top} id={FALLBACK_HANDLE}
+        className="kz-handle kz-fallback" title="fallback: handles another node's errors" />}
       <div className="kz-node-head">
         <span className="kz-node-icon">{lod ? null : <NodeIcon name={kind?.icon || "box"} accent={categoryClass(kind?.category)} />}</span>
         <span className="kz-node-title" title={data.label || id}>{data.label || id}</span>
@@ -244,13 +271,13 @@ export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
       </div>
       {count && !lod && <div className="kz-node-count" data-testid="nested-count">{count}</div>}
       {data.label && !data.nested && <div className="kz-node-id">{lod ? "\u00a0" : id}</div>}
-      <div className="kz-ports"><PortRows nodeId={id} ports={ports} lod={lod} /></div>
+      <div className="kz-ports"><PortRows nodeId={id} ports={ports} lod={lod} live={live} rfId={rfId} /></div>
       {members && <MemberRows members={members} lit={lit} lod={lod} />}
       {!readOnly && (
         <div className="kz-node-foot">
           <span className="kz-onerror" title="Select the node, then drag its on-error handle to a fallback node">{lod ? "\u00a0" : "on error"}</span>
-          {showError && (lod ? plainHandle(id, "source", ERROR_HANDLE, "right", "kz-handle kz-error-handle")
-            : <Handle type="source" position={Position.Right} id={ERROR_HANDLE} className="kz-handle kz-error-handle" title="on error: connect to a fallback node" />)}
+          {showError && <PortHandle live={live} lod={lod} rfId={rfId} nodeId={id} type="source" position={Position.Right} id={ERROR_HANDLE}
+            className="kz-handle kz-error-handle" title="on error: connect to a fallback node" />}
         </div>
       )}
       <IssueNote issues={issues} />
