@@ -182,10 +182,14 @@ function EditorInner({ config, embedded }) {
     update((g) => ({ ...g, edges: applyEdgeChanges(changes, g.edges) }));
   }, [record, update]);
   // while the wheel zooms, the canvas is one composited layer scaled as pixels (removed when the zoom
-  // ends, so text is re-rendered sharp). Not for a pan: measured in Chromium (bench/editor_load.py,
-  // CDP trace), a pan over 2,000 nodes costs ~40 % more main-thread time with the layer than
-  // without (Layerize of a layer whose content changes as nodes come into view).
-  const onMoveStart = useCallback((event) => { if (event?.type === "wheel") canvasRef.current?.classList.add("kz-moving"); }, []);
+  // ends, so text is re-rendered sharp); and while a pan moves nodes in full detail, so that a frame
+  // rasters only what came into view, not the whole view again. Measured in Chromium without a GPU
+  // (bench/editor_load.py, 2,000 nodes at ~45 %): late frames 52-58 % -> 17-18 %, pan p50 33 -> 17 ms,
+  // though the main thread does ~75 % more per step (Layerize of a layer whose content changes as nodes
+  // come into view). Not far out (low detail): there the layer made the pan worse (late frames 35 -> 42 %).
+  const onMoveStart = useCallback((event) => {
+    if (event?.type === "wheel" || !store.get().lod) canvasRef.current?.classList.add("kz-moving");
+  }, [store]);
   const onMoveEnd = useCallback(() => canvasRef.current?.classList.remove("kz-moving"), []);
   const onDragStart = useCallback(() => { dragging.current = true; record(null); }, [record]);
   const onDragStop = useCallback(() => { setTimeout(() => { dragging.current = false; }, 0); }, []);
