@@ -2,7 +2,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges, useConnection, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
 import { makeApi } from "./api.js";
-import { CanvasCtx, ConnectionLine, LodEdges, capturePanPointer, edgeTypes, estimateGeometry, estimatedSize, nodeTypes } from "./canvas.jsx";
+import { CanvasCtx, ConnectionLine, LodEdges, capturePanPointer, edgeTypes, estimateGeometry, estimatedSize, movingLayer, nodeTypes } from "./canvas.jsx";
 import { Icon, categoryClass } from "./icons.jsx";
 import { GraphSettings, NodeInspector } from "./Inspector.jsx";
 import { ConnectionsCtx, GraphWidgetCtx } from "./SchemaForm.jsx";
@@ -181,16 +181,7 @@ function EditorInner({ config, embedded }) {
     if (changes.some((c) => c.type === "remove")) record("delete", 150);
     update((g) => ({ ...g, edges: applyEdgeChanges(changes, g.edges) }));
   }, [record, update]);
-  // while the wheel zooms, the canvas is one composited layer scaled as pixels (removed when the zoom
-  // ends, so text is re-rendered sharp); and while a pan moves nodes in full detail, so that a frame
-  // rasters only what came into view, not the whole view again. Measured in Chromium without a GPU
-  // (bench/editor_load.py, 2,000 nodes at ~45 %): late frames 52-58 % -> 17-18 %, pan p50 33 -> 17 ms,
-  // though the main thread does ~75 % more per step (Layerize of a layer whose content changes as nodes
-  // come into view). Not far out (low detail): there the layer made the pan worse (late frames 35 -> 42 %).
-  const onMoveStart = useCallback((event) => {
-    if (event?.type === "wheel" || !store.get().lod) canvasRef.current?.classList.add("kz-moving");
-  }, [store]);
-  const onMoveEnd = useCallback(() => canvasRef.current?.classList.remove("kz-moving"), []);
+  const { onMoveStart, onMoveEnd } = useMemo(() => movingLayer(store, () => canvasRef.current), [store]);
   const onDragStart = useCallback(() => { dragging.current = true; record(null); }, [record]);
   const onDragStop = useCallback(() => { setTimeout(() => { dragging.current = false; }, 0); }, []);
 

@@ -1,10 +1,10 @@
 // Read-only canvas for the graph and run pages: the editor's nodes and edges, with per-node run status
 // pushed in live, and nodes holding an inline subgraph (for-each, budget) expandable into their nested
 // nodes, drawn in a frame under the node.
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyNodeChanges, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
 import { LOD_ZOOM, VIRTUALIZE_ABOVE, autoLayout, estimateViewport } from "./layout.js";
-import { CanvasCtx, LodEdges, capturePanPointer, edgeTypes, estimateGeometry, estimatedSize, graphFields, nodeTypes } from "./canvas.jsx";
+import { CanvasCtx, LodEdges, capturePanPointer, edgeTypes, estimateGeometry, estimatedSize, graphFields, movingLayer, nodeTypes } from "./canvas.jsx";
 import { categoryClass } from "./icons.jsx";
 import { portsOf, specToFlow } from "./model.js";
 import { useStore } from "./store.js";
@@ -134,6 +134,8 @@ function ViewerCanvas({ spec, kinds, kindMap, defaults, store, onNodeClick, widt
     if (Object.keys(expanded).length) setTimeout(() => rf.fitView({ padding: 0.1, maxZoom: 1, duration: 250 }), 60);
   }, [base, expanded, kindMap, defaults, rf]);
   const onNodesChange = useCallback((changes) => setNodes((ns) => applyNodeChanges(changes, ns)), []);
+  const flowRef = useRef(null);
+  const { onMoveStart, onMoveEnd } = useMemo(() => movingLayer(store, () => flowRef.current), [store]);
   const onClick = useCallback((_e, n) => {
     if (!onNodeClick || n.type === "kzgroup") return;
     // a nested node opens its latest instance (the item that ran last)
@@ -141,7 +143,8 @@ function ViewerCanvas({ spec, kinds, kindMap, defaults, store, onNodeClick, widt
     if (id) onNodeClick(id);
   }, [onNodeClick, store]);
   return (
-    <ReactFlow nodes={nodes} edges={lodEdges ? NO_EDGES : edges} onNodesChange={onNodesChange} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
+    <ReactFlow ref={flowRef} nodes={nodes} edges={lodEdges ? NO_EDGES : edges} onNodesChange={onNodesChange} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
+      onMoveStart={onMoveStart} onMoveEnd={onMoveEnd}
       nodesDraggable={false} nodesConnectable={false} edgesFocusable={false} elementsSelectable={Boolean(onNodeClick)}
       deleteKeyCode={null} defaultViewport={viewport} fitView fitViewOptions={{ padding: 0.15, maxZoom: 1 }} minZoom={0.05} maxZoom={2}
       onNodeClick={onNodeClick ? onClick : undefined} onlyRenderVisibleElements={base.nodes.length > VIRTUALIZE_ABOVE}>
