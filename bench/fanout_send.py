@@ -10,7 +10,7 @@ its own process, and two measurements:
   printed: the last arrival and the run's end, both from the run's start. ``wall - 1 s`` is close
   to the last arrival: the calls leave one after another on one event loop, and the answers are
   read as fast as they come back.
-- **send CPU per call**: the same run against a server that holds every request, this process's
+- **send CPU per call**: the same warm-up, then the run against a server that holds every request, this process's
   CPU time over 1.5 s divided by n (the sends only: no answer comes back), and the same for the
   engine alone (SimulatedProvider with a long latency: node start, prompt, journal, up to the
   provider). The difference is the provider's call up to its socket write: the openai SDK's
@@ -44,7 +44,8 @@ class Stamping(llm_server.Server):
     left: list = []
 
     async def reply(self, method, path, body):
-        if HOLD:
+        self.served_all = getattr(self, "served_all", 0) + 1
+        if self.served_all > HOLD_AFTER:
             await asyncio.sleep(3600)
         Stamping.arrived.append(time.time())
         out = await super().reply(method, path, body)
@@ -63,7 +64,7 @@ async def main(port, latency, stamps):
     async with listener:
         await listener.serve_forever()
 
-HOLD = sys.argv[5] == "hold"
+HOLD_AFTER = int(sys.argv[5])  # requests answered; the rest are held
 asyncio.run(main(int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]))
 """
 
@@ -77,11 +78,11 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, latency: float, hold: bool) -> None:
+    def __init__(self, latency: float, hold_after: int = 10**9) -> None:
         self.stamps = Path(tempfile.mkstemp(prefix="fanout-stamps-")[1])
         self.port = free_port()
         self.proc = subprocess.Popen([sys.executable, "-c", SERVER, str(ROOT), str(self.port), str(latency), str(self.stamps),
-                                      "hold" if hold else "answer"], stdout=subprocess.PIPE)
+                                      str(hold_after)], stdout=subprocess.PIPE)
         assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == b"ready"
         self.url = f"http://127.0.0.1:{self.port}/v1"
 
@@ -113,7 +114,7 @@ def spread(n: int) -> dict[str, float]:
     """One warm-up run, then a timed one; the server's stamps of the timed one."""
     from bench import shapes
 
-    server = Server(1.0, hold=False)
+    server = Server(1.0)
     try:
         providers = openai_providers(server.url)
         doc = shapes.kaizen_agent_fanout(n)
@@ -135,16 +136,19 @@ def spread(n: int) -> dict[str, float]:
         server.stop()
 
 
-def send_cpu(n: int, providers_for) -> float:
-    """CPU ms per call of a run whose calls are all sent and none answered."""
+def send_cpu(n: int, providers_for, warm: bool = True) -> float:
+    """CPU ms per call of a run whose calls are all sent and none answered (after a warm-up run that
+    is answered: its connections are pooled, as in the spread's timed run)."""
     from bench import shapes
 
-    server = Server(0.0, hold=True)
+    server = Server(0.0, hold_after=n)
     try:
         providers = providers_for(server.url)
         doc = shapes.kaizen_agent_fanout(n)
 
         async def main() -> float:
+            if warm:
+                assert (await engine(doc, providers).run({"task": "t"})).status == "succeeded"
             shapes.settle_heap()
             run = asyncio.ensure_future(engine(doc, providers).run({"task": "t"}))
             started = time.process_time()
@@ -186,7 +190,7 @@ def main() -> None:
     for n in [int(s) for s in args.sizes.split(",")]:
         rows = [spread(n) for _ in range(args.repeat)]
         sends = [send_cpu(n, openai_providers) for _ in range(args.repeat)]
-        alone = [send_cpu(n, simulated) for _ in range(args.repeat)]
+        alone = [send_cpu(n, simulated, warm=False) for _ in range(args.repeat)]
         print(f"{n:>6} {med(rows, 'wall_over_ideal'):>10.3f} {med(rows, 'last_arrival_ms'):>18.0f} ms {med(rows, 'after_last_answer_ms'):>19.0f} ms "
               f"{statistics.median(sends):>11.2f} ms {statistics.median(alone):>10.2f} ms "
               f"{statistics.median(sends) - statistics.median(alone):>11.2f} ms")
