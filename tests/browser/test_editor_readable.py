@@ -100,6 +100,9 @@ def test_long_port_names_are_abbreviated_at_a_word_with_the_full_name_in_the_too
     expect(names.nth(0)).to_have_attribute("title", "customer_support_ticket_history: string")
     expect(names.nth(1)).to_have_text("summarised_answer…")
     assert page.evaluate(TRUNCATED, page.locator(".react-flow__nodes").element_handle()) == []
+    # the graph stores no place for its outputs: they are drawn right of the wide node, not over it
+    box, outputs = a.bounding_box(), node(page, "@outputs").bounding_box()
+    assert outputs["x"] > box["x"] + box["width"], (box, outputs)
     shot(page, "long-names")
     problems.check()
 

@@ -99,7 +99,7 @@ function expandFlow(base, expanded, sizeOf, kinds, defaults) {
 function ViewerCanvas({ spec, kinds, kindMap, defaults, store, onNodeClick, width, height }) {
   const rf = useReactFlow();
   const base = useMemo(() => {
-    const flow = specToFlow(spec);
+    const flow = specToFlow(spec, (n, meta) => estimatedSize(n, kindMap, meta, defaults, null, true));
     // (read-only, a node is wider than in the editor: room for its run status badge, and for the
     // expand button of a node that holds a subgraph; as KaizenNode draws it)
     const sizeOf = (n) => estimatedSize(n, kindMap, flow.meta, defaults, null, true);

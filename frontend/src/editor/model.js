@@ -107,7 +107,10 @@ function ioPosition(spec, id, fallback) {
   return p && Number.isFinite(p.x) && Number.isFinite(p.y) ? { x: p.x, y: p.y } : fallback;
 }
 
-export function specToFlow(spec) {
+/** `sizeOf(flowNode, meta)`, when given, places the graph outputs' node (where the graph stores no
+ * place for it) right of the nodes' drawn right edges, not a guess past their left edges: a wide
+ * node (a long title, long port names) was drawn under it. */
+export function specToFlow(spec, sizeOf = null) {
   const src = spec.nodes || [];
   const xs = src.map((n) => n.position?.x ?? 0);
   const ys = src.map((n) => n.position?.y ?? 0);
@@ -129,6 +132,12 @@ export function specToFlow(spec) {
   }
   const { nodes: _n, edges: _e, inputs, outputs, description, settings, schema_version, ...rest } = spec;
   const meta = { inputs: inputs || {}, outputs: outputs || {}, description: description || "", settings: settings || {}, extra: rest };
+  if (sizeOf && src.length && !ioPosition(spec, OUTPUTS, null)) {
+    // (only nodes near the rightmost can reach past it: a node is at most 540 px wide, read-only)
+    const right = Math.max(...nodes.filter((n) => n.type !== "io" && n.position.x > maxX - 300)
+      .map((n) => n.position.x + Math.max(280, sizeOf(n, meta).width)));
+    nodes[1] = { ...nodes[1], position: { ...nodes[1].position, x: right + 60 } };
+  }
   return { nodes, edges, meta };
 }
 
