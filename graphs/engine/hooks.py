@@ -98,12 +98,11 @@ class HookManager:
         results: list[HookResult] = []
         for hook in list(self._hooks.get(context.event, ())):
             try:
-                # (In a task of its own, which costs ~8 µs a call against asyncio.timeout on the
-                # caller's task, and gives the loop a turn. The engine's background saves reach the
-                # store when their tasks first run; without that turn a save issued before a lost
-                # claim was learnt reached the store after (CI, docs/NOTES.md 2026-12-04 (e)).
-                # Keep it until saves are queued synchronously.)
-                result = await asyncio.wait_for(hook(context), self.timeout_s)
+                # (a deadline on the caller's own task: wait_for wrapped every hook call, once per
+                # event, in a task of its own, ~8 µs more per event. Nothing may rely on the loop
+                # turn that task gave: the engine's saves are queued as they are issued.)
+                async with asyncio.timeout(self.timeout_s):
+                    result = await hook(context)
                 results.append(result if isinstance(result, HookResult) else HookResult())
             except asyncio.CancelledError:
                 raise

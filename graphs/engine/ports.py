@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Protocol
 
 
 class ClaimLost(Exception):
     """This process no longer owns the run (another worker claimed it): write nothing more,
     start no LLM or tool call, stop at once. Raised by a store's ``ensure_current`` or ``save``."""
+
+
+def settled() -> asyncio.Future[None]:
+    """A future that is already done: a save a store made durable at once."""
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
 
 
 class CheckpointStore(Protocol):
@@ -19,6 +27,12 @@ class CheckpointStore(Protocol):
 
         A store may hold a save back for a moment so that it shares a commit with the saves and
         events that follow, until ``flush_soon`` says someone is waiting for it."""
+
+    def queue_save(self, run_id: str, node_id: str, state: dict[str, Any]) -> asyncio.Future[None]:
+        """``save`` in two steps: the state is in the store's queue when this returns (so it is
+        ordered before every event and save issued after it, whatever runs in between), and the
+        future settles once it is durable (or with the save's error). Raises at once what the
+        store refuses at once (a lost claim)."""
 
     def flush_soon(self) -> None:
         """Someone waits for the saves made so far (an LLM call, the run's end): write them now."""
@@ -65,8 +79,12 @@ class MemoryCheckpointStore:
         return {k: dict(v) for k, v in self.saved.get(run_id, {}).items()}
 
     async def save(self, run_id: str, node_id: str, state: dict[str, Any]) -> None:
+        await self.queue_save(run_id, node_id, state)
+
+    def queue_save(self, run_id: str, node_id: str, state: dict[str, Any]) -> asyncio.Future[None]:
         self.saves += 1
         self.saved.setdefault(run_id, {})[node_id] = state
+        return settled()
 
     def flush_soon(self) -> None:
         pass  # nothing is ever held back

@@ -187,12 +187,15 @@ class RunRecorder:
         return loaded
 
     async def save(self, run_id: str, node_id: str, state: dict[str, Any]) -> None:
+        await self.queue_save(run_id, node_id, state)
+
+    def queue_save(self, run_id: str, node_id: str, state: dict[str, Any]) -> asyncio.Future[None]:
         self._check()
         self._states[node_id] = state
-        waiter = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._kick()
-        await waiter
+        return waiter
 
     def flush_soon(self) -> None:
         self._hurry.set()

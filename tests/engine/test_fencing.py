@@ -39,7 +39,7 @@ class FencedStore(MemoryCheckpointStore):
             self.told = True
             raise ClaimLost("another worker holds the run")
 
-    async def save(self, run_id, node_id, state) -> None:
+    def queue_save(self, run_id, node_id, state):
         if self.lost:  # refused, as a conditional write under a stale claim is
             if self.told:
                 self.writes_after_loss.append(node_id)
@@ -47,9 +47,13 @@ class FencedStore(MemoryCheckpointStore):
             raise ClaimLost("another worker holds the run")
         if node_id == self.fail_saves_of:
             self.fail_saves_of = None
-            await asyncio.sleep(0.01)
-            raise RuntimeError("database went away")
-        await super().save(run_id, node_id, state)
+
+            async def fails():
+                await asyncio.sleep(0.01)
+                raise RuntimeError("database went away")
+
+            return asyncio.ensure_future(fails())
+        return super().queue_save(run_id, node_id, state)
 
 
 @pytest.fixture
@@ -216,9 +220,9 @@ async def test_every_saved_state_is_in_the_store_before_the_runs_end_is_emitted(
     order = []
 
     class Saves(MemoryCheckpointStore):
-        async def save(self, run_id, node_id, state):
+        def queue_save(self, run_id, node_id, state):
             order.append(("save", node_id, state["status"]))
-            await super().save(run_id, node_id, state)
+            return super().queue_save(run_id, node_id, state)
 
     class Events(MemoryEventSink):
         async def emit(self, run_id, event, node_id, data):

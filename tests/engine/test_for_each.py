@@ -49,10 +49,10 @@ class SavesOfEach(MemoryCheckpointStore):
         super().__init__()
         self.log: list[tuple[str, list[str]]] = []
 
-    async def save(self, run_id, node_id, state):
+    def queue_save(self, run_id, node_id, state):
         if node_id == "each":
             self.log.append((state["status"], sorted(state["scratch"].get("done", {}))))
-        await super().save(run_id, node_id, state)
+        return super().queue_save(run_id, node_id, state)
 
 
 async def test_each_finished_item_is_checkpointed_before_the_next_starts_and_a_resume_repeats_none(harness):

@@ -246,17 +246,17 @@ async def test_a_wide_fan_out_settles_together_and_shares_a_flush(harness):
     checkpoints are all queued before the store is next told to flush."""
     log: list[str] = []
     store = harness.checkpoints
-    original_save, original_flush = store.save, store.flush_soon
+    original_queue, original_flush = store.queue_save, store.flush_soon
 
-    async def save(run_id, node_id, state):
+    def queue_save(run_id, node_id, state):
         log.append(f"save {node_id} {state['status']}")
-        await original_save(run_id, node_id, state)
+        return original_queue(run_id, node_id, state)
 
     def flush_soon():
         log.append("flush")
         original_flush()
 
-    store.save, store.flush_soon = save, flush_soon
+    store.queue_save, store.flush_soon = queue_save, flush_soon
     n = 30
     nodes = [agent(f"b{i}", ["task"], ["out"]) for i in range(n)] + [agent("after", [f"in{i}" for i in range(n)], ["done"])]
     edges = [edge("@inputs", "task", f"b{i}", "task") for i in range(n)] + [edge(f"b{i}", "out", "after", f"in{i}") for i in range(n)]

@@ -375,8 +375,7 @@ class Engine:
         """
         await self.emit(HookEvent.PRE_CHECKPOINT_SAVE, nid, {"status": self.states[nid].status})
         started = time.perf_counter()
-        self.save_soon(nid, self.states[nid].to_dict())
-        await asyncio.sleep(0)  # the save queues its state before the event below is queued
+        self.save_soon(nid, self.states[nid].to_dict())  # (queued before the event below)
         await self.emit(HookEvent.POST_CHECKPOINT_SAVE, nid, {"queue_ms": round((time.perf_counter() - started) * 1000, 3)})
 
     async def _saves_done(self) -> None:
@@ -386,9 +385,17 @@ class Engine:
         self.raise_if_finished()
 
     def save_soon(self, nid: str, state: dict[str, Any]) -> None:
-        """Queue a save of a node's state; LLM calls and the run's end wait for it."""
+        """Queue a save of a node's state; LLM calls and the run's end wait for it.
+
+        The state is in the store's queue when this returns (``queue_save``), ahead of every event
+        and save issued after it: the order is the code's, not the event loop's."""
         if self.root._fatal is None:
-            self.track_save(asyncio.ensure_future(self.checkpoints.save(self.run_id, nid, state)))
+            try:
+                save = self.checkpoints.queue_save(self.run_id, nid, state)
+            except BaseException as exc:  # (refused at once: a lost claim) raised where saves are awaited
+                save = asyncio.get_running_loop().create_future()
+                save.set_exception(exc)
+            self.track_save(save)
 
     async def save_now(self, nid: str, state: dict[str, Any]) -> None:
         """Save a node's state and wait until it is durable (the store holds nothing back)."""
@@ -539,11 +546,8 @@ class Engine:
         store that commits events and saves together, as the worker's does, then ends the run in
         one commit). A save that fails fails that write whole, event included, and is raised here."""
         self.raise_if_finished()
-        # Saves issued in the background (save_soon: a node cancelled in flight, say) reach the
-        # store when their task first runs: one turn of the loop here lets them all in before the
-        # end is emitted, so a store that writes the end with its last event never writes it
-        # ahead of a node's last state.
-        await asyncio.sleep(0)
+        # (every save issued so far, a node cancelled in flight say, is already in the store's
+        # queue (save_soon): a store that writes the end with its last event writes them first)
         result = await self._last_event(inputs)
         await self._saves_done()
         return result

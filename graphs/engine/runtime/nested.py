@@ -3,6 +3,7 @@ store and event sink, with node ids namespaced ``<parent node>/<key>/<child node
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from ..ports import CheckpointStore, EventSink, TokenSink
@@ -23,6 +24,9 @@ class NamespacedStore:
 
     async def save(self, run_id: str, node_id: str, state: dict[str, Any]) -> None:
         await self.inner.save(run_id, self.prefix + node_id, state)
+
+    def queue_save(self, run_id: str, node_id: str, state: dict[str, Any]) -> asyncio.Future[None]:
+        return self.inner.queue_save(run_id, self.prefix + node_id, state)
 
     def flush_soon(self) -> None:
         self.inner.flush_soon()
@@ -64,8 +68,11 @@ class CachedStore:
         return dict(self._view[run_id])
 
     async def save(self, run_id: str, node_id: str, state: dict[str, Any]) -> None:
+        await self.queue_save(run_id, node_id, state)
+
+    def queue_save(self, run_id: str, node_id: str, state: dict[str, Any]) -> asyncio.Future[None]:
         self._view.setdefault(run_id, {})[node_id] = state
-        await self.inner.save(run_id, node_id, state)
+        return self.inner.queue_save(run_id, node_id, state)
 
     def flush_soon(self) -> None:
         self.inner.flush_soon()
