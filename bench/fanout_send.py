@@ -69,17 +69,11 @@ asyncio.run(main(int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]))
 """
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     def __init__(self, latency: float, hold_after: int = 10**9) -> None:
         self.stamps = Path(tempfile.mkstemp(prefix="fanout-stamps-")[1])
+        from bench.stack import free_port
+
         self.port = free_port()
         self.proc = subprocess.Popen([sys.executable, "-c", SERVER, str(ROOT), str(self.port), str(latency), str(self.stamps),
                                       str(hold_after)], stdout=subprocess.PIPE)
@@ -111,26 +105,18 @@ def openai_providers(url: str):
 
 
 def spread(n: int) -> dict[str, float]:
-    """One warm-up run, then a timed one; the server's stamps of the timed one."""
+    """The fan-out section's measurement (a warm-up run, then a timed one); the server's stamps of
+    the timed one."""
     from bench import shapes
 
     server = Server(1.0)
     try:
-        providers = openai_providers(server.url)
-        doc = shapes.kaizen_agent_fanout(n)
-
-        async def main() -> tuple[float, float]:
-            assert (await engine(doc, providers).run({"task": "t"})).status == "succeeded"
-            shapes.settle_heap()
-            start = time.time()
-            result = await engine(doc, providers).run({"task": "t"})
-            assert result.status == "succeeded", result.status
-            return start, time.time()
-
-        start, end = asyncio.run(main())
+        wall = shapes.kaizen_llm_fanout(n, server.url)
+        end = time.time()
+        start = end - wall
         stamps = server.read()
         arrived = stamps["arrived"][n:]
-        return {"wall_over_ideal": end - start, "last_arrival_ms": (max(arrived) - start) * 1000,
+        return {"wall_over_ideal": wall, "last_arrival_ms": (max(arrived) - start) * 1000,
                 "after_last_answer_ms": (end - max(stamps["left"][n:])) * 1000}
     finally:
         server.stop()

@@ -48,10 +48,10 @@ def test_events_audit_states_and_history_are_stored_together(run):
     async def node(recorder: RunRecorder) -> None:
         await recorder.emit(str(run.pk), "pre_node", "s1", {"kind": "agent", "attempt": 1})
         recorder.flush_soon()
-        await recorder.save(str(run.pk), "s1", {**state, "status": "running"})  # a journal save: no history row
+        await recorder.queue_save(str(run.pk), "s1", {**state, "status": "running"})  # a journal save: no history row
         # (the engine's post_node names the node's kind: the audit row takes it from there)
         await recorder.emit(str(run.pk), "post_node", "s1", {"status": "succeeded", "duration_ms": 3, "kind": "agent"})
-        await recorder.save(str(run.pk), "s1", state)
+        await recorder.queue_save(str(run.pk), "s1", state)
 
     _record(run.pk, [node])
     assert list(RunEvent.objects.filter(run=run).values_list("seq", "event", "node_id")) == [
@@ -70,7 +70,7 @@ def test_nul_characters_are_stored_not_fatal(run):
 
     async def node(recorder: RunRecorder) -> None:
         await recorder.emit(str(run.pk), "post_llm_call", "s1", {"answer": "a\x00b", "k\x00": 1})
-        await recorder.save(str(run.pk), "s1", {"status": "succeeded", "outputs": {"result": "x\x00y"}})
+        await recorder.queue_save(str(run.pk), "s1", {"status": "succeeded", "outputs": {"result": "x\x00y"}})
 
     _record(run.pk, [node])
     assert RunEvent.objects.get(run=run, seq=1).data == {"answer": "a\ufffdb", "k\ufffd": 1}
@@ -171,11 +171,11 @@ def test_recorder_stops_for_good_once_fenced_out(run):
         recorder = RunRecorder(run.pk, run.epoch)
         await recorder.load(str(run.pk))
         await recorder.emit(str(run.pk), "pre_node", "s1", {})
-        await recorder.save(str(run.pk), "s1", {"status": "running"})
+        await recorder.queue_save(str(run.pk), "s1", {"status": "running"})
         await recorder.db(lambda: Run.objects.filter(pk=run.pk).update(epoch=run.epoch + 1))
         await recorder.emit(str(run.pk), "post_node", "s1", {})
         try:
-            await recorder.save(str(run.pk), "s1", {"status": "succeeded"})
+            await recorder.queue_save(str(run.pk), "s1", {"status": "succeeded"})
         except ClaimLost as exc:
             outcome["save"] = exc
         for name, call in [("emit", recorder.emit(str(run.pk), "x", None, {})), ("ensure", recorder.ensure_current())]:

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 class ClaimLost(Exception):
     """This process no longer owns the run (another worker claimed it): write nothing more,
-    start no LLM or tool call, stop at once. Raised by a store's ``ensure_current`` or ``save``."""
+    start no LLM or tool call, stop at once. Raised by a store's ``ensure_current`` or ``queue_save``."""
 
 
 def settled() -> asyncio.Future[None]:
@@ -22,17 +22,14 @@ class CheckpointStore(Protocol):
     async def load(self, run_id: str) -> dict[str, dict[str, Any]]:
         """Latest saved state per node id (plain JSON dicts); empty if none."""
 
-    async def save(self, run_id: str, node_id: str, state: dict[str, Any]) -> None:
-        """Durably store one node's state; returns once it would survive a crash.
+    def queue_save(self, run_id: str, node_id: str, state: dict[str, Any]) -> asyncio.Future[None]:
+        """Store one node's state durably, in two steps: the state is in the store's queue when this
+        returns (so it is ordered before every event and save issued after it, whatever runs in
+        between), and the future settles once it would survive a crash (or with the save's error).
+        Raises at once what the store refuses at once (a lost claim).
 
         A store may hold a save back for a moment so that it shares a commit with the saves and
         events that follow, until ``flush_soon`` says someone is waiting for it."""
-
-    def queue_save(self, run_id: str, node_id: str, state: dict[str, Any]) -> asyncio.Future[None]:
-        """``save`` in two steps: the state is in the store's queue when this returns (so it is
-        ordered before every event and save issued after it, whatever runs in between), and the
-        future settles once it is durable (or with the save's error). Raises at once what the
-        store refuses at once (a lost claim)."""
 
     def flush_soon(self) -> None:
         """Someone waits for the saves made so far (an LLM call, the run's end): write them now."""
@@ -77,9 +74,6 @@ class MemoryCheckpointStore:
 
     async def load(self, run_id: str) -> dict[str, dict[str, Any]]:
         return {k: dict(v) for k, v in self.saved.get(run_id, {}).items()}
-
-    async def save(self, run_id: str, node_id: str, state: dict[str, Any]) -> None:
-        await self.queue_save(run_id, node_id, state)
 
     def queue_save(self, run_id: str, node_id: str, state: dict[str, Any]) -> asyncio.Future[None]:
         self.saves += 1

@@ -186,9 +186,6 @@ class RunRecorder:
         self._valid_until = time.monotonic() + settings.KAIZEN_LEASE_S / 2  # just claimed
         return loaded
 
-    async def save(self, run_id: str, node_id: str, state: dict[str, Any]) -> None:
-        await self.queue_save(run_id, node_id, state)
-
     def queue_save(self, run_id: str, node_id: str, state: dict[str, Any]) -> asyncio.Future[None]:
         self._check()
         self._states[node_id] = state

@@ -84,10 +84,11 @@ function EditorInner({ config, embedded }) {
   const kinds = useMemo(() => Object.fromEntries(kindList.map((k) => [k.kind, k])), [kindList]);
   const defaults = config.kind_defaults || {};
   const initial = useMemo(() => {
-    const flow = specToFlow(config.graph.spec, (n, meta) => estimatedSize(n, kinds, meta, config.kind_defaults));
+    const sizeOf = (n, meta) => estimatedSize(n, kinds, meta, config.kind_defaults);
+    const flow = specToFlow(config.graph.spec, sizeOf);
     const portCount = (n) => Math.max(1, ...Object.values(portsOf(n.data, kinds[n.data.kind], flow.meta, config.kind_defaults?.[n.data.kind])).map((l) => l.length));
     // a graph with no layout of its own (a template) is tidied for this canvas at once
-    if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, (n) => estimatedSize(n, kinds, flow.meta, config.kind_defaults), startView());
+    if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, (n) => sizeOf(n, flow.meta), startView());
     if (flow.nodes.length > VIRTUALIZE_ABOVE) {
       flow.nodes = flow.nodes.map((n) => (n.type !== "kaizen" ? n : { ...n, ...estimateGeometry(n.data,
         config.ports?.[n.id] ? serverPorts(config.ports[n.id]) : portsOf(n.data, kinds[n.data.kind], flow.meta, config.kind_defaults?.[n.data.kind]),
@@ -262,8 +263,9 @@ function EditorInner({ config, embedded }) {
   const setIssues = useCallback((next, source) => { store.set({ issues: next }); setIssueSource(source); }, [store]);
   const loadSpec = useCallback((spec, { clean = false, version, name } = {}) => {
     record(null);
-    const flow = specToFlow(spec, (n, meta) => estimatedSize(n, kinds, meta, defaults));
-    if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, (n) => estimatedSize(n, kinds, flow.meta, defaults), canvasView());
+    const sizeOf = (n, meta) => estimatedSize(n, kinds, meta, defaults);
+    const flow = specToFlow(spec, sizeOf);
+    if (allSamePosition(flow.nodes)) flow.nodes = autoLayout(flow.nodes, flow.edges, (n) => sizeOf(n, flow.meta), canvasView());
     update((g) => ({ ...g, ...flow, name: name ?? g.name }));
     if (clean) {
       savedSpec.current = spec;

@@ -99,10 +99,11 @@ function expandFlow(base, expanded, sizeOf, kinds, defaults) {
 function ViewerCanvas({ spec, kinds, kindMap, defaults, store, onNodeClick, width, height }) {
   const rf = useReactFlow();
   const base = useMemo(() => {
-    const flow = specToFlow(spec, (n, meta) => estimatedSize(n, kindMap, meta, defaults, null, true));
     // (read-only, a node is wider than in the editor: room for its run status badge, and for the
     // expand button of a node that holds a subgraph; as KaizenNode draws it)
-    const sizeOf = (n) => estimatedSize(n, kindMap, flow.meta, defaults, null, true);
+    const sizeIn = (n, meta) => estimatedSize(n, kindMap, meta, defaults, null, true);
+    const flow = specToFlow(spec, sizeIn);
+    const sizeOf = (n) => sizeIn(n, flow.meta);
     // a template (every node at one spot), or nodes drawn over each other: laid out for this canvas
     // (a read-only view: the stored positions are not changed)
     if (allSamePosition(flow.nodes) || overlapping(flow.nodes, sizeOf)) {

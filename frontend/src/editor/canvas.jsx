@@ -89,11 +89,9 @@ export function estimatedSize(n, kinds, meta, defaults, ports = null, readOnly =
  * pointer by its data-id and its connectable classes; `connectionindicator` gives it pointer events), though
  * not a start: see `live`. */
 function plainHandle(nodeId, type, id, position, className, rfId = null) {
-  if (rfId === null) {
-    return <div className={`react-flow__handle react-flow__handle-${position} ${type} ${className}`} data-handleid={id} data-nodeid={nodeId} data-handlepos={position} />;
-  }
-  return <div className={`react-flow__handle react-flow__handle-${position} nodrag nopan ${className} ${type} connectable connectablestart connectableend connectionindicator`}
-    data-handleid={id} data-nodeid={nodeId} data-handlepos={position} data-id={`${rfId}-${nodeId}-${id}-${type}`} />;
+  const end = rfId === null ? "" : " nodrag nopan connectable connectablestart connectableend connectionindicator";
+  return <div className={`react-flow__handle react-flow__handle-${position} ${type} ${className}${end}`} data-handleid={id} data-nodeid={nodeId}
+    data-handlepos={position} data-id={rfId === null ? undefined : `${rfId}-${nodeId}-${id}-${type}`} />;
 }
 
 /** A node's handle: React Flow's own (it starts connections and shows the one being drawn, at the price
@@ -210,8 +208,6 @@ function MemberRows({ members, lit, lod }) {
   );
 }
 
-const rfIdOf = (flowStore) => flowStore.getState().rfId;
-
 const sameNode = (a, b) => a.id === b.id && a.data === b.data && a.selected === b.selected;
 
 /** Error/fallback handles exist only where they can matter: the selected node, nodes with an error
@@ -243,7 +239,7 @@ export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
   // React Flow's handles only where a pointer can use them (PortHandle); read-only canvases never connect
   const [hover, setHover] = useState(false);
   const live = !readOnly && !lod && (CAN_HOVER ? hover || selected || connecting : true);
-  const rfId = readOnly ? null : rfIdOf(flowStore);
+  const rfId = readOnly ? null : flowStore.getState().rfId;
   // zoomed far out (`lod`, set by one subscription upstream), nodes drop their labels: same size and
   // handles, far less DOM to lay out
   useRemeasure(id, `${portKey(ports)}|${showError && !readOnly}|${showFallback && !readOnly}`);

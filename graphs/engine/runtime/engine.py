@@ -402,7 +402,7 @@ class Engine:
         self.raise_if_finished()
         self.checkpoints.flush_soon()
         try:
-            await self.checkpoints.save(self.run_id, nid, state)
+            await self.checkpoints.queue_save(self.run_id, nid, state)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:

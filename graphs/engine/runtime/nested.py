@@ -22,9 +22,6 @@ class NamespacedStore:
         # the whole subtree: grandchildren's spending counts against this child's budget too
         return {k[len(self.prefix):]: v for k, v in saved.items() if k.startswith(self.prefix)}
 
-    async def save(self, run_id: str, node_id: str, state: dict[str, Any]) -> None:
-        await self.inner.save(run_id, self.prefix + node_id, state)
-
     def queue_save(self, run_id: str, node_id: str, state: dict[str, Any]) -> asyncio.Future[None]:
         return self.inner.queue_save(run_id, self.prefix + node_id, state)
 
@@ -66,9 +63,6 @@ class CachedStore:
         if run_id not in self._view:
             self._view[run_id] = await self.inner.load(run_id)
         return dict(self._view[run_id])
-
-    async def save(self, run_id: str, node_id: str, state: dict[str, Any]) -> None:
-        await self.queue_save(run_id, node_id, state)
 
     def queue_save(self, run_id: str, node_id: str, state: dict[str, Any]) -> asyncio.Future[None]:
         self._view.setdefault(run_id, {})[node_id] = state
