@@ -139,7 +139,13 @@ def test_invalid_connections_are_refused_with_a_reason(login_context, editor_use
     expect(page.locator(".react-flow__edge")).to_have_count(3)
     assert graph.versions.count() == 1
 
-    # dragging an edge's end moves it to another port (b.task is fed by a.answer -> now by @inputs.topic)
+    # dragging an edge's end moves it to another port (b.task is fed by a.answer -> now by @inputs.topic);
+    # an edge's ends can be grabbed where the pointer is on it (and on selected edges), not on every edge
+    anchors = page.locator(".react-flow__edgeupdater")
+    expect(anchors).to_have_count(0)
+    src = handle(page, "a", "answer").bounding_box()
+    page.mouse.move(src["x"] + src["width"] / 2 + 12, src["y"] + src["height"] / 2)
+    expect(anchors).to_have_count(2)
     end = page.locator('.react-flow__edge[data-id="a.answer>b.task"] .react-flow__edgeupdater-source').bounding_box()
     dst = handle(page, "@inputs", "topic").bounding_box()
     page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2)

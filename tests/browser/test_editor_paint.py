@@ -57,10 +57,12 @@ def test_the_canvas_draws_edges_in_one_svg_handles_and_icons_without_layers_of_t
     assert page.evaluate("() => document.querySelector('.react-flow__edges').tagName.toLowerCase()") == "svg"
     assert page.locator(".react-flow__edges > svg:not(.react-flow__marker)").count() == 0
     assert page.locator(".react-flow__edges > g.react-flow__edge").count() == 2
-    # port handles are centred by margins, not transforms; the port row, not each port, is positioned
-    styles = page.evaluate("""() => [...document.querySelectorAll('.kz-port .react-flow__handle')].map((h) => {
-      const s = getComputedStyle(h), port = getComputedStyle(h.parentElement); return [s.transform, port.position]; })""")
-    assert styles and all(s == ["none", "static"] for s in styles), styles
+    # port handles are centred by margins, not transforms; they sit in their port row, the one positioned
+    # element of it (a port's name carries its type tag as CSS content: no element of its own)
+    styles = page.evaluate("""() => [...document.querySelectorAll('.kz-port-row .react-flow__handle')].map((h) => {
+      const s = getComputedStyle(h), row = h.parentElement; return [s.transform, row.className,
+        [...row.children].filter((c) => !c.classList.contains('react-flow__handle') && getComputedStyle(c).position !== 'static').length, row.childElementCount]; })""")
+    assert styles and all(s[:3] == ["none", "kz-port-row", 0] and s[3] <= 4 for s in styles), styles
     # a node's icon is an image; the palette keeps its inline icons
     assert page.locator(".react-flow__node-kaizen .kz-node-icon img").count() == 2
     assert page.locator(".react-flow__node-kaizen .kz-node-icon svg").count() == 0

@@ -195,7 +195,16 @@ function EditorInner({ config, embedded }) {
     change(null, (g) => ({ ...g, edges: [...g.edges, { ...e, id: edgeId(e) }] }));
   }, [rules, change, toast]);
   const onReconnectStart = useCallback((_e, edge) => { reconnecting.current = edge.id; }, []);
-  const onReconnectEnd = useCallback(() => { reconnecting.current = null; }, []);
+  const onReconnectEnd = useCallback(() => { reconnecting.current = null; setHoverEdge(null); }, []);
+  // An edge's ends can be dragged to another port where a pointer can use them: on the edge under the
+  // pointer and the selected ones (as the nodes' handles, see PortHandle). React Flow draws two anchors on
+  // every reconnectable edge, and on a big graph the compositor re-layers those hundreds of invisible
+  // circles on every frame of a pan (bench/editor_load.py's trace: 60-70 % of a frame's layerizing).
+  const [hoverEdge, setHoverEdge] = useState(null);
+  const onEdgeMouseEnter = useCallback((_e, edge) => setHoverEdge(edge.id), []);
+  const onEdgeMouseLeave = useCallback(() => { if (!reconnecting.current) setHoverEdge(null); }, []);
+  const flowEdges = useMemo(() => (hoverEdge === null && !graph.edges.some((e) => e.selected) ? graph.edges
+    : graph.edges.map((e) => (e.selected || e.id === hoverEdge ? { ...e, reconnectable: true } : e))), [graph.edges, hoverEdge]);
   const onReconnect = useCallback((old, c) => {
     const problem = connectionProblem(c, rules());
     reconnecting.current = null;
@@ -403,9 +412,10 @@ function EditorInner({ config, embedded }) {
           panel={panel} setPanel={setPanel} setModal={setModal} exportJson={exportJson} save={save} done={done} />
         <Palette kinds={kindList} onAdd={(k) => addNode(k)} />
         <div className="kz-canvas" ref={canvasRef} onDragOver={onDragOver} onDrop={onDrop} onPointerDown={capturePanPointer}>
-          <ReactFlow nodes={graph.nodes} edges={lodEdges ? NO_EDGES : graph.edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
+          <ReactFlow nodes={graph.nodes} edges={lodEdges ? NO_EDGES : flowEdges} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
             onNodesChange={onNodesChange} onEdgesChange={onEdgesChange} onConnect={onConnect} onConnectEnd={onConnectEnd}
-            onReconnect={onReconnect} onReconnectStart={onReconnectStart} onReconnectEnd={onReconnectEnd}
+            onReconnect={onReconnect} onReconnectStart={onReconnectStart} onReconnectEnd={onReconnectEnd} edgesReconnectable={false}
+            onEdgeMouseEnter={onEdgeMouseEnter} onEdgeMouseLeave={onEdgeMouseLeave}
             isValidConnection={isValidConnection} connectionLineComponent={ConnectionLine} connectionRadius={22}
             onNodeDragStart={onDragStart} onNodeDragStop={onDragStop} onSelectionDragStart={onDragStart} onSelectionDragStop={onDragStop}
             snapToGrid={snap} snapGrid={[20, 20]} defaultViewport={initial.viewport} fitView={initial.nodes.length <= OPEN_AT_START_ABOVE} fitViewOptions={{ padding: FIT_PADDING, maxZoom: 1 }} minZoom={0.05} maxZoom={2}

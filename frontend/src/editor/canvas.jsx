@@ -13,7 +13,6 @@ export const CanvasCtx = createContext(null);
 const NO_ISSUES = [];
 
 const SHORT = { string: "str", number: "num", integer: "int", boolean: "bool", object: "obj", list: "list", any: "any" };
-const TypeTag = ({ type }) => <span className="kz-port-type" title={type}>{SHORT[type] || type}</span>;
 
 /** A port name short enough for its side of the node, shortened at word boundaries (`_`, camelCase),
  * never mid-word; the full name is in the tooltip. */
@@ -106,31 +105,30 @@ function PortHandle({ live, lod, rfId, nodeId, type, id, position, className, ti
 // where nothing hovers (touch screens), a handle cannot come to life under a pointer first: always live
 const CAN_HOVER = typeof window === "undefined" || !window.matchMedia || window.matchMedia("(hover: hover)").matches;
 
+/** One row of a node's ports: the input's handle and name on the left, the output's on the right. Four
+ * elements at most (the row, the names, the handles: each type tag is the CSS `content` of its name, from
+ * `data-type`): what a pan over a big graph pays for is the DOM of the nodes that come into view. */
 function PortRow({ nodeId, input, output, lod, live, rfId }) {
   if (lod) {
     return (
       <div className="kz-port-row">
-        <div className="kz-port kz-port-in">{input && plainHandle(nodeId, "target", input.name, "left", `kz-handle t-${input.type}`)}</div>
-        <div className="kz-port kz-port-out">{output && plainHandle(nodeId, "source", output.name, "right", `kz-handle t-${output.type}`)}</div>
+        {input && plainHandle(nodeId, "target", input.name, "left", `kz-handle t-${input.type}`)}
+        {output && plainHandle(nodeId, "source", output.name, "right", `kz-handle t-${output.type}`)}
       </div>
     );
   }
   return (
     <div className="kz-port-row">
-      <div className="kz-port kz-port-in">
-        {input && <>
-          <PortHandle live={live} rfId={rfId} nodeId={nodeId} type="target" position={Position.Left} id={input.name} className={`kz-handle t-${input.type}`} />
-          <span className="kz-port-name" title={`${input.name}: ${input.type}${input.description ? ` — ${input.description}` : ""}`}>{abbreviate(input.name)}{input.required ? "" : "?"}</span>
-          <TypeTag type={input.type} />
-        </>}
-      </div>
-      <div className="kz-port kz-port-out">
-        {output && <>
-          <TypeTag type={output.type} />
-          <span className="kz-port-name" title={`${output.name}: ${output.type}${output.description ? ` — ${output.description}` : ""}`}>{abbreviate(output.name)}</span>
-          <PortHandle live={live} rfId={rfId} nodeId={nodeId} type="source" position={Position.Right} id={output.name} className={`kz-handle t-${output.type}`} />
-        </>}
-      </div>
+      {input && <>
+        <PortHandle live={live} rfId={rfId} nodeId={nodeId} type="target" position={Position.Left} id={input.name} className={`kz-handle t-${input.type}`} />
+        <span className="kz-port-name kz-in" data-type={SHORT[input.type] || input.type}
+          title={`${input.name}: ${input.type}${input.description ? ` — ${input.description}` : ""}`}>{abbreviate(input.name)}{input.required ? "" : "?"}</span>
+      </>}
+      {output && <>
+        <span className="kz-port-name kz-out" data-type={SHORT[output.type] || output.type}
+          title={`${output.name}: ${output.type}${output.description ? ` — ${output.description}` : ""}`}>{abbreviate(output.name)}</span>
+        <PortHandle live={live} rfId={rfId} nodeId={nodeId} type="source" position={Position.Right} id={output.name} className={`kz-handle t-${output.type}`} />
+      </>}
     </div>
   );
 }
