@@ -1,8 +1,8 @@
 // The graph editor: canvas, palette, inspector, toolbar; every change goes through `change` (undoable).
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges, useConnection, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
+import { Controls, MiniMap, ReactFlow, ReactFlowProvider, applyEdgeChanges, applyNodeChanges, useConnection, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
 import { makeApi } from "./api.js";
-import { CanvasCtx, ConnectionLine, LodEdges, capturePanPointer, edgeTypes, estimateGeometry, estimatedSize, movingLayer, nodeTypes } from "./canvas.jsx";
+import { CanvasCtx, CanvasDots, ConnectionLine, LodEdges, capturePanPointer, edgeTypes, estimateGeometry, estimatedSize, movingLayer, nodeTypes } from "./canvas.jsx";
 import { Icon, categoryClass } from "./icons.jsx";
 import { GraphSettings, NodeInspector } from "./Inspector.jsx";
 import { ConnectionsCtx, GraphWidgetCtx } from "./SchemaForm.jsx";
@@ -421,7 +421,7 @@ function EditorInner({ config, embedded }) {
             snapToGrid={snap} snapGrid={[20, 20]} defaultViewport={initial.viewport} fitView={initial.nodes.length <= OPEN_AT_START_ABOVE} fitViewOptions={{ padding: FIT_PADDING, maxZoom: 1 }} minZoom={0.05} maxZoom={2}
             deleteKeyCode={modal?.type === "subgraph" ? null : ["Delete", "Backspace"]} multiSelectionKeyCode={["Control", "Meta"]} selectionKeyCode="Shift"
             elevateNodesOnSelect={false} onMoveStart={onMoveStart} onMoveEnd={onMoveEnd} onlyRenderVisibleElements={graph.nodes.length > VIRTUALIZE_ABOVE}>
-            <Background gap={20} size={1.2} />
+            <CanvasDots store={store} />
             {lodEdges && <LodEdges edges={graph.edges} issues={issues.edges} />}
             <Controls showInteractive={false} />
             {show.minimap && <MiniMap pannable zoomable nodeClassName={minimapClass} />}

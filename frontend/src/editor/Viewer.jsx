@@ -2,9 +2,9 @@
 // pushed in live, and nodes holding an inline subgraph (for-each, budget) expandable into their nested
 // nodes, drawn in a frame under the node.
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyNodeChanges, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
+import { Controls, MiniMap, ReactFlow, ReactFlowProvider, applyNodeChanges, useReactFlow, useStore as useFlowStore } from "@xyflow/react";
 import { LOD_ZOOM, VIRTUALIZE_ABOVE, autoLayout, estimateViewport } from "./layout.js";
-import { CanvasCtx, LodEdges, capturePanPointer, edgeTypes, estimateGeometry, estimatedSize, graphFields, movingLayer, nodeTypes } from "./canvas.jsx";
+import { CanvasCtx, CanvasDots, LodEdges, capturePanPointer, edgeTypes, estimateGeometry, estimatedSize, graphFields, movingLayer, nodeTypes } from "./canvas.jsx";
 import { categoryClass } from "./icons.jsx";
 import { portsOf, specToFlow } from "./model.js";
 import { useStore } from "./store.js";
@@ -149,7 +149,7 @@ function ViewerCanvas({ spec, kinds, kindMap, defaults, store, onNodeClick, widt
       nodesDraggable={false} nodesConnectable={false} edgesFocusable={false} elementsSelectable={Boolean(onNodeClick)}
       deleteKeyCode={null} defaultViewport={viewport} fitView fitViewOptions={{ padding: 0.15, maxZoom: 1 }} minZoom={0.05} maxZoom={2}
       onNodeClick={onNodeClick ? onClick : undefined} onlyRenderVisibleElements={base.nodes.length > VIRTUALIZE_ABOVE}>
-      <Background gap={20} size={1.2} />
+      <CanvasDots store={store} />
       {lodEdges && <LodEdges edges={edges} active={active} />}
       <Controls showInteractive={false} />
       {base.nodes.length > MINIMAP_ABOVE && <MiniMap pannable zoomable nodeClassName={(n) => (n.type === "io" ? "mm-io" : n.type === "kzgroup" ? "mm-group" : `mm-node ${categoryClass(kindMap[n.data.kind]?.category)}`)} />}

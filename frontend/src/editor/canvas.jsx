@@ -444,6 +444,17 @@ export function LodEdges({ edges, issues, active }) {
   );
 }
 
+/** The canvas's dot grid (every 20 px of the flow), drawn inside the viewport: a pan moves it with the
+ * nodes (in full detail one composited layer, see movingLayer) where React Flow's <Background>, a pattern
+ * offset by the pan, repaints the whole canvas on every frame (bench/editor_load.py at 2,000 nodes: late
+ * frames of a pan 24 -> 16 of ~150 without it). Far out (low detail) there are no dots: at that scale they
+ * are a grey haze, and the canvas is repainted on every frame of a pan there. */
+export function CanvasDots({ store }) {
+  const lod = useStore(store, (s) => Boolean(s.lod));
+  if (lod) return null;
+  return <ViewportPortal><div className="kz-dots" aria-hidden="true" /></ViewportPortal>;
+}
+
 /** While the wheel zooms, the canvas is one composited layer scaled as pixels (removed when the zoom
  * ends, so text is re-rendered sharp); and while a pan moves nodes in full detail, so that a frame
  * rasters only what came into view, not the whole view again. Measured in Chromium without a GPU
