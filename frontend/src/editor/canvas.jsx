@@ -112,8 +112,8 @@ function PortRow({ nodeId, input, output, lod, live, rfId }) {
   if (lod) {
     return (
       <div className="kz-port-row">
-        {input && plainHandle(nodeId, "target", input.name, "left", `kz-handle t-${input.type}`, rfId)}
-        {output && plainHandle(nodeId, "source", output.name, "right", `kz-handle t-${output.type}`, rfId)}
+        {input && plainHandle(nodeId, "target", input.name, "left", `kz-handle t-${input.type}`)}
+        {output && plainHandle(nodeId, "source", output.name, "right", `kz-handle t-${output.type}`)}
       </div>
     );
   }
@@ -234,11 +234,9 @@ export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
   const ports = useMemo(() => (server && server.config === data.config ? server.ports : portsOf(data, kind, {}, defaults?.[data.kind])),
     [server, data, kind, defaults]);
   const { showError, showFallback } = errorHandles(selected, wired, drawingError);
-  // mounted while the canvas moves: drawn briefly (as far out) until the canvas is still (see `motion`)
-  const brief = useBrief(store) || lod;
   // React Flow's handles only where a pointer can use them (PortHandle); read-only canvases never connect
   const [hover, setHover] = useState(false);
-  const live = !readOnly && !brief && (CAN_HOVER ? hover || selected || connecting : true);
+  const live = !readOnly && !lod && (CAN_HOVER ? hover || selected || connecting : true);
   const rfId = readOnly ? null : flowStore.getState().rfId;
   // zoomed far out (`lod`, set by one subscription upstream), nodes drop their labels: same size and
   // handles, far less DOM to lay out
@@ -256,22 +254,22 @@ export const KaizenNode = memo(function KaizenNode({ id, data, selected }) {
       {!readOnly && showFallback && <PortHandle live={live} lod={lod} rfId={rfId} nodeId={id} type="target" position={Position.Top} id={FALLBACK_HANDLE}
         className="kz-handle kz-fallback" title="fallback: handles another node's errors" />}
       <div className="kz-node-head">
-        <span className="kz-node-icon">{brief ? null : <NodeIcon name={kind?.icon || "box"} accent={categoryClass(kind?.category)} />}</span>
+        <span className="kz-node-icon">{lod ? null : <NodeIcon name={kind?.icon || "box"} accent={categoryClass(kind?.category)} />}</span>
         <span className="kz-node-title" title={data.label || id}>{data.label || id}</span>
-        {brief ? null : status ? <span className={`status status-${status}`} title={count || undefined}>{status === "not-run" ? "not run" : status}</span> : <span className="kz-node-kind">{data.kind}</span>}
-        {canExpand && !brief && (
+        {lod ? null : status ? <span className={`status status-${status}`} title={count || undefined}>{status === "not-run" ? "not run" : status}</span> : <span className="kz-node-kind">{data.kind}</span>}
+        {canExpand && !lod && (
           <button type="button" className="kz-expand nodrag nopan" aria-expanded={expanded} data-testid="expand"
             title={expanded ? "Hide the nested nodes" : "Show the nested nodes (each for-each item's state in one badge)"}
             onClick={(e) => { e.stopPropagation(); toggleExpand(id); }}>{expanded ? "−" : "+"}</button>
         )}
       </div>
-      {count && !brief && <div className="kz-node-count" data-testid="nested-count">{count}</div>}
-      {data.label && !data.nested && <div className="kz-node-id">{brief ? "\u00a0" : id}</div>}
-      <div className="kz-ports"><PortRows nodeId={id} ports={ports} lod={brief} live={live} rfId={lod ? null : rfId} /></div>
-      {members && <MemberRows members={members} lit={lit} lod={brief} />}
+      {count && !lod && <div className="kz-node-count" data-testid="nested-count">{count}</div>}
+      {data.label && !data.nested && <div className="kz-node-id">{lod ? "\u00a0" : id}</div>}
+      <div className="kz-ports"><PortRows nodeId={id} ports={ports} lod={lod} live={live} rfId={rfId} /></div>
+      {members && <MemberRows members={members} lit={lit} lod={lod} />}
       {!readOnly && (
         <div className="kz-node-foot">
-          <span className="kz-onerror" title="Select the node, then drag its on-error handle to a fallback node">{brief ? "\u00a0" : "on error"}</span>
+          <span className="kz-onerror" title="Select the node, then drag its on-error handle to a fallback node">{lod ? "\u00a0" : "on error"}</span>
           {showError && <PortHandle live={live} lod={lod} rfId={rfId} nodeId={id} type="source" position={Position.Right} id={ERROR_HANDLE}
             className="kz-handle kz-error-handle" title="on error: connect to a fallback node" />}
         </div>
@@ -463,46 +461,10 @@ export function CanvasDots({ store }) {
  * come into view). Not far out (low detail): there the layer made the pan worse (late frames 35 -> 42 %).
  * For React Flow's onMoveStart / onMoveEnd; `el()` is the element above the viewport. */
 export function movingLayer(store, el) {
-  const m = motion(store);
   return {
-    onMoveStart: (event) => {
-      m.moving = true;
-      if (event?.type === "wheel" || !store.get().lod) el()?.classList.add("kz-moving");
-    },
-    onMoveEnd: () => {
-      m.moving = false;
-      el()?.classList.remove("kz-moving");
-      const waiting = [...m.waiting];
-      m.waiting.clear();
-      for (const done of waiting) done();
-    },
+    onMoveStart: (event) => { if (event?.type === "wheel" || !store.get().lod) el()?.classList.add("kz-moving"); },
+    onMoveEnd: () => el()?.classList.remove("kz-moving"),
   };
-}
-
-/** Whether a canvas is moving (a pan or a zoom under way, from movingLayer) and the nodes waiting for it
- * to stop. Not store state: nothing re-renders when a pan starts or ends, only the waiting nodes. */
-function motion(store) {
-  if (!store.motion) store.motion = { moving: false, waiting: new Set() };
-  return store.motion;
-}
-
-/** A node that mounts while its canvas moves (a pan brings it into view) is drawn briefly first, as far
- * out: same size and handles, no names, icons or badges; it gets them when the canvas stops, or before
- * if the browser has an idle moment. A pan's frames are what mounting nodes costs them (the editor bench's
- * trace at 2,000 nodes: every late frame is one where a column of nodes comes into view), and the brief
- * form costs a fraction of the full one. */
-function useBrief(store) {
-  const [brief, setBrief] = useState(() => motion(store).moving);
-  useEffect(() => {
-    if (!brief) return undefined;
-    const m = motion(store);
-    const done = () => setBrief(false);
-    if (!m.moving) { done(); return undefined; }
-    m.waiting.add(done);
-    const idle = typeof requestIdleCallback === "function" ? requestIdleCallback(done) : null;
-    return () => { m.waiting.delete(done); if (idle !== null) cancelIdleCallback(idle); };
-  }, [brief, store]);
-  return brief;
 }
 
 /** A drag on the empty canvas captures the pointer: while it pans, the browser sends the moves to the pane
