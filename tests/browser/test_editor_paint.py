@@ -1,6 +1,7 @@
 """What keeps a pan over a big graph cheap (issue 15, the editor at the graph limit), checked in the DOM:
 all edges in one <svg> (vite.config.js patches React Flow), port handles placed without a transform each,
-node icons drawn as images, and a drag on the empty canvas capturing the pointer. Each is a paint layer or
+node icons drawn as images, the dot grid inside the viewport, edge end anchors only where a pointer is,
+and a drag on the empty canvas capturing the pointer. Each is a paint layer or
 hit test fewer per node on every frame (bench/editor_load.py measures the effect; no timing here). And what
 must not change with them: edges still end at their handles, an edge can still be clicked, the pane pans."""
 
@@ -59,6 +60,12 @@ def test_the_canvas_draws_edges_in_one_svg_handles_and_icons_without_layers_of_t
     assert page.evaluate("() => document.querySelector('.react-flow__edges').tagName.toLowerCase()") == "svg"
     assert page.locator(".react-flow__edges > svg:not(.react-flow__marker)").count() == 0
     assert page.locator(".react-flow__edges > g.react-flow__edge").count() == 2
+    # the dot grid is in the viewport (it moves with the nodes; React Flow's Background, a pattern offset by
+    # the pan, repainted the whole canvas on every frame), and no edge carries end anchors until a pointer
+    # is on it (two invisible circles per edge, re-layered on every frame of a pan)
+    assert page.locator(".react-flow__background").count() == 0
+    expect(page.locator(".react-flow__viewport .kz-dots")).to_have_count(1)
+    assert page.locator(".react-flow__edgeupdater").count() == 0
     # port handles are centred by margins, not transforms; they sit in their port row, the one positioned
     # element of it (a port's name carries its type tag as CSS content: no element of its own)
     styles = page.evaluate("""() => [...document.querySelectorAll('.kz-port-row .react-flow__handle')].map((h) => {
@@ -127,6 +134,7 @@ def test_far_out_a_big_graph_draws_its_edges_as_shared_strokes_and_zoomed_in_as_
     # far out: no React Flow edge; every edge is one stroke of the shared layer
     page.wait_for_function(f"() => ({LOD_STROKES})().length === {len(spec['edges'])}")
     assert page.locator(".react-flow__edge").count() == 0
+    assert page.locator(".kz-dots").count() == 0  # (no dot grid far out: a grey haze at that scale)
     # the stroke of n0 -> n10 starts at n0's output handle and ends at n10's input handle (within a pixel)
     strokes = page.evaluate(LOD_STROKES)
     sx, sy, tx, ty = page.evaluate(ANCHORS)
@@ -140,6 +148,7 @@ def test_far_out_a_big_graph_draws_its_edges_as_shared_strokes_and_zoomed_in_as_
         page.mouse.wheel(0, -300)
         page.wait_for_timeout(60)
     expect(page.locator(".kz-lod-edges")).to_have_count(0)
+    expect(page.locator(".kz-dots")).to_have_count(1)
     # (the edges of this graph are level lines: a box of no height, which Playwright calls hidden; the
     # stroke is what is drawn)
     expect(page.locator(".react-flow__edge path.react-flow__edge-path").first).to_have_attribute("d", re.compile(r"^M[\d.-]+,[\d.-]+ C"))
