@@ -304,6 +304,11 @@ def main() -> None:
               f"{statistics.median(r['pan_open'][0] for r in runs):>9.1f}/{worst(runs, 'pan_open', 1):<6.1f} "
               f"{statistics.median(r['pan_open_cpu'] for r in runs):>8.1f} "
               f"{statistics.median(r['pan'][3] for r in runs):>10.1f} {statistics.median(r['pan_open'][3] for r in runs):>14.1f}")
+    print("pan p95 ms by load (full detail | at 25 %):")
+    for n, _e, name, runs in rows:
+        full = " ".join(f"{r['pan'][1]:.1f}" for r in runs)
+        far = " ".join(f"{r['pan_open'][1]:.1f}" for r in runs)
+        print(f"{name:>7} {n:>5}  {full}  |  {far}")
 
 if __name__ == "__main__":
     main()
