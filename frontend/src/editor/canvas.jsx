@@ -444,9 +444,10 @@ export function LodEdges({ edges, issues, active }) {
 
 /** The canvas's dot grid (every 20 px of the flow), drawn inside the viewport: a pan moves it with the
  * nodes (in full detail one composited layer, see movingLayer) where React Flow's <Background>, a pattern
- * offset by the pan, repaints the whole canvas on every frame (bench/editor_load.py at 2,000 nodes: late
- * frames of a pan 24 -> 16 of ~150 without it). Far out (low detail) there are no dots: at that scale they
- * are a grey haze, and the canvas is repainted on every frame of a pan there. */
+ * offset by the pan, repaints the whole canvas on every frame, and Chromium re-layerizes the page after
+ * each such paint (bench/pan_trace.py at 2,000 nodes: layerizing ~450 -> ~110 ms per pan; editor_load.py:
+ * late frames of a pan 17 -> 4 %, with the edge anchors, see Editor.jsx). Far out (low detail) there are
+ * no dots: at that scale they are a grey haze, and there the canvas is repainted on every frame anyway. */
 export function CanvasDots({ store }) {
   const lod = useStore(store, (s) => Boolean(s.lod));
   if (lod) return null;
