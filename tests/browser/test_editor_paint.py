@@ -157,6 +157,52 @@ def test_far_out_a_big_graph_draws_its_edges_as_shared_strokes_and_zoomed_in_as_
     problems.check()
 
 
+# a point of the empty canvas, searched from the right (room to drag leftwards)
+PANE_FROM_RIGHT = """() => { const r = document.querySelector('.react-flow__pane').getBoundingClientRect();
+  for (let x = r.right - 40; x > r.left + 40; x -= 13) for (let y = r.top + 40; y < r.bottom - 40; y += 13)
+    if (document.elementFromPoint(x, y)?.classList.contains('react-flow__pane')) return [x, y]; return null; }"""
+
+
+def test_on_a_big_graph_a_node_just_out_of_view_stays_mounted(login_context, editor_user):
+    """Only what is in view is mounted on a big graph, but a node that leaves the view stays mounted
+    until it is 200 px out (vite.config.js patches React Flow): a pan back and forth does not unmount
+    and remount the nodes along the edge of the view on every turn."""
+    graph = services.graph_create(owner=editor_user, name="Big", spec=big_spec()).graph
+    ctx, problems = login_context(editor_user)
+    page = open_editor(ctx, graph.pk)
+    canvas = page.locator(".kz-canvas").bounding_box()
+    page.mouse.move(canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2)
+    for _ in range(6):
+        page.mouse.wheel(0, -300)
+        page.wait_for_timeout(60)
+    expect(page.locator(".kz-lod-edges")).to_have_count(0)
+    page.wait_for_timeout(300)
+    # the leftmost node wholly in view
+    left = page.evaluate("""(c) => [...document.querySelectorAll('.react-flow__node-kaizen')].map((el) => [el.dataset.id, el.getBoundingClientRect()])
+      .filter(([, r]) => r.left > c.x && r.right < c.x + c.width && r.top > c.y && r.bottom < c.y + c.height)
+      .sort((a, b) => a[1].left - b[1].left)[0]""", canvas)
+    assert left, "no node wholly in view"
+    node_id, box = left[0], left[1]
+    out = lambda: page.evaluate(f"() => document.querySelector('.react-flow__node[data-id=\"{node_id}\"]')?.getBoundingClientRect().right")  # noqa: E731
+
+    def drag_left(px):
+        x, y = page.evaluate(PANE_FROM_RIGHT)
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x - px, y, steps=10)
+        page.mouse.up()
+        page.wait_for_timeout(200)
+
+    # 100 px out of view: still mounted (plain React Flow unmounts it as soon as it is out)
+    drag_left(box["right"] - canvas["x"] + 100)
+    right = out()
+    assert right is not None and right < canvas["x"] - 60, (node_id, right, canvas["x"])
+    # far out of view: unmounted, as ever
+    drag_left(300)
+    expect(page.locator(f'.react-flow__node[data-id="{node_id}"]')).to_have_count(0)
+    problems.check()
+
+
 def test_the_run_canvas_far_out_draws_strokes_too_and_lights_the_active_ones(login_context, editor_user):
     """The read-only canvas (graph page, run page) of a big graph: far out, the same shared strokes, the
     edges a running node reads drawn as active strokes, and the rest not."""
