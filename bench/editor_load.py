@@ -65,6 +65,23 @@ def layered_graph(n_nodes: int, n_edges: int, width: int = 20) -> dict:
             "nodes": nodes, "edges": edges, "settings": {}}
 
 
+def bench_site():
+    """Django set up and migrated, a logged-in bench user, the server: (user, session cookie, server, base URL)."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.test import Client
+
+    call_command("migrate", verbosity=0)
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    client = Client()
+    client.force_login(user)
+    server, base = serve()
+    return user, client.cookies["sessionid"].value, server, base
+
+
 def serve():
     from django.contrib.staticfiles.handlers import StaticFilesHandler
     from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
@@ -202,15 +219,20 @@ def pan_frames(page, cx: float, cy: float) -> list[float]:
     """requestAnimationFrame deltas while the mouse drags the empty canvas (90 steps)."""
     px, py = page.evaluate(PANE_POINT) or (cx, cy)  # start on empty canvas so the drag pans
     page.evaluate(RAF_START)
-    page.mouse.move(px, py)
-    page.mouse.down()
-    for i in range(90):
-        page.mouse.move(px - i * 6, py - (i % 30) * 3)
-    page.mouse.up()
+    pan_moves(page, px, py, dy=-3)
     return page.evaluate("() => { window.__rafOn = false; return window.__frames.slice(2); }")
 
 
 PAN_STEPS = 90
+
+
+def pan_moves(page, px: float, py: float, dy: float) -> None:
+    """The bench's pan: a drag from (px, py), 6 px left per step, and up or down (dy) by up to 87 px and back every 30 steps."""
+    page.mouse.move(px, py)
+    page.mouse.down()
+    for i in range(PAN_STEPS):
+        page.mouse.move(px - i * 6, py + (i % 30) * dy)
+    page.mouse.up()
 
 
 def pan_cpu_per_step(browser, page) -> float:
@@ -221,11 +243,7 @@ def pan_cpu_per_step(browser, page) -> float:
 
     px, py = page.evaluate(PANE_POINT) or (0, 0)
     browser.start_tracing(page=page, categories=["devtools.timeline", "disabled-by-default-devtools.timeline"])
-    page.mouse.move(px, py)
-    page.mouse.down()
-    for i in range(PAN_STEPS):
-        page.mouse.move(px - i * 6, py + (i % 30) * 3)
-    page.mouse.up()
+    pan_moves(page, px, py, dy=3)
     page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
     events = json.loads(browser.stop_tracing())["traceEvents"]
     mains = {e["tid"] for e in events if e.get("name") == "thread_name" and e.get("args", {}).get("name") == "CrRendererMain"}
@@ -249,21 +267,9 @@ def main() -> None:
     if args.against and not (args.against / "editor.js").exists():
         sys.exit(f"--against {args.against}: no editor.js there")
 
-    import django
-
-    django.setup()
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-    from django.test import Client
-
+    user, cookie, server, base = bench_site()
     from graphs import services
 
-    call_command("migrate", verbosity=0)
-    user, _ = get_user_model().objects.get_or_create(username="bench")
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies["sessionid"].value
-    server, base = serve()
     sizes = [int(s) for s in args.sizes.split(",")]
     graphs = {}
     for n in sizes:

@@ -34,16 +34,6 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 import editor_load as el  # noqa: E402  (the editor bench's server, graph, probes and pan)
 
-STEPS = 90
-
-
-def pan(page, px: float, py: float) -> None:
-    page.mouse.move(px, py)
-    page.mouse.down()
-    for i in range(STEPS):
-        page.mouse.move(px - i * 6, py - (i % 30) * 3)
-    page.mouse.up()
-
 
 def exclusive_times(events: list[dict], tid: int) -> tuple[collections.Counter, list[tuple[float, collections.Counter]]]:
     """Exclusive time per event name on the main thread, in all tasks and per task over 25 ms."""
@@ -107,22 +97,11 @@ def main() -> None:
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args()
 
-    import django
-
-    django.setup()
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-    from django.test import Client
+    user, cookie, server, base = el.bench_site()
     from playwright.sync_api import sync_playwright
 
     from graphs import services
 
-    call_command("migrate", verbosity=0)
-    user, _ = get_user_model().objects.get_or_create(username="bench")
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies["sessionid"].value
-    server, base = el.serve()
     graph_id = services.graph_create(owner=user, name="pan", spec=el.layered_graph(args.nodes, int(args.nodes * 1.2))).graph.pk
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=args.chromium, headless=True, args=el.CHROMIUM_ARGS)
@@ -150,13 +129,13 @@ def main() -> None:
                 cdp.send("Profiler.enable")
                 cdp.send("Profiler.setSamplingInterval", {"interval": 200})
                 cdp.send("Profiler.start")
-                pan(page, px, py)
+                el.pan_moves(page, px, py, dy=-3)
                 js_profile(cdp.send("Profiler.stop")["profile"])
                 ctx.close()
                 continue
             browser.start_tracing(page=page, categories=["devtools.timeline", "disabled-by-default-devtools.timeline", "blink", "cc", "v8"])
             page.evaluate(el.RAF_START)
-            pan(page, px, py)
+            el.pan_moves(page, px, py, dy=-3)
             frames = page.evaluate("() => { window.__rafOn = false; return window.__frames.slice(2); }")
             events = json.loads(browser.stop_tracing())["traceEvents"]
             ctx.close()

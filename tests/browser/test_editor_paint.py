@@ -126,6 +126,18 @@ ANCHORS = """() => { const vp = document.querySelector('.react-flow__viewport').
   return [out[1], out[2], inp[0], inp[2]]; }"""
 
 
+def zoom_in(page):
+    """Wheel into the middle of a big graph that opened far out, until React Flow draws its edges
+    (full detail); the canvas's box."""
+    canvas = page.locator(".kz-canvas").bounding_box()
+    page.mouse.move(canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2)
+    for _ in range(6):
+        page.mouse.wheel(0, -300)
+        page.wait_for_timeout(60)
+    expect(page.locator(".kz-lod-edges")).to_have_count(0)
+    return canvas
+
+
 def test_far_out_a_big_graph_draws_its_edges_as_shared_strokes_and_zoomed_in_as_edges(login_context, editor_user):
     spec = big_spec()
     graph = services.graph_create(owner=editor_user, name="Big", spec=spec).graph
@@ -142,12 +154,7 @@ def test_far_out_a_big_graph_draws_its_edges_as_shared_strokes_and_zoomed_in_as_
     assert stroke, f"no stroke starts at n0's output handle {sx, sy}"
     assert abs(stroke[-2] - tx) < 1 and abs(stroke[-1] - ty) < 1, (stroke, [sx, sy, tx, ty])
     # zoomed in: React Flow's edges come back, the shared layer goes
-    canvas = page.locator(".kz-canvas").bounding_box()
-    page.mouse.move(canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2)
-    for _ in range(6):
-        page.mouse.wheel(0, -300)
-        page.wait_for_timeout(60)
-    expect(page.locator(".kz-lod-edges")).to_have_count(0)
+    zoom_in(page)
     expect(page.locator(".kz-dots")).to_have_count(1)
     # (the edges of this graph are level lines: a box of no height, which Playwright calls hidden; the
     # stroke is what is drawn)
@@ -170,12 +177,7 @@ def test_on_a_big_graph_a_node_just_out_of_view_stays_mounted(login_context, edi
     graph = services.graph_create(owner=editor_user, name="Big", spec=big_spec()).graph
     ctx, problems = login_context(editor_user)
     page = open_editor(ctx, graph.pk)
-    canvas = page.locator(".kz-canvas").bounding_box()
-    page.mouse.move(canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2)
-    for _ in range(6):
-        page.mouse.wheel(0, -300)
-        page.wait_for_timeout(60)
-    expect(page.locator(".kz-lod-edges")).to_have_count(0)
+    canvas = zoom_in(page)
     page.wait_for_timeout(300)
     # the leftmost node wholly in view
     left = page.evaluate("""(c) => [...document.querySelectorAll('.react-flow__node-kaizen')].map((el) => [el.dataset.id, el.getBoundingClientRect()])
