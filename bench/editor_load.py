@@ -197,6 +197,8 @@ def measure(browser, base: str, cookie: str, graph_id: int, n_nodes: int, n_edge
     pan_cpu = pan_cpu_per_step(browser, page)
     # drag one node around (controlled-flow round trip per frame)
     nb = page.evaluate(NODE_NEAR, [0.35, 0.4])
+    if nb is None:
+        raise SystemExit(f"{n_nodes} nodes: no node in view to drag after the pans and the zoom")
     page.evaluate(RAF_START)
     page.mouse.move(nb["x"] + nb["width"] / 2, nb["y"] + 6)
     page.mouse.down()
@@ -226,12 +228,13 @@ def pan_frames(page, cx: float, cy: float) -> list[float]:
 PAN_STEPS = 90
 
 
-def pan_moves(page, px: float, py: float, dy: float) -> None:
-    """The bench's pan: a drag from (px, py), 6 px left per step, and up or down (dy) by up to 87 px and back every 30 steps."""
+def pan_moves(page, px: float, py: float, dy: float, dx: float = -6) -> None:
+    """The bench's pan: a drag from (px, py), ``dx`` px per step (left by default), and up or down
+    (dy) by up to 87 px and back every 30 steps."""
     page.mouse.move(px, py)
     page.mouse.down()
     for i in range(PAN_STEPS):
-        page.mouse.move(px - i * 6, py + (i % 30) * dy)
+        page.mouse.move(px + i * dx, py + (i % 30) * dy)
     page.mouse.up()
 
 
@@ -243,7 +246,9 @@ def pan_cpu_per_step(browser, page) -> float:
 
     px, py = page.evaluate(PANE_POINT) or (0, 0)
     browser.start_tracing(page=page, categories=["devtools.timeline", "disabled-by-default-devtools.timeline"])
-    pan_moves(page, px, py, dy=3)
+    # (to the right: back over the view the frame-timed pan left, so a small graph stays in view
+    # for what follows; 4 pans to the left took a 200-node graph out of it)
+    pan_moves(page, px, py, dy=3, dx=6)
     page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
     events = json.loads(browser.stop_tracing())["traceEvents"]
     mains = {e["tid"] for e in events if e.get("name") == "thread_name" and e.get("args", {}).get("name") == "CrRendererMain"}
