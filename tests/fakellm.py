@@ -176,6 +176,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.path.endswith("/chat/completions"):
             return self._json(404, {"error": {"message": f"no route {self.path}"}})
         record = fake.record(body, {"Authorization": self.headers.get("Authorization")})
+        record["peer_port"] = self.client_address[1]  # (which of the client's connections carried it)
         fmt = body.get("response_format") or {}
         if fmt.get("type") == "json_schema" and fmt.get("json_schema", {}).get("strict"):
             problems = strict_problems(fmt["json_schema"].get("schema"))

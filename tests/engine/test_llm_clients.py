@@ -10,7 +10,7 @@ import threading
 import httpx2
 
 from graphs.engine.llm import LLMRequest, clients
-from graphs.engine.llm.clients import SHARDS, ClientPool, ConnectionConfig, default_transport, shared_pool
+from graphs.engine.llm.clients import FILL, ClientPool, ConnectionConfig, default_transport, shared_pool
 from graphs.engine.llm.openai_provider import OpenAIProvider
 from graphs.engine.llm.shared import shared_providers
 
@@ -20,8 +20,9 @@ def request(text: str = "hello", **kwargs) -> LLMRequest:
 
 
 async def test_many_runs_share_one_set_of_clients_per_connection_config(llm):
-    """Fifty 'runs' each build their providers as a worker does, then call the model: the pool
-    holds SHARDS clients for the config, not SHARDS per run; a second key gets its own set."""
+    """Fifty 'runs' each build their providers as a worker does, then call the model at once: the
+    pool holds as many clients for the config as fifty calls in flight need (FILL each), not a set
+    per run; a second key gets its own."""
     pool = shared_pool()
     before = pool.built
 
@@ -31,12 +32,70 @@ async def test_many_runs_share_one_set_of_clients_per_connection_config(llm):
 
     answers = await asyncio.gather(*(one_run(i) for i in range(50)))
     assert len(answers) == 50 and all(answers)
-    assert pool.built - before == SHARDS
+    assert 1 <= pool.built - before <= -(-50 // FILL)
+    built = pool.built
     provider = shared_providers(llm.base_url, "test-key", max_retries=0, simulated_latency_s=0.0, default="openai")
     assert provider is shared_providers(llm.base_url, "test-key", max_retries=0, simulated_latency_s=0.0, default="openai")
     await provider.get("openai").complete(request("with another key", api_key="key-2"))
-    assert pool.built - before == 2 * SHARDS
+    assert pool.built == built + 1
     assert {c["authorization"] for c in llm.calls()} == {"Bearer test-key", "Bearer key-2"}
+
+
+async def test_calls_one_after_another_reuse_one_client_and_its_connection(llm):
+    """A run's sequential calls go to the config's first client (the one with nothing in flight)
+    and so over its one kept-alive connection: no new TCP (or TLS) handshake per call, as when
+    calls went round-robin over eight clients whose connections expired between two uses."""
+    pool = ClientPool()
+    provider = OpenAIProvider(llm.base_url, "test-key", max_retries=0, clients=pool)
+    try:
+        for i in range(12):
+            assert (await provider.complete(request(f"step {i}"))).content
+        config = ConnectionConfig(llm.base_url, "test-key", 0)
+        assert pool.built == 1 and pool.in_flight(config) == [0]
+        assert len({call["peer_port"] for call in llm.calls("step")}) == 1, "one connection for all twelve"
+    finally:
+        await provider.aclose()
+
+
+async def test_a_wide_fan_out_spreads_over_clients_of_at_most_fill_calls_each(llm):
+    """Calls in flight at once fill a client up to FILL, then the next one is made; every call's
+    end (a streamed answer read to the end, a plain one, an error) is counted, so an idle pool
+    reads zero everywhere (a count that leaked would send later calls to ever more clients)."""
+    llm.script(match="wide", latency=0.5)
+    llm.script(match="broken", status=500)
+    pool = ClientPool()
+    provider = OpenAIProvider(llm.base_url, "test-key", max_retries=0, clients=pool)
+    config = ConnectionConfig(llm.base_url, "test-key", 0)
+    try:
+        n = 2 * FILL + 3
+        calls = [asyncio.ensure_future(provider.complete(request(f"wide {i}"))) for i in range(n)]
+        while len(llm.calls("wide")) < n:
+            await asyncio.sleep(0.02)
+        assert pool.in_flight(config) == [FILL, FILL, 3]
+        assert all(answer.content for answer in await asyncio.gather(*calls))
+        assert pool.in_flight(config) == [0, 0, 0]
+        plain = OpenAIProvider(llm.base_url, "test-key", max_retries=0, clients=pool, stream=False)
+        assert (await plain.complete(request("plain"))).content
+        failed = await asyncio.gather(provider.complete(request("broken")), return_exceptions=True)
+        assert isinstance(failed[0], Exception), failed
+        assert pool.in_flight(config) == [0, 0, 0] and pool.built == 3
+    finally:
+        await provider.aclose()
+
+
+async def test_past_the_last_client_the_least_busy_takes_the_call(llm):
+    llm.script(match="held", latency=0.5)
+    pool = ClientPool(shards=2, fill=2)
+    provider = OpenAIProvider(llm.base_url, "test-key", max_retries=0, clients=pool)
+    config = ConnectionConfig(llm.base_url, "test-key", 0)
+    try:
+        calls = [asyncio.ensure_future(provider.complete(request(f"held {i}"))) for i in range(7)]
+        while len(llm.calls("held")) < 7:
+            await asyncio.sleep(0.02)
+        assert sorted(pool.in_flight(config)) == [3, 4] and pool.built == 2
+        assert all(answer.content for answer in await asyncio.gather(*calls))
+    finally:
+        await provider.aclose()
 
 
 def test_each_event_loop_gets_its_own_clients(llm):
@@ -79,7 +138,7 @@ async def test_plain_http_loads_no_ca_bundle_and_https_shares_one_context():
         await pool.aclose()
     plain = [ctx for https, ctx in contexts if not https]
     tls = [ctx for https, ctx in contexts if https]
-    assert len(plain) == 2 and len(tls) == 4
+    assert len(plain) == 1 and len(tls) == 2  # (a config's first client; more only for concurrent calls)
     assert all(ctx is clients.plain_context() for ctx in plain)
     assert clients.plain_context().cert_store_stats()["x509_ca"] == 0
     assert clients.plain_context().verify_mode.name == "CERT_REQUIRED"  # trusts nothing, verifies all: no silent https
@@ -121,8 +180,8 @@ async def test_a_call_after_another_user_closed_its_provider_still_works(llm, ca
     assert (await first.complete(request("before"))).content
     await first.aclose()
     late = OpenAIProvider(llm.base_url, "test-key", max_retries=0)
-    for i in range(SHARDS + 1):  # every shard
-        assert (await late.complete(request(f"after {i}"))).content
+    answers = await asyncio.gather(*(late.complete(request(f"after {i}")) for i in range(2 * FILL)))  # (two clients)
+    assert all(answer.content for answer in answers)
     assert "client has been closed" not in caplog.text
 
 

@@ -2,10 +2,11 @@
 
 Why: an ``AsyncOpenAI`` client built with the SDK's defaults builds its own httpx transport,
 which builds an SSL context and loads the whole CA bundle (tens of ms of CPU), even for an
-``http://`` endpoint. Built per run (eight per run, see SHARDS) that was about three quarters of
+``http://`` endpoint. Built per run (eight per run, as it was then) that was about three quarters of
 a loaded worker's CPU. Here a worker keeps, per event loop, one set of clients per connection
-config (base_url, api key, retries), reused by every run on that loop; the TLS context that
-trusts the CA bundle is built once per process and only when an ``https`` endpoint is used.
+config (base_url, api key, retries), as many as its concurrent calls need (FILL), reused by every
+run on that loop; the TLS context that trusts the CA bundle is built once per process and only
+when an ``https`` endpoint is used.
 
 Clients belong to the loop that made them (their pooled connections are that loop's sockets),
 so the process-wide cache is keyed by the running loop; pools of loops that have closed are
@@ -20,10 +21,10 @@ the fencing check (fencing.py): a request of a run this worker no longer holds n
 from __future__ import annotations
 
 import asyncio
-import itertools
+import contextlib
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx2
@@ -34,10 +35,17 @@ from .probes import cheap_probes
 from .urlguard import GuardedTransport
 
 # Requests are spread over a few clients per connection config: httpcore's pool scans every
-# pooled connection per request, so one client with hundreds of concurrent connections burns
-# CPU quadratically. Measured (300 parallel calls held 0.5 s by the scripted server, loop thread's
-# CPU per call): 1 client 3.2-3.3 ms, 8 clients 2.1-2.4 ms.
-SHARDS = 8
+# pooled connection per request (and probes each idle one with a poll), so one client with hundreds
+# of concurrent connections burns CPU quadratically. Measured (300 parallel calls held 0.5 s by the
+# scripted server, loop thread's CPU per call): 1 client 3.2-3.3 ms, 8 clients 2.1-2.4 ms; 500
+# held calls, 8 clients 0.94 ms, 64 clients 0.81 ms. A call goes to the first client with fewer
+# than FILL requests in flight; when every client has FILL, a new one is made, up to MAX_SHARDS,
+# past which the least busy takes it. So calls made one after another all use the first client and
+# its kept-alive connection (round-robin over 8 clients had each of a run's sequential calls on
+# another client, idle for longer than httpx's 5 s keep-alive: a new TCP, and for https a new TLS,
+# handshake per call), and a wide fan-out spreads over as many clients as it needs.
+FILL = 16
+MAX_SHARDS = 64
 # The SDK's own defaults (DefaultAsyncHttpxClient), which a transport we build must carry itself.
 LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
 
@@ -92,25 +100,58 @@ def default_transport(config: ConnectionConfig, ssl_context: ssl.SSLContext) -> 
     return cheap_probes(httpx2.AsyncHTTPTransport(verify=ssl_context, limits=LIMITS))
 
 
-class ClientPool:
-    """SHARDS ``AsyncOpenAI`` clients per connection config, all on one event loop."""
+@dataclass
+class _Shard:
+    client: openai.AsyncOpenAI
+    in_flight: int = 0  # calls leased and not yet ended
 
-    def __init__(self, transport_factory: TransportFactory = default_transport, shards: int = SHARDS) -> None:
+
+class ClientPool:
+    """Up to ``shards`` ``AsyncOpenAI`` clients per connection config, all on one event loop, made
+    as concurrent calls need them (see FILL)."""
+
+    def __init__(self, transport_factory: TransportFactory = default_transport, shards: int = MAX_SHARDS,
+                 fill: int = FILL) -> None:
         self.transport_factory = transport_factory
         self.shards = shards
-        self._clients: dict[ConnectionConfig, list[openai.AsyncOpenAI]] = {}
-        self._turn = itertools.count()
+        self.fill = fill
+        self._clients: dict[ConnectionConfig, list[_Shard]] = {}
         self.built = 0  # clients made so far (what the tests count)
 
+    @contextlib.contextmanager
+    def lease(self, config: ConnectionConfig) -> Iterator[openai.AsyncOpenAI]:
+        """The client for one call with ``config``, counted as busy until the block ends: a call is
+        in flight from its choice of client (its request is built after awaits, so counting at the
+        transport would let every call started in one turn of the loop pick the same client)."""
+        shard = self._pick(config)
+        shard.in_flight += 1
+        try:
+            yield shard.client
+        finally:
+            shard.in_flight -= 1
+
     def client(self, config: ConnectionConfig) -> openai.AsyncOpenAI:
+        """A client for ``config``, not counted as busy (what ``lease`` would pick now)."""
+        return self._pick(config).client
+
+    def in_flight(self, config: ConnectionConfig) -> list[int]:
+        """Leased calls per client of ``config`` (for tests and benches)."""
+        return [shard.in_flight for shard in self._clients.get(config, [])]
+
+    def _pick(self, config: ConnectionConfig) -> _Shard:
         shards = self._clients.get(config)
         if shards is None:
+            shards = self._clients[config] = []
+        for shard in shards:
+            if shard.in_flight < self.fill:
+                return shard
+        if len(shards) < self.shards:
             context = tls_context() if config.https else plain_context()
-            shards = [self._build(config, context) for _ in range(self.shards)]
-            self._clients[config] = shards
-        return shards[next(self._turn) % len(shards)]
+            shards.append(self._build(config, context))
+            return shards[-1]
+        return min(shards, key=lambda shard: shard.in_flight)
 
-    def _build(self, config: ConnectionConfig, context: ssl.SSLContext) -> openai.AsyncOpenAI:
+    def _build(self, config: ConnectionConfig, context: ssl.SSLContext) -> _Shard:
         if config.guarded:  # resolves, checks and pins every connection (urlguard.py)
             transport: httpx2.AsyncBaseTransport = GuardedTransport(  # (FencedTransport adds the probes)
                 allow_private=config.allow_private, verify=context, limits=LIMITS)
@@ -118,11 +159,11 @@ class ClientPool:
             transport = self.transport_factory(config, context)
         http = openai.DefaultAsyncHttpxClient(transport=FencedTransport(transport))  # (fencing.py)
         self.built += 1
-        return openai.AsyncOpenAI(base_url=config.base_url, api_key=config.api_key or "not-needed",
-                                  max_retries=config.max_retries, http_client=http)
+        return _Shard(openai.AsyncOpenAI(base_url=config.base_url, api_key=config.api_key or "not-needed",
+                                         max_retries=config.max_retries, http_client=http))
 
     async def aclose(self) -> None:
-        clients = [c for shards in self._clients.values() for c in shards]
+        clients = [shard.client for shards in self._clients.values() for shard in shards]
         self._clients.clear()
         for client in clients:
             await client.close()

@@ -14,6 +14,7 @@ Provider error bodies are trimmed before they become a run's error or events.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -140,11 +141,12 @@ class OpenAIProvider:
                            "to the server's own endpoint", status=None, retryable=False)
         return request.base_url, request.api_key, True
 
-    def _client(self, request: LLMRequest) -> openai.AsyncOpenAI:
+    def _lease(self, request: LLMRequest) -> contextlib.AbstractContextManager[openai.AsyncOpenAI]:
+        """The client for ``request``'s call, busy until the call ends (clients.py: FILL)."""
         base_url, api_key, guarded = self.endpoint(request)
         pool = self.clients if self.clients is not None else shared_pool(self.transport_factory)
-        return pool.client(ConnectionConfig(base_url, api_key, self.max_retries, guarded=guarded,
-                                            allow_private=self.allow_private))
+        return pool.lease(ConnectionConfig(base_url, api_key, self.max_retries, guarded=guarded,
+                                           allow_private=self.allow_private))
 
     def _where(self, request: LLMRequest) -> dict[str, str]:
         """The endpoint a request goes to and the setting that names it, for errors people can act on."""
@@ -156,7 +158,10 @@ class OpenAIProvider:
         return {"endpoint": request.base_url or "", "setting": "the node's base_url", "model": request.model}
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
-        client = self._client(request)  # (timeout per request: with_options() would copy the client per call)
+        with self._lease(request) as client:  # (timeout per request: with_options() would copy the client per call)
+            return await self._complete(client, request)
+
+    async def _complete(self, client: openai.AsyncOpenAI, request: LLMRequest) -> LLMResponse:
         if self._guarded(request):
             try:  # a clear, final error before any retry (the transport checks every connection)
                 await acheck_model_url(request.base_url or "", self.allow_private)
