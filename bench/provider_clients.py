@@ -4,7 +4,7 @@
 
 Each "run" makes two chat calls to the scripted zero-latency server (tests/fakellm.py, in this
 process) through the openai SDK. ``per-run`` is how workers ran before: a provider per run whose
-SHARDS clients each build the SDK's default transport (an SSL context loading the CA bundle, even
+eight clients each build the SDK's default transport (an SSL context loading the CA bundle, even
 for http://), closed at the run's end. ``shared`` is graphs/engine/llm/clients.py: the process's
 pool for the loop. CPU is this process's (client and scripted server), per run; interleaved rounds.
 """
@@ -32,10 +32,14 @@ def per_run_transport(config, ssl_context):
 
 async def one_run(base_url: str, i: int, shared: bool) -> None:
     from graphs.engine.llm import LLMRequest
-    from graphs.engine.llm.clients import ClientPool
+    from graphs.engine.llm.clients import ClientPool, ConnectionConfig
     from graphs.engine.llm.openai_provider import OpenAIProvider
 
-    pool = None if shared else ClientPool(per_run_transport)
+    pool = None
+    if not shared:  # (eight clients made up front, as then)
+        pool = ClientPool(per_run_transport, shards=8, fill=0)
+        for _ in range(8):
+            pool.client(ConnectionConfig(base_url, "bench", 0))
     provider = OpenAIProvider(base_url, "bench", max_retries=0, clients=pool)
     for step in range(2):
         await provider.complete(LLMRequest(model="m", messages=[{"role": "user", "content": f"run {i} step {step}"}]))

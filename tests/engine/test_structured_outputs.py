@@ -172,10 +172,9 @@ async def test_the_server_refuses_a_strict_schema_outside_the_subset(harness):
     request = LLMRequest(model="m", messages=[{"role": "user", "content": "hi"}])
     body = provider.chat_body(request)
     body["response_format"] = {"type": "json_schema", "json_schema": {"name": "x", "strict": True, "schema": {"type": "object"}}}
-    client = provider._client(request)
     from openai import BadRequestError
     from openai.types.chat import ChatCompletion
-    with pytest.raises(BadRequestError, match="object without properties"):
+    with provider._lease(request) as client, pytest.raises(BadRequestError, match="object without properties"):
         await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
 
 
