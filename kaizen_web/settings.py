@@ -223,7 +223,13 @@ CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 # Embedded: kombu's memory transport, woken by every put instead of polling (graphs/runner/broker.py).
 # Distributed: kombu's Redis transport with one publishing client per channel (kaizen_web/redis_broker.py).
 CELERY_BROKER_TRANSPORT = "kaizen_web.redis_broker:Transport" if REDIS_URL else "graphs.runner.broker:Transport"
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600} if REDIS_URL else {}
+# No ack emulation: kombu's Redis transport would keep every delivered message in an "unacked" hash
+# (a pipeline on delivery and another on ack, on the worker's consumer thread: ~14 % of a worker's
+# CPU per run) to re-deliver it after a visibility timeout. Runs do not need it: a run whose worker
+# died is found by its lapsed lease, a queued run whose message was lost by its age, and both are
+# sent again by the sweeper (services.runs_sweep); a worker that stops cleanly puts back what it
+# took and had not started (kombu restores delivered, unacked messages when its channel closes).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"ack_emulation": False} if REDIS_URL else {}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

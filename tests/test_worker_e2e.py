@@ -92,6 +92,26 @@ def test_cancel_stops_a_running_run_fast_and_resume_continues(user, start_worker
     assert_contiguous_events(run_id)
 
 
+def test_a_delivered_run_message_is_not_kept_in_an_unacked_copy(user, celery_worker, fake_llm):
+    """The broker runs without kombu's ack emulation (settings: CELERY_BROKER_TRANSPORT_OPTIONS):
+    while a worker executes a run, Redis holds no copy of its message in kombu's unacked hash and
+    index (two pipelines per run on the worker's consumer thread); the sweeper re-sends what a dead
+    worker held (the tests beside this one)."""
+    import redis
+    from django.conf import settings
+
+    fake_llm.script(match="step 1", latency=1.5)
+    _client, run_id = start_run(user, chain(1), {"task": "held"})
+    wait_until(lambda: fake_llm.calls("step 1"), 20, message="the run's call is in flight")
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        assert Run.objects.get(pk=run_id).status == Run.Status.RUNNING
+        assert broker.hlen("unacked") == 0 and broker.zcard("unacked_index") == 0
+    finally:
+        broker.close()
+    assert wait_for_run(run_id, 30).status == "succeeded"
+
+
 def test_accepted_run_whose_message_was_lost_is_requeued(user, start_worker, fake_llm, django_capture_on_commit_callbacks):
     from graphs import services
     from graphs.models import Graph
