@@ -149,9 +149,14 @@ ENDED = (Run.Status.SUCCEEDED, Run.Status.FAILED, Run.Status.CANCELLED)
 
 def _run_context(run: Run, user=None) -> dict:
     spec = GraphSpec.model_validate(run.version.spec)
-    # The seq first, then the states: they are at least as new as the events the page lists (a
-    # state and its events commit together), and the stream's later events only move them on.
+    # The seq first, then the states and the run's own row: they are at least as new as the events
+    # the page lists (a state and its events commit together, the run's end with run_finished), and
+    # the stream's later events only move them on. (A row read before the seq could say "running"
+    # beside a seq that already includes run_finished: the stream, starting after that seq, would
+    # never say the run ended, and the page would show it running for good.)
     last_seq = selectors.run_last_seq(run)
+    if run.status in Run.ACTIVE:
+        run.refresh_from_db()
     states = selectors.run_node_states(run)
     # A node in flight has no saved state yet: its events say it runs (as run_live.js shows it).
     in_flight = {nid: status for nid, status in selectors.run_node_statuses_from_events(run, last_seq).items()
