@@ -39,7 +39,7 @@ from .urlguard import GuardedTransport
 # of concurrent connections burns CPU quadratically. Measured (300 parallel calls held 0.5 s by the
 # scripted server, loop thread's CPU per call): 1 client 3.2-3.3 ms, 8 clients 2.1-2.4 ms; 500
 # held calls, 8 clients 0.94 ms, 64 clients 0.81 ms. A call goes to the first client with fewer
-# than FILL requests in flight; when every client has FILL, a new one is made, up to MAX_SHARDS,
+# than FILL calls in flight; when every client has FILL, a new one is made, up to MAX_SHARDS,
 # past which the least busy takes it. So calls made one after another all use the first client and
 # its kept-alive connection (round-robin over 8 clients had each of a run's sequential calls on
 # another client, idle for longer than httpx's 5 s keep-alive: a new TCP, and for https a new TLS,
