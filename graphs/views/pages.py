@@ -147,6 +147,9 @@ NOT_RUN = "not-run"  # (a display state: the engine's is "pending")
 ENDED = (Run.Status.SUCCEEDED, Run.Status.FAILED, Run.Status.CANCELLED)
 
 
+RUN_ROW = [f.attname for f in Run._meta.concrete_fields if not f.is_relation]
+
+
 def _run_context(run: Run, user=None) -> dict:
     spec = GraphSpec.model_validate(run.version.spec)
     # The seq first, then the states and the run's own row: they are at least as new as the events
@@ -156,7 +159,7 @@ def _run_context(run: Run, user=None) -> dict:
     # never say the run ended, and the page would show it running for good.)
     last_seq = selectors.run_last_seq(run)
     if run.status in Run.ACTIVE:
-        run.refresh_from_db()
+        run.refresh_from_db(fields=RUN_ROW)  # (its own columns: the version and graph loaded with it stay)
     states = selectors.run_node_states(run)
     # A node in flight has no saved state yet: its events say it runs (as run_live.js shows it).
     in_flight = {nid: status for nid, status in selectors.run_node_statuses_from_events(run, last_seq).items()

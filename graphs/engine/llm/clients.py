@@ -139,9 +139,7 @@ class ClientPool:
         return [shard.in_flight for shard in self._clients.get(config, [])]
 
     def _pick(self, config: ConnectionConfig) -> _Shard:
-        shards = self._clients.get(config)
-        if shards is None:
-            shards = self._clients[config] = []
+        shards = self._clients.setdefault(config, [])
         for shard in shards:
             if shard.in_flight < self.fill:
                 return shard
